@@ -1,0 +1,59 @@
+//! `runway`: the one command-line entry point.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod local;
+mod policy;
+mod runner_sim;
+mod sfn;
+
+/// Ephemeral, autoscaling self-hosted GitHub Actions runners on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "runway", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run runway on this machine: the Step Functions engine, GitHub emulator and local runners.
+    Local(local::Args),
+    /// Run and inspect States Language state machines on the local engine.
+    #[command(subcommand)]
+    Sfn(sfn::Command),
+    /// Evaluate, test and compile WebAssembly routing and throttling policies.
+    #[command(subcommand)]
+    Policy(policy::Command),
+    /// A stand-in for the GitHub Actions runner: registers with a JIT config, runs one job, exits.
+    RunnerSim(runner_sim::Args),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUNWAY_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match cli.command {
+        Command::Local(args) => local::run(args),
+        Command::Sfn(command) => sfn::run(command),
+        Command::Policy(command) => policy::run(command),
+        Command::RunnerSim(args) => runner_sim::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("runway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! GitHub REST client for runway: App auth, JIT runner configs, jobs, runners.

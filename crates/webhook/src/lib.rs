@@ -1,0 +1,1 @@
+//! GitHub workflow_job webhook intake: signature verification, parsing, filtering.

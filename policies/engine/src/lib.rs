@@ -1,0 +1,1 @@
+//! The wasmtime host for runway's WebAssembly routing and throttling policies.

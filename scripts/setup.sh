@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything runway's build, `runway local` and the test suite need, on a Debian
+# machine with Rust, Python 3 and Node.js. Idempotent: a second run only checks.
+#
+# Everything lands in project-local places: .tools/venv (Python), scripts/node/node_modules
+# (npm), the rustup targets for WebAssembly policies. Cargo builds go to $CARGO_TARGET_DIR,
+# which defaults to ~/.cache/runway/target so that repeated clones share one build.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { say "missing $1: $2"; exit 1; }; }
+
+need cargo "install Rust from https://rustup.rs"
+need rustup "install Rust from https://rustup.rs"
+need python3 "install python3 (apt-get install python3 python3-venv)"
+need npm "install Node.js 20 or newer (apt-get install nodejs npm)"
+
+# stamp NAME INPUT...: true when the stamp matches the hash of the inputs.
+stamp_ok() {
+  local name="$1"; shift
+  local want; want="$(cat "$@" | sha256sum | cut -d' ' -f1)"
+  [ -f "$tools/$name.stamp" ] && [ "$(cat "$tools/$name.stamp")" = "$want" ]
+}
+stamp_write() {
+  local name="$1"; shift
+  cat "$@" | sha256sum | cut -d' ' -f1 > "$tools/$name.stamp"
+}
+
+# WebAssembly targets for policy modules.
+installed_targets="$(rustup target list --installed)"
+for target in wasm32-unknown-unknown wasm32-wasip2; do
+  if ! grep -qx "$target" <<<"$installed_targets"; then
+    say "adding rust target $target"
+    rustup target add "$target"
+  fi
+done
+
+# Python tools: moto (real AWS APIs on loopback), boto3 and the aws CLI.
+if [ ! -x "$tools/venv/bin/python" ]; then
+  say "creating $tools/venv"
+  python3 -m venv "$tools/venv" || {
+    say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+fi
+if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
+  say "installing Python tools (moto, boto3, awscli)"
+  "$tools/venv/bin/python" -m pip install --quiet --upgrade pip
+  "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
+  stamp_write pip "$root/scripts/requirements-dev.txt"
+fi
+
+# npm packages: GitHub's published OpenAPI specs and a States Language validator.
+if ! stamp_ok npm "$root/scripts/node/package.json" "$root/scripts/node/package-lock.json" \
+   || [ ! -d "$root/scripts/node/node_modules" ]; then
+  say "installing npm packages (@octokit/openapi, @octokit/openapi-webhooks, asl-validator)"
+  (cd "$root/scripts/node" && npm ci --no-audit --no-fund --loglevel=error)
+  stamp_write npm "$root/scripts/node/package.json" "$root/scripts/node/package-lock.json"
+fi
+
+say "ready"

@@ -1,0 +1,1 @@
+//! A JSONata evaluator for the States Language's JSONata query language.
