@@ -1,1 +1,66 @@
 //! GitHub REST client for runway: App auth, JIT runner configs, jobs, runners.
+//!
+//! [`GitHub`] is the port the rest of runway uses; [`RestGitHub`] implements it over the REST
+//! API of github.com or GitHub Enterprise Server, authenticated as a GitHub App installation
+//! (RS256 JWT → installation token, cached until five minutes before it expires) or with a
+//! token. Rate limits are honoured (`Retry-After`, `x-ratelimit-reset`), 5xx and transport
+//! failures are retried with bounded exponential backoff, and every wait goes through
+//! [`runway_clock::Clock`]. Tokens and JIT configurations are [`Secret`]s: never logged,
+//! redacted by `Debug`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub mod auth;
+mod error;
+mod rest;
+mod secret;
+mod types;
+
+pub use auth::{AppClaims, AppCredentials, Credentials};
+pub use error::GitHubError;
+pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
+pub use secret::Secret;
+pub use types::{
+    JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerLabel, RunnerScope, WorkflowJob,
+};
+
+/// What runway asks of GitHub.
+#[async_trait]
+pub trait GitHub: Send + Sync + fmt::Debug {
+    /// Creates a runner and returns its just-in-time configuration
+    /// (`POST …/actions/runners/generate-jitconfig`).
+    async fn generate_jit_config(
+        &self,
+        scope: &RunnerScope,
+        request: &JitConfigRequest,
+    ) -> Result<JitConfig, GitHubError>;
+
+    /// A registration token for `config.sh` (`POST …/actions/runners/registration-token`).
+    async fn registration_token(
+        &self,
+        scope: &RunnerScope,
+    ) -> Result<RegistrationToken, GitHubError>;
+
+    /// One workflow job (`GET /repos/{owner}/{repo}/actions/jobs/{job_id}`).
+    async fn workflow_job(
+        &self,
+        owner: &str,
+        repo: &str,
+        job_id: u64,
+    ) -> Result<WorkflowJob, GitHubError>;
+
+    /// The runners of `scope`, all pages, only those named `name` when given.
+    async fn list_runners(
+        &self,
+        scope: &RunnerScope,
+        name: Option<&str>,
+    ) -> Result<Vec<Runner>, GitHubError>;
+
+    /// One runner (`GET …/actions/runners/{runner_id}`).
+    async fn runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<Runner, GitHubError>;
+
+    /// Removes a runner (`DELETE …/actions/runners/{runner_id}`).
+    async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), GitHubError>;
+}

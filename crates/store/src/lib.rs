@@ -1,1 +1,145 @@
-//! runway state store.
+//! runway's state: pool slots, admission queues, runner records and job watches.
+//!
+//! One trait, [`Store`], with two implementations that pass the same contract suite
+//! (`tests/contract/`): [`MemoryStore`] for `runway local` and tests, and [`DynamoStore`] for
+//! AWS (one table; its item layout is documented in [`dynamo`]).
+//!
+//! What the store guarantees, whichever implementation:
+//! - **Slots.** [`Store::acquire_slot`] counts one running job against its pool, organisation
+//!   and repository counters in one atomic step, or not at all: concurrent admissions never
+//!   exceed a ceiling, and a retried acquire by the same execution never counts twice.
+//!   [`Store::release_slot`] is idempotent and takes back exactly what was counted.
+//! - **Queues.** Waiters come out by priority (higher first), then arrival (older first), then
+//!   execution key; [`Store::pop_next_waiter`] hands each waiter to exactly one caller.
+//! - **Wake-ups happen once.** [`Store::take_job_watch`] and [`Store::take_runner_token`] return
+//!   a token to exactly one caller.
+//! - **Expiry.** Waiters, runner records and job watches carry `expires_at` (kept to whole
+//!   seconds); once the store's clock reaches it they read as absent. Slot counters and
+//!   holders never expire: an expired holder would leak its count forever. Stale holders
+//!   (their execution ended without releasing) are found with [`Store::slot_holders`] and
+//!   released by the reaper.
+
+mod error;
+mod memory;
+mod types;
+
+pub mod dynamo;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use dynamo::{DynamoStore, create_table};
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use types::{
+    CeilingKind, Ceilings, ExecutionKey, InvalidName, JobId, JobWatch, Load, OrgName, PoolName,
+    PutRunner, Release, RepoName, RunnerName, RunnerRecord, RunnerState, SlotClaim, SlotHolder,
+    SlotOutcome, StateChange, TaskToken, Waiter,
+};
+
+/// runway's state. Use as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    // ---- Slots ------------------------------------------------------------------------------
+
+    /// Takes a slot for `claim.execution` if no ceiling is reached, atomically across the pool,
+    /// organisation and repository counters.
+    async fn acquire_slot(&self, claim: &SlotClaim) -> Result<SlotOutcome, StoreError>;
+
+    /// Frees the execution's slot, if it holds one. Idempotent.
+    async fn release_slot(&self, execution: &ExecutionKey) -> Result<Release, StoreError>;
+
+    /// The slot an execution holds, if any.
+    async fn slot_holder(&self, execution: &ExecutionKey)
+    -> Result<Option<SlotHolder>, StoreError>;
+
+    /// Every slot held in a pool, oldest first (for the reaper's stale-slot sweep). On
+    /// DynamoDB this reads a global secondary index, which can lag a fresh write by a moment.
+    async fn slot_holders(&self, pool: &PoolName) -> Result<Vec<SlotHolder>, StoreError>;
+
+    /// Running counts for the pool, organisation and repository, and the pool's waiting count.
+    async fn load(
+        &self,
+        pool: &PoolName,
+        org: &OrgName,
+        repo: &RepoName,
+    ) -> Result<Load, StoreError>;
+
+    // ---- Admission queues -------------------------------------------------------------------
+
+    /// Parks a waiter, or replaces the same execution's entry in that pool (new token,
+    /// priority, arrival or expiry). The position follows the waiter's own priority and
+    /// `enqueued_at`, so parking again with the first arrival time keeps the place in line.
+    async fn enqueue_waiter(&self, waiter: &Waiter) -> Result<(), StoreError>;
+
+    /// Removes and returns the first live waiter of the pool. Concurrent callers never receive
+    /// the same waiter.
+    async fn pop_next_waiter(&self, pool: &PoolName) -> Result<Option<Waiter>, StoreError>;
+
+    /// Removes an execution's entry; false when it had none.
+    async fn remove_waiter(
+        &self,
+        pool: &PoolName,
+        execution: &ExecutionKey,
+    ) -> Result<bool, StoreError>;
+
+    /// The pool's live waiters in queue order.
+    async fn waiters(&self, pool: &PoolName) -> Result<Vec<Waiter>, StoreError>;
+
+    /// How many live waiters are ahead of the execution (0 = next), or None when not queued.
+    async fn position(
+        &self,
+        pool: &PoolName,
+        execution: &ExecutionKey,
+    ) -> Result<Option<u32>, StoreError>;
+
+    // ---- Runners ----------------------------------------------------------------------------
+
+    /// Records a launched runner, unless a live record with that name exists.
+    async fn put_runner(&self, record: &RunnerRecord) -> Result<PutRunner, StoreError>;
+
+    async fn get_runner(&self, name: &RunnerName) -> Result<Option<RunnerRecord>, StoreError>;
+
+    /// Moves a runner to `state`, only if it is currently `expected` (when given). `Gone` is
+    /// final: nothing leaves it, so a late event cannot revive a runner.
+    async fn set_runner_state(
+        &self,
+        name: &RunnerName,
+        state: RunnerState,
+        expected: Option<RunnerState>,
+    ) -> Result<StateChange, StoreError>;
+
+    /// Sets the token of the step waiting on this runner's events; false when no such runner.
+    async fn set_runner_token(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes and returns the runner's token: one event wakes the waiting step once.
+    async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError>;
+
+    /// Deletes the record; false when there was none.
+    async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError>;
+
+    /// The pool's live runners, oldest launch first. On DynamoDB this reads a global secondary
+    /// index, which can lag a fresh write by a moment.
+    async fn runners_of_pool(&self, pool: &PoolName) -> Result<Vec<RunnerRecord>, StoreError>;
+
+    /// Live runners launched before `time`, oldest first (for the reaper). On DynamoDB this
+    /// scans the table.
+    async fn runners_older_than(
+        &self,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<RunnerRecord>, StoreError>;
+
+    // ---- Job watches ------------------------------------------------------------------------
+
+    /// Records (or replaces) the step waiting for a job's events.
+    async fn watch_job(&self, watch: &JobWatch) -> Result<(), StoreError>;
+
+    /// Removes and returns the job's watch: a webhook wakes the waiting step exactly once.
+    async fn take_job_watch(&self, job_id: JobId) -> Result<Option<JobWatch>, StoreError>;
+
+    async fn get_job_watch(&self, job_id: JobId) -> Result<Option<JobWatch>, StoreError>;
+}

@@ -1,1 +1,51 @@
-//! Test support.
+//! Test support for runway.
+//!
+//! - [`MotoServer`]: a real AWS API (moto) on 127.0.0.1, for tests of code that talks to
+//!   DynamoDB, EC2, SSM, ECS and friends. One server per test binary via
+//!   [`MotoServer::shared`]; tests keep apart by using their own table or resource names.
+//! - [`workspace_root`], [`shared_dir`], [`fixtures_dir`]: where the repository and the shared
+//!   fixtures live.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), runway_testkit::TestkitError> {
+//! let moto = runway_testkit::MotoServer::shared()?;
+//! let config = moto.sdk_config().await;
+//! // e.g. aws_sdk_dynamodb::Client::new(&config), then a table named after the test.
+//! # let _ = config;
+//! # Ok(())
+//! # }
+//! ```
+
+mod moto;
+mod paths;
+
+pub use moto::MotoServer;
+pub use paths::{fixtures_dir, shared_dir, workspace_root};
+
+/// What can go wrong while setting up test support.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error(
+        "moto is not installed ({path} is missing): run scripts/setup.sh, \
+         or point RUNWAY_MOTO_PYTHON at a Python that has moto[server]"
+    )]
+    MotoMissing { path: String },
+    #[error("could not start moto with {python}: {source}; run scripts/setup.sh")]
+    MotoSpawn {
+        python: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("moto did not start: {reason}; run scripts/setup.sh to (re)install it")]
+    MotoDidNotStart { reason: String },
+    #[error("the shared moto server did not start: {reason}")]
+    SharedMotoFailed { reason: String },
+    #[error("moto at {endpoint} did not answer {request}: {reason}")]
+    MotoRequest {
+        endpoint: String,
+        request: &'static str,
+        reason: String,
+    },
+    #[error("the shared directory {path} does not exist: set RUNWAY_SHARED_DIR to it")]
+    SharedDirMissing { path: String },
+}

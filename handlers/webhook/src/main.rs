@@ -1,1 +1,151 @@
-fn main() {}
+//! The webhook Lambda: API Gateway (HTTP API, payload v2) event in, runway-webhook intake,
+//! HTTP response out.
+//!
+//! Environment:
+//! - `RUNWAY_JOB_STATE_MACHINE_ARN`: the job state machine to start (required);
+//! - `RUNWAY_WEBHOOK_SECRET` (required) and `RUNWAY_WEBHOOK_SECRET_PREVIOUS` (rotation);
+//! - `RUNWAY_RUNNER_LABEL`, `RUNWAY_ALLOWED_OWNERS`, `RUNWAY_ALLOWED_REPOSITORIES`,
+//!   `RUNWAY_WEBHOOK_MAX_BODY_BYTES`, `RUNWAY_WEBHOOK_CALL_TIMEOUT_MS`: see `runway_webhook::env`;
+//! - `RUST_LOG`: log filter (default `info`). Logs are JSON lines.
+
+use anyhow::Context;
+use lambda_http::{Body, Error, Request, Response, service_fn};
+use runway_webhook::{Delivery, Intake, IntakeConfig, IntakeResponse, SfnExecutionStarter};
+use std::sync::Arc;
+
+const STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let intake = build_intake().await?;
+    lambda_http::run(service_fn(move |request: Request| {
+        let intake = intake.clone();
+        async move { handle(&intake, request).await }
+    }))
+    .await
+}
+
+async fn build_intake() -> anyhow::Result<Intake> {
+    let config = IntakeConfig::from_env().context("webhook configuration")?;
+    let state_machine = std::env::var(STATE_MACHINE_ENV).with_context(|| {
+        format!("{STATE_MACHINE_ENV} is not set: set it to the job state machine ARN")
+    })?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let starter = SfnExecutionStarter::new(aws_sdk_sfn::Client::new(&aws), state_machine);
+    // Job events reach the job flow once its store implements `JobEvents`.
+    Ok(Intake::new(config, Arc::new(starter)))
+}
+
+async fn handle(intake: &Intake, request: Request) -> Result<Response<Body>, Error> {
+    let (parts, body) = request.into_parts();
+    // lambda_http has already undone API Gateway's base64; these are the bytes GitHub signed.
+    let body = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        other => other.to_vec(),
+    };
+    let answer = intake
+        .handle(Delivery {
+            headers: parts.headers,
+            body: body.into(),
+        })
+        .await;
+    encode(&answer)
+}
+
+fn encode(answer: &IntakeResponse) -> Result<Response<Body>, Error> {
+    Ok(Response::builder()
+        .status(answer.status)
+        .header("content-type", "application/json")
+        .body(Body::Text(answer.body()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runway_webhook::{WebhookSecrets, sign_with};
+
+    fn intake() -> Intake {
+        // An endpoint nothing listens on: these tests never reach the engine.
+        let config = aws_sdk_sfn::Config::builder()
+            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+            .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let starter = SfnExecutionStarter::new(aws_sdk_sfn::Client::from_conf(config), "arn");
+        Intake::new(
+            IntakeConfig::new(WebhookSecrets::new("s").unwrap()),
+            Arc::new(starter),
+        )
+    }
+
+    fn api_gateway_v2_event(body: &[u8], signature: &str, base64: bool) -> Request {
+        use base64::Engine;
+        let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let (body, encoded) = if base64 {
+            (encode(body), true)
+        } else {
+            (String::from_utf8(body.to_vec()).unwrap(), false)
+        };
+        let event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "POST /webhook",
+            "rawPath": "/webhook",
+            "rawQueryString": "",
+            "headers": {
+                "content-type": "application/json",
+                "x-github-event": "ping",
+                "x-github-delivery": "d-1",
+                "x-hub-signature-256": signature
+            },
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "example.com",
+                "domainPrefix": "example", "requestId": "r", "routeKey": "POST /webhook",
+                "stage": "$default", "time": "25/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+                "http": {"method": "POST", "path": "/webhook", "protocol": "HTTP/1.1",
+                         "sourceIp": "192.0.2.1", "userAgent": "GitHub-Hookshot/1"}
+            },
+            "body": body,
+            "isBase64Encoded": encoded
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signed_ping_through_api_gateway_is_200_in_text_and_base64() {
+        let body = "{\"zen\":\"Design for failure.\",\"hook_id\":1}".as_bytes();
+        let signature = sign_with(b"s", body);
+        for base64 in [false, true] {
+            let response = handle(&intake(), api_gateway_v2_event(body, &signature, base64))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "base64: {base64}");
+            let answer: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(answer["outcome"], "pong");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_through_api_gateway_is_401() {
+        let body = b"{}";
+        let response = handle(
+            &intake(),
+            api_gateway_v2_event(body, &sign_with(b"x", body), false),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+}

@@ -1,1 +1,37 @@
 //! The wasmtime host for runway's WebAssembly routing and throttling policies.
+//!
+//! A policy is a component implementing the `router` or `throttle` world of the WIT package
+//! in `policies/wit` and importing nothing. The host knows only that contract:
+//!
+//! ```no_run
+//! use runway_policy_host::{EngineConfig, Job, Pool, PolicyEngine};
+//!
+//! let engine = PolicyEngine::new(EngineConfig::default())?;
+//! let router = engine.load_file("policies/build/labels-router.wasm")?.router()?;
+//! let job = Job { labels: vec!["self-hosted".into(), "linux".into()], ..Job::default() };
+//! let pools = [Pool { name: "linux".into(), labels: vec!["linux".into()], ..Pool::default() }];
+//! let decision = router.route(&job, &pools)?;
+//! # Ok::<(), runway_policy_host::PolicyError>(())
+//! ```
+//!
+//! Every call runs in a fresh instance with a fuel budget, a wall-clock budget (epoch
+//! interruption) and a memory cap; whatever the policy does, the call returns a decision or
+//! a [`PolicyError`], and a [`RouterFallback`] or [`ThrottleFallback`] can turn the error
+//! into a decision whose reason says what failed.
+
+mod bindings;
+pub mod cases;
+mod engine;
+mod error;
+mod fallback;
+mod types;
+
+pub use engine::{
+    EngineConfig, InstanceAllocation, Policy, PolicyEngine, RouterPolicy, Target, ThrottlePolicy,
+};
+pub use error::{PolicyError, World};
+pub use fallback::{Decided, RouterFallback, ThrottleFallback};
+pub use types::{
+    Counts, Instant, Job, Load, Market, Overrides, Pool, RouteDecision, RouterInput,
+    ThrottleDecision, ThrottleInput,
+};

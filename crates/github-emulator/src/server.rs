@@ -1,0 +1,1246 @@
+//! The HTTP side: GitHub's REST API, the `/_emulator` control API and the `/_runner` protocol.
+
+// Handlers bail out early with a finished response; its size is irrelevant on that path.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use runway_clock::SharedClock;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::{Credential, check_app_jwt, credential};
+use crate::config::{AppConfig, WebhookTarget};
+use crate::jit::JitConfig;
+use crate::matching::Scope;
+use crate::payloads::{self, Urls, timestamp};
+use crate::state::{
+    Delivery, DeliveryOutcome, Faults, JobStatus, NewJob, Outgoing, World, WorldError,
+};
+use crate::webhooks::{self, SendResult};
+
+/// The longest a runner's long poll may wait.
+const MAX_POLL: Duration = Duration::from_secs(30);
+
+pub(crate) struct Shared {
+    world: Mutex<World>,
+    changes: watch::Sender<u64>,
+    pub clock: SharedClock,
+    pub urls: Urls,
+    pub app: AppConfig,
+    tokens: Vec<String>,
+    webhook: Mutex<Option<WebhookTarget>>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// When the emulated repositories were "created".
+    epoch: DateTime<Utc>,
+}
+
+impl Shared {
+    pub fn new(
+        world: World,
+        clock: SharedClock,
+        urls: Urls,
+        app: AppConfig,
+        tokens: Vec<String>,
+        webhook: Option<WebhookTarget>,
+        outbox: mpsc::UnboundedSender<Outgoing>,
+    ) -> Shared {
+        let epoch = clock.now();
+        Shared {
+            world: Mutex::new(world),
+            changes: watch::Sender::new(0),
+            clock,
+            urls,
+            app,
+            tokens,
+            webhook: Mutex::new(webhook),
+            outbox,
+            epoch,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the world without changing it.
+    pub fn read<T>(&self, f: impl FnOnce(&World, DateTime<Utc>) -> T) -> T {
+        let now = self.clock.now();
+        let world = self.lock();
+        f(&world, now)
+    }
+
+    /// Changes the world, turns job changes into webhooks (in order) and wakes waiters.
+    pub fn update<T>(&self, f: impl FnOnce(&mut World, DateTime<Utc>) -> T) -> T {
+        let now = self.clock.now();
+        let mut world = self.lock();
+        let out = f(&mut world, now);
+        self.queue_webhooks(&mut world);
+        drop(world);
+        self.changes
+            .send_modify(|version| *version = version.wrapping_add(1));
+        out
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub fn webhook_target(&self) -> Option<WebhookTarget> {
+        self.webhook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn set_webhook_target(&self, target: Option<WebhookTarget>) {
+        *self
+            .webhook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = target;
+    }
+
+    fn queue_webhooks(&self, world: &mut World) {
+        let events = std::mem::take(&mut world.pending_events);
+        let has_target = self.webhook_target().is_some();
+        for (job_id, event) in events {
+            let Some(job) = world.jobs.get(&job_id) else {
+                continue;
+            };
+            let payload = payloads::workflow_job_event(
+                world,
+                job,
+                event,
+                &self.urls,
+                self.app.installation_id,
+                self.epoch,
+            );
+            let body = serde_json::to_vec(&payload).unwrap_or_default();
+            let sequence = world.next_sequence();
+            let guid = uuid::Uuid::new_v4().to_string();
+            let (copies, outcome) = if !has_target {
+                (0, DeliveryOutcome::Skipped)
+            } else if world.faults.drop_webhooks > 0 {
+                world.faults.drop_webhooks -= 1;
+                (0, DeliveryOutcome::Dropped)
+            } else if world.faults.duplicate_webhooks > 0 {
+                world.faults.duplicate_webhooks -= 1;
+                (2, DeliveryOutcome::Pending)
+            } else {
+                (1, DeliveryOutcome::Pending)
+            };
+            world.deliveries.push(Delivery {
+                sequence,
+                guid: guid.clone(),
+                event: "workflow_job".to_string(),
+                action: event.action().to_string(),
+                job_id,
+                duplicate: false,
+                outcome,
+                response_status: None,
+                error: None,
+                payload,
+            });
+            if copies > 0 {
+                let outgoing = Outgoing {
+                    sequence,
+                    guid,
+                    action: event.action().to_string(),
+                    job_id,
+                    copies,
+                    body,
+                };
+                if self.outbox.send(outgoing).is_err() {
+                    tracing::warn!("the webhook sender has stopped; a webhook was not sent");
+                }
+            }
+        }
+    }
+
+    pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
+        self.update(|world, _| {
+            if duplicate {
+                let Some(original) = world
+                    .deliveries
+                    .iter()
+                    .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
+                    .cloned()
+                else {
+                    return;
+                };
+                let mut copy = Delivery {
+                    duplicate: true,
+                    outcome: DeliveryOutcome::Pending,
+                    response_status: None,
+                    error: None,
+                    ..original
+                };
+                webhooks::complete(&mut copy, result);
+                world.deliveries.push(copy);
+            } else if let Some(delivery) = world
+                .deliveries
+                .iter_mut()
+                .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
+            {
+                webhooks::complete(delivery, result);
+            }
+        });
+    }
+
+    /// Waits until `ready` answers `Some`, the world changes being the only wake-up, or until
+    /// `wait` has passed on the emulator's clock.
+    pub async fn wait_for<T>(
+        &self,
+        wait: Duration,
+        mut ready: impl FnMut(&World, DateTime<Utc>) -> Option<T>,
+    ) -> Option<T> {
+        let mut changes = self.subscribe();
+        let deadline = self.clock.sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            changes.borrow_and_update();
+            if let Some(value) = self.read(&mut ready) {
+                return Some(value);
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = &mut deadline => return self.read(&mut ready),
+            }
+        }
+    }
+}
+
+type AppState = Arc<Shared>;
+
+pub(crate) fn router(shared: AppState) -> Router {
+    let rest = rest_router(shared.clone());
+    Router::new()
+        .merge(rest.clone())
+        .nest("/api/v3", rest)
+        .nest("/_emulator", control_router())
+        .nest("/_runner", runner_router())
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST API
+
+fn rest_router(shared: AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in [
+        "/repos/{owner}/{repo}",
+        "/orgs/{org}",
+        "/enterprises/{enterprise}",
+    ] {
+        router = router
+            .route(
+                &format!("{prefix}/actions/runners/generate-jitconfig"),
+                post(generate_jitconfig),
+            )
+            .route(
+                &format!("{prefix}/actions/runners/registration-token"),
+                post(registration_token),
+            )
+            .route(
+                &format!("{prefix}/actions/runners/remove-token"),
+                post(remove_token),
+            )
+            .route(&format!("{prefix}/actions/runners"), get(list_runners))
+            .route(
+                &format!("{prefix}/actions/runners/{{runner_id}}"),
+                get(get_runner).delete(delete_runner),
+            );
+    }
+    router
+        .route("/repos/{owner}/{repo}/actions/jobs/{job_id}", get(get_job))
+        .route("/repos/{owner}/{repo}/installation", get(repo_installation))
+        .route("/orgs/{org}/installation", get(org_installation))
+        .route("/app", get(get_app))
+        .route(
+            "/app/installations/{installation_id}",
+            get(get_installation),
+        )
+        .route(
+            "/app/installations/{installation_id}/access_tokens",
+            post(create_access_token),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared, rest_gate))
+}
+
+async fn not_found() -> Response {
+    gh_error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// Every REST call: injected faults first, then authentication, then GitHub's headers.
+async fn rest_gate(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let now = shared.clock.now();
+    if let Some(status) = shared.update(|world, _| world.take_api_fault()) {
+        return fault_response(status, now);
+    }
+    let path = request.uri().path().to_string();
+    let path = path.strip_prefix("/api/v3").unwrap_or(&path);
+    let wants_jwt = path.starts_with("/app/") || path == "/app" || path.ends_with("/installation");
+    let auth = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let refusal = match (credential(auth), wants_jwt) {
+        (None, _) => Some("Requires authentication".to_string()),
+        (Some(Credential::Jwt(jwt)), true) => check_app_jwt(&jwt, &shared.app, now).err(),
+        (Some(Credential::Token(_)), true) => Some(
+            "A JSON web token could not be decoded; this endpoint needs the GitHub App's JWT"
+                .to_string(),
+        ),
+        (Some(Credential::Jwt(_)), false) => Some(
+            "A JSON web token was given where an installation token or personal access token is needed"
+                .to_string(),
+        ),
+        (Some(Credential::Token(token)), false) => {
+            (!shared.token_accepted(&token, now)).then(|| "Bad credentials".to_string())
+        }
+    };
+    if let Some(message) = refusal {
+        return with_github_headers(gh_error(StatusCode::UNAUTHORIZED, &message), now);
+    }
+    with_github_headers(next.run(request).await, now)
+}
+
+impl Shared {
+    /// Registers a JIT runner and writes its config.
+    pub fn generate_jit(
+        &self,
+        scope: Scope,
+        name: &str,
+        group_id: u64,
+        labels: &[String],
+        work_folder: &str,
+    ) -> Result<(Value, JitConfig), WorldError> {
+        let credential = random_token("runner_", 32);
+        let (runner_json, label_names, runner_id, scope) = self.update(|world, now| {
+            let scope = world.canonical_scope(&scope)?;
+            let id = world.add_jit_runner(scope, name, group_id, labels, credential.clone())?;
+            let runner = world.runners.get(&id).ok_or(WorldError::RunnerGone(id))?;
+            Ok::<_, WorldError>((
+                payloads::runner(runner, now, world),
+                runner.label_names(),
+                id,
+                runner.scope.clone(),
+            ))
+        })?;
+        let config = JitConfig {
+            runner_id,
+            runner_name: name.to_string(),
+            labels: label_names,
+            scope,
+            url: self.urls.html.clone(),
+            runner_endpoint: format!("{}/_runner", self.urls.html),
+            credential,
+            work_folder: work_folder.to_string(),
+        };
+        Ok((runner_json, config))
+    }
+
+    fn token_accepted(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let issued = self.read(|world, _| {
+            world
+                .issued_tokens
+                .get(token)
+                .is_some_and(|expires| *expires > now)
+        });
+        issued || self.tokens.is_empty() || self.tokens.iter().any(|t| t == token)
+    }
+}
+
+fn fault_response(status: u16, now: DateTime<Utc>) -> Response {
+    let reset = (now.timestamp() + 60).to_string();
+    if status == 429 {
+        let mut response = gh_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+        );
+        let headers = response.headers_mut();
+        headers.insert("retry-after", HeaderValue::from_static("1"));
+        headers.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        headers.insert("x-ratelimit-used", HeaderValue::from_static("5000"));
+        headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        if let Ok(value) = HeaderValue::from_str(&reset) {
+            headers.insert("x-ratelimit-reset", value);
+        }
+        return response;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    with_github_headers(gh_error(status, "Server Error"), now)
+}
+
+fn with_github_headers(mut response: Response, now: DateTime<Utc>) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", "5000"),
+        ("x-ratelimit-remaining", "4999"),
+        ("x-ratelimit-used", "1"),
+        ("x-ratelimit-resource", "core"),
+        ("x-github-api-version-selected", "2022-11-28"),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if !headers.contains_key("x-ratelimit-reset")
+        && let Ok(value) = HeaderValue::from_str(&(now.timestamp() + 3600).to_string())
+    {
+        headers.insert("x-ratelimit-reset", value);
+    }
+    let request_id = format!(
+        "{:08X}:{:04X}",
+        rand::rng().random::<u32>(),
+        rand::rng().random::<u16>()
+    );
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-github-request-id", value);
+    }
+    response
+}
+
+fn gh_json(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn gh_error(status: StatusCode, message: &str) -> Response {
+    gh_json(status, payloads::error(message, status.as_u16()))
+}
+
+fn world_error(error: WorldError) -> Response {
+    match error {
+        WorldError::NotFound(_) | WorldError::RunnerGone(_) => {
+            gh_error(StatusCode::NOT_FOUND, "Not Found")
+        }
+        WorldError::Conflict(message) => gh_error(StatusCode::CONFLICT, &message),
+        WorldError::Invalid(message) => gh_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
+fn scope_from(params: &HashMap<String, String>) -> Option<Scope> {
+    if let Some(enterprise) = params.get("enterprise") {
+        return Some(Scope::enterprise(enterprise));
+    }
+    if let Some(org) = params.get("org") {
+        return Some(Scope::organization(org));
+    }
+    match (params.get("owner"), params.get("repo")) {
+        (Some(owner), Some(repo)) => Some(Scope::repository(owner, repo)),
+        _ => None,
+    }
+}
+
+/// The scope named by the path, with the configured spelling, or a 404.
+fn known_scope(shared: &Shared, params: &HashMap<String, String>) -> Result<Scope, Response> {
+    let scope = scope_from(params).ok_or_else(not_found_response)?;
+    shared
+        .read(|world, _| world.canonical_scope(&scope))
+        .map_err(|_| not_found_response())
+}
+
+fn not_found_response() -> Response {
+    gh_error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn id_param(params: &HashMap<String, String>, name: &str) -> Result<u64, Response> {
+    params
+        .get(name)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(not_found_response)
+}
+
+fn json_body(body: &Bytes) -> Result<Value, Response> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        gh_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Problems parsing JSON: {error}"),
+        )
+    })
+}
+
+fn random_token(prefix: &str, length: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let tail: String = (0..length)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+async fn generate_jitconfig(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let scope = match known_scope(&shared, &params) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let invalid = |message: &str| {
+        gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Invalid request.\n\n{message}"),
+        )
+    };
+    let Some(name) = body.get("name").and_then(Value::as_str) else {
+        return invalid("\"name\" wasn't supplied.");
+    };
+    let Some(group_id) = body.get("runner_group_id").and_then(Value::as_u64) else {
+        return invalid("\"runner_group_id\" wasn't supplied.");
+    };
+    let Some(labels) = body.get("labels").and_then(Value::as_array) else {
+        return invalid("\"labels\" wasn't supplied.");
+    };
+    let Some(labels) = labels
+        .iter()
+        .map(|l| l.as_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return invalid("\"labels\" must be an array of strings.");
+    };
+    let work_folder = body
+        .get("work_folder")
+        .and_then(Value::as_str)
+        .unwrap_or("_work")
+        .to_string();
+    let generated = shared.generate_jit(scope, name, group_id, &labels, &work_folder);
+    let (runner_json, config) = match generated {
+        Ok(generated) => generated,
+        Err(error) => return world_error(error),
+    };
+    gh_json(
+        StatusCode::CREATED,
+        json!({"runner": runner_json, "encoded_jit_config": config.encode()}),
+    )
+}
+
+async fn registration_token(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    if let Err(response) = known_scope(&shared, &params) {
+        return response;
+    }
+    let expires = shared.clock.now() + chrono::Duration::hours(1);
+    gh_json(
+        StatusCode::CREATED,
+        json!({"token": random_token("A", 28), "expires_at": timestamp(expires)}),
+    )
+}
+
+async fn remove_token(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    registration_token(State(shared), Path(params)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    name: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+async fn list_runners(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<ListQuery>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let scope = match known_scope(&shared, &params) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let per_page = query.per_page.unwrap_or(30).clamp(1, 100);
+    let page = query.page.unwrap_or(1).max(1);
+    let (total, runners) = shared.read(|world, now| {
+        let matching: Vec<&crate::state::Runner> = world
+            .runners
+            .values()
+            .filter(|r| r.scope.same_as(&scope))
+            .filter(|r| query.name.as_deref().is_none_or(|name| r.name == name))
+            .collect();
+        let runners: Vec<Value> = matching
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|r| payloads::runner(r, now, world))
+            .collect();
+        (matching.len(), runners)
+    });
+    let mut response = gh_json(
+        StatusCode::OK,
+        json!({"total_count": total, "runners": runners}),
+    );
+    let last_page = total.div_ceil(per_page).max(1);
+    if let Some(link) = pagination_link(&shared, uri.path(), &query, page, per_page, last_page)
+        && let Ok(value) = HeaderValue::from_str(&link)
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+/// GitHub's `Link` header: `next`/`last` while more pages follow, `prev`/`first` after the first.
+fn pagination_link(
+    shared: &Shared,
+    path: &str,
+    query: &ListQuery,
+    page: usize,
+    per_page: usize,
+    last_page: usize,
+) -> Option<String> {
+    let page_url = |number: usize| -> Option<String> {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", shared.urls.html)).ok()?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(name) = &query.name {
+                pairs.append_pair("name", name);
+            }
+            pairs.append_pair("per_page", &per_page.to_string());
+            pairs.append_pair("page", &number.to_string());
+        }
+        Some(url.to_string())
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(format!(
+            "<{}>; rel=\"prev\"",
+            page_url(page.min(last_page + 1) - 1)?
+        ));
+        links.push(format!("<{}>; rel=\"first\"", page_url(1)?));
+    }
+    if page < last_page {
+        links.push(format!("<{}>; rel=\"next\"", page_url(page + 1)?));
+        links.push(format!("<{}>; rel=\"last\"", page_url(last_page)?));
+    }
+    (!links.is_empty()).then(|| links.join(", "))
+}
+
+async fn get_runner(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let scope = match known_scope(&shared, &params) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let runner_id = match id_param(&params, "runner_id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let runner = shared.read(|world, now| {
+        world
+            .runners
+            .get(&runner_id)
+            .filter(|r| r.scope.same_as(&scope))
+            .map(|r| payloads::runner(r, now, world))
+    });
+    match runner {
+        Some(runner) => gh_json(StatusCode::OK, runner),
+        None => not_found_response(),
+    }
+}
+
+async fn delete_runner(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let scope = match known_scope(&shared, &params) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let runner_id = match id_param(&params, "runner_id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match shared.update(|world, now| world.delete_runner(&scope, runner_id, now)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => world_error(error),
+    }
+}
+
+async fn get_job(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let Ok(Scope::Repository { owner, repo }) = known_scope(&shared, &params) else {
+        return not_found_response();
+    };
+    let job_id = match id_param(&params, "job_id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let full_name = format!("{owner}/{repo}");
+    let job = shared.read(|world, _| {
+        world
+            .jobs
+            .get(&job_id)
+            .filter(|j| j.repository.eq_ignore_ascii_case(&full_name))
+            .map(|j| payloads::job(j, &shared.urls))
+    });
+    match job {
+        Some(job) => gh_json(StatusCode::OK, job),
+        None => not_found_response(),
+    }
+}
+
+fn installation(shared: &Shared, account: &crate::state::Account) -> Value {
+    let app = &shared.app;
+    let api = &shared.urls.api;
+    let at = timestamp(shared.epoch);
+    json!({
+        "id": app.installation_id,
+        "client_id": app.client_id.clone().unwrap_or_else(|| format!("Iv1.{:016x}", app.app_id)),
+        "account": payloads::user(account, &shared.urls),
+        "repository_selection": "all",
+        "access_tokens_url": format!("{api}/app/installations/{}/access_tokens", app.installation_id),
+        "repositories_url": format!("{api}/installation/repositories"),
+        "html_url": format!("{}/organizations/{}/settings/installations/{}", shared.urls.html, account.login, app.installation_id),
+        "app_id": app.app_id,
+        "app_slug": app.slug,
+        "target_id": account.id,
+        "target_type": if account.is_org { "Organization" } else { "User" },
+        "permissions": {
+            "actions": "read",
+            "administration": "write",
+            "metadata": "read",
+            "organization_self_hosted_runners": "write",
+        },
+        "events": ["workflow_job"],
+        "created_at": at,
+        "updated_at": at,
+        "single_file_name": null,
+        "has_multiple_single_files": false,
+        "single_file_paths": [],
+        "suspended_by": null,
+        "suspended_at": null,
+    })
+}
+
+async fn repo_installation(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let (Some(owner), Some(repo)) = (params.get("owner"), params.get("repo")) else {
+        return not_found_response();
+    };
+    let account = shared.read(|world, _| world.repository(owner, repo).map(|r| r.owner.clone()));
+    match account {
+        Some(account) => gh_json(StatusCode::OK, installation(&shared, &account)),
+        None => not_found_response(),
+    }
+}
+
+async fn org_installation(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let Some(org) = params.get("org") else {
+        return not_found_response();
+    };
+    let account = shared.read(|world, _| world.organization(org).cloned());
+    match account {
+        Some(account) => gh_json(StatusCode::OK, installation(&shared, &account)),
+        None => not_found_response(),
+    }
+}
+
+async fn get_installation(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    if id_param(&params, "installation_id").ok() != Some(shared.app.installation_id) {
+        return not_found_response();
+    }
+    let account = shared.read(|world, _| world.accounts.first().cloned());
+    match account {
+        Some(account) => gh_json(StatusCode::OK, installation(&shared, &account)),
+        None => not_found_response(),
+    }
+}
+
+async fn get_app(State(shared): State<AppState>) -> Response {
+    let Some(owner) = shared.read(|world, _| world.accounts.first().cloned()) else {
+        return not_found_response();
+    };
+    let app = &shared.app;
+    let at = timestamp(shared.epoch);
+    gh_json(
+        StatusCode::OK,
+        json!({
+            "id": app.app_id,
+            "slug": app.slug,
+            "node_id": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("011:Integration{}", app.app_id)),
+            "client_id": app.client_id.clone().unwrap_or_else(|| format!("Iv1.{:016x}", app.app_id)),
+            "owner": payloads::user(&owner, &shared.urls),
+            "name": app.slug,
+            "description": null,
+            "external_url": shared.urls.html,
+            "html_url": format!("{}/apps/{}", shared.urls.html, app.slug),
+            "created_at": at,
+            "updated_at": at,
+            "permissions": {
+                "actions": "read",
+                "administration": "write",
+                "metadata": "read",
+                "organization_self_hosted_runners": "write",
+            },
+            "events": ["workflow_job"],
+            "installations_count": 1,
+        }),
+    )
+}
+
+async fn create_access_token(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if id_param(&params, "installation_id").ok() != Some(shared.app.installation_id) {
+        return not_found_response();
+    }
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let token = random_token("ghs_", 36);
+    let expires = shared.clock.now() + chrono::Duration::hours(1);
+    shared.update(|world, _| {
+        world.issued_tokens.insert(token.clone(), expires);
+    });
+    let permissions = body.get("permissions").cloned().unwrap_or_else(|| {
+        json!({
+            "actions": "read",
+            "administration": "write",
+            "metadata": "read",
+            "organization_self_hosted_runners": "write",
+        })
+    });
+    gh_json(
+        StatusCode::CREATED,
+        json!({
+            "token": token,
+            "expires_at": timestamp(expires),
+            "permissions": permissions,
+            "repository_selection": "all",
+        }),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control API
+
+fn control_router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", post(control_create_job).get(control_list_jobs))
+        .route("/jobs/{job_id}", get(control_get_job))
+        .route("/jobs/{job_id}/cancel", post(control_cancel_job))
+        .route("/runners", get(control_list_runners))
+        .route("/deliveries", get(control_deliveries))
+        .route("/faults", get(control_faults).post(control_set_faults))
+        .route("/webhook", get(control_webhook).put(control_set_webhook))
+        .route("/webhook", delete(control_clear_webhook))
+}
+
+fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"message": message.into()}))).into_response()
+}
+
+fn control_world_error(error: WorldError) -> Response {
+    let status = match error {
+        WorldError::NotFound(_) | WorldError::RunnerGone(_) => StatusCode::NOT_FOUND,
+        WorldError::Conflict(_) => StatusCode::CONFLICT,
+        WorldError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    control_error(status, error.to_string())
+}
+
+async fn control_create_job(State(shared): State<AppState>, body: Bytes) -> Response {
+    let new: NewJob = match serde_json::from_slice(&body) {
+        Ok(new) => new,
+        Err(error) => {
+            return control_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "expected {{\"repository\": \"owner/name\", \"labels\": [...], \"duration_seconds\": n}}: {error}"
+                ),
+            );
+        }
+    };
+    match shared.update(|world, now| world.create_job(&new, now)) {
+        Ok(created) => (StatusCode::CREATED, axum::Json(created)).into_response(),
+        Err(error) => control_world_error(error),
+    }
+}
+
+async fn control_list_jobs(State(shared): State<AppState>) -> Response {
+    axum::Json(crate::views::jobs(&shared)).into_response()
+}
+
+async fn control_get_job(State(shared): State<AppState>, Path(job_id): Path<String>) -> Response {
+    let job = job_id
+        .parse()
+        .ok()
+        .and_then(|id| crate::views::job(&shared, id));
+    match job {
+        Some(job) => axum::Json(job).into_response(),
+        None => control_error(StatusCode::NOT_FOUND, format!("job {job_id} not found")),
+    }
+}
+
+async fn control_cancel_job(
+    State(shared): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Response {
+    let Ok(id) = job_id.parse::<u64>() else {
+        return control_error(StatusCode::NOT_FOUND, format!("job {job_id} not found"));
+    };
+    match shared.update(|world, now| world.cancel_job(id, now)) {
+        Ok(()) => match crate::views::job(&shared, id) {
+            Some(job) => axum::Json(job).into_response(),
+            None => control_error(StatusCode::NOT_FOUND, format!("job {job_id} not found")),
+        },
+        Err(error) => control_world_error(error),
+    }
+}
+
+async fn control_list_runners(State(shared): State<AppState>) -> Response {
+    axum::Json(crate::views::runners(&shared)).into_response()
+}
+
+async fn control_deliveries(State(shared): State<AppState>) -> Response {
+    axum::Json(shared.read(|world, _| world.deliveries.clone())).into_response()
+}
+
+async fn control_faults(State(shared): State<AppState>) -> Response {
+    axum::Json(shared.read(|world, _| world.faults.clone())).into_response()
+}
+
+async fn control_set_faults(State(shared): State<AppState>, body: Bytes) -> Response {
+    let faults: Faults = match serde_json::from_slice(&body) {
+        Ok(faults) => faults,
+        Err(error) => {
+            return control_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "expected fault counters (drop_webhooks, duplicate_webhooks, server_errors, server_error_status, rate_limits): {error}"
+                ),
+            );
+        }
+    };
+    if let Some(status) = faults.server_error_status
+        && !(500..=599).contains(&status)
+    {
+        return control_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("server_error_status must be a 5xx status, not {status}"),
+        );
+    }
+    let faults = shared.update(|world, _| {
+        world.faults = faults;
+        world.faults.clone()
+    });
+    axum::Json(faults).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookBody {
+    url: String,
+    secret: String,
+}
+
+async fn control_webhook(State(shared): State<AppState>) -> Response {
+    // The secret stays private.
+    let url = shared.webhook_target().map(|t| t.url);
+    axum::Json(json!({"url": url})).into_response()
+}
+
+async fn control_set_webhook(State(shared): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<WebhookBody>(&body) {
+        Ok(body) => {
+            shared.set_webhook_target(Some(WebhookTarget {
+                url: body.url.clone(),
+                secret: body.secret,
+            }));
+            axum::Json(json!({"url": body.url})).into_response()
+        }
+        Err(error) => control_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("expected {{\"url\": ..., \"secret\": ...}}: {error}"),
+        ),
+    }
+}
+
+async fn control_clear_webhook(State(shared): State<AppState>) -> Response {
+    shared.set_webhook_target(None);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner protocol
+
+fn runner_router() -> Router<AppState> {
+    Router::new()
+        .route("/connect", post(runner_connect))
+        .route("/acquire", post(runner_acquire))
+        .route("/jobs/{job_id}", get(runner_job_status))
+        .route("/jobs/{job_id}/started", post(runner_job_started))
+        .route("/jobs/{job_id}/finished", post(runner_job_finished))
+}
+
+/// The runner a request speaks for, from its `Authorization: Bearer <credential>`.
+fn authenticated_runner(shared: &Shared, headers: &HeaderMap) -> Result<u64, Response> {
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    if credential.is_empty() {
+        return Err(control_error(
+            StatusCode::UNAUTHORIZED,
+            "the runner protocol needs Authorization: Bearer <credential from the JIT config>",
+        ));
+    }
+    shared.read(|world, _| {
+        if let Some(runner) = world.runner_by_credential(credential) {
+            Ok(runner.id)
+        } else if world.removed_credentials.contains(credential) {
+            Err(runner_gone())
+        } else {
+            Err(control_error(
+                StatusCode::UNAUTHORIZED,
+                "unknown runner credential; generate a new JIT config",
+            ))
+        }
+    })
+}
+
+fn runner_gone() -> Response {
+    control_error(StatusCode::GONE, "this runner was removed")
+}
+
+fn runner_result(result: Result<(), WorldError>) -> Result<(), Response> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(WorldError::RunnerGone(_)) => Err(runner_gone()),
+        Err(error) => Err(control_world_error(error)),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ConnectBody {
+    #[serde(default)]
+    version: Option<String>,
+}
+
+async fn runner_connect(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let runner_id = match authenticated_runner(&shared, &headers) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let body: ConnectBody = serde_json::from_slice(&body).unwrap_or_default();
+    let connected = shared.update(|world, now| {
+        world.touch_runner(runner_id, now, body.version.clone())?;
+        world.assign(now);
+        world
+            .runners
+            .get(&runner_id)
+            .map(|r| payloads::runner(r, now, world))
+            .ok_or(WorldError::RunnerGone(runner_id))
+    });
+    match connected {
+        Ok(runner) => axum::Json(runner).into_response(),
+        Err(WorldError::RunnerGone(_)) => runner_gone(),
+        Err(error) => control_world_error(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    wait_seconds: Option<f64>,
+}
+
+fn poll_wait(query: &WaitQuery) -> Duration {
+    let seconds = query.wait_seconds.unwrap_or(20.0);
+    if seconds.is_finite() && seconds > 0.0 {
+        Duration::from_secs_f64(seconds).min(MAX_POLL)
+    } else {
+        Duration::ZERO
+    }
+}
+
+async fn runner_acquire(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WaitQuery>,
+) -> Response {
+    let runner_id = match authenticated_runner(&shared, &headers) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let touched = shared.update(|world, now| {
+        let touched = world.touch_runner(runner_id, now, None);
+        world.assign(now);
+        touched
+    });
+    if let Err(response) = runner_result(touched) {
+        return response;
+    }
+    let found = shared
+        .wait_for(poll_wait(&query), |world, _| {
+            match world.job_for_runner(runner_id) {
+                Ok(Some(job)) => Some(Ok(job)),
+                Ok(None) => None,
+                Err(error) => Some(Err(error)),
+            }
+        })
+        .await;
+    // Polling is the runner's heartbeat.
+    let _ = shared.update(|world, now| world.touch_runner(runner_id, now, None));
+    match found {
+        Some(Ok(job)) => axum::Json(job).into_response(),
+        Some(Err(WorldError::RunnerGone(_))) => runner_gone(),
+        Some(Err(error)) => control_world_error(error),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JobWaitQuery {
+    wait_seconds: Option<f64>,
+    /// Answer once the status differs from this one.
+    unless: Option<JobStatus>,
+}
+
+async fn runner_job_status(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+    Query(query): Query<JobWaitQuery>,
+) -> Response {
+    let runner_id = match authenticated_runner(&shared, &headers) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let Ok(job_id) = job_id.parse::<u64>() else {
+        return control_error(StatusCode::NOT_FOUND, "no such job");
+    };
+    let _ = shared.update(|world, now| world.touch_runner(runner_id, now, None));
+    let wait = poll_wait(&WaitQuery {
+        wait_seconds: query.wait_seconds,
+    });
+    let status = shared
+        .wait_for(wait, |world, _| {
+            let job = world.jobs.get(&job_id)?;
+            (Some(job.status) != query.unless)
+                .then(|| json!({"status": job.status, "conclusion": job.conclusion}))
+        })
+        .await
+        .or_else(|| {
+            shared.read(|world, _| {
+                world
+                    .jobs
+                    .get(&job_id)
+                    .map(|job| json!({"status": job.status, "conclusion": job.conclusion}))
+            })
+        });
+    let _ = shared.update(|world, now| world.touch_runner(runner_id, now, None));
+    match status {
+        Some(status) => axum::Json(status).into_response(),
+        None => control_error(StatusCode::NOT_FOUND, "no such job"),
+    }
+}
+
+async fn runner_job_started(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+) -> Response {
+    let runner_id = match authenticated_runner(&shared, &headers) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let Ok(job_id) = job_id.parse::<u64>() else {
+        return control_error(StatusCode::NOT_FOUND, "no such job");
+    };
+    let started = shared.update(|world, now| {
+        world.touch_runner(runner_id, now, None)?;
+        world.start_job(runner_id, job_id, now)
+    });
+    match runner_result(started) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct FinishedBody {
+    conclusion: Option<String>,
+}
+
+async fn runner_job_finished(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let runner_id = match authenticated_runner(&shared, &headers) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let Ok(job_id) = job_id.parse::<u64>() else {
+        return control_error(StatusCode::NOT_FOUND, "no such job");
+    };
+    let body: FinishedBody = serde_json::from_slice(&body).unwrap_or_default();
+    let conclusion = body.conclusion.unwrap_or_else(|| "success".to_string());
+    const CONCLUSIONS: [&str; 4] = ["success", "failure", "cancelled", "skipped"];
+    if !CONCLUSIONS.contains(&conclusion.as_str()) {
+        return control_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("conclusion must be one of {CONCLUSIONS:?}, not {conclusion:?}"),
+        );
+    }
+    let finished =
+        shared.update(|world, now| world.finish_job(runner_id, job_id, &conclusion, now));
+    match runner_result(finished) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,139 @@
+//! Signed `workflow_job` webhook delivery, one at a time and in order, never retried (GitHub
+//! does not retry failed deliveries on its own).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+use crate::server::Shared;
+use crate::state::{Delivery, DeliveryOutcome, Outgoing};
+
+/// The `X-GitHub-Hook-ID` the emulator's one webhook carries.
+pub const HOOK_ID: u64 = 482_651_339;
+/// GitHub's user agent for webhook deliveries (the suffix is a build hash).
+pub const USER_AGENT: &str = "GitHub-Hookshot/e6a1a7f";
+/// GitHub gives a receiver ten seconds to answer.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `sha256=<hex HMAC-SHA256 of body>`, as in `X-Hub-Signature-256`.
+pub fn signature_sha256(secret: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// `sha1=<hex HMAC-SHA1 of body>`, as in the legacy `X-Hub-Signature`.
+pub fn signature_sha1(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Sends queued webhooks until the emulator shuts down.
+pub(crate) async fn deliver_all(
+    shared: Arc<Shared>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the webhook HTTP client; webhooks will not be sent");
+            return;
+        }
+    };
+    while let Some(outgoing) = outbox.recv().await {
+        for copy in 0..outgoing.copies {
+            let duplicate = copy > 0;
+            let result = send(&shared, &client, &outgoing).await;
+            shared.record_delivery(&outgoing, duplicate, result);
+        }
+    }
+}
+
+/// The result of one POST: the receiver's status, or why there was none.
+pub(crate) type SendResult = Result<u16, String>;
+
+async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) -> SendResult {
+    let Some(target) = shared.webhook_target() else {
+        return Err("no webhook target is configured".to_string());
+    };
+    let response = client
+        .post(&target.url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", USER_AGENT)
+        .header("X-GitHub-Event", "workflow_job")
+        .header("X-GitHub-Delivery", &outgoing.guid)
+        .header("X-GitHub-Hook-ID", HOOK_ID.to_string())
+        .header(
+            "X-GitHub-Hook-Installation-Target-ID",
+            shared.app.app_id.to_string(),
+        )
+        .header("X-GitHub-Hook-Installation-Target-Type", "integration")
+        .header(
+            "X-Hub-Signature",
+            signature_sha1(&target.secret, &outgoing.body),
+        )
+        .header(
+            "X-Hub-Signature-256",
+            signature_sha256(&target.secret, &outgoing.body),
+        )
+        .body(outgoing.body.clone())
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            tracing::debug!(
+                job_id = outgoing.job_id,
+                action = %outgoing.action,
+                status = response.status().as_u16(),
+                "webhook delivered"
+            );
+            Ok(response.status().as_u16())
+        }
+        Err(error) => {
+            tracing::warn!(url = %target.url, %error, "webhook delivery failed");
+            Err(error.to_string())
+        }
+    }
+}
+
+/// Fills in the outcome of a delivery that was pending.
+pub(crate) fn complete(delivery: &mut Delivery, result: SendResult) {
+    match result {
+        Ok(status) => {
+            delivery.outcome = DeliveryOutcome::Delivered;
+            delivery.response_status = Some(status);
+        }
+        Err(error) => {
+            delivery.outcome = DeliveryOutcome::Failed;
+            delivery.error = Some(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_githubs_documented_example() {
+        // From GitHub's "Validating webhook deliveries" documentation.
+        assert_eq!(
+            signature_sha256("It's a Secret to Everybody", b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        assert!(signature_sha1("s", b"x").starts_with("sha1="));
+        assert_eq!(signature_sha1("s", b"x").len(), "sha1=".len() + 40);
+    }
+}

@@ -1,0 +1,421 @@
+//! The REST API over HTTP: authentication, JIT configs at every level, runners, jobs, App
+//! installation tokens, GHES paths and injected faults.
+
+mod common;
+
+use common::{APP_PRIVATE_KEY, APP_PUBLIC_KEY, OTHER_PRIVATE_KEY, app_jwt, call, config};
+use reqwest::Method;
+use runway_github_emulator::{AppConfig, Emulator, EmulatorConfig, Faults, JitConfig, NewJob};
+use serde_json::json;
+
+fn jit_body(name: &str) -> serde_json::Value {
+    json!({"name": name, "runner_group_id": 1, "labels": ["self-hosted", "linux", "x64"]})
+}
+
+#[tokio::test]
+async fn requests_without_a_token_get_401_and_unknown_tokens_are_refused_when_tokens_are_listed() {
+    let emulator = Emulator::start(EmulatorConfig {
+        tokens: vec!["ghp_known".into()],
+        ..config()
+    })
+    .await
+    .unwrap();
+    let url = format!("{}/repos/octo-org/app/actions/runners", emulator.api_url());
+    let (status, body) = call(Method::GET, &url, None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "Requires authentication");
+    let (status, body) = call(Method::GET, &url, Some("ghp_wrong"), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "Bad credentials");
+    let (status, _) = call(Method::GET, &url, Some("ghp_known"), None).await;
+    assert_eq!(status, 200);
+    // `Authorization: token ...` works too.
+    let response = common::client()
+        .get(&url)
+        .header("Authorization", "token ghp_known")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers().contains_key("x-ratelimit-remaining"));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_app_jwt_buys_an_installation_token_that_works_on_the_api() {
+    let emulator = Emulator::start(EmulatorConfig {
+        tokens: vec!["ghp_only_this".into()],
+        app: AppConfig {
+            app_id: 4242,
+            installation_id: 77,
+            public_key_pem: Some(APP_PUBLIC_KEY.into()),
+            ..AppConfig::default()
+        },
+        ..config()
+    })
+    .await
+    .unwrap();
+    let api = emulator.api_url().to_string();
+    let jwt = app_jwt(APP_PRIVATE_KEY, "4242");
+
+    let (status, installation) = call(
+        Method::GET,
+        &format!("{api}/repos/octo-org/app/installation"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{installation}");
+    assert_eq!(installation["id"], 77);
+    assert_eq!(installation["app_id"], 4242);
+    assert_eq!(installation["account"]["login"], "octo-org");
+
+    let (status, token) = call(
+        Method::POST,
+        &format!("{api}/app/installations/77/access_tokens"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    let token = token["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_"));
+    let (status, _) = call(
+        Method::GET,
+        &format!("{api}/orgs/octo-org/actions/runners"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A JWT signed by another key, naming another app, or a token where a JWT is needed.
+    let forged = app_jwt(OTHER_PRIVATE_KEY, "4242");
+    let wrong_app = app_jwt(APP_PRIVATE_KEY, "1");
+    for bad in [
+        forged.as_str(),
+        wrong_app.as_str(),
+        "ghp_only_this",
+        "x.y.z",
+    ] {
+        let (status, body) = call(
+            Method::POST,
+            &format!("{api}/app/installations/77/access_tokens"),
+            Some(bad),
+            None,
+        )
+        .await;
+        assert_eq!(status, 401, "{bad}: {body}");
+    }
+    // The JWT itself is not a token for the runner endpoints.
+    let (status, _) = call(
+        Method::GET,
+        &format!("{api}/orgs/octo-org/actions/runners"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Unknown installation.
+    let (status, _) = call(
+        Method::POST,
+        &format!("{api}/app/installations/78/access_tokens"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn jit_configs_at_repo_org_and_enterprise_level_register_offline_ephemeral_runners() {
+    let emulator = Emulator::start(config()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    for (prefix, name) in [
+        ("repos/octo-org/app", "repo-runner"),
+        ("orgs/octo-org", "org-runner"),
+        ("enterprises/acme", "enterprise-runner"),
+    ] {
+        let (status, body) = call(
+            Method::POST,
+            &format!("{api}/{prefix}/actions/runners/generate-jitconfig"),
+            Some("t"),
+            Some(jit_body(name)),
+        )
+        .await;
+        assert_eq!(status, 201, "{prefix}: {body}");
+        let runner = &body["runner"];
+        assert_eq!(runner["name"], name);
+        assert_eq!(runner["status"], "offline");
+        assert_eq!(runner["busy"], false);
+        assert_eq!(runner["ephemeral"], true);
+        let config = JitConfig::decode(body["encoded_jit_config"].as_str().unwrap()).unwrap();
+        assert_eq!(config.runner_id, runner["id"].as_u64().unwrap());
+        assert_eq!(config.url, emulator.base_url());
+
+        let (status, list) = call(
+            Method::GET,
+            &format!("{api}/{prefix}/actions/runners?name={name}"),
+            Some("t"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(list["total_count"], 1, "{list}");
+        assert_eq!(list["runners"][0]["id"], runner["id"]);
+
+        let id = runner["id"].as_u64().unwrap();
+        let (status, got) = call(
+            Method::GET,
+            &format!("{api}/{prefix}/actions/runners/{id}"),
+            Some("t"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(&got, runner);
+        let (status, _) = call(
+            Method::DELETE,
+            &format!("{api}/{prefix}/actions/runners/{id}"),
+            Some("t"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, _) = call(
+            Method::GET,
+            &format!("{api}/{prefix}/actions/runners/{id}"),
+            Some("t"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_githubs_errors() {
+    let emulator = Emulator::start(config()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let jit = format!("{api}/orgs/octo-org/actions/runners/generate-jitconfig");
+    let (status, _) = call(
+        Method::POST,
+        &jit,
+        Some("t"),
+        Some(json!({"name": "x", "runner_group_id": 1})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = call(
+        Method::POST,
+        &jit,
+        Some("t"),
+        Some(json!({"name": "x", "runner_group_id": 1, "labels": []})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let response = common::client()
+        .post(&jit)
+        .bearer_auth("t")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let (status, _) = call(Method::POST, &jit, Some("t"), Some(jit_body("dup"))).await;
+    assert_eq!(status, 201);
+    let (status, body) = call(Method::POST, &jit, Some("t"), Some(jit_body("dup"))).await;
+    assert_eq!(status, 409, "{body}");
+    for url in [
+        format!("{api}/orgs/nobody/actions/runners"),
+        format!("{api}/repos/octo-org/missing/actions/runners"),
+        format!("{api}/enterprises/nope/actions/runners"),
+        format!("{api}/orgs/octo-org/actions/runners/abc"),
+        format!("{api}/repos/octo-org/app/actions/jobs/1"),
+        format!("{api}/no/such/path"),
+    ] {
+        let (status, body) = call(Method::GET, &url, Some("t"), None).await;
+        assert_eq!(status, 404, "{url}");
+        assert_eq!(body["message"], "Not Found");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn jobs_are_served_for_their_repository_only_and_registration_tokens_are_issued() {
+    let emulator = Emulator::start(config()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let job = emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+        .unwrap();
+    let (status, body) = call(
+        Method::GET,
+        &format!("{api}/repos/Octo-Org/App/actions/jobs/{}", job.job_id),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], job.job_id);
+    assert_eq!(body["run_id"], job.run_id);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["runner_name"], serde_json::Value::Null);
+    assert_eq!(body["labels"], json!(["self-hosted", "linux"]));
+    let (status, _) = call(
+        Method::GET,
+        &format!("{api}/repos/octo-org/lib/actions/jobs/{}", job.job_id),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, token) = call(
+        Method::POST,
+        &format!("{api}/repos/octo-org/app/actions/runners/registration-token"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(token["token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(token["expires_at"].is_string());
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn ghes_mode_serves_the_api_under_api_v3() {
+    let emulator = Emulator::start(EmulatorConfig {
+        ghes: true,
+        ..config()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        emulator.api_url(),
+        format!("{}/api/v3", emulator.base_url())
+    );
+    let (status, body) = call(
+        Method::POST,
+        &format!(
+            "{}/orgs/octo-org/actions/runners/generate-jitconfig",
+            emulator.api_url()
+        ),
+        Some("t"),
+        Some(jit_body("ghes")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let job = emulator
+        .create_job(NewJob::new("octo-org/app", &["linux"]))
+        .unwrap();
+    let (status, body) = call(
+        Method::GET,
+        &format!(
+            "{}/repos/octo-org/app/actions/jobs/{}",
+            emulator.api_url(),
+            job.job_id
+        ),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(emulator.api_url())
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_switches_answer_5xx_and_429_for_the_next_calls_then_recover() {
+    let emulator = Emulator::start(config()).await.unwrap();
+    let url = format!("{}/orgs/octo-org/actions/runners", emulator.api_url());
+    // Through the control API, as a demo would.
+    let (status, faults) = call(
+        Method::POST,
+        &format!("{}/_emulator/faults", emulator.base_url()),
+        None,
+        Some(json!({"server_errors": 2, "server_error_status": 502})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(faults["server_errors"], 2);
+    assert_eq!(call(Method::GET, &url, Some("t"), None).await.0, 502);
+    assert_eq!(call(Method::GET, &url, Some("t"), None).await.0, 502);
+    assert_eq!(call(Method::GET, &url, Some("t"), None).await.0, 200);
+
+    emulator.set_faults(Faults {
+        rate_limits: 1,
+        ..Faults::default()
+    });
+    let response = common::client()
+        .get(&url)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(call(Method::GET, &url, Some("t"), None).await.0, 200);
+    assert_eq!(emulator.faults(), Faults::default());
+
+    let (status, _) = call(
+        Method::POST,
+        &format!("{}/_emulator/faults", emulator.base_url()),
+        None,
+        Some(json!({"server_errors": 1, "server_error_status": 404})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn runner_lists_are_paginated_with_link_headers() {
+    let emulator = Emulator::start(config()).await.unwrap();
+    for n in 0..5 {
+        emulator
+            .generate_jitconfig(
+                runway_github_emulator::Scope::organization("octo-org"),
+                &format!("r{n}"),
+                &["linux"],
+            )
+            .unwrap();
+    }
+    let url = format!(
+        "{}/orgs/octo-org/actions/runners?per_page=2",
+        emulator.api_url()
+    );
+    let response = common::client()
+        .get(&url)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_string();
+    assert!(link.contains("page=2>; rel=\"next\""), "{link}");
+    assert!(link.contains("page=3>; rel=\"last\""), "{link}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["total_count"], 5);
+    assert_eq!(body["runners"].as_array().unwrap().len(), 2);
+
+    let (_, last) = call(Method::GET, &format!("{url}&page=3"), Some("t"), None).await;
+    assert_eq!(last["runners"].as_array().unwrap().len(), 1);
+    assert_eq!(last["runners"][0]["name"], "r4");
+    let (status, beyond) = call(
+        Method::GET,
+        &format!("{url}&page=18446744073709551615"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(beyond["runners"], json!([]));
+    emulator.shutdown().await;
+}

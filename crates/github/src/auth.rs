@@ -1,0 +1,117 @@
+//! GitHub App and token authentication.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::error::GitHubError;
+use crate::secret::Secret;
+
+/// How long an App JWT lives. GitHub refuses more than 10 minutes; 9 leaves room for drift.
+pub const JWT_LIFETIME: Duration = Duration::minutes(9);
+/// How far `iat` is back-dated, as GitHub recommends against clock drift.
+pub const JWT_BACKDATE: Duration = Duration::seconds(60);
+/// An installation token is replaced this long before it expires.
+pub const TOKEN_REFRESH_MARGIN: Duration = Duration::minutes(5);
+
+/// How runway authenticates to GitHub.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A GitHub App installation (recommended): short-lived tokens, fine-grained permissions.
+    App(AppCredentials),
+    /// A personal access token (classic or fine-grained) or any other bearer token.
+    Token(Secret),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::App(app) => f.debug_tuple("App").field(app).finish(),
+            Credentials::Token(_) => f.write_str("Token([redacted])"),
+        }
+    }
+}
+
+/// A GitHub App's identity and the installation runway acts for.
+#[derive(Clone)]
+pub struct AppCredentials {
+    app_id: String,
+    key: EncodingKey,
+    installation_id: u64,
+}
+
+impl AppCredentials {
+    /// `app_id`: the App's id (or client id); `private_key_pem`: the App's private key as
+    /// GitHub issues it (PKCS#1 `BEGIN RSA PRIVATE KEY`, or PKCS#8).
+    pub fn new(
+        app_id: impl Into<String>,
+        private_key_pem: &[u8],
+        installation_id: u64,
+    ) -> Result<Self, GitHubError> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|err| GitHubError::Config {
+            message: format!(
+                "the GitHub App private key is not an RSA PEM key ({err}); use the .pem file GitHub generated"
+            ),
+        })?;
+        Ok(AppCredentials {
+            app_id: app_id.into(),
+            key,
+            installation_id,
+        })
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    pub fn installation_id(&self) -> u64 {
+        self.installation_id
+    }
+
+    /// A JWT for the App itself (RS256), valid from `now - 60 s` for nine minutes.
+    pub fn jwt(&self, now: DateTime<Utc>) -> Result<Secret, GitHubError> {
+        let claims = AppClaims {
+            iat: (now - JWT_BACKDATE).timestamp(),
+            exp: (now + JWT_LIFETIME).timestamp(),
+            iss: self.app_id.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .map(Secret::new)
+            .map_err(|err| GitHubError::Config {
+                message: format!("could not sign the GitHub App JWT: {err}"),
+            })
+    }
+}
+
+impl fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("app_id", &self.app_id)
+            .field("key", &"[redacted]")
+            .field("installation_id", &self.installation_id)
+            .finish()
+    }
+}
+
+/// The claims of a GitHub App JWT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppClaims {
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+/// An installation access token and when it stops working.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct InstallationToken {
+    pub token: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl InstallationToken {
+    pub fn fresh_at(&self, now: DateTime<Utc>) -> bool {
+        now + TOKEN_REFRESH_MARGIN < self.expires_at
+    }
+}

@@ -1,0 +1,143 @@
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Where runners are registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "level", rename_all = "snake_case")]
+pub enum RunnerScope {
+    Repository { owner: String, repo: String },
+    Organization { org: String },
+    Enterprise { enterprise: String },
+}
+
+impl RunnerScope {
+    pub fn repository(owner: impl Into<String>, repo: impl Into<String>) -> Self {
+        RunnerScope::Repository {
+            owner: owner.into(),
+            repo: repo.into(),
+        }
+    }
+
+    pub fn organization(org: impl Into<String>) -> Self {
+        RunnerScope::Organization { org: org.into() }
+    }
+
+    pub fn enterprise(enterprise: impl Into<String>) -> Self {
+        RunnerScope::Enterprise {
+            enterprise: enterprise.into(),
+        }
+    }
+
+    /// `/repos/{owner}/{repo}`, `/orgs/{org}` or `/enterprises/{enterprise}`, segments encoded.
+    pub(crate) fn path_prefix(&self) -> String {
+        match self {
+            RunnerScope::Repository { owner, repo } => {
+                format!("/repos/{}/{}", segment(owner), segment(repo))
+            }
+            RunnerScope::Organization { org } => format!("/orgs/{}", segment(org)),
+            RunnerScope::Enterprise { enterprise } => {
+                format!("/enterprises/{}", segment(enterprise))
+            }
+        }
+    }
+}
+
+/// Percent-encodes one path segment (GitHub names are plain, but input is input).
+pub(crate) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The runner to create with a just-in-time configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JitConfigRequest {
+    pub name: String,
+    pub runner_group_id: u64,
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_folder: Option<String>,
+}
+
+/// A just-in-time runner configuration: hand `encoded_jit_config` to `run.sh --jitconfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JitConfig {
+    pub runner: Runner,
+    pub encoded_jit_config: Secret,
+}
+
+/// A runner registration token (the fallback when JIT configuration is not available).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RegistrationToken {
+    pub token: Secret,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A self-hosted runner as GitHub sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runner {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub runner_group_id: Option<u64>,
+    pub os: String,
+    /// `online` or `offline`.
+    pub status: String,
+    pub busy: bool,
+    #[serde(default)]
+    pub ephemeral: Option<bool>,
+    pub labels: Vec<RunnerLabel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerLabel {
+    #[serde(default)]
+    pub id: Option<u64>,
+    pub name: String,
+    /// `read-only` (set by GitHub) or `custom`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// A workflow job, as `GET /repos/{owner}/{repo}/actions/jobs/{job_id}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowJob {
+    pub id: u64,
+    pub run_id: u64,
+    #[serde(default)]
+    pub run_attempt: Option<u32>,
+    /// `queued`, `in_progress`, `completed`, `waiting`, `requested` or `pending`.
+    pub status: String,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub runner_id: Option<u64>,
+    #[serde(default)]
+    pub runner_name: Option<String>,
+    #[serde(default)]
+    pub runner_group_id: Option<u64>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunnerList {
+    pub total_count: u64,
+    pub runners: Vec<Runner>,
+}

@@ -1,0 +1,252 @@
+//! The REST client against the runway GitHub emulator: the same calls runway makes for real.
+
+mod support;
+
+use std::time::Duration;
+
+use runway_clock::{SharedClock, SystemClock, VirtualClock};
+use runway_github::{
+    AppCredentials, Credentials, GitHub, GitHubError, JitConfigRequest, RestGitHub, RetryPolicy,
+    RunnerScope,
+};
+use runway_github_emulator::{
+    AppConfig, Emulator, EmulatorConfig, EmulatorHandle, EnterpriseConfig, Faults, NewJob,
+};
+use support::app_key;
+
+const APP_ID: u64 = 314;
+const INSTALLATION: u64 = 2718;
+
+async fn emulator(clock: SharedClock, ghes: bool) -> EmulatorHandle {
+    let config = EmulatorConfig {
+        app: AppConfig {
+            app_id: APP_ID,
+            installation_id: INSTALLATION,
+            public_key_pem: Some(app_key().public_pem.clone()),
+            ..AppConfig::default()
+        },
+        repositories: vec!["octo-org/app".into()],
+        organizations: vec!["octo-org".into()],
+        enterprises: vec![EnterpriseConfig {
+            slug: "octo-corp".into(),
+            organizations: vec!["octo-org".into()],
+        }],
+        ghes,
+        clock,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config).await.unwrap()
+}
+
+fn client(emulator: &EmulatorHandle, clock: SharedClock, private_pem: &str) -> RestGitHub {
+    let credentials = Credentials::App(
+        AppCredentials::new(APP_ID.to_string(), private_pem.as_bytes(), INSTALLATION).unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    RestGitHub::new(emulator.api_url(), credentials, clock)
+        .unwrap()
+        .with_http_client(http)
+}
+
+fn jit_request(name: &str) -> JitConfigRequest {
+    JitConfigRequest {
+        name: name.into(),
+        runner_group_id: 1,
+        labels: vec!["self-hosted".into(), "linux".into()],
+        work_folder: Some("_work".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_jit_runner_is_created_listed_read_and_deleted_at_every_level() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = client(&emulator, clock, &app_key().private_pem);
+    for (scope, name) in [
+        (RunnerScope::repository("octo-org", "app"), "runway-repo-1"),
+        (RunnerScope::organization("octo-org"), "runway-org-1"),
+        (RunnerScope::enterprise("octo-corp"), "runway-ent-1"),
+    ] {
+        let config = github
+            .generate_jit_config(&scope, &jit_request(name))
+            .await
+            .unwrap();
+        assert_eq!(config.runner.name, name);
+        assert!(!config.encoded_jit_config.expose().is_empty());
+        let id = config.runner.id;
+        assert!(
+            emulator
+                .runners()
+                .iter()
+                .any(|r| r.id == id && r.name == name)
+        );
+
+        let listed = github.list_runners(&scope, Some(name)).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![id],
+            "{scope:?}"
+        );
+        assert!(
+            github
+                .list_runners(&scope, None)
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.id == id)
+        );
+        let runner = github.runner(&scope, id).await.unwrap();
+        assert!(
+            runner.labels.iter().any(|l| l.name == "linux"),
+            "{runner:?}"
+        );
+
+        github.delete_runner(&scope, id).await.unwrap();
+        assert!(!emulator.runners().iter().any(|r| r.id == id));
+        let err = github.runner(&scope, id).await.unwrap_err();
+        assert!(matches!(err, GitHubError::NotFound { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn registration_tokens_and_jobs_are_read() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = client(&emulator, clock, &app_key().private_pem);
+    for scope in [
+        RunnerScope::repository("octo-org", "app"),
+        RunnerScope::organization("octo-org"),
+        RunnerScope::enterprise("octo-corp"),
+    ] {
+        let token = github.registration_token(&scope).await.unwrap();
+        assert!(!token.token.expose().is_empty());
+    }
+    let created = emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+        .unwrap();
+    let job = github
+        .workflow_job("octo-org", "app", created.job_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.id, job.run_id, job.status.as_str()),
+        (created.job_id, created.run_id, "queued")
+    );
+    assert_eq!(job.labels, ["self-hosted", "linux"]);
+    assert_eq!(job.runner_name, None);
+    let err = github
+        .workflow_job("octo-org", "app", created.job_id + 1000)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_taken_runner_name_is_a_validation_error() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = client(&emulator, clock, &app_key().private_pem);
+    let scope = RunnerScope::repository("octo-org", "app");
+    github
+        .generate_jit_config(&scope, &jit_request("same"))
+        .await
+        .unwrap();
+    let err = github
+        .generate_jit_config(&scope, &jit_request("same"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::Validation { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn an_app_key_github_does_not_know_is_unauthorized() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let other_pem = other.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let github = client(&emulator, clock, &other_pem);
+    let err = github.workflow_job("octo-org", "app", 1).await.unwrap_err();
+    assert!(matches!(err, GitHubError::Unauthorized { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn enterprise_server_base_urls_work() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), true).await;
+    assert!(emulator.api_url().ends_with("/api/v3"));
+    let github = client(&emulator, clock, &app_key().private_pem);
+    let config = github
+        .generate_jit_config(
+            &RunnerScope::organization("octo-org"),
+            &jit_request("ghes-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(config.runner.name, "ghes-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn injected_server_errors_and_rate_limits_are_ridden_out_on_virtual_time() {
+    let clock = VirtualClock::new().shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = client(&emulator, clock.clone(), &app_key().private_pem);
+    let created = emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted"]))
+        .unwrap();
+    // Warm the token cache so the faults hit the call itself.
+    github
+        .workflow_job("octo-org", "app", created.job_id)
+        .await
+        .unwrap();
+
+    emulator.set_faults(Faults {
+        server_errors: 2,
+        server_error_status: Some(502),
+        ..Faults::default()
+    });
+    let wall = std::time::Instant::now();
+    let before = clock.now();
+    github
+        .workflow_job("octo-org", "app", created.job_id)
+        .await
+        .unwrap();
+    assert!(
+        (clock.now() - before).num_seconds() >= 3,
+        "backoff 1 s + 2 s on the clock"
+    );
+
+    emulator.set_faults(Faults {
+        rate_limits: 1,
+        ..Faults::default()
+    });
+    let before = clock.now();
+    github
+        .workflow_job("octo-org", "app", created.job_id)
+        .await
+        .unwrap();
+    assert!(
+        (clock.now() - before).num_seconds() >= 1,
+        "Retry-After honoured"
+    );
+    assert_eq!(emulator.faults().rate_limits, 0);
+    assert!(wall.elapsed() < Duration::from_secs(10));
+
+    let github = github.with_retry_policy(RetryPolicy {
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    });
+    emulator.set_faults(Faults {
+        server_errors: 5,
+        ..Faults::default()
+    });
+    let err = github
+        .workflow_job("octo-org", "app", created.job_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err, GitHubError::Server { status: 500 });
+}

@@ -1,0 +1,1127 @@
+//! Runners on EC2: one instance per runner.
+//!
+//! # How the JIT config reaches the instance
+//!
+//! The JIT config is a credential, so it never goes into user data (readable by anyone with
+//! `ec2:DescribeInstanceAttribute`, and kept for the instance's life). Instead:
+//!
+//! 1. `RunInstances` starts the instance with a small user-data script that holds no secret;
+//! 2. runway writes the config to the SSM SecureString `<prefix>/<instance id>`
+//!    (default prefix [`DEFAULT_SSM_PREFIX`]);
+//! 3. on boot the script reads its own instance id through IMDSv2 (required on every
+//!    instance), fetches `<prefix>/<instance id>` with the instance role, deletes it (the
+//!    config registers one runner only), and runs `run.sh --jitconfig "$config"`; when the
+//!    ephemeral runner exits the instance shuts down, which terminates it.
+//!
+//! The runner role may read and delete only its own parameter. Statement for the runner
+//! role (CloudFormation `!Sub` syntax; the `${!...}` escapes keep the IAM policy variable):
+//!
+//! ```json
+#![doc = include_str!("runner-policy.json")]
+//! ```
+//!
+//! Every instance and its volumes carry the tags `runway:execution`, `runway:pool`,
+//! `runway:runner`, `runway:managed=true` and `Name=runway-<runner>`; terminate and the reaper
+//! find instances by these tags.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::error::SdkError;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceInterruptionBehavior, InstanceMarketOptionsRequest, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, LaunchTemplateSpecification,
+    MarketType, ResourceType, ShutdownBehavior, SpotInstanceType, SpotMarketOptions, Tag,
+    TagSpecification, VolumeType,
+};
+use aws_sdk_ssm::types::ParameterType;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use runway_clock::{SharedClock, SystemClock};
+use tracing::{info, warn};
+
+use crate::{
+    Capacity, CapacityPreference, LaunchRequest, Launched, OwnedRunner, Provider, ProviderError,
+    ProviderKind, Terminated,
+};
+
+/// Where JIT configs are kept in SSM Parameter Store unless the pool says otherwise.
+pub const DEFAULT_SSM_PREFIX: &str = "/runway/jit";
+
+/// The IAM policy statement the runner role needs (CloudFormation `!Sub` syntax), for the
+/// SAM template to copy.
+pub const RUNNER_POLICY_DOC: &str = include_str!("runner-policy.json");
+
+const TAG_EXECUTION: &str = "runway:execution";
+const TAG_POOL: &str = "runway:pool";
+const TAG_RUNNER: &str = "runway:runner";
+const TAG_MANAGED: &str = "runway:managed";
+const TAG_INSTANCE_ID: &str = "runway:instance-id";
+
+/// Instance states in which a runner still costs money or may still run.
+const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+
+/// A launch template, by id or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchTemplateRef {
+    Id(String),
+    Name(String),
+}
+
+/// What the instance boots from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A launch template; `version` defaults to the template's default version. Its user data
+    /// is replaced by runway's.
+    LaunchTemplate {
+        template: LaunchTemplateRef,
+        version: Option<String>,
+    },
+    /// An AMI id; instance types must then be listed in the pool.
+    Ami(String),
+}
+
+/// One pool's EC2 settings.
+#[derive(Debug, Clone)]
+pub struct Ec2PoolConfig {
+    pub image: ImageSource,
+    /// Instance types in order of preference (may be empty with a launch template that names
+    /// one).
+    pub instance_types: Vec<String>,
+    /// Subnets in order of preference (empty: the launch template's or the default VPC's).
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// The runner role's instance profile: a name, or an ARN (`arn:...`).
+    pub instance_profile: Option<String>,
+    pub capacity: CapacityPreference,
+    /// Root volume size in GiB (gp3, encrypted, deleted with the instance).
+    pub disk_gib: Option<u32>,
+    /// Tags added to instances and volumes besides runway's own.
+    pub extra_tags: BTreeMap<String, String>,
+    /// SSM parameter prefix for JIT configs: starts with `/`, no trailing `/`.
+    pub ssm_prefix: String,
+    /// Where the actions runner is installed on the image.
+    pub runner_dir: String,
+    /// The user that runs the runner on the instance.
+    pub runner_user: String,
+    /// IMDSv2 PUT response hop limit: 1 keeps containers on the instance away from the
+    /// instance role; 2 lets them reach it.
+    pub imds_hop_limit: u8,
+}
+
+impl Ec2PoolConfig {
+    /// A pool booting `ami` on the given instance types, with runway's defaults elsewhere.
+    pub fn from_ami(ami: impl Into<String>, instance_types: Vec<String>) -> Ec2PoolConfig {
+        Ec2PoolConfig::with_image(ImageSource::Ami(ami.into()), instance_types)
+    }
+
+    /// A pool launching from a launch template (default version unless `version`).
+    pub fn from_launch_template(
+        template: LaunchTemplateRef,
+        version: Option<String>,
+    ) -> Ec2PoolConfig {
+        Ec2PoolConfig::with_image(ImageSource::LaunchTemplate { template, version }, Vec::new())
+    }
+
+    fn with_image(image: ImageSource, instance_types: Vec<String>) -> Ec2PoolConfig {
+        Ec2PoolConfig {
+            image,
+            instance_types,
+            subnets: Vec::new(),
+            security_groups: Vec::new(),
+            instance_profile: None,
+            capacity: CapacityPreference::default(),
+            disk_gib: None,
+            extra_tags: BTreeMap::new(),
+            ssm_prefix: DEFAULT_SSM_PREFIX.to_string(),
+            runner_dir: "/opt/actions-runner".to_string(),
+            runner_user: "runner".to_string(),
+            imds_hop_limit: 1,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ProviderError> {
+        let prefix = &self.ssm_prefix;
+        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.len() < 2 {
+            return Err(ProviderError::config(format!(
+                "the SSM prefix {prefix:?} must start with '/' and not end with '/', \
+                 e.g. {DEFAULT_SSM_PREFIX}"
+            )));
+        }
+        // These three go into the boot script: plain path characters only.
+        for (what, value) in [
+            ("SSM prefix", prefix),
+            ("runner directory", &self.runner_dir),
+            ("runner user", &self.runner_user),
+        ] {
+            if value.is_empty() || !value.chars().all(is_plain_path_char) {
+                return Err(ProviderError::config(format!(
+                    "the {what} {value:?} may only use letters, digits and '/', '_', '.', '-'"
+                )));
+            }
+        }
+        match &self.image {
+            ImageSource::Ami(ami) if !ami.starts_with("ami-") => {
+                return Err(ProviderError::config(format!(
+                    "{ami:?} is not an AMI id (ami-...)"
+                )));
+            }
+            ImageSource::LaunchTemplate {
+                template: LaunchTemplateRef::Id(id) | LaunchTemplateRef::Name(id),
+                ..
+            } if id.is_empty() => {
+                return Err(ProviderError::config("the launch template id or name is empty"));
+            }
+            _ => {}
+        }
+        if !(1..=64).contains(&self.imds_hop_limit) {
+            return Err(ProviderError::config(
+                "the IMDS hop limit must be between 1 and 64 (1 or 2 in practice)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_plain_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-')
+}
+
+/// Runners as EC2 instances.
+#[derive(Debug, Clone)]
+pub struct Ec2Provider {
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    config: Ec2PoolConfig,
+    clock: SharedClock,
+}
+
+impl Ec2Provider {
+    /// Checks the pool configuration; an unusable one is [`ProviderError::Config`].
+    pub fn new(
+        ec2: aws_sdk_ec2::Client,
+        ssm: aws_sdk_ssm::Client,
+        config: Ec2PoolConfig,
+    ) -> Result<Ec2Provider, ProviderError> {
+        config.validate()?;
+        Ok(Ec2Provider {
+            ec2,
+            ssm,
+            config,
+            clock: SystemClock::shared(),
+        })
+    }
+
+    /// Uses `clock` for launch times instead of the system clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Ec2Provider {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &Ec2PoolConfig {
+        &self.config
+    }
+
+    fn parameter_name(&self, instance_id: &str) -> String {
+        format!("{}/{instance_id}", self.config.ssm_prefix)
+    }
+
+    /// The boot script: no secret in it, see the module docs.
+    pub fn user_data_script(&self) -> String {
+        boot_script(
+            &self.config.ssm_prefix,
+            &self.config.runner_dir,
+            &self.config.runner_user,
+        )
+    }
+
+    /// The root device of `ami`, to size its volume.
+    async fn root_device_name(&self, ami: &str) -> Result<String, ProviderError> {
+        let images = self
+            .ec2
+            .describe_images()
+            .image_ids(ami)
+            .send()
+            .await
+            .map_err(|error| sdk_error("EC2", "DescribeImages", error))?;
+        images
+            .images()
+            .first()
+            .and_then(|image| image.root_device_name())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ProviderError::config(format!(
+                    "the AMI {ami} does not exist or has no root device: check the pool's image"
+                ))
+            })
+    }
+
+    fn tags(&self, request: &LaunchRequest) -> Vec<Tag> {
+        let mut tags: Vec<(String, String)> = self
+            .config
+            .extra_tags
+            .iter()
+            .filter(|(key, _)| !key.starts_with("runway:") && key.as_str() != "Name")
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        tags.extend([
+            (TAG_EXECUTION.to_string(), request.execution.clone()),
+            (TAG_POOL.to_string(), request.pool.clone()),
+            (TAG_RUNNER.to_string(), request.runner_name.clone()),
+            (TAG_MANAGED.to_string(), "true".to_string()),
+            ("Name".to_string(), format!("runway-{}", request.runner_name)),
+        ]);
+        tags.into_iter()
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect()
+    }
+
+    async fn put_jit_config(
+        &self,
+        request: &LaunchRequest,
+        instance_id: &str,
+    ) -> Result<(), ProviderError> {
+        let tag = |key: &str, value: &str| {
+            aws_sdk_ssm::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|error| ProviderError::other(format!("bad SSM tag {key}: {error}")))
+        };
+        self.ssm
+            .put_parameter()
+            .name(self.parameter_name(instance_id))
+            .description(format!("runway JIT config for runner {}", request.runner_name))
+            .value(request.jit_config.expose())
+            .r#type(ParameterType::SecureString)
+            .tags(tag(TAG_EXECUTION, &request.execution)?)
+            .tags(tag(TAG_INSTANCE_ID, instance_id)?)
+            .tags(tag(TAG_MANAGED, "true")?)
+            .send()
+            .await
+            .map_err(|error| sdk_error("SSM", "PutParameter", error))?;
+        Ok(())
+    }
+
+    async fn delete_jit_config(&self, instance_id: &str) -> Result<(), ProviderError> {
+        match self
+            .ssm
+            .delete_parameter()
+            .name(self.parameter_name(instance_id))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("ParameterNotFound") => Ok(()),
+            Err(error) => Err(sdk_error("SSM", "DeleteParameter", error)),
+        }
+    }
+
+    async fn terminate_instances(&self, ids: Vec<String>) -> Result<(), ProviderError> {
+        match self
+            .ec2
+            .terminate_instances()
+            .set_instance_ids(Some(ids))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("InvalidInstanceID.NotFound") => Ok(()),
+            Err(error) => Err(sdk_error("EC2", "TerminateInstances", error)),
+        }
+    }
+
+    /// Every instance matching `filters`, across pages.
+    async fn describe(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<aws_sdk_ec2::types::Instance>, ProviderError> {
+        let mut instances = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_instances()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|error| sdk_error("EC2", "DescribeInstances", error))?;
+            for reservation in page.reservations() {
+                instances.extend(reservation.instances().iter().cloned());
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(instances),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Ec2Provider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Ec2
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        let overrides = &request.overrides;
+        let instance_types = overrides
+            .instance_types
+            .clone()
+            .unwrap_or_else(|| self.config.instance_types.clone());
+        let ami = overrides.image.clone().or_else(|| match &self.config.image {
+            ImageSource::Ami(ami) => Some(ami.clone()),
+            ImageSource::LaunchTemplate { .. } => None,
+        });
+        if let Some(ami) = &ami
+            && !ami.starts_with("ami-")
+        {
+            return Err(ProviderError::config(format!(
+                "the image override {ami:?} is not an AMI id (ami-...)"
+            )));
+        }
+        let template = match &self.config.image {
+            ImageSource::LaunchTemplate { template, version } => {
+                let spec = LaunchTemplateSpecification::builder().set_version(version.clone());
+                Some(match template {
+                    LaunchTemplateRef::Id(id) => spec.launch_template_id(id),
+                    LaunchTemplateRef::Name(name) => spec.launch_template_name(name),
+                }
+                .build())
+            }
+            ImageSource::Ami(_) => None,
+        };
+        if template.is_none() && instance_types.is_empty() {
+            return Err(ProviderError::config(
+                "no instance types: list at least one in the pool (or use a launch template \
+                 that names one)",
+            ));
+        }
+        let block_device = match overrides.disk_gib.or(self.config.disk_gib) {
+            None => None,
+            Some(gib) => {
+                let Some(ami) = &ami else {
+                    return Err(ProviderError::config(
+                        "a disk size with a launch template needs the AMI too (to find its \
+                         root device): set the size in the launch template, or set the image",
+                    ));
+                };
+                let size = i32::try_from(gib).map_err(|_| {
+                    ProviderError::config(format!("a disk of {gib} GiB is too large"))
+                })?;
+                Some(
+                    BlockDeviceMapping::builder()
+                        .device_name(self.root_device_name(ami).await?)
+                        .ebs(
+                            EbsBlockDevice::builder()
+                                .volume_size(size)
+                                .volume_type(VolumeType::Gp3)
+                                .encrypted(true)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+            }
+        };
+        let tags = self.tags(&request);
+        let profile = self.config.instance_profile.as_ref().map(|profile| {
+            let spec = IamInstanceProfileSpecification::builder();
+            if profile.starts_with("arn:") {
+                spec.arn(profile).build()
+            } else {
+                spec.name(profile).build()
+            }
+        });
+        let api = Ec2RunInstances {
+            client: &self.ec2,
+            ami,
+            template,
+            security_groups: self.config.security_groups.clone(),
+            profile,
+            user_data: base64::engine::general_purpose::STANDARD.encode(self.user_data_script()),
+            hop_limit: i32::from(self.config.imds_hop_limit),
+            block_device,
+            tag_specifications: [ResourceType::Instance, ResourceType::Volume]
+                .into_iter()
+                .map(|resource| {
+                    TagSpecification::builder()
+                        .resource_type(resource)
+                        .set_tags(Some(tags.clone()))
+                        .build()
+                })
+                .collect(),
+        };
+        let capacity = overrides.capacity.unwrap_or(self.config.capacity);
+        let plan = plan(&instance_types, &self.config.subnets, capacity);
+        let (attempt, instance_id) = first_fit(&api, &plan).await?;
+
+        if let Err(error) = self.put_jit_config(&request, &instance_id).await {
+            // Without its config the instance would only idle: take it down now.
+            warn!(%instance_id, runner = %request.runner_name, %error,
+                "could not store the JIT config; terminating the instance");
+            if let Err(cleanup) = self.terminate_instances(vec![instance_id.clone()]).await {
+                warn!(%instance_id, error = %cleanup,
+                    "could not terminate the instance; the reaper will remove it");
+            }
+            return Err(error);
+        }
+        info!(%instance_id, runner = %request.runner_name, execution = %request.execution,
+            instance_type = ?attempt.instance_type, subnet = ?attempt.subnet_id,
+            capacity = %attempt.capacity, "launched runner on EC2");
+        Ok(Launched {
+            runner_name: request.runner_name,
+            provider: ProviderKind::Ec2,
+            instance_id,
+            instance_type: attempt.instance_type,
+            subnet_id: attempt.subnet_id,
+            capacity: Some(attempt.capacity),
+            launched_at: self.clock.now(),
+        })
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError> {
+        // Every state: a runner that shut itself down may still have a parameter to remove.
+        let instances = self
+            .describe(vec![
+                filter(&format!("tag:{TAG_EXECUTION}"), [execution]),
+                filter(&format!("tag:{TAG_RUNNER}"), [runner_name]),
+            ])
+            .await?;
+        let live: Vec<String> = instances
+            .iter()
+            .filter(|instance| is_live(instance))
+            .filter_map(|instance| instance.instance_id().map(str::to_string))
+            .collect();
+        if !live.is_empty() {
+            self.terminate_instances(live.clone()).await?;
+        }
+        for instance_id in instances.iter().filter_map(|instance| instance.instance_id()) {
+            self.delete_jit_config(instance_id).await?;
+        }
+        if live.is_empty() {
+            Ok(Terminated::AlreadyGone)
+        } else {
+            info!(execution, runner = runner_name, instances = ?live, "terminated runner");
+            Ok(Terminated::Stopped { instance_ids: live })
+        }
+    }
+
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        let instances = self
+            .describe(vec![
+                filter(&format!("tag:{TAG_MANAGED}"), ["true"]),
+                filter("instance-state-name", LIVE_STATES),
+            ])
+            .await?;
+        let mut owned = Vec::with_capacity(instances.len());
+        for instance in &instances {
+            let Some(instance_id) = instance.instance_id() else {
+                continue;
+            };
+            let tag = |key: &str| {
+                instance
+                    .tags()
+                    .iter()
+                    .find(|tag| tag.key() == Some(key))
+                    .and_then(|tag| tag.value())
+                    .map(str::to_string)
+            };
+            let (Some(execution), Some(runner_name)) = (tag(TAG_EXECUTION), tag(TAG_RUNNER))
+            else {
+                warn!(instance_id, "an instance tagged {TAG_MANAGED}=true lacks \
+                    {TAG_EXECUTION} or {TAG_RUNNER}; it was not launched by runway as is, \
+                    so it is left alone");
+                continue;
+            };
+            owned.push(OwnedRunner {
+                provider: ProviderKind::Ec2,
+                execution,
+                runner_name,
+                pool: tag(TAG_POOL),
+                instance_id: instance_id.to_string(),
+                launched_at: instance.launch_time().and_then(to_chrono),
+            });
+        }
+        Ok(owned)
+    }
+}
+
+fn filter<'a>(name: &str, values: impl IntoIterator<Item = &'a str>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(str::to_string).collect()))
+        .build()
+}
+
+fn is_live(instance: &aws_sdk_ec2::types::Instance) -> bool {
+    matches!(
+        instance.state().and_then(|state| state.name()),
+        Some(
+            InstanceStateName::Pending
+                | InstanceStateName::Running
+                | InstanceStateName::Stopping
+                | InstanceStateName::Stopped
+        )
+    )
+}
+
+fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+fn boot_script(prefix: &str, runner_dir: &str, runner_user: &str) -> String {
+    format!(
+        r#"#!/bin/bash
+# runway runner boot: fetch this instance's JIT config from SSM (only this instance may read
+# it), remove it, run one ephemeral runner, then shut down (which terminates the instance).
+set -uo pipefail
+imds=http://169.254.169.254/latest
+token=$(curl -sf -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+instance_id=$(curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id")
+region=$(curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/placement/region")
+parameter="{prefix}/$instance_id"
+config=""
+for attempt in $(seq 1 60); do
+  config=$(aws ssm get-parameter --region "$region" --name "$parameter" --with-decryption \
+    --query Parameter.Value --output text 2>/dev/null) && break
+  config=""
+  sleep 5
+done
+if [ -z "$config" ]; then
+  echo "runway: no JIT config at $parameter; shutting down" >&2
+  shutdown -h now
+  exit 1
+fi
+aws ssm delete-parameter --region "$region" --name "$parameter" || true
+cd "{runner_dir}" && sudo -u "{runner_user}" ./run.sh --jitconfig "$config"
+shutdown -h now
+"#
+    )
+}
+
+/// One combination to try: instance type × subnet × market.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    pub(crate) instance_type: Option<String>,
+    pub(crate) subnet_id: Option<String>,
+    pub(crate) capacity: Capacity,
+}
+
+impl Attempt {
+    fn describe(&self) -> String {
+        format!(
+            "{} in {} ({})",
+            self.instance_type.as_deref().unwrap_or("the template's type"),
+            self.subnet_id.as_deref().unwrap_or("the default subnet"),
+            self.capacity
+        )
+    }
+}
+
+/// Every market in order, and within it every instance type, and within that every subnet.
+pub(crate) fn plan(
+    instance_types: &[String],
+    subnets: &[String],
+    capacity: CapacityPreference,
+) -> Vec<Attempt> {
+    let types: Vec<Option<String>> = if instance_types.is_empty() {
+        vec![None]
+    } else {
+        instance_types.iter().cloned().map(Some).collect()
+    };
+    let subnets: Vec<Option<String>> = if subnets.is_empty() {
+        vec![None]
+    } else {
+        subnets.iter().cloned().map(Some).collect()
+    };
+    let mut plan = Vec::new();
+    for &market in capacity.markets() {
+        for instance_type in &types {
+            for subnet_id in &subnets {
+                plan.push(Attempt {
+                    instance_type: instance_type.clone(),
+                    subnet_id: subnet_id.clone(),
+                    capacity: market,
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// Why one `RunInstances` call failed.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFailure {
+    /// The service's error code; `None` when the request never got an answer.
+    pub(crate) code: Option<String>,
+    pub(crate) message: String,
+}
+
+/// One `RunInstances` call for one combination; the seam that lets the fallback order be
+/// tested without a cloud that runs out of capacity.
+#[async_trait]
+pub(crate) trait RunInstancesApi: Send + Sync {
+    /// Starts one instance; returns its id.
+    async fn run_instance(&self, attempt: &Attempt) -> Result<String, RunFailure>;
+}
+
+/// Error codes meaning "not here, not now": try the next combination.
+const CAPACITY_CODES: [&str; 6] = [
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "SpotMaxPriceTooLow",
+    "MaxSpotInstanceCountExceeded",
+    "Unsupported",
+    "InsufficientFreeAddressesInSubnet",
+];
+
+/// Tries each combination in order until one starts an instance.
+pub(crate) async fn first_fit(
+    api: &dyn RunInstancesApi,
+    plan: &[Attempt],
+) -> Result<(Attempt, String), ProviderError> {
+    let mut tried = Vec::new();
+    for attempt in plan {
+        match api.run_instance(attempt).await {
+            Ok(instance_id) => return Ok((attempt.clone(), instance_id)),
+            Err(failure) => {
+                let code = failure.code.as_deref();
+                if code.is_some_and(|code| CAPACITY_CODES.contains(&code)) {
+                    info!(attempt = %attempt.describe(), code, "no capacity; trying the next");
+                    tried.push(format!("{}: {}", attempt.describe(), code.unwrap_or("")));
+                    continue;
+                }
+                return Err(classify(
+                    "EC2",
+                    &format!("RunInstances ({})", attempt.describe()),
+                    code,
+                    &failure.message,
+                ));
+            }
+        }
+    }
+    Err(ProviderError::Capacity { tried })
+}
+
+/// Maps an AWS error code to the error a caller can act on.
+fn classify(service: &str, action: &str, code: Option<&str>, message: &str) -> ProviderError {
+    let reason = format!("{action}: {message}");
+    let Some(code) = code else {
+        return ProviderError::Unavailable {
+            service: service.to_string(),
+            reason,
+        };
+    };
+    match code {
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyUpdates" => {
+            ProviderError::Throttled {
+                service: service.to_string(),
+                reason,
+            }
+        }
+        "InternalError" | "InternalFailure" | "InternalServerError" | "ServiceUnavailable"
+        | "Unavailable" => ProviderError::Unavailable {
+            service: service.to_string(),
+            reason,
+        },
+        _ if code.starts_with("Invalid")
+            || code.starts_with("Unauthorized")
+            || code.starts_with("AccessDenied")
+            || code.starts_with("Missing")
+            || code.ends_with("LimitExceeded")
+            || code == "AuthFailure"
+            || code == "OptInRequired"
+            || code == "PendingVerification"
+            || code == "VcpuLimitExceeded" =>
+        {
+            ProviderError::Config {
+                reason: format!(
+                    "{reason} ({code}); check the pool's image, instance types, subnets, \
+                     security groups, instance profile and runway's IAM permissions"
+                ),
+            }
+        }
+        _ => ProviderError::Other {
+            reason: format!("{service} {reason} ({code})"),
+        },
+    }
+}
+
+fn sdk_error<E, R>(service: &str, action: &str, error: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(&error).to_string();
+    match &error {
+        SdkError::ServiceError(_) => classify(service, action, error.code(), &message),
+        SdkError::ConstructionFailure(_) => {
+            ProviderError::other(format!("{service} {action}: {message}"))
+        }
+        _ => classify(service, action, None, &message),
+    }
+}
+
+/// The real `RunInstances`, with everything but the combination fixed.
+struct Ec2RunInstances<'a> {
+    client: &'a aws_sdk_ec2::Client,
+    ami: Option<String>,
+    template: Option<LaunchTemplateSpecification>,
+    security_groups: Vec<String>,
+    profile: Option<IamInstanceProfileSpecification>,
+    user_data: String,
+    hop_limit: i32,
+    block_device: Option<BlockDeviceMapping>,
+    tag_specifications: Vec<TagSpecification>,
+}
+
+#[async_trait]
+impl RunInstancesApi for Ec2RunInstances<'_> {
+    async fn run_instance(&self, attempt: &Attempt) -> Result<String, RunFailure> {
+        let market = match attempt.capacity {
+            Capacity::OnDemand => None,
+            Capacity::Spot => Some(
+                InstanceMarketOptionsRequest::builder()
+                    .market_type(MarketType::Spot)
+                    .spot_options(
+                        SpotMarketOptions::builder()
+                            .spot_instance_type(SpotInstanceType::OneTime)
+                            .instance_interruption_behavior(InstanceInterruptionBehavior::Terminate)
+                            .build(),
+                    )
+                    .build(),
+            ),
+        };
+        let security_groups =
+            (!self.security_groups.is_empty()).then(|| self.security_groups.clone());
+        let output = self
+            .client
+            .run_instances()
+            .min_count(1)
+            .max_count(1)
+            .set_image_id(self.ami.clone())
+            .set_launch_template(self.template.clone())
+            .set_instance_type(attempt.instance_type.as_deref().map(InstanceType::from))
+            .set_subnet_id(attempt.subnet_id.clone())
+            .set_security_group_ids(security_groups)
+            .set_iam_instance_profile(self.profile.clone())
+            .set_instance_market_options(market)
+            .set_block_device_mappings(self.block_device.clone().map(|device| vec![device]))
+            .user_data(&self.user_data)
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .http_put_response_hop_limit(self.hop_limit)
+                    .build(),
+            )
+            .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            .set_tag_specifications(Some(self.tag_specifications.clone()))
+            .send()
+            .await;
+        match output {
+            Ok(output) => output
+                .instances()
+                .first()
+                .and_then(|instance| instance.instance_id())
+                .map(str::to_string)
+                .ok_or_else(|| RunFailure {
+                    code: Some("NoInstanceReturned".to_string()),
+                    message: "RunInstances succeeded but returned no instance".to_string(),
+                }),
+            Err(error) => Err(RunFailure {
+                code: match &error {
+                    SdkError::ServiceError(_) => error.code().map(str::to_string),
+                    _ => None,
+                },
+                message: DisplayErrorContext(&error).to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Answers each attempt from a script keyed by (type, subnet, market), recording the order.
+    struct Scripted {
+        answers: Vec<(Attempt, Result<String, &'static str>)>,
+        calls: Mutex<Vec<Attempt>>,
+    }
+
+    #[async_trait]
+    impl RunInstancesApi for Scripted {
+        async fn run_instance(&self, attempt: &Attempt) -> Result<String, RunFailure> {
+            self.calls.lock().unwrap().push(attempt.clone());
+            let answer = self
+                .answers
+                .iter()
+                .find(|(scripted, _)| scripted == attempt)
+                .map(|(_, answer)| answer.clone())
+                .unwrap_or(Err("InsufficientInstanceCapacity"));
+            answer.map_err(|code| RunFailure {
+                code: Some(code.to_string()),
+                message: format!("scripted {code}"),
+            })
+        }
+    }
+
+    fn attempt(instance_type: &str, subnet: &str, capacity: Capacity) -> Attempt {
+        Attempt {
+            instance_type: Some(instance_type.to_string()),
+            subnet_id: Some(subnet.to_string()),
+            capacity,
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| item.to_string()).collect()
+    }
+
+    fn scripted(answers: Vec<(Attempt, Result<String, &'static str>)>) -> Scripted {
+        Scripted {
+            answers,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn the_plan_is_markets_then_types_then_subnets() {
+        let plan = plan(
+            &strings(&["m7g.large", "c7g.large"]),
+            &strings(&["subnet-a", "subnet-b"]),
+            CapacityPreference::SpotThenOnDemand,
+        );
+        let expected = [
+            attempt("m7g.large", "subnet-a", Capacity::Spot),
+            attempt("m7g.large", "subnet-b", Capacity::Spot),
+            attempt("c7g.large", "subnet-a", Capacity::Spot),
+            attempt("c7g.large", "subnet-b", Capacity::Spot),
+            attempt("m7g.large", "subnet-a", Capacity::OnDemand),
+            attempt("m7g.large", "subnet-b", Capacity::OnDemand),
+            attempt("c7g.large", "subnet-a", Capacity::OnDemand),
+            attempt("c7g.large", "subnet-b", Capacity::OnDemand),
+        ];
+        assert_eq!(plan, expected);
+    }
+
+    #[test]
+    fn an_empty_list_leaves_the_choice_to_ec2() {
+        let plan = plan(&[], &[], CapacityPreference::OnDemand);
+        assert_eq!(
+            plan,
+            vec![Attempt {
+                instance_type: None,
+                subnet_id: None,
+                capacity: Capacity::OnDemand
+            }]
+        );
+        assert_eq!(
+            super::plan(&[], &[], CapacityPreference::SpotOnly)[0].capacity,
+            Capacity::Spot
+        );
+    }
+
+    #[tokio::test]
+    async fn capacity_errors_move_to_the_next_combination_and_spot_falls_back_to_on_demand() {
+        let plan = plan(
+            &strings(&["m7g.large", "c7g.large"]),
+            &strings(&["subnet-a", "subnet-b"]),
+            CapacityPreference::SpotThenOnDemand,
+        );
+        let api = scripted(vec![
+            (
+                attempt("m7g.large", "subnet-a", Capacity::Spot),
+                Err("SpotMaxPriceTooLow"),
+            ),
+            (
+                attempt("m7g.large", "subnet-b", Capacity::Spot),
+                Err("MaxSpotInstanceCountExceeded"),
+            ),
+            (
+                attempt("c7g.large", "subnet-a", Capacity::Spot),
+                Err("Unsupported"),
+            ),
+            (
+                attempt("c7g.large", "subnet-b", Capacity::Spot),
+                Err("InsufficientCapacity"),
+            ),
+            (
+                attempt("m7g.large", "subnet-a", Capacity::OnDemand),
+                Err("InsufficientFreeAddressesInSubnet"),
+            ),
+            (
+                attempt("m7g.large", "subnet-b", Capacity::OnDemand),
+                Ok("i-0123".to_string()),
+            ),
+        ]);
+        let (chosen, instance_id) = first_fit(&api, &plan).await.unwrap();
+        assert_eq!(instance_id, "i-0123");
+        assert_eq!(chosen, attempt("m7g.large", "subnet-b", Capacity::OnDemand));
+        assert_eq!(*api.calls.lock().unwrap(), plan[..6].to_vec());
+    }
+
+    #[tokio::test]
+    async fn exhausting_every_combination_is_a_capacity_error_listing_them() {
+        let plan = plan(
+            &strings(&["m7g.large"]),
+            &strings(&["subnet-a", "subnet-b"]),
+            CapacityPreference::SpotThenOnDemand,
+        );
+        let api = scripted(vec![]);
+        let error = first_fit(&api, &plan).await.unwrap_err();
+        let ProviderError::Capacity { tried } = &error else {
+            panic!("expected a capacity error, got {error:?}");
+        };
+        assert_eq!(tried.len(), 4);
+        assert_eq!(
+            tried[0],
+            "m7g.large in subnet-a (spot): InsufficientInstanceCapacity"
+        );
+        assert_eq!(
+            tried[3],
+            "m7g.large in subnet-b (on-demand): InsufficientInstanceCapacity"
+        );
+        assert!(error.is_retryable());
+        assert_eq!(api.calls.lock().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn spot_only_never_tries_on_demand() {
+        let plan = plan(
+            &strings(&["m7g.large"]),
+            &strings(&["subnet-a"]),
+            CapacityPreference::SpotOnly,
+        );
+        let api = scripted(vec![]);
+        assert!(matches!(
+            first_fit(&api, &plan).await,
+            Err(ProviderError::Capacity { .. })
+        ));
+        let calls = api.calls.lock().unwrap();
+        assert!(calls.iter().all(|call| call.capacity == Capacity::Spot));
+    }
+
+    #[tokio::test]
+    async fn throttling_stops_the_loop_and_is_retryable() {
+        let plan = plan(
+            &strings(&["m7g.large", "c7g.large"]),
+            &strings(&["subnet-a"]),
+            CapacityPreference::SpotThenOnDemand,
+        );
+        let api = scripted(vec![(
+            attempt("m7g.large", "subnet-a", Capacity::Spot),
+            Err("RequestLimitExceeded"),
+        )]);
+        let error = first_fit(&api, &plan).await.unwrap_err();
+        assert!(matches!(error, ProviderError::Throttled { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        assert_eq!(api.calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn configuration_errors_stop_the_loop_and_are_not_retryable() {
+        let plan = plan(
+            &strings(&["m7g.large", "c7g.large"]),
+            &strings(&["subnet-a"]),
+            CapacityPreference::SpotThenOnDemand,
+        );
+        let api = scripted(vec![
+            (
+                attempt("m7g.large", "subnet-a", Capacity::Spot),
+                Err("InsufficientInstanceCapacity"),
+            ),
+            (
+                attempt("c7g.large", "subnet-a", Capacity::Spot),
+                Err("InvalidAMIID.NotFound"),
+            ),
+        ]);
+        let error = first_fit(&api, &plan).await.unwrap_err();
+        assert!(matches!(error, ProviderError::Config { .. }), "{error:?}");
+        assert!(!error.is_retryable());
+        let message = error.to_string();
+        assert!(message.contains("InvalidAMIID.NotFound"), "{message}");
+        assert!(message.contains("c7g.large in subnet-a (spot)"), "{message}");
+        assert_eq!(api.calls.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn errors_are_classified_for_the_caller() {
+        assert!(matches!(
+            classify("EC2", "x", Some("Throttling"), "m"),
+            ProviderError::Throttled { .. }
+        ));
+        assert!(matches!(
+            classify("EC2", "x", None, "connection refused"),
+            ProviderError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            classify("EC2", "x", Some("UnauthorizedOperation"), "m"),
+            ProviderError::Config { .. }
+        ));
+        assert!(matches!(
+            classify("EC2", "x", Some("SomethingNew"), "m"),
+            ProviderError::Other { .. }
+        ));
+    }
+
+    #[test]
+    fn the_boot_script_fetches_its_own_parameter_and_holds_no_secret() {
+        let script = boot_script("/runway/jit", "/opt/actions-runner", "runner");
+        assert!(script.contains("X-aws-ec2-metadata-token"), "IMDSv2 token");
+        assert!(script.contains("parameter=\"/runway/jit/$instance_id\""));
+        assert!(script.contains("--with-decryption"));
+        assert!(script.contains("./run.sh --jitconfig \"$config\""));
+        assert!(script.contains("aws ssm delete-parameter"));
+    }
+
+    #[test]
+    fn unsafe_settings_are_refused() {
+        let good = Ec2PoolConfig::from_ami("ami-123", strings(&["m7g.large"]));
+        assert!(good.validate().is_ok());
+        let cases: Vec<(&str, Box<dyn Fn(&mut Ec2PoolConfig)>)> = vec![
+            ("no slash", Box::new(|c| c.ssm_prefix = "runway/jit".into())),
+            ("trailing slash", Box::new(|c| c.ssm_prefix = "/runway/".into())),
+            ("root", Box::new(|c| c.ssm_prefix = "/".into())),
+            (
+                "shell in prefix",
+                Box::new(|c| c.ssm_prefix = "/x$(reboot)".into()),
+            ),
+            (
+                "shell in dir",
+                Box::new(|c| c.runner_dir = "/opt/r; rm -rf /".into()),
+            ),
+            ("empty user", Box::new(|c| c.runner_user = String::new())),
+            ("quote in user", Box::new(|c| c.runner_user = "a\"b".into())),
+            ("not an AMI", Box::new(|c| c.image = ImageSource::Ami("img".into()))),
+            ("hop limit", Box::new(|c| c.imds_hop_limit = 0)),
+            (
+                "empty template",
+                Box::new(|c| {
+                    c.image = ImageSource::LaunchTemplate {
+                        template: LaunchTemplateRef::Name(String::new()),
+                        version: None,
+                    }
+                }),
+            ),
+        ];
+        for (name, change) in cases {
+            let mut config = good.clone();
+            change(&mut config);
+            let error = config.validate().expect_err(name);
+            assert!(matches!(error, ProviderError::Config { .. }), "{name}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Where runway's runners run.
+//!
+//! One trait, [`Provider`], with one implementation per host:
+//! - [`Ec2Provider`]: an EC2 instance per runner (launch template or AMI, instance types across
+//!   subnets, spot with on-demand fallback, IMDSv2 required, JIT config handed over through an
+//!   SSM SecureString only that instance can read);
+//! - [`LocalProvider`]: a process on this machine, for `runway local` and tests.
+//!
+//! Every runner is recorded with the Step Functions execution that launched it (EC2: tags;
+//! local: the provider's own table), so [`Provider::terminate`] finds it again and
+//! [`Provider::owned`] lists everything the reaper may have to remove. Nothing leaks.
+//!
+//! Every implementation passes the same contract suite (`tests/contract`).
+
+mod ec2;
+mod error;
+mod local;
+mod types;
+
+pub use ec2::{
+    Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, DEFAULT_SSM_PREFIX,
+    RUNNER_POLICY_DOC,
+};
+pub use error::ProviderError;
+pub use local::{LocalConfig, LocalProvider, JITCONFIG_ENV};
+pub use types::{
+    Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched,
+    OwnedRunner, ProviderKind, Terminated,
+};
+
+use async_trait::async_trait;
+
+/// A host for ephemeral runners.
+///
+/// Runners are addressed by the execution that launched them and their runner name; a runner
+/// name is unique within runway, the execution is what proves ownership.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// Which host this is.
+    fn kind(&self) -> ProviderKind;
+
+    /// Starts one runner. On success the runner is recorded as owned by `request.execution`
+    /// until [`Provider::terminate`] removes it or it ends by itself.
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError>;
+
+    /// Stops the runner `runner_name` launched by `execution` and removes what it left (the
+    /// JIT config parameter on EC2). Idempotent: a runner that is unknown or already gone is
+    /// [`Terminated::AlreadyGone`], which is success.
+    async fn terminate(&self, execution: &str, runner_name: &str)
+    -> Result<Terminated, ProviderError>;
+
+    /// Every live runner this provider launched, for the reaper.
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError>;
+}

@@ -1,0 +1,392 @@
+//! The EC2 provider against a real EC2 and SSM API (moto on 127.0.0.1).
+
+mod contract;
+
+use std::collections::HashMap;
+
+use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName};
+use base64::Engine;
+use runway_providers::{
+    Capacity, Ec2PoolConfig, Ec2Provider, LaunchTemplateRef, Provider, ProviderError, Terminated,
+};
+use runway_testkit::MotoServer;
+
+struct Aws {
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+async fn aws() -> Aws {
+    let moto = MotoServer::shared().expect("moto starts (run scripts/setup.sh)");
+    let config = moto.sdk_config().await;
+    Aws {
+        ec2: aws_sdk_ec2::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
+    }
+}
+
+/// An AMI moto knows.
+async fn some_ami(ec2: &aws_sdk_ec2::Client) -> String {
+    let images = ec2.describe_images().owners("amazon").send().await.unwrap();
+    images
+        .images()
+        .iter()
+        .find(|image| image.root_device_name().is_some())
+        .and_then(|image| image.image_id())
+        .expect("moto has default AMIs")
+        .to_string()
+}
+
+async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    let mut subnets: Vec<String> = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("default-for-az").values("true").build())
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .iter()
+        .filter_map(|subnet| subnet.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    subnets
+}
+
+async fn pool_config(aws: &Aws) -> Ec2PoolConfig {
+    let mut config = Ec2PoolConfig::from_ami(
+        some_ami(&aws.ec2).await,
+        vec!["m5.large".to_string(), "c5.large".to_string()],
+    );
+    config.subnets = default_subnets(&aws.ec2).await;
+    config.extra_tags.insert("team".into(), "platform".into());
+    config
+}
+
+async fn fixture(_name: &str) -> Box<dyn Provider> {
+    let aws = aws().await;
+    let config = pool_config(&aws).await;
+    Box::new(Ec2Provider::new(aws.ec2, aws.ssm, config).unwrap())
+}
+
+provider_contract_tests!(fixture);
+
+fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> HashMap<String, String> {
+    tags.iter()
+        .filter_map(|tag| Some((tag.key()?.to_string(), tag.value()?.to_string())))
+        .collect()
+}
+
+async fn instance(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::Instance {
+    ec2.describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() {
+    let aws = aws().await;
+    let config = pool_config(&aws).await;
+    let first_subnet = config.subnets.first().cloned();
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let request = contract::request("ec2-details", "ec2-details-runner");
+    let secret = request.jit_config.expose().to_string();
+    let launched = provider.launch(request).await.unwrap();
+    assert_eq!(launched.instance_type.as_deref(), Some("m5.large"));
+    assert_eq!(launched.subnet_id, first_subnet);
+    assert_eq!(launched.capacity, Some(Capacity::Spot));
+    let id = launched.instance_id.clone();
+
+    let described = instance(&aws.ec2, &id).await;
+    let tags = tags_of(described.tags());
+    assert_eq!(tags["runway:execution"], "ec2-details");
+    assert_eq!(tags["runway:pool"], "contract-pool");
+    assert_eq!(tags["runway:runner"], "ec2-details-runner");
+    assert_eq!(tags["runway:managed"], "true");
+    assert_eq!(tags["Name"], "runway-ec2-details-runner");
+    assert_eq!(tags["team"], "platform");
+    let metadata = described.metadata_options().expect("metadata options");
+    assert_eq!(
+        metadata.http_tokens().map(|tokens| tokens.as_str()),
+        Some("required")
+    );
+    assert_eq!(
+        described.instance_type().map(|t| t.as_str()),
+        Some("m5.large")
+    );
+
+    // The volumes carry the same ownership tags.
+    let volumes = aws
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!volumes.volumes().is_empty());
+    for volume in volumes.volumes() {
+        let tags = tags_of(volume.tags());
+        assert_eq!(tags.get("runway:execution").map(String::as_str), Some("ec2-details"));
+        assert_eq!(tags.get("runway:managed").map(String::as_str), Some("true"));
+    }
+
+    // The user data holds the boot script, not the secret.
+    let attribute = aws
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(&id)
+        .attribute(InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let encoded = attribute
+        .user_data()
+        .and_then(|value| value.value())
+        .expect("user data");
+    let user_data = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(user_data, provider.user_data_script());
+    assert!(user_data.contains("/runway/jit/$instance_id"));
+    assert!(!user_data.contains(&secret), "the JIT config leaked into user data");
+
+    // The secret is in SSM, as a SecureString named after the instance.
+    let parameter_name = format!("/runway/jit/{id}");
+    let parameter = aws
+        .ssm
+        .get_parameter()
+        .name(&parameter_name)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let parameter = parameter.parameter().unwrap();
+    assert_eq!(parameter.value(), Some(secret.as_str()));
+    assert_eq!(
+        parameter.r#type().map(|kind| kind.as_str()),
+        Some("SecureString")
+    );
+    let parameter_tags = aws
+        .ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&parameter_name)
+        .send()
+        .await
+        .unwrap();
+    let parameter_tags: HashMap<&str, &str> = parameter_tags
+        .tag_list()
+        .iter()
+        .map(|tag| (tag.key(), tag.value()))
+        .collect();
+    assert_eq!(parameter_tags["runway:execution"], "ec2-details");
+    assert_eq!(parameter_tags["runway:instance-id"], id);
+
+    // Terminate: the instance goes, and so does the secret.
+    let outcome = provider
+        .terminate("ec2-details", "ec2-details-runner")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Terminated::Stopped {
+            instance_ids: vec![id.clone()]
+        }
+    );
+    let state = instance(&aws.ec2, &id)
+        .await
+        .state()
+        .and_then(|state| state.name())
+        .cloned();
+    assert!(
+        matches!(
+            state,
+            Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated)
+        ),
+        "{state:?}"
+    );
+    let gone = aws
+        .ssm
+        .get_parameter()
+        .name(&parameter_name)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_ssm::error::ProvideErrorMetadata::code(&gone),
+        Some("ParameterNotFound")
+    );
+    assert_eq!(
+        provider
+            .terminate("ec2-details", "ec2-details-runner")
+            .await
+            .unwrap(),
+        Terminated::AlreadyGone
+    );
+}
+
+#[tokio::test]
+async fn a_parameter_left_by_a_runner_that_shut_itself_down_is_removed() {
+    let aws = aws().await;
+    let provider =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    let launched = provider
+        .launch(contract::request("self-stop", "self-stop-runner"))
+        .await
+        .unwrap();
+    // The instance ends on its own (as an ephemeral runner's does after its job).
+    aws.ec2
+        .terminate_instances()
+        .instance_ids(&launched.instance_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        provider
+            .terminate("self-stop", "self-stop-runner")
+            .await
+            .unwrap(),
+        Terminated::AlreadyGone
+    );
+    let gone = aws
+        .ssm
+        .get_parameter()
+        .name(format!("/runway/jit/{}", launched.instance_id))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the parameter should be deleted");
+}
+
+#[tokio::test]
+async fn overrides_choose_the_instance_type_and_market() {
+    let aws = aws().await;
+    let provider =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    let mut request = contract::request("overrides", "overrides-runner");
+    request.overrides.instance_types = Some(vec!["t3.small".to_string()]);
+    request.overrides.capacity = Some(runway_providers::CapacityPreference::OnDemand);
+    request.overrides.disk_gib = Some(40);
+    let launched = provider.launch(request).await.unwrap();
+    assert_eq!(launched.instance_type.as_deref(), Some("t3.small"));
+    assert_eq!(launched.capacity, Some(Capacity::OnDemand));
+    let described = instance(&aws.ec2, &launched.instance_id).await;
+    assert_eq!(
+        described.instance_type().map(|t| t.as_str()),
+        Some("t3.small")
+    );
+    assert!(described.instance_lifecycle().is_none(), "on-demand, not spot");
+    provider
+        .terminate("overrides", "overrides-runner")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_ami_is_a_configuration_error_and_leaves_nothing() {
+    let aws = aws().await;
+    let mut config = pool_config(&aws).await;
+    config.image = runway_providers::ImageSource::Ami("ami-00000000deadbeef0".into());
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let error = provider
+        .launch(contract::request("bad-ami", "bad-ami-runner"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProviderError::Config { .. }), "{error:?}");
+    assert!(!error.is_retryable());
+    let owned = provider.owned().await.unwrap();
+    assert!(owned.iter().all(|runner| runner.execution != "bad-ami"));
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_unavailable_and_retryable() {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .empty_test_environment()
+        .test_credentials()
+        .region(aws_config::Region::from_static("us-east-1"))
+        // Port 9 (discard) on loopback: nothing listens there.
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let provider = Ec2Provider::new(
+        aws_sdk_ec2::Client::new(&config),
+        aws_sdk_ssm::Client::new(&config),
+        Ec2PoolConfig::from_ami("ami-12345678", vec!["m5.large".into()]),
+    )
+    .unwrap();
+    let error = provider.owned().await.unwrap_err();
+    assert!(matches!(error, ProviderError::Unavailable { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    let error = provider
+        .launch(contract::request("unreachable", "unreachable-runner"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProviderError::Unavailable { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_bad_pool_configuration_is_refused_up_front() {
+    let aws = aws().await;
+    let mut config = Ec2PoolConfig::from_launch_template(LaunchTemplateRef::Name("lt".into()), None);
+    config.ssm_prefix = "relative/prefix".into();
+    let error = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap_err();
+    assert!(error.to_string().contains("must start with '/'"), "{error}");
+
+    let config = Ec2PoolConfig::from_ami("ami-1", vec![]);
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let error = provider
+        .launch(contract::request("no-types", "no-types-runner"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no instance types"), "{error}");
+}
+
+#[tokio::test]
+async fn owned_lists_only_live_runway_instances() {
+    let aws = aws().await;
+    let provider =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    // An instance runway did not launch is not its to reap.
+    let foreign = aws
+        .ec2
+        .run_instances()
+        .image_id(some_ami(&aws.ec2).await)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let foreign_id = foreign.instances()[0].instance_id().unwrap().to_string();
+    let launched = provider
+        .launch(contract::request("owned-list", "owned-list-runner"))
+        .await
+        .unwrap();
+    let owned = provider.owned().await.unwrap();
+    assert!(owned.iter().all(|runner| runner.instance_id != foreign_id));
+    let mine = owned
+        .iter()
+        .find(|runner| runner.instance_id == launched.instance_id)
+        .expect("the runner is listed");
+    assert_eq!(mine.execution, "owned-list");
+    assert_eq!(mine.runner_name, "owned-list-runner");
+    assert!(mine.launched_at.is_some());
+    provider
+        .terminate("owned-list", "owned-list-runner")
+        .await
+        .unwrap();
+    let owned = provider.owned().await.unwrap();
+    assert!(owned.iter().all(|runner| runner.instance_id != launched.instance_id));
+}

@@ -1,0 +1,97 @@
+//! Which jobs runway takes on.
+
+use crate::event::WorkflowJobEvent;
+
+/// The label every job meant for runway's runners carries.
+pub const DEFAULT_RUNNER_LABEL: &str = "self-hosted";
+
+/// Cheap checks made before any work: the runner label and the allow-lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFilter {
+    runner_label: String,
+    allowed_owners: Vec<String>,
+    allowed_repositories: Vec<String>,
+}
+
+impl Default for JobFilter {
+    fn default() -> Self {
+        JobFilter {
+            runner_label: DEFAULT_RUNNER_LABEL.to_owned(),
+            allowed_owners: Vec::new(),
+            allowed_repositories: Vec::new(),
+        }
+    }
+}
+
+impl JobFilter {
+    /// Jobs must carry `label` (compared case-insensitively, as GitHub does).
+    pub fn with_runner_label(mut self, label: impl Into<String>) -> Self {
+        self.runner_label = label.into();
+        self
+    }
+
+    /// Only jobs of repositories owned by these accounts (organizations or users) are taken,
+    /// together with those of [`JobFilter::allow_repositories`]. Both empty: every owner.
+    pub fn allow_owners<I, S>(mut self, owners: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_owners = owners.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only jobs of these repositories (`owner/name`), together with those of
+    /// [`JobFilter::allow_owners`]. Both empty: every repository.
+    pub fn allow_repositories<I, S>(mut self, repositories: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_repositories = repositories.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn runner_label(&self) -> &str {
+        &self.runner_label
+    }
+
+    /// `Ok(())` when runway should handle the job, or why it should not.
+    pub fn check(&self, event: &WorkflowJobEvent) -> Result<(), String> {
+        if !self.labels_match(&event.job.labels) {
+            return Err(format!(
+                "labels {:?} do not include {:?}",
+                event.job.labels, self.runner_label
+            ));
+        }
+        if !self.allowed(event) {
+            return Err(format!(
+                "repository {} is not in the allow-list",
+                event.repository.full_name
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn labels_match(&self, labels: &[String]) -> bool {
+        labels
+            .iter()
+            .any(|label| label.eq_ignore_ascii_case(&self.runner_label))
+    }
+
+    fn allowed(&self, event: &WorkflowJobEvent) -> bool {
+        if self.allowed_owners.is_empty() && self.allowed_repositories.is_empty() {
+            return true;
+        }
+        // GitHub account and repository names are case-insensitive.
+        let owners = [event.owner_login(), event.repository.owner.login.as_str()];
+        self.allowed_owners.iter().any(|allowed| {
+            owners
+                .iter()
+                .any(|owner| owner.eq_ignore_ascii_case(allowed))
+        }) || self
+            .allowed_repositories
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(&event.repository.full_name))
+    }
+}

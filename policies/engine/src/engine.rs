@@ -1,0 +1,687 @@
+//! Loading, compiling and running policy components under wasmtime.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::bindings::{router, throttle};
+use crate::error::{PolicyError, World};
+use crate::fallback::{Decided, RouterFallback, ThrottleFallback};
+use crate::types::{Job, Load, Pool, RouteDecision, ThrottleDecision};
+
+/// An architecture to compile policies for ahead of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    X86_64,
+    /// AWS Graviton.
+    Aarch64,
+}
+
+impl Target {
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64-unknown-linux-gnu",
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// The architecture this program runs on, if policies can be compiled for it.
+    pub fn host() -> Option<Target> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Target::X86_64),
+            "aarch64" => Some(Target::Aarch64),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "x86_64" | "x86-64" | "amd64" => Ok(Target::X86_64),
+            "aarch64" | "arm64" | "graviton" => Ok(Target::Aarch64),
+            other => Err(format!(
+                "unknown target `{other}`: expected x86_64 or aarch64"
+            )),
+        }
+    }
+}
+
+/// How instances get their memory. Every call gets a fresh instance either way, so that no
+/// state survives from one decision to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceAllocation {
+    /// Allocate memory for each instance when it is created.
+    OnDemand,
+    /// Reuse pre-reserved slots for up to this many concurrent instances.
+    Pooling { max_instances: u32 },
+}
+
+/// Bounds on every call, and engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// WebAssembly instructions (roughly) a call may execute.
+    pub fuel: u64,
+    /// Wall-clock budget of a call, enforced by epoch interruption.
+    pub time_budget: Duration,
+    /// How often the epoch ticks; the time budget is enforced to within one tick.
+    pub epoch_tick: Duration,
+    /// Linear memory one call may use.
+    pub memory_limit_bytes: usize,
+    /// Native stack the guest may use.
+    pub max_wasm_stack_bytes: usize,
+    pub allocation: InstanceAllocation,
+    /// Where compiled policies are kept between processes, keyed by content hash.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            fuel: 20_000_000,
+            time_budget: Duration::from_millis(20),
+            epoch_tick: Duration::from_millis(1),
+            memory_limit_bytes: 32 << 20,
+            max_wasm_stack_bytes: 512 << 10,
+            allocation: InstanceAllocation::Pooling { max_instances: 64 },
+            cache_dir: None,
+        }
+    }
+}
+
+fn wasmtime_config(config: &EngineConfig, target: Option<Target>) -> Result<Config, PolicyError> {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack_bytes)
+        // Policies are small and short-lived: no need for multi-GiB reservations.
+        .memory_reservation(64 << 20)
+        .memory_guard_size(64 << 10)
+        .memory_reservation_for_growth(0);
+    if let Some(target) = target {
+        wasm.target(target.triple()).map_err(PolicyError::engine)?;
+    }
+    if let InstanceAllocation::Pooling { max_instances } = config.allocation {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(max_instances)
+            .total_core_instances(max_instances)
+            .total_memories(max_instances)
+            .total_tables(max_instances)
+            .max_memory_size(config.memory_limit_bytes)
+            .max_component_instance_size(1 << 20)
+            .max_core_instances_per_component(4)
+            .max_memories_per_component(2)
+            .max_tables_per_component(2)
+            .table_elements(20_000)
+            // Reset a returned slot by zeroing the first pages rather than unmapping them,
+            // so the next call does not page-fault its stack and heap back in.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    Ok(wasm)
+}
+
+/// Stops the epoch ticker when the last user of the engine is gone.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Result<Ticker, PolicyError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("policy-epoch".into())
+            .spawn(move || {
+                // One tick per wake-up: a late wake-up on a busy machine stretches a budget
+                // a little rather than cutting a call short.
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(PolicyError::engine)?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Shared {
+    engine: Engine,
+    config: EngineConfig,
+    linker: Linker<CallState>,
+    epoch_ticks: u64,
+    _ticker: Ticker,
+}
+
+/// Loaded policies by the SHA-256 of their bytes. Policies point at `Shared`, not at the
+/// cache, so that dropping the engine and its policies stops the ticker.
+type Cache = Mutex<HashMap<[u8; 32], Policy>>;
+
+/// The wasmtime engine that loads and runs policies. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct PolicyEngine {
+    shared: Arc<Shared>,
+    cache: Arc<Cache>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl PolicyEngine {
+    pub fn new(config: EngineConfig) -> Result<Self, PolicyError> {
+        let engine = Engine::new(&wasmtime_config(&config, None)?).map_err(PolicyError::engine)?;
+        let tick = config.epoch_tick.max(Duration::from_micros(100));
+        let epoch_ticks = config
+            .time_budget
+            .as_nanos()
+            .div_ceil(tick.as_nanos())
+            .max(1) as u64;
+        let ticker = Ticker::start(engine.clone(), tick)?;
+        let linker = Linker::new(&engine);
+        Ok(PolicyEngine {
+            shared: Arc::new(Shared {
+                engine,
+                config,
+                linker,
+                epoch_ticks,
+                _ticker: ticker,
+            }),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Loads a policy component (the `.wasm` that runway-policy-build writes). Compiled
+    /// policies are cached by content hash, in memory and in `cache_dir` if configured.
+    pub fn load(&self, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        check_component_header(bytes)?;
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(policy) = self.cached(&hash) {
+            return Ok(policy);
+        }
+        let component = match self.disk_cache_path(&hash) {
+            Some(path) => self.compile_with_disk_cache(bytes, &path)?,
+            None => self.compile(bytes)?,
+        };
+        self.finish_load(component, hash)
+    }
+
+    /// Loads a policy component from a file.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load(&bytes)
+    }
+
+    /// Loads a policy compiled ahead of time by [`PolicyEngine::precompile`].
+    ///
+    /// # Safety
+    /// The bytes are native code run as is: they must come from `precompile` (or
+    /// `runway policy compile`) of a trusted policy, for example a file this deployment
+    /// built. wasmtime checks the version and settings, not the code.
+    pub unsafe fn load_precompiled(&self, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        if !matches!(
+            Engine::detect_precompiled(bytes),
+            Some(wasmtime::Precompiled::Component)
+        ) {
+            return Err(PolicyError::Incompatible {
+                reason: "not a precompiled component".into(),
+            });
+        }
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(policy) = self.cached(&hash) {
+            return Ok(policy);
+        }
+        // SAFETY: the caller vouches for the bytes (see above).
+        let component =
+            unsafe { Component::deserialize(&self.shared.engine, bytes) }.map_err(|e| {
+                PolicyError::Incompatible {
+                    reason: format!("{e:#}"),
+                }
+            })?;
+        self.finish_load(component, hash)
+    }
+
+    /// Loads a precompiled policy from a file.
+    ///
+    /// # Safety
+    /// As for [`PolicyEngine::load_precompiled`].
+    pub unsafe fn load_precompiled_file(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        // SAFETY: forwarded to the caller.
+        unsafe { self.load_precompiled(&bytes) }
+    }
+
+    /// Compiles a policy component ahead of time for `target`, for a runway built with the
+    /// same version and engine settings (`EngineConfig` bounds other than the allocation
+    /// strategy must match).
+    pub fn precompile(&self, bytes: &[u8], target: Target) -> Result<Vec<u8>, PolicyError> {
+        check_component_header(bytes)?;
+        let engine = if Target::host() == Some(target) {
+            self.shared.engine.clone()
+        } else {
+            Engine::new(&wasmtime_config(&self.shared.config, Some(target))?)
+                .map_err(PolicyError::engine)?
+        };
+        // Check it is a policy before spending time compiling it for another machine.
+        let policy = self.load(bytes)?;
+        tracing::debug!(world = %policy.world(), ?target, "precompiling policy");
+        engine
+            .precompile_component(bytes)
+            .map_err(|e| PolicyError::Malformed {
+                reason: format!("{e:#}"),
+            })
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<Policy> {
+        self.cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(hash).cloned())
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component, PolicyError> {
+        Component::from_binary(&self.shared.engine, bytes).map_err(|e| PolicyError::Malformed {
+            reason: format!("{e:#}"),
+        })
+    }
+
+    fn disk_cache_path(&self, hash: &[u8; 32]) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let dir = self.shared.config.cache_dir.as_ref()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.shared
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        Some(dir.join(format!(
+            "{}-{:016x}.cwasm",
+            hex::encode(hash),
+            hasher.finish()
+        )))
+    }
+
+    fn compile_with_disk_cache(&self, bytes: &[u8], path: &Path) -> Result<Component, PolicyError> {
+        if let Ok(artefact) = std::fs::read(path) {
+            // SAFETY: the cache directory holds only artefacts this engine wrote, named by the
+            // hash of their source and of the engine's settings.
+            match unsafe { Component::deserialize(&self.shared.engine, &artefact) } {
+                Ok(component) => return Ok(component),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "ignoring unusable cached policy")
+                }
+            }
+        }
+        let artefact = self
+            .shared
+            .engine
+            .precompile_component(bytes)
+            .map_err(|e| PolicyError::Malformed {
+                reason: format!("{e:#}"),
+            })?;
+        if let Err(error) = write_atomically(path, &artefact) {
+            tracing::warn!(path = %path.display(), %error, "cannot cache compiled policy");
+        }
+        // SAFETY: produced just above by this engine.
+        unsafe { Component::deserialize(&self.shared.engine, &artefact) }
+            .map_err(PolicyError::engine)
+    }
+
+    fn finish_load(&self, component: Component, hash: [u8; 32]) -> Result<Policy, PolicyError> {
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.shared.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if !imports.is_empty() {
+            return Err(PolicyError::HasImports { imports });
+        }
+        let pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(PolicyError::engine)?;
+        let kind = if let Ok(router) = router::RouterPre::new(pre.clone()) {
+            Kind::Router(router)
+        } else if let Ok(throttle) = throttle::ThrottlePre::new(pre) {
+            Kind::Throttle(throttle)
+        } else {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(&self.shared.engine)
+                .map(|(name, _)| name.to_string())
+                .collect();
+            return Err(PolicyError::Malformed {
+                reason: format!(
+                    "it implements neither {} nor {} (exports: {exports:?})",
+                    World::Router.wit_name(),
+                    World::Throttle.wit_name()
+                ),
+            });
+        };
+        let policy = Policy {
+            inner: Arc::new(PolicyInner {
+                shared: self.shared.clone(),
+                hash: hex::encode(hash),
+                kind,
+            }),
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(hash, policy.clone());
+        }
+        Ok(policy)
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A component starts with `\0asm` and the component-model layer (a core module has
+/// version 1); anything else is refused before the compiler sees it.
+fn check_component_header(bytes: &[u8]) -> Result<(), PolicyError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0x00, 0x01, 0x00]) => Ok(()),
+        Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => Err(PolicyError::Malformed {
+            reason: "this is a core WebAssembly module, not a component".into(),
+        }),
+        _ if Engine::detect_precompiled(bytes).is_some() => Err(PolicyError::Malformed {
+            reason: "this is a precompiled artefact; load it as one (`.cwasm`)".into(),
+        }),
+        _ => Err(PolicyError::Malformed {
+            reason: "the bytes are not WebAssembly".into(),
+        }),
+    }
+}
+
+enum Kind {
+    Router(router::RouterPre<CallState>),
+    Throttle(throttle::ThrottlePre<CallState>),
+}
+
+struct PolicyInner {
+    shared: Arc<Shared>,
+    hash: String,
+    kind: Kind,
+}
+
+/// A loaded policy of either world.
+#[derive(Clone)]
+pub struct Policy {
+    inner: Arc<PolicyInner>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("world", &self.world())
+            .field("sha256", &self.inner.hash)
+            .finish()
+    }
+}
+
+impl Policy {
+    pub fn world(&self) -> World {
+        match self.inner.kind {
+            Kind::Router(_) => World::Router,
+            Kind::Throttle(_) => World::Throttle,
+        }
+    }
+
+    /// The SHA-256 of the bytes it was loaded from, in hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.hash
+    }
+
+    pub fn router(&self) -> Result<RouterPolicy, PolicyError> {
+        match self.inner.kind {
+            Kind::Router(_) => Ok(RouterPolicy {
+                policy: self.clone(),
+            }),
+            Kind::Throttle(_) => Err(PolicyError::WrongWorld {
+                expected: World::Router,
+                found: World::Throttle.wit_name().into(),
+            }),
+        }
+    }
+
+    pub fn throttle(&self) -> Result<ThrottlePolicy, PolicyError> {
+        match self.inner.kind {
+            Kind::Throttle(_) => Ok(ThrottlePolicy {
+                policy: self.clone(),
+            }),
+            Kind::Router(_) => Err(PolicyError::WrongWorld {
+                expected: World::Throttle,
+                found: World::Router.wit_name().into(),
+            }),
+        }
+    }
+
+    fn store(&self) -> Result<Store<CallState>, PolicyError> {
+        let shared = &self.inner.shared;
+        let mut store = Store::new(
+            &shared.engine,
+            CallState {
+                memory_limit: shared.config.memory_limit_bytes,
+                memory_denied: false,
+            },
+        );
+        store.limiter(|state| state);
+        store
+            .set_fuel(shared.config.fuel)
+            .map_err(PolicyError::engine)?;
+        store.set_epoch_deadline(shared.epoch_ticks);
+        Ok(store)
+    }
+
+    /// Turns a failed call into the error that explains it.
+    fn call_error(&self, store: &Store<CallState>, error: wasmtime::Error) -> PolicyError {
+        let config = &self.inner.shared.config;
+        if store.data().memory_denied {
+            return PolicyError::MemoryLimit {
+                limit_bytes: config.memory_limit_bytes,
+            };
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => PolicyError::OutOfFuel { fuel: config.fuel },
+            Some(wasmtime::Trap::Interrupt) => PolicyError::Timeout {
+                budget: config.time_budget,
+            },
+            Some(trap) => PolicyError::Trap {
+                message: trap.to_string(),
+            },
+            None => PolicyError::Trap {
+                message: format!("{error:#}"),
+            },
+        }
+    }
+}
+
+/// Per-call state: the memory cap, and whether the cap refused a growth (so that the trap
+/// that follows an allocation failure is reported as what it is).
+struct CallState {
+    memory_limit: usize,
+    memory_denied: bool,
+}
+
+impl wasmtime::ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A loaded `router` policy.
+#[derive(Debug, Clone)]
+pub struct RouterPolicy {
+    policy: Policy,
+}
+
+impl RouterPolicy {
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Asks the policy where `job` runs. A `run` naming a pool not in `pools` is an error.
+    pub fn route(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
+        let Kind::Router(pre) = &self.policy.inner.kind else {
+            unreachable!("RouterPolicy is only made for a router");
+        };
+        let mut store = self.policy.store()?;
+        let wit_job = router::wit::Job::from(job);
+        let wit_pools: Vec<router::wit::Pool> = pools.iter().map(Into::into).collect();
+        let result = pre.instantiate(&mut store).and_then(|instance| {
+            instance
+                .runway_policy_routing()
+                .call_route(&mut store, &wit_job, &wit_pools)
+        });
+        let decision: RouteDecision = match result {
+            Ok(decision) => decision.into(),
+            Err(error) => return Err(self.policy.call_error(&store, error)),
+        };
+        if let RouteDecision::Run { pool, .. } = &decision
+            && !pools.iter().any(|p| &p.name == pool)
+        {
+            return Err(PolicyError::UnknownPool {
+                pool: pool.clone(),
+                known: pools.iter().map(|p| p.name.clone()).collect(),
+            });
+        }
+        Ok(decision)
+    }
+
+    /// As [`RouterPolicy::route`], with `fallback` deciding when the policy fails.
+    pub fn route_or_fallback(
+        &self,
+        job: &Job,
+        pools: &[Pool],
+        fallback: &RouterFallback,
+    ) -> Decided<RouteDecision> {
+        match self.route(job, pools) {
+            Ok(decision) => Decided::by_policy(decision),
+            Err(failure) => {
+                tracing::warn!(kind = failure.kind(), %failure, "router policy failed; using the fallback");
+                fallback.decide(failure)
+            }
+        }
+    }
+}
+
+/// A loaded `throttle` policy.
+#[derive(Debug, Clone)]
+pub struct ThrottlePolicy {
+    policy: Policy,
+}
+
+impl ThrottlePolicy {
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Asks the policy whether `job` may start now in `pool`, given its `load`.
+    pub fn decide(
+        &self,
+        job: &Job,
+        pool: &Pool,
+        load: &Load,
+    ) -> Result<ThrottleDecision, PolicyError> {
+        let Kind::Throttle(pre) = &self.policy.inner.kind else {
+            unreachable!("ThrottlePolicy is only made for a throttle");
+        };
+        let mut store = self.policy.store()?;
+        let wit_job = throttle::wit::Job::from(job);
+        let wit_pool = throttle::wit::Pool::from(pool);
+        let wit_load = throttle::wit::Load::from(load);
+        let result = pre.instantiate(&mut store).and_then(|instance| {
+            instance
+                .runway_policy_throttling()
+                .call_decide(&mut store, &wit_job, &wit_pool, wit_load)
+        });
+        match result {
+            Ok(decision) => Ok(decision.into()),
+            Err(error) => Err(self.policy.call_error(&store, error)),
+        }
+    }
+
+    /// As [`ThrottlePolicy::decide`], with `fallback` deciding when the policy fails.
+    pub fn decide_or_fallback(
+        &self,
+        job: &Job,
+        pool: &Pool,
+        load: &Load,
+        fallback: ThrottleFallback,
+    ) -> Decided<ThrottleDecision> {
+        match self.decide(job, pool, load) {
+            Ok(decision) => Decided::by_policy(decision),
+            Err(failure) => {
+                tracing::warn!(kind = failure.kind(), %failure, "throttle policy failed; using the fallback");
+                fallback.decide(failure)
+            }
+        }
+    }
+}
