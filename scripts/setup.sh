@@ -39,6 +39,17 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   fi
 done
 
+# clang and wasm-ld build the C example policy (Debian: clang, lld).
+have_any() { local n; for n in "$@"; do command -v "$n" >/dev/null 2>&1 && return 0; done; return 1; }
+if ! have_any clang clang-19 clang-16 clang-15 clang-14 || ! have_any wasm-ld wasm-ld-19 wasm-ld-16 wasm-ld-15 wasm-ld-14; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing clang and lld (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null
+  else
+    say "missing clang/wasm-ld for C policies: sudo apt-get install clang lld"; exit 1
+  fi
+fi
+
 # Python tools: moto (real AWS APIs on loopback), boto3 and the aws CLI.
 if [ ! -x "$tools/venv/bin/python" ]; then
   say "creating $tools/venv"

@@ -529,13 +529,10 @@ fn shape_differences(real: &Value, ours: &Value, path: &str, out: &mut Vec<Strin
 }
 
 fn fixtures(action: &str) -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/github/webhooks/workflow_job");
-    let dir = if dir.exists() {
-        dir
-    } else {
-        PathBuf::from("/work/shared/fixtures/github/webhooks/workflow_job")
-    };
+    let dir = std::env::var_os("RUNWAY_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("fixtures/github/webhooks/workflow_job");
     let mut found = Vec::new();
     for entry in
         std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))

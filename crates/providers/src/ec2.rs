@@ -123,7 +123,10 @@ impl Ec2PoolConfig {
         template: LaunchTemplateRef,
         version: Option<String>,
     ) -> Ec2PoolConfig {
-        Ec2PoolConfig::with_image(ImageSource::LaunchTemplate { template, version }, Vec::new())
+        Ec2PoolConfig::with_image(
+            ImageSource::LaunchTemplate { template, version },
+            Vec::new(),
+        )
     }
 
     fn with_image(image: ImageSource, instance_types: Vec<String>) -> Ec2PoolConfig {
@@ -173,7 +176,9 @@ impl Ec2PoolConfig {
                 template: LaunchTemplateRef::Id(id) | LaunchTemplateRef::Name(id),
                 ..
             } if id.is_empty() => {
-                return Err(ProviderError::config("the launch template id or name is empty"));
+                return Err(ProviderError::config(
+                    "the launch template id or name is empty",
+                ));
             }
             _ => {}
         }
@@ -272,7 +277,10 @@ impl Ec2Provider {
             (TAG_POOL.to_string(), request.pool.clone()),
             (TAG_RUNNER.to_string(), request.runner_name.clone()),
             (TAG_MANAGED.to_string(), "true".to_string()),
-            ("Name".to_string(), format!("runway-{}", request.runner_name)),
+            (
+                "Name".to_string(),
+                format!("runway-{}", request.runner_name),
+            ),
         ]);
         tags.into_iter()
             .map(|(key, value)| Tag::builder().key(key).value(value).build())
@@ -294,7 +302,10 @@ impl Ec2Provider {
         self.ssm
             .put_parameter()
             .name(self.parameter_name(instance_id))
-            .description(format!("runway JIT config for runner {}", request.runner_name))
+            .description(format!(
+                "runway JIT config for runner {}",
+                request.runner_name
+            ))
             .value(request.jit_config.expose())
             .r#type(ParameterType::SecureString)
             .tags(tag(TAG_EXECUTION, &request.execution)?)
@@ -373,10 +384,13 @@ impl Provider for Ec2Provider {
             .instance_types
             .clone()
             .unwrap_or_else(|| self.config.instance_types.clone());
-        let ami = overrides.image.clone().or_else(|| match &self.config.image {
-            ImageSource::Ami(ami) => Some(ami.clone()),
-            ImageSource::LaunchTemplate { .. } => None,
-        });
+        let ami = overrides
+            .image
+            .clone()
+            .or_else(|| match &self.config.image {
+                ImageSource::Ami(ami) => Some(ami.clone()),
+                ImageSource::LaunchTemplate { .. } => None,
+            });
         if let Some(ami) = &ami
             && !ami.starts_with("ami-")
         {
@@ -387,11 +401,13 @@ impl Provider for Ec2Provider {
         let template = match &self.config.image {
             ImageSource::LaunchTemplate { template, version } => {
                 let spec = LaunchTemplateSpecification::builder().set_version(version.clone());
-                Some(match template {
-                    LaunchTemplateRef::Id(id) => spec.launch_template_id(id),
-                    LaunchTemplateRef::Name(name) => spec.launch_template_name(name),
-                }
-                .build())
+                Some(
+                    match template {
+                        LaunchTemplateRef::Id(id) => spec.launch_template_id(id),
+                        LaunchTemplateRef::Name(name) => spec.launch_template_name(name),
+                    }
+                    .build(),
+                )
             }
             ImageSource::Ami(_) => None,
         };
@@ -504,7 +520,10 @@ impl Provider for Ec2Provider {
         if !live.is_empty() {
             self.terminate_instances(live.clone()).await?;
         }
-        for instance_id in instances.iter().filter_map(|instance| instance.instance_id()) {
+        for instance_id in instances
+            .iter()
+            .filter_map(|instance| instance.instance_id())
+        {
             self.delete_jit_config(instance_id).await?;
         }
         if live.is_empty() {
@@ -535,11 +554,13 @@ impl Provider for Ec2Provider {
                     .and_then(|tag| tag.value())
                     .map(str::to_string)
             };
-            let (Some(execution), Some(runner_name)) = (tag(TAG_EXECUTION), tag(TAG_RUNNER))
-            else {
-                warn!(instance_id, "an instance tagged {TAG_MANAGED}=true lacks \
+            let (Some(execution), Some(runner_name)) = (tag(TAG_EXECUTION), tag(TAG_RUNNER)) else {
+                warn!(
+                    instance_id,
+                    "an instance tagged {TAG_MANAGED}=true lacks \
                     {TAG_EXECUTION} or {TAG_RUNNER}; it was not launched by runway as is, \
-                    so it is left alone");
+                    so it is left alone"
+                );
                 continue;
             };
             owned.push(OwnedRunner {
@@ -620,7 +641,9 @@ impl Attempt {
     fn describe(&self) -> String {
         format!(
             "{} in {} ({})",
-            self.instance_type.as_deref().unwrap_or("the template's type"),
+            self.instance_type
+                .as_deref()
+                .unwrap_or("the template's type"),
             self.subnet_id.as_deref().unwrap_or("the default subnet"),
             self.capacity
         )
@@ -728,7 +751,10 @@ fn classify(service: &str, action: &str, code: Option<&str>, message: &str) -> P
                 reason,
             }
         }
-        "InternalError" | "InternalFailure" | "InternalServerError" | "ServiceUnavailable"
+        "InternalError"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceUnavailable"
         | "Unavailable" => ProviderError::Unavailable {
             service: service.to_string(),
             reason,
@@ -1026,7 +1052,10 @@ mod tests {
             Err("RequestLimitExceeded"),
         )]);
         let error = first_fit(&api, &plan).await.unwrap_err();
-        assert!(matches!(error, ProviderError::Throttled { .. }), "{error:?}");
+        assert!(
+            matches!(error, ProviderError::Throttled { .. }),
+            "{error:?}"
+        );
         assert!(error.is_retryable());
         assert_eq!(api.calls.lock().unwrap().len(), 1);
     }
@@ -1053,7 +1082,10 @@ mod tests {
         assert!(!error.is_retryable());
         let message = error.to_string();
         assert!(message.contains("InvalidAMIID.NotFound"), "{message}");
-        assert!(message.contains("c7g.large in subnet-a (spot)"), "{message}");
+        assert!(
+            message.contains("c7g.large in subnet-a (spot)"),
+            "{message}"
+        );
         assert_eq!(api.calls.lock().unwrap().len(), 2);
     }
 
@@ -1091,9 +1123,13 @@ mod tests {
     fn unsafe_settings_are_refused() {
         let good = Ec2PoolConfig::from_ami("ami-123", strings(&["m7g.large"]));
         assert!(good.validate().is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut Ec2PoolConfig)>)> = vec![
+        type Change = Box<dyn Fn(&mut Ec2PoolConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("no slash", Box::new(|c| c.ssm_prefix = "runway/jit".into())),
-            ("trailing slash", Box::new(|c| c.ssm_prefix = "/runway/".into())),
+            (
+                "trailing slash",
+                Box::new(|c| c.ssm_prefix = "/runway/".into()),
+            ),
             ("root", Box::new(|c| c.ssm_prefix = "/".into())),
             (
                 "shell in prefix",
@@ -1105,7 +1141,10 @@ mod tests {
             ),
             ("empty user", Box::new(|c| c.runner_user = String::new())),
             ("quote in user", Box::new(|c| c.runner_user = "a\"b".into())),
-            ("not an AMI", Box::new(|c| c.image = ImageSource::Ami("img".into()))),
+            (
+                "not an AMI",
+                Box::new(|c| c.image = ImageSource::Ami("img".into())),
+            ),
             ("hop limit", Box::new(|c| c.imds_hop_limit = 0)),
             (
                 "empty template",

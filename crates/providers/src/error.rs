@@ -83,7 +83,13 @@ mod tests {
             ],
         }
         .to_string();
-        assert!(message.contains("m7g.large in subnet-a (spot)"), "{message}");
-        assert!(message.contains("add instance types or subnets"), "{message}");
+        assert!(
+            message.contains("m7g.large in subnet-a (spot)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("add instance types or subnets"),
+            "{message}"
+        );
     }
 }

@@ -18,14 +18,14 @@ mod local;
 mod types;
 
 pub use ec2::{
-    Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, DEFAULT_SSM_PREFIX,
+    DEFAULT_SSM_PREFIX, Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef,
     RUNNER_POLICY_DOC,
 };
 pub use error::ProviderError;
-pub use local::{LocalConfig, LocalProvider, JITCONFIG_ENV};
+pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use types::{
-    Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched,
-    OwnedRunner, ProviderKind, Terminated,
+    Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched, OwnedRunner,
+    ProviderKind, Terminated,
 };
 
 use async_trait::async_trait;
@@ -46,8 +46,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Stops the runner `runner_name` launched by `execution` and removes what it left (the
     /// JIT config parameter on EC2). Idempotent: a runner that is unknown or already gone is
     /// [`Terminated::AlreadyGone`], which is success.
-    async fn terminate(&self, execution: &str, runner_name: &str)
-    -> Result<Terminated, ProviderError>;
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError>;
 
     /// Every live runner this provider launched, for the reaper.
     async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError>;

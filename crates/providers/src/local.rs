@@ -96,7 +96,11 @@ pub struct LocalProvider {
 impl LocalProvider {
     /// Checks the configuration; an empty command is [`ProviderError::Config`].
     pub fn new(config: LocalConfig) -> Result<LocalProvider, ProviderError> {
-        if config.command.first().is_none_or(|program| program.is_empty()) {
+        if config
+            .command
+            .first()
+            .is_none_or(|program| program.is_empty())
+        {
             return Err(ProviderError::config(
                 "the local runner command is empty: give a program to run (e.g. `runway \
                  runner-sim` or a path to run.sh)",
@@ -173,19 +177,21 @@ impl LocalProvider {
 
     /// Drops children that have exited, killing what they left in their group.
     fn reap_exited(running: &mut HashMap<(String, String), Running>) {
-        running.retain(|(execution, runner), process| match process.child.try_wait() {
-            Ok(None) => true,
-            Ok(Some(status)) => {
-                info!(execution, runner, %status, "local runner exited by itself");
-                signal_group(process.pid, libc::SIGKILL);
-                false
-            }
-            Err(error) => {
-                warn!(execution, runner, %error, "cannot check a local runner; forgetting it");
-                signal_group(process.pid, libc::SIGKILL);
-                false
-            }
-        });
+        running.retain(
+            |(execution, runner), process| match process.child.try_wait() {
+                Ok(None) => true,
+                Ok(Some(status)) => {
+                    info!(execution, runner, %status, "local runner exited by itself");
+                    signal_group(process.pid, libc::SIGKILL);
+                    false
+                }
+                Err(error) => {
+                    warn!(execution, runner, %error, "cannot check a local runner; forgetting it");
+                    signal_group(process.pid, libc::SIGKILL);
+                    false
+                }
+            },
+        );
     }
 
     async fn stop(&self, mut process: Running) -> Result<ExitStatus, ProviderError> {
@@ -193,7 +199,10 @@ impl LocalProvider {
         let status = match tokio::time::timeout(self.config.grace, process.child.wait()).await {
             Ok(status) => status,
             Err(_) => {
-                warn!(pid = process.pid, "local runner ignored SIGTERM; killing it");
+                warn!(
+                    pid = process.pid,
+                    "local runner ignored SIGTERM; killing it"
+                );
                 signal_group(process.pid, libc::SIGKILL);
                 process.child.wait().await
             }

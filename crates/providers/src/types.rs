@@ -184,6 +184,9 @@ mod tests {
             &[Capacity::Spot, Capacity::OnDemand]
         );
         assert_eq!(CapacityPreference::SpotOnly.markets(), &[Capacity::Spot]);
-        assert_eq!(CapacityPreference::OnDemand.markets(), &[Capacity::OnDemand]);
+        assert_eq!(
+            CapacityPreference::OnDemand.markets(),
+            &[Capacity::OnDemand]
+        );
     }
 }

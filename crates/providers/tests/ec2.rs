@@ -40,7 +40,12 @@ async fn some_ami(ec2: &aws_sdk_ec2::Client) -> String {
 async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
     let mut subnets: Vec<String> = ec2
         .describe_subnets()
-        .filters(Filter::builder().name("default-for-az").values("true").build())
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -135,7 +140,10 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
     assert!(!volumes.volumes().is_empty());
     for volume in volumes.volumes() {
         let tags = tags_of(volume.tags());
-        assert_eq!(tags.get("runway:execution").map(String::as_str), Some("ec2-details"));
+        assert_eq!(
+            tags.get("runway:execution").map(String::as_str),
+            Some("ec2-details")
+        );
         assert_eq!(tags.get("runway:managed").map(String::as_str), Some("true"));
     }
 
@@ -160,7 +168,10 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
     .unwrap();
     assert_eq!(user_data, provider.user_data_script());
     assert!(user_data.contains("/runway/jit/$instance_id"));
-    assert!(!user_data.contains(&secret), "the JIT config leaked into user data");
+    assert!(
+        !user_data.contains(&secret),
+        "the JIT config leaked into user data"
+    );
 
     // The secret is in SSM, as a SecureString named after the instance.
     let parameter_name = format!("/runway/jit/{id}");
@@ -286,7 +297,10 @@ async fn overrides_choose_the_instance_type_and_market() {
         described.instance_type().map(|t| t.as_str()),
         Some("t3.small")
     );
-    assert!(described.instance_lifecycle().is_none(), "on-demand, not spot");
+    assert!(
+        described.instance_lifecycle().is_none(),
+        "on-demand, not spot"
+    );
     provider
         .terminate("overrides", "overrides-runner")
         .await
@@ -294,19 +308,23 @@ async fn overrides_choose_the_instance_type_and_market() {
 }
 
 #[tokio::test]
-async fn an_unknown_ami_is_a_configuration_error_and_leaves_nothing() {
+async fn an_unknown_subnet_is_a_configuration_error_and_leaves_nothing() {
     let aws = aws().await;
     let mut config = pool_config(&aws).await;
-    config.image = runway_providers::ImageSource::Ami("ami-00000000deadbeef0".into());
+    config.subnets = vec!["subnet-00000000deadbeef0".into()];
     let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
     let error = provider
-        .launch(contract::request("bad-ami", "bad-ami-runner"))
+        .launch(contract::request("bad-subnet", "bad-subnet-runner"))
         .await
         .unwrap_err();
     assert!(matches!(error, ProviderError::Config { .. }), "{error:?}");
     assert!(!error.is_retryable());
+    assert!(
+        error.to_string().contains("subnet-00000000deadbeef0"),
+        "{error}"
+    );
     let owned = provider.owned().await.unwrap();
-    assert!(owned.iter().all(|runner| runner.execution != "bad-ami"));
+    assert!(owned.iter().all(|runner| runner.execution != "bad-subnet"));
 }
 
 #[tokio::test]
@@ -327,19 +345,26 @@ async fn an_unreachable_api_is_unavailable_and_retryable() {
     )
     .unwrap();
     let error = provider.owned().await.unwrap_err();
-    assert!(matches!(error, ProviderError::Unavailable { .. }), "{error:?}");
+    assert!(
+        matches!(error, ProviderError::Unavailable { .. }),
+        "{error:?}"
+    );
     assert!(error.is_retryable());
     let error = provider
         .launch(contract::request("unreachable", "unreachable-runner"))
         .await
         .unwrap_err();
-    assert!(matches!(error, ProviderError::Unavailable { .. }), "{error:?}");
+    assert!(
+        matches!(error, ProviderError::Unavailable { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_bad_pool_configuration_is_refused_up_front() {
     let aws = aws().await;
-    let mut config = Ec2PoolConfig::from_launch_template(LaunchTemplateRef::Name("lt".into()), None);
+    let mut config =
+        Ec2PoolConfig::from_launch_template(LaunchTemplateRef::Name("lt".into()), None);
     config.ssm_prefix = "relative/prefix".into();
     let error = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap_err();
     assert!(error.to_string().contains("must start with '/'"), "{error}");
@@ -388,5 +413,9 @@ async fn owned_lists_only_live_runway_instances() {
         .await
         .unwrap();
     let owned = provider.owned().await.unwrap();
-    assert!(owned.iter().all(|runner| runner.instance_id != launched.instance_id));
+    assert!(
+        owned
+            .iter()
+            .all(|runner| runner.instance_id != launched.instance_id)
+    );
 }

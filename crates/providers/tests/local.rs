@@ -36,7 +36,11 @@ async fn read_when_written(path: &Path) -> String {
         {
             return text;
         }
-        assert!(Instant::now() < deadline, "{} never written", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -121,7 +125,10 @@ async fn a_runner_that_exits_by_itself_is_no_longer_owned() {
     read_when_written(&dir.path().join("done")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !provider.owned().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the exited runner is still listed");
+        assert!(
+            Instant::now() < deadline,
+            "the exited runner is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!process_alive(pid_of(&launched.instance_id)));
@@ -159,11 +166,8 @@ async fn a_runner_ignoring_sigterm_is_killed_after_the_grace_period() {
 #[tokio::test]
 async fn terminate_stops_what_the_runner_started() {
     let dir = tempfile::tempdir().unwrap();
-    let provider = LocalProvider::new(shell(
-        "sleep 30 & echo $! > child; wait",
-        dir.path(),
-    ))
-    .unwrap();
+    let provider =
+        LocalProvider::new(shell("sleep 30 & echo $! > child; wait", dir.path())).unwrap();
     provider
         .launch(contract::request("group", "group-runner"))
         .await
@@ -226,7 +230,10 @@ async fn dropping_the_provider_kills_its_runners() {
     drop(provider);
     let deadline = Instant::now() + Duration::from_secs(5);
     while process_alive(pid) {
-        assert!(Instant::now() < deadline, "the runner outlived its provider");
+        assert!(
+            Instant::now() < deadline,
+            "the runner outlived its provider"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

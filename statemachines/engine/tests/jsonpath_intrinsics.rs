@@ -11,17 +11,20 @@ use runway_asl::intrinsics;
 use runway_asl::jsonpath::{self, Scope};
 use serde_json::{Map, Value, json};
 
-/// Where the recorded cases live; `ASL_CONFORMANCE_CASES` overrides the shared location.
+/// Where the recorded cases live: `$RUNWAY_ASL_CONFORMANCE_DIR`, else the shared folder beside
+/// the repository.
 fn cases_dir() -> PathBuf {
-    std::env::var_os("ASL_CONFORMANCE_CASES")
+    std::env::var_os("RUNWAY_ASL_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/asl-conformance/cases"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asl-conformance/cases")
+        })
 }
 
 fn load_cases(dir: &Path) -> Vec<(String, Value)> {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| {
         panic!(
-            "cannot read the recorded cases in {}: {e}; set ASL_CONFORMANCE_CASES to the cases directory",
+            "cannot read the recorded cases in {}: {e}; set RUNWAY_ASL_CONFORMANCE_DIR to the cases directory",
             dir.display()
         )
     });
