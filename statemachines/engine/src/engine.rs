@@ -1533,13 +1533,7 @@ impl Interpreter {
                 match integer_text(&value).and_then(|n| u64::try_from(n).ok()) {
                     Some(n) => n as usize,
                     None => {
-                        return Err(run.runtime(match d {
-                            Dynamic::Path(path) => format!(
-                                "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {path}",
-                                quoted(&value)
-                            ),
-                            _ => format!("MaxConcurrency must be a non-negative integer, not {}", text(&value)),
-                        }));
+                        return Err(run.runtime(not_an_integer("MaxConcurrency", d, &value)));
                     }
                 }
             }
@@ -1560,13 +1554,11 @@ impl Interpreter {
                     Some(n) if n >= 0 => Some(n as usize),
                     Some(_) => return Err(run.runtime("ToleratedFailureCount cannot be negative.")),
                     None => {
-                        return Err(run.runtime(match d {
-                            Dynamic::Path(path) => format!(
-                                "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {path}",
-                                quoted(&value)
-                            ),
-                            _ => format!("ToleratedFailureCount must be a non-negative integer, not {}", text(&value)),
-                        }));
+                        return Err(run.runtime(not_an_integer(
+                            "ToleratedFailureCount",
+                            d,
+                            &value,
+                        )));
                     }
                 }
             }
@@ -1809,6 +1801,20 @@ impl Interpreter {
 }
 
 /// An integer given as a JSON number or as text (AWS reads these fields' values as text).
+/// AWS's cause when a Map field that takes an integer (or its `...Path`) does not get one.
+fn not_an_integer(field: &str, dynamic: &Dynamic, value: &Value) -> String {
+    match dynamic {
+        Dynamic::Path(path) => format!(
+            "The {field}Path field refers to value \"{}\" which is not a valid integer: {path}",
+            quoted(value)
+        ),
+        _ => format!(
+            "{field} must be a non-negative integer, not {}",
+            text(value)
+        ),
+    }
+}
+
 fn integer_text(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
