@@ -62,6 +62,14 @@ if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
   "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
   stamp_write pip "$root/scripts/requirements-dev.txt"
 fi
+# The AWS SAM CLI (`sam validate --lint` in the deploy tests) pins its own boto3, which
+# clashes with moto's, so it lives in a venv of its own.
+sam_cli_version="1.170.0"
+if ! "$tools/sam-venv/bin/sam" --version 2>/dev/null | grep -q "$sam_cli_version"; then
+  say "installing aws-sam-cli $sam_cli_version into $tools/sam-venv"
+  [ -x "$tools/sam-venv/bin/python" ] || python3 -m venv "$tools/sam-venv"
+  "$tools/sam-venv/bin/python" -m pip install --quiet "aws-sam-cli==$sam_cli_version"
+fi
 
 # npm packages: GitHub's published OpenAPI specs and a States Language validator.
 if ! stamp_ok npm "$root/scripts/node/package.json" "$root/scripts/node/package-lock.json" \

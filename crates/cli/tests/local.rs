@@ -1,5 +1,6 @@
-//! `runway local`, run as the built binary: it serves the Step Functions API, registers the
-//! demo machine, runs a demo execution and stops cleanly on Ctrl-C.
+//! `runway local`, run as the built binary: the built-in configuration runs its demo workload
+//! to completion with a live view of the states, serves the Step Functions API with the job
+//! machine, and stops cleanly on Ctrl-C.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,6 +17,15 @@ impl Drop for Running {
     }
 }
 
+const FREE_PORTS: [&str; 6] = [
+    "--webhook-addr",
+    "127.0.0.1:0",
+    "--sfn-addr",
+    "127.0.0.1:0",
+    "--emulator-addr",
+    "127.0.0.1:0",
+];
+
 fn post(address: &str, target: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     let request = format!(
@@ -28,18 +38,20 @@ fn post(address: &str, target: &str, body: &str) -> String {
     response
 }
 
-#[test]
-fn runway_local_serves_the_api_and_runs_the_demo() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let child = Command::new(env!("CARGO_BIN_EXE_runway"))
-        .args(["local", "--sfn-addr", "127.0.0.1:0"])
-        .current_dir(root)
+fn spawn(args: &[&str]) -> (Running, mpsc::Receiver<String>) {
+    // From another directory: the job machine and configuration are built in.
+    let elsewhere = std::env::temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runway"))
+        .arg("local")
+        .args(FREE_PORTS)
+        .args(args)
+        .current_dir(elsewhere)
+        .env_remove("RUNWAY_WEBHOOK_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut child = Running(child);
-    let stdout = child.0.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -48,20 +60,62 @@ fn runway_local_serves_the_api_and_runs_the_demo() {
             }
         }
     });
-    let next = || {
-        lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("runway local went quiet")
-    };
+    (Running(child), lines)
+}
 
+#[test]
+fn the_demo_runs_every_job_to_done_and_exits_when_idle() {
+    let (mut child, lines) = spawn(&["--exit-when-idle"]);
+    let mut output = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(120)) {
+        output.push(line);
+    }
+    let output = output.join("\n");
+    let exit = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            child.0.try_wait().unwrap()
+        })
+        .unwrap_or_else(|| panic!("runway local did not exit when idle:\n{output}"));
+    assert!(exit.success(), "{exit:?}\n{output}");
+    for expected in [
+        "GitHub emulator",
+        "webhook intake",
+        "(generated; set RUNWAY_WEBHOOK_SECRET",
+        "linux-x64: [self-hosted, linux, x64], local runners",
+        "queued 7 demo jobs",
+        "  started  ",
+        "Route",
+        "Provision",
+        "AwaitJobStart",
+        "Teardown",
+        "Release",
+        "Done",
+        "succeeded",
+        "idle: 7 job executions, 7 succeeded",
+    ] {
+        assert!(output.contains(expected), "{expected:?} missing:\n{output}");
+    }
+    // Every state line names its execution.
+    assert!(
+        output
+            .lines()
+            .filter(|l| l.contains("  Provision"))
+            .all(|l| l.contains("job-")),
+        "{output}"
+    );
+}
+
+#[test]
+fn runway_local_serves_the_job_machine_and_stops_on_ctrl_c() {
+    let (child, lines) = spawn(&["--no-demo"]);
     let mut address = None;
     let mut seen = Vec::new();
-    loop {
-        let line = next();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) {
         if let Some(url) = line.trim().strip_prefix("Step Functions API") {
             address = Some(url.trim().trim_start_matches("http://").to_owned());
         }
-        let done = line.contains("ExecutionSucceeded") || line.contains("ExecutionFailed");
+        let done = line.starts_with("Press Ctrl-C");
         seen.push(line);
         if done {
             break;
@@ -69,31 +123,49 @@ fn runway_local_serves_the_api_and_runs_the_demo() {
     }
     let output = seen.join("\n");
     let address = address.unwrap_or_else(|| panic!("no endpoint in the banner:\n{output}"));
-    assert!(
-        output.contains("list-state-machines --endpoint-url http://"),
-        "{output}"
-    );
-    assert!(output.contains("demo/"), "{output}");
-    assert!(
-        output.contains("WaitStateEntered  PauseBriefly"),
-        "{output}"
-    );
-    assert!(output.contains("ParallelStateEntered  FanOut"), "{output}");
-    assert!(output.contains("ExecutionSucceeded"), "{output}");
-
+    assert!(output.contains("--endpoint-url http://"), "{output}");
     let listed = post(&address, "ListStateMachines", "{}");
     assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
-    assert!(listed.contains("stateMachine:demo"), "{listed}");
+    assert!(listed.contains("stateMachine:job"), "{listed}");
 
-    // Ctrl-C stops it cleanly.
     let pid = child.0.id().to_string();
     let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(status.success());
-    let exit = (0..100)
+    let mut child = child;
+    let exit = (0..150)
         .find_map(|_| {
             std::thread::sleep(Duration::from_millis(100));
             child.0.try_wait().unwrap()
         })
-        .expect("runway local did not stop within 10 s of Ctrl-C");
+        .expect("runway local did not stop within 15 s of Ctrl-C");
     assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn a_configuration_that_cannot_be_used_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[pools]]\nname = \"a\"\nprovider = { kind = \"mainframe\" }\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_runway"))
+        .args(["local", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("provider of pool a"), "{stderr}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_runway"))
+        .args(["local", "--config", "/nonexistent/runway.toml"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read the configuration file"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }

@@ -3,31 +3,29 @@
 //!
 //! Environment:
 //! - `RUNWAY_JOB_STATE_MACHINE_ARN`: the job state machine to start (required);
-//! - `RUNWAY_WEBHOOK_SECRET` (required) and `RUNWAY_WEBHOOK_SECRET_PREVIOUS` (rotation);
+//! - `RUNWAY_WEBHOOK_SECRET_PARAMETER`: the SSM SecureString holding the webhook secret (or
+//!   `RUNWAY_WEBHOOK_SECRET`, the secret itself), and `RUNWAY_WEBHOOK_SECRET_PREVIOUS` (rotation);
+//! - the job flow's settings (`RUNWAY_TABLE`, `RUNWAY_CONFIG`, GitHub...): see
+//!   `runway_lambda_support`. `in_progress` / `completed` events go through the job flow to
+//!   the executions that wait for them;
 //! - `RUNWAY_RUNNER_LABEL`, `RUNWAY_ALLOWED_OWNERS`, `RUNWAY_ALLOWED_REPOSITORIES`,
 //!   `RUNWAY_WEBHOOK_MAX_BODY_BYTES`, `RUNWAY_WEBHOOK_CALL_TIMEOUT_MS`: see `runway_webhook::env`;
 //! - `RUST_LOG`: log filter (default `info`). Logs are JSON lines.
 
 use anyhow::Context;
 use lambda_http::{Body, Error, Request, Response, service_fn};
+use runway_lambda_support::LambdaSettings;
+use runway_webhook::env::SECRET_ENV;
 use runway_webhook::{Delivery, Intake, IntakeConfig, IntakeResponse, SfnExecutionStarter};
 use std::sync::Arc;
 
 const STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
+/// The SSM SecureString holding the webhook secret.
+const SECRET_PARAMETER_ENV: &str = "RUNWAY_WEBHOOK_SECRET_PARAMETER";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .with_target(false)
-        .without_time()
-        .init();
-
+    runway_lambda_support::init_tracing();
     let intake = build_intake().await?;
     lambda_http::run(service_fn(move |request: Request| {
         let intake = intake.clone();
@@ -37,14 +35,26 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn build_intake() -> anyhow::Result<Intake> {
-    let config = IntakeConfig::from_env().context("webhook configuration")?;
+    let aws = runway_lambda_support::load_aws_config().await;
+    let secret = match std::env::var(SECRET_PARAMETER_ENV) {
+        Ok(name) if !name.trim().is_empty() => {
+            let ssm = aws_sdk_ssm::Client::new(&aws);
+            Some(runway_lambda_support::read_parameter(&ssm, name.trim()).await?)
+        }
+        _ => None,
+    };
+    let config = IntakeConfig::from_lookup(&|name| match (&secret, name) {
+        (Some(secret), SECRET_ENV) => Some(secret.clone()),
+        _ => std::env::var(name).ok(),
+    })
+    .with_context(|| format!("webhook configuration (or set {SECRET_PARAMETER_ENV})"))?;
     let state_machine = std::env::var(STATE_MACHINE_ENV).with_context(|| {
         format!("{STATE_MACHINE_ENV} is not set: set it to the job state machine ARN")
     })?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let starter = SfnExecutionStarter::new(aws_sdk_sfn::Client::new(&aws), state_machine);
-    // Job events reach the job flow once its store implements `JobEvents`.
-    Ok(Intake::new(config, Arc::new(starter)))
+    let settings = LambdaSettings::from_env()?;
+    let flow = runway_lambda_support::build_flow(&settings, &aws).await?;
+    Ok(Intake::new(config, Arc::new(starter)).with_job_events(Arc::new(flow)))
 }
 
 async fn handle(intake: &Intake, request: Request) -> Result<Response<Body>, Error> {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -80,6 +80,11 @@ pub struct EngineConfig {
     /// Native stack the guest may use.
     pub max_wasm_stack_bytes: usize,
     pub allocation: InstanceAllocation,
+    /// Fresh instances each policy keeps ready ahead of its calls, so that a decision does
+    /// not wait for one to be created. Each is used for exactly one call and is refilled by a
+    /// background thread; 0 creates every instance on the call. They are made after the
+    /// policy's first call, and each holds an allocation slot while it waits.
+    pub prepared_instances: usize,
     /// Where compiled policies are kept between processes, keyed by content hash.
     pub cache_dir: Option<PathBuf>,
 }
@@ -93,6 +98,7 @@ impl Default for EngineConfig {
             memory_limit_bytes: 32 << 20,
             max_wasm_stack_bytes: 512 << 10,
             allocation: InstanceAllocation::Pooling { max_instances: 64 },
+            prepared_instances: 4,
             cache_dir: None,
         }
     }
@@ -128,7 +134,11 @@ fn wasmtime_config(config: &EngineConfig, target: Option<Target>) -> Result<Conf
             // so the next call does not page-fault its stack and heap back in.
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(64 << 10);
-        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+            // Copy the (small) initial memory into a slot kept resident rather than map it
+            // copy-on-write: instances are made ahead of their call, and a mapped image
+            // would page-fault on the call instead.
+            .memory_init_cow(false);
     }
     Ok(wasm)
 }
@@ -170,11 +180,98 @@ impl Drop for Ticker {
     }
 }
 
+/// A used instance waiting to be dropped (its memory reset) off the decision path, and the
+/// policy whose spares it came from.
+struct Refill {
+    policy: Weak<PolicyInner>,
+    used: Store<CallState>,
+}
+
+/// Used instances waiting for the preparing thread, at most. Each holds an allocation slot,
+/// so when callers outrun the thread the rest are dropped on the call instead.
+const REFILL_BACKLOG: usize = 8;
+
+/// How often the preparing thread looks for work. Callers never wake it: waking a thread
+/// costs a decision a system call and, on a busy machine, its core.
+const REFILL_POLL: Duration = Duration::from_millis(1);
+
+/// What callers leave for the preparing thread.
+#[derive(Default)]
+struct RefillQueue {
+    work: Mutex<Vec<Refill>>,
+    stop: AtomicBool,
+}
+
+/// The thread that drops used instances and tops up spares. It stops when the engine's
+/// last user is gone; it is not joined, since that last user may be dropped on it.
+struct Preparer {
+    queue: Arc<RefillQueue>,
+}
+
+impl Preparer {
+    fn start() -> Result<Preparer, PolicyError> {
+        let queue = Arc::new(RefillQueue::default());
+        let shared = queue.clone();
+        std::thread::Builder::new()
+            .name("policy-prepare".into())
+            .spawn(move || prepare_loop(&shared))
+            .map_err(PolicyError::engine)?;
+        Ok(Preparer { queue })
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.queue.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn prepare_loop(queue: &RefillQueue) {
+    run_in_the_background();
+    while !queue.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(REFILL_POLL);
+        let work = match queue.work.lock() {
+            Ok(mut work) => std::mem::take(&mut *work),
+            Err(_) => return,
+        };
+        let mut policies: Vec<Weak<PolicyInner>> = Vec::new();
+        for Refill { policy, used } in work {
+            drop(used);
+            if !policies.iter().any(|p| p.ptr_eq(&policy)) {
+                policies.push(policy);
+            }
+        }
+        for policy in policies {
+            if let Some(policy) = policy.upgrade() {
+                policy.top_up();
+            }
+        }
+    }
+}
+
+/// Lowers the calling thread's priority to the least, so that waking it to refill never
+/// preempts a decision: with every core busy it refills later and calls make their own.
+fn run_in_the_background() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread (on Linux, `setpriority` on a
+        // thread id affects that thread alone); a failure only leaves the priority as is.
+        let lowered = unsafe {
+            let thread = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 19)
+        };
+        if lowered != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the priority of the preparing thread");
+        }
+    }
+}
+
 struct Shared {
     engine: Engine,
     config: EngineConfig,
     linker: Linker<CallState>,
     epoch_ticks: u64,
+    preparer: Preparer,
     _ticker: Ticker,
 }
 
@@ -207,6 +304,7 @@ impl PolicyEngine {
             .div_ceil(tick.as_nanos())
             .max(1) as u64;
         let ticker = Ticker::start(engine.clone(), tick)?;
+        let preparer = Preparer::start()?;
         let linker = Linker::new(&engine);
         Ok(PolicyEngine {
             shared: Arc::new(Shared {
@@ -214,6 +312,7 @@ impl PolicyEngine {
                 config,
                 linker,
                 epoch_ticks,
+                preparer,
                 _ticker: ticker,
             }),
             cache: Arc::new(Mutex::new(HashMap::new())),
@@ -407,6 +506,7 @@ impl PolicyEngine {
                 shared: self.shared.clone(),
                 hash: hex::encode(hash),
                 kind,
+                spares: Mutex::new(Vec::new()),
             }),
         };
         if let Ok(mut cache) = self.cache.lock() {
@@ -447,10 +547,129 @@ enum Kind {
     Throttle(throttle::ThrottlePre<CallState>),
 }
 
+/// An instance of either world, made in its own store and never called yet.
+enum Instance {
+    Router(router::Router),
+    Throttle(throttle::Throttle),
+}
+
+/// A pristine instance ready for one call.
+struct Prepared {
+    store: Store<CallState>,
+    instance: Instance,
+}
+
 struct PolicyInner {
     shared: Arc<Shared>,
     hash: String,
     kind: Kind,
+    /// Instances made ahead of calls; each is taken by exactly one call.
+    spares: Mutex<Vec<Prepared>>,
+}
+
+impl PolicyInner {
+    /// A store with the call's bounds. The fuel covers instantiation and the call, as it
+    /// always has; the epoch deadline is set again when the call starts.
+    fn store(&self) -> Result<Store<CallState>, PolicyError> {
+        let shared = &self.shared;
+        let mut store = Store::new(
+            &shared.engine,
+            CallState {
+                memory_limit: shared.config.memory_limit_bytes,
+                memory_denied: false,
+            },
+        );
+        store.limiter(|state| state);
+        store
+            .set_fuel(shared.config.fuel)
+            .map_err(PolicyError::engine)?;
+        store.set_epoch_deadline(shared.epoch_ticks);
+        Ok(store)
+    }
+
+    fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Instance> {
+        match &self.kind {
+            Kind::Router(pre) => pre.instantiate(&mut *store).map(Instance::Router),
+            Kind::Throttle(pre) => pre.instantiate(&mut *store).map(Instance::Throttle),
+        }
+    }
+
+    /// A pristine instance for one call: a spare if one is ready, else one made now. An
+    /// instantiation failure is the call's failure, reported as any other.
+    fn take(&self) -> Result<Prepared, PolicyError> {
+        let spare = self.spares.lock().ok().and_then(|mut spares| spares.pop());
+        if let Some(mut prepared) = spare {
+            // Time spent waiting as a spare is not the call's.
+            prepared.store.set_epoch_deadline(self.shared.epoch_ticks);
+            return Ok(prepared);
+        }
+        let mut store = self.store()?;
+        match self.instantiate(&mut store) {
+            Ok(instance) => Ok(Prepared { store, instance }),
+            Err(error) => Err(self.call_error(&store, error)),
+        }
+    }
+
+    /// Leaves the used store for the preparing thread, which also tops the spares up.
+    fn retire(self: &Arc<Self>, used: Store<CallState>) {
+        let refill = Refill {
+            policy: Arc::downgrade(self),
+            used,
+        };
+        let queue = &self.shared.preparer.queue;
+        if let Ok(mut work) = queue.work.lock()
+            && work.len() < REFILL_BACKLOG
+        {
+            work.push(refill);
+        }
+        // Otherwise (a backlog) the store is dropped here, on the call.
+    }
+
+    /// Makes spares until there are enough. A policy whose instantiation fails gets none:
+    /// its calls instantiate on the spot and report the failure.
+    fn top_up(&self) {
+        let wanted = self.shared.config.prepared_instances;
+        loop {
+            let ready = self
+                .spares
+                .lock()
+                .map(|spares| spares.len())
+                .unwrap_or(wanted);
+            if ready >= wanted {
+                return;
+            }
+            let Ok(mut store) = self.store() else { return };
+            let Ok(instance) = self.instantiate(&mut store) else {
+                return;
+            };
+            match self.spares.lock() {
+                Ok(mut spares) => spares.push(Prepared { store, instance }),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Turns a failed call into the error that explains it.
+    fn call_error(&self, store: &Store<CallState>, error: wasmtime::Error) -> PolicyError {
+        let config = &self.shared.config;
+        if store.data().memory_denied {
+            return PolicyError::MemoryLimit {
+                limit_bytes: config.memory_limit_bytes,
+            };
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => PolicyError::OutOfFuel { fuel: config.fuel },
+            Some(wasmtime::Trap::Interrupt) => PolicyError::Timeout {
+                budget: config.time_budget,
+            },
+            Some(trap) => PolicyError::Trap {
+                message: trap.to_string(),
+            },
+            None => PolicyError::Trap {
+                message: format!("{error:#}"),
+            },
+        }
+    }
 }
 
 /// A loaded policy of either world.
@@ -505,43 +724,13 @@ impl Policy {
         }
     }
 
-    fn store(&self) -> Result<Store<CallState>, PolicyError> {
-        let shared = &self.inner.shared;
-        let mut store = Store::new(
-            &shared.engine,
-            CallState {
-                memory_limit: shared.config.memory_limit_bytes,
-                memory_denied: false,
-            },
-        );
-        store.limiter(|state| state);
-        store
-            .set_fuel(shared.config.fuel)
-            .map_err(PolicyError::engine)?;
-        store.set_epoch_deadline(shared.epoch_ticks);
-        Ok(store)
-    }
-
-    /// Turns a failed call into the error that explains it.
-    fn call_error(&self, store: &Store<CallState>, error: wasmtime::Error) -> PolicyError {
-        let config = &self.inner.shared.config;
-        if store.data().memory_denied {
-            return PolicyError::MemoryLimit {
-                limit_bytes: config.memory_limit_bytes,
-            };
-        }
-        match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::OutOfFuel) => PolicyError::OutOfFuel { fuel: config.fuel },
-            Some(wasmtime::Trap::Interrupt) => PolicyError::Timeout {
-                budget: config.time_budget,
-            },
-            Some(trap) => PolicyError::Trap {
-                message: trap.to_string(),
-            },
-            None => PolicyError::Trap {
-                message: format!("{error:#}"),
-            },
-        }
+    /// How many fresh instances are ready for this policy's next calls.
+    pub fn prepared_instances(&self) -> usize {
+        self.inner
+            .spares
+            .lock()
+            .map(|spares| spares.len())
+            .unwrap_or(0)
     }
 }
 
@@ -589,21 +778,22 @@ impl RouterPolicy {
 
     /// Asks the policy where `job` runs. A `run` naming a pool not in `pools` is an error.
     pub fn route(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
-        let Kind::Router(pre) = &self.policy.inner.kind else {
-            unreachable!("RouterPolicy is only made for a router");
-        };
-        let mut store = self.policy.store()?;
+        let inner = &self.policy.inner;
         let wit_job = router::wit::Job::from(job);
         let wit_pools: Vec<router::wit::Pool> = pools.iter().map(Into::into).collect();
-        let result = pre.instantiate(&mut store).and_then(|instance| {
-            instance
-                .runway_policy_routing()
-                .call_route(&mut store, &wit_job, &wit_pools)
-        });
-        let decision: RouteDecision = match result {
-            Ok(decision) => decision.into(),
-            Err(error) => return Err(self.policy.call_error(&store, error)),
+        let Prepared {
+            mut store,
+            instance,
+        } = inner.take()?;
+        let Instance::Router(instance) = instance else {
+            unreachable!("RouterPolicy is only made for a router");
         };
+        let result = instance
+            .runway_policy_routing()
+            .call_route(&mut store, &wit_job, &wit_pools);
+        let result = result.map_err(|error| inner.call_error(&store, error));
+        inner.retire(store);
+        let decision: RouteDecision = result?.into();
         if let RouteDecision::Run { pool, .. } = &decision
             && !pools.iter().any(|p| &p.name == pool)
         {
@@ -650,22 +840,23 @@ impl ThrottlePolicy {
         pool: &Pool,
         load: &Load,
     ) -> Result<ThrottleDecision, PolicyError> {
-        let Kind::Throttle(pre) = &self.policy.inner.kind else {
-            unreachable!("ThrottlePolicy is only made for a throttle");
-        };
-        let mut store = self.policy.store()?;
+        let inner = &self.policy.inner;
         let wit_job = throttle::wit::Job::from(job);
         let wit_pool = throttle::wit::Pool::from(pool);
         let wit_load = throttle::wit::Load::from(load);
-        let result = pre.instantiate(&mut store).and_then(|instance| {
-            instance
-                .runway_policy_throttling()
-                .call_decide(&mut store, &wit_job, &wit_pool, wit_load)
-        });
-        match result {
-            Ok(decision) => Ok(decision.into()),
-            Err(error) => Err(self.policy.call_error(&store, error)),
-        }
+        let Prepared {
+            mut store,
+            instance,
+        } = inner.take()?;
+        let Instance::Throttle(instance) = instance else {
+            unreachable!("ThrottlePolicy is only made for a throttle");
+        };
+        let result = instance
+            .runway_policy_throttling()
+            .call_decide(&mut store, &wit_job, &wit_pool, wit_load);
+        let result = result.map_err(|error| inner.call_error(&store, error));
+        inner.retire(store);
+        Ok(result?.into())
     }
 
     /// As [`ThrottlePolicy::decide`], with `fallback` deciding when the policy fails.

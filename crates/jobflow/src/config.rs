@@ -1,0 +1,325 @@
+//! What the job flow is told: where runners register, the pools, and what happens when a
+//! policy fails. TOML- and JSON-friendly; every field but a pool's `name` and `labels` has a
+//! default.
+//!
+//! ```toml
+//! router_fallback = "ignore"          # or { pool = "linux-x64" }
+//! throttle_fallback = "admit"         # or "reject"
+//!
+//! [github]
+//! scope = "repository"                # or "organization", or { enterprise = "acme" }
+//! runner_group_id = 1
+//! runner_name_prefix = "runway"
+//!
+//! [[pools]]
+//! name = "linux-x64"
+//! labels = ["self-hosted", "linux", "x64"]
+//! max_running = 10
+//! max_per_org = 4                     # 0 or absent: no organisation ceiling
+//! idle_timeout_seconds = 300
+//! boot_timeout_seconds = 300
+//! max_replacements = 2
+//! recheck_after_seconds = 60
+//! params = { tier = "standard" }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use runway_policy_host::{Market, RouterFallback, ThrottleFallback};
+use serde::{Deserialize, Serialize};
+
+/// The longest runner name prefix: the rest of a runner name takes at most 44 characters and
+/// GitHub allows 64.
+pub const MAX_RUNNER_NAME_PREFIX: usize = 20;
+
+/// Bounds of a parked waiter's re-check interval, in seconds.
+pub const RECHECK_BOUNDS: (u32, u32) = (1, 900);
+
+/// Everything the job flow needs besides its dependencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// Where runners register.
+    #[serde(default)]
+    pub github: RunnerScopeConfig,
+    /// What a failing router policy decides (default: the job is not taken).
+    #[serde(default = "default_router_fallback")]
+    pub router_fallback: RouterFallback,
+    /// What a failing throttle policy decides (default: admit; the hard ceilings still apply).
+    #[serde(default = "default_throttle_fallback")]
+    pub throttle_fallback: ThrottleFallback,
+    /// The pools, in the order the built-in matching tries them.
+    #[serde(default)]
+    pub pools: Vec<PoolConfig>,
+}
+
+fn default_router_fallback() -> RouterFallback {
+    RouterFallback::Ignore
+}
+
+fn default_throttle_fallback() -> ThrottleFallback {
+    ThrottleFallback::Admit
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            github: RunnerScopeConfig::default(),
+            router_fallback: default_router_fallback(),
+            throttle_fallback: default_throttle_fallback(),
+            pools: Vec::new(),
+        }
+    }
+}
+
+impl FlowConfig {
+    /// Parses the TOML form.
+    pub fn from_toml(text: &str) -> Result<FlowConfig, ConfigError> {
+        toml_de(text)
+    }
+
+    /// Parses the JSON form.
+    pub fn from_json(text: &str) -> Result<FlowConfig, ConfigError> {
+        serde_json::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
+        self.pools.iter().find(|pool| pool.name == name)
+    }
+
+    /// Checks names, bounds and references (without the providers, see `JobFlow::new`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let prefix = &self.github.runner_name_prefix;
+        if prefix.is_empty()
+            || prefix.len() > MAX_RUNNER_NAME_PREFIX
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::Invalid(format!(
+                "github.runner_name_prefix {prefix:?} must be 1 to {MAX_RUNNER_NAME_PREFIX} \
+                 letters, digits, '-' or '_'"
+            )));
+        }
+        if let RunnerScopeLevel::Enterprise(slug) = &self.github.scope
+            && slug.trim().is_empty()
+        {
+            return Err(ConfigError::Invalid(
+                "github.scope names an empty enterprise: give its slug, e.g. { enterprise = \"acme\" }"
+                    .into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for pool in &self.pools {
+            pool.validate()?;
+            if !seen.insert(pool.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "pool {:?} is configured twice; pool names must be unique",
+                    pool.name
+                )));
+            }
+        }
+        if let RouterFallback::Pool(name) = &self.router_fallback
+            && self.pool(name).is_none()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "router_fallback names pool {name:?}, which is not configured; name one of the \
+                 [[pools]] or use \"ignore\""
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn toml_de(text: &str) -> Result<FlowConfig, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))
+}
+
+/// Where runners register, and what they are called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerScopeConfig {
+    #[serde(default)]
+    pub scope: RunnerScopeLevel,
+    #[serde(default = "default_runner_group_id")]
+    pub runner_group_id: u64,
+    #[serde(default = "default_runner_name_prefix")]
+    pub runner_name_prefix: String,
+}
+
+fn default_runner_group_id() -> u64 {
+    1
+}
+
+fn default_runner_name_prefix() -> String {
+    "runway".to_owned()
+}
+
+impl Default for RunnerScopeConfig {
+    fn default() -> Self {
+        RunnerScopeConfig {
+            scope: RunnerScopeLevel::default(),
+            runner_group_id: default_runner_group_id(),
+            runner_name_prefix: default_runner_name_prefix(),
+        }
+    }
+}
+
+/// The level runners register at: `"repository"` (the job's repository), `"organization"`
+/// (the job's organisation) or `{ enterprise = "slug" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerScopeLevel {
+    #[default]
+    Repository,
+    Organization,
+    Enterprise(String),
+}
+
+/// One pool of runners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    /// The labels its runners offer (and register with).
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub instance_types: Vec<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub disk_gib: Option<u32>,
+    #[serde(default)]
+    pub market: Market,
+    /// The pool ceiling: at most this many jobs of the pool hold a slot.
+    #[serde(default = "default_max_running")]
+    pub max_running: u32,
+    /// Jobs of one organisation (or user) across all pools; 0 or absent: no ceiling.
+    #[serde(default)]
+    pub max_per_org: Option<u32>,
+    /// Jobs of one repository across all pools; 0 or absent: no ceiling.
+    #[serde(default)]
+    pub max_per_repo: Option<u32>,
+    /// An idle runner is torn down at this deadline.
+    #[serde(default = "default_timeout")]
+    pub idle_timeout_seconds: u32,
+    /// A runner not busy by then is checked (never registered: replaced).
+    #[serde(default = "default_timeout")]
+    pub boot_timeout_seconds: u32,
+    /// How many times a runner that never registers is replaced.
+    #[serde(default = "default_max_replacements")]
+    pub max_replacements: u32,
+    /// A parked waiter is admitted again after this long (clamped to 1..=900).
+    #[serde(default = "default_recheck")]
+    pub recheck_after_seconds: u32,
+    /// Free-form settings handed to the policies.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+fn default_max_running() -> u32 {
+    10
+}
+
+fn default_timeout() -> u32 {
+    300
+}
+
+fn default_max_replacements() -> u32 {
+    2
+}
+
+fn default_recheck() -> u32 {
+    60
+}
+
+impl PoolConfig {
+    /// A pool with every default.
+    pub fn new(name: impl Into<String>, labels: &[&str]) -> PoolConfig {
+        PoolConfig {
+            name: name.into(),
+            labels: labels.iter().map(|label| label.to_string()).collect(),
+            instance_types: Vec::new(),
+            image: None,
+            disk_gib: None,
+            market: Market::default(),
+            max_running: default_max_running(),
+            max_per_org: None,
+            max_per_repo: None,
+            idle_timeout_seconds: default_timeout(),
+            boot_timeout_seconds: default_timeout(),
+            max_replacements: default_max_replacements(),
+            recheck_after_seconds: default_recheck(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    pub fn ceilings(&self) -> PoolCeilings {
+        PoolCeilings {
+            max_running: self.max_running,
+            max_per_org: self.max_per_org.filter(|&n| n > 0),
+            max_per_repo: self.max_per_repo.filter(|&n| n > 0),
+        }
+    }
+
+    /// The re-check interval within its bounds.
+    pub fn recheck_after(&self) -> u32 {
+        self.recheck_after_seconds
+            .clamp(RECHECK_BOUNDS.0, RECHECK_BOUNDS.1)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(error) = runway_store::PoolName::new(self.name.as_str()) {
+            return Err(ConfigError::Invalid(format!("pool name: {error}")));
+        }
+        let name = &self.name;
+        if self.labels.is_empty() || self.labels.iter().any(|l| l.trim().is_empty()) {
+            return Err(ConfigError::Invalid(format!(
+                "pool {name:?} needs labels (the labels its runners offer), none of them empty"
+            )));
+        }
+        if self.max_running == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "pool {name:?} has max_running = 0, so no job could ever run; set it to 1 or more"
+            )));
+        }
+        for (field, value) in [
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+            ("boot_timeout_seconds", self.boot_timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "pool {name:?} has {field} = 0; Step Functions timeouts must be at least 1 second"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A pool's hard ceilings, enforced by the store whatever the policies say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolCeilings {
+    pub max_running: u32,
+    pub max_per_org: Option<u32>,
+    pub max_per_repo: Option<u32>,
+}
+
+impl PoolCeilings {
+    pub fn to_store(self) -> runway_store::Ceilings {
+        runway_store::Ceilings {
+            pool: self.max_running,
+            org: self.max_per_org,
+            repo: self.max_per_repo,
+        }
+    }
+}
+
+/// A configuration the job flow cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the job flow configuration: {0}")]
+    Parse(String),
+    #[error("invalid job flow configuration: {0}")]
+    Invalid(String),
+}

@@ -1,0 +1,216 @@
+//! The documents the state machine passes to the steps, and the outputs steps pass to each
+//! other through it.
+
+use chrono::{DateTime, Utc};
+use runway_providers::LaunchOverrides;
+use runway_store::{ExecutionKey, JobId, OrgName, PoolName, RepoName, RunnerName, TaskToken};
+use runway_webhook::JobExecutionInput;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::step::Step;
+
+/// Decodes a step's input, or says clearly what is wrong with it.
+pub(crate) fn decode<T: DeserializeOwned>(step: Step, input: Value) -> Result<T, StepError> {
+    serde_json::from_value(input).map_err(|error| {
+        StepError::bad_input(format!(
+            "the {step} step's input is not usable ({error}); it expects the Parameters that \
+             statemachines/job.asl.json passes to it"
+        ))
+    })
+}
+
+/// `execution` and `input`, passed to every step.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Common {
+    pub execution: ExecutionKey,
+    pub input: JobExecutionInput,
+}
+
+impl Common {
+    pub fn job_id(&self) -> JobId {
+        JobId(self.input.job.id)
+    }
+}
+
+/// The route step's output, read back by later steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Route {
+    pub decision: String,
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub overrides: LaunchOverrides,
+    pub reason: String,
+    #[serde(default)]
+    pub fallback: bool,
+    pub boot_timeout_seconds: u32,
+    pub idle_timeout_seconds: u32,
+    pub recheck_after_seconds: u32,
+    pub org: String,
+    pub repo: String,
+    pub owner: String,
+    pub job_id: u64,
+}
+
+/// The names a routed job is counted under.
+#[derive(Debug, Clone)]
+pub(crate) struct Routed {
+    pub pool: PoolName,
+    pub org: OrgName,
+    pub repo: RepoName,
+}
+
+impl Route {
+    pub fn routed(&self, step: Step) -> Result<Routed, StepError> {
+        let pool = self.pool.as_deref().ok_or_else(|| {
+            StepError::bad_input(format!(
+                "the {step} step got a route without a pool (decision {:?}); only jobs routed \
+                 to a pool reach it",
+                self.decision
+            ))
+        })?;
+        let name_error =
+            |error: runway_store::InvalidName| StepError::bad_input(format!("{step}: {error}"));
+        Ok(Routed {
+            pool: PoolName::new(pool).map_err(name_error)?,
+            org: OrgName::new(self.org.as_str()).map_err(name_error)?,
+            repo: RepoName::new(self.repo.as_str()).map_err(name_error)?,
+        })
+    }
+}
+
+/// The admit step's output, read back by wait-for-slot and a later admit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Admission {
+    pub decision: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub priority: i32,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub recheck_after_seconds: Option<u32>,
+    /// `policy`, `ceiling` or `queue` for a job that waits.
+    #[serde(default)]
+    pub waiting_for: Option<String>,
+}
+
+/// The provision step's output, read back by watch, check-runner, teardown and provision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Runner {
+    pub runner_name: RunnerName,
+    #[serde(default)]
+    pub runner_id: Option<u64>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct RouteInput {
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct AdmitInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub route: Route,
+    /// The previous admission when the job comes back from the queue (absent or `null` the
+    /// first time).
+    #[serde(default)]
+    pub admission: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct WaitInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub route: Route,
+    pub admission: Admission,
+    pub task_token: TaskToken,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CheckJobInput {
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProvisionInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub route: Route,
+    #[serde(default)]
+    pub replaces: Option<Runner>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum WatchKind {
+    JobStarted,
+    JobCompleted,
+    RunnerBusy,
+    RunnerGone,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct WatchInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub watch: WatchKind,
+    pub task_token: TaskToken,
+    #[serde(default)]
+    pub runner: Option<Runner>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CheckRunnerInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub runner: Runner,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TeardownInput {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(default)]
+    pub route: Option<Route>,
+    #[serde(default)]
+    pub runner: Option<Runner>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    Done,
+    Cancelled,
+    Failed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ReleaseInput {
+    #[serde(flatten)]
+    pub common: Common,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub route: Option<Route>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}

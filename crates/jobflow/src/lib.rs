@@ -1,0 +1,44 @@
+//! The steps of runway's job state machine (`statemachines/job.asl.json`), over runway's
+//! ports: the store, GitHub, the providers, the policies and the task callbacks.
+//!
+//! Each Task state of the machine calls one [`Step`] through [`JobFlow::run`] with its
+//! Parameters (or its `lambda:invoke` Payload) and gets back the JSON put at its ResultPath,
+//! or a [`StepError`] whose name the machine's `Retry`/`Catch` match on (`Runway.Transient`
+//! is retried; every other name is final). The Lambda handlers and the local engine
+//! ([`JobFlow::register_tasks`]) run the same code.
+//!
+//! Webhook `in_progress`/`completed` events reach the waiting executions through
+//! `impl runway_webhook::JobEvents for JobFlow`: matched by job id (the execution that follows
+//! the job) and, independently, by runner name (the execution that launched the runner),
+//! because GitHub gives a queued job to any idle runner with matching labels.
+//!
+//! Every wait-for-event step registers its task token first and then checks whether the event
+//! already happened, completing its own token when it did: an event that arrives before the
+//! token is registered is never lost, and the store hands each token out once.
+
+mod callbacks;
+mod config;
+mod error;
+mod events;
+mod flow;
+mod input;
+pub mod naming;
+mod step;
+mod steps;
+
+pub use callbacks::{CallbackError, SfnCallbacks, TaskCallbacks};
+pub use config::{
+    ConfigError, FlowConfig, MAX_RUNNER_NAME_PREFIX, PoolCeilings, PoolConfig, RECHECK_BOUNDS,
+    RunnerScopeConfig, RunnerScopeLevel,
+};
+pub use error::StepError;
+pub use flow::{Deps, JobFlow};
+pub use step::{Step, UnknownStep};
+
+/// The error names steps fail with.
+pub mod errors {
+    pub use crate::error::{
+        BAD_INPUT, GITHUB_REFUSED, JOB_NOT_FOUND, NO_SUCH_POOL, PROVISION_FAILED,
+        RUNNER_NEVER_REGISTERED, STORE_FAILED, TEARDOWN_FAILED, TRANSIENT,
+    };
+}

@@ -1,0 +1,343 @@
+//! Admit and wait-for-slot: the throttle policy, the FIFO queue and the hard ceilings.
+
+use chrono::{DateTime, Utc};
+use runway_policy_host::{Counts, Load as PolicyLoad, ThrottleDecision};
+use runway_store::{
+    CeilingKind, ExecutionKey, Load, RunnerState, SlotClaim, SlotOutcome, Store, Waiter,
+};
+use serde_json::{Value, json};
+use tracing::warn;
+
+use crate::config::{PoolConfig, RECHECK_BOUNDS};
+use crate::error::StepError;
+use crate::flow::JobFlow;
+use crate::input::{Admission, AdmitInput, Routed, WaitInput, decode};
+use crate::step::Step;
+use crate::steps::{WAITER_MARGIN, instant, policy_job, policy_pool, timestamp, wake};
+
+/// Why a job waits: the policy said so, a ceiling is full, or older jobs wait first.
+const WAIT_POLICY: &str = "policy";
+const WAIT_CEILING: &str = "ceiling";
+const WAIT_QUEUE: &str = "queue";
+
+struct Place {
+    priority: i32,
+    enqueued_at: DateTime<Utc>,
+}
+
+pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: AdmitInput = decode(Step::Admit, input)?;
+    let routed = input.route.routed(Step::Admit)?;
+    let pool = flow.pool(routed.pool.as_str())?;
+    let deps = flow.deps();
+    let store = deps.store.as_ref();
+    let execution = &input.common.execution;
+    let now = deps.clock.now();
+
+    // A job back from the queue keeps its place: its first arrival and its priority.
+    let previous: Option<Admission> = input
+        .admission
+        .and_then(|value| serde_json::from_value(value).ok())
+        .filter(|admission: &Admission| admission.enqueued_at.is_some());
+    let queue = store
+        .waiters(&routed.pool)
+        .await
+        .map_err(|e| StepError::store("read the pool's queue", e))?;
+    let own_entry = queue.iter().find(|w| &w.execution == execution);
+    let mut place = Place {
+        priority: previous
+            .as_ref()
+            .map(|a| a.priority)
+            .or(own_entry.map(|w| w.priority))
+            .unwrap_or(0),
+        enqueued_at: previous
+            .as_ref()
+            .and_then(|a| a.enqueued_at)
+            .or(own_entry.map(|w| w.enqueued_at))
+            .unwrap_or(now),
+    };
+    if own_entry.is_some() {
+        store
+            .remove_waiter(&routed.pool, execution)
+            .await
+            .map_err(|e| StepError::store("leave the pool's queue", e))?;
+    }
+    let load = store
+        .load(&routed.pool, &routed.org, &routed.repo)
+        .await
+        .map_err(|e| StepError::store("read the pool's load", e))?;
+    let mut recheck = pool.recheck_after();
+
+    let mut policy_reason = None;
+    if let Some(throttle) = &deps.throttle {
+        let booting = store
+            .runners_of_pool(&routed.pool)
+            .await
+            .map_err(|e| StepError::store("count the pool's booting runners", e))?
+            .iter()
+            .filter(|r| r.state == RunnerState::Booting)
+            .count();
+        let policy_load = PolicyLoad {
+            pool: Counts {
+                running: load.pool_running,
+                booting: u32::try_from(booting).unwrap_or(u32::MAX),
+                waiting: load.pool_waiting,
+            },
+            org: Counts {
+                running: load.org_running,
+                ..Counts::default()
+            },
+            repo: Counts {
+                running: load.repo_running,
+                ..Counts::default()
+            },
+            now: instant(now),
+        };
+        let decided = throttle.decide_or_fallback(
+            &policy_job(&input.common, now),
+            &policy_pool(pool),
+            &policy_load,
+            flow.config().throttle_fallback,
+        );
+        match decided.decision {
+            ThrottleDecision::Reject { reason } => {
+                return Ok(output(
+                    "reject",
+                    format!("rejected by the throttle policy: {reason}"),
+                    &place,
+                    recheck,
+                    None,
+                    None,
+                    &load,
+                ));
+            }
+            ThrottleDecision::Wait {
+                priority,
+                recheck_after_seconds,
+                reason,
+            } => {
+                place.priority = priority;
+                recheck = recheck_after_seconds.clamp(RECHECK_BOUNDS.0, RECHECK_BOUNDS.1);
+                let ahead = ahead_of(&queue, execution, &place);
+                return Ok(output(
+                    "wait",
+                    format!("the throttle policy queues the job: {reason}"),
+                    &place,
+                    recheck,
+                    Some(ahead),
+                    Some(WAIT_POLICY),
+                    &load,
+                ));
+            }
+            ThrottleDecision::Admit { reason } => policy_reason = Some(reason),
+        }
+    }
+
+    let ahead = ahead_of(&queue, execution, &place);
+    if ahead > 0 {
+        let jobs = if ahead == 1 { "job waits" } else { "jobs wait" };
+        return Ok(output(
+            "wait",
+            format!(
+                "{ahead} older {jobs} for pool {} first (first in, first out)",
+                routed.pool
+            ),
+            &place,
+            recheck,
+            Some(ahead),
+            Some(WAIT_QUEUE),
+            &load,
+        ));
+    }
+
+    let claim = SlotClaim {
+        execution: execution.clone(),
+        pool: routed.pool.clone(),
+        org: routed.org.clone(),
+        repo: routed.repo.clone(),
+        ceilings: pool.ceilings().to_store(),
+    };
+    let outcome = store
+        .acquire_slot(&claim)
+        .await
+        .map_err(|e| StepError::store("take a slot in the pool", e))?;
+    let policy = policy_reason
+        .map(|reason| format!("; the throttle policy admits it: {reason}"))
+        .unwrap_or_default();
+    let (decision, reason, wait_cause) = match outcome {
+        SlotOutcome::Acquired => (
+            "admit",
+            format!(
+                "slot taken in pool {} ({} of {} running before){policy}",
+                routed.pool, load.pool_running, pool.max_running
+            ),
+            None,
+        ),
+        SlotOutcome::AlreadyHeld => (
+            "admit",
+            format!(
+                "this execution already holds a slot in pool {} (a retried admission){policy}",
+                routed.pool
+            ),
+            None,
+        ),
+        SlotOutcome::Full {
+            ceiling,
+            limit,
+            current,
+        } => (
+            "wait",
+            full_reason(ceiling, limit, current, &routed),
+            Some(WAIT_CEILING),
+        ),
+    };
+    let position = wait_cause.map(|_| ahead);
+    Ok(output(
+        decision, reason, &place, recheck, position, wait_cause, &load,
+    ))
+}
+
+fn full_reason(ceiling: CeilingKind, limit: u32, current: u32, routed: &Routed) -> String {
+    match ceiling {
+        CeilingKind::Pool => format!("pool ceiling {limit} reached: {current} running"),
+        CeilingKind::Org => format!(
+            "organisation ceiling {limit} reached: {current} running for {}",
+            routed.org
+        ),
+        CeilingKind::Repo => format!(
+            "repository ceiling {limit} reached: {current} running for {}",
+            routed.repo
+        ),
+    }
+}
+
+/// How many other waiters come before this job in queue order (priority, then arrival,
+/// then execution name).
+fn ahead_of(queue: &[Waiter], execution: &ExecutionKey, place: &Place) -> u32 {
+    let mine = place.enqueued_at.timestamp_millis();
+    let count = queue
+        .iter()
+        .filter(|w| &w.execution != execution)
+        .filter(|w| {
+            w.priority > place.priority
+                || (w.priority == place.priority
+                    && (w.enqueued_at.timestamp_millis() < mine
+                        || (w.enqueued_at.timestamp_millis() == mine && &w.execution < execution)))
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+fn output(
+    decision: &str,
+    reason: String,
+    place: &Place,
+    recheck: u32,
+    position: Option<u32>,
+    wait_cause: Option<&str>,
+    load: &Load,
+) -> Value {
+    let mut output = json!({
+        "decision": decision,
+        "reason": reason,
+        "priority": place.priority,
+        "enqueued_at": timestamp(place.enqueued_at),
+        "recheck_after_seconds": recheck,
+        "load": load,
+    });
+    if let Some(position) = position {
+        output["position"] = json!(position);
+    }
+    if let Some(cause) = wait_cause {
+        output["waiting_for"] = json!(cause);
+    }
+    output
+}
+
+/// Whether the pool, organisation and repository counts leave room for one more job.
+fn has_room(pool: &PoolConfig, load: &Load) -> bool {
+    let ceilings = pool.ceilings();
+    load.pool_running < ceilings.max_running
+        && ceilings
+            .max_per_org
+            .is_none_or(|max| load.org_running < max)
+        && ceilings
+            .max_per_repo
+            .is_none_or(|max| load.repo_running < max)
+}
+
+pub(crate) async fn wait_for_slot(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: WaitInput = decode(Step::WaitForSlot, input)?;
+    let routed = input.route.routed(Step::WaitForSlot)?;
+    let pool = flow.pool(routed.pool.as_str())?;
+    let deps = flow.deps();
+    let store: &dyn Store = deps.store.as_ref();
+    let execution = &input.common.execution;
+    let now = deps.clock.now();
+    let recheck = input
+        .admission
+        .recheck_after_seconds
+        .unwrap_or_else(|| pool.recheck_after())
+        .clamp(RECHECK_BOUNDS.0, RECHECK_BOUNDS.1);
+    let waiter = Waiter {
+        pool: routed.pool.clone(),
+        execution: execution.clone(),
+        priority: input.admission.priority,
+        enqueued_at: input.admission.enqueued_at.unwrap_or(now),
+        task_token: input.task_token.clone(),
+        expires_at: now + chrono::Duration::seconds(i64::from(recheck)) + WAITER_MARGIN,
+    };
+    store
+        .enqueue_waiter(&waiter)
+        .await
+        .map_err(|e| StepError::store("join the pool's queue", e))?;
+    let position = store
+        .position(&routed.pool, execution)
+        .await
+        .map_err(|e| StepError::store("read the place in the queue", e))?;
+
+    // Lost wake-up guard: a slot freed between admit and now woke nobody (this job was not
+    // queued yet). Only for jobs waiting on room, not on the policy's word.
+    let waits_for_room = input.admission.decision == "wait" && !is_policy_wait(&input.admission);
+    if position == Some(0) && waits_for_room {
+        let load = store
+            .load(&routed.pool, &routed.org, &routed.repo)
+            .await
+            .map_err(|e| StepError::store("read the pool's load", e))?;
+        if has_room(pool, &load)
+            && store
+                .remove_waiter(&routed.pool, execution)
+                .await
+                .map_err(|e| StepError::store("leave the pool's queue", e))?
+        {
+            let reason = format!(
+                "a slot in pool {} was free when the job joined the queue",
+                routed.pool
+            );
+            let woke = wake(
+                flow,
+                input.task_token.as_str(),
+                json!({"woken_by": execution.as_str(), "reason": reason}),
+            )
+            .await;
+            if let Err(error) = woke {
+                // The re-check timer admits the job again.
+                warn!(%error, "could not wake the job's own wait; it is re-checked later");
+            }
+            return Ok(json!({"parked": true, "position": 0, "reason": reason}));
+        }
+    }
+    Ok(json!({
+        "parked": true,
+        "position": position,
+        "reason": format!(
+            "queued for pool {} at position {}; re-checked after {recheck} s",
+            routed.pool,
+            position.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        ),
+    }))
+}
+
+fn is_policy_wait(admission: &Admission) -> bool {
+    admission.waiting_for.as_deref() == Some(WAIT_POLICY)
+}

@@ -1,0 +1,125 @@
+//! One module per step of the job state machine.
+
+pub(crate) mod admit;
+pub(crate) mod check_job;
+pub(crate) mod check_runner;
+pub(crate) mod provision;
+pub(crate) mod release;
+pub(crate) mod route;
+pub(crate) mod teardown;
+pub(crate) mod watch;
+
+use chrono::{DateTime, Utc};
+use runway_github::RunnerScope;
+use runway_policy_host::{Instant, Job, Pool};
+use serde_json::Value;
+use tracing::warn;
+
+use crate::callbacks::CallbackError;
+use crate::config::{PoolConfig, RunnerScopeLevel};
+use crate::flow::JobFlow;
+use crate::input::Common;
+
+/// How long runner records and job watches outlive their creation: longer than the job
+/// machine's own 10-day timeout, so nothing an execution needs expires under it.
+pub(crate) const RECORD_TTL: chrono::Duration = chrono::Duration::days(11);
+
+/// A parked waiter outlives its re-check by this margin, so the store never drops an entry
+/// whose execution is still about to come back.
+pub(crate) const WAITER_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Where this job's runners register.
+pub(crate) fn runner_scope(flow: &JobFlow, common: &Common) -> RunnerScope {
+    let repository = &common.input.repository;
+    match &flow.config().github.scope {
+        RunnerScopeLevel::Repository => {
+            RunnerScope::repository(repository.owner.as_str(), repository.name.as_str())
+        }
+        RunnerScopeLevel::Organization => match &common.input.organization {
+            Some(org) => RunnerScope::organization(org.as_str()),
+            None => {
+                warn!(
+                    repository = %repository.full_name,
+                    "organisation scope configured but the repository belongs to a user; registering at the repository"
+                );
+                RunnerScope::repository(repository.owner.as_str(), repository.name.as_str())
+            }
+        },
+        RunnerScopeLevel::Enterprise(slug) => RunnerScope::enterprise(slug.as_str()),
+    }
+}
+
+/// The job as the policies see it.
+pub(crate) fn policy_job(common: &Common, now: DateTime<Utc>) -> Job {
+    let input = &common.input;
+    let event_time = input
+        .job
+        .created_at
+        .as_deref()
+        .and_then(|text| Instant::parse_rfc3339(text).ok())
+        .unwrap_or(Instant {
+            seconds: now.timestamp(),
+            nanoseconds: now.timestamp_subsec_nanos(),
+        });
+    Job {
+        job_id: input.job.id,
+        run_id: input.job.run_id,
+        run_attempt: input.job.run_attempt,
+        repository: input.repository.full_name.clone(),
+        owner: input.repository.owner.clone(),
+        labels: input.job.labels.clone(),
+        workflow_name: input.job.workflow_name.clone().unwrap_or_default(),
+        job_name: input.job.name.clone(),
+        branch: input.job.head_branch.clone(),
+        event_time,
+        installation_id: input.installation_id.unwrap_or(0),
+        ..Job::default()
+    }
+}
+
+/// A pool as the policies see it.
+pub(crate) fn policy_pool(pool: &PoolConfig) -> Pool {
+    Pool {
+        name: pool.name.clone(),
+        labels: pool.labels.clone(),
+        instance_types: pool.instance_types.clone(),
+        image: pool.image.clone(),
+        disk_gib: pool.disk_gib,
+        market: pool.market,
+        max_running: pool.max_running,
+        max_booting: pool.max_running,
+        params: pool
+            .params
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+    }
+}
+
+pub(crate) fn instant(now: DateTime<Utc>) -> Instant {
+    Instant {
+        seconds: now.timestamp(),
+        nanoseconds: now.timestamp_subsec_nanos(),
+    }
+}
+
+/// Completes a waiting task. `Ok(false)`: the token was no longer waiting (skipped).
+pub(crate) async fn wake(
+    flow: &JobFlow,
+    token: &str,
+    output: Value,
+) -> Result<bool, CallbackError> {
+    match flow.deps().callbacks.send_task_success(token, output).await {
+        Ok(()) => Ok(true),
+        Err(CallbackError::TokenGone(reason)) => {
+            tracing::info!(%reason, "a waiting task was already gone; skipped");
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Millisecond RFC 3339, the form stored and shown.
+pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,242 @@
+//! Provision: a just-in-time runner configuration from GitHub, a store record, then the
+//! launch. The record comes first: the runner's webhooks may arrive before launch returns.
+
+use runway_github::{GitHubError, JitConfigRequest, RunnerScope};
+use runway_providers::{JitConfig, LaunchRequest};
+use runway_store::{PutRunner, RunnerName, RunnerRecord, RunnerState};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::error::{PROVISION_FAILED, RUNNER_NEVER_REGISTERED, StepError};
+use crate::flow::JobFlow;
+use crate::input::{ProvisionInput, decode};
+use crate::naming::runner_name;
+use crate::step::Step;
+use crate::steps::teardown::teardown_one;
+use crate::steps::{RECORD_TTL, runner_scope, timestamp};
+
+pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: ProvisionInput = decode(Step::Provision, input)?;
+    let routed = input.route.routed(Step::Provision)?;
+    let pool = flow.pool(routed.pool.as_str())?;
+    let provider = flow.provider(&pool.name)?.clone();
+    let deps = flow.deps();
+    let common = &input.common;
+    let execution = &common.execution;
+    let job = &common.input.job;
+    let scope = runner_scope(flow, common);
+
+    let attempt = match &input.replaces {
+        Some(old) => {
+            teardown_one(
+                flow,
+                execution,
+                &scope,
+                Some(pool.name.as_str()),
+                &old.runner_name,
+            )
+            .await?;
+            old.attempt.max(1).saturating_add(1)
+        }
+        None => 1,
+    };
+    let allowed = pool.max_replacements.saturating_add(1);
+    if attempt > allowed {
+        let last = input
+            .replaces
+            .as_ref()
+            .map(|old| old.runner_name.to_string())
+            .unwrap_or_default();
+        return Err(StepError::new(
+            RUNNER_NEVER_REGISTERED,
+            format!(
+                "none of the {allowed} runners launched for job {} registered with GitHub (the \
+                 last was {last}); check the pool's image, its network access to GitHub and \
+                 the runner logs",
+                job.id
+            ),
+        ));
+    }
+
+    let name = runner_name(
+        &flow.config().github.runner_name_prefix,
+        job.id,
+        job.run_attempt,
+        attempt,
+    );
+    let name = RunnerName::new(name.as_str())
+        .map_err(|e| StepError::bad_input(format!("provision: {e}")))?;
+
+    // A retried step whose launch went through: report it instead of launching twice.
+    if let Some(existing) = deps
+        .store
+        .get_runner(&name)
+        .await
+        .map_err(|e| StepError::store("read the runner record", e))?
+    {
+        if &existing.execution != execution {
+            return Err(StepError::new(
+                PROVISION_FAILED,
+                format!(
+                    "runner name {name} is already used by execution {}; runner names must be \
+                     unique: give each runway installation its own github.runner_name_prefix",
+                    existing.execution
+                ),
+            ));
+        }
+        let owned = provider
+            .owned()
+            .await
+            .map_err(|e| StepError::provider("list the provider's runners", PROVISION_FAILED, e))?;
+        if let Some(running) = owned
+            .iter()
+            .find(|r| r.execution == execution.as_str() && r.runner_name == name.as_str())
+        {
+            let runner_id = deps
+                .github
+                .list_runners(&scope, Some(name.as_str()))
+                .await
+                .map_err(|e| StepError::github(&format!("look up runner {name}"), e))?
+                .into_iter()
+                .find(|r| r.name == name.as_str())
+                .map(|r| r.id);
+            return Ok(json!({
+                "runner_name": name.as_str(),
+                "runner_id": runner_id,
+                "provider": running.provider.to_string(),
+                "instance_id": running.instance_id,
+                "instance_type": null,
+                "capacity": null,
+                "attempt": attempt,
+                "launched_at": running.launched_at.map(timestamp),
+                "reason": format!("runner {name} was already launched by an earlier try of this step"),
+            }));
+        }
+    }
+
+    let request = JitConfigRequest {
+        name: name.to_string(),
+        runner_group_id: flow.config().github.runner_group_id,
+        labels: input.route.labels.clone(),
+        work_folder: None,
+    };
+    let jit = match deps.github.generate_jit_config(&scope, &request).await {
+        Ok(jit) => jit,
+        Err(GitHubError::Validation { .. }) => {
+            // The name is taken by a registration an earlier try of this step left behind.
+            remove_stale_registration(flow, &scope, &name).await?;
+            deps.github
+                .generate_jit_config(&scope, &request)
+                .await
+                .map_err(|e| StepError::github(&format!("get a JIT config for runner {name}"), e))?
+        }
+        Err(e) => {
+            return Err(StepError::github(
+                &format!("get a JIT config for runner {name}"),
+                e,
+            ));
+        }
+    };
+
+    let now = deps.clock.now();
+    let record = RunnerRecord {
+        runner_name: name.clone(),
+        execution: execution.clone(),
+        pool: routed.pool.clone(),
+        provider: provider.kind().to_string(),
+        instance_id: None,
+        state: RunnerState::Booting,
+        runner_token: None,
+        launched_at: now,
+        expires_at: now + RECORD_TTL,
+    };
+    match deps
+        .store
+        .put_runner(&record)
+        .await
+        .map_err(|e| StepError::store("record the runner", e))?
+    {
+        PutRunner::Created => {}
+        PutRunner::Exists { existing } if existing.execution == *execution => {
+            warn!(runner = %name, "the runner record exists from an earlier try; launching");
+        }
+        PutRunner::Exists { existing } => {
+            return Err(StepError::new(
+                PROVISION_FAILED,
+                format!(
+                    "runner name {name} is already used by execution {}",
+                    existing.execution
+                ),
+            ));
+        }
+    }
+
+    let launched = provider
+        .launch(LaunchRequest {
+            execution: execution.to_string(),
+            pool: pool.name.clone(),
+            runner_name: name.to_string(),
+            labels: input.route.labels.clone(),
+            jit_config: JitConfig::new(jit.encoded_jit_config.expose()),
+            overrides: input.route.overrides.clone(),
+        })
+        .await
+        .map_err(|e| {
+            StepError::provider(
+                &format!("launch runner {name} in pool {}", pool.name),
+                PROVISION_FAILED,
+                e,
+            )
+        })?;
+    info!(runner = %name, instance = %launched.instance_id, attempt, "runner launched");
+    let replaced = input
+        .replaces
+        .as_ref()
+        .map(|old| format!(", replacing {} which never registered", old.runner_name))
+        .unwrap_or_default();
+    Ok(json!({
+        "runner_name": name.as_str(),
+        "runner_id": jit.runner.id,
+        "provider": launched.provider.to_string(),
+        "instance_id": launched.instance_id,
+        "instance_type": launched.instance_type,
+        "capacity": launched.capacity.map(|c| c.to_string()),
+        "attempt": attempt,
+        "launched_at": timestamp(launched.launched_at),
+        "reason": format!(
+            "launched runner {name} (attempt {attempt}) in pool {} on {} {}{replaced}",
+            pool.name, launched.provider, launched.instance_id
+        ),
+    }))
+}
+
+/// Deletes GitHub registrations named `name` that no job uses.
+async fn remove_stale_registration(
+    flow: &JobFlow,
+    scope: &RunnerScope,
+    name: &RunnerName,
+) -> Result<(), StepError> {
+    let github = &flow.deps().github;
+    let runners = github
+        .list_runners(scope, Some(name.as_str()))
+        .await
+        .map_err(|e| StepError::github(&format!("look up runner {name}"), e))?;
+    for runner in runners.iter().filter(|r| r.name == name.as_str()) {
+        if runner.busy {
+            return Err(StepError::new(
+                PROVISION_FAILED,
+                format!("runner name {name} is registered on GitHub and busy; it cannot be reused"),
+            ));
+        }
+        match github.delete_runner(scope, runner.id).await {
+            Ok(()) | Err(GitHubError::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(StepError::github(
+                    &format!("remove the stale registration of {name}"),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
+}

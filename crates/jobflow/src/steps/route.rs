@@ -1,0 +1,100 @@
+//! Route: which pool runs the job, or whether runway leaves it alone.
+
+use runway_policy_host::{Market, Overrides, RouteDecision};
+use runway_providers::{CapacityPreference, LaunchOverrides};
+use serde_json::{Value, json};
+
+use crate::config::PoolConfig;
+use crate::error::StepError;
+use crate::flow::JobFlow;
+use crate::input::{RouteInput, decode};
+use crate::naming::pool_offers;
+use crate::step::Step;
+use crate::steps::{policy_job, policy_pool};
+
+pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: RouteInput = decode(Step::Route, input)?;
+    let common = &input.common;
+    let job = &common.input.job;
+    let repository = &common.input.repository;
+    let config = flow.config();
+    let (decision, fallback) = match &flow.deps().router {
+        Some(router) => {
+            let now = flow.deps().clock.now();
+            let pools: Vec<_> = config.pools.iter().map(policy_pool).collect();
+            let decided =
+                router.route_or_fallback(&policy_job(common, now), &pools, &config.router_fallback);
+            let fallback = decided.is_fallback();
+            (decided.decision, fallback)
+        }
+        None => (built_in(&config.pools, &job.labels), false),
+    };
+    let org = common
+        .input
+        .organization
+        .clone()
+        .unwrap_or_else(|| repository.owner.clone());
+    let mut output = json!({
+        "decision": "ignore",
+        "pool": null,
+        "provider": null,
+        "labels": [],
+        "overrides": LaunchOverrides::default(),
+        "reason": decision.reason(),
+        "fallback": fallback,
+        "boot_timeout_seconds": 300,
+        "idle_timeout_seconds": 300,
+        "recheck_after_seconds": 60,
+        "org": org,
+        "repo": repository.full_name,
+        "owner": repository.owner,
+        "job_id": job.id,
+    });
+    if let RouteDecision::Run {
+        pool, overrides, ..
+    } = &decision
+    {
+        let pool = flow.pool(pool)?;
+        let provider = flow.provider(&pool.name)?;
+        output["decision"] = json!("run");
+        output["pool"] = json!(pool.name);
+        output["provider"] = json!(provider.kind().to_string());
+        output["labels"] = json!(pool.labels);
+        output["overrides"] = json!(launch_overrides(pool, overrides));
+        output["boot_timeout_seconds"] = json!(pool.boot_timeout_seconds);
+        output["idle_timeout_seconds"] = json!(pool.idle_timeout_seconds);
+        output["recheck_after_seconds"] = json!(pool.recheck_after());
+    }
+    Ok(output)
+}
+
+/// The first pool that offers every label the job asks for.
+fn built_in(pools: &[PoolConfig], labels: &[String]) -> RouteDecision {
+    let asked = labels.join(", ");
+    match pools.iter().find(|pool| pool_offers(&pool.labels, labels)) {
+        Some(pool) => RouteDecision::Run {
+            pool: pool.name.clone(),
+            overrides: Overrides::default(),
+            reason: format!("labels [{asked}] matched pool {}", pool.name),
+        },
+        None => RouteDecision::Ignore {
+            reason: format!("no pool offers all of the labels [{asked}]"),
+        },
+    }
+}
+
+/// The policy's overrides, else the pool's own settings where it has any.
+fn launch_overrides(pool: &PoolConfig, overrides: &Overrides) -> LaunchOverrides {
+    LaunchOverrides {
+        instance_types: overrides
+            .instance_types
+            .clone()
+            .or_else(|| (!pool.instance_types.is_empty()).then(|| pool.instance_types.clone())),
+        image: overrides.image.clone().or_else(|| pool.image.clone()),
+        disk_gib: overrides.disk_gib.or(pool.disk_gib),
+        capacity: overrides.market.map(|market| match market {
+            Market::Spot => CapacityPreference::SpotThenOnDemand,
+            Market::OnDemand => CapacityPreference::OnDemand,
+        }),
+    }
+}

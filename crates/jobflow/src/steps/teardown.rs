@@ -1,0 +1,199 @@
+//! Teardown: every runner an execution launched is terminated, removed from GitHub and
+//! recorded as gone. Idempotent.
+
+use std::collections::BTreeSet;
+
+use runway_github::{GitHubError, RunnerScope};
+use runway_providers::Terminated;
+use runway_store::{ExecutionKey, PoolName, RunnerName, RunnerState};
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::error::{StepError, TEARDOWN_FAILED};
+use crate::flow::JobFlow;
+use crate::input::{TeardownInput, decode};
+use crate::step::Step;
+use crate::steps::runner_scope;
+
+/// What tearing one runner down did.
+#[derive(Debug, Clone)]
+pub(crate) struct TornDown {
+    pub runner_name: String,
+    pub stopped: bool,
+    pub deregistered: bool,
+    pub note: Option<String>,
+}
+
+impl TornDown {
+    fn sentence(&self) -> String {
+        let mut parts = Vec::new();
+        parts.push(if self.stopped {
+            "host stopped"
+        } else {
+            "host already gone"
+        });
+        parts.push(if self.deregistered {
+            "removed from GitHub"
+        } else {
+            "not registered with GitHub"
+        });
+        let mut text = format!("{}: {}", self.runner_name, parts.join(", "));
+        if let Some(note) = &self.note {
+            text.push_str(&format!(" ({note})"));
+        }
+        text
+    }
+}
+
+/// Terminates one runner of `execution` in `pool`, removes it from GitHub if it is still
+/// registered there, and records it as gone.
+pub(crate) async fn teardown_one(
+    flow: &JobFlow,
+    execution: &ExecutionKey,
+    scope: &RunnerScope,
+    pool: Option<&str>,
+    name: &RunnerName,
+) -> Result<TornDown, StepError> {
+    let deps = flow.deps();
+    let mut stopped = false;
+    let providers: Vec<_> = match pool.and_then(|pool| deps.providers.get(pool)) {
+        Some(provider) => vec![provider.clone()],
+        // Pool unknown (configuration changed): ask every provider; terminate is idempotent.
+        None => deps.providers.values().cloned().collect(),
+    };
+    for provider in providers {
+        let outcome = provider
+            .terminate(execution.as_str(), name.as_str())
+            .await
+            .map_err(|e| {
+                StepError::provider(&format!("terminate runner {name}"), TEARDOWN_FAILED, e)
+            })?;
+        stopped |= matches!(outcome, Terminated::Stopped { .. });
+    }
+
+    let mut deregistered = false;
+    let mut note = None;
+    let registered = deps
+        .github
+        .list_runners(scope, Some(name.as_str()))
+        .await
+        .map_err(|e| StepError::github(&format!("look up runner {name} on GitHub"), e))?;
+    for runner in registered.iter().filter(|r| r.name == name.as_str()) {
+        match deps.github.delete_runner(scope, runner.id).await {
+            Ok(()) => deregistered = true,
+            Err(GitHubError::NotFound { .. }) => {}
+            // GitHub refuses to delete a runner while it runs a job; an ephemeral runner
+            // leaves by itself once the job ends.
+            Err(GitHubError::Validation { .. }) => {
+                note = Some(
+                    "GitHub still shows it busy; an ephemeral runner leaves after its job".into(),
+                )
+            }
+            Err(e) => {
+                return Err(StepError::github(
+                    &format!("remove runner {name} from GitHub"),
+                    e,
+                ));
+            }
+        }
+    }
+    deps.store
+        .set_runner_state(name, RunnerState::Gone, None)
+        .await
+        .map_err(|e| StepError::store(&format!("record runner {name} as gone"), e))?;
+    let torn = TornDown {
+        runner_name: name.to_string(),
+        stopped,
+        deregistered,
+        note,
+    };
+    info!(runner = %name, stopped, deregistered, "runner torn down");
+    Ok(torn)
+}
+
+pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: TeardownInput = decode(Step::Teardown, input)?;
+    let deps = flow.deps();
+    let execution = &input.common.execution;
+    let scope = runner_scope(flow, &input.common);
+    let route_pool = input.route.as_ref().and_then(|route| route.pool.clone());
+
+    // The given runner, plus whatever the store and the providers know this execution
+    // launched: a failure may come after a launch but before its output was recorded.
+    let mut runners: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    if let Some(runner) = &input.runner {
+        runners.insert((runner.runner_name.to_string(), route_pool.clone()));
+    }
+    let pools: Vec<String> = match &route_pool {
+        Some(pool) => vec![pool.clone()],
+        None => flow.config().pools.iter().map(|p| p.name.clone()).collect(),
+    };
+    for pool in &pools {
+        let Ok(pool_name) = PoolName::new(pool.as_str()) else {
+            continue;
+        };
+        let records = deps
+            .store
+            .runners_of_pool(&pool_name)
+            .await
+            .map_err(|e| StepError::store("list the pool's runners", e))?;
+        for record in records.into_iter().filter(|r| &r.execution == execution) {
+            if record.state != RunnerState::Gone {
+                runners.insert((record.runner_name.to_string(), Some(pool.clone())));
+            }
+        }
+    }
+    for (pool, provider) in &deps.providers {
+        if route_pool.as_ref().is_some_and(|p| p != pool) {
+            continue;
+        }
+        let owned = provider
+            .owned()
+            .await
+            .map_err(|e| StepError::provider("list the provider's runners", TEARDOWN_FAILED, e))?;
+        for runner in owned
+            .into_iter()
+            .filter(|r| r.execution == execution.as_str())
+        {
+            runners.insert((runner.runner_name, Some(pool.clone())));
+        }
+    }
+    // One entry per name: prefer the one that knows its pool.
+    let mut by_name: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    for (name, pool) in runners {
+        let entry = by_name.entry(name).or_default();
+        if entry.is_none() {
+            *entry = pool;
+        }
+    }
+
+    let mut torn = Vec::new();
+    for (name, pool) in &by_name {
+        let name = RunnerName::new(name.as_str())
+            .map_err(|e| StepError::bad_input(format!("teardown: {e}")))?;
+        torn.push(teardown_one(flow, execution, &scope, pool.as_deref(), &name).await?);
+    }
+    let failed = input
+        .error
+        .as_ref()
+        .and_then(|error| error.get("Error"))
+        .and_then(Value::as_str)
+        .map(|name| format!(" after {name}"))
+        .unwrap_or_default();
+    let why = format!("{}{failed}", input.reason.as_deref().unwrap_or("teardown"));
+    let summary = if torn.is_empty() {
+        format!("{why}: no runner of this execution was left to tear down")
+    } else {
+        format!(
+            "{why}: {}",
+            torn.iter()
+                .map(TornDown::sentence)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    Ok(json!({
+        "terminated": torn.iter().map(|t| t.runner_name.clone()).collect::<Vec<_>>(),
+        "summary": summary,
+    }))
+}

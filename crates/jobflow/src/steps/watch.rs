@@ -1,0 +1,159 @@
+//! Watch: parks a task token until the job or the runner changes, and completes it at once
+//! when the awaited change already happened.
+
+use runway_store::{JobWatch, RunnerState};
+use serde_json::{Value, json};
+
+use crate::error::StepError;
+use crate::flow::JobFlow;
+use crate::input::{WatchInput, WatchKind, decode};
+use crate::step::Step;
+use crate::steps::{RECORD_TTL, wake};
+
+pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
+    let input: WatchInput = decode(Step::Watch, input)?;
+    match input.watch {
+        WatchKind::JobStarted | WatchKind::JobCompleted => watch_job(flow, &input).await,
+        WatchKind::RunnerBusy | WatchKind::RunnerGone => watch_runner(flow, &input).await,
+    }
+}
+
+async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepError> {
+    let deps = flow.deps();
+    let common = &input.common;
+    let job_id = common.job_id();
+    let now = deps.clock.now();
+    deps.store
+        .watch_job(&JobWatch {
+            job_id,
+            execution: common.execution.clone(),
+            task_token: input.task_token.clone(),
+            expires_at: now + RECORD_TTL,
+        })
+        .await
+        .map_err(|e| StepError::store("register the job watch", e))?;
+
+    // Registered first, checked second: an event that came before the watch is not lost.
+    let repository = &common.input.repository;
+    let job = deps
+        .github
+        .workflow_job(&repository.owner, &repository.name, job_id.0)
+        .await
+        .map_err(|e| StepError::github(&format!("read job {job_id}"), e))?;
+    let wake_output = match (input.watch, job.status.as_str()) {
+        (_, "completed") => Some(json!({
+            "status": "completed",
+            "conclusion": job.conclusion,
+            "runner_name": job.runner_name,
+            "reason": format!(
+                "job {job_id} had already completed ({})",
+                job.conclusion.as_deref().unwrap_or("no conclusion")
+            ),
+        })),
+        (WatchKind::JobStarted, "in_progress") => Some(json!({
+            "status": "in_progress",
+            "runner_name": job.runner_name,
+            "reason": format!(
+                "job {job_id} had already started on {}",
+                job.runner_name.as_deref().unwrap_or("a runner")
+            ),
+        })),
+        _ => None,
+    };
+    let Some(output) = wake_output else {
+        return Ok(json!({
+            "watching": watch_name(input.watch),
+            "completed_now": false,
+            "reason": format!("waiting for job {job_id} ({})", job.status),
+        }));
+    };
+    let taken = deps
+        .store
+        .take_job_watch(job_id)
+        .await
+        .map_err(|e| StepError::store("take the job watch back", e))?;
+    let completed_now = match taken {
+        // Whoever takes the watch completes it: the webhook may have been first.
+        Some(watch) => wake(flow, watch.task_token.as_str(), output.clone())
+            .await
+            .map_err(|e| StepError::transient(format!("could not complete the job watch: {e}")))?,
+        None => false,
+    };
+    Ok(json!({
+        "watching": watch_name(input.watch),
+        "completed_now": completed_now,
+        "reason": output["reason"].clone(),
+    }))
+}
+
+async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepError> {
+    let deps = flow.deps();
+    let runner = input.runner.as_ref().ok_or_else(|| {
+        StepError::bad_input(format!(
+            "the watch step needs `runner` (the provision output) to watch {}",
+            watch_name(input.watch)
+        ))
+    })?;
+    let name = &runner.runner_name;
+    let registered = deps
+        .store
+        .set_runner_token(name, &input.task_token)
+        .await
+        .map_err(|e| StepError::store("register the runner watch", e))?;
+    let record = deps
+        .store
+        .get_runner(name)
+        .await
+        .map_err(|e| StepError::store("read the runner record", e))?;
+    let state = record.map(|r| r.state).unwrap_or(RunnerState::Gone);
+    let wake_output = match (input.watch, state) {
+        (_, RunnerState::Gone) => Some(json!({
+            "status": "gone",
+            "reason": format!("runner {name} is already gone"),
+        })),
+        (WatchKind::RunnerBusy, RunnerState::Busy { job_id }) => Some(json!({
+            "status": "busy",
+            "job_id": job_id,
+            "reason": format!("runner {name} already runs job {job_id}"),
+        })),
+        _ => None,
+    };
+    let Some(output) = wake_output else {
+        return Ok(json!({
+            "watching": watch_name(input.watch),
+            "completed_now": false,
+            "reason": format!("waiting for runner {name} ({})", state.as_key()),
+        }));
+    };
+    let token = if registered {
+        deps.store
+            .take_runner_token(name)
+            .await
+            .map_err(|e| StepError::store("take the runner watch back", e))?
+    } else {
+        // No record to hold the token: nobody else can complete it.
+        Some(input.task_token.clone())
+    };
+    let completed_now = match token {
+        Some(token) => wake(flow, token.as_str(), output.clone())
+            .await
+            .map_err(|e| {
+                StepError::transient(format!("could not complete the runner watch: {e}"))
+            })?,
+        None => false,
+    };
+    Ok(json!({
+        "watching": watch_name(input.watch),
+        "completed_now": completed_now,
+        "reason": output["reason"].clone(),
+    }))
+}
+
+fn watch_name(kind: WatchKind) -> &'static str {
+    match kind {
+        WatchKind::JobStarted => "job-started",
+        WatchKind::JobCompleted => "job-completed",
+        WatchKind::RunnerBusy => "runner-busy",
+        WatchKind::RunnerGone => "runner-gone",
+    }
+}

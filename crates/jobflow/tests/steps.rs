@@ -1,0 +1,918 @@
+//! Each step of the job flow against the in-memory store, the GitHub emulator (through the
+//! REST client) and local process runners.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use runway_github::{GitHub, RunnerScope};
+use runway_github_emulator::{Faults, JobStatus};
+use runway_jobflow::{PoolConfig, Step, errors};
+use runway_policy_host::RouterFallback;
+use runway_providers::{
+    LaunchRequest, Launched, LocalProvider, OwnedRunner, Provider, ProviderError, ProviderKind,
+    Terminated,
+};
+use runway_store::{
+    ExecutionKey, JobId, PoolName, RunnerName, RunnerState, Store, TaskToken, Waiter,
+};
+use runway_webhook::{JobEventKind, JobEventUpdate, JobEvents};
+use serde_json::{Value, json};
+
+fn pool_name() -> PoolName {
+    PoolName::new(POOL).unwrap()
+}
+
+fn exec(name: &str) -> ExecutionKey {
+    ExecutionKey::new(name).unwrap()
+}
+
+// ---- route ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn built_in_routing_takes_the_first_pool_offering_every_label() {
+    let gpu = PoolConfig::new("gpu", &["self-hosted", "linux", "x64", "gpu"]);
+    let fixture = Fixture::start(Options {
+        config: config(vec![linux_pool(), gpu]),
+        ..Options::default()
+    })
+    .await;
+    let input = job_input(1, 1, &["self-hosted", "Linux", "GPU"]);
+    let route = fixture
+        .run(Step::Route, json!({"execution": "job-1", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "run");
+    assert_eq!(route["pool"], "gpu");
+    assert_eq!(route["provider"], "local");
+    assert_eq!(route["fallback"], false);
+    assert_eq!(route["org"], "octo-org");
+    assert_eq!(route["repo"], REPOSITORY);
+    assert_eq!(route["job_id"], 1);
+    assert_eq!(
+        route["labels"],
+        json!(["self-hosted", "linux", "x64", "gpu"])
+    );
+    assert_eq!(route["boot_timeout_seconds"], 300);
+    assert!(
+        route["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matched pool gpu")
+    );
+
+    let input = job_input(2, 2, &["self-hosted", "windows"]);
+    let route = fixture
+        .run(Step::Route, json!({"execution": "job-2", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "ignore");
+    assert_eq!(route["pool"], Value::Null);
+    assert!(
+        route["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no pool offers all of the labels [self-hosted, windows]"),
+        "{route}"
+    );
+}
+
+#[tokio::test]
+async fn a_router_policy_routes_and_its_failure_falls_back_visibly() {
+    let mut gpu = PoolConfig::new("gpu", &["self-hosted", "linux", "gpu"]);
+    gpu.instance_types = vec!["g5.xlarge".into()];
+    let mut flow_config = config(vec![linux_pool(), gpu]);
+    flow_config.router_fallback = RouterFallback::Pool(POOL.into());
+    let fixture = Fixture::start(Options {
+        config: flow_config.clone(),
+        router: Some(load_router("labels-router.wasm")),
+        ..Options::default()
+    })
+    .await;
+    let input = job_input(3, 3, &["self-hosted", "gpu", "disk=100"]);
+    let route = fixture
+        .run(Step::Route, json!({"execution": "job-3", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "run", "{route}");
+    assert_eq!(route["pool"], "gpu");
+    assert_eq!(route["fallback"], false);
+    assert_eq!(route["overrides"]["disk_gib"], 100);
+    assert_eq!(route["overrides"]["instance_types"], json!(["g5.xlarge"]));
+
+    let hostile = Fixture::start(Options {
+        config: flow_config,
+        router: Some(load_router("tests/hostile-router.wasm")),
+        ..Options::default()
+    })
+    .await;
+    let mut input = job_input(4, 4, &["self-hosted", "gpu"]);
+    input["job"]["name"] = json!("trap");
+    let route = hostile
+        .run(Step::Route, json!({"execution": "job-4", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "run", "{route}");
+    assert_eq!(route["pool"], POOL);
+    assert_eq!(route["fallback"], true);
+    let reason = route["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("trap") && reason.contains("fail-open"),
+        "{reason}"
+    );
+}
+
+// ---- admit / wait-for-slot / release --------------------------------------------------------
+
+#[tokio::test]
+async fn a_full_ceiling_makes_the_job_wait_naming_the_ceiling() {
+    let mut pool = linux_pool();
+    pool.max_running = 2;
+    let fixture = Fixture::start(Options {
+        config: config(vec![pool]),
+        ..Options::default()
+    })
+    .await;
+    for name in ["job-a", "job-b"] {
+        let input = fixture.queue_job(&["self-hosted", "linux"]);
+        let admitted = fixture
+            .run(Step::Admit, fixture.routed(name, &input).await)
+            .await
+            .unwrap();
+        assert_eq!(admitted["decision"], "admit", "{admitted}");
+    }
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let waiting = fixture
+        .run(Step::Admit, fixture.routed("job-c", &input).await)
+        .await
+        .unwrap();
+    assert_eq!(waiting["decision"], "wait");
+    assert_eq!(waiting["reason"], "pool ceiling 2 reached: 2 running");
+    assert_eq!(waiting["waiting_for"], "ceiling");
+    assert_eq!(waiting["load"]["pool_running"], 2);
+    assert_eq!(waiting["recheck_after_seconds"], 60);
+
+    // A retried admission of a job that holds a slot counts nothing twice.
+    let input = job_input(0, 0, &["self-hosted", "linux"]);
+    let mut again = fixture.routed("job-a", &input).await;
+    again["input"] = input;
+    let admitted = fixture.run(Step::Admit, again).await.unwrap();
+    assert_eq!(admitted["decision"], "admit");
+    assert!(
+        admitted["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already holds")
+    );
+}
+
+#[tokio::test]
+async fn fifo_a_newcomer_waits_behind_an_older_waiter_and_release_wakes_the_oldest() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input_a = fixture.queue_job(&["self-hosted", "linux"]);
+    let state_a = fixture.routed("job-a", &input_a).await;
+    let admitted = fixture.run(Step::Admit, state_a.clone()).await.unwrap();
+    assert_eq!(admitted["decision"], "admit");
+
+    // B waits for A's slot and parks its task token.
+    let input_b = fixture.queue_job(&["self-hosted", "linux"]);
+    let mut state_b = fixture.routed("job-b", &input_b).await;
+    let admission_b = fixture.run(Step::Admit, state_b.clone()).await.unwrap();
+    assert_eq!(admission_b["decision"], "wait");
+    let parked_b = fixture.tokens.park("job-b").await;
+    state_b["admission"] = admission_b.clone();
+    state_b["task_token"] = json!(parked_b.token);
+    let parked = fixture
+        .run(Step::WaitForSlot, state_b.clone())
+        .await
+        .unwrap();
+    assert_eq!(parked["parked"], true);
+    assert_eq!(parked["position"], 0);
+
+    // A released slot goes to B, not to a newcomer: C waits behind B even with a free slot.
+    let release = fixture
+        .run(
+            Step::Release,
+            json!({"execution": "job-a", "input": input_a, "route": state_a["route"], "outcome": "done"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(release["slot"], "released");
+    assert_eq!(release["woke"], "job-b");
+    let woken = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&parked_b).await);
+    assert_eq!(woken["woken_by"], "job-a", "{woken}");
+
+    // B is popped; put an older waiter D back to show a newcomer queues behind it.
+    let input_d = fixture.queue_job(&["self-hosted", "linux"]);
+    let earlier = fixture.clock.now() - chrono::Duration::seconds(30);
+    fixture
+        .store()
+        .enqueue_waiter(&Waiter {
+            pool: pool_name(),
+            execution: exec("job-d"),
+            priority: 0,
+            enqueued_at: earlier,
+            task_token: TaskToken::new("token-of-d").unwrap(),
+            expires_at: fixture.clock.now() + chrono::Duration::seconds(300),
+        })
+        .await
+        .unwrap();
+    let input_c = fixture.queue_job(&["self-hosted", "linux"]);
+    let newcomer = fixture
+        .run(Step::Admit, fixture.routed("job-c", &input_c).await)
+        .await
+        .unwrap();
+    assert_eq!(newcomer["decision"], "wait", "{newcomer}");
+    assert_eq!(newcomer["waiting_for"], "queue");
+    assert_eq!(newcomer["position"], 1);
+    assert!(
+        newcomer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 older job waits")
+    );
+    assert_eq!(
+        fixture
+            .store()
+            .load(
+                &pool_name(),
+                &"octo-org".parse().unwrap(),
+                &REPOSITORY.parse().unwrap()
+            )
+            .await
+            .unwrap()
+            .pool_running,
+        0,
+        "the newcomer took no slot"
+    );
+
+    // D comes back from the queue (re-admitted with its earlier admission) and keeps its
+    // place: it is first, so it takes the free slot.
+    let mut state_d = fixture.routed("job-d", &input_d).await;
+    state_d["admission"] = json!({
+        "decision": "wait", "reason": "earlier", "priority": 0,
+        "enqueued_at": earlier.to_rfc3339(), "recheck_after_seconds": 60,
+    });
+    let readmitted = fixture.run(Step::Admit, state_d).await.unwrap();
+    assert_eq!(readmitted["decision"], "admit", "{readmitted}");
+    assert_eq!(
+        readmitted["enqueued_at"],
+        earlier.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    assert_eq!(
+        fixture
+            .store()
+            .position(&pool_name(), &exec("job-d"))
+            .await
+            .unwrap(),
+        None,
+        "its own queue entry is gone"
+    );
+}
+
+#[tokio::test]
+async fn release_skips_gone_tokens_and_wakes_the_next_waiter() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input_a = fixture.queue_job(&["self-hosted", "linux"]);
+    let state_a = fixture.routed("job-a", &input_a).await;
+    assert_eq!(
+        fixture.run(Step::Admit, state_a.clone()).await.unwrap()["decision"],
+        "admit"
+    );
+    let mut parked = Vec::new();
+    for name in ["job-b", "job-c"] {
+        let input = fixture.queue_job(&["self-hosted", "linux"]);
+        let mut state = fixture.routed(name, &input).await;
+        let admission = fixture.run(Step::Admit, state.clone()).await.unwrap();
+        assert_eq!(admission["decision"], "wait");
+        let token = fixture.tokens.park(name).await;
+        state["admission"] = admission;
+        state["task_token"] = json!(token.token);
+        fixture.run(Step::WaitForSlot, state).await.unwrap();
+        parked.push(token);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // B's execution stopped: its token is gone.
+    fixture
+        .tokens
+        .sfn
+        .stop_execution(&parked[0].execution_arn, None, None)
+        .unwrap();
+
+    // The failure path passes no route: the slot holder names the pool.
+    let release = fixture
+        .run(
+            Step::Release,
+            json!({
+                "execution": "job-a", "input": input_a, "outcome": "failed",
+                "error": {"Error": "Runway.ProvisionFailed", "Cause": "{\"errorMessage\": \"no AMI in the pool.\", \"errorType\": \"Runway.ProvisionFailed\"}"}
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(release["slot"], "released");
+    assert_eq!(release["woke"], "job-c", "{release}");
+    assert_eq!(
+        release["summary"],
+        "The job could not be served (Runway.ProvisionFailed): no AMI in the pool. Nothing it \
+         started is left running and its slot is free."
+    );
+    let woken = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&parked[1]).await);
+    assert_eq!(woken["woken_by"], "job-a");
+
+    // Idempotent: a second release holds nothing and wakes nobody.
+    let again = fixture
+        .run(
+            Step::Release,
+            json!({"execution": "job-a", "input": input_a, "outcome": "done", "route": state_a["route"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["slot"], "not-held");
+    assert_eq!(again["woke"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_waiter_that_finds_a_free_slot_at_the_head_wakes_itself() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input_a = fixture.queue_job(&["self-hosted", "linux"]);
+    let state_a = fixture.routed("job-a", &input_a).await;
+    fixture.run(Step::Admit, state_a.clone()).await.unwrap();
+    let input_b = fixture.queue_job(&["self-hosted", "linux"]);
+    let mut state_b = fixture.routed("job-b", &input_b).await;
+    let admission = fixture.run(Step::Admit, state_b.clone()).await.unwrap();
+    assert_eq!(admission["decision"], "wait");
+    // A's slot is freed before B parks: nobody is in the queue to wake.
+    let release = fixture
+        .run(
+            Step::Release,
+            json!({"execution": "job-a", "input": input_a, "route": state_a["route"], "outcome": "done"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(release["woke"], Value::Null);
+
+    let parked = fixture.tokens.park("job-b").await;
+    state_b["admission"] = admission;
+    state_b["task_token"] = json!(parked.token);
+    fixture.run(Step::WaitForSlot, state_b).await.unwrap();
+    let woken = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&parked).await);
+    assert_eq!(woken["woken_by"], "job-b", "{woken}");
+    assert_eq!(
+        fixture.store().waiters(&pool_name()).await.unwrap(),
+        vec![],
+        "the waiter took itself out of the queue"
+    );
+}
+
+#[tokio::test]
+async fn the_throttle_policy_can_queue_or_reject() {
+    let mut pool = linux_pool();
+    pool.max_running = 5;
+    pool.params.insert("ceiling".into(), "1".into());
+    let fixture = Fixture::start(Options {
+        config: config(vec![pool]),
+        throttle: Some(load_throttle("ceiling-c.wasm")),
+        ..Options::default()
+    })
+    .await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let first = fixture
+        .run(Step::Admit, fixture.routed("job-a", &input).await)
+        .await
+        .unwrap();
+    assert_eq!(first["decision"], "admit", "{first}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains("throttle policy admits")
+    );
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let second = fixture
+        .run(Step::Admit, fixture.routed("job-b", &input).await)
+        .await
+        .unwrap();
+    assert_eq!(second["decision"], "wait", "{second}");
+    assert_eq!(second["waiting_for"], "policy");
+    assert_eq!(second["recheck_after_seconds"], 30);
+
+    let mut office = linux_pool();
+    office
+        .params
+        .insert("business-hours.start".into(), "8am".into());
+    let rejecting = Fixture::start(Options {
+        config: config(vec![office]),
+        throttle: Some(load_throttle("business-hours.wasm")),
+        ..Options::default()
+    })
+    .await;
+    let input = rejecting.queue_job(&["self-hosted", "linux"]);
+    let rejected = rejecting
+        .run(Step::Admit, rejecting.routed("job-r", &input).await)
+        .await
+        .unwrap();
+    assert_eq!(rejected["decision"], "reject", "{rejected}");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("must be HH:MM"),
+        "{rejected}"
+    );
+}
+
+// ---- check-job ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn check_job_reports_github_status_and_errors_clearly() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let state = fixture.routed("job-a", &input).await;
+    let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
+    assert_eq!(status["status"], "queued", "{status}");
+
+    let job_id = input["job"]["id"].as_u64().unwrap();
+    fixture.emulator.cancel_job(job_id).unwrap();
+    let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["conclusion"], "cancelled");
+
+    // GitHub failing with 5xx is retryable.
+    fixture.emulator.set_faults(Faults {
+        server_errors: 3,
+        server_error_status: Some(502),
+        ..Faults::default()
+    });
+    let error = fixture
+        .run(Step::CheckJob, state.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::TRANSIENT, "{error}");
+    assert!(error.cause.contains("502"), "{error}");
+    fixture.emulator.set_faults(Faults::default());
+
+    let missing = job_input(987_654, 1, &["self-hosted", "linux"]);
+    let error = fixture
+        .run(
+            Step::CheckJob,
+            json!({"execution": "job-x", "input": missing}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::JOB_NOT_FOUND);
+    assert!(error.cause.contains("App may not be installed"), "{error}");
+}
+
+#[tokio::test]
+async fn malformed_input_is_bad_input_with_a_clear_cause() {
+    let fixture = Fixture::start(Options::default()).await;
+    let error = fixture
+        .run(Step::Admit, json!({"execution": "job-a"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::BAD_INPUT);
+    assert!(
+        error.cause.contains("admit step") && error.cause.contains("input"),
+        "{error}"
+    );
+    let input = job_input(1, 1, &["self-hosted"]);
+    let error = fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-a", "input": input, "watch": "job-exploded", "task_token": "t"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::BAD_INPUT);
+    assert!(error.cause.contains("job-exploded"), "{error}");
+    let error = fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-a", "input": input, "watch": "runner-busy", "task_token": "t"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::BAD_INPUT);
+    assert!(error.cause.contains("needs `runner`"), "{error}");
+    let error = fixture
+        .run(
+            Step::Route,
+            json!({"execution": "bad#name", "input": input}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::BAD_INPUT);
+}
+
+// ---- provision / check-runner / teardown ----------------------------------------------------
+
+/// The real local provider, noting whether the runner record existed when launch began.
+#[derive(Debug)]
+struct RecordChecking {
+    inner: LocalProvider,
+    store: Arc<dyn Store>,
+    seen: std::sync::Mutex<Vec<(String, Option<RunnerState>)>>,
+}
+
+#[async_trait]
+impl Provider for RecordChecking {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        let name = RunnerName::new(request.runner_name.as_str()).unwrap();
+        let record = self.store.get_runner(&name).await.unwrap();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((request.runner_name.clone(), record.map(|r| r.state)));
+        self.inner.launch(request).await
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError> {
+        self.inner.terminate(execution, runner_name).await
+    }
+
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.inner.owned().await
+    }
+}
+
+fn repo_scope() -> RunnerScope {
+    RunnerScope::repository("octo-org", "app")
+}
+
+#[tokio::test]
+async fn provision_records_before_launch_and_replacement_is_bounded() {
+    let clock = runway_clock::SystemClock::shared();
+    let store: Arc<runway_store::MemoryStore> =
+        Arc::new(runway_store::MemoryStore::new(clock.clone()));
+    let checking = Arc::new(RecordChecking {
+        inner: LocalProvider::new(sleeper()).unwrap(),
+        store: store.clone(),
+        seen: Default::default(),
+    });
+    let mut pool = linux_pool();
+    pool.max_replacements = 1;
+    let fixture = Fixture::start(Options {
+        config: config(vec![pool]),
+        provider: Some(checking.clone()),
+        ..Options::default()
+    })
+    .await;
+    // The flow's own store is the fixture's; check against that one.
+    let checking_store: Arc<dyn Store> = fixture.store.clone();
+    let checking = Arc::new(RecordChecking {
+        inner: LocalProvider::new(sleeper()).unwrap(),
+        store: checking_store,
+        seen: Default::default(),
+    });
+    drop(store);
+    let fixture = Fixture {
+        flow: runway_jobflow::JobFlow::new(
+            runway_jobflow::Deps {
+                store: fixture.store.clone(),
+                github: fixture.github.clone(),
+                providers: [(POOL.to_string(), checking.clone() as Arc<dyn Provider>)].into(),
+                router: None,
+                throttle: None,
+                callbacks: Arc::new(fixture.tokens.sfn.clone()),
+                clock: fixture.clock.clone(),
+            },
+            fixture.flow.config().clone(),
+        )
+        .unwrap(),
+        provider: checking.clone(),
+        ..fixture
+    };
+
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_id = input["job"]["id"].as_u64().unwrap();
+    let state = fixture.routed("job-p", &input).await;
+    let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
+    let name = format!("runway-{job_id}-a1-1");
+    assert_eq!(runner["runner_name"], name.as_str(), "{runner}");
+    assert_eq!(runner["attempt"], 1);
+    assert_eq!(runner["provider"], "local");
+    assert!(runner["instance_id"].as_str().unwrap().starts_with("pid-"));
+    assert_eq!(
+        checking.seen.lock().unwrap().clone(),
+        vec![(name.clone(), Some(RunnerState::Booting))],
+        "the record existed, booting, when the launch began"
+    );
+    let registered = fixture
+        .github
+        .list_runners(&repo_scope(), Some(&name))
+        .await
+        .unwrap();
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].id, runner["runner_id"].as_u64().unwrap());
+
+    // Nobody runs the JIT config: GitHub shows the runner offline.
+    let mut check = state.clone();
+    check["runner"] = runner.clone();
+    let status = fixture.run(Step::CheckRunner, check).await.unwrap();
+    assert_eq!(status["status"], "never-registered", "{status}");
+
+    // Replacing it tears the old one down and launches attempt 2.
+    let mut replace = state.clone();
+    replace["replaces"] = runner.clone();
+    let second = fixture.run(Step::Provision, replace).await.unwrap();
+    assert_eq!(second["attempt"], 2);
+    assert_eq!(second["runner_name"], format!("runway-{job_id}-a1-2"));
+    assert!(
+        fixture
+            .github
+            .list_runners(&repo_scope(), Some(&name))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the replaced runner left GitHub"
+    );
+    let old = fixture
+        .store()
+        .get_runner(&RunnerName::new(name.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.state, RunnerState::Gone);
+
+    // max_replacements = 1: a third runner is not launched.
+    let mut replace = state.clone();
+    replace["replaces"] = second.clone();
+    let error = fixture.run(Step::Provision, replace).await.unwrap_err();
+    assert_eq!(error.error, errors::RUNNER_NEVER_REGISTERED, "{error}");
+    assert!(error.cause.contains("none of the 2 runners"), "{error}");
+    assert!(fixture.provider.owned().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn teardown_removes_everything_the_execution_launched_and_is_idempotent() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let state = fixture.routed("job-t", &input).await;
+    let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
+    let name = runner["runner_name"].as_str().unwrap().to_owned();
+    assert_eq!(fixture.provider.owned().await.unwrap().len(), 1);
+
+    // The failure path: no runner output, found from the store and the provider.
+    let mut teardown = state.clone();
+    teardown["reason"] = json!("failure");
+    teardown["error"] = json!({"Error": "States.Timeout", "Cause": ""});
+    let first = fixture.run(Step::Teardown, teardown.clone()).await.unwrap();
+    assert_eq!(first["terminated"], json!([name]), "{first}");
+    let summary = first["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("host stopped") && summary.contains("removed from GitHub"),
+        "{summary}"
+    );
+    assert!(fixture.provider.owned().await.unwrap().is_empty());
+    assert!(
+        fixture
+            .github
+            .list_runners(&repo_scope(), Some(&name))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let record = fixture
+        .store()
+        .get_runner(&RunnerName::new(name.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, RunnerState::Gone);
+
+    // Again, with the runner given: nothing left, still success.
+    teardown["runner"] = runner;
+    let second = fixture.run(Step::Teardown, teardown).await.unwrap();
+    let summary = second["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("host already gone") && summary.contains("not registered"),
+        "{summary}"
+    );
+}
+
+// ---- watch and webhook events ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_watch_completes_itself_when_the_event_already_happened() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_id = input["job"]["id"].as_u64().unwrap();
+
+    // Still queued: the watch waits.
+    let waiting = fixture.tokens.park("watch-queued").await;
+    let output = fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-w", "input": input, "watch": "job-started", "task_token": waiting.token}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output["completed_now"], false);
+    assert!(fixture.tokens.is_running(&waiting));
+    assert!(
+        fixture
+            .store()
+            .get_job_watch(JobId(job_id))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The job ended before the next watch was registered.
+    fixture.emulator.cancel_job(job_id).unwrap();
+    let parked = fixture.tokens.park("watch-done").await;
+    let output = fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-w", "input": input, "watch": "job-completed", "task_token": parked.token}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output["completed_now"], true, "{output}");
+    let woken = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&parked).await);
+    assert_eq!(woken["status"], "completed");
+    assert_eq!(woken["conclusion"], "cancelled");
+    assert!(
+        fixture
+            .store()
+            .get_job_watch(JobId(job_id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A runner that already took a job.
+    let state = fixture.routed("job-w", &input).await;
+    let runner = fixture.run(Step::Provision, state).await.unwrap();
+    let name = RunnerName::new(runner["runner_name"].as_str().unwrap()).unwrap();
+    fixture
+        .store()
+        .set_runner_state(&name, RunnerState::Busy { job_id: JobId(77) }, None)
+        .await
+        .unwrap();
+    let parked = fixture.tokens.park("watch-busy").await;
+    fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-w", "input": input, "watch": "runner-busy", "task_token": parked.token, "runner": runner}),
+        )
+        .await
+        .unwrap();
+    let woken = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&parked).await);
+    assert_eq!(woken["status"], "busy");
+    assert_eq!(woken["job_id"], 77);
+    fixture
+        .provider
+        .terminate("job-w", name.as_str())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
+    let fixture = Fixture::start(Options {
+        config: config(vec![{
+            let mut pool = linux_pool();
+            pool.max_running = 2;
+            pool
+        }]),
+        ..Options::default()
+    })
+    .await;
+    // Two executions, A and B, each with a runner; job A runs on B's runner.
+    let input_a = fixture.queue_job(&["self-hosted", "linux"]);
+    let input_b = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_a = input_a["job"]["id"].as_u64().unwrap();
+    let state_b = fixture.routed("job-b", &input_b).await;
+    let runner_b = fixture.run(Step::Provision, state_b).await.unwrap();
+    let runner_b_name = runner_b["runner_name"].as_str().unwrap().to_owned();
+
+    let job_watch_a = fixture.tokens.park("a-job-started").await;
+    fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-a", "input": input_a, "watch": "job-started", "task_token": job_watch_a.token}),
+        )
+        .await
+        .unwrap();
+    let runner_watch_b = fixture.tokens.park("b-runner-busy").await;
+    fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-b", "input": input_b, "watch": "runner-busy", "task_token": runner_watch_b.token, "runner": runner_b}),
+        )
+        .await
+        .unwrap();
+
+    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
+        kind,
+        job_id: job_a,
+        run_id: 1,
+        run_attempt: 1,
+        repository_id: REPOSITORY_ID,
+        repository: REPOSITORY.into(),
+        runner_name: Some(runner_b_name.clone()),
+        runner_id: Some(1),
+        conclusion: conclusion.map(str::to_owned),
+        delivery_id: Some("d-1".into()),
+    };
+    fixture
+        .flow
+        .job_event(update(JobEventKind::Started, None))
+        .await
+        .unwrap();
+    let started = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&job_watch_a).await);
+    assert_eq!(started["status"], "in_progress");
+    assert_eq!(started["runner_name"], runner_b_name.as_str());
+    let busy = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&runner_watch_b).await);
+    assert_eq!(busy["status"], "busy");
+    assert_eq!(busy["job_id"], job_a);
+    let record = fixture
+        .store()
+        .get_runner(&RunnerName::new(runner_b_name.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.state,
+        RunnerState::Busy {
+            job_id: JobId(job_a)
+        }
+    );
+
+    // Completion: the job watch gets the conclusion, the runner watch "gone".
+    let job_done_a = fixture.tokens.park("a-job-done").await;
+    fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-a", "input": input_a, "watch": "job-completed", "task_token": job_done_a.token}),
+        )
+        .await
+        .unwrap();
+    let runner_gone_b = fixture.tokens.park("b-runner-gone").await;
+    fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-b", "input": input_b, "watch": "runner-gone", "task_token": runner_gone_b.token, "runner": {"runner_name": runner_b_name}}),
+        )
+        .await
+        .unwrap();
+    // A redelivered event is harmless: the tokens are handed out once.
+    for _ in 0..2 {
+        fixture
+            .flow
+            .job_event(update(JobEventKind::Completed, Some("success")))
+            .await
+            .unwrap();
+    }
+    let done = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&job_done_a).await);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["conclusion"], "success");
+    let gone = fixture
+        .tokens
+        .output(&fixture.tokens.outcome(&runner_gone_b).await);
+    assert_eq!(gone["status"], "gone");
+
+    // Events of jobs and runners runway does not follow are fine.
+    let mut stranger = update(JobEventKind::Started, None);
+    stranger.job_id = 1;
+    stranger.runner_name = Some("someone-elses-runner".into());
+    fixture.flow.job_event(stranger).await.unwrap();
+    assert_eq!(
+        fixture.emulator.job(job_a).map(|j| j.status),
+        Some(JobStatus::Queued)
+    );
+    fixture
+        .provider
+        .terminate("job-b", &runner_b_name)
+        .await
+        .unwrap();
+}

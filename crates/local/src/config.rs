@@ -1,0 +1,700 @@
+//! The configuration of a local runway (`runway local --config FILE`), in TOML.
+//!
+//! ```toml
+//! [listen]                          # where the three services listen (these are the defaults)
+//! webhook = "127.0.0.1:8080"
+//! sfn = "127.0.0.1:8083"
+//! emulator = "127.0.0.1:8090"
+//!
+//! [github]
+//! mode = "emulator"                 # or "app": a real GitHub App
+//! repositories = ["octo-org/app"]   # emulator: the repositories and organizations it knows
+//! organizations = ["octo-org"]
+//! seed = 7                          # emulator: seeds the choice among matching idle runners
+//! # app: api_url, app_id, installation_id, private_key_file
+//! webhook_secret = "…"              # else $RUNWAY_WEBHOOK_SECRET, else a generated one
+//! scope = "repository"              # any other key is the job flow's [github] section
+//!
+//! [store]
+//! kind = "memory"                   # or "dynamodb" with table = "runway"
+//!
+//! [aws]                             # optional; else the standard AWS_* environment
+//! endpoint_url = "http://127.0.0.1:5000"
+//! region = "us-east-1"
+//!
+//! [policies]                        # optional; else built-in label matching, admit to ceilings
+//! router = "policies/build/labels-router.wasm"
+//! throttle = "policies/build/fair-share.wasm"
+//!
+//! [[pools]]                         # the job flow's pool settings, plus where runners run
+//! name = "linux-x64"
+//! labels = ["self-hosted", "linux", "x64"]
+//! max_running = 2
+//! provider = { kind = "local", command = ["runway", "runner-sim"] }
+//! # or provider = { kind = "ec2", ami = "ami-…", instance_types = ["m7i.large"], subnets = […] }
+//! ```
+//!
+//! Top-level keys other than these, the rest of `[github]` and each pool without its
+//! `provider` make up [`runway_jobflow::FlowConfig`], which checks them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use runway_jobflow::FlowConfig;
+use runway_providers::CapacityPreference;
+use serde::Deserialize;
+
+/// The configuration `runway local` runs with when given none: three local pools, the GitHub
+/// emulator and the example policies.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration is not valid TOML: {0}")]
+    Toml(String),
+    #[error("the configuration's {section} is not valid: {message}")]
+    Section {
+        section: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the services listen. Port 0 picks a free port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub webhook: SocketAddr,
+    pub sfn: SocketAddr,
+    pub emulator: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            webhook: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sfn: SocketAddr::from(([127, 0, 0, 1], 8083)),
+            emulator: SocketAddr::from(([127, 0, 0, 1], 8090)),
+        }
+    }
+}
+
+impl Listen {
+    /// Every service on a free port of 127.0.0.1 (for tests).
+    pub fn any_free_port() -> Listen {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Listen {
+            webhook: any,
+            sfn: any,
+            emulator: any,
+        }
+    }
+}
+
+/// Which GitHub runway talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitHubConnection {
+    /// The runway GitHub emulator, started in-process.
+    Emulator(EmulatorSettings),
+    /// A real GitHub App (github.com or GitHub Enterprise Server).
+    App(AppSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorSettings {
+    /// `owner/name` of every repository the emulator knows.
+    pub repositories: Vec<String>,
+    pub organizations: Vec<String>,
+    pub seed: u64,
+}
+
+impl Default for EmulatorSettings {
+    fn default() -> Self {
+        EmulatorSettings {
+            repositories: vec!["octo-org/app".to_owned()],
+            organizations: vec!["octo-org".to_owned()],
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    /// `https://api.github.com` or `https://HOST/api/v3`.
+    pub api_url: String,
+    pub app_id: String,
+    pub installation_id: u64,
+    pub private_key_file: PathBuf,
+}
+
+/// Where runway keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// In this process; gone when it stops.
+    #[default]
+    Memory,
+    /// A DynamoDB table (created if absent), reached through the AWS settings.
+    Dynamodb { table: String },
+}
+
+/// How AWS clients are set up; unset fields come from the standard AWS environment
+/// (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The WebAssembly policies; none: built-in label matching and admission up to the ceilings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFiles {
+    pub router: Option<PathBuf>,
+    pub throttle: Option<PathBuf>,
+}
+
+/// A pool's name and where its runners run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSetup {
+    pub name: String,
+    /// The pool's labels as configured (for the banner and the demo).
+    pub labels: Vec<String>,
+    pub provider: ProviderConfig,
+}
+
+/// Where a pool's runners run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    Local(LocalRunners),
+    Ec2(Ec2Settings),
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig::Local(LocalRunners::default())
+    }
+}
+
+impl ProviderConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderConfig::Local(_) => "local",
+            ProviderConfig::Ec2(_) => "ec2",
+        }
+    }
+}
+
+/// Runners as processes on this machine.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRunners {
+    /// Program and arguments (`{url}`, `{runner}`, `{execution}`, `{pool}` are filled in; the
+    /// JIT config is in `$RUNWAY_JITCONFIG`). Default: this binary's `runway runner-sim`.
+    pub command: Option<Vec<String>>,
+    /// Where `<runner>.log` files go; none: runner output is discarded.
+    pub log_dir: Option<PathBuf>,
+    /// Extra environment for the runners.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Seconds a runner has to stop after SIGTERM (default 5).
+    pub grace_seconds: Option<f64>,
+}
+
+/// Runners as EC2 instances (see `runway_providers::Ec2PoolConfig`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ec2Settings {
+    /// An AMI id; give this or a launch template.
+    pub ami: Option<String>,
+    pub launch_template_id: Option<String>,
+    pub launch_template_name: Option<String>,
+    pub launch_template_version: Option<String>,
+    #[serde(default)]
+    pub instance_types: Vec<String>,
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    pub instance_profile: Option<String>,
+    /// `spot-then-on-demand` (default), `spot-only` or `on-demand`.
+    pub capacity: Option<CapacityPreference>,
+    pub disk_gib: Option<u32>,
+    pub ssm_prefix: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub imds_hop_limit: Option<u8>,
+}
+
+/// Everything a [`crate::LocalSystem`] is built from.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub listen: Listen,
+    pub github: GitHubConnection,
+    /// The configured webhook secret (`$RUNWAY_WEBHOOK_SECRET` wins over it).
+    pub webhook_secret: Option<String>,
+    pub store: StoreConfig,
+    pub aws: AwsSettings,
+    pub policies: PolicyFiles,
+    /// True for the built-in configuration: missing policy files fall back to built-in
+    /// matching (with a note) instead of being an error.
+    pub policies_optional: bool,
+    /// Relative paths (policies, private key, log directories) are resolved against these
+    /// directories in order; the current directory comes first.
+    pub search_dirs: Vec<PathBuf>,
+    pub pools: Vec<PoolSetup>,
+    pub flow: FlowConfig,
+}
+
+/// The `[github]` keys that say how to reach GitHub; the others belong to the job flow.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubKeys {
+    mode: Option<String>,
+    repositories: Option<Vec<String>>,
+    organizations: Option<Vec<String>>,
+    seed: Option<u64>,
+    api_url: Option<String>,
+    app_id: Option<toml::Value>,
+    installation_id: Option<u64>,
+    private_key_file: Option<PathBuf>,
+    webhook_secret: Option<String>,
+}
+
+const GITHUB_KEYS: &[&str] = &[
+    "mode",
+    "repositories",
+    "organizations",
+    "seed",
+    "api_url",
+    "app_id",
+    "installation_id",
+    "private_key_file",
+    "webhook_secret",
+];
+
+fn section<T: for<'de> Deserialize<'de> + Default>(
+    table: &mut toml::Table,
+    key: &'static str,
+) -> Result<T, ConfigError> {
+    match table.remove(key) {
+        None => Ok(T::default()),
+        Some(value) => value
+            .try_into()
+            .map_err(|error: toml::de::Error| ConfigError::Section {
+                section: key,
+                message: error.message().to_owned(),
+            }),
+    }
+}
+
+impl LocalConfig {
+    /// The built-in configuration (see [`DEFAULT_CONFIG`]).
+    pub fn embedded_default() -> Result<LocalConfig, ConfigError> {
+        let mut config = LocalConfig::from_toml_str(DEFAULT_CONFIG)?;
+        config.policies_optional = true;
+        // Running from a source checkout: the example policies are built at its root.
+        config
+            .search_dirs
+            .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        Ok(config)
+    }
+
+    /// Reads a configuration file; relative paths in it are resolved against the current
+    /// directory, then the file's directory.
+    pub fn from_file(path: &Path) -> Result<LocalConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = LocalConfig::from_toml_str(&text)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            config.search_dirs.push(dir.to_owned());
+        }
+        Ok(config)
+    }
+
+    /// Parses a configuration.
+    pub fn from_toml_str(text: &str) -> Result<LocalConfig, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|error: toml::de::Error| ConfigError::Toml(error.to_string()))?;
+        let listen: Listen = section(&mut table, "listen")?;
+        let store: StoreConfig = section(&mut table, "store")?;
+        let aws: AwsSettings = section(&mut table, "aws")?;
+        let policies: PolicyFiles = section(&mut table, "policies")?;
+
+        let mut github_table = match table.remove("github") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(github)) => github,
+            Some(_) => {
+                return Err(ConfigError::Invalid(
+                    "[github] must be a table of settings".to_owned(),
+                ));
+            }
+        };
+        let mut mine = toml::Table::new();
+        for key in GITHUB_KEYS {
+            if let Some(value) = github_table.remove(*key) {
+                mine.insert((*key).to_owned(), value);
+            }
+        }
+        let keys: GitHubKeys =
+            toml::Value::Table(mine)
+                .try_into()
+                .map_err(|error: toml::de::Error| ConfigError::Section {
+                    section: "github",
+                    message: error.message().to_owned(),
+                })?;
+        let (github, webhook_secret) = github_connection(keys)?;
+        if !github_table.is_empty() {
+            table.insert("github".to_owned(), toml::Value::Table(github_table));
+        }
+
+        let mut pools = Vec::new();
+        if let Some(value) = table.remove("pools") {
+            let toml::Value::Array(entries) = value else {
+                return Err(ConfigError::Invalid(
+                    "pools must be a list of [[pools]] tables".to_owned(),
+                ));
+            };
+            let mut flow_pools = Vec::new();
+            for (index, entry) in entries.into_iter().enumerate() {
+                let toml::Value::Table(mut pool) = entry else {
+                    return Err(ConfigError::Invalid(format!(
+                        "pool {} must be a [[pools]] table",
+                        index + 1
+                    )));
+                };
+                let name = pool
+                    .get("name")
+                    .and_then(toml::Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "pool {} has no name: every [[pools]] needs name = \"…\"",
+                            index + 1
+                        ))
+                    })?;
+                if pools.iter().any(|p: &PoolSetup| p.name == name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "two pools are named {name:?}: pool names must be unique"
+                    )));
+                }
+                let labels = pool
+                    .get("labels")
+                    .and_then(toml::Value::as_array)
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .filter_map(|l| l.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let provider = match pool.remove("provider") {
+                    None => ProviderConfig::default(),
+                    Some(value) => value.try_into().map_err(|error: toml::de::Error| {
+                        ConfigError::Invalid(format!(
+                            "the provider of pool {name} is not valid: {} (kind = \"local\" or \"ec2\")",
+                            error.message()
+                        ))
+                    })?,
+                };
+                if let ProviderConfig::Ec2(ec2) = &provider {
+                    check_ec2(&name, ec2)?;
+                }
+                pools.push(PoolSetup {
+                    name,
+                    labels,
+                    provider,
+                });
+                flow_pools.push(toml::Value::Table(pool));
+            }
+            table.insert("pools".to_owned(), toml::Value::Array(flow_pools));
+        }
+        if pools.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the configuration has no pools: add at least one [[pools]] table".to_owned(),
+            ));
+        }
+        let flow: FlowConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|error: toml::de::Error| ConfigError::Section {
+                    section: "job flow settings (top level, [github] and [[pools]])",
+                    message: error.message().to_owned(),
+                })?;
+        Ok(LocalConfig {
+            listen,
+            github,
+            webhook_secret,
+            store,
+            aws,
+            policies,
+            policies_optional: false,
+            search_dirs: Vec::new(),
+            pools,
+            flow,
+        })
+    }
+
+    /// `path` as given when it exists (or is absolute), else the first search directory
+    /// that has it; `None` when none does.
+    pub fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        if path.is_absolute() || path.exists() {
+            return path.exists().then(|| path.to_owned());
+        }
+        self.search_dirs
+            .iter()
+            .map(|dir| dir.join(path))
+            .find(|candidate| candidate.exists())
+    }
+}
+
+fn github_connection(keys: GitHubKeys) -> Result<(GitHubConnection, Option<String>), ConfigError> {
+    let mode = keys.mode.as_deref().unwrap_or("emulator");
+    let connection = match mode {
+        "emulator" => {
+            if keys.api_url.is_some() || keys.app_id.is_some() || keys.private_key_file.is_some() {
+                return Err(ConfigError::Invalid(
+                    "[github] api_url, app_id and private_key_file are for mode = \"app\"; \
+                     the emulator needs none"
+                        .to_owned(),
+                ));
+            }
+            let defaults = EmulatorSettings::default();
+            GitHubConnection::Emulator(EmulatorSettings {
+                repositories: keys.repositories.unwrap_or(defaults.repositories),
+                organizations: keys.organizations.unwrap_or(defaults.organizations),
+                seed: keys.seed.unwrap_or(defaults.seed),
+            })
+        }
+        "app" => {
+            let missing = |what: &str| {
+                ConfigError::Invalid(format!(
+                    "[github] mode = \"app\" needs {what} (the GitHub App's settings page shows it)"
+                ))
+            };
+            let app_id = match keys.app_id {
+                Some(toml::Value::String(id)) => id,
+                Some(toml::Value::Integer(id)) => id.to_string(),
+                Some(_) => return Err(missing("app_id as a number or string")),
+                None => return Err(missing("app_id")),
+            };
+            GitHubConnection::App(AppSettings {
+                api_url: keys
+                    .api_url
+                    .unwrap_or_else(|| runway_github::GITHUB_API_URL.to_owned()),
+                app_id,
+                installation_id: keys
+                    .installation_id
+                    .ok_or_else(|| missing("installation_id"))?,
+                private_key_file: keys
+                    .private_key_file
+                    .ok_or_else(|| missing("private_key_file (the App's .pem key)"))?,
+            })
+        }
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "[github] mode {other:?} is unknown: use \"emulator\" or \"app\""
+            )));
+        }
+    };
+    Ok((connection, keys.webhook_secret))
+}
+
+fn check_ec2(pool: &str, ec2: &Ec2Settings) -> Result<(), ConfigError> {
+    let images = [
+        ec2.ami.is_some(),
+        ec2.launch_template_id.is_some(),
+        ec2.launch_template_name.is_some(),
+    ]
+    .iter()
+    .filter(|set| **set)
+    .count();
+    if images != 1 {
+        return Err(ConfigError::Invalid(format!(
+            "the EC2 provider of pool {pool} needs exactly one of ami, launch_template_id or \
+             launch_template_name"
+        )));
+    }
+    if ec2.ami.is_some() && ec2.instance_types.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "the EC2 provider of pool {pool} boots an AMI: list its instance_types"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[pools]]
+        name = "linux"
+        labels = ["self-hosted", "linux"]
+    "#;
+
+    #[test]
+    fn the_built_in_configuration_parses() {
+        let config = LocalConfig::embedded_default().unwrap();
+        assert_eq!(config.listen, Listen::default());
+        assert!(matches!(config.github, GitHubConnection::Emulator(_)));
+        assert_eq!(config.store, StoreConfig::Memory);
+        assert!(config.pools.len() >= 2, "{:?}", config.pools);
+        assert!(config.policies_optional);
+    }
+
+    #[test]
+    fn a_minimal_configuration_takes_the_defaults() {
+        let config = LocalConfig::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(config.listen, Listen::default());
+        assert_eq!(
+            config.github,
+            GitHubConnection::Emulator(EmulatorSettings::default())
+        );
+        assert_eq!(config.pools[0].name, "linux");
+        assert_eq!(config.pools[0].labels, vec!["self-hosted", "linux"]);
+        assert_eq!(config.pools[0].provider, ProviderConfig::default());
+        assert_eq!(config.webhook_secret, None);
+        assert!(!config.policies_optional);
+    }
+
+    #[test]
+    fn providers_and_connection_keys_are_taken_out_of_the_flow_settings() {
+        let config = LocalConfig::from_toml_str(
+            r#"
+            [github]
+            mode = "emulator"
+            repositories = ["acme/web"]
+            organizations = ["acme"]
+            seed = 3
+            webhook_secret = "s3cret"
+            scope = "repository"
+
+            [store]
+            kind = "dynamodb"
+            table = "runway-test"
+
+            [[pools]]
+            name = "local"
+            labels = ["self-hosted", "linux"]
+            provider = { kind = "local", command = ["sleep", "60"], env = { A = "b" } }
+
+            [[pools]]
+            name = "cloud"
+            labels = ["self-hosted", "linux", "x64"]
+            [pools.provider]
+            kind = "ec2"
+            ami = "ami-12c6146b"
+            instance_types = ["m5.large"]
+            capacity = "on-demand"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.webhook_secret.as_deref(), Some("s3cret"));
+        assert_eq!(
+            config.github,
+            GitHubConnection::Emulator(EmulatorSettings {
+                repositories: vec!["acme/web".into()],
+                organizations: vec!["acme".into()],
+                seed: 3,
+            })
+        );
+        assert_eq!(
+            config.store,
+            StoreConfig::Dynamodb {
+                table: "runway-test".into()
+            }
+        );
+        let ProviderConfig::Local(local) = &config.pools[0].provider else {
+            panic!("{:?}", config.pools[0]);
+        };
+        assert_eq!(
+            local.command.as_deref(),
+            Some(&["sleep".to_owned(), "60".to_owned()][..])
+        );
+        let ProviderConfig::Ec2(ec2) = &config.pools[1].provider else {
+            panic!("{:?}", config.pools[1]);
+        };
+        assert_eq!(ec2.capacity, Some(CapacityPreference::OnDemand));
+    }
+
+    #[test]
+    fn bad_configurations_say_what_to_fix() {
+        let cases = [
+            ("not toml [", "not valid TOML"),
+            ("", "no pools"),
+            ("[[pools]]\nlabels = [\"x\"]", "has no name"),
+            (
+                "[[pools]]\nname = \"a\"\n[[pools]]\nname = \"a\"",
+                "must be unique",
+            ),
+            (
+                "[github]\nmode = \"carrier-pigeon\"\n[[pools]]\nname = \"a\"",
+                "use \"emulator\" or \"app\"",
+            ),
+            (
+                "[github]\nmode = \"app\"\n[[pools]]\nname = \"a\"",
+                "needs app_id",
+            ),
+            (
+                "[[pools]]\nname = \"a\"\nprovider = { kind = \"mainframe\" }",
+                "provider of pool a",
+            ),
+            (
+                "[[pools]]\nname = \"a\"\nprovider = { kind = \"ec2\", ami = \"ami-1\" }",
+                "instance_types",
+            ),
+            (
+                "[listen]\nwebhook = \"not an address\"\n[[pools]]\nname = \"a\"",
+                "listen",
+            ),
+            (
+                "[store]\nkind = \"dynamodb\"\n[[pools]]\nname = \"a\"",
+                "store",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = LocalConfig::from_toml_str(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_app_connection_reads_its_settings() {
+        let config = LocalConfig::from_toml_str(
+            r#"
+            [github]
+            mode = "app"
+            app_id = 12345
+            installation_id = 678
+            private_key_file = "key.pem"
+            [[pools]]
+            name = "a"
+            labels = ["self-hosted"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.github,
+            GitHubConnection::App(AppSettings {
+                api_url: runway_github::GITHUB_API_URL.to_owned(),
+                app_id: "12345".into(),
+                installation_id: 678,
+                private_key_file: "key.pem".into(),
+            })
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! runway on one machine, offline: the GitHub emulator (or a real GitHub App), the webhook
+//! intake, the Step Functions API over the local engine running `statemachines/job.asl.json`,
+//! and the job flow with its store (memory or DynamoDB), providers (local processes or EC2)
+//! and policies. `runway local` and the end-to-end tests both build on [`LocalSystem`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), runway_local::LocalError> {
+//! use runway_local::{LocalConfig, LocalSystem};
+//! let system = LocalSystem::start(LocalConfig::embedded_default()?).await?;
+//! println!("webhooks go to {}", system.webhook_url());
+//! system.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod demo;
+mod starter;
+mod system;
+pub mod view;
+
+pub use config::{
+    AppSettings, AwsSettings, ConfigError, DEFAULT_CONFIG, Ec2Settings, EmulatorSettings,
+    GitHubConnection, Listen, LocalConfig, LocalRunners, PolicyFiles, PoolSetup, ProviderConfig,
+    StoreConfig,
+};
+pub use starter::SfnStarter;
+pub use system::{
+    JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary, SecretSource,
+    TASK_PREFIX, job_definition,
+};
+pub use view::EventView;

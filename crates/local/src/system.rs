@@ -1,0 +1,796 @@
+//! [`LocalSystem`]: every part of runway, wired together in this process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runway_asl::{
+    ExecutionDescription, ExecutionEvent, ExecutionStatus, StepFunctions, TaskRegistry,
+};
+use runway_clock::{SharedClock, SystemClock};
+use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
+use runway_github_emulator::{
+    Emulator, EmulatorConfig, EmulatorError, EmulatorHandle, WebhookTarget,
+};
+use runway_jobflow::{Deps, JobFlow};
+use runway_policy_host::{EngineConfig, PolicyEngine, RouterPolicy, ThrottlePolicy};
+use runway_providers::{
+    Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, LocalProvider, Provider,
+};
+use runway_store::{DynamoStore, MemoryStore, Store};
+use runway_webhook::{Intake, IntakeConfig, JobFilter, WebhookSecrets};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::config::{
+    AwsSettings, ConfigError, Ec2Settings, GitHubConnection, LocalConfig, LocalRunners,
+    ProviderConfig, StoreConfig,
+};
+use crate::starter::SfnStarter;
+
+/// The job state machine, built in so a local runway works from any directory.
+pub const JOB_STATE_MACHINE: &str = include_str!("../../../statemachines/job.asl.json");
+/// The name the job machine is registered under.
+pub const JOB_MACHINE_NAME: &str = "job";
+/// Task functions are registered as `{TASK_PREFIX}{step}` (`runway-route`, …).
+pub const TASK_PREFIX: &str = "runway-";
+
+/// Why a local runway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot listen on {addr} for the {what}: {source}; is another runway local running? \
+         Pick another address (port 0 takes any free port)"
+    )]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the GitHub emulator did not start: {0}")]
+    Emulator(#[from] EmulatorError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("the {what} stopped: {message}")]
+    Stopped { what: &'static str, message: String },
+}
+
+fn setup(message: impl Into<String>) -> LocalError {
+    LocalError::Setup(message.into())
+}
+
+/// Where the webhook secret came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `$RUNWAY_WEBHOOK_SECRET`.
+    Environment,
+    /// The configuration's `[github] webhook_secret`.
+    Config,
+    /// Made up at start (print it so GitHub can be given it).
+    Generated,
+}
+
+/// One pool as it runs, for banners and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSummary {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub provider: &'static str,
+    pub max_running: u32,
+}
+
+/// runway on this machine: the GitHub emulator (or a real GitHub App), the webhook intake,
+/// the Step Functions API over the local engine running `statemachines/job.asl.json`, the job
+/// flow with its store, providers and policies.
+pub struct LocalSystem {
+    emulator: Option<EmulatorHandle>,
+    service: StepFunctions,
+    flow: JobFlow,
+    store: Arc<dyn Store>,
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    secret: String,
+    secret_source: SecretSource,
+    webhook_url: String,
+    sfn_url: String,
+    machine_arn: String,
+    pools: Vec<PoolSummary>,
+    notes: Vec<String>,
+    stop: watch::Sender<bool>,
+    /// The first server that stopped by itself, and why.
+    failures: watch::Sender<Option<(&'static str, String)>>,
+    servers: JoinSet<()>,
+}
+
+impl std::fmt::Debug for LocalSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSystem")
+            .field("webhook_url", &self.webhook_url)
+            .field("sfn_url", &self.sfn_url)
+            .field("emulator", &self.emulator)
+            .field("pools", &self.pools)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, LocalError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| LocalError::Bind { what, addr, source })
+}
+
+fn local_addr(
+    what: &'static str,
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, LocalError> {
+    listener
+        .local_addr()
+        .map_err(|source| LocalError::Bind { what, addr, source })
+}
+
+impl LocalSystem {
+    /// Starts everything `config` asks for. AWS clients (DynamoDB store, EC2 pools) use the
+    /// configuration's `[aws]` settings and the standard AWS environment.
+    pub async fn start(config: LocalConfig) -> Result<LocalSystem, LocalError> {
+        LocalSystem::start_with_aws(config, None).await
+    }
+
+    /// As [`LocalSystem::start`], with AWS clients built from `aws` when given.
+    pub async fn start_with_aws(
+        config: LocalConfig,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Result<LocalSystem, LocalError> {
+        let clock = SystemClock::shared();
+        let mut notes = Vec::new();
+        let (secret, secret_source) = webhook_secret(&config);
+
+        let webhook_listener = bind("webhook intake", config.listen.webhook).await?;
+        let webhook_addr = local_addr("webhook intake", &webhook_listener, config.listen.webhook)?;
+        let webhook_url = format!("http://{webhook_addr}{}", runway_webhook::WEBHOOK_PATH);
+        let sfn_listener = bind("Step Functions API", config.listen.sfn).await?;
+        let sfn_url = format!(
+            "http://{}",
+            local_addr("Step Functions API", &sfn_listener, config.listen.sfn)?
+        );
+
+        let (emulator, github) = connect_github(&config, &webhook_url, &secret, &clock).await?;
+
+        let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
+            || config
+                .pools
+                .iter()
+                .any(|p| matches!(p.provider, ProviderConfig::Ec2(_)));
+        let aws = match (aws, needs_aws) {
+            (Some(aws), _) => Some(aws),
+            (None, true) => Some(load_aws(&config.aws).await),
+            (None, false) => None,
+        };
+        let store = build_store(&config.store, aws.as_ref(), &clock).await?;
+
+        let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        for pool in &config.pools {
+            let provider: Arc<dyn Provider> = match &pool.provider {
+                ProviderConfig::Local(runners) => Arc::new(local_provider(
+                    &config,
+                    runners,
+                    runner_url.clone(),
+                    &clock,
+                )?),
+                ProviderConfig::Ec2(settings) => {
+                    let aws = aws.as_ref().ok_or_else(|| {
+                        setup("the EC2 provider needs AWS settings, and none were loaded")
+                    })?;
+                    Arc::new(ec2_provider(&pool.name, settings, aws, &clock)?)
+                }
+            };
+            providers.insert(pool.name.clone(), provider);
+        }
+
+        let (router, throttle) = load_policies(&config, &mut notes)?;
+
+        let tasks = TaskRegistry::new();
+        let service = StepFunctions::new(clock.clone(), tasks.clone());
+        let flow = JobFlow::new(
+            Deps {
+                store: store.clone(),
+                github,
+                providers: providers.clone(),
+                router,
+                throttle,
+                callbacks: Arc::new(service.clone()),
+                clock: clock.clone(),
+            },
+            config.flow.clone(),
+        )
+        .map_err(|error| setup(error.to_string()))?;
+        flow.register_tasks(&tasks, TASK_PREFIX);
+        let definition = job_definition();
+        let machine = service
+            .create_state_machine(JOB_MACHINE_NAME, &definition, None)
+            .map_err(|error| setup(format!("the job state machine was refused: {error}")))?;
+
+        let secrets = WebhookSecrets::new(secret.as_bytes().to_vec())
+            .map_err(|error| setup(format!("the webhook secret is not usable: {error}")))?;
+        let mut intake_config = IntakeConfig::new(secrets);
+        intake_config.filter = JobFilter::default();
+        let intake = Intake::new(
+            intake_config,
+            Arc::new(SfnStarter::new(service.clone(), machine.arn.clone())),
+        )
+        .with_job_events(Arc::new(flow.clone()));
+
+        let (stop, _) = watch::channel(false);
+        let (failures, _) = watch::channel(None);
+        let mut servers = JoinSet::new();
+        {
+            let failures = failures.clone();
+            let stopping = stop.subscribe();
+            let report = move |what, served| report_stop(&failures, &stopping, what, served);
+            let mut stopped = stop.subscribe();
+            let app = runway_webhook::router(intake);
+            servers.spawn(async move {
+                let served = axum::serve(webhook_listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                report("webhook intake", served);
+            });
+        }
+        {
+            let failures = failures.clone();
+            let stopping = stop.subscribe();
+            let report = move |what, served| report_stop(&failures, &stopping, what, served);
+            let mut stopped = stop.subscribe();
+            let service = service.clone();
+            servers.spawn(async move {
+                let served =
+                    runway_sfn_local::serve_with_shutdown(sfn_listener, service, async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                report("Step Functions API", served);
+            });
+        }
+
+        let pools = config
+            .pools
+            .iter()
+            .map(|pool| PoolSummary {
+                name: pool.name.clone(),
+                labels: pool.labels.clone(),
+                provider: pool.provider.kind(),
+                max_running: config
+                    .flow
+                    .pool(&pool.name)
+                    .map(|p| p.max_running)
+                    .unwrap_or_default(),
+            })
+            .collect();
+        info!(%webhook_url, %sfn_url, "runway local started");
+        Ok(LocalSystem {
+            emulator,
+            service,
+            flow,
+            store,
+            providers,
+            secret,
+            secret_source,
+            webhook_url,
+            sfn_url,
+            machine_arn: machine.arn,
+            pools,
+            notes,
+            stop,
+            failures,
+            servers,
+        })
+    }
+
+    /// The GitHub emulator, unless a real GitHub App is configured.
+    pub fn emulator(&self) -> Option<&EmulatorHandle> {
+        self.emulator.as_ref()
+    }
+
+    /// `http://127.0.0.1:PORT/webhook`.
+    pub fn webhook_url(&self) -> &str {
+        &self.webhook_url
+    }
+
+    /// The Step Functions API endpoint (`--endpoint-url` for the AWS CLI).
+    pub fn sfn_url(&self) -> &str {
+        &self.sfn_url
+    }
+
+    /// The Step Functions service the executions run on.
+    pub fn service(&self) -> &StepFunctions {
+        &self.service
+    }
+
+    pub fn flow(&self) -> &JobFlow {
+        &self.flow
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Each pool's provider, by pool name.
+    pub fn providers(&self) -> &BTreeMap<String, Arc<dyn Provider>> {
+        &self.providers
+    }
+
+    /// The secret webhooks must be signed with.
+    pub fn webhook_secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn webhook_secret_source(&self) -> SecretSource {
+        self.secret_source
+    }
+
+    /// The ARN of the job state machine.
+    pub fn machine_arn(&self) -> &str {
+        &self.machine_arn
+    }
+
+    pub fn pools(&self) -> &[PoolSummary] {
+        &self.pools
+    }
+
+    /// Things worth telling the user at start (e.g. policies that were not found).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Live history events of every execution.
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
+        self.service.subscribe()
+    }
+
+    /// Every job execution, newest first.
+    pub fn executions(&self) -> Vec<ExecutionDescription> {
+        self.service
+            .list_executions(&self.machine_arn, None)
+            .unwrap_or_default()
+    }
+
+    /// The execution following `job_id` (any repository, the latest attempt).
+    pub fn execution_for_job(&self, job_id: u64) -> Option<ExecutionDescription> {
+        let prefix = format!("job-{job_id}-r");
+        self.executions()
+            .into_iter()
+            .find(|e| e.name.starts_with(&prefix))
+    }
+
+    /// Waits until the execution following `job_id` exists and has ended; `None` on timeout.
+    pub async fn wait_for_job_execution(
+        &self,
+        job_id: u64,
+        timeout: Duration,
+    ) -> Option<ExecutionDescription> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(execution) = self.execution_for_job(job_id) {
+                let ended = tokio::time::timeout_at(
+                    deadline,
+                    self.service.await_execution(&execution.execution_arn),
+                )
+                .await;
+                return ended.ok().and_then(Result::ok);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// True when no execution runs and every emulated job has completed.
+    pub fn is_idle(&self) -> bool {
+        let running = self
+            .executions()
+            .iter()
+            .any(|e| e.status == ExecutionStatus::Running);
+        let queued = self.emulator.as_ref().is_some_and(|emulator| {
+            emulator
+                .jobs()
+                .iter()
+                .any(|job| job.status != runway_github_emulator::JobStatus::Completed)
+        });
+        !running && !queued
+    }
+
+    /// Waits until [`LocalSystem::is_idle`]; false on timeout.
+    pub async fn wait_until_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_idle() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Completes when one of the servers stops by itself (they run until shutdown, so this
+    /// is an error).
+    pub async fn failure(&self) -> LocalError {
+        let mut failures = self.failures.subscribe();
+        match failures.wait_for(Option::is_some).await {
+            Ok(failure) => {
+                let (what, message) = failure.clone().unwrap_or(("local service", String::new()));
+                LocalError::Stopped { what, message }
+            }
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops the servers, stops executions still running, terminates the runners they
+    /// launched and stops the emulator.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let executions = self.executions();
+        for execution in &executions {
+            if execution.status == ExecutionStatus::Running {
+                let _ = self.service.stop_execution(
+                    &execution.execution_arn,
+                    Some("Runway.LocalStopped"),
+                    Some("runway local was stopped while the job was in flight."),
+                );
+            }
+        }
+        let ours: BTreeSet<&str> = executions.iter().map(|e| e.name.as_str()).collect();
+        for (pool, provider) in &self.providers {
+            let owned = match provider.owned().await {
+                Ok(owned) => owned,
+                Err(error) => {
+                    warn!(pool = %pool, %error, "cannot list the pool's runners to stop them");
+                    continue;
+                }
+            };
+            for runner in owned.iter().filter(|r| ours.contains(r.execution.as_str())) {
+                if let Err(error) = provider
+                    .terminate(&runner.execution, &runner.runner_name)
+                    .await
+                {
+                    warn!(runner = %runner.runner_name, %error, "could not terminate a runner");
+                }
+            }
+        }
+        while self.servers.join_next().await.is_some() {}
+        if let Some(emulator) = self.emulator.take() {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// Records a server that stopped while runway was not stopping.
+fn report_stop(
+    failures: &watch::Sender<Option<(&'static str, String)>>,
+    stopping: &watch::Receiver<bool>,
+    what: &'static str,
+    served: std::io::Result<()>,
+) {
+    if *stopping.borrow() {
+        return;
+    }
+    let message = match served {
+        Ok(()) => "it stopped serving".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    failures.send_replace(Some((what, message)));
+}
+
+/// The job machine with each `${…FunctionArn}` replaced by the local function's ARN.
+pub fn job_definition() -> String {
+    let mut text = JOB_STATE_MACHINE.to_owned();
+    for (name, arn) in JobFlow::local_substitutions(TASK_PREFIX) {
+        let variable = if name.starts_with("${") {
+            name
+        } else {
+            format!("${{{name}}}")
+        };
+        text = text.replace(&variable, &arn);
+    }
+    text
+}
+
+fn webhook_secret(config: &LocalConfig) -> (String, SecretSource) {
+    if let Ok(secret) = std::env::var(runway_webhook::env::SECRET_ENV)
+        && !secret.is_empty()
+    {
+        return (secret, SecretSource::Environment);
+    }
+    if let Some(secret) = config.webhook_secret.clone().filter(|s| !s.is_empty()) {
+        return (secret, SecretSource::Config);
+    }
+    (runway_webhook::generate_secret(), SecretSource::Generated)
+}
+
+async fn connect_github(
+    config: &LocalConfig,
+    webhook_url: &str,
+    secret: &str,
+    clock: &SharedClock,
+) -> Result<(Option<EmulatorHandle>, Arc<dyn GitHub>), LocalError> {
+    match &config.github {
+        GitHubConnection::Emulator(settings) => {
+            let emulator = Emulator::start(EmulatorConfig {
+                listen: config.listen.emulator,
+                webhook: Some(WebhookTarget {
+                    url: webhook_url.to_owned(),
+                    secret: secret.to_owned(),
+                }),
+                seed: settings.seed,
+                repositories: settings.repositories.clone(),
+                organizations: settings.organizations.clone(),
+                clock: clock.clone(),
+                ..EmulatorConfig::default()
+            })
+            .await?;
+            // The emulator accepts any token.
+            let github = RestGitHub::new(
+                emulator.api_url(),
+                Credentials::Token(Secret::new("runway-local")),
+                clock.clone(),
+            )
+            .map_err(|error| setup(error.to_string()))?;
+            Ok((Some(emulator), Arc::new(github)))
+        }
+        GitHubConnection::App(app) => {
+            let path = config
+                .resolve(&app.private_key_file)
+                .unwrap_or_else(|| app.private_key_file.clone());
+            let key = std::fs::read(&path).map_err(|error| {
+                setup(format!(
+                    "cannot read the GitHub App private key {}: {error}; give the path of the \
+                     .pem file GitHub generated",
+                    path.display()
+                ))
+            })?;
+            let credentials = AppCredentials::new(app.app_id.clone(), &key, app.installation_id)
+                .map_err(|error| setup(error.to_string()))?;
+            let github =
+                RestGitHub::new(&app.api_url, Credentials::App(credentials), clock.clone())
+                    .map_err(|error| setup(error.to_string()))?;
+            Ok((None, Arc::new(github)))
+        }
+    }
+}
+
+async fn load_aws(settings: &AwsSettings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = &settings.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+async fn build_store(
+    config: &StoreConfig,
+    aws: Option<&aws_config::SdkConfig>,
+    clock: &SharedClock,
+) -> Result<Arc<dyn Store>, LocalError> {
+    match config {
+        StoreConfig::Memory => Ok(Arc::new(MemoryStore::new(clock.clone()))),
+        StoreConfig::Dynamodb { table } => {
+            let aws = aws.ok_or_else(|| setup("the DynamoDB store needs AWS settings"))?;
+            let client = aws_sdk_dynamodb::Client::new(aws);
+            runway_store::create_table(&client, table)
+                .await
+                .map_err(|error| {
+                    setup(format!(
+                        "cannot create or open the DynamoDB table {table}: {error}; check \
+                         AWS_ENDPOINT_URL, the region and the credentials"
+                    ))
+                })?;
+            Ok(Arc::new(DynamoStore::new(
+                client,
+                table.clone(),
+                clock.clone(),
+            )))
+        }
+    }
+}
+
+/// `runway runner-sim` of this very binary, with the JIT config passed in the environment
+/// (never on a command line other users could read).
+fn default_runner_command() -> Result<Vec<String>, LocalError> {
+    let exe = std::env::current_exe().map_err(|error| {
+        setup(format!(
+            "cannot find the runway binary to run `runner-sim` ({error}); give the pool a \
+             provider command"
+        ))
+    })?;
+    Ok(vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "RUNWAY_RUNNER_JITCONFIG=\"$RUNWAY_JITCONFIG\" exec \"$0\" runner-sim --poll-seconds 2"
+            .to_owned(),
+        exe.display().to_string(),
+    ])
+}
+
+fn local_provider(
+    config: &LocalConfig,
+    runners: &LocalRunners,
+    url: Option<String>,
+    clock: &SharedClock,
+) -> Result<LocalProvider, LocalError> {
+    let command = match &runners.command {
+        Some(command) => command.clone(),
+        None => default_runner_command()?,
+    };
+    let mut local = runway_providers::LocalConfig::new(command);
+    local.url = url;
+    local.env = runners
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(dir) = &runners.log_dir {
+        let dir = config.resolve(dir).unwrap_or_else(|| dir.clone());
+        std::fs::create_dir_all(&dir).map_err(|error| {
+            setup(format!(
+                "cannot create the runner log directory {}: {error}",
+                dir.display()
+            ))
+        })?;
+        local.log_dir = Some(dir);
+    }
+    if let Some(grace) = runners.grace_seconds {
+        local.grace = Duration::try_from_secs_f64(grace).map_err(|_| {
+            setup(format!(
+                "grace_seconds must be a number of seconds, 0 or more (got {grace})"
+            ))
+        })?;
+    }
+    LocalProvider::new(local)
+        .map(|provider| provider.with_clock(clock.clone()))
+        .map_err(|error| setup(error.to_string()))
+}
+
+fn ec2_provider(
+    pool: &str,
+    settings: &Ec2Settings,
+    aws: &aws_config::SdkConfig,
+    clock: &SharedClock,
+) -> Result<Ec2Provider, LocalError> {
+    let image = if let Some(ami) = &settings.ami {
+        ImageSource::Ami(ami.clone())
+    } else if let Some(id) = &settings.launch_template_id {
+        ImageSource::LaunchTemplate {
+            template: LaunchTemplateRef::Id(id.clone()),
+            version: settings.launch_template_version.clone(),
+        }
+    } else if let Some(name) = &settings.launch_template_name {
+        ImageSource::LaunchTemplate {
+            template: LaunchTemplateRef::Name(name.clone()),
+            version: settings.launch_template_version.clone(),
+        }
+    } else {
+        return Err(setup(format!(
+            "the EC2 provider of pool {pool} needs an ami or a launch template"
+        )));
+    };
+    let mut ec2 = match image {
+        ImageSource::Ami(ami) => Ec2PoolConfig::from_ami(ami, settings.instance_types.clone()),
+        ImageSource::LaunchTemplate { template, version } => {
+            let mut config = Ec2PoolConfig::from_launch_template(template, version);
+            config.instance_types = settings.instance_types.clone();
+            config
+        }
+    };
+    ec2.subnets = settings.subnets.clone();
+    ec2.security_groups = settings.security_groups.clone();
+    ec2.instance_profile = settings.instance_profile.clone();
+    if let Some(capacity) = settings.capacity {
+        ec2.capacity = capacity;
+    }
+    ec2.disk_gib = settings.disk_gib;
+    ec2.extra_tags = settings.tags.clone();
+    if let Some(prefix) = &settings.ssm_prefix {
+        ec2.ssm_prefix = prefix.clone();
+    }
+    if let Some(limit) = settings.imds_hop_limit {
+        ec2.imds_hop_limit = limit;
+    }
+    Ec2Provider::new(
+        aws_sdk_ec2::Client::new(aws),
+        aws_sdk_ssm::Client::new(aws),
+        ec2,
+    )
+    .map(|provider| provider.with_clock(clock.clone()))
+    .map_err(|error| setup(format!("pool {pool}: {error}")))
+}
+
+fn load_policies(
+    config: &LocalConfig,
+    notes: &mut Vec<String>,
+) -> Result<(Option<RouterPolicy>, Option<ThrottlePolicy>), LocalError> {
+    let mut found = Vec::new();
+    for (world, path) in [
+        ("router", &config.policies.router),
+        ("throttle", &config.policies.throttle),
+    ] {
+        let Some(path) = path else {
+            found.push(None);
+            continue;
+        };
+        match config.resolve(path) {
+            Some(resolved) => found.push(Some(resolved)),
+            None if config.policies_optional => {
+                notes.push(format!(
+                    "{world} policy {} not found (build it with scripts/build-policies.sh); \
+                     using built-in {}",
+                    path.display(),
+                    if world == "router" {
+                        "label matching"
+                    } else {
+                        "admission up to the pool ceilings"
+                    }
+                ));
+                found.push(None);
+            }
+            None => {
+                return Err(setup(format!(
+                    "the {world} policy {} does not exist; build it (scripts/build-policies.sh) \
+                     or fix the path in [policies]",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if found.iter().all(Option::is_none) {
+        return Ok((None, None));
+    }
+    let engine = PolicyEngine::new(EngineConfig::default())
+        .map_err(|error| setup(format!("the policy engine did not start: {error}")))?;
+    let load = |path: &std::path::Path| {
+        engine.load_file(path).map_err(|error| {
+            setup(format!(
+                "cannot load the policy {}: {error}",
+                path.display()
+            ))
+        })
+    };
+    let router = match &found[0] {
+        Some(path) => {
+            let policy = load(path)?.router().map_err(|error| {
+                setup(format!(
+                    "{} is not a router policy: {error}",
+                    path.display()
+                ))
+            })?;
+            notes.push(format!("router policy {}", path.display()));
+            Some(policy)
+        }
+        None => None,
+    };
+    let throttle = match &found[1] {
+        Some(path) => {
+            let policy = load(path)?.throttle().map_err(|error| {
+                setup(format!(
+                    "{} is not a throttle policy: {error}",
+                    path.display()
+                ))
+            })?;
+            notes.push(format!("throttle policy {}", path.display()));
+            Some(policy)
+        }
+        None => None,
+    };
+    Ok((router, throttle))
+}

@@ -1,0 +1,90 @@
+//! What every runway Lambda shares: its settings from the environment
+//! ([`LambdaSettings`]), the configuration document ([`ConfigDocument`]), the job flow wired
+//! to AWS ([`build_flow`]: DynamoDB store, one EC2 provider per pool, GitHub over REST,
+//! policies from files, Step Functions callbacks), JSON logs ([`init_tracing`]) and the loop
+//! of a step function ([`run_step`]).
+//!
+//! A step's binary is one line: `run_step(Step::Route)`. The library crates know nothing of
+//! Lambda; this crate is the only place that does.
+//!
+//! Policies are files in the function's package: a Lambda layer mounted at `/opt` (template
+//! parameters `PolicyLayerArn`, `RouterPolicyPath`, `ThrottlePolicyPath`). A `.cwasm` compiled
+//! ahead of time for arm64 (`runway policy compile`) starts fastest; a `.wasm` component is
+//! compiled at cold start. A new policy version is a new layer version and a stack update.
+
+mod document;
+pub mod permissions;
+mod settings;
+mod wiring;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use runway_jobflow::{JobFlow, Step, StepError};
+use serde_json::Value;
+
+pub use document::{ConfigDocument, Ec2Settings, LaunchTemplateSettings};
+pub use settings::*;
+pub use wiring::{build_flow, load_aws_config, load_document, read_parameter};
+
+/// Why a Lambda could not start. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Settings(String),
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "cannot read SSM parameter {name}: {reason}; check that it exists in this region and that the function may read it"
+    )]
+    Parameter { name: String, reason: String },
+    #[error("GitHub credentials: {0}")]
+    GitHub(String),
+    #[error("policy {path}: {reason}")]
+    Policy { path: String, reason: String },
+}
+
+/// JSON log lines on stdout, filtered by `RUST_LOG` (default `info`). Lambda adds the time.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// The Lambda error for a step failure: Step Functions matches `Retry`/`Catch` on the
+/// function's error type, so it is the step error's name (`Runway.Transient`, ...).
+pub fn diagnostic(error: StepError) -> Diagnostic {
+    Diagnostic {
+        error_type: error.error,
+        error_message: error.cause,
+    }
+}
+
+/// Runs `step` on one invocation's payload (the Task state's Parameters, or the Payload of
+/// `lambda:invoke.waitForTaskToken`).
+pub async fn handle(
+    flow: &JobFlow,
+    step: Step,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
+    flow.run(step, event.payload).await.map_err(diagnostic)
+}
+
+/// The whole life of a step's Lambda: logs, settings, the job flow, then one [`handle`] per
+/// invocation. A setup failure is returned (the runtime reports it as an init error).
+pub async fn run_step(step: Step) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = LambdaSettings::from_env()?;
+    let aws = load_aws_config().await;
+    let flow = build_flow(&settings, &aws).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let flow = flow.clone();
+        async move { handle(&flow, step, event).await }
+    }))
+    .await
+}

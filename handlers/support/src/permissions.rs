@@ -1,0 +1,105 @@
+//! The AWS actions each function calls, for its IAM policy in `template.yaml`.
+//!
+//! The deploy tests hold the template to these lists both ways (every action granted is
+//! listed here, every action listed is granted), and hold these lists to the code: every AWS
+//! operation the store, the EC2 provider, the callbacks and this crate call maps to an action
+//! of its group through [`iam_actions`].
+
+use std::collections::BTreeSet;
+
+use runway_jobflow::Step;
+
+/// The store (`runway_store::DynamoStore`), on the table and its indexes.
+pub const STORE: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+];
+
+/// Reading the settings at cold start: the GitHub credential and the configuration document.
+pub const SETTINGS: &[&str] = &["ssm:GetParameter"];
+
+/// Launching a runner (`Ec2Provider::launch`), including the clean-up of a failed launch.
+pub const LAUNCH: &[&str] = &[
+    "ec2:DescribeImages",
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "iam:PassRole",
+    "ssm:PutParameter",
+    "ssm:AddTagsToResource",
+    "ssm:DeleteParameter",
+    "ec2:TerminateInstances",
+];
+
+/// Terminating runners (`Ec2Provider::terminate`).
+pub const TERMINATE: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:TerminateInstances",
+    "ssm:DeleteParameter",
+];
+
+/// Completing task tokens (`SfnCallbacks`).
+pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailure"];
+
+/// Starting job executions (`runway_webhook::SfnExecutionStarter`).
+pub const START_EXECUTIONS: &[&str] = &["states:StartExecution"];
+
+/// The IAM actions an SDK operation needs (`service` as in the SDK crate: `dynamodb`, `ec2`,
+/// `ssm`, `sfn`; `operation` the client method), or `None` for an operation runway does not
+/// know it calls.
+pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static str]> {
+    Some(match (service, operation) {
+        ("dynamodb", "get_item") => &["dynamodb:GetItem"],
+        ("dynamodb", "put_item") => &["dynamodb:PutItem"],
+        ("dynamodb", "update_item") => &["dynamodb:UpdateItem"],
+        ("dynamodb", "delete_item") => &["dynamodb:DeleteItem"],
+        ("dynamodb", "query") => &["dynamodb:Query"],
+        ("dynamodb", "scan") => &["dynamodb:Scan"],
+        // A transaction is authorised item by item.
+        ("dynamodb", "transact_write_items") => &[
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        ],
+        ("ec2", "describe_images") => &["ec2:DescribeImages"],
+        ("ec2", "describe_instances") => &["ec2:DescribeInstances"],
+        ("ec2", "terminate_instances") => &["ec2:TerminateInstances"],
+        // Tags given at launch need CreateTags; the instance profile needs PassRole.
+        ("ec2", "run_instances") => &["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"],
+        ("ssm", "get_parameter") => &["ssm:GetParameter"],
+        // Tags given with the parameter need AddTagsToResource.
+        ("ssm", "put_parameter") => &["ssm:PutParameter", "ssm:AddTagsToResource"],
+        ("ssm", "delete_parameter") => &["ssm:DeleteParameter"],
+        ("sfn", "send_task_success") => &["states:SendTaskSuccess"],
+        ("sfn", "send_task_failure") => &["states:SendTaskFailure"],
+        ("sfn", "start_execution") => &["states:StartExecution"],
+        _ => return None,
+    })
+}
+
+/// Every action a step's function calls.
+pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
+    let mut groups: Vec<&[&str]> = vec![STORE, SETTINGS];
+    match step {
+        Step::Provision => groups.extend([LAUNCH, TERMINATE]),
+        Step::Teardown => groups.push(TERMINATE),
+        Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
+        Step::Route | Step::Admit | Step::CheckJob | Step::CheckRunner => {}
+    }
+    groups.into_iter().flatten().copied().collect()
+}
+
+/// Every action the webhook function calls: it starts executions and forwards job events
+/// through the job flow (store and callbacks).
+pub fn webhook_actions() -> BTreeSet<&'static str> {
+    [STORE, SETTINGS, CALLBACKS, START_EXECUTIONS]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
+}

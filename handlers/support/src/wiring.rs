@@ -1,0 +1,210 @@
+//! Building the job flow on AWS: DynamoDB store, EC2 providers, GitHub over REST, policies
+//! from files, Step Functions callbacks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use runway_clock::{SharedClock, SystemClock};
+use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
+use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
+use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine};
+use runway_providers::{Ec2Provider, Provider};
+use runway_store::DynamoStore;
+use tracing::info;
+
+use crate::SetupError;
+use crate::document::ConfigDocument;
+use crate::settings::{ConfigSource, CredentialSource, GitHubAuth, LambdaSettings};
+
+/// The AWS configuration of the Lambda's environment (region, credentials and
+/// `AWS_ENDPOINT_URL` from the environment, as every AWS SDK reads them).
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Reads an SSM parameter, decrypting a SecureString.
+pub async fn read_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, SetupError> {
+    let output = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|error| {
+            let detail = aws_sdk_ssm::error::DisplayErrorContext(&error);
+            SetupError::Parameter {
+                name: name.to_owned(),
+                reason: detail.to_string(),
+            }
+        })?;
+    output
+        .parameter
+        .and_then(|parameter| parameter.value)
+        .filter(|value| !value.trim().is_empty())
+        .ok_or_else(|| SetupError::Parameter {
+            name: name.to_owned(),
+            reason: "it is empty".into(),
+        })
+}
+
+async fn credential_value(
+    ssm: &aws_sdk_ssm::Client,
+    source: &CredentialSource,
+) -> Result<String, SetupError> {
+    match source {
+        CredentialSource::Value(value) => Ok(value.clone()),
+        CredentialSource::Parameter(name) => read_parameter(ssm, name).await,
+    }
+}
+
+/// The configuration document, from the environment or its SSM parameter.
+pub async fn load_document(
+    settings: &LambdaSettings,
+    ssm: &aws_sdk_ssm::Client,
+) -> Result<ConfigDocument, SetupError> {
+    match &settings.config {
+        ConfigSource::Inline(text) => ConfigDocument::from_json(text),
+        ConfigSource::Parameter(name) => {
+            let text = read_parameter(ssm, name).await?;
+            ConfigDocument::from_json(&text).map_err(|error| match error {
+                SetupError::Config(reason) => {
+                    SetupError::Config(format!("SSM parameter {name}: {reason}"))
+                }
+                other => other,
+            })
+        }
+    }
+}
+
+async fn github(
+    settings: &LambdaSettings,
+    ssm: &aws_sdk_ssm::Client,
+    clock: SharedClock,
+) -> Result<RestGitHub, SetupError> {
+    let credentials = match &settings.github {
+        GitHubAuth::App {
+            app_id,
+            installation_id,
+            private_key,
+        } => {
+            let pem = credential_value(ssm, private_key).await?;
+            let app = AppCredentials::new(app_id.clone(), pem.as_bytes(), *installation_id)
+                .map_err(|error| SetupError::GitHub(error.to_string()))?;
+            Credentials::App(app)
+        }
+        GitHubAuth::Token(token) => {
+            Credentials::Token(Secret::new(credential_value(ssm, token).await?))
+        }
+    };
+    RestGitHub::new(&settings.github_api_url, credentials, clock)
+        .map_err(|error| SetupError::GitHub(error.to_string()))
+}
+
+/// Loads a policy file: a `.cwasm` compiled ahead of time for this architecture (fast cold
+/// start), or a `.wasm` component (compiled on load).
+fn load_policy(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError> {
+    let failed = |reason: String| SetupError::Policy {
+        path: path.display().to_string(),
+        reason,
+    };
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "cwasm")
+    {
+        let bytes = std::fs::read(path).map_err(|error| failed(error.to_string()))?;
+        // SAFETY: a .cwasm is native code; it is only read from the deployment's own
+        // package (the function's policy layer), which the operator built with
+        // `runway policy compile`.
+        unsafe { engine.load_precompiled(&bytes) }.map_err(|error| failed(error.to_string()))
+    } else {
+        engine
+            .load_file(path)
+            .map_err(|error| failed(error.to_string()))
+    }
+}
+
+/// The policy engine of a Lambda: a small instance pool (one call at a time per process),
+/// no instances made ahead (the process is frozen between invocations). The pooling strategy
+/// is kept: it changes how modules are compiled, and `.cwasm` files are compiled with it.
+fn lambda_engine() -> Result<PolicyEngine, SetupError> {
+    let config = EngineConfig {
+        allocation: InstanceAllocation::Pooling { max_instances: 4 },
+        prepared_instances: 0,
+        ..EngineConfig::default()
+    };
+    PolicyEngine::new(config).map_err(|error| SetupError::Policy {
+        path: "-".into(),
+        reason: format!("the policy engine did not start: {error}"),
+    })
+}
+
+/// Builds the job flow from `settings` on the AWS services of `aws`.
+pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<JobFlow, SetupError> {
+    let clock = SystemClock::shared();
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let document = load_document(settings, &ssm).await?;
+
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        settings.table.clone(),
+        clock.clone(),
+    );
+    let github: Arc<dyn GitHub> = Arc::new(github(settings, &ssm, clock.clone()).await?);
+
+    let ec2 = aws_sdk_ec2::Client::new(aws);
+    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    for (pool, config) in document.ec2_pools(&settings.runners)? {
+        let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
+            .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
+            .with_clock(clock.clone());
+        providers.insert(pool, Arc::new(provider));
+    }
+
+    let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
+        (None, None) => (None, None),
+        (router_path, throttle_path) => {
+            let engine = lambda_engine()?;
+            let router = match router_path {
+                Some(path) => Some(load_policy(&engine, path)?.router().map_err(|error| {
+                    SetupError::Policy {
+                        path: path.display().to_string(),
+                        reason: error.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+            let throttle = match throttle_path {
+                Some(path) => Some(load_policy(&engine, path)?.throttle().map_err(|error| {
+                    SetupError::Policy {
+                        path: path.display().to_string(),
+                        reason: error.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+            (router, throttle)
+        }
+    };
+
+    let deps = Deps {
+        store: Arc::new(store),
+        github,
+        providers,
+        router,
+        throttle,
+        callbacks: Arc::new(SfnCallbacks::new(aws_sdk_sfn::Client::new(aws))),
+        clock,
+    };
+    let flow =
+        JobFlow::new(deps, document.flow).map_err(|error| SetupError::Config(error.to_string()))?;
+    info!(
+        table = %settings.table,
+        pools = flow.config().pools.len(),
+        router_policy = settings.router_policy.is_some(),
+        throttle_policy = settings.throttle_policy.is_some(),
+        "job flow ready"
+    );
+    Ok(flow)
+}

@@ -1,0 +1,306 @@
+//! The Lambda path end to end on moto: settings as the template sets them, the job flow built
+//! on DynamoDB and SSM, then steps run through `handle`, the function each step binary runs
+//! per invocation, with the sample events of sam/events.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aws_sdk_ssm::types::ParameterType;
+use lambda_runtime::{Context, LambdaEvent};
+use runway_jobflow::Step;
+use runway_lambda_support::{
+    CONFIG_ENV, CONFIG_PARAMETER_ENV, GITHUB_API_URL_ENV, GITHUB_CREDENTIAL_PARAMETER_ENV,
+    LambdaSettings, SetupError, TABLE_ENV, build_flow, handle,
+};
+use runway_store::{DynamoStore, ExecutionKey, Store};
+use runway_testkit::MotoServer;
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"{
+    "github": { "scope": "repository" },
+    "pools": [{
+        "name": "linux-x64", "labels": ["self-hosted", "k8s"], "max_running": 1,
+        "image": "ami-0123456789abcdef0", "instance_types": ["c7g.large"],
+        "ec2": { "subnets": ["subnet-1"] }
+    }]
+}"#;
+
+fn settings(pairs: &[(&str, &str)]) -> Result<LambdaSettings, SetupError> {
+    let env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    LambdaSettings::from_lookup(&|name| env.get(name).cloned())
+}
+
+async fn put_parameter(moto: &MotoServer, name: &str, value: &str, kind: ParameterType) {
+    aws_sdk_ssm::Client::new(&moto.sdk_config().await)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn table(moto: &MotoServer, name: &str) -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    runway_store::create_table(&client, name).await.unwrap();
+    DynamoStore::new(client, name, runway_clock::SystemClock::shared())
+}
+
+fn sample(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../sam/events")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+#[tokio::test]
+async fn route_admit_and_release_run_through_the_lambda_handler_on_dynamodb() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    let store = table(moto, "lambda-flow").await;
+    put_parameter(
+        moto,
+        "/lambda-flow/github/token",
+        "ghp_sample",
+        ParameterType::SecureString,
+    )
+    .await;
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-flow"),
+        (CONFIG_ENV, CONFIG),
+        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-flow/github/token"),
+        // Route, admit and release do not call GitHub.
+        (GITHUB_API_URL_ENV, "http://127.0.0.1:9"),
+    ])
+    .unwrap();
+    let flow = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap();
+
+    let route_input = sample("route.json");
+    let execution = route_input["execution"].as_str().unwrap().to_owned();
+    let route = handle(&flow, Step::Route, event(route_input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "run", "{route}");
+    assert_eq!(route["pool"], "linux-x64", "{route}");
+
+    let mut admit_input = route_input.clone();
+    admit_input["route"] = route.clone();
+    let admission = handle(&flow, Step::Admit, event(admit_input))
+        .await
+        .unwrap();
+    assert_eq!(admission["decision"], "admit", "{admission}");
+    let key = ExecutionKey::new(execution.as_str()).unwrap();
+    let holder = store.slot_holder(&key).await.unwrap();
+    assert_eq!(
+        holder.map(|h| h.pool.to_string()).as_deref(),
+        Some("linux-x64"),
+        "the slot is held in DynamoDB"
+    );
+
+    let mut release_input = route_input;
+    release_input["route"] = route;
+    release_input["outcome"] = json!("done");
+    let release = handle(&flow, Step::Release, event(release_input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(release["slot"], "released", "{release}");
+    assert!(store.slot_holder(&key).await.unwrap().is_none());
+
+    // Idempotent, as a retried Lambda invocation needs.
+    let again = handle(&flow, Step::Release, event(release_input))
+        .await
+        .unwrap();
+    assert_eq!(again["slot"], "not-held", "{again}");
+}
+
+#[tokio::test]
+async fn a_bad_payload_fails_with_the_error_name_the_state_machine_matches() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-bad-input").await;
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-bad-input"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+    ])
+    .unwrap();
+    let flow = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap();
+    let error = handle(&flow, Step::Route, event(json!({"execution": "x"})))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type, runway_jobflow::errors::BAD_INPUT);
+    assert!(!error.error_message.is_empty());
+}
+
+#[tokio::test]
+async fn the_config_document_can_come_from_an_ssm_parameter() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-config-parameter").await;
+    put_parameter(moto, "/lambda-config/doc", CONFIG, ParameterType::String).await;
+    put_parameter(
+        moto,
+        "/lambda-config/bad",
+        r#"{"pools": [{"name": "p"}]}"#,
+        ParameterType::String,
+    )
+    .await;
+    let aws = moto.sdk_config().await;
+    let with = |parameter: &'static str| {
+        settings(&[
+            (TABLE_ENV, "lambda-config-parameter"),
+            (CONFIG_PARAMETER_ENV, parameter),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ])
+        .unwrap()
+    };
+
+    let flow = build_flow(&with("/lambda-config/doc"), &aws).await.unwrap();
+    assert_eq!(flow.config().pools[0].name, "linux-x64");
+
+    let error = build_flow(&with("/lambda-config/bad"), &aws)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("SSM parameter /lambda-config/bad"),
+        "{error}"
+    );
+    assert!(error.contains("labels"), "{error}");
+
+    let error = build_flow(&with("/lambda-config/missing"), &aws)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/lambda-config/missing"), "{error}");
+    assert!(error.contains("may read it"), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_credential_parameter_or_a_bad_private_key_is_a_clear_setup_error() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-credentials").await;
+    put_parameter(
+        moto,
+        "/lambda-credentials/key",
+        "not a pem",
+        ParameterType::SecureString,
+    )
+    .await;
+    let aws = moto.sdk_config().await;
+
+    let missing = settings(&[
+        (TABLE_ENV, "lambda-credentials"),
+        (CONFIG_ENV, CONFIG),
+        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-credentials/none"),
+    ])
+    .unwrap();
+    let error = build_flow(&missing, &aws).await.unwrap_err();
+    assert!(
+        matches!(&error, SetupError::Parameter { name, .. } if name == "/lambda-credentials/none"),
+        "{error}"
+    );
+
+    let bad_key = settings(&[
+        (TABLE_ENV, "lambda-credentials"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_APP_ID", "1"),
+        ("RUNWAY_GITHUB_INSTALLATION_ID", "2"),
+        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-credentials/key"),
+    ])
+    .unwrap();
+    let error = build_flow(&bad_key, &aws).await.unwrap_err().to_string();
+    assert!(error.contains("private key"), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_policy_file_is_a_setup_error_naming_the_file() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-policy").await;
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-policy"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ("RUNWAY_ROUTER_POLICY", "/nonexistent/router.cwasm"),
+    ])
+    .unwrap();
+    let error = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent/router.cwasm"), "{error}");
+}
+
+fn policy_build_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/build");
+    assert!(
+        dir.join("labels-router.wasm").exists(),
+        "policies/build/labels-router.wasm is missing: run scripts/build-policies.sh"
+    );
+    dir
+}
+
+#[tokio::test]
+async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() {
+    use runway_policy_host::{EngineConfig, PolicyEngine, Target};
+
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-router-policy").await;
+    let wasm = policy_build_dir().join("labels-router.wasm");
+    // What `runway policy compile` writes, for this machine's architecture.
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("router.cwasm");
+    let engine = PolicyEngine::new(EngineConfig::default()).unwrap();
+    let compiled = engine
+        .precompile(&std::fs::read(&wasm).unwrap(), Target::host().unwrap())
+        .unwrap();
+    std::fs::write(&cwasm, compiled).unwrap();
+
+    for path in [&wasm, &cwasm] {
+        let path = path.to_str().unwrap();
+        let settings = settings(&[
+            (TABLE_ENV, "lambda-router-policy"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            ("RUNWAY_ROUTER_POLICY", path),
+        ])
+        .unwrap();
+        let flow = build_flow(&settings, &moto.sdk_config().await)
+            .await
+            .unwrap();
+        let route = handle(&flow, Step::Route, event(sample("route.json")))
+            .await
+            .unwrap();
+        assert_eq!(route["decision"], "run", "{path}: {route}");
+        assert_eq!(route["fallback"], false, "{path}: {route}");
+        // The labels-router's own wording, not the built-in matching's.
+        assert!(
+            route["reason"].as_str().unwrap().contains("extra label"),
+            "{path}: {route}"
+        );
+    }
+
+    // A router policy where a throttle policy is expected is refused at start.
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-router-policy"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ("RUNWAY_THROTTLE_POLICY", wasm.to_str().unwrap()),
+    ])
+    .unwrap();
+    let error = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("labels-router.wasm"), "{error}");
+}

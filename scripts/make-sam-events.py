@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Writes sam/events/*.json, the sample events for `sam local invoke`, from the real GitHub
+payloads in shared/fixtures. Run from anywhere: python3 scripts/make-sam-events.py
+
+The webhook events are signed with the secret in sam/env.json (a sample, never a real one).
+"""
+import hashlib
+import hmac
+import json
+import pathlib
+
+root = pathlib.Path(__file__).resolve().parent.parent
+fixtures = root.parent / "shared" / "fixtures" / "github" / "webhooks" / "workflow_job"
+events = root / "sam" / "events"
+env = json.loads((root / "sam" / "env.json").read_text())
+secret = env["Parameters"]["RUNWAY_WEBHOOK_SECRET"].encode()
+
+
+def api_event(fixture: str, delivery: str) -> dict:
+    body = (fixtures / fixture).read_bytes()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhook",
+        "rawPath": "/webhook",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "user-agent": "GitHub-Hookshot/1",
+            "x-github-event": "workflow_job",
+            "x-github-delivery": delivery,
+            "x-github-hook-installation-target-type": "integration",
+            "x-hub-signature-256": signature,
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "runway",
+            "domainName": "runway.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "runway",
+            "http": {
+                "method": "POST",
+                "path": "/webhook",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.10",
+                "userAgent": "GitHub-Hookshot/1",
+            },
+            "requestId": delivery,
+            "routeKey": "POST /webhook",
+            "stage": "$default",
+            "time": "25/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1795564800000,
+        },
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def execution_input(fixture: str, delivery: str) -> dict:
+    """What the webhook starts the execution with (runway_webhook::JobExecutionInput)."""
+    event = json.loads((fixtures / fixture).read_text())
+    job, repo = event["workflow_job"], event["repository"]
+    return {
+        "job": {
+            "id": job["id"],
+            "run_id": job["run_id"],
+            "run_attempt": job["run_attempt"],
+            "name": job["name"],
+            "workflow_name": job.get("workflow_name"),
+            "labels": job["labels"],
+            "head_branch": job.get("head_branch"),
+            "html_url": job.get("html_url"),
+            "created_at": job.get("created_at"),
+        },
+        "repository": {
+            "id": repo["id"],
+            "owner": repo["owner"]["login"],
+            "name": repo["name"],
+            "full_name": repo["full_name"],
+            "private": repo.get("private"),
+        },
+        "organization": (event.get("organization") or {}).get("login"),
+        "installation_id": (event.get("installation") or {}).get("id"),
+        "delivery_id": delivery,
+    }
+
+
+def write(name: str, value: dict) -> None:
+    (events / name).write_text(json.dumps(value, indent=2) + "\n")
+
+
+events.mkdir(parents=True, exist_ok=True)
+delivery = "5c2b1a10-ca5e-11f0-8f5d-6e0e4f6a1a01"
+queued = execution_input("06-queued.json", delivery)
+job = queued["job"]
+execution = f"job-{job['id']}-r{queued['repository']['id']}-a{job['run_attempt']}"
+
+write("webhook-queued.json", api_event("06-queued.json", delivery))
+write("webhook-in-progress.json", api_event("00-in_progress.json", "5c2b1a10-ca5e-11f0-8f5d-6e0e4f6a1a02"))
+write("webhook-completed.json", api_event("01-completed.json", "5c2b1a10-ca5e-11f0-8f5d-6e0e4f6a1a03"))
+write("route.json", {"execution": execution, "input": queued})
+write("check-job.json", {"execution": execution, "input": queued, "route": {"decision": "run", "pool": "linux-x64"}})
+write("release-failed.json", {
+    "execution": execution,
+    "input": queued,
+    "error": {
+        "Error": "Runway.ProvisionFailed",
+        "Cause": "no capacity for any instance type of pool linux-x64 in any subnet",
+    },
+    "outcome": "failed",
+})

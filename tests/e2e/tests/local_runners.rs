@@ -1,0 +1,340 @@
+//! The whole flow on one machine: the emulator sends signed webhooks to the intake, which
+//! starts `statemachines/job.asl.json` on the local engine; the job flow launches
+//! `e2e-runner` processes that take jobs from the emulator. Outcomes are read from the
+//! execution history, the store and the emulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use runway_asl::ExecutionStatus;
+use runway_github_emulator::{JobStatus, NewJob};
+use serde_json::Value;
+
+const LINUX: &[&str] = &["self-hosted", "linux"];
+
+fn job(labels: &[&str], seconds: f64) -> NewJob {
+    NewJob::new("octo-org/app", labels).lasting(Duration::from_secs_f64(seconds))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_on_a_local_runner_and_nothing_is_left() {
+    let system = start(&pool("linux", LINUX, QUICK, &runners(&[]))).await;
+    let emulator = emulator(&system);
+    let job = emulator.create_job(job(LINUX, 0.5)).unwrap();
+
+    let execution = ended(&system, job.job_id).await;
+    assert_succeeded(&system, &execution, "Done");
+    let states = states(&system, &execution);
+    for state in [
+        "Route",
+        "Admit",
+        "CheckStillQueued",
+        "Provision",
+        "Follow",
+        "AwaitJobStart",
+        "AwaitRunnerBusy",
+        "AwaitRunnerGone",
+        "Teardown",
+        "Release",
+    ] {
+        assert!(states.iter().any(|s| s == state), "{state}: {states:?}");
+    }
+    let done = emulator.job(job.job_id).unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
+    let runner = done.runner_name.clone().unwrap();
+    assert!(
+        runner.contains(&format!("-{}-", job.job_id)),
+        "the job ran on {runner}"
+    );
+    let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        output["outcome"]["runner"]["runner"],
+        runner.as_str(),
+        "{output:#}"
+    );
+    assert_nothing_left(&system).await;
+
+    // The webhooks were signed with the secret; a redelivery of `queued` starts nothing new,
+    // and a delivery with a wrong signature is refused.
+    let queued = emulator
+        .deliveries()
+        .into_iter()
+        .find(|d| d.action == "queued" && d.job_id == job.job_id)
+        .unwrap();
+    assert_eq!(queued.response_status, Some(202));
+    let body = serde_json::to_vec(&queued.payload).unwrap();
+    let (status, answer) = post_webhook(system.webhook_url(), system.webhook_secret(), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("duplicate"), "{answer}");
+    let (status, _) = post_webhook(system.webhook_url(), "not-the-secret", &body).await;
+    assert_eq!(status, 401);
+    assert_eq!(system.executions().len(), 1);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_of_an_unknown_repository_ends_on_its_own_with_a_readable_cause() {
+    let toml = pool("linux", LINUX, QUICK, &runners(&[]))
+        + &pool("k8s", &["self-hosted", "k8s"], QUICK, &runners(&[]));
+    let system = start(&toml).await;
+    let fixture = runway_testkit::fixtures_dir()
+        .unwrap()
+        .join("github/webhooks/workflow_job/06-queued.json");
+    let body = std::fs::read(fixture).unwrap();
+    let job_id = serde_json::from_slice::<Value>(&body).unwrap()["workflow_job"]["id"]
+        .as_u64()
+        .unwrap();
+
+    let (status, _) = post_webhook(system.webhook_url(), "a-wrong-secret", &body).await;
+    assert_eq!(status, 401);
+    assert!(system.execution_for_job(job_id).is_none());
+
+    let (status, answer) = post_webhook(system.webhook_url(), system.webhook_secret(), &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("started"), "{answer}");
+    let execution = ended(&system, job_id).await;
+    let states = states(&system, &execution);
+    assert_eq!(execution.status, ExecutionStatus::Failed, "{states:?}");
+    assert_eq!(execution.error.as_deref(), Some("Runway.JobFailed"));
+    assert_readable(execution.cause.as_deref());
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("Failed"),
+        "{states:?}"
+    );
+    assert!(!states.iter().any(|s| s == "Provision"), "{states:?}");
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_runners_each_job_runs_on_the_runner_launched_for_the_other() {
+    let gate = tempfile::tempdir().unwrap();
+    let provider = runners(&[("RUNWAY_E2E_GATE_DIR", gate.path())]);
+    let system = start(&pool("linux", LINUX, QUICK, &provider)).await;
+    let emulator = emulator(&system);
+    let a = emulator.create_job(job(LINUX, 1.0)).unwrap().job_id;
+    let b = emulator.create_job(job(LINUX, 1.0)).unwrap().job_id;
+
+    // Both runners are registered (not yet online): one launched for each job.
+    let runners = emulator
+        .wait_for_runners(JOB_TIMEOUT, |runners| runners.len() == 2)
+        .await
+        .expect("two runners were registered");
+    let runner_a = runner_launched_for(&runners, a).unwrap();
+    let runner_b = runner_launched_for(&runners, b).unwrap();
+
+    // B's runner comes online first: GitHub hands it the oldest queued job, A.
+    std::fs::write(gate.path().join(&runner_b.name), "").unwrap();
+    let started = emulator
+        .wait_for_job(a, JobStatus::InProgress, JOB_TIMEOUT)
+        .await
+        .expect("job A started");
+    assert_eq!(started.runner_name.as_deref(), Some(runner_b.name.as_str()));
+    std::fs::write(gate.path().join(&runner_a.name), "").unwrap();
+
+    for (job_id, own, ran_on) in [(a, &runner_a, &runner_b), (b, &runner_b, &runner_a)] {
+        let execution = ended(&system, job_id).await;
+        assert_succeeded(&system, &execution, "Done");
+        let done = emulator.job(job_id).unwrap();
+        assert_eq!(done.conclusion.as_deref(), Some("success"));
+        assert_eq!(done.runner_name.as_deref(), Some(ran_on.name.as_str()));
+        // Each execution accounts for the runner it launched, whatever job that runner ran.
+        let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            output["outcome"]["runner"]["runner"],
+            own.name.as_str(),
+            "{output:#}"
+        );
+        assert_eq!(
+            output["outcome"]["job"]["status"], "completed",
+            "{output:#}"
+        );
+    }
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_fifty_jobs_on_one_pool_all_complete_and_leave_nothing() {
+    let settings = format!("max_running = 20\n{QUICK}");
+    let system = start(&pool("linux", LINUX, &settings, &runners(&[]))).await;
+    let emulator = emulator(&system);
+    let jobs: Vec<u64> = (0..50)
+        .map(|_| emulator.create_job(job(LINUX, 0.3)).unwrap().job_id)
+        .collect();
+
+    let mut ran_elsewhere = 0;
+    for &job_id in &jobs {
+        let execution = ended(&system, job_id).await;
+        let states = states(&system, &execution);
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Succeeded,
+            "{job_id}: {:?} {:?} {states:?}",
+            execution.error,
+            execution.cause
+        );
+        // A job that a runner of another job took while this one waited for a slot needs
+        // no runner of its own.
+        let last = states.last().map(String::as_str);
+        assert!(matches!(last, Some("Done" | "Cancelled")), "{states:?}");
+    }
+    assert!(
+        system.wait_until_idle(JOB_TIMEOUT).await,
+        "jobs or executions left"
+    );
+    for &job_id in &jobs {
+        let done = emulator.job(job_id).unwrap();
+        assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+        assert_eq!(done.conclusion.as_deref(), Some("success"), "{done:?}");
+        if !done
+            .runner_name
+            .as_deref()
+            .is_some_and(|name| name.contains(&format!("-{job_id}-")))
+        {
+            ran_elsewhere += 1;
+        }
+    }
+    println!("{ran_elsewhere} of 50 jobs ran on a runner launched for another job");
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_never_registers_is_replaced_and_the_job_still_runs() {
+    // The first runner of each job only sleeps; its replacement is a real runner.
+    let provider = format!(
+        "{{ kind = \"local\", grace_seconds = 1, command = [\"sh\", \"-c\", \
+         \"case \\\"$RUNWAY_RUNNER_NAME\\\" in *-1) exec sleep 600;; esac; exec \\\"$0\\\"\", \
+         {RUNNER:?}] }}"
+    );
+    let settings = "boot_timeout_seconds = 2\nidle_timeout_seconds = 3\nmax_replacements = 2";
+    let system = start(&pool("linux", LINUX, settings, &provider)).await;
+    let emulator = emulator(&system);
+    let job = emulator.create_job(job(LINUX, 0.5)).unwrap().job_id;
+
+    let execution = ended(&system, job).await;
+    assert_succeeded(&system, &execution, "Done");
+    let states = states(&system, &execution);
+    let check = states.iter().position(|s| s == "CheckRunner");
+    let replace = states.iter().position(|s| s == "ReplaceRunner");
+    assert!(
+        matches!((check, replace), (Some(c), Some(r)) if c < r),
+        "{states:?}"
+    );
+    let done = emulator.job(job).unwrap();
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
+    let runner = done.runner_name.unwrap();
+    assert!(runner.ends_with("-2"), "the job ran on {runner}");
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_before_its_runner_took_it_leaves_the_runner_to_the_idle_deadline() {
+    let gate = tempfile::tempdir().unwrap();
+    let provider = runners(&[("RUNWAY_E2E_GATE_DIR", gate.path())]);
+    let settings = "boot_timeout_seconds = 2\nidle_timeout_seconds = 2";
+    let system = start(&pool("linux", LINUX, settings, &provider)).await;
+    let emulator = emulator(&system);
+    let job = emulator.create_job(job(LINUX, 5.0)).unwrap().job_id;
+
+    let runners = emulator
+        .wait_for_runners(JOB_TIMEOUT, |runners| runners.len() == 1)
+        .await
+        .expect("a runner was registered");
+    let cancelled = emulator.cancel_job(job).unwrap();
+    assert_eq!(cancelled.conclusion.as_deref(), Some("cancelled"));
+    // The runner comes online after the job is gone: it stays idle.
+    std::fs::write(gate.path().join(&runners[0].name), "").unwrap();
+
+    let execution = ended(&system, job).await;
+    assert_succeeded(&system, &execution, "Done");
+    let states = states(&system, &execution);
+    let idle = states.iter().position(|s| s == "AwaitJobUntilIdleDeadline");
+    let teardown = states.iter().position(|s| s == "Teardown");
+    assert!(
+        matches!((idle, teardown), (Some(i), Some(t)) if i < t),
+        "{states:?}"
+    );
+    let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        output["outcome"]["job"]["status"], "completed",
+        "{output:#}"
+    );
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ceiling_of_one_makes_jobs_wait_and_run_in_arrival_order() {
+    let settings = format!("max_running = 1\n{QUICK}");
+    let system = start(&pool("linux", LINUX, &settings, &runners(&[]))).await;
+    let emulator = emulator(&system);
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        jobs.push(emulator.create_job(job(LINUX, 0.8)).unwrap().job_id);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // The third job is cancelled while it waits for the slot.
+    let cancelled = jobs[2];
+    wait_for_state(&system, cancelled, "WaitForSlot").await;
+    emulator.cancel_job(cancelled).unwrap();
+
+    let mut ran = Vec::new();
+    for &job_id in &jobs {
+        let execution = ended(&system, job_id).await;
+        let states = states(&system, &execution);
+        if job_id == cancelled {
+            assert_succeeded(&system, &execution, "Cancelled");
+            assert!(!states.iter().any(|s| s == "Provision"), "{states:?}");
+            continue;
+        }
+        assert_succeeded(&system, &execution, "Done");
+        if job_id != jobs[0] {
+            assert!(states.iter().any(|s| s == "WaitForSlot"), "{states:?}");
+        }
+        ran.push(emulator.job(job_id).unwrap());
+    }
+    // One at a time, first come first served.
+    for pair in ran.windows(2) {
+        let (first, next) = (&pair[0], &pair[1]);
+        assert!(
+            first.completed_at.unwrap() <= next.started_at.unwrap(),
+            "{first:?} overlaps {next:?}"
+        );
+    }
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_cannot_launch_fails_the_job_with_nothing_running_and_the_slot_free() {
+    let provider = "{ kind = \"local\", command = [\"/nonexistent/runway-runner\"] }";
+    let settings = format!("max_running = 1\n{QUICK}");
+    let system = start(&pool("linux", LINUX, &settings, provider)).await;
+    let emulator = emulator(&system);
+    let job = emulator.create_job(job(LINUX, 0.5)).unwrap().job_id;
+
+    let execution = ended(&system, job).await;
+    let states = states(&system, &execution);
+    assert_eq!(execution.status, ExecutionStatus::Failed, "{states:?}");
+    assert_eq!(execution.error.as_deref(), Some("Runway.JobFailed"));
+    assert_readable(execution.cause.as_deref());
+    for state in [
+        "Provision",
+        "TeardownAfterFailure",
+        "ReleaseAfterFailure",
+        "Failed",
+    ] {
+        assert!(states.iter().any(|s| s == state), "{state}: {states:?}");
+    }
+    assert_nothing_left(&system).await;
+    // The job is still queued in GitHub: nothing of runway's is waiting for it.
+    assert_eq!(emulator.job(job).unwrap().status, JobStatus::Queued);
+    system.shutdown().await;
+}
