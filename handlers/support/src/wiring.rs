@@ -125,6 +125,22 @@ fn load_policy(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError>
     }
 }
 
+/// Loads the policy at `path`, when one is configured, in the role (router or throttle) it must
+/// play.
+fn load_role<T>(
+    engine: &PolicyEngine,
+    path: Option<&Path>,
+    role: impl Fn(&Policy) -> Result<T, runway_policy_host::PolicyError>,
+) -> Result<Option<T>, SetupError> {
+    path.map(|path| {
+        role(&load_policy(engine, path)?).map_err(|error| SetupError::Policy {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })
+    })
+    .transpose()
+}
+
 /// The policy engine of a Lambda: a small instance pool (one call at a time per process),
 /// no instances made ahead (the process is frozen between invocations). The pooling strategy
 /// is kept: it changes how modules are compiled, and `.cwasm` files are compiled with it.
@@ -166,25 +182,10 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
         (None, None) => (None, None),
         (router_path, throttle_path) => {
             let engine = lambda_engine()?;
-            let router = match router_path {
-                Some(path) => Some(load_policy(&engine, path)?.router().map_err(|error| {
-                    SetupError::Policy {
-                        path: path.display().to_string(),
-                        reason: error.to_string(),
-                    }
-                })?),
-                None => None,
-            };
-            let throttle = match throttle_path {
-                Some(path) => Some(load_policy(&engine, path)?.throttle().map_err(|error| {
-                    SetupError::Policy {
-                        path: path.display().to_string(),
-                        reason: error.to_string(),
-                    }
-                })?),
-                None => None,
-            };
-            (router, throttle)
+            (
+                load_role(&engine, router_path.as_deref(), Policy::router)?,
+                load_role(&engine, throttle_path.as_deref(), Policy::throttle)?,
+            )
         }
     };
 
