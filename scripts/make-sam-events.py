@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Writes sam/events/*.json, the sample events for `sam local invoke`, from the real GitHub
-payloads in shared/fixtures. Run from anywhere: python3 scripts/make-sam-events.py
+payloads in shared/fixtures and from the reaper state machine. Run from anywhere:
+python3 scripts/make-sam-events.py
 
 The webhook events are signed with the secret in sam/env.json (a sample, never a real one).
+The reaper events (reap-<sweep>.json) are the Parameters of each Task of
+statemachines/reaper.asl.json, with the execution name filled in.
 """
 import hashlib
 import hmac
@@ -84,6 +87,32 @@ def execution_input(fixture: str, delivery: str) -> dict:
     }
 
 
+def reap_tasks(value):
+    """The Parameters of every Task calling the reap function, at any depth."""
+    if isinstance(value, dict):
+        if value.get("Type") == "Task" and value.get("Resource") == "${ReapFunctionArn}":
+            yield value.get("Parameters", {})
+        for child in value.values():
+            yield from reap_tasks(child)
+    elif isinstance(value, list):
+        for item in value:
+            yield from reap_tasks(item)
+
+
+def reap_event(parameters: dict, execution: str) -> dict:
+    """The task's input as the Lambda gets it: every `key.$` path resolved (only the
+    execution's name, `$$.Execution.Name`, is used by the reaper)."""
+    event = {}
+    for key, value in parameters.items():
+        if key.endswith(".$"):
+            if value != "$$.Execution.Name":
+                raise SystemExit(f"reap task parameter {key}: {value} is not the execution name")
+            event[key[:-2]] = execution
+        else:
+            event[key] = value
+    return event
+
+
 def write(name: str, value: dict) -> None:
     (events / name).write_text(json.dumps(value, indent=2) + "\n")
 
@@ -108,3 +137,8 @@ write("release-failed.json", {
     },
     "outcome": "failed",
 })
+
+reaper = root / "statemachines" / "reaper.asl.json"
+if reaper.exists():
+    for parameters in reap_tasks(json.loads(reaper.read_text())):
+        write(f"reap-{parameters['sweep']}.json", reap_event(parameters, "reaper-sample-execution"))

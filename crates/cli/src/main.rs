@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod local;
 mod policy;
 mod runner_sim;
@@ -29,6 +30,8 @@ enum Command {
     Policy(policy::Command),
     /// A stand-in for the GitHub Actions runner: registers with a JIT config, runs one job, exits.
     RunnerSim(runner_sim::Args),
+    /// Measure webhook → launch latency and jobs per second through the job machine.
+    Bench(bench::Args),
 }
 
 fn init_tracing() {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sfn(command) => sfn::run(command),
         Command::Policy(command) => policy::run(command),
         Command::RunnerSim(args) => runner_sim::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -14,10 +14,11 @@ pub struct Args {
     /// config.
     #[arg(long, env = "RUNWAY_RUNNER_URL")]
     url: Option<String>,
-    /// The `encoded_jit_config` the emulator returned from generate-jitconfig.
+    /// The `encoded_jit_config` the emulator returned from generate-jitconfig. runway's local
+    /// provider hands it over in `RUNWAY_JITCONFIG`.
     #[arg(
         long,
-        env = "RUNWAY_RUNNER_JITCONFIG",
+        env = "RUNWAY_JITCONFIG",
         required_unless_present = "jitconfig_file"
     )]
     jitconfig: Option<String>,

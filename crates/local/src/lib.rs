@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 mod starter;
@@ -26,6 +27,6 @@ pub use config::{
 pub use starter::SfnStarter;
 pub use system::{
     JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary, SecretSource,
-    TASK_PREFIX, job_definition,
+    Supplied, TASK_PREFIX, job_definition,
 };
 pub use view::EventView;

@@ -84,6 +84,24 @@ pub struct PoolSummary {
     pub max_running: u32,
 }
 
+/// Parts of a [`LocalSystem`] built by the caller rather than from its configuration.
+#[derive(Default)]
+pub struct Supplied {
+    /// AWS settings for the DynamoDB store and EC2 pools; the standard AWS environment otherwise.
+    pub aws: Option<aws_config::SdkConfig>,
+    /// Runner providers by pool name, in place of the pools' configured providers.
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Supplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supplied")
+            .field("aws", &self.aws.is_some())
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// runway on this machine: the GitHub emulator (or a real GitHub App), the webhook intake,
 /// the Step Functions API over the local engine running `statemachines/job.asl.json`, the job
 /// flow with its store, providers and policies.
@@ -145,6 +163,34 @@ impl LocalSystem {
         config: LocalConfig,
         aws: Option<aws_config::SdkConfig>,
     ) -> Result<LocalSystem, LocalError> {
+        LocalSystem::start_with(
+            config,
+            Supplied {
+                aws,
+                ..Supplied::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`LocalSystem::start`], with parts the caller built itself in place of the ones the
+    /// configuration describes.
+    pub async fn start_with(
+        config: LocalConfig,
+        supplied: Supplied,
+    ) -> Result<LocalSystem, LocalError> {
+        let Supplied {
+            aws,
+            providers: mut supplied_providers,
+        } = supplied;
+        if let Some(pool) = supplied_providers
+            .keys()
+            .find(|name| !config.pools.iter().any(|pool| &pool.name == *name))
+        {
+            return Err(setup(format!(
+                "a provider was supplied for pool {pool}, which the configuration does not have"
+            )));
+        }
         let clock = SystemClock::shared();
         let mut notes = Vec::new();
         let (secret, secret_source) = webhook_secret(&config);
@@ -175,6 +221,10 @@ impl LocalSystem {
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         for pool in &config.pools {
+            if let Some(provider) = supplied_providers.remove(&pool.name) {
+                providers.insert(pool.name.clone(), provider);
+                continue;
+            }
             let provider: Arc<dyn Provider> = match &pool.provider {
                 ProviderConfig::Local(runners) => Arc::new(local_provider(
                     &config,
@@ -605,8 +655,8 @@ async fn build_store(
     }
 }
 
-/// `runway runner-sim` of this very binary, with the JIT config passed in the environment
-/// (never on a command line other users could read).
+/// `runway runner-sim` of this very binary. It reads the JIT config from `RUNWAY_JITCONFIG`,
+/// where the local provider puts it (never on a command line other users could read).
 fn default_runner_command() -> Result<Vec<String>, LocalError> {
     let exe = std::env::current_exe().map_err(|error| {
         setup(format!(
@@ -615,11 +665,10 @@ fn default_runner_command() -> Result<Vec<String>, LocalError> {
         ))
     })?;
     Ok(vec![
-        "sh".to_owned(),
-        "-c".to_owned(),
-        "RUNWAY_RUNNER_JITCONFIG=\"$RUNWAY_JITCONFIG\" exec \"$0\" runner-sim --poll-seconds 2"
-            .to_owned(),
         exe.display().to_string(),
+        "runner-sim".to_owned(),
+        "--poll-seconds".to_owned(),
+        "2".to_owned(),
     ])
 }
 

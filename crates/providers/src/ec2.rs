@@ -103,6 +103,9 @@ pub struct Ec2PoolConfig {
     pub extra_tags: BTreeMap<String, String>,
     /// SSM parameter prefix for JIT configs: starts with `/`, no trailing `/`.
     pub ssm_prefix: String,
+    /// The KMS key (id, ARN, alias name or alias ARN) that encrypts the JIT config
+    /// SecureString; `None`: the account's AWS managed key for SSM (`alias/aws/ssm`).
+    pub ssm_kms_key_id: Option<String>,
     /// Where the actions runner is installed on the image.
     pub runner_dir: String,
     /// The user that runs the runner on the instance.
@@ -140,6 +143,7 @@ impl Ec2PoolConfig {
             disk_gib: None,
             extra_tags: BTreeMap::new(),
             ssm_prefix: DEFAULT_SSM_PREFIX.to_string(),
+            ssm_kms_key_id: None,
             runner_dir: "/opt/actions-runner".to_string(),
             runner_user: "runner".to_string(),
             imds_hop_limit: 1,
@@ -181,6 +185,14 @@ impl Ec2PoolConfig {
                 ));
             }
             _ => {}
+        }
+        if let Some(key) = &self.ssm_kms_key_id
+            && (key.is_empty() || key.chars().any(char::is_whitespace))
+        {
+            return Err(ProviderError::config(format!(
+                "the KMS key {key:?} for JIT configs must be a key id, key ARN, alias name \
+                 (alias/...) or alias ARN, without spaces"
+            )));
         }
         if !(1..=64).contains(&self.imds_hop_limit) {
             return Err(ProviderError::config(
@@ -308,6 +320,7 @@ impl Ec2Provider {
             ))
             .value(request.jit_config.expose())
             .r#type(ParameterType::SecureString)
+            .set_key_id(self.config.ssm_kms_key_id.clone())
             .tags(tag(TAG_EXECUTION, &request.execution)?)
             .tags(tag(TAG_INSTANCE_ID, instance_id)?)
             .tags(tag(TAG_MANAGED, "true")?)
@@ -1123,6 +1136,15 @@ mod tests {
     fn unsafe_settings_are_refused() {
         let good = Ec2PoolConfig::from_ami("ami-123", strings(&["m7g.large"]));
         assert!(good.validate().is_ok());
+        for key in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "alias/runway/secrets",
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ] {
+            let mut keyed = good.clone();
+            keyed.ssm_kms_key_id = Some(key.into());
+            assert!(keyed.validate().is_ok(), "{key}");
+        }
         type Change = Box<dyn Fn(&mut Ec2PoolConfig)>;
         let cases: Vec<(&str, Change)> = vec![
             ("no slash", Box::new(|c| c.ssm_prefix = "runway/jit".into())),
@@ -1146,6 +1168,14 @@ mod tests {
                 Box::new(|c| c.image = ImageSource::Ami("img".into())),
             ),
             ("hop limit", Box::new(|c| c.imds_hop_limit = 0)),
+            (
+                "empty KMS key",
+                Box::new(|c| c.ssm_kms_key_id = Some(String::new())),
+            ),
+            (
+                "KMS key with a space",
+                Box::new(|c| c.ssm_kms_key_id = Some("alias/runway jit".into())),
+            ),
             (
                 "empty template",
                 Box::new(|c| {

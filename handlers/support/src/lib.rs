@@ -14,6 +14,7 @@
 
 mod document;
 pub mod permissions;
+pub mod reaper;
 mod settings;
 mod wiring;
 

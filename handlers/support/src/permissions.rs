@@ -48,6 +48,9 @@ pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailu
 /// Starting job executions (`runway_webhook::SfnExecutionStarter`).
 pub const START_EXECUTIONS: &[&str] = &["states:StartExecution"];
 
+/// Asking whether a job execution still runs (`runway_reaper::SfnExecutions`).
+pub const DESCRIBE_EXECUTIONS: &[&str] = &["states:DescribeExecution"];
+
 /// The IAM actions an SDK operation needs (`service` as in the SDK crate: `dynamodb`, `ec2`,
 /// `ssm`, `sfn`; `operation` the client method), or `None` for an operation runway does not
 /// know it calls.
@@ -78,6 +81,7 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("sfn", "send_task_success") => &["states:SendTaskSuccess"],
         ("sfn", "send_task_failure") => &["states:SendTaskFailure"],
         ("sfn", "start_execution") => &["states:StartExecution"],
+        ("sfn", "describe_execution") => &["states:DescribeExecution"],
         _ => return None,
     })
 }
@@ -98,6 +102,16 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
 /// through the job flow (store and callbacks).
 pub fn webhook_actions() -> BTreeSet<&'static str> {
     [STORE, SETTINGS, CALLBACKS, START_EXECUTIONS]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// Every action the reaper's function calls: it terminates orphan runners, releases stale
+/// slots through the job flow (store and callbacks) and asks which executions still run.
+pub fn reaper_actions() -> BTreeSet<&'static str> {
+    [STORE, SETTINGS, TERMINATE, CALLBACKS, DESCRIBE_EXECUTIONS]
         .into_iter()
         .flatten()
         .copied()

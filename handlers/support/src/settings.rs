@@ -1,10 +1,13 @@
 //! The Lambda's settings, read from environment variables (set by `template.yaml`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use runway_github::GITHUB_API_URL;
+use runway_providers::{Ec2PoolConfig, ImageSource, LaunchTemplateRef};
 
 use crate::SetupError;
+use crate::document::ConfigDocument;
 
 /// The DynamoDB table (required).
 pub const TABLE_ENV: &str = "RUNWAY_TABLE";
@@ -30,6 +33,12 @@ pub const RUNNER_INSTANCE_PROFILE_ENV: &str = "RUNWAY_RUNNER_INSTANCE_PROFILE";
 pub const RUNNER_SUBNETS_ENV: &str = "RUNWAY_RUNNER_SUBNETS";
 /// Comma-separated security groups for pools that name none.
 pub const RUNNER_SECURITY_GROUPS_ENV: &str = "RUNWAY_RUNNER_SECURITY_GROUPS";
+/// The stack's runner launch template (its id, `lt-...`, or its name): pools that boot an
+/// `image` launch through it, with their image as the launch's AMI.
+pub const RUNNER_LAUNCH_TEMPLATE_ENV: &str = "RUNWAY_RUNNER_LAUNCH_TEMPLATE";
+/// The KMS key (id, ARN or alias) that encrypts the JIT config SecureStrings; unset: the
+/// account's AWS managed key for SSM.
+pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
 /// The router policy file (`.wasm`, or `.cwasm` compiled for this architecture).
 pub const ROUTER_POLICY_ENV: &str = "RUNWAY_ROUTER_POLICY";
 /// The throttle policy file.
@@ -89,6 +98,10 @@ pub struct LambdaSettings {
     pub github_api_url: String,
     pub github: GitHubAuth,
     pub runners: RunnerDefaults,
+    /// The stack's runner launch template ([`RUNNER_LAUNCH_TEMPLATE_ENV`]).
+    pub runner_launch_template: Option<LaunchTemplateRef>,
+    /// The KMS key of the JIT config parameters ([`JIT_CONFIG_KMS_KEY_ENV`]).
+    pub jit_config_kms_key: Option<String>,
     pub router_policy: Option<PathBuf>,
     pub throttle_policy: Option<PathBuf>,
 }
@@ -179,9 +192,43 @@ impl LambdaSettings {
                 subnets: list(RUNNER_SUBNETS_ENV),
                 security_groups: list(RUNNER_SECURITY_GROUPS_ENV),
             },
+            runner_launch_template: get(RUNNER_LAUNCH_TEMPLATE_ENV).map(|template| {
+                // CloudFormation's `!Ref` of a launch template is its id.
+                if template.starts_with("lt-") {
+                    LaunchTemplateRef::Id(template)
+                } else {
+                    LaunchTemplateRef::Name(template)
+                }
+            }),
+            jit_config_kms_key: get(JIT_CONFIG_KMS_KEY_ENV),
             router_policy: get(ROUTER_POLICY_ENV).map(PathBuf::from),
             throttle_policy: get(THROTTLE_POLICY_ENV).map(PathBuf::from),
         })
+    }
+
+    /// Every pool's EC2 settings: the document's, with the stack's defaults filled in, the
+    /// JIT config key set and, when the stack has a runner launch template, every pool that
+    /// boots an `image` launching through that template. The template holds what the stack
+    /// enforces (IMDSv2, the runner instance profile, encrypted volumes, tags) and runway's
+    /// IAM policy lets the provision function launch only with it; the pool's image still
+    /// chooses the AMI (the route step passes it with each launch).
+    pub fn ec2_pools(
+        &self,
+        document: &ConfigDocument,
+    ) -> Result<BTreeMap<String, Ec2PoolConfig>, SetupError> {
+        let mut pools = document.ec2_pools(&self.runners)?;
+        for config in pools.values_mut() {
+            if let (Some(template), ImageSource::Ami(_)) =
+                (&self.runner_launch_template, &config.image)
+            {
+                config.image = ImageSource::LaunchTemplate {
+                    template: template.clone(),
+                    version: None,
+                };
+            }
+            config.ssm_kms_key_id = self.jit_config_kms_key.clone();
+        }
+        Ok(pools)
     }
 }
 
@@ -290,6 +337,199 @@ mod tests {
             settings.router_policy,
             Some(PathBuf::from("/opt/policies/router.cwasm"))
         );
+    }
+
+    #[test]
+    fn the_launch_template_and_jit_key_are_read_and_empty_means_unset() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, "lt-0123456789abcdef0"));
+        pairs.push((JIT_CONFIG_KMS_KEY_ENV, " alias/runway/secrets "));
+        let read = settings(&pairs).unwrap();
+        assert_eq!(
+            read.runner_launch_template,
+            Some(LaunchTemplateRef::Id("lt-0123456789abcdef0".into()))
+        );
+        assert_eq!(
+            read.jit_config_kms_key.as_deref(),
+            Some("alias/runway/secrets")
+        );
+
+        let mut pairs = BASE.to_vec();
+        pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, "runway-runner"));
+        pairs.push((JIT_CONFIG_KMS_KEY_ENV, ""));
+        let read = settings(&pairs).unwrap();
+        assert_eq!(
+            read.runner_launch_template,
+            Some(LaunchTemplateRef::Name("runway-runner".into()))
+        );
+        assert_eq!(read.jit_config_kms_key, None);
+        assert_eq!(settings(&BASE).unwrap().runner_launch_template, None);
+    }
+
+    const TWO_POOLS: &str = r#"{"pools": [
+        {"name": "ami", "labels": ["self-hosted", "arm64"], "image": "ami-0123456789abcdef0",
+         "instance_types": ["c7g.large"]},
+        {"name": "own", "labels": ["self-hosted", "x64"],
+         "ec2": {"launch_template": {"name": "team-template", "version": "3"}}}
+    ]}"#;
+
+    #[test]
+    fn image_pools_launch_through_the_stack_template_and_every_pool_gets_the_key() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, "lt-0abc"));
+        pairs.push((JIT_CONFIG_KMS_KEY_ENV, "alias/runway/secrets"));
+        let read = settings(&pairs).unwrap();
+        let document = ConfigDocument::from_json(TWO_POOLS).unwrap();
+        let pools = read.ec2_pools(&document).unwrap();
+        assert_eq!(
+            pools["ami"].image,
+            ImageSource::LaunchTemplate {
+                template: LaunchTemplateRef::Id("lt-0abc".into()),
+                version: None,
+            }
+        );
+        assert_eq!(pools["ami"].instance_types, ["c7g.large"]);
+        assert_eq!(
+            pools["own"].image,
+            ImageSource::LaunchTemplate {
+                template: LaunchTemplateRef::Name("team-template".into()),
+                version: Some("3".into()),
+            },
+            "a pool's own template is kept"
+        );
+        for pool in pools.values() {
+            assert_eq!(pool.ssm_kms_key_id.as_deref(), Some("alias/runway/secrets"));
+        }
+
+        // Without the stack's template and key, the document's settings stand.
+        let pools = settings(&BASE).unwrap().ec2_pools(&document).unwrap();
+        assert_eq!(
+            pools["ami"].image,
+            ImageSource::Ami("ami-0123456789abcdef0".into())
+        );
+        assert!(pools.values().all(|pool| pool.ssm_kms_key_id.is_none()));
+    }
+
+    /// The whole path on a real EC2 and SSM API (moto): the environment names the stack's
+    /// launch template and key; an image pool launches through the template with its own AMI,
+    /// and the JIT config is a SecureString under that key.
+    #[tokio::test]
+    async fn a_runner_launches_through_the_stack_template_and_its_config_uses_the_stack_key() {
+        use aws_sdk_ec2::types::{
+            LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
+            RequestLaunchTemplateData,
+        };
+        use runway_providers::{Ec2Provider, JitConfig, LaunchOverrides, LaunchRequest, Provider};
+
+        let moto = runway_testkit::MotoServer::shared().expect("moto (scripts/setup.sh)");
+        let config = moto.sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let ssm = aws_sdk_ssm::Client::new(&config);
+        let ami = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()
+            .iter()
+            .find_map(|image| image.image_id().map(str::to_owned))
+            .expect("moto has AMIs");
+        let template = ec2
+            .create_launch_template()
+            .launch_template_name("settings-test-runner")
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .metadata_options(
+                        LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                            .http_tokens(LaunchTemplateHttpTokensState::Required)
+                            .http_put_response_hop_limit(1)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .launch_template
+            .and_then(|template| template.launch_template_id)
+            .unwrap();
+        let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let document = ConfigDocument::from_json(&format!(
+            r#"{{"pools": [{{"name": "ami", "labels": ["self-hosted"], "image": "{ami}",
+                "instance_types": ["m5.large"]}}]}}"#
+        ))
+        .unwrap();
+        let mut pairs = BASE.to_vec();
+        pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, template.as_str()));
+        pairs.push((JIT_CONFIG_KMS_KEY_ENV, key));
+        let pools = settings(&pairs).unwrap().ec2_pools(&document).unwrap();
+        let pool = pools["ami"].clone();
+        let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), pool).unwrap();
+        let launched = provider
+            .launch(LaunchRequest {
+                execution: "settings-kms".into(),
+                pool: "ami".into(),
+                runner_name: "settings-kms-runner".into(),
+                labels: vec!["self-hosted".into()],
+                jit_config: JitConfig::new("jit-config-settings-kms"),
+                // What the route step passes for a pool with an image.
+                overrides: LaunchOverrides {
+                    image: Some(ami.clone()),
+                    ..LaunchOverrides::default()
+                },
+            })
+            .await
+            .unwrap();
+
+        let instance = ec2
+            .describe_instances()
+            .instance_ids(&launched.instance_id)
+            .send()
+            .await
+            .unwrap()
+            .reservations()[0]
+            .instances()[0]
+            .clone();
+        assert_eq!(instance.image_id(), Some(ami.as_str()), "the pool's AMI");
+
+        let name = format!("/runway/jit/{}", launched.instance_id);
+        let described = ssm
+            .describe_parameters()
+            .parameter_filters(
+                aws_sdk_ssm::types::ParameterStringFilter::builder()
+                    .key("Name")
+                    .values(&name)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let parameter = &described.parameters()[0];
+        assert_eq!(
+            parameter.r#type().map(|kind| kind.as_str()),
+            Some("SecureString")
+        );
+        assert_eq!(
+            parameter.key_id(),
+            Some(key),
+            "encrypted with the stack's key"
+        );
+        let value = ssm
+            .get_parameter()
+            .name(&name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap()
+            .parameter
+            .and_then(|parameter| parameter.value);
+        assert_eq!(value.as_deref(), Some("jit-config-settings-kms"));
+        provider
+            .terminate("settings-kms", "settings-kms-runner")
+            .await
+            .unwrap();
     }
 
     #[test]

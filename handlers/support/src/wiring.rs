@@ -78,7 +78,7 @@ pub async fn load_document(
     }
 }
 
-async fn github(
+pub(crate) async fn github(
     settings: &LambdaSettings,
     ssm: &aws_sdk_ssm::Client,
     clock: SharedClock,
@@ -169,14 +169,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
     );
     let github: Arc<dyn GitHub> = Arc::new(github(settings, &ssm, clock.clone()).await?);
 
-    let ec2 = aws_sdk_ec2::Client::new(aws);
-    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-    for (pool, config) in document.ec2_pools(&settings.runners)? {
-        let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
-            .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
-            .with_clock(clock.clone());
-        providers.insert(pool, Arc::new(provider));
-    }
+    let providers = ec2_providers(settings, &document, aws, &ssm, &clock)?;
 
     let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
         (None, None) => (None, None),
@@ -208,4 +201,23 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
         "job flow ready"
     );
     Ok(flow)
+}
+
+/// One EC2 provider per pool of `document`, with the stack's launch template and KMS key.
+pub(crate) fn ec2_providers(
+    settings: &LambdaSettings,
+    document: &ConfigDocument,
+    aws: &aws_config::SdkConfig,
+    ssm: &aws_sdk_ssm::Client,
+    clock: &SharedClock,
+) -> Result<BTreeMap<String, Arc<dyn Provider>>, SetupError> {
+    let ec2 = aws_sdk_ec2::Client::new(aws);
+    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    for (pool, config) in settings.ec2_pools(document)? {
+        let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
+            .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
+            .with_clock(clock.clone());
+        providers.insert(pool, Arc::new(provider));
+    }
+    Ok(providers)
 }

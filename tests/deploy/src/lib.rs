@@ -85,6 +85,49 @@ impl Template {
     pub fn resource(&self, logical_id: &str) -> Option<&Value> {
         self.root.get("Resources")?.get(logical_id)
     }
+
+    /// Every `AWS::Serverless::StateMachine`, by logical id.
+    pub fn state_machines(&self) -> BTreeMap<String, &Value> {
+        self.resources_of_type("AWS::Serverless::StateMachine")
+    }
+
+    /// Every `AWS::Serverless::Function`, by logical id.
+    pub fn functions(&self) -> BTreeMap<String, &Value> {
+        self.resources_of_type("AWS::Serverless::Function")
+    }
+
+    /// The function built from handler binary `binary` (`BuildProperties: Binary`).
+    pub fn function_of_binary(&self, binary: &str) -> Option<(String, &Value)> {
+        self.functions()
+            .into_iter()
+            .find(|(_, function)| function["Metadata"]["BuildProperties"]["Binary"] == binary)
+    }
+}
+
+/// The function a definition substitution names (`!GetAtt Function.Arn`), if it names one.
+pub fn substituted_function(value: &Value) -> Option<&str> {
+    match value.get("Fn::GetAtt")?.as_array()?.as_slice() {
+        [function, attribute] if attribute == "Arn" => function.as_str(),
+        _ => None,
+    }
+}
+
+/// The state machine definitions of the repository: `statemachines/*.asl.json`, relative to
+/// the repository root, sorted.
+pub fn asl_definitions(root: &Path) -> Result<Vec<String>, TemplateError> {
+    let dir = root.join("statemachines");
+    let entries = std::fs::read_dir(&dir).map_err(|source| TemplateError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .filter(|name| name.ends_with(".asl.json"))
+        .map(|name| format!("statemachines/{name}"))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// YAML to JSON, with `!Tag value` as `{"Fn::Tag": value}` (`!Ref` as `{"Ref": value}`;
@@ -200,6 +243,41 @@ mod tests {
         assert_eq!(
             substitution_variables("${A} ${AWS::Region} ${!ec2:InstanceID} ${B.Arn} ${"),
             ["A", "B.Arn"]
+        );
+    }
+
+    #[test]
+    fn a_substituted_function_is_a_getatt_of_its_arn() {
+        let value = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        assert_eq!(
+            substituted_function(&value(r#"{"Fn::GetAtt": ["ReapFunction", "Arn"]}"#)),
+            Some("ReapFunction")
+        );
+        for other in [
+            r#"{"Fn::GetAtt": ["ReapFunction", "Name"]}"#,
+            r#"{"Fn::GetAtt": ["ReapFunction"]}"#,
+            r#"{"Ref": "ReapFunction"}"#,
+            r#""arn:aws:lambda:us-east-1:123456789012:function:x""#,
+        ] {
+            assert_eq!(substituted_function(&value(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_definitions_are_the_asl_files_of_statemachines() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        std::fs::create_dir(dir.join("statemachines")).unwrap();
+        for name in ["b.asl.json", "a.asl.json", "notes.md", "c.json"] {
+            std::fs::write(dir.join("statemachines").join(name), "{}").unwrap();
+        }
+        assert_eq!(
+            asl_definitions(&dir).unwrap(),
+            ["statemachines/a.asl.json", "statemachines/b.asl.json"]
+        );
+        assert!(
+            asl_definitions(&dir.join("missing")).is_err(),
+            "a missing directory is an error"
         );
     }
 

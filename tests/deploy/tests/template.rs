@@ -1,11 +1,14 @@
-//! template.yaml against what it deploys: the state machine's substitutions, the handler
-//! binaries, the store's table, the functions' IAM needs, the runner role.
+//! template.yaml against what it deploys: every state machine's substitutions, the handler
+//! binaries, the store's table, the functions' IAM needs, the runner role, launch template,
+//! key, tracing, schedule and alarms.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use regex::Regex;
-use runway_deploy_tests::{Template, repo_root, substitution_variables};
+use runway_deploy_tests::{
+    Template, asl_definitions, repo_root, substituted_function, substitution_variables,
+};
 use runway_jobflow::Step;
 use runway_lambda_support::permissions;
 use serde_json::{Value, json};
@@ -19,9 +22,9 @@ fn read(relative: &str) -> String {
         .unwrap_or_else(|error| panic!("{relative}: {error}"))
 }
 
-/// The `${...}` variables of the job state machine.
-fn asl_variables() -> BTreeSet<String> {
-    substitution_variables(&read("statemachines/job.asl.json"))
+/// The `${...}` variables of a state machine definition.
+fn asl_variables(relative: &str) -> BTreeSet<String> {
+    substitution_variables(&read(relative))
         .into_iter()
         .collect()
 }
@@ -47,62 +50,102 @@ fn handler_binaries() -> BTreeSet<String> {
     names
 }
 
-fn state_machine(template: &Template) -> &Value {
-    let machines = template.resources_of_type("AWS::Serverless::StateMachine");
-    assert_eq!(machines.len(), 1, "one state machine");
-    machines.into_values().next().unwrap()
+/// The state machine deploying `definition` (e.g. `statemachines/job.asl.json`).
+fn machine_of<'a>(template: &'a Template, definition: &str) -> (String, &'a Value) {
+    let mut found: Vec<(String, &Value)> = template
+        .state_machines()
+        .into_iter()
+        .filter(|(_, machine)| machine["Properties"]["DefinitionUri"] == definition)
+        .collect();
+    assert_eq!(found.len(), 1, "one state machine deploys {definition}");
+    found.remove(0)
+}
+
+fn job_machine(template: &Template) -> &Value {
+    machine_of(template, "statemachines/job.asl.json").1
 }
 
 /// The logical id a substitution points at (`!GetAtt X.Arn`).
 fn function_of(substitution: &Value) -> &str {
-    let parts = substitution["Fn::GetAtt"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{substitution} is not !GetAtt Function.Arn"));
-    assert_eq!(parts[1], "Arn", "{substitution}");
-    parts[0].as_str().unwrap()
+    substituted_function(substitution)
+        .unwrap_or_else(|| panic!("{substitution} is not !GetAtt Function.Arn"))
+}
+
+fn substitutions(machine: &Value) -> &serde_json::Map<String, Value> {
+    machine["Properties"]["DefinitionSubstitutions"]
+        .as_object()
+        .expect("DefinitionSubstitutions")
 }
 
 #[test]
-fn every_substitution_of_the_state_machine_is_defined_and_every_definition_used() {
+fn every_state_machine_deploys_a_definition_whose_substitutions_are_all_defined() {
     let template = template();
-    let machine = state_machine(&template);
-    assert_eq!(
-        machine["Properties"]["DefinitionUri"],
-        "statemachines/job.asl.json"
-    );
-    assert_eq!(machine["Properties"]["Type"], "STANDARD");
-    let substitutions = machine["Properties"]["DefinitionSubstitutions"]
-        .as_object()
-        .unwrap();
-    let defined: BTreeSet<String> = substitutions.keys().cloned().collect();
-    assert_eq!(
-        asl_variables(),
-        defined,
-        "every ${{X}} of job.asl.json has a DefinitionSubstitutions entry and vice versa"
-    );
     let binaries = handler_binaries();
-    for (name, value) in substitutions {
-        let function = function_of(value);
-        let resource = template
-            .resource(function)
-            .unwrap_or_else(|| panic!("{name} points at {function}, which is not defined"));
-        assert_eq!(resource["Type"], "AWS::Serverless::Function", "{function}");
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+    let machines = template.state_machines();
+    assert!(machines.len() >= 2, "the job and reaper machines");
+    for (id, machine) in &machines {
+        let properties = &machine["Properties"];
+        let definition = properties["DefinitionUri"]
             .as_str()
-            .unwrap_or_else(|| panic!("{function} has no BuildProperties.Binary"));
+            .unwrap_or_else(|| panic!("{id}: DefinitionUri is a file of statemachines/"));
         assert!(
-            binaries.contains(binary),
-            "{function} builds binary {binary}, which no handlers/*/Cargo.toml [[bin]] defines \
-             (have: {binaries:?})"
+            repo_root().join(definition).is_file(),
+            "{id} deploys {definition}, which does not exist"
         );
+        assert_eq!(properties["Type"], "STANDARD", "{id}");
+        let defined: BTreeSet<String> = substitutions(machine).keys().cloned().collect();
+        assert_eq!(
+            asl_variables(definition),
+            defined,
+            "{id}: every ${{X}} of {definition} has a DefinitionSubstitutions entry and vice versa"
+        );
+        for (name, value) in substitutions(machine) {
+            let function = function_of(value);
+            let resource = template.resource(function).unwrap_or_else(|| {
+                panic!("{id}: {name} points at {function}, which is not defined")
+            });
+            assert_eq!(resource["Type"], "AWS::Serverless::Function", "{function}");
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{function} has no BuildProperties.Binary"));
+            assert!(
+                binaries.contains(binary),
+                "{function} builds binary {binary}, which no handlers/*/Cargo.toml [[bin]] defines \
+                 (have: {binaries:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_definition_that_calls_lambdas_is_deployed() {
+    // A definition with `${...}` resources is meant for AWS; one without (the local demo) is
+    // not.
+    let template = template();
+    let deployed: BTreeSet<String> = template
+        .state_machines()
+        .values()
+        .filter_map(|machine| machine["Properties"]["DefinitionUri"].as_str())
+        .map(str::to_owned)
+        .collect();
+    let definitions = asl_definitions(&repo_root()).unwrap();
+    assert!(definitions.contains(&"statemachines/job.asl.json".to_owned()));
+    assert!(definitions.contains(&"statemachines/reaper.asl.json".to_owned()));
+    for definition in definitions {
+        if !asl_variables(&definition).is_empty() {
+            assert!(
+                deployed.contains(&definition),
+                "{definition} calls Lambdas but no state machine of template.yaml deploys it"
+            );
+        }
     }
 }
 
 #[test]
 fn each_step_runs_in_the_function_built_from_its_own_binary() {
     let template = template();
-    let substitutions = &state_machine(&template)["Properties"]["DefinitionSubstitutions"];
-    let variables = asl_variables();
+    let substitutions = substitutions(job_machine(&template));
+    let variables = asl_variables("statemachines/job.asl.json");
     for step in Step::ALL {
         assert!(
             variables.contains(step.substitution()),
@@ -119,18 +162,70 @@ fn each_step_runs_in_the_function_built_from_its_own_binary() {
 }
 
 #[test]
-fn every_function_is_a_rust_arm64_function_with_its_own_log_group() {
+fn the_reaper_machine_runs_the_reap_function_on_the_schedule() {
+    let template = template();
+    let (id, machine) = machine_of(&template, "statemachines/reaper.asl.json");
+    let substitutions = substitutions(machine);
+    assert_eq!(
+        substitutions.keys().collect::<Vec<_>>(),
+        ["ReapFunctionArn"],
+        "{id}"
+    );
+    let function = function_of(&substitutions["ReapFunctionArn"]);
+    let reap = template.resource(function).unwrap();
+    assert_eq!(reap["Metadata"]["BuildProperties"]["Binary"], "reap");
+    assert!(handler_binaries().contains("reap"));
+    assert_eq!(
+        reap["Properties"]["Environment"]["Variables"]["RUNWAY_JOB_STATE_MACHINE_ARN"],
+        json!({"Ref": machine_of(&template, "statemachines/job.asl.json").0}),
+        "the reaper asks the job machine whether an execution still runs"
+    );
+    let schedules: Vec<&Value> = machine["Properties"]["Events"]
+        .as_object()
+        .expect("the reaper machine has events")
+        .values()
+        .filter(|event| event["Type"] == "Schedule" || event["Type"] == "ScheduleV2")
+        .collect();
+    assert_eq!(schedules.len(), 1, "{id} runs on one schedule");
+    assert_eq!(
+        schedules[0]["Properties"]["Schedule"],
+        json!({"Ref": "ReaperSchedule"}),
+        "the schedule is a parameter"
+    );
+    let parameter = &template.root["Parameters"]["ReaperSchedule"];
+    let default = parameter["Default"].as_str().unwrap();
+    assert!(
+        Regex::new(parameter["AllowedPattern"].as_str().unwrap())
+            .unwrap()
+            .is_match(default),
+        "the default schedule {default} matches its own pattern"
+    );
+}
+
+#[test]
+fn every_function_is_a_traced_rust_arm64_function_with_its_own_log_group() {
     let template = template();
     let globals = &template.root["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["Architectures"], json!(["arm64"]));
     assert_eq!(globals["Handler"], "bootstrap");
-    let functions = template.resources_of_type("AWS::Serverless::Function");
+    assert_eq!(globals["Tracing"], "Active", "X-Ray traces every function");
+    let functions = template.functions();
+    let binaries = handler_binaries();
+    let deployed: BTreeSet<String> = functions
+        .values()
+        .map(|function| {
+            function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(
-        functions.len(),
-        Step::ALL.len() + 1,
-        "the steps and the webhook"
+        deployed, binaries,
+        "every handler binary is deployed, and only those"
     );
+    assert_eq!(functions.len(), binaries.len(), "one function per binary");
     let mut log_groups = BTreeSet::new();
     for (id, function) in &functions {
         assert_eq!(
@@ -138,7 +233,7 @@ fn every_function_is_a_rust_arm64_function_with_its_own_log_group() {
             "{id}"
         );
         let properties = &function["Properties"];
-        for key in ["Runtime", "Architectures", "CodeUri", "Handler"] {
+        for key in ["Runtime", "Architectures", "CodeUri", "Handler", "Tracing"] {
             assert!(
                 properties.get(key).is_none() || properties[key] == globals[key],
                 "{id} overrides {key}"
@@ -155,6 +250,30 @@ fn every_function_is_a_rust_arm64_function_with_its_own_log_group() {
             "{group} keeps logs for the configured retention"
         );
         assert!(log_groups.insert(group.to_owned()), "{group} is shared");
+    }
+}
+
+#[test]
+fn every_state_machine_logs_and_is_traced() {
+    let template = template();
+    for (id, machine) in template.state_machines() {
+        let properties = &machine["Properties"];
+        assert_eq!(
+            properties["Tracing"],
+            json!({"Enabled": true}),
+            "{id} traces in X-Ray"
+        );
+        let logging = &properties["Logging"];
+        assert!(logging["Level"].is_string(), "{id} logs");
+        let group =
+            logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} logs to a log group of the stack"));
+        assert_eq!(
+            template.resource(group).unwrap()["Properties"]["RetentionInDays"],
+            json!({"Ref": "LogRetentionDays"}),
+            "{group}"
+        );
     }
 }
 
@@ -178,7 +297,135 @@ fn the_webhook_is_post_webhook_on_the_http_api() {
             .unwrap()
             .ends_with(runway_webhook::WEBHOOK_PATH)
     );
-    assert!(outputs.contains_key("JobStateMachineArn"));
+}
+
+#[test]
+fn the_outputs_name_what_an_operator_needs() {
+    let template = template();
+    let outputs = template.root["Outputs"].as_object().unwrap();
+    for (output, resource) in [
+        ("JobStateMachineArn", "JobStateMachine"),
+        ("ReaperStateMachineArn", "ReaperStateMachine"),
+        ("StateTableName", "StateTable"),
+    ] {
+        assert_eq!(
+            outputs[output]["Value"],
+            json!({"Ref": resource}),
+            "{output}"
+        );
+    }
+    let console = outputs["JobStateMachineConsoleUrl"]["Value"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(
+        console.starts_with("https://") && console.ends_with("${JobStateMachine}"),
+        "{console}"
+    );
+    for (id, output) in outputs {
+        assert!(output["Description"].is_string(), "{id} has a description");
+    }
+}
+
+#[test]
+fn every_parameter_has_a_default_and_a_description() {
+    let template = template();
+    let parameters = template.root["Parameters"].as_object().unwrap();
+    let grouped: BTreeSet<&str> =
+        template.root["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|group| group["Parameters"].as_array().unwrap())
+            .map(|name| name.as_str().unwrap())
+            .collect();
+    for (name, parameter) in parameters {
+        assert!(parameter.get("Default").is_some(), "{name} has a default");
+        assert!(
+            parameter["Description"]
+                .as_str()
+                .is_some_and(|text| text.len() > 20),
+            "{name} says what it is"
+        );
+        assert!(
+            grouped.contains(name.as_str()),
+            "{name} is in a console group"
+        );
+        if let (Some(pattern), Some(default)) = (
+            parameter["AllowedPattern"].as_str(),
+            parameter["Default"].as_str(),
+        ) {
+            assert!(
+                Regex::new(pattern).unwrap().is_match(default),
+                "{name}'s default {default:?} matches its pattern {pattern}"
+            );
+        }
+    }
+}
+
+/// `RUNWAY_*` variables settings.rs reads (`pub const X_ENV: &str = "RUNWAY_..."`).
+fn settings_variables() -> BTreeSet<String> {
+    let pattern = Regex::new(r#"pub const ([A-Z_]+_ENV): &str = "(RUNWAY_[A-Z_]+)""#).unwrap();
+    pattern
+        .captures_iter(&read("handlers/support/src/settings.rs"))
+        // The credential values themselves are for `sam local invoke` only.
+        .filter(|captures| !["GITHUB_PRIVATE_KEY_ENV", "GITHUB_TOKEN_ENV"].contains(&&captures[1]))
+        .map(|captures| captures[2].to_owned())
+        .collect()
+}
+
+#[test]
+fn every_function_gets_every_setting_and_local_invokes_replace_resource_references() {
+    let template = template();
+    let globals = template.root["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    let wanted = settings_variables();
+    assert!(wanted.contains(runway_lambda_support::RUNNER_LAUNCH_TEMPLATE_ENV));
+    assert!(wanted.contains(runway_lambda_support::JIT_CONFIG_KMS_KEY_ENV));
+    for variable in &wanted {
+        assert!(
+            globals.contains_key(variable),
+            "Globals sets no {variable}, which every function reads"
+        );
+    }
+    assert_eq!(
+        globals[runway_lambda_support::RUNNER_LAUNCH_TEMPLATE_ENV],
+        json!({"Ref": "RunnerLaunchTemplate"})
+    );
+    assert_eq!(
+        globals[runway_lambda_support::JIT_CONFIG_KMS_KEY_ENV],
+        json!({"Fn::GetAtt": ["SecretsKey", "Arn"]})
+    );
+    // `sam local invoke` turns a reference to a resource into its logical id; sam/env.json
+    // must give such variables a real (or empty) value instead.
+    let env: Value = serde_json::from_str(&read("sam/env.json")).unwrap();
+    let local = env["Parameters"].as_object().unwrap();
+    let resources = template.resources();
+    let mut variables: Vec<(&String, &Value)> = globals.iter().collect();
+    for function in template.functions().values() {
+        if let Some(own) = function["Properties"]["Environment"]["Variables"].as_object() {
+            variables.extend(own.iter());
+        }
+    }
+    for (name, value) in variables {
+        let reference = value["Ref"]
+            .as_str()
+            .or_else(|| value["Fn::GetAtt"][0].as_str());
+        if reference.is_some_and(|id| resources.contains_key(id)) {
+            assert!(
+                local.contains_key(name),
+                "{name} names a stack resource: sam/env.json must set it for local invokes"
+            );
+        }
+    }
+    // The sample configuration is one the functions accept.
+    let document = local[runway_lambda_support::CONFIG_ENV].as_str().unwrap();
+    runway_lambda_support::ConfigDocument::from_json(document).unwrap_or_else(|error| {
+        panic!(
+            "sam/env.json {}: {error}",
+            runway_lambda_support::CONFIG_ENV
+        )
+    });
 }
 
 // ---- IAM -------------------------------------------------------------------------------------
@@ -216,26 +463,114 @@ fn granted_actions(function: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The IAM actions of an SDK operation, from runway_lambda_support's table.
+fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static str]> {
+    permissions::iam_actions(service, operation)
+}
+
+/// What AWS authorises on the caller's behalf besides the action called: SSM decrypts and
+/// encrypts SecureStrings with KMS as the caller (for parameters under a customer key).
+fn implied_actions(actions: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut implied = BTreeSet::new();
+    if actions.contains("ssm:GetParameter") {
+        implied.insert("kms:Decrypt".to_owned());
+    }
+    if actions.contains("ssm:PutParameter") {
+        implied.extend(["kms:Encrypt".to_owned(), "kms:GenerateDataKey".to_owned()]);
+    }
+    implied
+}
+
+/// The Rust files of a directory (not recursive).
+fn rust_files(relative: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo_root().join(relative))
+        .unwrap_or_else(|error| panic!("{relative}: {error}"))
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .filter(|name| name.ends_with(".rs"))
+        .map(|name| format!("{relative}/{name}"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The reaper's own AWS calls (crates/reaper), beyond the groups it shares with the steps.
+fn reaper_own_actions() -> BTreeSet<&'static str> {
+    let mut called = BTreeSet::new();
+    for file in rust_files("crates/reaper/src") {
+        called.extend(operations(&file, "client"));
+    }
+    assert!(
+        called.contains("describe_execution"),
+        "the reaper asks Step Functions about executions (found {called:?})"
+    );
+    actions_of("sfn", &called)
+}
+
+/// Every action a handler binary's code calls.
+fn binary_actions(binary: &str) -> BTreeSet<String> {
+    let actions: BTreeSet<&str> = if binary == "webhook" {
+        permissions::webhook_actions()
+    } else if binary == "reap" {
+        // The support crate's list, which must cover what the reaper's own code calls.
+        let listed = permissions::reaper_actions();
+        let own = reaper_own_actions();
+        assert!(
+            own.is_subset(&listed),
+            "crates/reaper calls {:?}, which permissions::reaper_actions does not list",
+            own.difference(&listed).collect::<Vec<_>>()
+        );
+        listed
+    } else if let Some(step) = Step::ALL.into_iter().find(|step| step.name() == binary) {
+        permissions::step_actions(step)
+    } else {
+        panic!("no IAM needs are known for handler binary {binary}: list them in this test");
+    };
+    let mut actions: BTreeSet<String> = actions.into_iter().map(str::to_owned).collect();
+    actions.extend(implied_actions(&actions));
+    actions
+}
+
 #[test]
 fn each_function_is_granted_exactly_the_actions_it_calls() {
     let template = template();
-    let substitutions = &state_machine(&template)["Properties"]["DefinitionSubstitutions"];
-    let mut expected: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for step in Step::ALL {
-        let function = function_of(&substitutions[step.substitution()]).to_owned();
-        expected.insert(function, permissions::step_actions(step));
-    }
-    expected.insert("WebhookFunction".into(), permissions::webhook_actions());
-    for (function, wanted) in expected {
-        let granted = granted_actions(template.resource(&function).unwrap());
-        let wanted: BTreeSet<String> = wanted.into_iter().map(str::to_owned).collect();
+    for (function, resource) in template.functions() {
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let wanted = binary_actions(binary);
+        let granted = granted_actions(resource);
         let missing: Vec<_> = wanted.difference(&granted).collect();
         let extra: Vec<_> = granted.difference(&wanted).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
-            "{function}: missing {missing:?}, granted without need {extra:?}"
+            "{function} ({binary}): missing {missing:?}, granted without need {extra:?}"
         );
     }
+}
+
+#[test]
+fn the_expected_actions_are_not_vacuous() {
+    // The reaper's list is built here, not in runway_lambda_support: check it holds what the
+    // reaper is known to do, so an empty scan cannot pass.
+    let reap = binary_actions("reap");
+    for action in [
+        "states:DescribeExecution",
+        "ec2:TerminateInstances",
+        "ssm:DeleteParameter",
+        "dynamodb:Query",
+        "states:SendTaskSuccess",
+        "kms:Decrypt",
+    ] {
+        assert!(reap.contains(action), "{action}");
+    }
+    assert!(
+        !reap.contains("ec2:RunInstances"),
+        "the reaper launches nothing"
+    );
+    let provision = binary_actions("provision");
+    assert!(provision.contains("kms:Encrypt") && provision.contains("ec2:RunInstances"));
+    assert!(!binary_actions("route").contains("kms:Encrypt"));
 }
 
 #[test]
@@ -324,7 +659,7 @@ fn actions_of(service: &str, operations: &BTreeSet<String>) -> BTreeSet<&'static
     operations
         .iter()
         .flat_map(|operation| {
-            permissions::iam_actions(service, operation)
+            iam_actions(service, operation)
                 .unwrap_or_else(|| {
                     panic!("{service} {operation} is called but has no IAM actions listed in runway_lambda_support::permissions::iam_actions")
                 })
@@ -384,10 +719,18 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         permissions::START_EXECUTIONS,
     );
 
+    // The settings are read by the shared wiring (and the reaper's, when it has its own).
     let settings = Regex::new(r"ssm\s*\.\s*([a-z_]+)\(\)").unwrap();
-    let support: BTreeSet<String> = settings
-        .captures_iter(&read("handlers/support/src/wiring.rs"))
-        .map(|c| c[1].to_owned())
+    let support: BTreeSet<String> = ["wiring.rs", "reaper.rs"]
+        .into_iter()
+        .map(|file| format!("handlers/support/src/{file}"))
+        .filter(|file| repo_root().join(file).exists())
+        .flat_map(|file| {
+            settings
+                .captures_iter(&read(&file))
+                .map(|c| c[1].to_owned())
+                .collect::<Vec<_>>()
+        })
         .filter(|operation| operation != "clone")
         .collect();
     assert!(support.contains("get_parameter"));
@@ -399,30 +742,339 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
 }
 
 #[test]
-fn the_state_machine_may_invoke_each_step_function_and_nothing_else() {
+fn each_state_machine_may_invoke_its_own_functions_and_nothing_else() {
     let template = template();
-    let machine = state_machine(&template);
-    let substitutions = machine["Properties"]["DefinitionSubstitutions"]
-        .as_object()
-        .unwrap();
-    let wanted: BTreeSet<&str> = substitutions.values().map(function_of).collect();
-    let mut invoked = BTreeSet::new();
-    for policy in machine["Properties"]["Policies"].as_array().unwrap() {
-        if let Some(invoke) = policy.get("LambdaInvokePolicy") {
-            invoked.insert(invoke["FunctionName"]["Ref"].as_str().unwrap());
-        } else {
-            for statement in policy["Statement"].as_array().unwrap() {
-                for action in list(&statement["Action"]) {
-                    let action = action.as_str().unwrap();
-                    assert!(
-                        action.starts_with("logs:"),
-                        "the state machine may {action}"
+    for (id, machine) in template.state_machines() {
+        let wanted: BTreeSet<&str> = substitutions(machine).values().map(function_of).collect();
+        let mut invoked = BTreeSet::new();
+        for policy in machine["Properties"]["Policies"].as_array().unwrap() {
+            if let Some(invoke) = policy.get("LambdaInvokePolicy") {
+                invoked.insert(invoke["FunctionName"]["Ref"].as_str().unwrap());
+            } else {
+                for statement in policy["Statement"].as_array().unwrap() {
+                    for action in list(&statement["Action"]) {
+                        let action = action.as_str().unwrap();
+                        assert!(action.starts_with("logs:"), "{id} may {action}");
+                    }
+                }
+            }
+        }
+        assert_eq!(invoked, wanted, "{id}");
+    }
+}
+
+/// The ARN of the runner launch template, as the policies write it.
+fn launch_template_arn() -> Value {
+    json!({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:launch-template/${RunnerLaunchTemplate}"})
+}
+
+fn resources_of(statement: &Value) -> Vec<String> {
+    list(&statement["Resource"])
+        .into_iter()
+        .map(|resource| match resource {
+            Value::String(text) => text.clone(),
+            other => other["Fn::Sub"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| other.to_string()),
+        })
+        .collect()
+}
+
+#[test]
+fn runners_launch_only_from_the_runner_template_tagged_as_runways() {
+    let template = template();
+    let mut launchers = BTreeSet::new();
+    let mut tagged_kinds = BTreeSet::new();
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            if !list(&statement["Action"]).contains(&&json!("ec2:RunInstances")) {
+                continue;
+            }
+            launchers.insert(id.clone());
+            assert_eq!(
+                list(&statement["Action"]).len(),
+                1,
+                "{id}: RunInstances has statements of its own"
+            );
+            assert_eq!(
+                statement["Condition"]["ArnEquals"]["ec2:LaunchTemplate"],
+                launch_template_arn(),
+                "{id}: every resource of a launch needs the runner launch template"
+            );
+            for resource in resources_of(statement) {
+                let kind = resource
+                    .rsplit(':')
+                    .next()
+                    .and_then(|tail| tail.split('/').next())
+                    .unwrap()
+                    .to_owned();
+                if kind == "instance" || kind == "volume" {
+                    assert_eq!(
+                        statement["Condition"]["StringEquals"]["aws:RequestTag/runway:managed"],
+                        "true",
+                        "{id}: {kind}s are launched only with runway's tag"
                     );
+                    tagged_kinds.insert(kind);
                 }
             }
         }
     }
-    assert_eq!(invoked, wanted);
+    assert_eq!(
+        launchers,
+        BTreeSet::from(["ProvisionFunction".to_owned()]),
+        "only the provision function launches"
+    );
+    assert_eq!(
+        tagged_kinds,
+        BTreeSet::from(["instance".to_owned(), "volume".to_owned()])
+    );
+}
+
+#[test]
+fn the_runner_launch_template_locks_the_instance_down() {
+    let template = template();
+    let launch_template = template.resource("RunnerLaunchTemplate").unwrap();
+    assert_eq!(launch_template["Type"], "AWS::EC2::LaunchTemplate");
+    let data = &launch_template["Properties"]["LaunchTemplateData"];
+    let metadata = &data["MetadataOptions"];
+    assert_eq!(metadata["HttpTokens"], "required", "IMDSv2 only");
+    assert_eq!(metadata["HttpEndpoint"], "enabled");
+    assert_eq!(
+        metadata["HttpPutResponseHopLimit"], 1,
+        "job containers cannot reach the instance role"
+    );
+    assert_eq!(
+        data["IamInstanceProfile"]["Arn"],
+        json!({"Fn::GetAtt": ["RunnerInstanceProfile", "Arn"]})
+    );
+    assert_eq!(data["InstanceInitiatedShutdownBehavior"], "terminate");
+    let devices = data["BlockDeviceMappings"].as_array().unwrap();
+    assert!(!devices.is_empty());
+    for device in devices {
+        assert_eq!(device["Ebs"]["Encrypted"], true, "{device}");
+        assert_eq!(device["Ebs"]["DeleteOnTermination"], true, "{device}");
+    }
+    let mut tagged = BTreeSet::new();
+    for specification in data["TagSpecifications"].as_array().unwrap() {
+        let tags = specification["Tags"].as_array().unwrap();
+        assert!(
+            tags.contains(&json!({"Key": "runway:managed", "Value": "true"})),
+            "{specification}"
+        );
+        tagged.insert(specification["ResourceType"].as_str().unwrap());
+    }
+    assert_eq!(tagged, BTreeSet::from(["instance", "volume"]));
+    // The stack's functions launch through it.
+    assert_eq!(
+        template.root["Globals"]["Function"]["Environment"]["Variables"]
+            [runway_lambda_support::RUNNER_LAUNCH_TEMPLATE_ENV],
+        json!({"Ref": "RunnerLaunchTemplate"})
+    );
+}
+
+#[test]
+fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
+    let template = template();
+    let key = template.resource("SecretsKey").unwrap();
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let administrators = &key["Properties"]["KeyPolicy"]["Statement"];
+    assert!(
+        administrators.as_array().unwrap().iter().any(|statement| {
+            statement["Principal"]["AWS"]
+                == json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"})
+        }),
+        "the account administers the key"
+    );
+    let alias = template.resource("SecretsKeyAlias").unwrap();
+    assert_eq!(
+        alias["Properties"]["TargetKeyId"],
+        json!({"Ref": "SecretsKey"})
+    );
+    assert!(
+        alias["Properties"]["AliasName"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .starts_with("alias/")
+    );
+
+    let via_ssm = json!({"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"});
+    let role = template.resource("RunnerRole").unwrap();
+    let mut checked = 0;
+    let role_statements: Vec<(String, &Value)> = role["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+        .map(|statement| ("RunnerRole".to_owned(), statement))
+        .collect();
+    let function_statements: Vec<(String, &Value)> = template
+        .functions()
+        .into_iter()
+        .flat_map(|(id, function)| {
+            statements(function)
+                .into_iter()
+                .map(move |statement| (id.clone(), statement))
+        })
+        .collect();
+    for (id, statement) in role_statements.iter().chain(&function_statements) {
+        let actions = list(&statement["Action"]);
+        if !actions
+            .iter()
+            .any(|action| action.as_str().unwrap().starts_with("kms:"))
+        {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            actions
+                .iter()
+                .all(|action| action.as_str().unwrap().starts_with("kms:")),
+            "{id}: KMS actions have statements of their own"
+        );
+        assert_eq!(
+            statement["Resource"],
+            json!({"Fn::GetAtt": ["SecretsKey", "Arn"]}),
+            "{id}: only the stack's key"
+        );
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["kms:ViaService"], via_ssm,
+            "{id}: only through SSM"
+        );
+    }
+    assert!(
+        checked >= 3,
+        "the runner, the provision function and the settings readers"
+    );
+    // The runner decrypts only its own parameter.
+    let runner = role_statements
+        .iter()
+        .map(|(_, statement)| statement)
+        .find(|statement| list(&statement["Action"]).contains(&&json!("kms:Decrypt")))
+        .expect("the runner role may decrypt its JIT config");
+    let context =
+        runner["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+    assert!(
+        context.ends_with(&format!(
+            "parameter{}/${{!ec2:InstanceID}}",
+            runway_providers::DEFAULT_SSM_PREFIX
+        )),
+        "{context}"
+    );
+    // The provision function encrypts only JIT configs.
+    let provision = template.resource("ProvisionFunction").unwrap();
+    let encrypt = statements(provision)
+        .into_iter()
+        .find(|statement| list(&statement["Action"]).contains(&&json!("kms:Encrypt")))
+        .unwrap();
+    assert!(
+        encrypt["Condition"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(
+                "parameter{}/*",
+                runway_providers::DEFAULT_SSM_PREFIX
+            ))
+    );
+    assert_eq!(
+        template.root["Globals"]["Function"]["Environment"]["Variables"]
+            [runway_lambda_support::JIT_CONFIG_KMS_KEY_ENV],
+        json!({"Fn::GetAtt": ["SecretsKey", "Arn"]}),
+        "the provision function encrypts JIT configs with the stack's key"
+    );
+}
+
+#[test]
+fn step_functions_calls_are_scoped_to_the_job_machine() {
+    let template = template();
+    let job = job_machine(&template);
+    assert_eq!(
+        job["Properties"]["Name"],
+        json!({"Fn::Sub": "${AWS::StackName}-job"})
+    );
+    let machine_arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-job";
+    let executions_arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-job:*";
+    let mut seen = BTreeSet::new();
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            for action in list(&statement["Action"]) {
+                let action = action.as_str().unwrap();
+                if !action.starts_with("states:") {
+                    continue;
+                }
+                seen.insert(action.to_owned());
+                let wanted = if action == "states:DescribeExecution" {
+                    executions_arn
+                } else {
+                    machine_arn
+                };
+                assert_eq!(
+                    statement["Resource"],
+                    json!({"Fn::Sub": wanted}),
+                    "{id}: {action} only on the job machine"
+                );
+            }
+        }
+    }
+    assert!(seen.contains("states:StartExecution") && seen.contains("states:DescribeExecution"));
+}
+
+// ---- Alarms ----------------------------------------------------------------------------------
+
+/// The state machines and functions an alarm watches, with the metric names.
+fn alarm_targets(alarm: &Value) -> Vec<(String, String)> {
+    let properties = &alarm["Properties"];
+    let mut metrics = vec![(
+        properties["MetricName"].clone(),
+        properties["Dimensions"].clone(),
+    )];
+    for query in properties["Metrics"].as_array().into_iter().flatten() {
+        let metric = &query["MetricStat"]["Metric"];
+        metrics.push((metric["MetricName"].clone(), metric["Dimensions"].clone()));
+    }
+    metrics
+        .into_iter()
+        .filter_map(|(name, dimensions)| {
+            let name = name.as_str()?.to_owned();
+            let target = dimensions.as_array()?.first()?["Value"]["Ref"]
+                .as_str()?
+                .to_owned();
+            Some((target, name))
+        })
+        .collect()
+}
+
+#[test]
+fn failed_executions_and_webhook_errors_raise_alarms_that_notify() {
+    let template = template();
+    let alarms = template.resources_of_type("AWS::CloudWatch::Alarm");
+    let watched: BTreeSet<(String, String)> = alarms
+        .values()
+        .flat_map(|alarm| alarm_targets(alarm))
+        .collect();
+    for id in template.state_machines().keys() {
+        assert!(
+            watched.contains(&(id.clone(), "ExecutionsFailed".to_owned())),
+            "no alarm on failed executions of {id}"
+        );
+    }
+    assert!(watched.contains(&("WebhookFunction".to_owned(), "Errors".to_owned())));
+    let topic = template.resource("AlarmTopic").unwrap();
+    assert_eq!(topic["Condition"], "HasAlarmEmail");
+    assert_eq!(
+        topic["Properties"]["Subscription"][0]["Endpoint"],
+        json!({"Ref": "AlarmEmail"})
+    );
+    for (id, alarm) in alarms {
+        let actions = alarm["Properties"]["AlarmActions"].to_string();
+        assert!(
+            actions.contains("AlarmTopicArn") && actions.contains("\"AlarmTopic\""),
+            "{id} notifies the email topic and the given topic: {actions}"
+        );
+    }
 }
 
 // ---- The table -------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 //! The stock validators: `sam validate --lint` on template.yaml (offline) and `asl-validator`
-//! on the job state machine with its substitutions made; the sample events of sam/events.
+//! on every state machine with its substitutions made; the sample events of sam/events.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use runway_deploy_tests::{Template, repo_root, substitution_variables};
+use runway_deploy_tests::{
+    Template, asl_definitions, repo_root, substituted_function, substitution_variables,
+};
 use serde_json::Value;
 
 fn tool(relative: &str) -> PathBuf {
@@ -61,11 +63,9 @@ fn sam_validate_lint_catches_a_broken_template() {
     // refuse it, or the check above proves nothing.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("statemachines")).unwrap();
-    std::fs::copy(
-        repo_root().join("statemachines/job.asl.json"),
-        dir.path().join("statemachines/job.asl.json"),
-    )
-    .unwrap();
+    for definition in asl_definitions(&repo_root()).unwrap() {
+        std::fs::copy(repo_root().join(&definition), dir.path().join(&definition)).unwrap();
+    }
     let original = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     let broken = original.replacen(
         "LogGroup: !Ref RouteLogGroup",
@@ -83,10 +83,9 @@ fn sam_validate_lint_catches_a_broken_template() {
     );
 }
 
-/// job.asl.json with each `${X}` replaced as `replace` says.
-fn substituted(replace: impl Fn(&str) -> String) -> String {
-    let mut definition =
-        std::fs::read_to_string(repo_root().join("statemachines/job.asl.json")).unwrap();
+/// The definition at `relative` with each `${X}` replaced as `replace` says.
+fn substituted(relative: &str, replace: impl Fn(&str) -> String) -> String {
+    let mut definition = std::fs::read_to_string(repo_root().join(relative)).unwrap();
     for variable in substitution_variables(&definition) {
         definition = definition.replace(&format!("${{{variable}}}"), &replace(&variable));
     }
@@ -95,7 +94,7 @@ fn substituted(replace: impl Fn(&str) -> String) -> String {
 
 fn asl_validator(definition: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("job.asl.json");
+    let path = dir.path().join("machine.asl.json");
     std::fs::write(&path, definition).unwrap();
     Command::new(tool("scripts/node/node_modules/.bin/asl-validator"))
         .arg("--json-path")
@@ -105,27 +104,38 @@ fn asl_validator(definition: &str) -> Output {
 }
 
 #[test]
-fn asl_validator_accepts_the_job_machine_with_its_substitutions_made() {
+fn asl_validator_accepts_every_state_machine_with_its_substitutions_made() {
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
-    let machine = template.resource("JobStateMachine").unwrap();
-    let substitutions = machine["Properties"]["DefinitionSubstitutions"]
-        .as_object()
-        .unwrap()
-        .clone();
-    // What CloudFormation puts there: each function's ARN.
-    let definition = substituted(|variable| {
-        let function = substitutions[variable]["Fn::GetAtt"][0].as_str().unwrap();
-        format!("arn:aws:lambda:us-east-1:123456789012:function:runway-{function}")
-    });
-    assert!(!definition.contains("${"));
-    let output = asl_validator(&definition);
-    assert!(output.status.success(), "{}", text(&output));
+    let machines = template.state_machines();
+    assert!(machines.len() >= 2);
+    for (id, machine) in machines {
+        let properties = &machine["Properties"];
+        let uri = properties["DefinitionUri"].as_str().unwrap();
+        let substitutions = properties["DefinitionSubstitutions"]
+            .as_object()
+            .unwrap()
+            .clone();
+        // What CloudFormation puts there: each function's ARN.
+        let definition = substituted(uri, |variable| {
+            let function = substituted_function(&substitutions[variable])
+                .unwrap_or_else(|| panic!("{id}: {variable} is not a function ARN"));
+            format!("arn:aws:lambda:us-east-1:123456789012:function:runway-{function}")
+        });
+        assert!(!definition.contains("${"), "{id}");
+        let output = asl_validator(&definition);
+        assert!(output.status.success(), "{id} ({uri}): {}", text(&output));
+    }
 }
 
 #[test]
 fn asl_validator_refuses_a_resource_that_is_no_arn() {
-    let output = asl_validator(&substituted(|variable| format!("not-an-arn-{variable}")));
-    assert!(!output.status.success(), "{}", text(&output));
+    for definition in asl_definitions(&repo_root()).unwrap() {
+        let replaced = substituted(&definition, |variable| format!("not-an-arn-{variable}"));
+        if replaced.contains("not-an-arn-") {
+            let output = asl_validator(&replaced);
+            assert!(!output.status.success(), "{definition}: {}", text(&output));
+        }
+    }
 }
 
 // ---- Sample events ---------------------------------------------------------------------------
@@ -213,5 +223,56 @@ fn the_sample_step_inputs_carry_the_webhooks_execution_input() {
         let carried: runway_webhook::JobExecutionInput =
             serde_json::from_value(input["input"].clone()).unwrap();
         assert_eq!(carried, expected, "{sample}");
+    }
+}
+
+#[test]
+fn the_sample_reaper_events_are_the_reaper_machines_task_inputs() {
+    // Every Task of reaper.asl.json calling the reap function has a sample event
+    // (reap-<sweep>.json) equal to its Parameters with the execution name filled in.
+    let definition = json_file("statemachines/reaper.asl.json");
+    let mut sweeps = Vec::new();
+    collect_reap_parameters(&definition, &mut sweeps);
+    assert!(
+        !sweeps.is_empty(),
+        "reaper.asl.json calls the reap function"
+    );
+    for parameters in sweeps {
+        let sweep = parameters["sweep"]
+            .as_str()
+            .expect("each reap task names its sweep");
+        let event = json_file(&format!("sam/events/reap-{sweep}.json"));
+        let object = parameters.as_object().unwrap();
+        assert_eq!(
+            event.as_object().unwrap().len(),
+            object.len(),
+            "reap-{sweep}.json has the task's fields"
+        );
+        for (key, value) in object {
+            match key.strip_suffix(".$") {
+                Some(field) => assert!(event[field].is_string(), "reap-{sweep}.json: {field}"),
+                None => assert_eq!(&event[key], value, "reap-{sweep}.json: {key}"),
+            }
+        }
+    }
+}
+
+/// The Parameters of every Task calling `${ReapFunctionArn}`, at any depth (Parallel branches).
+fn collect_reap_parameters(value: &Value, found: &mut Vec<Value>) {
+    match value {
+        Value::Object(object) => {
+            if object.get("Type").and_then(Value::as_str) == Some("Task")
+                && object.get("Resource").and_then(Value::as_str) == Some("${ReapFunctionArn}")
+            {
+                found.push(object.get("Parameters").cloned().unwrap_or(Value::Null));
+            }
+            for child in object.values() {
+                collect_reap_parameters(child, found);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_reap_parameters(item, found)),
+        _ => {}
     }
 }

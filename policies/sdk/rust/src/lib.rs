@@ -17,8 +17,20 @@
 //!
 //! Build it with `runway-policy-build` (in this SDK), which compiles the crate for
 //! `wasm32-unknown-unknown` and turns the module into a component that imports nothing.
+//!
+//! runway runs every decision in a fresh instance, so the SDK installs a bump allocator
+//! (`bump::BumpAllocator`) that uses the memory the module starts with instead of growing it
+//! on the first allocation. Turn off the default `bump-allocator` feature to bring your own
+//! `#[global_allocator]`.
 
 pub mod time;
+
+#[cfg(target_arch = "wasm32")]
+pub mod bump;
+
+#[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
+#[global_allocator]
+static ALLOCATOR: bump::BumpAllocator = bump::BumpAllocator::new();
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,47 @@
+//! `runway bench`: webhook → launch latency and jobs per second through the job machine on
+//! this machine (see `runway_local::bench`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use runway_local::bench::{self, BenchOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Jobs timed one after another for the webhook → launch figure.
+    #[arg(long, default_value_t = 300)]
+    latency_samples: usize,
+    /// Jobs queued at once for the throughput figure.
+    #[arg(long, default_value_t = 1000)]
+    jobs: usize,
+    /// Run each runner as a `runway runner-sim` process instead of a task in this process.
+    #[arg(long)]
+    runner_processes: bool,
+    /// Give up when a run has not finished after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_seconds: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = BenchOptions {
+        latency_samples: args.latency_samples,
+        jobs: args.jobs,
+        runner_processes: args.runner_processes,
+        timeout: Duration::from_secs(args.timeout_seconds),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(bench::run(&options))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

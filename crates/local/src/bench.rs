@@ -1,0 +1,543 @@
+//! `runway bench`: how fast the job machine moves jobs on this machine.
+//!
+//! Everything is real except where runners run: signed `queued` webhooks from the GitHub
+//! emulator over HTTP, the webhook intake, the local engine running `statemachines/job.asl.json`,
+//! the job flow with the in-memory store and the configured policies, and runners that speak
+//! the emulator's runner protocol over HTTP. The runners are tasks in this process
+//! ([`InProcessRunners`]) so that the figures are runway's, not process start-up's; with
+//! `--runner-processes` each runner is a `runway runner-sim` process instead.
+//!
+//! Two figures:
+//! - **webhook → launch**: jobs one after another; the time from the emulator queueing a job to
+//!   the pool's provider being asked to launch its runner (webhook signed and delivered, intake,
+//!   execution started, Route, Admit, JIT config, Provision).
+//! - **throughput**: a burst of jobs queued at once, until every execution has ended and every
+//!   job is completed; jobs per second, state transitions per job, peak memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use runway_asl::ExecutionStatus;
+use runway_github_emulator::NewJob;
+use runway_providers::{
+    LaunchRequest, Launched, OwnedRunner, Provider, ProviderError, ProviderKind, Terminated,
+};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::LocalConfig;
+use crate::system::{LocalError, LocalSystem, Supplied};
+
+const REPOSITORY: &str = "octo-org/app";
+const POOL: &str = "bench";
+const LABELS: [&str; 3] = ["self-hosted", "linux", "x64"];
+/// Jobs run before the latency samples, so connections and caches are warm.
+const WARM_UP_JOBS: usize = 20;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Jobs timed one after another for webhook → launch.
+    pub latency_samples: usize,
+    /// Jobs queued at once for the throughput run.
+    pub jobs: usize,
+    /// Run each runner as a `runway runner-sim` process (this binary) rather than a task.
+    pub runner_processes: bool,
+    /// Longest wait for a burst to finish before the run is called failed.
+    pub timeout: Duration,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            latency_samples: 300,
+            jobs: 1000,
+            runner_processes: false,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Webhook → launch call, jobs one after another.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A burst of jobs through the whole machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputReport {
+    pub jobs: usize,
+    pub seconds: f64,
+    pub jobs_per_second: f64,
+    pub succeeded: usize,
+    /// States entered per execution (what Step Functions Standard bills), mean over the burst.
+    pub transitions_per_job: f64,
+    /// States entered by one happy-path execution, by name, in order.
+    pub happy_path: Vec<String>,
+    /// Peak resident memory of this process after the run, in MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub runners: &'static str,
+    pub latency: LatencyReport,
+    pub throughput: ThroughputReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error("the emulator refused a job: {0}")]
+    Emulator(String),
+    #[error("job {job_id} was never launched within {seconds} s; the job machine is stuck")]
+    NeverLaunched { job_id: u64, seconds: u64 },
+    #[error(
+        "{left} of {jobs} executions were still running after {seconds} s, waiting in: {waiting}"
+    )]
+    Unfinished {
+        jobs: usize,
+        left: usize,
+        seconds: u64,
+        waiting: String,
+    },
+    #[error("{failed} of {jobs} executions did not succeed, e.g. {example}")]
+    Failed {
+        jobs: usize,
+        failed: usize,
+        example: String,
+    },
+}
+
+/// Runs each runner as a task in this process and notes when each launch was asked for.
+#[derive(Debug, Default)]
+pub struct InProcessRunners {
+    url: Mutex<Option<String>>,
+    launched: Mutex<HashMap<String, Instant>>,
+    running: Mutex<BTreeMap<String, (String, tokio::task::AbortHandle)>>,
+    launch_seen: Notify,
+}
+
+impl InProcessRunners {
+    /// Runners reach the emulator at `url` (the JIT config's own URL otherwise).
+    pub fn new(url: Option<String>) -> Self {
+        InProcessRunners {
+            url: Mutex::new(url),
+            ..InProcessRunners::default()
+        }
+    }
+
+    /// When the launch for the execution of `job_id` was asked for.
+    fn launched_at(&self, job_id: u64) -> Option<Instant> {
+        let prefix = format!("job-{job_id}-");
+        let launched = self.launched.lock().unwrap_or_else(PoisonError::into_inner);
+        launched
+            .iter()
+            .find(|(execution, _)| execution.starts_with(&prefix))
+            .map(|(_, at)| *at)
+    }
+
+    async fn wait_for_launch(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.launch_seen.notified();
+            if let Some(at) = self.launched_at(job_id) {
+                return Some(at);
+            }
+            if tokio::time::timeout_at(deadline, seen).await.is_err() {
+                return self.launched_at(job_id);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for InProcessRunners {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Local
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        let now = Instant::now();
+        self.launched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(request.execution.clone())
+            .or_insert(now);
+        self.launch_seen.notify_waiters();
+        let url = self
+            .url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let jitconfig = request.jit_config.expose().to_owned();
+        let runner = tokio::spawn(async move {
+            let options = runway_github_emulator::runner::RunnerOptions::new(url, jitconfig);
+            if let Err(error) = runway_github_emulator::runner::run(options).await {
+                tracing::warn!(%error, "in-process runner stopped");
+            }
+        });
+        let instance_id = format!("task-{}", runner.id());
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                request.runner_name.clone(),
+                (request.execution.clone(), runner.abort_handle()),
+            );
+        Ok(Launched {
+            runner_name: request.runner_name,
+            provider: ProviderKind::Local,
+            instance_id,
+            instance_type: None,
+            subnet_id: None,
+            capacity: None,
+            launched_at: chrono::Utc::now(),
+        })
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let owned = running
+            .get(runner_name)
+            .is_some_and(|(owner, _)| owner == execution);
+        Ok(match owned.then(|| running.remove(runner_name)).flatten() {
+            Some((_, runner)) if !runner.is_finished() => {
+                runner.abort();
+                Terminated::Stopped {
+                    instance_ids: vec![runner_name.to_owned()],
+                }
+            }
+            _ => Terminated::AlreadyGone,
+        })
+    }
+
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(running
+            .iter()
+            .filter(|(_, (_, runner))| !runner.is_finished())
+            .map(|(name, (execution, _))| OwnedRunner {
+                provider: ProviderKind::Local,
+                execution: execution.clone(),
+                runner_name: name.clone(),
+                pool: Some(POOL.to_owned()),
+                instance_id: name.clone(),
+                launched_at: None,
+            })
+            .collect())
+    }
+}
+
+/// The bench's configuration: one pool with no ceiling to speak of, the emulator on port 0, no
+/// demo workload, the example policies when they are built.
+pub fn bench_config() -> Result<LocalConfig, LocalError> {
+    let mut config = LocalConfig::embedded_default()?;
+    let text = format!(
+        r#"
+[listen]
+webhook = "127.0.0.1:0"
+sfn = "127.0.0.1:0"
+emulator = "127.0.0.1:0"
+
+[github]
+mode = "emulator"
+repositories = ["{REPOSITORY}"]
+organizations = ["octo-org"]
+
+[store]
+kind = "memory"
+
+[[pools]]
+name = "{POOL}"
+labels = {labels:?}
+max_running = 100000
+max_per_org = 100000
+max_per_repo = 100000
+boot_timeout_seconds = 120
+idle_timeout_seconds = 60
+params = {{ "fair-share.org-percent" = "100", "fair-share.repo-percent" = "100" }}
+provider = {{ kind = "local" }}
+"#,
+        labels = LABELS
+    );
+    let mut bench = LocalConfig::from_toml_str(&text)?;
+    // The example policies, found (or not) as the embedded default finds them.
+    bench.policies = std::mem::take(&mut config.policies);
+    bench.policies_optional = config.policies_optional;
+    bench.search_dirs = std::mem::take(&mut config.search_dirs);
+    Ok(bench)
+}
+
+async fn start(options: &BenchOptions) -> Result<(LocalSystem, Arc<InProcessRunners>), BenchError> {
+    let config = bench_config()?;
+    let runners = Arc::new(InProcessRunners::default());
+    let mut supplied = Supplied::default();
+    if !options.runner_processes {
+        supplied
+            .providers
+            .insert(POOL.to_owned(), runners.clone() as Arc<dyn Provider>);
+    }
+    let system = LocalSystem::start_with(config, supplied).await?;
+    *runners.url.lock().unwrap_or_else(PoisonError::into_inner) = system
+        .emulator()
+        .map(|emulator| emulator.base_url().to_owned());
+    Ok((system, runners))
+}
+
+fn bench_job() -> NewJob {
+    NewJob {
+        repository: REPOSITORY.to_owned(),
+        labels: LABELS.iter().map(|label| (*label).to_owned()).collect(),
+        duration_seconds: 0.0,
+        conclusion: None,
+        name: None,
+        workflow_name: None,
+        head_branch: None,
+        run_id: None,
+        run_attempt: None,
+    }
+}
+
+fn queue_job(system: &LocalSystem) -> Result<u64, BenchError> {
+    let emulator = system
+        .emulator()
+        .ok_or_else(|| BenchError::Emulator("the bench needs the GitHub emulator".to_owned()))?;
+    emulator
+        .create_job(bench_job())
+        .map(|created| created.job_id)
+        .map_err(|error| BenchError::Emulator(error.to_string()))
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Webhook → launch call, jobs one after another. Launch times come from the in-process
+/// provider, so this figure needs it (with runner processes it times the execution's start).
+pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, BenchError> {
+    let (system, runners) = start(&BenchOptions {
+        runner_processes: false,
+        ..options.clone()
+    })
+    .await?;
+    let timeout = Duration::from_secs(30);
+    let mut latencies = Vec::with_capacity(options.latency_samples);
+    for sample in 0..WARM_UP_JOBS + options.latency_samples {
+        let queued = Instant::now();
+        let job_id = queue_job(&system)?;
+        let launched =
+            runners
+                .wait_for_launch(job_id, timeout)
+                .await
+                .ok_or(BenchError::NeverLaunched {
+                    job_id,
+                    seconds: timeout.as_secs(),
+                })?;
+        if sample >= WARM_UP_JOBS {
+            latencies.push(launched.saturating_duration_since(queued));
+        }
+    }
+    let finished = system.wait_until_idle(options.timeout).await;
+    let (left, waiting) = unfinished(&system);
+    system.shutdown().await;
+    if !finished {
+        return Err(BenchError::Unfinished {
+            jobs: WARM_UP_JOBS + options.latency_samples,
+            left,
+            seconds: options.timeout.as_secs(),
+            waiting,
+        });
+    }
+    latencies.sort();
+    Ok(LatencyReport {
+        samples: latencies.len(),
+        p50_ms: percentile(&latencies, 0.50),
+        p95_ms: percentile(&latencies, 0.95),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: latencies
+            .last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or_default(),
+    })
+}
+
+/// How many executions are still running, and the states the first few are in.
+fn unfinished(system: &LocalSystem) -> (usize, String) {
+    let running: Vec<_> = system
+        .executions()
+        .into_iter()
+        .filter(|e| e.status == ExecutionStatus::Running)
+        .collect();
+    let waiting: Vec<String> = running
+        .iter()
+        .take(5)
+        .map(|execution| {
+            let history = system
+                .service()
+                .get_execution_history(&execution.execution_arn, false)
+                .unwrap_or_default();
+            let open: Vec<&str> = entered_states(&history)
+                .into_iter()
+                .filter(|state| {
+                    !history.iter().any(|event| {
+                        event.event_type.ends_with("StateExited")
+                            && state_name(event, "stateExitedEventDetails") == Some(*state)
+                    })
+                })
+                .collect();
+            format!("{} ({})", execution.name, open.join(", "))
+        })
+        .collect();
+    (running.len(), waiting.join("; "))
+}
+
+fn state_name<'a>(event: &'a runway_asl::HistoryEvent, details: &str) -> Option<&'a str> {
+    event
+        .details
+        .get(details)
+        .and_then(|details| details.get("name"))
+        .and_then(|name| name.as_str())
+}
+
+/// The states an execution entered, in order.
+fn entered_states(history: &[runway_asl::HistoryEvent]) -> Vec<&str> {
+    history
+        .iter()
+        .filter(|event| event.event_type.ends_with("StateEntered"))
+        .filter_map(|event| state_name(event, "stateEnteredEventDetails"))
+        .collect()
+}
+
+/// A burst of `options.jobs` jobs queued at once, to the end of every execution.
+pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputReport, BenchError> {
+    let (system, _runners) = start(options).await?;
+    let started = Instant::now();
+    for _ in 0..options.jobs {
+        queue_job(&system)?;
+    }
+    let finished = system.wait_until_idle(options.timeout).await;
+    let seconds = started.elapsed().as_secs_f64();
+    if !finished {
+        let (left, waiting) = unfinished(&system);
+        system.shutdown().await;
+        return Err(BenchError::Unfinished {
+            jobs: options.jobs,
+            left,
+            seconds: options.timeout.as_secs(),
+            waiting,
+        });
+    }
+    let executions = system.executions();
+    let failed: Vec<_> = executions
+        .iter()
+        .filter(|e| e.status != ExecutionStatus::Succeeded)
+        .collect();
+    if let Some(example) = failed.first() {
+        let report = BenchError::Failed {
+            jobs: executions.len(),
+            failed: failed.len(),
+            example: format!(
+                "{} ended {}: {}",
+                example.name,
+                example.status.as_str(),
+                example.cause.as_deref().unwrap_or("no cause given")
+            ),
+        };
+        system.shutdown().await;
+        return Err(report);
+    }
+    let mut transitions = 0usize;
+    let mut happy_path = Vec::new();
+    for execution in &executions {
+        let history = system
+            .service()
+            .get_execution_history(&execution.execution_arn, false)
+            .unwrap_or_default();
+        let entered: Vec<String> = entered_states(&history)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        transitions += entered.len();
+        if happy_path.is_empty() {
+            happy_path = entered;
+        }
+    }
+    let report = ThroughputReport {
+        jobs: options.jobs,
+        seconds,
+        jobs_per_second: options.jobs as f64 / seconds.max(f64::EPSILON),
+        succeeded: executions.len(),
+        transitions_per_job: transitions as f64 / executions.len().max(1) as f64,
+        happy_path,
+        peak_rss_mib: peak_rss_mib(),
+    };
+    system.shutdown().await;
+    Ok(report)
+}
+
+/// Both figures.
+pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
+    let latency = measure_latency(options).await?;
+    let throughput = measure_throughput(options).await?;
+    Ok(BenchReport {
+        runners: if options.runner_processes {
+            "runner-sim processes"
+        } else {
+            "in-process runners"
+        },
+        latency,
+        throughput,
+    })
+}
+
+/// `VmHWM` from `/proc/self/status` (Linux only).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let l = &self.latency;
+        let t = &self.throughput;
+        writeln!(
+            f,
+            "webhook → launch call, {} jobs one after another: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.samples, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+        )?;
+        writeln!(
+            f,
+            "{} jobs at once through the whole machine ({}): {:.2} s, {:.0} jobs/s, all {} succeeded",
+            t.jobs, self.runners, t.seconds, t.jobs_per_second, t.succeeded
+        )?;
+        writeln!(
+            f,
+            "state transitions per job: {:.1}; a happy path: {}",
+            t.transitions_per_job,
+            t.happy_path.join(" → ")
+        )?;
+        if let Some(rss) = t.peak_rss_mib {
+            writeln!(f, "peak resident memory: {rss:.0} MiB")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,606 @@
+//! [`Reaper`]: the sweeps over runway's ports.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use runway_asl::{TaskFailure, TaskRegistry};
+use runway_clock::SharedClock;
+use runway_github::{GitHub, GitHubError, RunnerScope};
+use runway_jobflow::{JobFlow, RunnerScopeLevel, Step};
+use runway_providers::{Provider, Terminated};
+use runway_store::{RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{ReaperConfig, ReaperConfigError};
+use crate::error::ReapError;
+use crate::executions::{ExecutionStatus, Executions};
+use crate::report::{Sweep, SweepReport};
+use crate::verdict::{Verdict, judge};
+
+/// Everything the reaper talks to. `flow` releases slots exactly as the job machine's
+/// release step does; the rest are the same parts the job flow was built with.
+pub struct ReaperDeps {
+    pub flow: JobFlow,
+    pub store: Arc<dyn Store>,
+    pub github: Arc<dyn GitHub>,
+    /// One provider per pool, by pool name (pools may share one).
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// Executions of the job state machine.
+    pub executions: Arc<dyn Executions>,
+    pub clock: SharedClock,
+}
+
+impl fmt::Debug for ReaperDeps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReaperDeps")
+            .field("store", &self.store)
+            .field("github", &self.github)
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("executions", &self.executions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reaper. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Reaper {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    deps: ReaperDeps,
+    config: ReaperConfig,
+}
+
+/// The task input: the Parameters of a sweep's Task state.
+#[derive(Debug, Deserialize)]
+struct SweepInput {
+    sweep: String,
+    #[serde(default)]
+    execution: Option<String>,
+}
+
+/// Execution statuses looked up once per sweep.
+struct Lookups<'a> {
+    executions: &'a dyn Executions,
+    known: HashMap<String, ExecutionStatus>,
+}
+
+impl Lookups<'_> {
+    async fn status(&mut self, execution: &str) -> Result<ExecutionStatus, ReapError> {
+        if let Some(status) = self.known.get(execution) {
+            return Ok(*status);
+        }
+        let status = self.executions.status(execution).await?;
+        self.known.insert(execution.to_owned(), status);
+        Ok(status)
+    }
+}
+
+fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> chrono::Duration {
+    now.signed_duration_since(since)
+}
+
+impl Reaper {
+    pub fn new(deps: ReaperDeps, config: ReaperConfig) -> Result<Reaper, ReaperConfigError> {
+        config.validate()?;
+        Ok(Reaper {
+            inner: Arc::new(Inner { deps, config }),
+        })
+    }
+
+    pub fn config(&self) -> &ReaperConfig {
+        &self.inner.config
+    }
+
+    fn deps(&self) -> &ReaperDeps {
+        &self.inner.deps
+    }
+
+    fn lookups(&self) -> Lookups<'_> {
+        Lookups {
+            executions: self.deps().executions.as_ref(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// Runs the sweep a Task state names (`{"sweep": "orphan-runners", ...}`) and returns its
+    /// report as JSON.
+    pub async fn run(&self, input: Value) -> Result<Value, ReapError> {
+        let input: SweepInput = serde_json::from_value(input).map_err(|error| {
+            ReapError::BadInput(format!(
+                "the reaper's input is not usable ({error}); it expects {{\"sweep\": \"<name>\"}} \
+                 as statemachines/reaper.asl.json passes it"
+            ))
+        })?;
+        let sweep: Sweep = input
+            .sweep
+            .parse()
+            .map_err(|error: crate::report::UnknownSweep| ReapError::BadInput(error.to_string()))?;
+        let span = info_span!(
+            "sweep",
+            sweep = sweep.name(),
+            execution = input.execution.as_deref().unwrap_or("-")
+        );
+        let report = self.sweep(sweep).instrument(span).await?;
+        serde_json::to_value(&report)
+            .map_err(|error| ReapError::Failed(format!("the report could not be encoded: {error}")))
+    }
+
+    /// Runs one sweep.
+    pub async fn sweep(&self, sweep: Sweep) -> Result<SweepReport, ReapError> {
+        let result = match sweep {
+            Sweep::OrphanRunners => self.orphan_runners().await,
+            Sweep::OfflineRunners => self.offline_runners().await,
+            Sweep::StaleSlots => self.stale_slots().await,
+        };
+        match &result {
+            Ok(report) => info!(summary = %report.summary, "sweep done"),
+            Err(error) => warn!(error = error.name(), cause = %error, "sweep failed"),
+        }
+        result
+    }
+
+    /// Registers the reaper with the local engine under `name` (the function name of
+    /// `${ReapFunctionArn}`, see [`crate::local_definition`]).
+    pub fn register_task(&self, registry: &TaskRegistry, name: &str) {
+        let reaper = self.clone();
+        registry.register(name.to_owned(), move |request| {
+            let reaper = reaper.clone();
+            async move {
+                reaper
+                    .run(request.input)
+                    .await
+                    .map_err(|error| TaskFailure::new(error.name(), error.to_string()))
+            }
+        });
+    }
+
+    /// Each distinct provider once, with the pools it serves.
+    fn distinct_providers(&self) -> Vec<(String, Arc<dyn Provider>)> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (pool, provider) in &self.deps().providers {
+            if seen.insert(Arc::as_ptr(provider) as *const () as usize) {
+                out.push((pool.clone(), provider.clone()));
+            }
+        }
+        out
+    }
+
+    /// Records the runner as gone, if the store still has it live for that execution.
+    async fn mark_gone(&self, execution: &str, name: &str) -> Result<bool, ReapError> {
+        let Ok(name) = RunnerName::new(name) else {
+            return Ok(false);
+        };
+        let store = self.deps().store.as_ref();
+        let record = store
+            .get_runner(&name)
+            .await
+            .map_err(|e| ReapError::store("read a runner record", e))?;
+        match record {
+            Some(record) if record.execution.as_str() == execution => {
+                if record.state == RunnerState::Gone {
+                    return Ok(false);
+                }
+                store
+                    .set_runner_state(&name, RunnerState::Gone, None)
+                    .await
+                    .map_err(|e| ReapError::store("record the runner as gone", e))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn orphan_runners(&self) -> Result<SweepReport, ReapError> {
+        let deps = self.deps();
+        let config = self.config();
+        let now = deps.clock.now();
+        let mut report = SweepReport::new(Sweep::OrphanRunners);
+        let mut lookups = self.lookups();
+        let mut handled: BTreeSet<(String, String)> = BTreeSet::new();
+
+        'providers: for (pool, provider) in self.distinct_providers() {
+            let owned = provider.owned().await.map_err(|e| {
+                ReapError::provider(&format!("list the runners of pool {pool}'s provider"), e)
+            })?;
+            for runner in owned {
+                // Providers of several pools may list the same hosts (EC2 lists by tag).
+                if !handled.insert((runner.execution.clone(), runner.runner_name.clone())) {
+                    continue;
+                }
+                report.examined += 1;
+                let launched_at = match runner.launched_at {
+                    Some(time) => Some(time),
+                    None => self.record_launch(&runner.runner_name).await?,
+                };
+                let status = lookups.status(&runner.execution).await?;
+                let reason = match judge(
+                    &runner.execution,
+                    status,
+                    launched_at.map(|time| age(now, time)),
+                    config,
+                ) {
+                    Verdict::Keep(reason) => {
+                        report.keep(reason);
+                        continue;
+                    }
+                    Verdict::Reap(reason) => reason,
+                };
+                if report.spent() >= config.max_actions_per_sweep {
+                    report.truncated = true;
+                    break 'providers;
+                }
+                let target = format!(
+                    "runner {} ({} {}) of pool {}",
+                    runner.runner_name,
+                    runner.provider,
+                    runner.instance_id,
+                    runner.pool.as_deref().unwrap_or(&pool)
+                );
+                match provider
+                    .terminate(&runner.execution, &runner.runner_name)
+                    .await
+                {
+                    Ok(terminated) => {
+                        self.mark_gone(&runner.execution, &runner.runner_name)
+                            .await?;
+                        let verb = match terminated {
+                            Terminated::Stopped { .. } => "terminated",
+                            Terminated::AlreadyGone => "found already gone",
+                        };
+                        report.acted(format!("{verb} {target}: {reason}"));
+                    }
+                    Err(error) if error.is_retryable() => {
+                        return Err(ReapError::provider(&format!("terminate {target}"), error));
+                    }
+                    Err(error) => report.failed(format!("could not terminate {target}: {error}")),
+                }
+            }
+        }
+
+        if !report.truncated {
+            self.orphan_records(now, &mut report, &mut lookups, &handled)
+                .await?;
+        }
+        Ok(report.finish("runners", "terminated"))
+    }
+
+    async fn record_launch(&self, name: &str) -> Result<Option<DateTime<Utc>>, ReapError> {
+        let Ok(name) = RunnerName::new(name) else {
+            return Ok(None);
+        };
+        Ok(self
+            .deps()
+            .store
+            .get_runner(&name)
+            .await
+            .map_err(|e| ReapError::store("read a runner record", e))?
+            .map(|record| record.launched_at))
+    }
+
+    /// Runner records of executions that are not running, whose host no provider lists any
+    /// more (or was missed): terminated again (idempotent) and recorded as gone.
+    async fn orphan_records(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+        lookups: &mut Lookups<'_>,
+        handled: &BTreeSet<(String, String)>,
+    ) -> Result<(), ReapError> {
+        let deps = self.deps();
+        let config = self.config();
+        let cutoff =
+            now - chrono::Duration::seconds(config.grace_seconds.min(i64::MAX as u64) as i64);
+        let records: Vec<RunnerRecord> = deps
+            .store
+            .runners_older_than(cutoff)
+            .await
+            .map_err(|e| ReapError::store("list old runner records", e))?;
+        for record in records {
+            let key = (record.execution.to_string(), record.runner_name.to_string());
+            if record.state == RunnerState::Gone || handled.contains(&key) {
+                continue;
+            }
+            report.examined += 1;
+            let status = lookups.status(record.execution.as_str()).await?;
+            let reason = match judge(
+                record.execution.as_str(),
+                status,
+                Some(age(now, record.launched_at)),
+                config,
+            ) {
+                Verdict::Keep(reason) => {
+                    report.keep(reason);
+                    continue;
+                }
+                Verdict::Reap(reason) => reason,
+            };
+            if report.spent() >= config.max_actions_per_sweep {
+                report.truncated = true;
+                break;
+            }
+            let target = format!(
+                "runner record {} of pool {}",
+                record.runner_name, record.pool
+            );
+            if let Some(provider) = deps.providers.get(record.pool.as_str()) {
+                match provider
+                    .terminate(record.execution.as_str(), record.runner_name.as_str())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(error) if error.is_retryable() => {
+                        return Err(ReapError::provider(&format!("terminate {target}"), error));
+                    }
+                    Err(error) => {
+                        report.failed(format!("could not terminate {target}: {error}"));
+                        continue;
+                    }
+                }
+            }
+            self.mark_gone(record.execution.as_str(), record.runner_name.as_str())
+                .await?;
+            report.acted(format!(
+                "recorded {target} as gone (its host is not running): {reason}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where to look for runway's registrations: the configured scopes, and the job flow's
+    /// enterprise when it registers there.
+    fn scopes(&self) -> Vec<RunnerScope> {
+        let mut scopes = self.config().github_scopes.clone();
+        if let RunnerScopeLevel::Enterprise(slug) = &self.deps().flow.config().github.scope {
+            let scope = RunnerScope::enterprise(slug.as_str());
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        scopes
+    }
+
+    async fn offline_runners(&self) -> Result<SweepReport, ReapError> {
+        let deps = self.deps();
+        let config = self.config();
+        let now = deps.clock.now();
+        let prefix = format!("{}-", deps.flow.config().github.runner_name_prefix);
+        let mut report = SweepReport::new(Sweep::OfflineRunners);
+        let mut lookups = self.lookups();
+        let scopes = self.scopes();
+
+        'scopes: for scope in &scopes {
+            let where_ = scope_text(scope);
+            let runners = deps
+                .github
+                .list_runners(scope, None)
+                .await
+                .map_err(|e| ReapError::github(&format!("list the runners of {where_}"), e))?;
+            for runner in runners.iter().filter(|r| r.name.starts_with(&prefix)) {
+                report.examined += 1;
+                if runner.status != "offline" {
+                    report.keep("online");
+                    continue;
+                }
+                if runner.busy {
+                    report.keep("busy with a job");
+                    continue;
+                }
+                let record = match RunnerName::new(runner.name.as_str()) {
+                    Ok(name) => deps
+                        .store
+                        .get_runner(&name)
+                        .await
+                        .map_err(|e| ReapError::store("read a runner record", e))?,
+                    Err(_) => None,
+                };
+                let Some(record) = record else {
+                    // GitHub itself removes an ephemeral runner that never connects within a
+                    // day; without a record no execution can be proven to have ended.
+                    report.keep("no runner record names its execution");
+                    continue;
+                };
+                let status = lookups.status(record.execution.as_str()).await?;
+                let reason = match judge(
+                    record.execution.as_str(),
+                    status,
+                    Some(age(now, record.launched_at)),
+                    config,
+                ) {
+                    Verdict::Keep(reason) => {
+                        report.keep(reason);
+                        continue;
+                    }
+                    Verdict::Reap(reason) => reason,
+                };
+                if report.spent() >= config.max_actions_per_sweep {
+                    report.truncated = true;
+                    break 'scopes;
+                }
+                let target = format!(
+                    "offline runner {} (id {}) from {where_}",
+                    runner.name, runner.id
+                );
+                match deps.github.delete_runner(scope, runner.id).await {
+                    Ok(()) => report.acted(format!("removed {target}: {reason}")),
+                    Err(GitHubError::NotFound { .. }) => {
+                        report.acted(format!("found {target} already removed: {reason}"))
+                    }
+                    Err(error) if error.is_retryable() => {
+                        return Err(ReapError::github(&format!("remove {target}"), error));
+                    }
+                    Err(error) => report.failed(format!("could not remove {target}: {error}")),
+                }
+            }
+        }
+        let mut report = report.finish("runway runners", "removed");
+        if scopes.is_empty() {
+            report.summary = "no GitHub scope to search: list where runway's runners register \
+                              in the reaper's github_scopes"
+                .to_owned();
+        }
+        Ok(report)
+    }
+
+    async fn stale_slots(&self) -> Result<SweepReport, ReapError> {
+        let deps = self.deps();
+        let config = self.config();
+        let now = deps.clock.now();
+        let mut report = SweepReport::new(Sweep::StaleSlots);
+        let mut lookups = self.lookups();
+
+        'pools: for pool in &deps.flow.config().pools {
+            let Ok(name) = runway_store::PoolName::new(pool.name.as_str()) else {
+                continue;
+            };
+            let holders = deps
+                .store
+                .slot_holders(&name)
+                .await
+                .map_err(|e| ReapError::store(&format!("list the slots of pool {name}"), e))?;
+            for holder in holders {
+                report.examined += 1;
+                let status = lookups.status(holder.execution.as_str()).await?;
+                let reason = match judge(
+                    holder.execution.as_str(),
+                    status,
+                    Some(age(now, holder.acquired_at)),
+                    config,
+                ) {
+                    Verdict::Keep(reason) => {
+                        report.keep(reason);
+                        continue;
+                    }
+                    Verdict::Reap(reason) => reason,
+                };
+                if report.spent() >= config.max_actions_per_sweep {
+                    report.truncated = true;
+                    break 'pools;
+                }
+                let target = format!("the slot of {} in pool {}", holder.execution, holder.pool);
+                match deps
+                    .flow
+                    .run(Step::Release, release_input(&holder, &reason))
+                    .await
+                {
+                    Ok(output) => {
+                        let woke = output
+                            .get("woke")
+                            .and_then(Value::as_str)
+                            .map(|next| format!("; woke {next}"))
+                            .unwrap_or_default();
+                        report.acted(format!("released {target}: {reason}{woke}"));
+                    }
+                    Err(error) if error.is_transient() => {
+                        return Err(ReapError::Transient(format!(
+                            "could not release {target}: {}",
+                            error.cause
+                        )));
+                    }
+                    Err(error) => report.failed(format!("could not release {target}: {error}")),
+                }
+            }
+        }
+        Ok(report.finish("slots", "released"))
+    }
+}
+
+fn scope_text(scope: &RunnerScope) -> String {
+    match scope {
+        RunnerScope::Repository { owner, repo } => format!("repository {owner}/{repo}"),
+        RunnerScope::Organization { org } => format!("organization {org}"),
+        RunnerScope::Enterprise { enterprise } => format!("enterprise {enterprise}"),
+    }
+}
+
+/// `job-<job id>-r<repository id>-a<run attempt>` → (job id, repository id, run attempt).
+pub(crate) fn parse_execution_name(name: &str) -> Option<(u64, u64, u32)> {
+    let rest = name.strip_prefix("job-")?;
+    let (job, rest) = rest.split_once("-r")?;
+    let (repo, attempt) = rest.split_once("-a")?;
+    Some((job.parse().ok()?, repo.parse().ok()?, attempt.parse().ok()?))
+}
+
+/// The release step's input for a slot whose execution is gone: the slot holder names the
+/// pool, organisation and repository; the job's ids come from the execution name.
+fn release_input(holder: &SlotHolder, reason: &str) -> Value {
+    let (job_id, repository_id, run_attempt) =
+        parse_execution_name(holder.execution.as_str()).unwrap_or((0, 0, 1));
+    let full_name = holder.repo.as_str();
+    let (owner, repo) = full_name
+        .split_once('/')
+        .unwrap_or((holder.org.as_str(), full_name));
+    json!({
+        "execution": holder.execution.as_str(),
+        "outcome": "failed",
+        "input": {
+            "job": {
+                "id": job_id,
+                "run_id": 0,
+                "run_attempt": run_attempt,
+                "name": "",
+                "workflow_name": null,
+                "labels": [],
+                "head_branch": null,
+                "html_url": null,
+                "created_at": null,
+            },
+            "repository": {
+                "id": repository_id,
+                "owner": owner,
+                "name": repo,
+                "full_name": full_name,
+                "private": null,
+            },
+            "organization": holder.org.as_str(),
+            "installation_id": null,
+            "delivery_id": null,
+        },
+        "error": {
+            "Error": "Runway.Reaped",
+            "Cause": format!("the reaper released the slot: {reason}"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn execution_names_give_the_job_back() {
+        assert_eq!(parse_execution_name("job-42-r7-a2"), Some((42, 7, 2)));
+        for bad in [
+            "",
+            "job-",
+            "job-x-r1-a1",
+            "job-1-r1",
+            "run-1-r1-a1",
+            "job-1-r1-a",
+        ] {
+            assert_eq!(parse_execution_name(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_execution_name_parses_back(job: u64, repo: u64, attempt: u32) {
+            let name = format!("job-{job}-r{repo}-a{attempt}");
+            prop_assert_eq!(parse_execution_name(&name), Some((job, repo, attempt)));
+        }
+
+        #[test]
+        fn parsing_never_panics(name in "\\PC{0,40}") {
+            let _ = parse_execution_name(&name);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What a sweep did, as the console shows it: counts, one line per action, and why things
+//! were left alone.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// One sweep of the reaper machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sweep {
+    /// Runners a provider still runs whose execution is not running: terminated.
+    OrphanRunners,
+    /// runway's runners GitHub lists as offline whose execution is not running: removed.
+    OfflineRunners,
+    /// Slots held by executions that are not running: released, and the next waiter woken.
+    StaleSlots,
+}
+
+impl Sweep {
+    pub const ALL: [Sweep; 3] = [
+        Sweep::OrphanRunners,
+        Sweep::OfflineRunners,
+        Sweep::StaleSlots,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sweep::OrphanRunners => "orphan-runners",
+            Sweep::OfflineRunners => "offline-runners",
+            Sweep::StaleSlots => "stale-slots",
+        }
+    }
+}
+
+impl fmt::Display for Sweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not one of [`Sweep::name`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sweep {0:?}: expected one of orphan-runners, offline-runners, stale-slots")]
+pub struct UnknownSweep(pub String);
+
+impl FromStr for Sweep {
+    type Err = UnknownSweep;
+
+    fn from_str(name: &str) -> Result<Sweep, UnknownSweep> {
+        Sweep::ALL
+            .into_iter()
+            .find(|sweep| sweep.name() == name)
+            .ok_or_else(|| UnknownSweep(name.to_owned()))
+    }
+}
+
+/// The output of one sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepReport {
+    pub sweep: Sweep,
+    /// True: the sweep ran to its end (or to its bound). The machine's failure branch sets
+    /// false.
+    pub swept: bool,
+    /// Things looked at.
+    pub examined: u32,
+    /// Things terminated, removed or released.
+    pub acted: u32,
+    /// Things left alone, by reason.
+    pub kept: BTreeMap<String, u32>,
+    /// One line per action, with its reason.
+    pub actions: Vec<String>,
+    /// One line per thing that could not be handled and will not be by retrying.
+    pub failures: Vec<String>,
+    /// The sweep stopped at `max_actions_per_sweep`; the next run does the rest.
+    pub truncated: bool,
+    /// One sentence.
+    pub summary: String,
+}
+
+impl SweepReport {
+    pub(crate) fn new(sweep: Sweep) -> SweepReport {
+        SweepReport {
+            sweep,
+            swept: true,
+            examined: 0,
+            acted: 0,
+            kept: BTreeMap::new(),
+            actions: Vec::new(),
+            failures: Vec::new(),
+            truncated: false,
+            summary: String::new(),
+        }
+    }
+
+    pub(crate) fn keep(&mut self, reason: impl Into<String>) {
+        *self.kept.entry(reason.into()).or_default() += 1;
+    }
+
+    pub(crate) fn acted(&mut self, line: String) {
+        self.acted += 1;
+        self.actions.push(line);
+    }
+
+    pub(crate) fn failed(&mut self, line: String) {
+        self.failures.push(line);
+    }
+
+    /// Actions and failures both spend the sweep's bound.
+    pub(crate) fn spent(&self) -> u32 {
+        self.acted + self.failures.len() as u32
+    }
+
+    pub(crate) fn finish(mut self, what: &str, verb: &str) -> SweepReport {
+        let kept: u32 = self.kept.values().sum();
+        let mut summary = format!(
+            "{} {what} examined: {} {verb}, {kept} kept",
+            self.examined, self.acted
+        );
+        if !self.failures.is_empty() {
+            summary.push_str(&format!(", {} failed", self.failures.len()));
+        }
+        if self.truncated {
+            summary.push_str("; stopped at the per-sweep bound, the next run does the rest");
+        }
+        self.summary = summary;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_names_round_trip() {
+        for sweep in Sweep::ALL {
+            assert_eq!(sweep.name().parse::<Sweep>(), Ok(sweep));
+            assert_eq!(
+                serde_json::to_value(sweep).unwrap(),
+                serde_json::json!(sweep.name())
+            );
+        }
+        let error = "lost-webhooks".parse::<Sweep>().unwrap_err().to_string();
+        assert!(error.contains("orphan-runners"), "{error}");
+    }
+}

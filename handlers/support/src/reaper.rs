@@ -1,0 +1,214 @@
+//! The reap Lambda's wiring: the same settings as the step Lambdas, plus the job state
+//! machine whose executions own runners and slots, and optionally the reaper's own settings.
+//!
+//! - `RUNWAY_JOB_STATE_MACHINE_ARN` (required): the job state machine; execution ARNs for
+//!   `states:DescribeExecution` are built from it.
+//! - `RUNWAY_REAPER_CONFIG` (optional): the reaper's settings as JSON (see
+//!   [`runway_reaper::ReaperConfig`]: grace period, per-sweep bound, GitHub scopes to search
+//!   for offline runners). Unset: the defaults, and only an enterprise named by the
+//!   configuration document's `github.scope` is searched for offline runners.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use runway_clock::SystemClock;
+use runway_github::GitHub;
+use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
+use runway_reaper::{ReapError, Reaper, ReaperConfig, ReaperDeps, SfnExecutions};
+use runway_store::DynamoStore;
+use serde_json::Value;
+use tracing::info;
+
+use crate::settings::LambdaSettings;
+use crate::{SetupError, init_tracing, load_aws_config, load_document};
+
+/// The job state machine's ARN (required by the reap Lambda).
+pub const JOB_STATE_MACHINE_ARN_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
+/// The reaper's settings as JSON (optional).
+pub const REAPER_CONFIG_ENV: &str = "RUNWAY_REAPER_CONFIG";
+
+/// What the reap Lambda reads on top of [`LambdaSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaperSettings {
+    pub job_state_machine_arn: String,
+    pub config: ReaperConfig,
+}
+
+impl ReaperSettings {
+    pub fn from_env() -> Result<ReaperSettings, SetupError> {
+        ReaperSettings::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Empty values count as unset, as for [`LambdaSettings::from_lookup`].
+    pub fn from_lookup(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ReaperSettings, SetupError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let job_state_machine_arn = get(JOB_STATE_MACHINE_ARN_ENV).ok_or_else(|| {
+            SetupError::Settings(format!(
+                "{JOB_STATE_MACHINE_ARN_ENV} is not set: set it to the ARN of runway's job state \
+                 machine, whose executions own the runners and slots the reaper checks"
+            ))
+        })?;
+        if runway_reaper::execution_arn(&job_state_machine_arn, "probe").is_none() {
+            return Err(SetupError::Settings(format!(
+                "{JOB_STATE_MACHINE_ARN_ENV}={job_state_machine_arn:?} is not a state machine \
+                 ARN: give arn:aws:states:REGION:ACCOUNT:stateMachine:NAME"
+            )));
+        }
+        let config = match get(REAPER_CONFIG_ENV) {
+            Some(text) => ReaperConfig::from_json(&text)
+                .map_err(|error| SetupError::Config(format!("{REAPER_CONFIG_ENV}: {error}")))?,
+            None => ReaperConfig::default(),
+        };
+        Ok(ReaperSettings {
+            job_state_machine_arn,
+            config,
+        })
+    }
+}
+
+/// Builds the reaper on the AWS services of `aws`: the DynamoDB store, one EC2 provider per
+/// pool, GitHub over REST, the job flow (for its release step) and Step Functions.
+pub async fn build_reaper(
+    settings: &LambdaSettings,
+    reaper: &ReaperSettings,
+    aws: &SdkConfig,
+) -> Result<Reaper, SetupError> {
+    let clock = SystemClock::shared();
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let document = load_document(settings, &ssm).await?;
+    let store: Arc<dyn runway_store::Store> = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        settings.table.clone(),
+        clock.clone(),
+    ));
+    let github: Arc<dyn GitHub> =
+        Arc::new(crate::wiring::github(settings, &ssm, clock.clone()).await?);
+    let providers = crate::wiring::ec2_providers(settings, &document, aws, &ssm, &clock)?;
+    let sfn = aws_sdk_sfn::Client::new(aws);
+    // Releasing a slot needs no policy: the job flow is built without them.
+    let flow = JobFlow::new(
+        Deps {
+            store: store.clone(),
+            github: github.clone(),
+            providers: providers.clone(),
+            router: None,
+            throttle: None,
+            callbacks: Arc::new(SfnCallbacks::new(sfn.clone())),
+            clock: clock.clone(),
+        },
+        document.flow,
+    )
+    .map_err(|error| SetupError::Config(error.to_string()))?;
+    let executions = SfnExecutions::new(sfn, &reaper.job_state_machine_arn)
+        .map_err(|error| SetupError::Settings(error.to_string()))?;
+    let built = Reaper::new(
+        ReaperDeps {
+            flow,
+            store,
+            github,
+            providers,
+            executions: Arc::new(executions),
+            clock,
+        },
+        reaper.config.clone(),
+    )
+    .map_err(|error| SetupError::Config(error.to_string()))?;
+    info!(
+        table = %settings.table,
+        job_state_machine = %reaper.job_state_machine_arn,
+        scopes = built.config().github_scopes.len(),
+        "reaper ready"
+    );
+    Ok(built)
+}
+
+/// The Lambda error for a failed sweep: its name is what the reaper machine's `Retry` and
+/// `Catch` match on.
+pub fn reap_diagnostic(error: ReapError) -> Diagnostic {
+    Diagnostic {
+        error_type: error.name().to_owned(),
+        error_message: error.to_string(),
+    }
+}
+
+/// Runs the sweep one invocation names.
+pub async fn handle_reap(reaper: &Reaper, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    reaper.run(event.payload).await.map_err(reap_diagnostic)
+}
+
+/// The whole life of the reap Lambda.
+pub async fn run_reaper() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = LambdaSettings::from_env()?;
+    let reaper_settings = ReaperSettings::from_env()?;
+    let aws = load_aws_config().await;
+    let reaper = build_reaper(&settings, &reaper_settings, &aws).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let reaper = reaper.clone();
+        async move { handle_reap(&reaper, event).await }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<ReaperSettings, SetupError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ReaperSettings::from_lookup(&|name| env.get(name).cloned())
+    }
+
+    const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:runway-job";
+
+    #[test]
+    fn the_job_machine_is_required_and_must_be_an_arn() {
+        let error = settings(&[]).unwrap_err().to_string();
+        assert!(error.contains(JOB_STATE_MACHINE_ARN_ENV), "{error}");
+        let error = settings(&[(JOB_STATE_MACHINE_ARN_ENV, "runway-job")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a state machine ARN"), "{error}");
+        let read = settings(&[(JOB_STATE_MACHINE_ARN_ENV, MACHINE)]).unwrap();
+        assert_eq!(read.job_state_machine_arn, MACHINE);
+        assert_eq!(read.config, ReaperConfig::default());
+    }
+
+    #[test]
+    fn the_reaper_config_is_read_and_checked() {
+        let read = settings(&[
+            (JOB_STATE_MACHINE_ARN_ENV, MACHINE),
+            (
+                REAPER_CONFIG_ENV,
+                r#"{"github_scopes": [{"level": "organization", "org": "octo-org"}]}"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(read.config.github_scopes.len(), 1);
+        let error = settings(&[
+            (JOB_STATE_MACHINE_ARN_ENV, MACHINE),
+            (REAPER_CONFIG_ENV, r#"{"max_actions_per_sweep": 0}"#),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains(REAPER_CONFIG_ENV), "{error}");
+    }
+
+    #[test]
+    fn a_transient_sweep_failure_is_retried_by_name() {
+        let diagnostic = reap_diagnostic(ReapError::Transient("GitHub failed with 502".into()));
+        assert_eq!(diagnostic.error_type, "Runway.Transient");
+    }
+}
