@@ -299,15 +299,8 @@ async fn start(options: &BenchOptions) -> Result<(LocalSystem, Arc<InProcessRunn
 
 fn bench_job() -> NewJob {
     NewJob {
-        repository: REPOSITORY.to_owned(),
-        labels: LABELS.iter().map(|label| (*label).to_owned()).collect(),
         duration_seconds: 0.0,
-        conclusion: None,
-        name: None,
-        workflow_name: None,
-        head_branch: None,
-        run_id: None,
-        run_attempt: None,
+        ..NewJob::new(REPOSITORY, &LABELS)
     }
 }
 

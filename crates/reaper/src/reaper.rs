@@ -72,6 +72,25 @@ struct Lookups<'a> {
 }
 
 impl Lookups<'_> {
+    /// The reason to reap what `execution` owns, or `None` when it is kept (the reason for
+    /// keeping it counted in `report`).
+    async fn reap_reason(
+        &mut self,
+        execution: &str,
+        age: Option<chrono::Duration>,
+        config: &ReaperConfig,
+        report: &mut SweepReport,
+    ) -> Result<Option<String>, ReapError> {
+        let status = self.status(execution).await?;
+        Ok(match judge(execution, status, age, config) {
+            Verdict::Keep(reason) => {
+                report.keep(reason);
+                None
+            }
+            Verdict::Reap(reason) => Some(reason),
+        })
+    }
+
     async fn status(&mut self, execution: &str) -> Result<ExecutionStatus, ReapError> {
         if let Some(status) = self.known.get(execution) {
             return Ok(*status);
@@ -220,18 +239,16 @@ impl Reaper {
                     Some(time) => Some(time),
                     None => self.record_launch(&runner.runner_name).await?,
                 };
-                let status = lookups.status(&runner.execution).await?;
-                let reason = match judge(
-                    &runner.execution,
-                    status,
-                    launched_at.map(|time| age(now, time)),
-                    config,
-                ) {
-                    Verdict::Keep(reason) => {
-                        report.keep(reason);
-                        continue;
-                    }
-                    Verdict::Reap(reason) => reason,
+                let Some(reason) = lookups
+                    .reap_reason(
+                        &runner.execution,
+                        launched_at.map(|time| age(now, time)),
+                        config,
+                        &mut report,
+                    )
+                    .await?
+                else {
+                    continue;
                 };
                 if report.spent() >= config.max_actions_per_sweep {
                     report.truncated = true;
@@ -309,18 +326,16 @@ impl Reaper {
                 continue;
             }
             report.examined += 1;
-            let status = lookups.status(record.execution.as_str()).await?;
-            let reason = match judge(
-                record.execution.as_str(),
-                status,
-                Some(age(now, record.launched_at)),
-                config,
-            ) {
-                Verdict::Keep(reason) => {
-                    report.keep(reason);
-                    continue;
-                }
-                Verdict::Reap(reason) => reason,
+            let Some(reason) = lookups
+                .reap_reason(
+                    record.execution.as_str(),
+                    Some(age(now, record.launched_at)),
+                    config,
+                    report,
+                )
+                .await?
+            else {
+                continue;
             };
             if report.spent() >= config.max_actions_per_sweep {
                 report.truncated = true;
@@ -407,18 +422,16 @@ impl Reaper {
                     report.keep("no runner record names its execution");
                     continue;
                 };
-                let status = lookups.status(record.execution.as_str()).await?;
-                let reason = match judge(
-                    record.execution.as_str(),
-                    status,
-                    Some(age(now, record.launched_at)),
-                    config,
-                ) {
-                    Verdict::Keep(reason) => {
-                        report.keep(reason);
-                        continue;
-                    }
-                    Verdict::Reap(reason) => reason,
+                let Some(reason) = lookups
+                    .reap_reason(
+                        record.execution.as_str(),
+                        Some(age(now, record.launched_at)),
+                        config,
+                        &mut report,
+                    )
+                    .await?
+                else {
+                    continue;
                 };
                 if report.spent() >= config.max_actions_per_sweep {
                     report.truncated = true;
@@ -467,18 +480,16 @@ impl Reaper {
                 .map_err(|e| ReapError::store(&format!("list the slots of pool {name}"), e))?;
             for holder in holders {
                 report.examined += 1;
-                let status = lookups.status(holder.execution.as_str()).await?;
-                let reason = match judge(
-                    holder.execution.as_str(),
-                    status,
-                    Some(age(now, holder.acquired_at)),
-                    config,
-                ) {
-                    Verdict::Keep(reason) => {
-                        report.keep(reason);
-                        continue;
-                    }
-                    Verdict::Reap(reason) => reason,
+                let Some(reason) = lookups
+                    .reap_reason(
+                        holder.execution.as_str(),
+                        Some(age(now, holder.acquired_at)),
+                        config,
+                        &mut report,
+                    )
+                    .await?
+                else {
+                    continue;
                 };
                 if report.spent() >= config.max_actions_per_sweep {
                     report.truncated = true;
