@@ -70,6 +70,10 @@ pub struct EmulatorConfig {
     pub clock: SharedClock,
     /// A connected runner that has not polled for this long shows as `offline`.
     pub runner_offline_after: Duration,
+    /// Webhooks in flight at once. GitHub sends deliveries concurrently and promises no
+    /// order; the emulator always keeps one job's events in order, and with 1 (the default,
+    /// for reproducible tests) every event in the order it happened.
+    pub delivery_concurrency: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -86,6 +90,7 @@ impl Default for EmulatorConfig {
             ghes: false,
             clock: SystemClock::shared(),
             runner_offline_after: Duration::from_secs(60),
+            delivery_concurrency: 1,
         }
     }
 }

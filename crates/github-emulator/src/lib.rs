@@ -19,6 +19,8 @@
 //! - GitHub REST: `POST {repos/o/r|orgs/o|enterprises/e}/actions/runners/generate-jitconfig`,
 //!   `.../registration-token`, `.../remove-token`, `GET .../actions/runners[?name=]`,
 //!   `GET|DELETE .../actions/runners/{id}`, `GET /repos/o/r/actions/jobs/{id}`,
+//!   `GET /repos/o/r/actions/runs[?status=]`, `GET /repos/o/r/actions/runs/{id}/jobs`,
+//!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
 //!   `POST /app/installations/{id}/access_tokens`.
@@ -105,6 +107,9 @@ pub const REST_OPERATIONS: &[(&str, &str)] = &[
         "/enterprises/{enterprise}/actions/runners/{runner_id}",
     ),
     ("GET", "/repos/{owner}/{repo}/actions/jobs/{job_id}"),
+    ("GET", "/repos/{owner}/{repo}/actions/runs"),
+    ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"),
+    ("GET", "/installation/repositories"),
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("GET", "/orgs/{org}/installation"),
     ("GET", "/app"),
@@ -189,7 +194,11 @@ impl Emulator {
             config.webhook.clone(),
             outbox,
         ));
-        let delivery = tokio::spawn(webhooks::deliver_all(shared.clone(), outbox_rx));
+        let delivery = tokio::spawn(webhooks::deliver_all(
+            shared.clone(),
+            outbox_rx,
+            config.delivery_concurrency,
+        ));
         let watchdog = tokio::spawn(watch_runners(shared.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::router(shared.clone());

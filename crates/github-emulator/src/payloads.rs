@@ -86,6 +86,104 @@ pub fn job(job: &Job, urls: &Urls) -> Value {
     })
 }
 
+/// A workflow run's status and conclusion, from the jobs of its latest attempt: queued until
+/// one starts, completed when all are, in progress in between (as GitHub reports a run).
+pub fn run_status(jobs: &[&Job]) -> (&'static str, Option<String>) {
+    if jobs.iter().all(|job| job.status == JobStatus::Completed) {
+        let conclusion = ["failure", "cancelled"]
+            .into_iter()
+            .find(|bad| {
+                jobs.iter()
+                    .any(|job| job.conclusion.as_deref() == Some(*bad))
+            })
+            .unwrap_or("success");
+        return ("completed", Some(conclusion.to_string()));
+    }
+    if jobs.iter().all(|job| job.status == JobStatus::Queued) {
+        return ("queued", None);
+    }
+    ("in_progress", None)
+}
+
+/// A workflow run, as `GET /repos/{owner}/{repo}/actions/runs` lists it. `jobs` are the jobs
+/// of its latest attempt (never empty).
+pub fn workflow_run(
+    repo: &Repository,
+    run_id: u64,
+    jobs: &[&Job],
+    urls: &Urls,
+    epoch: DateTime<Utc>,
+) -> Value {
+    let first = jobs[0];
+    let full = repo.full_name();
+    let api = format!("{}/repos/{full}", urls.api);
+    let (status, conclusion) = run_status(jobs);
+    let created = jobs.iter().map(|job| job.created_at).min().unwrap_or(epoch);
+    let updated = jobs
+        .iter()
+        .flat_map(|job| [Some(job.created_at), job.started_at, job.completed_at])
+        .flatten()
+        .max()
+        .unwrap_or(created);
+    let attempt = first.run_attempt;
+    let path = ".github/workflows/ci.yml";
+    let workflow_id = 161_335_u64;
+    let actor = Account {
+        login: "monalisa".to_string(),
+        id: 2,
+        is_org: false,
+        enterprise: None,
+    };
+    let author = json!({"name": "Monalisa Octocat", "email": "monalisa@example.com"});
+    let repository = repository(repo, urls, epoch);
+    json!({
+        "id": run_id,
+        "name": first.workflow_name,
+        "node_id": node_id("WorkflowRun", run_id),
+        "check_suite_id": run_id,
+        "check_suite_node_id": node_id("CheckSuite", run_id),
+        "head_branch": first.head_branch,
+        "head_sha": first.head_sha,
+        "path": path,
+        "display_title": first.workflow_name,
+        "run_number": run_id % 100_000,
+        "run_attempt": attempt,
+        "referenced_workflows": [],
+        "event": "push",
+        "status": status,
+        "conclusion": conclusion,
+        "workflow_id": workflow_id,
+        "url": format!("{api}/actions/runs/{run_id}"),
+        "html_url": format!("{}/{full}/actions/runs/{run_id}", urls.html),
+        "pull_requests": [],
+        "created_at": timestamp(created),
+        "updated_at": timestamp(updated),
+        "actor": user(&actor, urls),
+        "triggering_actor": user(&actor, urls),
+        "run_started_at": timestamp(created),
+        "jobs_url": format!("{api}/actions/runs/{run_id}/jobs"),
+        "logs_url": format!("{api}/actions/runs/{run_id}/logs"),
+        "check_suite_url": format!("{api}/check-suites/{run_id}"),
+        "artifacts_url": format!("{api}/actions/runs/{run_id}/artifacts"),
+        "cancel_url": format!("{api}/actions/runs/{run_id}/cancel"),
+        "rerun_url": format!("{api}/actions/runs/{run_id}/rerun"),
+        "previous_attempt_url": (attempt > 1)
+            .then(|| format!("{api}/actions/runs/{run_id}/attempts/{}", attempt - 1)),
+        "workflow_url": format!("{api}/actions/workflows/{workflow_id}"),
+        "head_commit": {
+            "id": first.head_sha,
+            "tree_id": first.head_sha,
+            "message": "Build it",
+            "timestamp": timestamp(created),
+            "author": author,
+            "committer": author,
+        },
+        "repository": repository,
+        "head_repository": repository,
+        "head_repository_id": repo.id,
+    })
+}
+
 /// A running job has a "Set up job" step; a finished one also its single work step.
 fn steps(job: &Job) -> Value {
     let (Some(started), Some(_)) = (job.started_at, &job.runner) else {

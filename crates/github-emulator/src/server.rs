@@ -272,6 +272,12 @@ fn rest_router(shared: AppState) -> Router<AppState> {
     }
     router
         .route("/repos/{owner}/{repo}/actions/jobs/{job_id}", get(get_job))
+        .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+            get(list_run_jobs),
+        )
+        .route("/installation/repositories", get(installation_repositories))
         .route("/repos/{owner}/{repo}/installation", get(repo_installation))
         .route("/orgs/{org}/installation", get(org_installation))
         .route("/app", get(get_app))
@@ -582,8 +588,7 @@ async fn list_runners(
         Ok(scope) => scope,
         Err(response) => return response,
     };
-    let per_page = query.per_page.unwrap_or(30).clamp(1, 100);
-    let page = query.page.unwrap_or(1).max(1);
+    let (per_page, page) = page_of(query.per_page, query.page);
     let (total, runners) = shared.read(|world, now| {
         let matching: Vec<&crate::state::Runner> = world
             .runners
@@ -599,12 +604,38 @@ async fn list_runners(
             .collect();
         (matching.len(), runners)
     });
-    let mut response = gh_json(
+    let response = gh_json(
         StatusCode::OK,
         json!({"total_count": total, "runners": runners}),
     );
+    let filters: Vec<(&str, String)> = query
+        .name
+        .iter()
+        .map(|name| ("name", name.clone()))
+        .collect();
+    paginated(
+        &shared,
+        response,
+        uri.path(),
+        &filters,
+        page,
+        per_page,
+        total,
+    )
+}
+
+/// Adds GitHub's `Link` header to one page of a list of `total` items.
+fn paginated(
+    shared: &Shared,
+    mut response: Response,
+    path: &str,
+    filters: &[(&str, String)],
+    page: usize,
+    per_page: usize,
+    total: usize,
+) -> Response {
     let last_page = total.div_ceil(per_page).max(1);
-    if let Some(link) = pagination_link(&shared, uri.path(), &query, page, per_page, last_page)
+    if let Some(link) = pagination_link(shared, path, filters, page, per_page, last_page)
         && let Ok(value) = HeaderValue::from_str(&link)
     {
         response.headers_mut().insert(header::LINK, value);
@@ -612,11 +643,28 @@ async fn list_runners(
     response
 }
 
+/// `per_page` (1 to 100, default 30) and `page` (from 1) of a list request.
+fn page_of(per_page: Option<usize>, page: Option<usize>) -> (usize, usize) {
+    (
+        per_page.unwrap_or(30).clamp(1, 100),
+        page.unwrap_or(1).max(1),
+    )
+}
+
+/// One page of `items`.
+fn page_slice<T>(items: Vec<T>, page: usize, per_page: usize) -> Vec<T> {
+    items
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect()
+}
+
 /// GitHub's `Link` header: `next`/`last` while more pages follow, `prev`/`first` after the first.
 fn pagination_link(
     shared: &Shared,
     path: &str,
-    query: &ListQuery,
+    filters: &[(&str, String)],
     page: usize,
     per_page: usize,
     last_page: usize,
@@ -625,8 +673,8 @@ fn pagination_link(
         let mut url = reqwest::Url::parse(&format!("{}{path}", shared.urls.html)).ok()?;
         {
             let mut pairs = url.query_pairs_mut();
-            if let Some(name) = &query.name {
-                pairs.append_pair("name", name);
+            for (key, value) in filters {
+                pairs.append_pair(key, value);
             }
             pairs.append_pair("per_page", &per_page.to_string());
             pairs.append_pair("page", &number.to_string());
@@ -714,6 +762,182 @@ async fn get_job(
         Some(job) => gh_json(StatusCode::OK, job),
         None => not_found_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    status: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// `GET /repos/{owner}/{repo}/actions/runs`: newest first; `status` matches a run's status or
+/// its conclusion, as on GitHub.
+async fn list_runs(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<RunsQuery>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let Ok(Scope::Repository { owner, repo }) = known_scope(&shared, &params) else {
+        return not_found_response();
+    };
+    let (per_page, page) = page_of(query.per_page, query.page);
+    let full_name = format!("{owner}/{repo}");
+    let listed = shared.read(|world, _| {
+        let repository = world.repository_by_full_name(&full_name)?;
+        let runs: Vec<Value> = world
+            .runs(&full_name)
+            .into_iter()
+            .filter(|(_, jobs)| {
+                let (status, conclusion) = payloads::run_status(jobs);
+                query
+                    .status
+                    .as_deref()
+                    .is_none_or(|wanted| wanted == status || conclusion.as_deref() == Some(wanted))
+            })
+            .map(|(run_id, jobs)| {
+                payloads::workflow_run(repository, run_id, &jobs, &shared.urls, shared.epoch)
+            })
+            .collect();
+        Some(runs)
+    });
+    let Some(runs) = listed else {
+        return not_found_response();
+    };
+    let total = runs.len();
+    let response = gh_json(
+        StatusCode::OK,
+        json!({"total_count": total, "workflow_runs": page_slice(runs, page, per_page)}),
+    );
+    let filters: Vec<(&str, String)> = query
+        .status
+        .iter()
+        .map(|status| ("status", status.clone()))
+        .collect();
+    paginated(
+        &shared,
+        response,
+        uri.path(),
+        &filters,
+        page,
+        per_page,
+        total,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct RunJobsQuery {
+    /// `latest` (default): the jobs of the run's latest attempt; `all`: of every attempt.
+    filter: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// `GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs`.
+async fn list_run_jobs(
+    State(shared): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<RunJobsQuery>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let Ok(Scope::Repository { owner, repo }) = known_scope(&shared, &params) else {
+        return not_found_response();
+    };
+    let run_id = match id_param(&params, "run_id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let all_attempts = match query.filter.as_deref() {
+        None | Some("latest") => false,
+        Some("all") => true,
+        Some(other) => {
+            return gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("Invalid request.\n\nfilter must be latest or all, not {other:?}."),
+            );
+        }
+    };
+    let full_name = format!("{owner}/{repo}");
+    let jobs: Vec<Value> = shared.read(|world, _| {
+        if all_attempts {
+            world
+                .jobs
+                .values()
+                .filter(|job| {
+                    job.run_id == run_id && job.repository.eq_ignore_ascii_case(&full_name)
+                })
+                .map(|job| payloads::job(job, &shared.urls))
+                .collect()
+        } else {
+            world
+                .runs(&full_name)
+                .into_iter()
+                .find(|(id, _)| *id == run_id)
+                .map(|(_, jobs)| {
+                    jobs.iter()
+                        .map(|job| payloads::job(job, &shared.urls))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    });
+    if jobs.is_empty() {
+        return not_found_response();
+    }
+    let (per_page, page) = page_of(query.per_page, query.page);
+    let total = jobs.len();
+    let response = gh_json(
+        StatusCode::OK,
+        json!({"total_count": total, "jobs": page_slice(jobs, page, per_page)}),
+    );
+    let filters: Vec<(&str, String)> = query
+        .filter
+        .iter()
+        .map(|filter| ("filter", filter.clone()))
+        .collect();
+    paginated(
+        &shared,
+        response,
+        uri.path(),
+        &filters,
+        page,
+        per_page,
+        total,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// `GET /installation/repositories`: every configured repository (the App is installed on
+/// all of them).
+async fn installation_repositories(
+    State(shared): State<AppState>,
+    Query(query): Query<PageQuery>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let (per_page, page) = page_of(query.per_page, query.page);
+    let repositories: Vec<Value> = shared.read(|world, _| {
+        world
+            .repositories
+            .iter()
+            .map(|repo| payloads::repository(repo, &shared.urls, shared.epoch))
+            .collect()
+    });
+    let total = repositories.len();
+    let response = gh_json(
+        StatusCode::OK,
+        json!({
+            "total_count": total,
+            "repositories": page_slice(repositories, page, per_page),
+            "repository_selection": "all",
+        }),
+    );
+    paginated(&shared, response, uri.path(), &[], page, per_page, total)
 }
 
 fn installation(shared: &Shared, account: &crate::state::Account) -> Value {

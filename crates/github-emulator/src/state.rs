@@ -559,6 +559,30 @@ impl World {
         Ok(())
     }
 
+    /// The runs of `repository` (`owner/name`), newest first: run id → the jobs of its latest
+    /// attempt, in the order they were queued.
+    pub fn runs(&self, repository: &str) -> Vec<(u64, Vec<&Job>)> {
+        let mut runs: BTreeMap<u64, Vec<&Job>> = BTreeMap::new();
+        for job in self
+            .jobs
+            .values()
+            .filter(|job| job.repository.eq_ignore_ascii_case(repository))
+        {
+            runs.entry(job.run_id).or_default().push(job);
+        }
+        runs.into_iter()
+            .rev()
+            .map(|(run_id, jobs)| {
+                let latest = jobs.iter().map(|job| job.run_attempt).max().unwrap_or(1);
+                let jobs = jobs
+                    .into_iter()
+                    .filter(|job| job.run_attempt == latest)
+                    .collect();
+                (run_id, jobs)
+            })
+            .collect()
+    }
+
     pub fn create_job(
         &mut self,
         new: &NewJob,
@@ -652,30 +676,47 @@ impl World {
             .filter(|j| j.status == JobStatus::Queued && j.assigned_runner.is_none())
             .map(|j| j.id)
             .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        // The idle runners, in id order, each with its labels read once: this runs on every
+        // runner poll, so it must not grow with jobs × runners allocations.
+        let mut idle: Vec<(u64, Vec<String>)> = self
+            .runners
+            .values()
+            .filter(|r| r.job.is_none() && r.online(now, offline_after))
+            .map(|r| (r.id, r.label_names()))
+            .collect();
         for job_id in waiting {
+            if idle.is_empty() {
+                break;
+            }
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
             let Some(repository) = self.repository_by_full_name(&job.repository) else {
                 continue;
             };
-            let owner = repository.owner.login.clone();
-            let name = repository.name.clone();
-            let enterprise = repository.owner.enterprise.clone();
-            let candidates: Vec<u64> = self
-                .runners
-                .values()
-                .filter(|r| {
-                    r.job.is_none()
-                        && r.online(now, offline_after)
-                        && r.scope.serves(&owner, &name, enterprise.as_deref())
-                        && labels_match(&job.labels, &r.label_names())
+            let owner = &repository.owner.login;
+            let name = &repository.name;
+            let enterprise = repository.owner.enterprise.as_deref();
+            let candidates: Vec<usize> = idle
+                .iter()
+                .enumerate()
+                .filter(|(_, (runner_id, labels))| {
+                    self.runners
+                        .get(runner_id)
+                        .is_some_and(|r| r.scope.serves(owner, name, enterprise))
+                        && labels_match(&job.labels, labels)
                 })
-                .map(|r| r.id)
+                .map(|(index, _)| index)
                 .collect();
-            let Some(&runner_id) = candidates.choose(&mut self.rng) else {
+            let Some(&index) = candidates.choose(&mut self.rng) else {
                 continue;
             };
+            // `remove`, not `swap_remove`: the order of the rest, and so the seeded choices
+            // that follow, stay as they were.
+            let (runner_id, _) = idle.remove(index);
             if let Some(runner) = self.runners.get_mut(&runner_id) {
                 runner.job = Some(job_id);
             }

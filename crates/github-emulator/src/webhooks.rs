@@ -1,5 +1,6 @@
-//! Signed `workflow_job` webhook delivery, one at a time and in order, never retried (GitHub
-//! does not retry failed deliveries on its own).
+//! Signed `workflow_job` webhook delivery, never retried (GitHub does not retry failed
+//! deliveries on its own). Deliveries run in lanes: one job's events always go out in order on
+//! one lane; several lanes send different jobs' events at once, as GitHub does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,10 +37,11 @@ pub fn signature_sha1(secret: &str, body: &[u8]) -> String {
     format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Sends queued webhooks until the emulator shuts down.
+/// Sends queued webhooks until the emulator shuts down, on `lanes` lanes (at least one).
 pub(crate) async fn deliver_all(
     shared: Arc<Shared>,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    lanes: usize,
 ) {
     let client = match reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
@@ -52,6 +54,34 @@ pub(crate) async fn deliver_all(
             return;
         }
     };
+    let lanes = lanes.max(1);
+    if lanes == 1 {
+        return deliver_lane(shared, client, outbox).await;
+    }
+    let mut senders = Vec::with_capacity(lanes);
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..lanes {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        senders.push(sender);
+        running.spawn(deliver_lane(shared.clone(), client.clone(), receiver));
+    }
+    let lane_count = senders.len() as u64;
+    while let Some(outgoing) = outbox.recv().await {
+        let lane = (outgoing.job_id % lane_count) as usize;
+        if senders[lane].send(outgoing).is_err() {
+            break;
+        }
+    }
+    drop(senders);
+    while running.join_next().await.is_some() {}
+}
+
+/// Sends one lane's webhooks in order.
+async fn deliver_lane(
+    shared: Arc<Shared>,
+    client: reqwest::Client,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+) {
     while let Some(outgoing) = outbox.recv().await {
         for copy in 0..outgoing.copies {
             let duplicate = copy > 0;

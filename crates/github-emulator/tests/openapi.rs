@@ -396,6 +396,68 @@ async fn every_rest_response_matches_githubs_openapi_description() {
     .await;
     assert_eq!(done["status"], "completed");
 
+    // Runs (one completed, one queued), a run's jobs and the installation's repositories.
+    let queued = emulator
+        .create_job(NewJob::new("octo-org/app", &["nobody"]))
+        .unwrap();
+    let rest_probe = || Probe {
+        spec: rest,
+        emulator: &emulator,
+    };
+    let runs_template = "/repos/{owner}/{repo}/actions/runs";
+    let all_runs = check(
+        rest_probe(),
+        runs_template,
+        Method::GET,
+        "/repos/octo-org/app/actions/runs",
+        "t",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(all_runs["total_count"], 2, "{all_runs}");
+    assert_eq!(all_runs["workflow_runs"][1]["conclusion"], "success");
+    let queued_runs = check(
+        rest_probe(),
+        runs_template,
+        Method::GET,
+        "/repos/octo-org/app/actions/runs?status=queued&per_page=1",
+        "t",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(queued_runs["workflow_runs"][0]["id"], queued.run_id);
+    let jobs = check(
+        rest_probe(),
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+        Method::GET,
+        &format!("/repos/octo-org/app/actions/runs/{}/jobs", queued.run_id),
+        "t",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(jobs["jobs"][0]["id"], queued.job_id);
+    let repositories = check(
+        rest_probe(),
+        "/installation/repositories",
+        Method::GET,
+        "/installation/repositories",
+        "t",
+        None,
+        200,
+    )
+    .await;
+    assert!(
+        repositories["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|repo| repo["full_name"] == "octo-org/app"),
+        "{repositories}"
+    );
+
     // GitHub App endpoints.
     let jwt = app_jwt(APP_PRIVATE_KEY, "1");
     check(

@@ -419,3 +419,113 @@ async fn runner_lists_are_paginated_with_link_headers() {
     assert_eq!(beyond["runners"], json!([]));
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_queued_until_a_job_starts_and_its_lists_page_with_link_headers() {
+    use runway_github_emulator::runner::{self, RunnerOptions};
+    use runway_github_emulator::{JobStatus, Scope};
+    use std::time::Duration;
+
+    let emulator = Emulator::start(config()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let running = emulator
+        .create_job(NewJob::new("octo-org/app", &["linux"]).lasting(Duration::from_secs(2)))
+        .unwrap();
+    let mut waiting = NewJob::new("octo-org/app", &["nobody"]);
+    waiting.run_id = Some(running.run_id);
+    let waiting = emulator.create_job(waiting).unwrap();
+    let other = emulator
+        .create_job(NewJob::new("octo-org/app", &["nobody"]))
+        .unwrap();
+    let runs = |status: &'static str| {
+        let url = format!("{api}/repos/octo-org/app/actions/runs?status={status}");
+        async move {
+            let (code, body) = call(Method::GET, &url, Some("t"), None).await;
+            assert_eq!(code, 200, "{body}");
+            body["workflow_runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|run| run["id"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Newest first.
+    assert_eq!(runs("queued").await, [other.run_id, running.run_id]);
+
+    let generated = emulator
+        .generate_jitconfig(Scope::organization("octo-org"), "busy", &["linux"])
+        .unwrap();
+    let mut options = RunnerOptions::new(
+        Some(emulator.base_url().into()),
+        generated.encoded_jit_config,
+    );
+    options.poll_wait = Duration::from_millis(500);
+    let sim = tokio::spawn(runner::run(options));
+    emulator
+        .wait_for_job(
+            running.job_id,
+            JobStatus::InProgress,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    // One job runs, the other is still queued: the run is in progress.
+    assert_eq!(runs("queued").await, [other.run_id]);
+    assert_eq!(runs("in_progress").await, [running.run_id]);
+    let url = format!(
+        "{api}/repos/octo-org/app/actions/runs/{}/jobs",
+        running.run_id
+    );
+    let (_, jobs) = call(Method::GET, &url, Some("t"), None).await;
+    let statuses: Vec<(u64, &str)> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| (job["id"].as_u64().unwrap(), job["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [(running.job_id, "in_progress"), (waiting.job_id, "queued")]
+    );
+
+    // Paging keeps the filter in GitHub's Link header.
+    let response = common::client()
+        .get(format!(
+            "{api}/repos/octo-org/app/actions/runs?status=queued&per_page=1"
+        ))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers().get("link").is_none(),
+        "one queued run fits one page"
+    );
+    let response = common::client()
+        .get(format!("{api}/repos/octo-org/app/actions/runs?per_page=1"))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("per_page=1&page=2>; rel=\"next\""), "{link}");
+    let (status, body) = call(
+        Method::GET,
+        &format!("{url}?filter=newest"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = call(
+        Method::GET,
+        &format!("{api}/repos/octo-org/nothing/actions/runs"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    sim.await.unwrap().unwrap();
+    emulator.shutdown().await;
+}

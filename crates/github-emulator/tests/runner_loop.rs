@@ -8,7 +8,7 @@ use common::{Received, call, config, start_with_receiver};
 use reqwest::Method;
 use runway_github_emulator::runner::{self, RunOutcome, RunnerOptions};
 use runway_github_emulator::{
-    DeliveryOutcome, EmulatorHandle, Faults, HOOK_ID, JobStatus, NewJob, USER_AGENT,
+    DeliveryOutcome, EmulatorConfig, EmulatorHandle, Faults, HOOK_ID, JobStatus, NewJob, USER_AGENT,
 };
 use serde_json::json;
 
@@ -571,4 +571,32 @@ async fn many_runners_and_jobs_each_job_runs_once_and_each_runner_runs_one_job()
         );
     }
     emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_delivery_keeps_each_jobs_events_in_order_and_sends_them_all() {
+    let (emulator, receiver) = start_with_receiver(EmulatorConfig {
+        delivery_concurrency: 4,
+        ..config()
+    })
+    .await;
+    let mut job_ids = Vec::new();
+    for _ in 0..24 {
+        let created = emulator
+            .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+            .unwrap();
+        job_ids.push(created.job_id);
+    }
+    for job_id in &job_ids {
+        emulator.cancel_job(*job_id).unwrap();
+    }
+    let received = receiver.wait_for(2 * job_ids.len()).await;
+    for job_id in &job_ids {
+        let actions: Vec<&str> = received
+            .iter()
+            .filter(|webhook| webhook.job_id() == *job_id)
+            .map(Received::action)
+            .collect();
+        assert_eq!(actions, ["queued", "completed"], "job {job_id}");
+    }
 }

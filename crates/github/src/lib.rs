@@ -23,7 +23,8 @@ pub use error::GitHubError;
 pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
 pub use secret::Secret;
 pub use types::{
-    JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerLabel, RunnerScope, WorkflowJob,
+    Account, JitConfig, JitConfigRequest, RegistrationToken, Repository, Runner, RunnerLabel,
+    RunnerScope, WorkflowJob, WorkflowRun,
 };
 
 /// What runway asks of GitHub.
@@ -63,4 +64,26 @@ pub trait GitHub: Send + Sync + fmt::Debug {
 
     /// Removes a runner (`DELETE …/actions/runners/{runner_id}`).
     async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), GitHubError>;
+
+    /// The repository's workflow runs whose status is `status` (`queued`, `in_progress`, …),
+    /// all pages (`GET /repos/{owner}/{repo}/actions/runs?status=`).
+    async fn workflow_runs(
+        &self,
+        owner: &str,
+        repo: &str,
+        status: &str,
+    ) -> Result<Vec<WorkflowRun>, GitHubError>;
+
+    /// The jobs of a run's latest attempt, all pages
+    /// (`GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs`).
+    async fn workflow_run_jobs(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+    ) -> Result<Vec<WorkflowJob>, GitHubError>;
+
+    /// The repositories the App installation may access, all pages
+    /// (`GET /installation/repositories`; needs installation credentials).
+    async fn installation_repositories(&self) -> Result<Vec<Repository>, GitHubError>;
 }

@@ -14,8 +14,8 @@ use crate::auth::{Credentials, InstallationToken};
 use crate::error::GitHubError;
 use crate::secret::Secret;
 use crate::types::{
-    JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerList, RunnerScope, WorkflowJob,
-    segment,
+    JitConfig, JitConfigRequest, RegistrationToken, Repository, Runner, RunnerList, RunnerScope,
+    WorkflowJob, WorkflowRun, segment,
 };
 
 /// The public GitHub API.
@@ -25,6 +25,10 @@ pub const API_VERSION: &str = "2022-11-28";
 const RUNNERS_PER_PAGE: usize = 100;
 /// Bounds pagination: 100 pages of 100 runners.
 const MAX_RUNNER_PAGES: usize = 100;
+/// Runs, jobs and repositories are listed 100 a page (GitHub's maximum) ...
+const ITEMS_PER_PAGE: usize = 100;
+/// ... up to 100 pages: 10,000 of each per call.
+const MAX_ITEM_PAGES: usize = 100;
 
 /// The REST API base URL of a GitHub Enterprise Server host: `https://HOST/api/v3`.
 pub fn enterprise_server_url(host: &str) -> String {
@@ -255,6 +259,40 @@ impl RestGitHub {
         }
     }
 
+    /// Every page of a list answered as `{"total_count": n, "<key>": [...]}`.
+    async fn paged<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        key: &str,
+    ) -> Result<Vec<T>, GitHubError> {
+        let mut items = Vec::new();
+        for page in 1..=MAX_ITEM_PAGES {
+            let mut page_query = query.to_vec();
+            page_query.push(("per_page", ITEMS_PER_PAGE.to_string()));
+            page_query.push(("page", page.to_string()));
+            let mut answer: serde_json::Value = self
+                .call(Method::GET, path, &page_query, None, As::Installation)
+                .await?;
+            let total = answer["total_count"].as_u64();
+            let list = answer
+                .get_mut(key)
+                .map(serde_json::Value::take)
+                .unwrap_or_default();
+            let list: Vec<T> =
+                serde_json::from_value(list).map_err(|err| GitHubError::Unexpected {
+                    status: 200,
+                    message: format!("the {key} listed by {path} could not be read: {err}"),
+                })?;
+            let count = list.len();
+            items.extend(list);
+            if count < ITEMS_PER_PAGE || total.is_some_and(|total| items.len() as u64 >= total) {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
     fn classify(&self, status: StatusCode, headers: &HeaderMap, message: String) -> GitHubError {
         if let Some(retry_after) = self.rate_limit_wait(status, headers, &message) {
             return GitHubError::RateLimited { retry_after };
@@ -418,5 +456,35 @@ impl GitHub for RestGitHub {
         self.send(Method::DELETE, &path, &[], None, As::Installation)
             .await
             .map(|_| ())
+    }
+
+    async fn workflow_runs(
+        &self,
+        owner: &str,
+        repo: &str,
+        status: &str,
+    ) -> Result<Vec<WorkflowRun>, GitHubError> {
+        let path = format!("/repos/{}/{}/actions/runs", segment(owner), segment(repo));
+        self.paged(&path, &[("status", status.to_owned())], "workflow_runs")
+            .await
+    }
+
+    async fn workflow_run_jobs(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+    ) -> Result<Vec<WorkflowJob>, GitHubError> {
+        let path = format!(
+            "/repos/{}/{}/actions/runs/{run_id}/jobs",
+            segment(owner),
+            segment(repo)
+        );
+        self.paged(&path, &[], "jobs").await
+    }
+
+    async fn installation_repositories(&self) -> Result<Vec<Repository>, GitHubError> {
+        self.paged("/installation/repositories", &[], "repositories")
+            .await
     }
 }

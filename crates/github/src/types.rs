@@ -119,6 +119,10 @@ pub struct WorkflowJob {
     pub conclusion: Option<String>,
     pub name: String,
     #[serde(default)]
+    pub workflow_name: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    #[serde(default)]
     pub labels: Vec<String>,
     #[serde(default)]
     pub runner_id: Option<u64>,
@@ -134,6 +138,56 @@ pub struct WorkflowJob {
     pub started_at: Option<String>,
     #[serde(default)]
     pub completed_at: Option<String>,
+}
+
+/// A workflow run, as `GET /repos/{owner}/{repo}/actions/runs` lists it (the fields runway
+/// reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    /// The workflow's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    #[serde(default)]
+    pub run_attempt: Option<u32>,
+    /// `queued`, `in_progress`, `completed`, `waiting`, `requested` or `pending`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// The repository the run belongs to.
+    pub repository: Repository,
+}
+
+/// A repository, as workflow runs and `GET /installation/repositories` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repository {
+    pub id: u64,
+    pub name: String,
+    /// `owner/name`.
+    pub full_name: String,
+    pub owner: Account,
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+/// A user or organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub login: String,
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// `User`, `Organization` or `Bot`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl Account {
+    pub fn is_organization(&self) -> bool {
+        self.kind.as_deref() == Some("Organization")
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -250,3 +250,149 @@ async fn injected_server_errors_and_rate_limits_are_ridden_out_on_virtual_time()
         .unwrap_err();
     assert_eq!(err, GitHubError::Server { status: 500 });
 }
+
+#[tokio::test]
+async fn queued_jobs_are_found_through_runs_and_installation_repositories_page_by_page() {
+    let clock = SystemClock::shared();
+    // One more repository than a page holds.
+    let mut repositories = vec!["octo-org/app".to_owned()];
+    repositories.extend((1..=100).map(|n| format!("octo-org/repo-{n}")));
+    let config = EmulatorConfig {
+        app: AppConfig {
+            app_id: APP_ID,
+            installation_id: INSTALLATION,
+            public_key_pem: Some(app_key().public_pem.clone()),
+            ..AppConfig::default()
+        },
+        repositories,
+        organizations: vec!["octo-org".into()],
+        clock: clock.clone(),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(config).await.unwrap();
+    let github = client(&emulator, clock, &app_key().private_pem);
+
+    let listed = github.installation_repositories().await.unwrap();
+    assert_eq!(listed.len(), 101);
+    let app = listed
+        .iter()
+        .find(|r| r.full_name == "octo-org/app")
+        .unwrap();
+    assert_eq!(
+        (app.name.as_str(), app.owner.login.as_str()),
+        ("app", "octo-org")
+    );
+    assert!(app.owner.is_organization(), "{app:?}");
+    assert!(listed.iter().any(|r| r.full_name == "octo-org/repo-100"));
+
+    // One run of 101 jobs (two pages of jobs), then 100 runs of one job: 101 runs.
+    let first = emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+        .unwrap();
+    for _ in 0..100 {
+        let mut job = NewJob::new("octo-org/app", &["self-hosted", "linux"]);
+        job.run_id = Some(first.run_id);
+        emulator.create_job(job).unwrap();
+    }
+    let mut single = Vec::new();
+    for _ in 0..100 {
+        single.push(
+            emulator
+                .create_job(NewJob::new("octo-org/app", &["self-hosted"]))
+                .unwrap(),
+        );
+    }
+    emulator.cancel_job(single[0].job_id).unwrap();
+
+    let queued = github
+        .workflow_runs("octo-org", "app", "queued")
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 100, "the cancelled run is not queued");
+    let big = queued.iter().find(|run| run.id == first.run_id).unwrap();
+    assert_eq!(big.repository.full_name, "octo-org/app");
+    assert_eq!(big.status.as_deref(), Some("queued"));
+    assert!(big.repository.id > 0);
+    assert!(!queued.iter().any(|run| run.id == single[0].run_id));
+    let ids: std::collections::BTreeSet<u64> = queued.iter().map(|run| run.id).collect();
+    assert_eq!(
+        ids.len(),
+        queued.len(),
+        "no run is listed twice across pages"
+    );
+    for status in ["completed", "cancelled"] {
+        let runs = github
+            .workflow_runs("octo-org", "app", status)
+            .await
+            .unwrap();
+        assert_eq!(
+            runs.iter().map(|run| run.id).collect::<Vec<_>>(),
+            [single[0].run_id],
+            "{status}"
+        );
+    }
+    assert!(
+        github
+            .workflow_runs("octo-org", "app", "in_progress")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let jobs = github
+        .workflow_run_jobs("octo-org", "app", first.run_id)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 101);
+    assert!(
+        jobs.iter()
+            .all(|job| job.status == "queued" && job.run_id == first.run_id)
+    );
+    assert_eq!(jobs[0].id, first.job_id);
+    assert_eq!(jobs[0].workflow_name.as_deref(), Some("CI"));
+    assert_eq!(jobs[0].head_branch.as_deref(), Some("main"));
+    assert_eq!(jobs[0].labels, ["self-hosted", "linux"]);
+    assert!(jobs[0].created_at.is_some());
+
+    // Another repository's run, or one that does not exist, is not found.
+    for (repo, run_id) in [("repo-1", first.run_id), ("app", 1)] {
+        let err = github
+            .workflow_run_jobs("octo-org", repo, run_id)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitHubError::NotFound { .. }), "{err:?}");
+    }
+    let err = github
+        .workflow_runs("octo-org", "missing", "queued")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::NotFound { .. }), "{err:?}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_error_while_listing_runs_is_retryable() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = client(&emulator, clock, &app_key().private_pem).with_retry_policy(RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    });
+    emulator.set_faults(Faults {
+        server_errors: 1,
+        server_error_status: Some(503),
+        ..Faults::default()
+    });
+    let err = github
+        .workflow_runs("octo-org", "app", "queued")
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(
+        github
+            .workflow_runs("octo-org", "app", "queued")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -24,10 +24,14 @@ impl JobEvents for JobFlow {
             runner = update.runner_name.as_deref().unwrap_or("-"),
         );
         async move {
-            if let Some(name) = update.runner_name.as_deref() {
-                self.runner_event(&update, name).await?;
-            }
-            self.job_watch_event(&update).await
+            // The job and the runner are followed independently: a failure to wake the
+            // runner's watcher must not keep the job's event from its own watcher.
+            let runner = match update.runner_name.as_deref() {
+                Some(name) => self.runner_event(&update, name).await,
+                None => Ok(()),
+            };
+            let job = self.job_watch_event(&update).await;
+            runner.and(job)
         }
         .instrument(span)
         .await

@@ -147,3 +147,36 @@ fn step_names_substitutions_and_local_arns() {
     .unwrap();
     runway_asl::Definition::parse_with_substitutions(&template, &substitutions).unwrap();
 }
+
+/// A lost `in_progress` or `completed` webhook must not leave a job's watch waiting for days:
+/// each job watch times out hourly and is retried, and the retried watch reads the job from
+/// GitHub. Together the retries cover the watch's whole span (a day to start, five to finish).
+#[test]
+fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../statemachines/job.asl.json"),
+    )
+    .unwrap();
+    let machine: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let branches = machine["States"]["Follow"]["Branches"].as_array().unwrap();
+    for (name, span_seconds) in [("AwaitJobStart", 86_400), ("AwaitJobDone", 432_000)] {
+        let state = branches
+            .iter()
+            .find_map(|branch| branch["States"].get(name))
+            .unwrap_or_else(|| panic!("{name} is in a branch of Follow"));
+        let timeout = state["TimeoutSeconds"].as_u64().unwrap();
+        assert!(timeout <= 3600, "{name} re-reads the job at least hourly");
+        let on_timeout = state["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|retrier| retrier["ErrorEquals"] == serde_json::json!(["States.Timeout"]))
+            .unwrap_or_else(|| panic!("{name} retries its timeout"));
+        let attempts = on_timeout["MaxAttempts"].as_u64().unwrap();
+        assert_eq!(
+            timeout * (attempts + 1),
+            span_seconds,
+            "{name} waits {span_seconds} s in all"
+        );
+    }
+}

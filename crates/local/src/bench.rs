@@ -225,10 +225,22 @@ impl Provider for InProcessRunners {
     }
 
     async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.owned_where(None)
+    }
+
+    async fn owned_by(&self, execution: &str) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.owned_where(Some(execution))
+    }
+}
+
+impl InProcessRunners {
+    fn owned_where(&self, execution: Option<&str>) -> Result<Vec<OwnedRunner>, ProviderError> {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(running
             .iter()
-            .filter(|(_, (_, runner))| !runner.is_finished())
+            .filter(|(_, (owner, runner))| {
+                !runner.is_finished() && execution.is_none_or(|e| e == owner)
+            })
             .map(|(name, (execution, _))| OwnedRunner {
                 provider: ProviderKind::Local,
                 execution: execution.clone(),
@@ -254,6 +266,8 @@ emulator = "127.0.0.1:0"
 
 [github]
 mode = "emulator"
+# GitHub sends deliveries concurrently; so does the emulator here.
+delivery_concurrency = 16
 repositories = ["{REPOSITORY}"]
 organizations = ["octo-org"]
 

@@ -11,6 +11,7 @@
 //! repositories = ["octo-org/app"]   # emulator: the repositories and organizations it knows
 //! organizations = ["octo-org"]
 //! seed = 7                          # emulator: seeds the choice among matching idle runners
+//! delivery_concurrency = 1          # emulator: webhooks in flight at once (one job's in order)
 //! # app: api_url, app_id, installation_id, private_key_file
 //! webhook_secret = "…"              # else $RUNWAY_WEBHOOK_SECRET, else a generated one
 //! scope = "repository"              # any other key is the job flow's [github] section
@@ -114,6 +115,8 @@ pub struct EmulatorSettings {
     pub repositories: Vec<String>,
     pub organizations: Vec<String>,
     pub seed: u64,
+    /// Webhooks the emulator sends at once; one job's events always arrive in order.
+    pub delivery_concurrency: usize,
 }
 
 impl Default for EmulatorSettings {
@@ -122,6 +125,7 @@ impl Default for EmulatorSettings {
             repositories: vec!["octo-org/app".to_owned()],
             organizations: vec!["octo-org".to_owned()],
             seed: 0,
+            delivery_concurrency: 1,
         }
     }
 }
@@ -264,6 +268,7 @@ struct GitHubKeys {
     repositories: Option<Vec<String>>,
     organizations: Option<Vec<String>>,
     seed: Option<u64>,
+    delivery_concurrency: Option<usize>,
     api_url: Option<String>,
     app_id: Option<toml::Value>,
     installation_id: Option<u64>,
@@ -276,6 +281,7 @@ const GITHUB_KEYS: &[&str] = &[
     "repositories",
     "organizations",
     "seed",
+    "delivery_concurrency",
     "api_url",
     "app_id",
     "installation_id",
@@ -477,6 +483,15 @@ fn github_connection(keys: GitHubKeys) -> Result<(GitHubConnection, Option<Strin
                 repositories: keys.repositories.unwrap_or(defaults.repositories),
                 organizations: keys.organizations.unwrap_or(defaults.organizations),
                 seed: keys.seed.unwrap_or(defaults.seed),
+                delivery_concurrency: match keys.delivery_concurrency {
+                    Some(0) => {
+                        return Err(ConfigError::Invalid(
+                            "[github] delivery_concurrency must be at least 1".to_owned(),
+                        ));
+                    }
+                    Some(lanes) => lanes,
+                    None => defaults.delivery_concurrency,
+                },
             })
         }
         "app" => {
@@ -580,6 +595,7 @@ mod tests {
             repositories = ["acme/web"]
             organizations = ["acme"]
             seed = 3
+            delivery_concurrency = 4
             webhook_secret = "s3cret"
             scope = "repository"
 
@@ -610,6 +626,7 @@ mod tests {
                 repositories: vec!["acme/web".into()],
                 organizations: vec!["acme".into()],
                 seed: 3,
+                delivery_concurrency: 4,
             })
         );
         assert_eq!(
@@ -664,6 +681,10 @@ mod tests {
             (
                 "[store]\nkind = \"dynamodb\"\n[[pools]]\nname = \"a\"",
                 "store",
+            ),
+            (
+                "[github]\ndelivery_concurrency = 0\n[[pools]]\nname = \"a\"",
+                "delivery_concurrency must be at least 1",
             ),
         ];
         for (text, expected) in cases {

@@ -581,6 +581,7 @@ async fn connect_github(
                     secret: secret.to_owned(),
                 }),
                 seed: settings.seed,
+                delivery_concurrency: settings.delivery_concurrency,
                 repositories: settings.repositories.clone(),
                 organizations: settings.organizations.clone(),
                 clock: clock.clone(),

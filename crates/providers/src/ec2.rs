@@ -548,12 +548,29 @@ impl Provider for Ec2Provider {
     }
 
     async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
-        let instances = self
-            .describe(vec![
-                filter(&format!("tag:{TAG_MANAGED}"), ["true"]),
-                filter("instance-state-name", LIVE_STATES),
-            ])
-            .await?;
+        self.owned_where(None).await
+    }
+
+    async fn owned_by(&self, execution: &str) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.owned_where(Some(execution)).await
+    }
+}
+
+impl Ec2Provider {
+    /// runway's live instances, only those of `execution` when given (a tag filter, so EC2
+    /// does the filtering).
+    async fn owned_where(
+        &self,
+        execution: Option<&str>,
+    ) -> Result<Vec<OwnedRunner>, ProviderError> {
+        let mut filters = vec![
+            filter(&format!("tag:{TAG_MANAGED}"), ["true"]),
+            filter("instance-state-name", LIVE_STATES),
+        ];
+        if let Some(execution) = execution {
+            filters.push(filter(&format!("tag:{TAG_EXECUTION}"), [execution]));
+        }
+        let instances = self.describe(filters).await?;
         let mut owned = Vec::with_capacity(instances.len());
         for instance in &instances {
             let Some(instance_id) = instance.instance_id() else {

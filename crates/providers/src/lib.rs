@@ -54,4 +54,12 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Every live runner this provider launched, for the reaper.
     async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError>;
+
+    /// The live runners launched for `execution` (a teardown's look for what a failure may
+    /// have left). Providers that can ask their host for one execution's runners do so.
+    async fn owned_by(&self, execution: &str) -> Result<Vec<OwnedRunner>, ProviderError> {
+        let mut owned = self.owned().await?;
+        owned.retain(|runner| runner.execution == execution);
+        Ok(owned)
+    }
 }

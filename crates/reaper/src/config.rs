@@ -1,5 +1,5 @@
 //! What the reaper is told: how old a thing must be before it may be touched, how much one
-//! sweep may do, and where runners register.
+//! sweep may do, where runners register, and which repositories' queued jobs to check.
 //!
 //! ```json
 //! {
@@ -9,7 +9,8 @@
 //!   "github_scopes": [
 //!     { "level": "organization", "org": "octo-org" },
 //!     { "level": "repository", "owner": "octo-org", "repo": "app" }
-//!   ]
+//!   ],
+//!   "repositories": ["octo-org/app"]
 //! }
 //! ```
 
@@ -45,6 +46,10 @@ pub struct ReaperConfig {
     /// `github.scope` is searched too): `offline-runners` looks here.
     #[serde(default)]
     pub github_scopes: Vec<RunnerScope>,
+    /// The repositories (`owner/name`) whose queued jobs `lost-jobs` checks. Empty: every
+    /// repository the GitHub App installation can access.
+    #[serde(default)]
+    pub repositories: Vec<String>,
 }
 
 fn default_grace() -> u64 {
@@ -66,6 +71,7 @@ impl Default for ReaperConfig {
             unknown_execution_grace_seconds: DEFAULT_UNKNOWN_EXECUTION_GRACE_SECONDS,
             max_actions_per_sweep: DEFAULT_MAX_ACTIONS_PER_SWEEP,
             github_scopes: Vec::new(),
+            repositories: Vec::new(),
         }
     }
 }
@@ -108,8 +114,22 @@ impl ReaperConfig {
                 )));
             }
         }
+        for repository in &self.repositories {
+            if split_repository(repository).is_none() {
+                return Err(ReaperConfigError(format!(
+                    "repositories has {repository:?}: write each repository as owner/name"
+                )));
+            }
+        }
         Ok(())
     }
+}
+
+/// `owner/name` → (owner, name), both non-empty, no further `/`.
+pub(crate) fn split_repository(full_name: &str) -> Option<(&str, &str)> {
+    let (owner, name) = full_name.split_once('/')?;
+    let plain = |part: &str| !part.trim().is_empty() && part.trim() == part;
+    (plain(owner) && plain(name) && !name.contains('/')).then_some((owner, name))
 }
 
 #[cfg(test)]
@@ -132,9 +152,11 @@ mod tests {
     fn scopes_and_bounds_are_read() {
         let config = ReaperConfig::from_json(
             r#"{"grace_seconds": 0, "max_actions_per_sweep": 3,
-                "github_scopes": [{"level": "organization", "org": "octo-org"}]}"#,
+                "github_scopes": [{"level": "organization", "org": "octo-org"}],
+                "repositories": ["octo-org/app"]}"#,
         )
         .unwrap();
+        assert_eq!(config.repositories, ["octo-org/app"]);
         assert_eq!(config.grace_seconds, 0);
         assert_eq!(config.max_actions_per_sweep, 3);
         assert_eq!(
@@ -156,10 +178,28 @@ mod tests {
                 "empty name",
             ),
             (r#"{"grace": 1}"#, "unknown field"),
+            (r#"{"repositories": ["octo-org"]}"#, "owner/name"),
+            (r#"{"repositories": ["octo-org/app/x"]}"#, "owner/name"),
+            (r#"{"repositories": ["/app"]}"#, "owner/name"),
             (r#""every hour""#, "invalid type"),
         ] {
             let error = ReaperConfig::from_json(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn repository_names_split_back(owner in "[A-Za-z0-9-]{1,20}", name in "[A-Za-z0-9._-]{1,20}") {
+            let full = format!("{owner}/{name}");
+            proptest::prop_assert_eq!(split_repository(&full), Some((owner.as_str(), name.as_str())));
+        }
+
+        #[test]
+        fn splitting_never_panics(text in "\\PC{0,40}") {
+            if let Some((owner, name)) = split_repository(&text) {
+                proptest::prop_assert!(!owner.is_empty() && !name.contains('/'));
+            }
         }
     }
 }

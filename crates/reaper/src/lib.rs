@@ -6,7 +6,11 @@
 //! - `offline-runners`: runway's runners GitHub lists as offline whose execution is not
 //!   running → removed from GitHub;
 //! - `stale-slots`: slots held by executions that are not running → released by the job
-//!   machine's own release step, which wakes the oldest waiter.
+//!   machine's own release step, which wakes the oldest waiter;
+//! - `lost-jobs`: queued jobs (in the installation's repositories, or the configured ones)
+//!   that the webhook intake would take on but that have no execution, because their webhook
+//!   was lost → started with the execution name and input the intake builds
+//!   ([`runway_webhook::decide`]), through an [`runway_webhook::ExecutionStarter`].
 //!
 //! Every sweep leaves a running execution's things alone, leaves anything younger than the
 //! grace period alone, is idempotent, stops at `max_actions_per_sweep`, and reports throttling,

@@ -7,15 +7,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use runway_asl::{TaskFailure, TaskRegistry};
 use runway_clock::SharedClock;
-use runway_github::{GitHub, GitHubError, RunnerScope};
+use runway_github::{GitHub, GitHubError, RunnerScope, WorkflowJob, WorkflowRun};
 use runway_jobflow::{JobFlow, RunnerScopeLevel, Step};
 use runway_providers::{Provider, Terminated};
 use runway_store::{RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
+use runway_webhook::event::{
+    Account, Installation, Organization, Repository, WorkflowJobAction, WorkflowJobEvent,
+};
+use runway_webhook::{Decision, ExecutionStarter, JobFilter, StartError, StartOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::{ReaperConfig, ReaperConfigError};
+use crate::config::{ReaperConfig, ReaperConfigError, split_repository};
 use crate::error::ReapError;
 use crate::executions::{ExecutionStatus, Executions};
 use crate::report::{Sweep, SweepReport};
@@ -31,6 +35,13 @@ pub struct ReaperDeps {
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     /// Executions of the job state machine.
     pub executions: Arc<dyn Executions>,
+    /// Starts executions of the job state machine, as the webhook intake does (`lost-jobs`).
+    pub starter: Arc<dyn ExecutionStarter>,
+    /// Which jobs runway takes on: the webhook intake's filter.
+    pub job_filter: JobFilter,
+    /// The GitHub App installation runway acts as, carried in a started job's input as a
+    /// webhook carries it (`None` with a token instead of an App).
+    pub installation_id: Option<u64>,
     pub clock: SharedClock,
 }
 
@@ -41,6 +52,9 @@ impl fmt::Debug for ReaperDeps {
             .field("github", &self.github)
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .field("executions", &self.executions)
+            .field("starter", &self.starter)
+            .field("job_filter", &self.job_filter)
+            .field("installation_id", &self.installation_id)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +171,7 @@ impl Reaper {
             Sweep::OrphanRunners => self.orphan_runners().await,
             Sweep::OfflineRunners => self.offline_runners().await,
             Sweep::StaleSlots => self.stale_slots().await,
+            Sweep::LostJobs => self.lost_jobs().await,
         };
         match &result {
             Ok(report) => info!(summary = %report.summary, "sweep done"),
@@ -521,6 +536,143 @@ impl Reaper {
         }
         Ok(report.finish("slots", "released"))
     }
+
+    /// The repositories `lost-jobs` checks: the configured ones, or the installation's.
+    async fn served_repositories(&self) -> Result<Vec<String>, ReapError> {
+        if !self.config().repositories.is_empty() {
+            return Ok(self.config().repositories.clone());
+        }
+        let repositories = self
+            .deps()
+            .github
+            .installation_repositories()
+            .await
+            .map_err(|e| {
+                ReapError::github(
+                    "list the repositories of the GitHub App installation (with a token \
+                     instead of an App, list them in the reaper's repositories)",
+                    e,
+                )
+            })?;
+        Ok(repositories
+            .into_iter()
+            .map(|repo| repo.full_name)
+            .collect())
+    }
+
+    /// The repository's runs that may hold queued jobs: queued runs, and runs in progress
+    /// (a later job of a run is queued while an earlier one runs).
+    async fn open_runs(&self, owner: &str, repo: &str) -> Result<Vec<WorkflowRun>, ReapError> {
+        let mut runs = Vec::new();
+        let mut seen = BTreeSet::new();
+        for status in ["queued", "in_progress"] {
+            let listed = self
+                .deps()
+                .github
+                .workflow_runs(owner, repo, status)
+                .await
+                .map_err(|e| {
+                    ReapError::github(
+                        &format!("list the {status} workflow runs of {owner}/{repo}"),
+                        e,
+                    )
+                })?;
+            // A run that changed status between the two lists is listed twice.
+            runs.extend(listed.into_iter().filter(|run| seen.insert(run.id)));
+        }
+        Ok(runs)
+    }
+
+    async fn lost_jobs(&self) -> Result<SweepReport, ReapError> {
+        let deps = self.deps();
+        let config = self.config();
+        let now = deps.clock.now();
+        let mut report = SweepReport::new(Sweep::LostJobs);
+        let mut lookups = self.lookups();
+        let repositories = self.served_repositories().await?;
+
+        'repositories: for full_name in &repositories {
+            let Some((owner, repo)) = split_repository(full_name) else {
+                continue;
+            };
+            for run in self.open_runs(owner, repo).await? {
+                let jobs = deps
+                    .github
+                    .workflow_run_jobs(owner, repo, run.id)
+                    .await
+                    .map_err(|e| {
+                        ReapError::github(
+                            &format!("list the jobs of workflow run {} of {full_name}", run.id),
+                            e,
+                        )
+                    })?;
+                for job in jobs.iter().filter(|job| job.status == "queued") {
+                    report.examined += 1;
+                    let event = queued_event(job, &run, deps.installation_id);
+                    let Decision::Start { name, input } =
+                        runway_webhook::decide(&deps.job_filter, &event, None)
+                    else {
+                        report.keep(KEEP_NOT_OURS);
+                        continue;
+                    };
+                    let created = job.created_at.as_deref().and_then(parse_time);
+                    match created {
+                        Some(created) if age(now, created).num_seconds() >= grace(config) => {}
+                        Some(_) => {
+                            report.keep(crate::verdict::KEEP_YOUNG);
+                            continue;
+                        }
+                        None => {
+                            report.keep(KEEP_NO_TIME);
+                            continue;
+                        }
+                    }
+                    if lookups.status(&name).await? != ExecutionStatus::Unknown {
+                        report.keep(KEEP_STARTED);
+                        continue;
+                    }
+                    if report.spent() >= config.max_actions_per_sweep {
+                        report.truncated = true;
+                        break 'repositories;
+                    }
+                    let target = format!(
+                        "queued job {} ({:?} of run {} in {full_name}, labels [{}])",
+                        job.id,
+                        job.name,
+                        run.id,
+                        job.labels.join(", ")
+                    );
+                    let input = serde_json::to_string(&input).map_err(|error| {
+                        ReapError::Failed(format!(
+                            "the input of {name} could not be encoded: {error}"
+                        ))
+                    })?;
+                    match deps.starter.start_execution(&name, &input).await {
+                        Ok(StartOutcome::Started { .. }) => report.acted(format!(
+                            "started execution {name} for {target}: no webhook started one"
+                        )),
+                        // Started since it was looked up (its webhook came late).
+                        Ok(StartOutcome::AlreadyExists) => report.keep(KEEP_STARTED),
+                        Err(StartError::Unavailable(cause)) => {
+                            return Err(ReapError::Transient(format!(
+                                "could not start execution {name} for {target}: {cause}"
+                            )));
+                        }
+                        Err(error @ StartError::Rejected(_)) => report.failed(format!(
+                            "could not start execution {name} for {target}: {error}"
+                        )),
+                    }
+                }
+            }
+        }
+        let mut report = report.finish("queued jobs", "started");
+        if repositories.is_empty() {
+            report.summary = "no repository to check: the GitHub App installation has none, \
+                              or list them in the reaper's repositories"
+                .to_owned();
+        }
+        Ok(report)
+    }
 }
 
 fn scope_text(scope: &RunnerScope) -> String {
@@ -528,6 +680,69 @@ fn scope_text(scope: &RunnerScope) -> String {
         RunnerScope::Repository { owner, repo } => format!("repository {owner}/{repo}"),
         RunnerScope::Organization { org } => format!("organization {org}"),
         RunnerScope::Enterprise { enterprise } => format!("enterprise {enterprise}"),
+    }
+}
+
+/// `lost-jobs` keeps a queued job for these reasons (and [`crate::verdict::KEEP_YOUNG`]).
+const KEEP_STARTED: &str = "it already has an execution";
+const KEEP_NOT_OURS: &str = "not for runway's runners (the webhook intake's filter ignores it)";
+const KEEP_NO_TIME: &str = "GitHub gives no creation time, so its age is unknown";
+
+fn grace(config: &ReaperConfig) -> i64 {
+    i64::try_from(config.grace_seconds).unwrap_or(i64::MAX)
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+/// The `queued` webhook GitHub sends for `job` of `run`, as far as the REST API tells it: the
+/// intake turns it into the execution name and input a delivered webhook would have started.
+fn queued_event(
+    job: &WorkflowJob,
+    run: &WorkflowRun,
+    installation_id: Option<u64>,
+) -> WorkflowJobEvent {
+    let repository = &run.repository;
+    WorkflowJobEvent {
+        action: WorkflowJobAction::Queued,
+        job: runway_webhook::event::WorkflowJob {
+            id: job.id,
+            run_id: job.run_id,
+            run_attempt: job.run_attempt.or(run.run_attempt).unwrap_or(1),
+            status: job.status.clone(),
+            conclusion: job.conclusion.clone(),
+            name: job.name.clone(),
+            workflow_name: job.workflow_name.clone().or_else(|| run.name.clone()),
+            head_branch: job.head_branch.clone().or_else(|| run.head_branch.clone()),
+            head_sha: None,
+            html_url: job.html_url.clone(),
+            created_at: job.created_at.clone(),
+            started_at: job.started_at.clone(),
+            completed_at: job.completed_at.clone(),
+            labels: job.labels.clone(),
+            runner_id: job.runner_id,
+            runner_name: job.runner_name.clone(),
+            runner_group_id: job.runner_group_id,
+            runner_group_name: None,
+        },
+        repository: Repository {
+            id: repository.id,
+            name: repository.name.clone(),
+            full_name: repository.full_name.clone(),
+            owner: Account {
+                login: repository.owner.login.clone(),
+                id: repository.owner.id,
+            },
+            private: repository.private,
+        },
+        organization: repository.owner.is_organization().then(|| Organization {
+            login: repository.owner.login.clone(),
+            id: repository.owner.id,
+        }),
+        installation: installation_id.map(|id| Installation { id }),
     }
 }
 

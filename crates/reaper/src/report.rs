@@ -17,13 +17,17 @@ pub enum Sweep {
     OfflineRunners,
     /// Slots held by executions that are not running: released, and the next waiter woken.
     StaleSlots,
+    /// Queued jobs for runway's runners that have no execution (their webhook was lost):
+    /// started, as the webhook intake would have.
+    LostJobs,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 3] = [
+    pub const ALL: [Sweep; 4] = [
         Sweep::OrphanRunners,
         Sweep::OfflineRunners,
         Sweep::StaleSlots,
+        Sweep::LostJobs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl Sweep {
             Sweep::OrphanRunners => "orphan-runners",
             Sweep::OfflineRunners => "offline-runners",
             Sweep::StaleSlots => "stale-slots",
+            Sweep::LostJobs => "lost-jobs",
         }
     }
 }
@@ -43,7 +48,9 @@ impl fmt::Display for Sweep {
 
 /// A name that is not one of [`Sweep::name`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sweep {0:?}: expected one of orphan-runners, offline-runners, stale-slots")]
+#[error(
+    "unknown sweep {0:?}: expected one of orphan-runners, offline-runners, stale-slots, lost-jobs"
+)]
 pub struct UnknownSweep(pub String);
 
 impl FromStr for Sweep {
@@ -66,7 +73,7 @@ pub struct SweepReport {
     pub swept: bool,
     /// Things looked at.
     pub examined: u32,
-    /// Things terminated, removed or released.
+    /// Things terminated, removed, released or started.
     pub acted: u32,
     /// Things left alone, by reason.
     pub kept: BTreeMap<String, u32>,

@@ -9,7 +9,8 @@ use runway_github_emulator::Faults;
 use runway_local::{LocalConfig, LocalSystem};
 use runway_providers::{JitConfig, LaunchOverrides, LaunchRequest};
 use runway_reaper::{ReapError, ReaperConfig, Sweep};
-use serde_json::json;
+use runway_webhook::{Decision, JobFilter, decide, parse_workflow_job};
+use serde_json::{Value, json};
 
 const POOL: &str = "linux";
 const LABELS: &[&str] = &["self-hosted", "linux"];
@@ -105,6 +106,7 @@ async fn a_sweep_that_fails_for_good_is_caught_and_the_others_still_finish() {
     );
     assert_eq!(output["reports"]["orphan_runners"]["swept"], json!(true));
     assert_eq!(output["reports"]["stale_slots"]["swept"], json!(true));
+    assert_eq!(output["reports"]["lost_jobs"]["swept"], json!(true));
     system.shutdown().await;
 }
 
@@ -175,5 +177,122 @@ async fn bad_input_is_refused_with_a_clear_error() {
         .unwrap();
     assert_eq!(report["sweep"], json!("stale-slots"));
     assert_eq!(report["acted"], json!(0));
+    system.shutdown().await;
+}
+
+const KEEP_STARTED: &str = "it already has an execution";
+const KEEP_YOUNG: &str = "younger than the grace period";
+
+fn kept(report: &runway_reaper::SweepReport, reason: &str) -> u32 {
+    report.kept.get(reason).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_webhook_was_lost_is_started_once_as_the_webhook_would_have() {
+    let system = system().await;
+    let emulator = emulator(&system);
+    // A job whose webhook arrived has its execution.
+    let delivered = emulator
+        .create_job(runway_github_emulator::NewJob::new("octo-org/app", LABELS))
+        .unwrap()
+        .job_id;
+    execution_of(&system, delivered).await;
+    // A job whose webhook was lost has none; nor has a job for GitHub's own runners.
+    let lost = lost_job(&system, LABELS);
+    let hosted = lost_job(&system, &["ubuntu-latest"]);
+    assert!(system.execution_for_job(lost).is_none());
+
+    // Within the grace period nothing is started.
+    let patient = reaper(
+        &system,
+        ReaperConfig {
+            grace_seconds: 3600,
+            ..eager()
+        },
+    );
+    let report = patient.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 0, "{report:?}");
+    assert_eq!(kept(&report, KEEP_YOUNG), 2, "{report:?}");
+    assert!(system.execution_for_job(lost).is_none());
+
+    let eager = reaper(&system, eager());
+    let report = eager.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 1, "{report:?}");
+    assert_eq!(kept(&report, KEEP_STARTED), 1, "{report:?}");
+    assert_eq!(report.kept.values().sum::<u32>(), 2, "{report:?}");
+    assert!(report.actions[0].contains(&lost.to_string()), "{report:?}");
+    assert!(!format!("{report:?}").contains(&hosted.to_string()));
+    assert!(report.summary.contains("1 started"), "{}", report.summary);
+
+    // The execution is the one the lost webhook would have started: same name, same input
+    // (but for the delivery id, which only a delivery has).
+    let started = execution_of(&system, lost).await;
+    let webhook = emulator
+        .deliveries()
+        .into_iter()
+        .find(|d| d.job_id == lost && d.action == "queued")
+        .unwrap();
+    let event = parse_workflow_job(&serde_json::to_vec(&webhook.payload).unwrap()).unwrap();
+    let Decision::Start { name, input } = decide(&JobFilter::default(), &event, None) else {
+        panic!("the intake would start the lost job");
+    };
+    assert_eq!(started.name, name);
+    let started_input: Value = serde_json::from_str(&started.input).unwrap();
+    assert_eq!(started_input, serde_json::to_value(&input).unwrap());
+    assert_eq!(started_input["organization"], json!("octo-org"));
+    assert_eq!(started_input["installation_id"], json!(installation_id()));
+    assert_eq!(system.executions().len(), 2, "one execution per job");
+
+    // A second sweep starts nothing.
+    let report = eager.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 0, "{report:?}");
+    assert_eq!(kept(&report, KEEP_STARTED), 2, "{report:?}");
+    assert_eq!(system.executions().len(), 2);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_jobs_are_started_within_the_bound_and_a_github_5xx_is_retryable() {
+    let system = system().await;
+    let first = lost_job(&system, LABELS);
+    let second = lost_job(&system, LABELS);
+
+    let bounded = reaper(
+        &system,
+        ReaperConfig {
+            max_actions_per_sweep: 1,
+            repositories: vec!["octo-org/app".into()],
+            ..eager()
+        },
+    );
+    emulator(&system).set_faults(Faults {
+        server_errors: 1,
+        server_error_status: Some(502),
+        ..Faults::default()
+    });
+    let error = bounded.sweep(Sweep::LostJobs).await.unwrap_err();
+    assert!(matches!(error, ReapError::Transient(_)), "{error:?}");
+    assert!(error.to_string().contains("502"), "{error}");
+    assert!(system.executions().is_empty());
+
+    let report = bounded.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!((report.acted, report.truncated), (1, true), "{report:?}");
+    let report = bounded.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!((report.acted, report.truncated), (1, false), "{report:?}");
+    execution_of(&system, first).await;
+    execution_of(&system, second).await;
+    let report = bounded.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 0, "{report:?}");
+
+    // A repository GitHub does not know is a setup error, not a retry.
+    let misconfigured = reaper(
+        &system,
+        ReaperConfig {
+            repositories: vec!["octo-org/missing".into()],
+            ..eager()
+        },
+    );
+    let error = misconfigured.sweep(Sweep::LostJobs).await.unwrap_err();
+    assert_eq!(error.name(), "Runway.ReapFailed", "{error}");
     system.shutdown().await;
 }

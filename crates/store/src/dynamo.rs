@@ -680,6 +680,30 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn set_runner_instance(
+        &self,
+        name: &RunnerName,
+        instance_id: &str,
+    ) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::runner(name).item()))
+            .update_expression("SET instance_id = :instance")
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .expression_attribute_values(":instance", s(instance_id))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error("record a runner's instance", error)),
+        }
+    }
+
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
         let outcome = self
             .client

@@ -117,6 +117,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Removes and returns the runner's token: one event wakes the waiting step once.
+    /// Records the host's id of a launched runner (instance id, task ARN, pod name). False
+    /// when no live record has that name.
+    async fn set_runner_instance(
+        &self,
+        name: &RunnerName,
+        instance_id: &str,
+    ) -> Result<bool, StoreError>;
+
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError>;
 
     /// Deletes the record; false when there was none.
@@ -125,6 +133,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The pool's live runners, oldest launch first. On DynamoDB this reads a global secondary
     /// index, which can lag a fresh write by a moment.
     async fn runners_of_pool(&self, pool: &PoolName) -> Result<Vec<RunnerRecord>, StoreError>;
+
+    /// How many live runners of `pool` are in `state` (the throttle policy's booting count).
+    async fn count_runners(&self, pool: &PoolName, state: RunnerState) -> Result<u32, StoreError> {
+        let runners = self.runners_of_pool(pool).await?;
+        let count = runners.iter().filter(|r| r.state == state).count();
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
 
     /// Live runners launched before `time`, oldest first (for the reaper). On DynamoDB this
     /// scans the table.

@@ -313,6 +313,22 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn set_runner_instance(
+        &self,
+        name: &RunnerName,
+        instance_id: &str,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut state = self.lock();
+        Ok(match state.live_runner(name, now) {
+            Some(record) => {
+                record.instance_id = Some(instance_id.to_owned());
+                true
+            }
+            None => false,
+        })
+    }
+
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
         let now = self.now();
         let mut state = self.lock();
@@ -335,6 +351,17 @@ impl Store for MemoryStore {
         Ok(sorted_runners(state.runners.values().filter(|record| {
             &record.pool == pool && is_live(record.expires_at, now)
         })))
+    }
+
+    async fn count_runners(&self, pool: &PoolName, state: RunnerState) -> Result<u32, StoreError> {
+        let now = self.now();
+        let runners = self.lock();
+        let count = runners
+            .runners
+            .values()
+            .filter(|r| &r.pool == pool && r.state == state && is_live(r.expires_at, now))
+            .count();
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     async fn runners_older_than(

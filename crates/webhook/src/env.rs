@@ -60,6 +60,22 @@ impl IntakeConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secrets = secrets_from(lookup)?.ok_or(ConfigError::MissingSecret)?;
         let mut config = IntakeConfig::new(secrets);
+        config.filter = JobFilter::from_lookup(lookup);
+        if let Some(max) = number(lookup, MAX_BODY_BYTES_ENV)? {
+            config.max_body_bytes = usize::try_from(max).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = number(lookup, CALL_TIMEOUT_MS_ENV)? {
+            config.call_timeout = Duration::from_millis(ms);
+        }
+        Ok(config)
+    }
+}
+
+impl JobFilter {
+    /// The filter from `lookup` (an environment: name → value): [`RUNNER_LABEL_ENV`],
+    /// [`ALLOWED_OWNERS_ENV`] and [`ALLOWED_REPOSITORIES_ENV`]. The reaper reads the same
+    /// variables, so it takes on exactly the jobs the intake takes on.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> JobFilter {
         let mut filter = JobFilter::default();
         if let Some(label) = lookup(RUNNER_LABEL_ENV).filter(|l| !l.trim().is_empty()) {
             filter = filter.with_runner_label(label.trim());
@@ -70,14 +86,7 @@ impl IntakeConfig {
         if let Some(repositories) = lookup(ALLOWED_REPOSITORIES_ENV) {
             filter = filter.allow_repositories(list(&repositories));
         }
-        config.filter = filter;
-        if let Some(max) = number(lookup, MAX_BODY_BYTES_ENV)? {
-            config.max_body_bytes = usize::try_from(max).unwrap_or(usize::MAX);
-        }
-        if let Some(ms) = number(lookup, CALL_TIMEOUT_MS_ENV)? {
-            config.call_timeout = Duration::from_millis(ms);
-        }
-        Ok(config)
+        filter
     }
 }
 

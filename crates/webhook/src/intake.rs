@@ -207,26 +207,9 @@ impl Intake {
         }
     }
 
-    /// What to do with a verified event; pure and cheap.
+    /// What to do with a verified event; pure and cheap (see [`decide`]).
     pub fn decide(&self, event: &WorkflowJobEvent, delivery_id: Option<&str>) -> Decision {
-        if let Err(reason) = self.config.filter.check(event) {
-            return Decision::Ignore(reason);
-        }
-        match event.action {
-            WorkflowJobAction::Queued => Decision::Start {
-                name: execution_name(event.repository.id, event.job.id, event.job.run_attempt),
-                input: JobExecutionInput::from_event(event, delivery_id),
-            },
-            WorkflowJobAction::Waiting => Decision::Ignore(
-                "the job waits for an approval; it is started when it is queued".to_owned(),
-            ),
-            WorkflowJobAction::InProgress | WorkflowJobAction::Completed => {
-                match JobEventUpdate::from_event(event, delivery_id) {
-                    Some(update) => Decision::Forward(update),
-                    None => Decision::Ignore("nothing to forward".to_owned()),
-                }
-            }
-        }
+        decide(&self.config.filter, event, delivery_id)
     }
 
     async fn start(&self, name: String, input: &JobExecutionInput) -> IntakeResponse {
@@ -288,6 +271,31 @@ impl Intake {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "forwarding the job event timed out",
             ),
+        }
+    }
+}
+
+/// What the intake does with a verified `workflow_job` event, given its filter: pure and cheap.
+/// A `queued` job that passes `filter` is started as `job-<job id>-r<repo id>-a<attempt>` with
+/// [`JobExecutionInput::from_event`]; the reaper builds the same decision for a queued job
+/// whose webhook never arrived.
+pub fn decide(filter: &JobFilter, event: &WorkflowJobEvent, delivery_id: Option<&str>) -> Decision {
+    if let Err(reason) = filter.check(event) {
+        return Decision::Ignore(reason);
+    }
+    match event.action {
+        WorkflowJobAction::Queued => Decision::Start {
+            name: execution_name(event.repository.id, event.job.id, event.job.run_attempt),
+            input: JobExecutionInput::from_event(event, delivery_id),
+        },
+        WorkflowJobAction::Waiting => Decision::Ignore(
+            "the job waits for an approval; it is started when it is queued".to_owned(),
+        ),
+        WorkflowJobAction::InProgress | WorkflowJobAction::Completed => {
+            match JobEventUpdate::from_event(event, delivery_id) {
+                Some(update) => Decision::Forward(update),
+                None => Decision::Ignore("nothing to forward".to_owned()),
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ pub use execution::{
 pub use filter::{DEFAULT_RUNNER_LABEL, JobFilter};
 pub use forward::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
 pub use http::{WEBHOOK_PATH, router};
-pub use intake::{Decision, Delivery, Intake, IntakeConfig, IntakeResponse};
+pub use intake::{Decision, Delivery, Intake, IntakeConfig, IntakeResponse, decide};
 #[cfg(feature = "aws-sfn")]
 pub use sfn::SfnExecutionStarter;
 pub use signature::{SignatureError, WebhookSecrets, generate_secret, sign_with};

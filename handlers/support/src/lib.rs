@@ -1,8 +1,8 @@
 //! What every runway Lambda shares: its settings from the environment
 //! ([`LambdaSettings`]), the configuration document ([`ConfigDocument`]), the job flow wired
 //! to AWS ([`build_flow`]: DynamoDB store, one EC2 provider per pool, GitHub over REST,
-//! policies from files, Step Functions callbacks), JSON logs ([`init_tracing`]) and the loop
-//! of a step function ([`run_step`]).
+//! policies from files or S3, Step Functions callbacks), JSON logs ([`init_tracing`]) and the
+//! loop of a step function ([`run_step`]).
 //!
 //! A step's binary is one line: `run_step(Step::Route)`. The library crates know nothing of
 //! Lambda; this crate is the only place that does.
@@ -11,10 +11,18 @@
 //! parameters `PolicyLayerArn`, `RouterPolicyPath`, `ThrottlePolicyPath`). A `.cwasm` compiled
 //! ahead of time for arm64 (`runway policy compile`) starts fastest; a `.wasm` component is
 //! compiled at cold start. A new policy version is a new layer version and a stack update.
+//!
+//! A policy can instead be one version of a `.wasm` object in S3
+//! (`s3://BUCKET/KEY.wasm?versionId=VERSION`, template parameters `RouterPolicyObject`,
+//! `ThrottlePolicyObject`; see [`PolicyLocation`]): a new policy is an upload and a parameter
+//! change, with no new layer. GitHub credentials and the webhook secret are SSM SecureStrings
+//! or, when their location is a secret's ARN, Secrets Manager secrets ([`read_credential`]).
 
 mod document;
 pub mod permissions;
+mod policy_source;
 pub mod reaper;
+mod secrets;
 mod settings;
 mod wiring;
 
@@ -23,6 +31,8 @@ use runway_jobflow::{JobFlow, Step, StepError};
 use serde_json::Value;
 
 pub use document::{ConfigDocument, Ec2Settings, LaunchTemplateSettings};
+pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
+pub use secrets::{is_secret_arn, read_credential, read_secret};
 pub use settings::*;
 pub use wiring::{build_flow, load_aws_config, load_document, read_parameter};
 
@@ -37,6 +47,8 @@ pub enum SetupError {
         "cannot read SSM parameter {name}: {reason}; check that it exists in this region and that the function may read it"
     )]
     Parameter { name: String, reason: String },
+    #[error("cannot read Secrets Manager secret {id}: {reason}")]
+    Secret { id: String, reason: String },
     #[error("GitHub credentials: {0}")]
     GitHub(String),
     #[error("policy {path}: {reason}")]

@@ -23,6 +23,14 @@ pub const STORE: &[&str] = &[
 /// Reading the settings at cold start: the GitHub credential and the configuration document.
 pub const SETTINGS: &[&str] = &["ssm:GetParameter"];
 
+/// Reading credentials kept in Secrets Manager (`crate::read_secret`), when their location is
+/// a secret's ARN. The template grants it only then, on those secrets only.
+pub const SECRETS: &[&str] = &["secretsmanager:GetSecretValue"];
+
+/// Fetching policy modules from S3 by version (`crate::PolicyObjects`), when a policy's
+/// location is an S3 object. The template grants it only then, on those objects only.
+pub const POLICY_OBJECTS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
+
 /// Launching a runner (`Ec2Provider::launch`), including the clean-up of a failed launch.
 pub const LAUNCH: &[&str] = &[
     "ec2:DescribeImages",
@@ -75,6 +83,9 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         // Tags given at launch need CreateTags; the instance profile needs PassRole.
         ("ec2", "run_instances") => &["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"],
         ("ssm", "get_parameter") => &["ssm:GetParameter"],
+        ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
+        // Reading a given version needs GetObjectVersion.
+        ("s3", "get_object") => &["s3:GetObject", "s3:GetObjectVersion"],
         // Tags given with the parameter need AddTagsToResource.
         ("ssm", "put_parameter") => &["ssm:PutParameter", "ssm:AddTagsToResource"],
         ("ssm", "delete_parameter") => &["ssm:DeleteParameter"],
@@ -88,7 +99,7 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
 
 /// Every action a step's function calls.
 pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
-    let mut groups: Vec<&[&str]> = vec![STORE, SETTINGS];
+    let mut groups: Vec<&[&str]> = vec![STORE, SETTINGS, SECRETS, POLICY_OBJECTS];
     match step {
         Step::Provision => groups.extend([LAUNCH, TERMINATE]),
         Step::Teardown => groups.push(TERMINATE),
@@ -101,19 +112,35 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
 /// Every action the webhook function calls: it starts executions and forwards job events
 /// through the job flow (store and callbacks).
 pub fn webhook_actions() -> BTreeSet<&'static str> {
-    [STORE, SETTINGS, CALLBACKS, START_EXECUTIONS]
-        .into_iter()
-        .flatten()
-        .copied()
-        .collect()
+    [
+        STORE,
+        SETTINGS,
+        SECRETS,
+        POLICY_OBJECTS,
+        CALLBACKS,
+        START_EXECUTIONS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .collect()
 }
 
 /// Every action the reaper's function calls: it terminates orphan runners, releases stale
-/// slots through the job flow (store and callbacks) and asks which executions still run.
+/// slots through the job flow (store and callbacks, no policies), asks which executions
+/// still run and starts executions for queued jobs whose webhook was lost.
 pub fn reaper_actions() -> BTreeSet<&'static str> {
-    [STORE, SETTINGS, TERMINATE, CALLBACKS, DESCRIBE_EXECUTIONS]
-        .into_iter()
-        .flatten()
-        .copied()
-        .collect()
+    [
+        STORE,
+        SETTINGS,
+        SECRETS,
+        TERMINATE,
+        CALLBACKS,
+        DESCRIBE_EXECUTIONS,
+        START_EXECUTIONS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .collect()
 }

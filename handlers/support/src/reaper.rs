@@ -2,11 +2,16 @@
 //! machine whose executions own runners and slots, and optionally the reaper's own settings.
 //!
 //! - `RUNWAY_JOB_STATE_MACHINE_ARN` (required): the job state machine; execution ARNs for
-//!   `states:DescribeExecution` are built from it.
+//!   `states:DescribeExecution` are built from it, and `lost-jobs` starts its executions
+//!   (`states:StartExecution`) for queued jobs whose webhook was lost.
+//! - `RUNWAY_RUNNER_LABEL`, `RUNWAY_ALLOWED_OWNERS`, `RUNWAY_ALLOWED_REPOSITORIES` (optional):
+//!   the webhook intake's job filter, read the same way, so `lost-jobs` starts only jobs the
+//!   webhook would have started.
 //! - `RUNWAY_REAPER_CONFIG` (optional): the reaper's settings as JSON (see
 //!   [`runway_reaper::ReaperConfig`]: grace period, per-sweep bound, GitHub scopes to search
-//!   for offline runners). Unset: the defaults, and only an enterprise named by the
-//!   configuration document's `github.scope` is searched for offline runners.
+//!   for offline runners, repositories to check for lost jobs). Unset: the defaults, only an
+//!   enterprise named by the configuration document's `github.scope` is searched for offline
+//!   runners, and every repository of the App installation is checked for lost jobs.
 
 use std::sync::Arc;
 
@@ -17,10 +22,11 @@ use runway_github::GitHub;
 use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_reaper::{ReapError, Reaper, ReaperConfig, ReaperDeps, SfnExecutions};
 use runway_store::DynamoStore;
+use runway_webhook::{JobFilter, SfnExecutionStarter};
 use serde_json::Value;
 use tracing::info;
 
-use crate::settings::LambdaSettings;
+use crate::settings::{GitHubAuth, LambdaSettings};
 use crate::{SetupError, init_tracing, load_aws_config, load_document};
 
 /// The job state machine's ARN (required by the reap Lambda).
@@ -33,6 +39,8 @@ pub const REAPER_CONFIG_ENV: &str = "RUNWAY_REAPER_CONFIG";
 pub struct ReaperSettings {
     pub job_state_machine_arn: String,
     pub config: ReaperConfig,
+    /// The webhook intake's filter, from the same variables.
+    pub job_filter: JobFilter,
 }
 
 impl ReaperSettings {
@@ -69,6 +77,7 @@ impl ReaperSettings {
         Ok(ReaperSettings {
             job_state_machine_arn,
             config,
+            job_filter: JobFilter::from_lookup(lookup),
         })
     }
 }
@@ -89,7 +98,7 @@ pub async fn build_reaper(
         clock.clone(),
     ));
     let github: Arc<dyn GitHub> =
-        Arc::new(crate::wiring::github(settings, &ssm, clock.clone()).await?);
+        Arc::new(crate::wiring::github(settings, aws, clock.clone()).await?);
     let providers = crate::wiring::ec2_providers(settings, &document, aws, &ssm, &clock)?;
     let sfn = aws_sdk_sfn::Client::new(aws);
     // Releasing a slot needs no policy: the job flow is built without them.
@@ -106,8 +115,15 @@ pub async fn build_reaper(
         document.flow,
     )
     .map_err(|error| SetupError::Config(error.to_string()))?;
-    let executions = SfnExecutions::new(sfn, &reaper.job_state_machine_arn)
+    let executions = SfnExecutions::new(sfn.clone(), &reaper.job_state_machine_arn)
         .map_err(|error| SetupError::Settings(error.to_string()))?;
+    let starter = SfnExecutionStarter::new(sfn, reaper.job_state_machine_arn.clone());
+    let installation_id = match &settings.github {
+        GitHubAuth::App {
+            installation_id, ..
+        } => Some(*installation_id),
+        GitHubAuth::Token(_) => None,
+    };
     let built = Reaper::new(
         ReaperDeps {
             flow,
@@ -115,6 +131,9 @@ pub async fn build_reaper(
             github,
             providers,
             executions: Arc::new(executions),
+            starter: Arc::new(starter),
+            job_filter: reaper.job_filter.clone(),
+            installation_id,
             clock,
         },
         reaper.config.clone(),
@@ -124,6 +143,7 @@ pub async fn build_reaper(
         table = %settings.table,
         job_state_machine = %reaper.job_state_machine_arn,
         scopes = built.config().github_scopes.len(),
+        repositories = built.config().repositories.len(),
         "reaper ready"
     );
     Ok(built)
@@ -197,6 +217,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(read.config.github_scopes.len(), 1);
+        assert_eq!(read.job_filter, JobFilter::default());
+        let read = settings(&[
+            (JOB_STATE_MACHINE_ARN_ENV, MACHINE),
+            ("RUNWAY_ALLOWED_OWNERS", "octo-org"),
+        ])
+        .unwrap();
+        assert_eq!(
+            read.job_filter,
+            JobFilter::default().allow_owners(["octo-org"]),
+            "the webhook intake's filter"
+        );
         let error = settings(&[
             (JOB_STATE_MACHINE_ARN_ENV, MACHINE),
             (REAPER_CONFIG_ENV, r#"{"max_actions_per_sweep": 0}"#),

@@ -8,6 +8,8 @@ use runway_providers::{Ec2PoolConfig, ImageSource, LaunchTemplateRef};
 
 use crate::SetupError;
 use crate::document::ConfigDocument;
+use crate::policy_source::PolicyLocation;
+use crate::secrets::is_secret_arn;
 
 /// The DynamoDB table (required).
 pub const TABLE_ENV: &str = "RUNWAY_TABLE";
@@ -19,7 +21,10 @@ pub const CONFIG_PARAMETER_ENV: &str = "RUNWAY_CONFIG_PARAMETER";
 pub const GITHUB_APP_ID_ENV: &str = "RUNWAY_GITHUB_APP_ID";
 /// The App installation runway acts for (required with an App id).
 pub const GITHUB_INSTALLATION_ID_ENV: &str = "RUNWAY_GITHUB_INSTALLATION_ID";
-/// The SSM SecureString holding the App's private key (PEM), or the token.
+/// Where the App's private key (PEM), or the token, is stored: a Secrets Manager secret when
+/// the value is a secret's ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`,
+/// any partition), otherwise the name of an SSM SecureString (`/runway/github/private-key`).
+/// The same rule holds for the webhook secret's location (see [`CredentialSource::from_location`]).
 pub const GITHUB_CREDENTIAL_PARAMETER_ENV: &str = "RUNWAY_GITHUB_CREDENTIAL_PARAMETER";
 /// The App's private key itself (for `sam local invoke`; prefer the parameter).
 pub const GITHUB_PRIVATE_KEY_ENV: &str = "RUNWAY_GITHUB_PRIVATE_KEY";
@@ -39,9 +44,11 @@ pub const RUNNER_LAUNCH_TEMPLATE_ENV: &str = "RUNWAY_RUNNER_LAUNCH_TEMPLATE";
 /// The KMS key (id, ARN or alias) that encrypts the JIT config SecureStrings; unset: the
 /// account's AWS managed key for SSM.
 pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
-/// The router policy file (`.wasm`, or `.cwasm` compiled for this architecture).
+/// The router policy: a file (`.wasm`, or `.cwasm` compiled for this architecture), or a
+/// `.wasm` object in S3 pinned to one version,
+/// `s3://BUCKET/KEY.wasm?versionId=VERSION[&sha256=HEX]` (see [`PolicyLocation`]).
 pub const ROUTER_POLICY_ENV: &str = "RUNWAY_ROUTER_POLICY";
-/// The throttle policy file.
+/// The throttle policy, a file or an S3 object as [`ROUTER_POLICY_ENV`].
 pub const THROTTLE_POLICY_ENV: &str = "RUNWAY_THROTTLE_POLICY";
 
 /// Where the configuration document comes from.
@@ -53,19 +60,36 @@ pub enum ConfigSource {
     Parameter(String),
 }
 
-/// Where a GitHub credential comes from.
+/// Where a credential (the GitHub App key or token, the webhook secret) comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum CredentialSource {
     /// The name of an SSM SecureString holding it.
     Parameter(String),
+    /// The ARN of a Secrets Manager secret holding it as its secret string.
+    Secret(String),
     /// The value itself.
     Value(String),
+}
+
+impl CredentialSource {
+    /// The store a credential's location names, by one rule: a Secrets Manager ARN
+    /// (`arn:PARTITION:secretsmanager:...`) is a secret, anything else an SSM parameter name.
+    /// A secret is named by its full ARN, the one its IAM grant is written for.
+    pub fn from_location(location: &str) -> CredentialSource {
+        let location = location.trim();
+        if is_secret_arn(location) {
+            CredentialSource::Secret(location.to_owned())
+        } else {
+            CredentialSource::Parameter(location.to_owned())
+        }
+    }
 }
 
 impl std::fmt::Debug for CredentialSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CredentialSource::Parameter(name) => f.debug_tuple("Parameter").field(name).finish(),
+            CredentialSource::Secret(arn) => f.debug_tuple("Secret").field(arn).finish(),
             CredentialSource::Value(_) => f.write_str("Value([redacted])"),
         }
     }
@@ -102,8 +126,12 @@ pub struct LambdaSettings {
     pub runner_launch_template: Option<LaunchTemplateRef>,
     /// The KMS key of the JIT config parameters ([`JIT_CONFIG_KMS_KEY_ENV`]).
     pub jit_config_kms_key: Option<String>,
-    pub router_policy: Option<PathBuf>,
-    pub throttle_policy: Option<PathBuf>,
+    pub router_policy: Option<PolicyLocation>,
+    pub throttle_policy: Option<PolicyLocation>,
+    /// Where policies fetched from S3 are kept, by content hash, for the life of the
+    /// execution environment (`/tmp/runway-policies` in Lambda). Not read from the
+    /// environment.
+    pub policy_cache_dir: PathBuf,
 }
 
 impl LambdaSettings {
@@ -140,10 +168,11 @@ impl LambdaSettings {
         let credential = |value_env: &str| -> Result<CredentialSource, SetupError> {
             match (get(value_env), get(GITHUB_CREDENTIAL_PARAMETER_ENV)) {
                 (Some(value), _) => Ok(CredentialSource::Value(value)),
-                (None, Some(name)) => Ok(CredentialSource::Parameter(name)),
+                (None, Some(location)) => Ok(CredentialSource::from_location(&location)),
                 (None, None) => Err(SetupError::Settings(format!(
                     "no GitHub credential: set {GITHUB_CREDENTIAL_PARAMETER_ENV} to the SSM \
-                     SecureString holding it (or {value_env} to the value itself)"
+                     SecureString holding it or to the ARN of a Secrets Manager secret holding \
+                     it (or {value_env} to the value itself)"
                 ))),
             }
         };
@@ -182,6 +211,14 @@ impl LambdaSettings {
                 })
                 .unwrap_or_default()
         };
+        let policy_location = |name: &str| -> Result<Option<PolicyLocation>, SetupError> {
+            get(name)
+                .map(|text| {
+                    PolicyLocation::parse(&text)
+                        .map_err(|reason| SetupError::Settings(format!("{name}: {reason}")))
+                })
+                .transpose()
+        };
         Ok(LambdaSettings {
             table,
             config,
@@ -201,8 +238,9 @@ impl LambdaSettings {
                 }
             }),
             jit_config_kms_key: get(JIT_CONFIG_KMS_KEY_ENV),
-            router_policy: get(ROUTER_POLICY_ENV).map(PathBuf::from),
-            throttle_policy: get(THROTTLE_POLICY_ENV).map(PathBuf::from),
+            router_policy: policy_location(ROUTER_POLICY_ENV)?,
+            throttle_policy: policy_location(THROTTLE_POLICY_ENV)?,
+            policy_cache_dir: crate::policy_source::default_cache_dir(),
         })
     }
 
@@ -335,7 +373,9 @@ mod tests {
         );
         assert_eq!(
             settings.router_policy,
-            Some(PathBuf::from("/opt/policies/router.cwasm"))
+            Some(PolicyLocation::File(PathBuf::from(
+                "/opt/policies/router.cwasm"
+            )))
         );
     }
 
@@ -530,6 +570,37 @@ mod tests {
             .terminate("settings-kms", "settings-kms-runner")
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_secret_arn_is_read_from_secrets_manager_and_an_s3_policy_must_pin_a_wasm_version() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:runway/key-AbCdEf";
+        let mut pairs = BASE.to_vec();
+        pairs[2] = (GITHUB_CREDENTIAL_PARAMETER_ENV, arn);
+        pairs.push((
+            ROUTER_POLICY_ENV,
+            "s3://runway-policies/router.wasm?versionId=v1",
+        ));
+        let read = settings(&pairs).unwrap();
+        assert_eq!(
+            read.github,
+            GitHubAuth::Token(CredentialSource::Secret(arn.into()))
+        );
+        assert!(matches!(
+            read.router_policy,
+            Some(PolicyLocation::S3(ref object)) if object.version_id == "v1"
+        ));
+        assert_eq!(read.throttle_policy, None);
+
+        for refused in [
+            "s3://runway-policies/throttle.wasm",
+            "s3://runway-policies/throttle.cwasm?versionId=v1",
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((THROTTLE_POLICY_ENV, refused));
+            let error = settings(&pairs).unwrap_err().to_string();
+            assert!(error.starts_with(THROTTLE_POLICY_ENV), "{error}");
+        }
     }
 
     #[test]

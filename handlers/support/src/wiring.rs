@@ -1,5 +1,5 @@
 //! Building the job flow on AWS: DynamoDB store, EC2 providers, GitHub over REST, policies
-//! from files, Step Functions callbacks.
+//! from files or S3, Step Functions callbacks.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +16,9 @@ use tracing::info;
 
 use crate::SetupError;
 use crate::document::ConfigDocument;
-use crate::settings::{ConfigSource, CredentialSource, GitHubAuth, LambdaSettings};
+use crate::policy_source::{PolicyLocation, PolicyObjects};
+use crate::secrets::credential_value;
+use crate::settings::{ConfigSource, GitHubAuth, LambdaSettings};
 
 /// The AWS configuration of the Lambda's environment (region, credentials and
 /// `AWS_ENDPOINT_URL` from the environment, as every AWS SDK reads them).
@@ -49,16 +51,6 @@ pub async fn read_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Str
         })
 }
 
-async fn credential_value(
-    ssm: &aws_sdk_ssm::Client,
-    source: &CredentialSource,
-) -> Result<String, SetupError> {
-    match source {
-        CredentialSource::Value(value) => Ok(value.clone()),
-        CredentialSource::Parameter(name) => read_parameter(ssm, name).await,
-    }
-}
-
 /// The configuration document, from the environment or its SSM parameter.
 pub async fn load_document(
     settings: &LambdaSettings,
@@ -80,7 +72,7 @@ pub async fn load_document(
 
 pub(crate) async fn github(
     settings: &LambdaSettings,
-    ssm: &aws_sdk_ssm::Client,
+    aws: &SdkConfig,
     clock: SharedClock,
 ) -> Result<RestGitHub, SetupError> {
     let credentials = match &settings.github {
@@ -89,22 +81,41 @@ pub(crate) async fn github(
             installation_id,
             private_key,
         } => {
-            let pem = credential_value(ssm, private_key).await?;
+            let pem = credential_value(aws, private_key).await?;
             let app = AppCredentials::new(app_id.clone(), pem.as_bytes(), *installation_id)
                 .map_err(|error| SetupError::GitHub(error.to_string()))?;
             Credentials::App(app)
         }
         GitHubAuth::Token(token) => {
-            Credentials::Token(Secret::new(credential_value(ssm, token).await?))
+            Credentials::Token(Secret::new(credential_value(aws, token).await?))
         }
     };
     RestGitHub::new(&settings.github_api_url, credentials, clock)
         .map_err(|error| SetupError::GitHub(error.to_string()))
 }
 
+/// Loads a policy: a file, or one version of a `.wasm` object in S3 (only `.wasm`: see
+/// [`crate::policy_source`] for why S3 never supplies native code).
+async fn load_policy(
+    engine: &PolicyEngine,
+    location: &PolicyLocation,
+    objects: &PolicyObjects,
+) -> Result<Policy, SetupError> {
+    match location {
+        PolicyLocation::File(path) => load_policy_file(engine, path),
+        PolicyLocation::S3(object) => {
+            let bytes = objects.fetch(object).await?;
+            engine.load(&bytes).map_err(|error| SetupError::Policy {
+                path: object.to_string(),
+                reason: error.to_string(),
+            })
+        }
+    }
+}
+
 /// Loads a policy file: a `.cwasm` compiled ahead of time for this architecture (fast cold
 /// start), or a `.wasm` component (compiled on load).
-fn load_policy(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError> {
+fn load_policy_file(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError> {
     let failed = |reason: String| SetupError::Policy {
         path: path.display().to_string(),
         reason,
@@ -125,20 +136,22 @@ fn load_policy(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError>
     }
 }
 
-/// Loads the policy at `path`, when one is configured, in the role (router or throttle) it must
-/// play.
-fn load_role<T>(
+/// Loads the policy at `location`, when one is configured, in the role (router or throttle)
+/// it must play.
+async fn load_role<T>(
     engine: &PolicyEngine,
-    path: Option<&Path>,
+    location: Option<&PolicyLocation>,
+    objects: &PolicyObjects,
     role: impl Fn(&Policy) -> Result<T, runway_policy_host::PolicyError>,
 ) -> Result<Option<T>, SetupError> {
-    path.map(|path| {
-        role(&load_policy(engine, path)?).map_err(|error| SetupError::Policy {
-            path: path.display().to_string(),
-            reason: error.to_string(),
-        })
+    let Some(location) = location else {
+        return Ok(None);
+    };
+    let policy = load_policy(engine, location, objects).await?;
+    role(&policy).map(Some).map_err(|error| SetupError::Policy {
+        path: location.to_string(),
+        reason: error.to_string(),
     })
-    .transpose()
 }
 
 /// The policy engine of a Lambda: a small instance pool (one call at a time per process),
@@ -167,17 +180,18 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
         settings.table.clone(),
         clock.clone(),
     );
-    let github: Arc<dyn GitHub> = Arc::new(github(settings, &ssm, clock.clone()).await?);
+    let github: Arc<dyn GitHub> = Arc::new(github(settings, aws, clock.clone()).await?);
 
     let providers = ec2_providers(settings, &document, aws, &ssm, &clock)?;
 
     let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
         (None, None) => (None, None),
-        (router_path, throttle_path) => {
+        (router, throttle) => {
             let engine = lambda_engine()?;
+            let objects = PolicyObjects::from_config(aws, settings.policy_cache_dir.clone());
             (
-                load_role(&engine, router_path.as_deref(), Policy::router)?,
-                load_role(&engine, throttle_path.as_deref(), Policy::throttle)?,
+                load_role(&engine, router.as_ref(), &objects, Policy::router).await?,
+                load_role(&engine, throttle.as_ref(), &objects, Policy::throttle).await?,
             )
         }
     };

@@ -3,8 +3,11 @@
 //!
 //! Environment:
 //! - `RUNWAY_JOB_STATE_MACHINE_ARN`: the job state machine to start (required);
-//! - `RUNWAY_WEBHOOK_SECRET_PARAMETER`: the SSM SecureString holding the webhook secret (or
-//!   `RUNWAY_WEBHOOK_SECRET`, the secret itself), and `RUNWAY_WEBHOOK_SECRET_PREVIOUS` (rotation);
+//! - `RUNWAY_WEBHOOK_SECRET_PARAMETER`: where the webhook secret is stored, an SSM SecureString
+//!   name, or a Secrets Manager secret's ARN (`arn:aws:secretsmanager:...`, read with
+//!   GetSecretValue), by the rule of `runway_lambda_support::CredentialSource::from_location`
+//!   (or `RUNWAY_WEBHOOK_SECRET`, the secret itself), and `RUNWAY_WEBHOOK_SECRET_PREVIOUS`
+//!   (rotation);
 //! - the job flow's settings (`RUNWAY_TABLE`, `RUNWAY_CONFIG`, GitHub...): see
 //!   `runway_lambda_support`. `in_progress` / `completed` events go through the job flow to
 //!   the executions that wait for them;
@@ -20,7 +23,7 @@ use runway_webhook::{Delivery, Intake, IntakeConfig, IntakeResponse, SfnExecutio
 use std::sync::Arc;
 
 const STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
-/// The SSM SecureString holding the webhook secret.
+/// Where the webhook secret is stored: an SSM SecureString, or a Secrets Manager secret's ARN.
 const SECRET_PARAMETER_ENV: &str = "RUNWAY_WEBHOOK_SECRET_PARAMETER";
 
 #[tokio::main]
@@ -37,9 +40,8 @@ async fn main() -> Result<(), Error> {
 async fn build_intake() -> anyhow::Result<Intake> {
     let aws = runway_lambda_support::load_aws_config().await;
     let secret = match std::env::var(SECRET_PARAMETER_ENV) {
-        Ok(name) if !name.trim().is_empty() => {
-            let ssm = aws_sdk_ssm::Client::new(&aws);
-            Some(runway_lambda_support::read_parameter(&ssm, name.trim()).await?)
+        Ok(location) if !location.trim().is_empty() => {
+            Some(runway_lambda_support::read_credential(&aws, &location).await?)
         }
         _ => None,
     };

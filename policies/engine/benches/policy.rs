@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use runway_policy_host::{
-    EngineConfig, InstanceAllocation, Job, PolicyEngine, Pool, RouteDecision, Target,
+    EngineConfig, InstanceAllocation, InstanceReuse, Job, PolicyEngine, Pool, RouteDecision, Target,
 };
 
 #[path = "../../examples/labels-router/src/matching.rs"]
@@ -149,6 +149,18 @@ fn decision_latency(c: &mut Criterion) {
     let engine = PolicyEngine::new(EngineConfig::default()).unwrap();
     let router = engine.load(&bytes).unwrap().router().unwrap();
     group.bench_function("wasm back to back, pooling (the default)", |b| {
+        b.iter(|| router.route(black_box(&job), black_box(&pools)).unwrap())
+    });
+
+    // Opt-in reuse: a warm instance serves the next call, one call in 100 is checked against
+    // a pristine instance.
+    let engine = PolicyEngine::new(EngineConfig {
+        reuse: InstanceReuse::Verified { verify_every: 100 },
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let router = engine.load(&bytes).unwrap().router().unwrap();
+    group.bench_function("wasm warm instance, verified reuse (opt-in)", |b| {
         b.iter(|| router.route(black_box(&job), black_box(&pools)).unwrap())
     });
 

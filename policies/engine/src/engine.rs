@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -66,6 +66,24 @@ pub enum InstanceAllocation {
     Pooling { max_instances: u32 },
 }
 
+/// Whether an instance serves more than one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceReuse {
+    /// A pristine instance for every call (the default): nothing a policy keeps in memory can
+    /// reach the next decision, so every decision is replayable from its input.
+    #[default]
+    Never,
+    /// An instance whose call succeeded without growing memory serves the next call, which
+    /// saves instantiating one (about half a decision's time). Every `verify_every`-th reused
+    /// call is made again on a pristine instance and the answers compared: a policy that
+    /// answers differently keeps state between calls, so it loses reuse for good (logged as
+    /// an error) and the pristine answer stands. For policies known to be stateless.
+    Verified { verify_every: u32 },
+}
+
+/// Instances kept warm per policy under [`InstanceReuse::Verified`].
+const MAX_WARM_INSTANCES: usize = 4;
+
 /// Bounds on every call, and engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -85,6 +103,8 @@ pub struct EngineConfig {
     /// background thread; 0 creates every instance on the call. They are made after the
     /// policy's first call, and each holds an allocation slot while it waits.
     pub prepared_instances: usize,
+    /// Whether an instance serves more than one call.
+    pub reuse: InstanceReuse,
     /// Where compiled policies are kept between processes, keyed by content hash.
     pub cache_dir: Option<PathBuf>,
 }
@@ -99,6 +119,7 @@ impl Default for EngineConfig {
             max_wasm_stack_bytes: 512 << 10,
             allocation: InstanceAllocation::Pooling { max_instances: 64 },
             prepared_instances: 4,
+            reuse: InstanceReuse::Never,
             cache_dir: None,
         }
     }
@@ -507,6 +528,9 @@ impl PolicyEngine {
                 hash: hex::encode(hash),
                 kind,
                 spares: Mutex::new(Vec::new()),
+                warm: Mutex::new(Vec::new()),
+                reused_calls: AtomicU64::new(0),
+                reuse_revoked: AtomicBool::new(false),
             }),
         };
         if let Ok(mut cache) = self.cache.lock() {
@@ -565,6 +589,11 @@ struct PolicyInner {
     kind: Kind,
     /// Instances made ahead of calls; each is taken by exactly one call.
     spares: Mutex<Vec<Prepared>>,
+    /// Instances that served a clean call, for the next ones ([`InstanceReuse::Verified`]).
+    warm: Mutex<Vec<Prepared>>,
+    reused_calls: AtomicU64,
+    /// Set when a reused instance answered differently from a pristine one.
+    reuse_revoked: AtomicBool,
 }
 
 impl PolicyInner {
@@ -577,6 +606,7 @@ impl PolicyInner {
             CallState {
                 memory_limit: shared.config.memory_limit_bytes,
                 memory_denied: false,
+                memory_grew: false,
             },
         );
         store.limiter(|state| state);
@@ -608,6 +638,91 @@ impl PolicyInner {
             Ok(instance) => Ok(Prepared { store, instance }),
             Err(error) => Err(self.call_error(&store, error)),
         }
+    }
+
+    /// How often a reused call is checked against a pristine instance, when reuse is on.
+    fn verify_every(&self) -> Option<u64> {
+        match self.shared.config.reuse {
+            InstanceReuse::Verified { verify_every }
+                if !self.reuse_revoked.load(Ordering::Relaxed) =>
+            {
+                Some(u64::from(verify_every.max(1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs one decision: on a pristine instance, or under [`InstanceReuse::Verified`] on a
+    /// warm one (checked against a pristine one now and then).
+    fn call<T: PartialEq + std::fmt::Debug>(
+        self: &Arc<Self>,
+        decide: impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PolicyError> {
+        let Some(verify_every) = self.verify_every() else {
+            return self.call_pristine(&decide);
+        };
+        let warm = self.warm.lock().ok().and_then(|mut warm| warm.pop());
+        let reused = warm.is_some();
+        let mut prepared = match warm {
+            Some(prepared) => prepared,
+            None => self.take()?,
+        };
+        // A warm instance gets the whole budget again.
+        let store = &mut prepared.store;
+        store
+            .set_fuel(self.shared.config.fuel)
+            .map_err(PolicyError::engine)?;
+        store.set_epoch_deadline(self.shared.epoch_ticks);
+        store.data_mut().memory_grew = false;
+        let answer = decide(&prepared.instance, store).map_err(|e| self.call_error(store, e));
+        // An instance that failed, or needed more memory (a policy that keeps what it
+        // allocates), is not used again.
+        let clean = answer.is_ok() && !prepared.store.data().memory_grew;
+        if clean && let Ok(mut warm) = self.warm.lock() {
+            if warm.len() < MAX_WARM_INSTANCES {
+                warm.push(prepared);
+            }
+        } else {
+            self.retire(prepared.store);
+        }
+        let answer = answer?;
+        let count = if reused {
+            self.reused_calls.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            0
+        };
+        if reused
+            && count.is_multiple_of(verify_every)
+            && let Ok(pristine) = self.call_pristine(&decide)
+            && pristine != answer
+        {
+            self.reuse_revoked.store(true, Ordering::Relaxed);
+            if let Ok(mut warm) = self.warm.lock() {
+                warm.clear();
+            }
+            tracing::error!(
+                policy = %self.hash,
+                reused = ?answer,
+                pristine = ?pristine,
+                "a reused policy instance answered differently from a pristine one: the \
+                 policy keeps state between calls, so its instances are no longer reused"
+            );
+            return Ok(pristine);
+        }
+        Ok(answer)
+    }
+
+    fn call_pristine<T>(
+        self: &Arc<Self>,
+        decide: &impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PolicyError> {
+        let Prepared {
+            mut store,
+            instance,
+        } = self.take()?;
+        let answer = decide(&instance, &mut store).map_err(|e| self.call_error(&store, e));
+        self.retire(store);
+        answer
     }
 
     /// Leaves the used store for the preparing thread, which also tops the spares up.
@@ -724,6 +839,18 @@ impl Policy {
         }
     }
 
+    /// How many instances that served a call wait for the next one
+    /// ([`InstanceReuse::Verified`]).
+    pub fn warm_instances(&self) -> usize {
+        self.inner.warm.lock().map(|warm| warm.len()).unwrap_or(0)
+    }
+
+    /// Whether this policy's instances serve more than one call: reuse is configured and no
+    /// check has caught the policy keeping state.
+    pub fn reuses_instances(&self) -> bool {
+        self.inner.verify_every().is_some()
+    }
+
     /// How many fresh instances are ready for this policy's next calls.
     pub fn prepared_instances(&self) -> usize {
         self.inner
@@ -739,12 +866,14 @@ impl Policy {
 struct CallState {
     memory_limit: usize,
     memory_denied: bool,
+    /// Whether linear memory grew during the call (a warm instance that grew is retired).
+    memory_grew: bool,
 }
 
 impl wasmtime::ResourceLimiter for CallState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -752,6 +881,7 @@ impl wasmtime::ResourceLimiter for CallState {
             self.memory_denied = true;
             return Ok(false);
         }
+        self.memory_grew |= desired > current;
         Ok(true)
     }
 
@@ -781,19 +911,15 @@ impl RouterPolicy {
         let inner = &self.policy.inner;
         let wit_job = router::wit::Job::from(job);
         let wit_pools: Vec<router::wit::Pool> = pools.iter().map(Into::into).collect();
-        let Prepared {
-            mut store,
-            instance,
-        } = inner.take()?;
-        let Instance::Router(instance) = instance else {
-            unreachable!("RouterPolicy is only made for a router");
-        };
-        let result = instance
-            .runway_policy_routing()
-            .call_route(&mut store, &wit_job, &wit_pools);
-        let result = result.map_err(|error| inner.call_error(&store, error));
-        inner.retire(store);
-        let decision: RouteDecision = result?.into();
+        let decision = inner.call(|instance, store| {
+            let Instance::Router(instance) = instance else {
+                unreachable!("RouterPolicy is only made for a router");
+            };
+            instance
+                .runway_policy_routing()
+                .call_route(store, &wit_job, &wit_pools)
+                .map(RouteDecision::from)
+        })?;
         if let RouteDecision::Run { pool, .. } = &decision
             && !pools.iter().any(|p| &p.name == pool)
         {
@@ -844,19 +970,15 @@ impl ThrottlePolicy {
         let wit_job = throttle::wit::Job::from(job);
         let wit_pool = throttle::wit::Pool::from(pool);
         let wit_load = throttle::wit::Load::from(load);
-        let Prepared {
-            mut store,
-            instance,
-        } = inner.take()?;
-        let Instance::Throttle(instance) = instance else {
-            unreachable!("ThrottlePolicy is only made for a throttle");
-        };
-        let result = instance
-            .runway_policy_throttling()
-            .call_decide(&mut store, &wit_job, &wit_pool, wit_load);
-        let result = result.map_err(|error| inner.call_error(&store, error));
-        inner.retire(store);
-        Ok(result?.into())
+        inner.call(|instance, store| {
+            let Instance::Throttle(instance) = instance else {
+                unreachable!("ThrottlePolicy is only made for a throttle");
+            };
+            instance
+                .runway_policy_throttling()
+                .call_decide(store, &wit_job, &wit_pool, wit_load)
+                .map(ThrottleDecision::from)
+        })
     }
 
     /// As [`ThrottlePolicy::decide`], with `fallback` deciding when the policy fails.

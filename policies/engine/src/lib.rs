@@ -27,7 +27,8 @@ mod fallback;
 mod types;
 
 pub use engine::{
-    EngineConfig, InstanceAllocation, Policy, PolicyEngine, RouterPolicy, Target, ThrottlePolicy,
+    EngineConfig, InstanceAllocation, InstanceReuse, Policy, PolicyEngine, RouterPolicy, Target,
+    ThrottlePolicy,
 };
 pub use error::{PolicyError, World};
 pub use fallback::{Decided, RouterFallback, ThrottleFallback};

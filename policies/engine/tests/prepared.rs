@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use runway_policy_host::{
-    EngineConfig, InstanceAllocation, Job, PolicyEngine, PolicyError, Pool, RouteDecision,
-    RouterPolicy, ThrottlePolicy,
+    EngineConfig, InstanceAllocation, InstanceReuse, Job, PolicyEngine, PolicyError, Pool,
+    RouteDecision, RouterPolicy, ThrottlePolicy,
 };
 
 const MEMORY_CAP: usize = 16 << 20;
@@ -283,4 +283,115 @@ fn a_policy_whose_memory_is_over_the_cap_gets_no_spares_and_every_call_says_why(
     assert_eq!(reason(&router), "fresh");
     wait_for_spares(&router, 4);
     assert_eq!(reason(&router), "fresh");
+}
+
+fn reusing(verify_every: u32) -> EngineConfig {
+    EngineConfig {
+        reuse: InstanceReuse::Verified { verify_every },
+        ..config(2)
+    }
+}
+
+#[test]
+fn verified_reuse_catches_a_policy_that_keeps_state_and_stops_reusing_it() {
+    let engine = PolicyEngine::new(reusing(1)).unwrap();
+    let router = engine.load(&stateful_router(1)).unwrap().router().unwrap();
+    assert!(router.policy().reuses_instances());
+    // The first call runs on a pristine instance, which is then kept warm; the second
+    // reuses it, is checked against a pristine one, and the pristine answer stands.
+    for call in 0..10 {
+        assert_eq!(reason(&router), "fresh", "call {call}");
+    }
+    assert!(!router.policy().reuses_instances());
+    assert_eq!(router.policy().warm_instances(), 0);
+}
+
+#[test]
+fn verified_reuse_serves_a_stateless_policy_from_a_warm_instance() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/labels-router.wasm");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run scripts/build-policies.sh to build the policy modules",
+            path.display()
+        )
+    });
+    let pools = vec![
+        Pool {
+            name: "linux".into(),
+            labels: vec!["self-hosted".into(), "linux".into()],
+            ..Pool::default()
+        },
+        Pool {
+            name: "gpu".into(),
+            labels: vec!["self-hosted".into(), "linux".into(), "gpu".into()],
+            ..Pool::default()
+        },
+    ];
+    let jobs: Vec<Job> = [
+        vec!["self-hosted", "linux"],
+        vec!["self-hosted", "linux", "gpu"],
+    ]
+    .into_iter()
+    .map(|labels| Job {
+        labels: labels.into_iter().map(String::from).collect(),
+        ..Job::default()
+    })
+    .collect();
+    let pristine = PolicyEngine::new(config(0)).unwrap();
+    let pristine = pristine.load(&bytes).unwrap().router().unwrap();
+    let engine = PolicyEngine::new(reusing(3)).unwrap();
+    let reused = engine.load(&bytes).unwrap().router().unwrap();
+    for call in 0..60 {
+        let job = &jobs[call % jobs.len()];
+        assert_eq!(
+            reused.route(job, &pools).unwrap(),
+            pristine.route(job, &pools).unwrap(),
+            "call {call}"
+        );
+    }
+    assert!(
+        reused.policy().reuses_instances(),
+        "a stateless policy keeps reuse"
+    );
+    assert_eq!(
+        reused.policy().warm_instances(),
+        1,
+        "one caller, one warm instance"
+    );
+}
+
+#[test]
+fn a_warm_instance_that_fails_is_not_used_again_and_keeps_its_bounds() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/tests/hostile-router.wasm");
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()));
+    let engine = PolicyEngine::new(reusing(1)).unwrap();
+    let router = engine.load(&bytes).unwrap().router().unwrap();
+    for (name, expected) in [
+        ("trap", "trap"),
+        ("alloc-bomb", "memory"),
+        ("spin", "budget"),
+    ] {
+        router.route(&hostile_job("fine"), &pools()).unwrap();
+        assert_eq!(router.policy().warm_instances(), 1, "{name}");
+        let error = router.route(&hostile_job(name), &pools()).expect_err(name);
+        let matched = match expected {
+            "trap" => matches!(error, PolicyError::Trap { .. }),
+            "memory" => {
+                matches!(error, PolicyError::MemoryLimit { limit_bytes } if limit_bytes == MEMORY_CAP)
+            }
+            _ => matches!(
+                error,
+                PolicyError::OutOfFuel { .. } | PolicyError::Timeout { .. }
+            ),
+        };
+        assert!(matched, "{name}: {error:?}");
+        assert_eq!(
+            router.policy().warm_instances(),
+            0,
+            "{name}: the failed instance is dropped"
+        );
+    }
+    let decision = router.route(&hostile_job("fine"), &pools()).unwrap();
+    assert!(matches!(decision, RouteDecision::Run { pool, .. } if pool == "linux"));
 }

@@ -1,9 +1,10 @@
 //! The interpreter: runs a definition's states, records history, applies data flow,
 //! retries and catches.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -112,7 +113,9 @@ impl Lane {
 
 /// Where a state goes next.
 enum Step {
-    Next(String, Value),
+    /// The next state, this state's output and that output as JSON (the next state's input
+    /// text in its `StateEntered` event, so the history renders each payload once).
+    Next(String, Value, String),
     End(Value),
 }
 
@@ -123,6 +126,9 @@ struct StateRun<'a> {
     entered_time: DateTime<Utc>,
     retry_count: u64,
     task_token: Option<String>,
+    /// `$$`, built on first use: it holds the execution input, so it is not rebuilt for each
+    /// path that reads it. Reset when the retry count or the task token changes.
+    context: OnceLock<Value>,
 }
 
 impl StateRun<'_> {
@@ -149,8 +155,10 @@ fn text(value: &Value) -> String {
     value.to_string()
 }
 
-fn entered_details(name: &str, input: &Value) -> Value {
-    json!({"name": name, "input": text(input), "inputDetails": not_truncated()})
+/// `input_text` is the input as JSON when the previous state already rendered it.
+fn entered_details(name: &str, input: &Value, input_text: Option<String>) -> Value {
+    let input_text = input_text.unwrap_or_else(|| text(input));
+    json!({"name": name, "input": input_text, "inputDetails": not_truncated()})
 }
 
 /// AWS's limit on a state's input or output: 256 KiB.
@@ -229,6 +237,7 @@ impl Interpreter {
         Box::pin(async move {
             let mut current = machine.start_at.as_str();
             let mut input = input;
+            let mut input_text = None;
             loop {
                 let Some(state) = machine.states.get(current) else {
                     return Err(Failure::new(
@@ -236,9 +245,12 @@ impl Interpreter {
                         format!("the state '{current}' does not exist"),
                     ));
                 };
-                match self.run_state(lane, state, input, variables).await? {
+                match self
+                    .run_state(lane, state, input, input_text.take(), variables)
+                    .await?
+                {
                     Step::End(output) => return Ok(output),
-                    Step::Next(next, output) => {
+                    Step::Next(next, output, output_text) => {
                         current = machine
                             .states
                             .get_key_value(&next)
@@ -251,26 +263,34 @@ impl Interpreter {
                             ));
                         }
                         input = output;
+                        input_text = Some(output_text);
                     }
                 }
             }
         })
     }
 
-    fn context(&self, run: &StateRun<'_>) -> Value {
-        let mut context = json!({
-            "Execution": self.shared.execution_context,
-            "State": {
-                "EnteredTime": timestamp_text(run.entered_time),
-                "Name": run.state.name,
-                "RetryCount": run.retry_count,
-            },
-            "StateMachine": self.shared.state_machine_context,
-        });
-        if let Some(token) = &run.task_token {
-            context["Task"] = json!({"Token": token});
-        }
-        context
+    fn context<'r>(&self, run: &'r StateRun<'_>) -> &'r Value {
+        run.context.get_or_init(|| {
+            let mut context = Map::new();
+            context.insert("Execution".into(), self.shared.execution_context.clone());
+            context.insert(
+                "State".into(),
+                json!({
+                    "EnteredTime": timestamp_text(run.entered_time),
+                    "Name": run.state.name,
+                    "RetryCount": run.retry_count,
+                }),
+            );
+            context.insert(
+                "StateMachine".into(),
+                self.shared.state_machine_context.clone(),
+            );
+            if let Some(token) = &run.task_token {
+                context.insert("Task".into(), json!({"Token": token}));
+            }
+            Value::Object(context)
+        })
     }
 
     async fn run_state(
@@ -278,12 +298,13 @@ impl Interpreter {
         lane: &mut Lane,
         state: &State,
         input: Value,
+        input_text: Option<String>,
         variables: &mut Map<String, Value>,
     ) -> Result<Step, Failure> {
         let type_name = state.type_name();
         let entered_id = lane.emit(
             &format!("{type_name}StateEntered"),
-            Some(entered_details(&state.name, &input)),
+            Some(entered_details(&state.name, &input, input_text)),
         );
         let mut run = StateRun {
             state,
@@ -291,11 +312,15 @@ impl Interpreter {
             entered_time: self.shared.clock.now(),
             retry_count: 0,
             task_token: None,
+            context: OnceLock::new(),
         };
-        let outcome = self.execute(lane, &mut run, input.clone(), variables).await;
-        let (output, next) = match outcome {
-            Ok(done) => done,
-            Err(failure) => {
+        // Only a catcher reads the state's input after it ran.
+        let input_for_catch = (!state.catch.is_empty()).then(|| input.clone());
+        let outcome = self.execute(lane, &mut run, input, variables).await;
+        let (output, next) = match (outcome, input_for_catch) {
+            (Ok(done), _) => done,
+            (Err(failure), None) => return Err(failure),
+            (Err(failure), Some(input)) => {
                 let (output, next) = self.catch(lane, &run, &input, failure, variables)?;
                 (output, Some(next))
             }
@@ -310,13 +335,22 @@ impl Interpreter {
                 ),
             ));
         }
-        lane.emit(
-            &format!("{type_name}StateExited"),
-            Some(json!({"name": state.name, "output": output_text, "outputDetails": not_truncated()})),
-        );
+        let exited = |output_text| json!({"name": state.name, "output": output_text, "outputDetails": not_truncated()});
         match next {
-            Some(next) => Ok(Step::Next(next, output)),
-            None => Ok(Step::End(output)),
+            Some(next) => {
+                lane.emit(
+                    &format!("{type_name}StateExited"),
+                    Some(exited(output_text.clone())),
+                );
+                Ok(Step::Next(next, output, output_text))
+            }
+            None => {
+                lane.emit(
+                    &format!("{type_name}StateExited"),
+                    Some(exited(output_text)),
+                );
+                Ok(Step::End(output))
+            }
         }
     }
 
@@ -357,7 +391,7 @@ impl Interpreter {
                 if let Some(Value::Object(assign)) = &catcher.assign {
                     let scope = Scope {
                         input: error_output,
-                        context: &context,
+                        context,
                         variables,
                     };
                     let assigned = self.payload_template_object(run, assign, &scope)?;
@@ -371,7 +405,7 @@ impl Interpreter {
             }
             QueryLanguage::Jsonata => {
                 let bindings =
-                    self.bindings(run, &context, input, None, Some(error_output), variables);
+                    self.bindings(run, context, input, None, Some(error_output), variables);
                 let output = match &catcher.output {
                     Some(template) => self.jsonata(run, "Output", template, &bindings)?,
                     None => error_output.clone(),
@@ -396,6 +430,9 @@ impl Interpreter {
         variables: &mut Map<String, Value>,
     ) -> Result<(Value, Option<String>), Failure> {
         let state = run.state;
+        if state.retry.is_empty() {
+            return self.attempt(lane, run, input, variables).await;
+        }
         let mut attempts: Vec<u64> = vec![0; state.retry.len()];
         loop {
             let outcome = self.attempt(lane, run, input.clone(), variables).await;
@@ -417,6 +454,7 @@ impl Interpreter {
             let delay = retry_delay(retrier, attempts[index]);
             attempts[index] += 1;
             run.retry_count += 1;
+            run.context = OnceLock::new();
             self.shared.clock.sleep(delay).await;
         }
     }
@@ -432,14 +470,14 @@ impl Interpreter {
         match &state.kind {
             StateKind::Choice { choices, default } => {
                 let context = self.context(run);
-                let effective = self.input_path(run, &input, &context, variables)?;
+                let effective = self.input_path(run, &input, context, variables)?;
                 for choice in choices {
-                    if self.rule(run, &choice.rule, &effective, &input, &context, variables)? {
+                    if self.rule(run, &choice.rule, &effective, &input, context, variables)? {
                         let output = self.finish_choice(
                             run,
                             &input,
                             &effective,
-                            &context,
+                            context,
                             // A matched rule assigns only its own variables; the
                             // state-level Assign belongs to the Default transition.
                             choice.assign.as_ref(),
@@ -455,7 +493,7 @@ impl Interpreter {
                             run,
                             &input,
                             &effective,
-                            &context,
+                            context,
                             state.assign.as_ref(),
                             state.output.as_ref(),
                             variables,
@@ -530,10 +568,11 @@ impl Interpreter {
         {
             let waiter = self.shared.tokens.issue(&self.shared.execution_arn);
             run.task_token = Some(waiter.token.clone());
+            run.context = OnceLock::new();
             let result = self
                 .task_with_token(lane, run, task, &input, variables, waiter)
                 .await;
-            return self.finish(run, &input, result?, variables, None);
+            return self.finish(run, &input, result?, variables);
         }
         let context = self.context(run);
         let jsonata = state.query_language == QueryLanguage::Jsonata;
@@ -541,23 +580,23 @@ impl Interpreter {
         let effective = if jsonata {
             match &state.arguments {
                 Some(arguments) => {
-                    let bindings = self.bindings(run, &context, &input, None, None, variables);
+                    let bindings = self.bindings(run, context, &input, None, None, variables);
                     self.jsonata(run, "Arguments", arguments, &bindings)?
                 }
                 None => input.clone(),
             }
         } else {
-            let selected = self.input_path(run, &input, &context, variables)?;
+            let selected = self.input_path(run, &input, context, variables)?;
             match (&state.parameters, &state.kind) {
                 (Some(Value::Object(parameters)), kind) if !matches!(kind, StateKind::Map(_)) => {
                     let scope = Scope {
                         input: &selected,
-                        context: &context,
+                        context,
                         variables,
                     };
                     Value::Object(self.payload_template_object(run, parameters, &scope)?)
                 }
-                _ => selected,
+                _ => selected.into_owned(),
             }
         };
         let result: Value = match &state.kind {
@@ -571,15 +610,15 @@ impl Interpreter {
             },
             StateKind::Succeed => effective,
             StateKind::Fail(fail) => {
-                return Err(self.fail_state(run, fail, &input, &effective, &context, variables)?);
+                return Err(self.fail_state(run, fail, &input, &effective, context, variables)?);
             }
             StateKind::Wait(wait) => {
-                self.wait(run, wait, &input, &effective, &context, variables)
+                self.wait(run, wait, &input, &effective, context, variables)
                     .await?;
                 effective
             }
             StateKind::Task(task) => {
-                self.task(lane, run, task, &input, effective, &context, variables)
+                self.task(lane, run, task, &input, effective, context, variables)
                     .await?
             }
             StateKind::Parallel { branches } => {
@@ -587,12 +626,12 @@ impl Interpreter {
                     .await?
             }
             StateKind::Map(map) => {
-                self.map(lane, run, map, &input, effective, &context, variables)
+                self.map(lane, run, map, &input, effective, context, variables)
                     .await?
             }
             StateKind::Choice { .. } => effective,
         };
-        self.finish(run, &input, result, variables, Some(context))
+        self.finish(run, &input, result, variables)
     }
 
     /// ResultSelector, Assign, ResultPath and OutputPath (JSONPath) or Assign and Output (JSONata).
@@ -602,10 +641,9 @@ impl Interpreter {
         input: &Value,
         result: Value,
         variables: &mut Map<String, Value>,
-        context: Option<Value>,
     ) -> Result<(Value, Option<String>), Failure> {
         let state = run.state;
-        let context = context.unwrap_or_else(|| self.context(run));
+        let context = self.context(run);
         let next = state.next.clone();
         let passes_input = matches!(state.kind, StateKind::Succeed | StateKind::Wait(_))
             || (state.query_language == QueryLanguage::Jsonata
@@ -618,7 +656,7 @@ impl Interpreter {
                     {
                         let scope = Scope {
                             input: &result,
-                            context: &context,
+                            context,
                             variables,
                         };
                         Value::Object(self.payload_template_object(run, selector, &scope)?)
@@ -628,7 +666,7 @@ impl Interpreter {
                 if let Some(Value::Object(assign)) = &state.assign {
                     let scope = Scope {
                         input: &result,
-                        context: &context,
+                        context,
                         variables,
                     };
                     let assigned = self.payload_template_object(run, assign, &scope)?;
@@ -644,11 +682,11 @@ impl Interpreter {
                             .map_err(|e| result_path_failure(run, path, input, e))?,
                     }
                 };
-                Ok((self.output_path(run, combined, &context, variables)?, next))
+                Ok((self.output_path(run, combined, context, variables)?, next))
             }
             QueryLanguage::Jsonata => {
                 let result_binding = if passes_input { None } else { Some(&result) };
-                let bindings = self.bindings(run, &context, input, result_binding, None, variables);
+                let bindings = self.bindings(run, context, input, result_binding, None, variables);
                 let output = match &state.output {
                     Some(template) => self.jsonata(run, "Output", template, &bindings)?,
                     None if passes_input => input.clone(),
@@ -665,28 +703,30 @@ impl Interpreter {
         }
     }
 
-    fn input_path(
+    fn input_path<'i>(
         &self,
         run: &StateRun<'_>,
-        input: &Value,
+        input: &'i Value,
         context: &Value,
         variables: &Map<String, Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Cow<'i, Value>, Failure> {
         match &run.state.input_path {
-            None => Ok(json!({})),
-            Some(path) if path == "$" => Ok(input.clone()),
+            None => Ok(Cow::Owned(json!({}))),
+            Some(path) if path == "$" => Ok(Cow::Borrowed(input)),
             Some(path) => {
                 let scope = Scope {
                     input,
                     context,
                     variables,
                 };
-                jsonpath::resolve(path, &scope).map_err(|_| {
-                    run.runtime(format!(
-                        "Invalid path '{path}' : No results for path: {}",
-                        jayway_path(path)
-                    ))
-                })
+                jsonpath::resolve(path, &scope)
+                    .map(Cow::Owned)
+                    .map_err(|_| {
+                        run.runtime(format!(
+                            "Invalid path '{path}' : No results for path: {}",
+                            jayway_path(path)
+                        ))
+                    })
             }
         }
     }
@@ -1258,26 +1298,26 @@ impl Interpreter {
         let effective = if jsonata {
             match &state.arguments {
                 Some(arguments) => {
-                    let bindings = self.bindings(run, &context, input, None, None, variables);
+                    let bindings = self.bindings(run, context, input, None, None, variables);
                     self.jsonata(run, "Arguments", arguments, &bindings)?
                 }
                 None => input.clone(),
             }
         } else {
-            let selected = self.input_path(run, input, &context, variables)?;
+            let selected = self.input_path(run, input, context, variables)?;
             match &state.parameters {
                 Some(Value::Object(parameters)) => {
                     let scope = Scope {
                         input: &selected,
-                        context: &context,
+                        context,
                         variables,
                     };
                     Value::Object(self.payload_template_object(run, parameters, &scope)?)
                 }
-                _ => selected,
+                _ => selected.into_owned(),
             }
         };
-        let (timeout, heartbeat) = self.task_timeouts(run, task, input, &context, variables)?;
+        let (timeout, heartbeat) = self.task_timeouts(run, task, input, context, variables)?;
         let target = TaskTarget::of(&task.resource, &effective);
         let Some(handler) = self.shared.tasks.get(&target.handler_name) else {
             return Err(self.missing_handler(run, &task.resource, &target));

@@ -430,7 +430,8 @@ fn every_function_gets_every_setting_and_local_invokes_replace_resource_referenc
 
 // ---- IAM -------------------------------------------------------------------------------------
 
-/// The inline policy statements of a function.
+/// The inline policy statements of a function. A statement under `Fn::If` counts in each
+/// branch that is one (the other branch is `AWS::NoValue`).
 fn statements(function: &Value) -> Vec<&Value> {
     function["Properties"]["Policies"]
         .as_array()
@@ -441,7 +442,36 @@ fn statements(function: &Value) -> Vec<&Value> {
                 .as_array()
                 .unwrap_or_else(|| panic!("only inline policy documents, not {policy}"))
         })
+        .flat_map(conditional_branches)
         .collect()
+}
+
+/// What a value may be once its `Fn::If`s are decided, leaving out `AWS::NoValue`.
+fn conditional_branches(value: &Value) -> Vec<&Value> {
+    match value.get("Fn::If").and_then(Value::as_array) {
+        Some(parts) => parts
+            .iter()
+            .skip(1)
+            .filter(|branch| branch.get("Ref") != Some(&json!("AWS::NoValue")))
+            .flat_map(conditional_branches)
+            .collect(),
+        None => vec![value],
+    }
+}
+
+/// The `Fn::If` condition a function's statement `sid` is granted under, if any.
+fn statement_condition<'a>(function: &'a Value, sid: &str) -> Option<&'a str> {
+    function["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_array().unwrap())
+        .find(|statement| {
+            conditional_branches(statement)
+                .iter()
+                .any(|branch| branch["Sid"] == sid)
+        })
+        .and_then(|statement| statement["Fn::If"][0].as_str())
 }
 
 fn list(value: &Value) -> Vec<&Value> {
@@ -472,7 +502,8 @@ fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static str]
 /// encrypts SecureStrings with KMS as the caller (for parameters under a customer key).
 fn implied_actions(actions: &BTreeSet<String>) -> BTreeSet<String> {
     let mut implied = BTreeSet::new();
-    if actions.contains("ssm:GetParameter") {
+    // Secrets Manager decrypts a secret under a customer key as the caller too.
+    if actions.contains("ssm:GetParameter") || actions.contains("secretsmanager:GetSecretValue") {
         implied.insert("kms:Decrypt".to_owned());
     }
     if actions.contains("ssm:PutParameter") {
@@ -739,6 +770,148 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         actions_of("ssm", &support),
         permissions::SETTINGS,
     );
+
+    let secrets: BTreeSet<String> = Regex::new(r"\bsecrets\s*\.\s*([a-z_]+)\(\)")
+        .unwrap()
+        .captures_iter(&read("handlers/support/src/secrets.rs"))
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(
+        secrets.contains("get_secret_value"),
+        "the scan found {secrets:?}"
+    );
+    assert_within(
+        "the credentials",
+        actions_of("secretsmanager", &secrets),
+        permissions::SECRETS,
+    );
+    let objects = operations("handlers/support/src/policy_source.rs", "s3");
+    assert!(objects.contains("get_object"), "the scan found {objects:?}");
+    assert_within(
+        "the policy objects",
+        actions_of("s3", &objects),
+        permissions::POLICY_OBJECTS,
+    );
+}
+
+/// Secrets Manager and S3 are read only when the stack names a secret or a policy object,
+/// and then only what it names.
+#[test]
+fn secrets_and_policy_objects_are_granted_only_when_named() {
+    let template = template();
+    let mut checked = 0;
+    for (id, function) in template.functions() {
+        let webhook = id == "WebhookFunction";
+        let secrets = if webhook {
+            "WebhookReadsSecrets"
+        } else {
+            "HasGitHubCredentialSecret"
+        };
+        assert_eq!(
+            statement_condition(function, "ReadSecrets"),
+            Some(secrets),
+            "{id}"
+        );
+        assert_eq!(
+            statement_condition(function, "DecryptSecrets"),
+            Some(secrets),
+            "{id}"
+        );
+        let policies = statement_condition(function, "ReadPolicyObjects");
+        if id == "ReapFunction" {
+            assert_eq!(policies, None, "the reaper loads no policy");
+        } else {
+            assert_eq!(policies, Some("HasPolicyObjects"), "{id}");
+        }
+        for statement in statements(function) {
+            let actions = list(&statement["Action"]);
+            if actions.contains(&&json!("secretsmanager:GetSecretValue")) {
+                checked += 1;
+                let mut named: Vec<&Value> = list(&statement["Resource"])
+                    .into_iter()
+                    .flat_map(conditional_branches)
+                    .collect();
+                named.sort_by_key(|value| value.to_string());
+                let mut wanted = vec![json!({"Ref": "GitHubCredentialSecretArn"})];
+                if webhook {
+                    wanted.push(json!({"Ref": "WebhookSecretArn"}));
+                }
+                assert_eq!(named, wanted.iter().collect::<Vec<_>>(), "{id}");
+            }
+            if actions.contains(&&json!("s3:GetObjectVersion")) {
+                checked += 1;
+                let objects: Vec<&Value> = list(&statement["Resource"])
+                    .into_iter()
+                    .flat_map(conditional_branches)
+                    .collect();
+                assert_eq!(objects.len(), 2, "{id}: the router's and the throttle's");
+                for (object, parameter) in objects
+                    .into_iter()
+                    .zip(["RouterPolicyObject", "ThrottlePolicyObject"])
+                {
+                    let sub = object["Fn::Sub"].as_array().unwrap();
+                    assert_eq!(sub[0], "arn:${AWS::Partition}:s3:::${Object}", "{id}");
+                    assert!(
+                        sub[1]["Object"]
+                            .to_string()
+                            .contains(&format!("\"Ref\":\"{parameter}\"")),
+                        "{id}: {object}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 20,
+        "every function's grants were checked ({checked})"
+    );
+    // The locations reach the functions only when set; the packaged files stay the default.
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        globals[runway_lambda_support::ROUTER_POLICY_ENV],
+        json!({"Fn::If": ["HasRouterPolicyObject", {"Ref": "RouterPolicyObject"}, {"Ref": "RouterPolicyPath"}]})
+    );
+    assert_eq!(
+        globals[runway_lambda_support::GITHUB_CREDENTIAL_PARAMETER_ENV],
+        json!({"Fn::If": ["HasGitHubCredentialSecret", {"Ref": "GitHubCredentialSecretArn"}, {"Ref": "GitHubCredentialParameter"}]})
+    );
+    // The parameters accept what the functions read the same way.
+    let parameters = &template.root["Parameters"];
+    let secret = Regex::new(
+        parameters["GitHubCredentialSecretArn"]["AllowedPattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:runway/github-AbCdEf";
+    assert!(secret.is_match(arn) && runway_lambda_support::is_secret_arn(arn));
+    assert!(!secret.is_match("/runway/github/private-key"));
+    let object = Regex::new(
+        parameters["RouterPolicyObject"]["AllowedPattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for location in [
+        "s3://runway-policies/router.wasm?versionId=3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        &format!(
+            "s3://runway-policies/teams/a.wasm?versionId=v1&sha256={}",
+            "a".repeat(64)
+        ),
+    ] {
+        assert!(object.is_match(location), "{location}");
+        assert!(matches!(
+            runway_lambda_support::PolicyLocation::parse(location),
+            Ok(runway_lambda_support::PolicyLocation::S3(_))
+        ));
+    }
+    for refused in [
+        "s3://runway-policies/router.cwasm?versionId=v1",
+        "s3://runway-policies/router.wasm",
+    ] {
+        assert!(!object.is_match(refused), "{refused}");
+        assert!(runway_lambda_support::PolicyLocation::parse(refused).is_err());
+    }
 }
 
 #[test]
@@ -900,6 +1073,7 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
     );
 
     let via_ssm = json!({"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"});
+    let via_secrets_manager = json!({"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"});
     let role = template.resource("RunnerRole").unwrap();
     let mut checked = 0;
     let role_statements: Vec<(String, &Value)> = role["Properties"]["Policies"]
@@ -938,9 +1112,13 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
             json!({"Fn::GetAtt": ["SecretsKey", "Arn"]}),
             "{id}: only the stack's key"
         );
-        assert_eq!(
-            statement["Condition"]["StringEquals"]["kms:ViaService"], via_ssm,
-            "{id}: only through SSM"
+        // Secrets Manager may decrypt credentials kept there (only when the stack names such
+        // a secret: see secrets_and_policy_objects_are_granted_only_when_named).
+        let via = &statement["Condition"]["StringEquals"]["kms:ViaService"];
+        assert!(
+            *via == via_ssm
+                || (statement["Sid"] == "DecryptSecrets" && *via == via_secrets_manager),
+            "{id}: only through SSM (or Secrets Manager for its secrets), not {via}"
         );
     }
     assert!(

@@ -71,16 +71,13 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let mut policy_reason = None;
     if let Some(throttle) = &deps.throttle {
         let booting = store
-            .runners_of_pool(&routed.pool)
+            .count_runners(&routed.pool, RunnerState::Booting)
             .await
-            .map_err(|e| StepError::store("count the pool's booting runners", e))?
-            .iter()
-            .filter(|r| r.state == RunnerState::Booting)
-            .count();
+            .map_err(|e| StepError::store("count the pool's booting runners", e))?;
         let policy_load = PolicyLoad {
             pool: Counts {
                 running: load.pool_running,
-                booting: u32::try_from(booting).unwrap_or(u32::MAX),
+                booting,
                 waiting: load.pool_waiting,
             },
             org: Counts {

@@ -189,6 +189,15 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             )
         })?;
     info!(runner = %name, instance = %launched.instance_id, attempt, "runner launched");
+    // The record names the instance so that the reaper and operators can find it; the launch
+    // stands even if this write fails (teardown finds the instance by its tags).
+    if let Err(error) = deps
+        .store
+        .set_runner_instance(&name, &launched.instance_id)
+        .await
+    {
+        warn!(runner = %name, %error, "could not record the runner's instance id");
+    }
     let replaced = input
         .replaces
         .as_ref()

@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 
 use runway_github::{GitHubError, RunnerScope};
 use runway_providers::Terminated;
-use runway_store::{ExecutionKey, PoolName, RunnerName, RunnerState};
+use runway_store::{ExecutionKey, RunnerName, RunnerState};
 use serde_json::{Value, json};
 use tracing::info;
 
 use crate::error::{StepError, TEARDOWN_FAILED};
 use crate::flow::JobFlow;
 use crate::input::{TeardownInput, decode};
+use crate::naming::runner_name;
 use crate::step::Step;
 use crate::steps::runner_scope;
 
@@ -128,18 +129,38 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         Some(pool) => vec![pool.clone()],
         None => flow.config().pools.iter().map(|p| p.name.clone()).collect(),
     };
+    // Runner names follow from the job and the launch attempt, so the execution's records are
+    // read by name: no listing of the pool, whose size grows with the load.
+    let job = &input.common.input.job;
     for pool in &pools {
-        let Ok(pool_name) = PoolName::new(pool.as_str()) else {
-            continue;
-        };
-        let records = deps
-            .store
-            .runners_of_pool(&pool_name)
-            .await
-            .map_err(|e| StepError::store("list the pool's runners", e))?;
-        for record in records.into_iter().filter(|r| &r.execution == execution) {
-            if record.state != RunnerState::Gone {
-                runners.insert((record.runner_name.to_string(), Some(pool.clone())));
+        let attempts = flow
+            .config()
+            .pools
+            .iter()
+            .find(|p| &p.name == pool)
+            .map_or(1, |p| p.max_replacements.saturating_add(1));
+        for attempt in 1..=attempts {
+            let name = runner_name(
+                &flow.config().github.runner_name_prefix,
+                job.id,
+                job.run_attempt,
+                attempt,
+            );
+            let Ok(name) = RunnerName::new(name.as_str()) else {
+                continue;
+            };
+            let record = deps
+                .store
+                .get_runner(&name)
+                .await
+                .map_err(|e| StepError::store("read the execution's runner records", e))?;
+            if let Some(record) =
+                record.filter(|r| &r.execution == execution && r.state != RunnerState::Gone)
+            {
+                runners.insert((
+                    record.runner_name.to_string(),
+                    Some(record.pool.to_string()),
+                ));
             }
         }
     }
@@ -148,7 +169,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             continue;
         }
         let owned = provider
-            .owned()
+            .owned_by(execution.as_str())
             .await
             .map_err(|e| StepError::provider("list the provider's runners", TEARDOWN_FAILED, e))?;
         for runner in owned

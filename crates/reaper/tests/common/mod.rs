@@ -13,12 +13,13 @@ use std::time::Duration;
 use runway_asl::{ExecutionDescription, ExecutionStatus as EngineStatus};
 use runway_clock::SystemClock;
 use runway_github::{Credentials, GitHub, RestGitHub, RetryPolicy, Secret};
-use runway_github_emulator::{EmulatorHandle, NewJob, Scope};
-use runway_local::LocalSystem;
+use runway_github_emulator::{EmulatorHandle, NewJob, Scope, WebhookTarget};
+use runway_local::{LocalSystem, SfnStarter};
 use runway_reaper::{
     LOCAL_REAP_FUNCTION, LocalExecutions, Reaper, ReaperConfig, ReaperDeps, local_definition,
 };
 use runway_store::{ExecutionKey, PoolName, RunnerName, RunnerState};
+use runway_webhook::JobFilter;
 use serde_json::Value;
 
 /// Generous bound for anything the system does in the background.
@@ -70,11 +71,35 @@ pub fn reaper(system: &LocalSystem, config: ReaperConfig) -> Reaper {
             executions: Arc::new(
                 LocalExecutions::new(system.service().clone(), system.machine_arn()).unwrap(),
             ),
+            starter: Arc::new(SfnStarter::new(
+                system.service().clone(),
+                system.machine_arn(),
+            )),
+            job_filter: JobFilter::default(),
+            installation_id: Some(installation_id()),
             clock: SystemClock::shared(),
         },
         config,
     )
     .unwrap()
+}
+
+/// The App installation the emulator's webhooks carry: `runway local` starts the emulator
+/// with the default App.
+pub fn installation_id() -> u64 {
+    runway_github_emulator::AppConfig::default().installation_id
+}
+
+/// Queues a job whose `queued` webhook is lost (no webhook target while it is queued).
+pub fn lost_job(system: &LocalSystem, labels: &[&str]) -> u64 {
+    let emulator = emulator(system);
+    emulator.set_webhook(None);
+    let created = emulator.create_job(NewJob::new("octo-org/app", labels));
+    emulator.set_webhook(Some(WebhookTarget {
+        url: system.webhook_url().to_owned(),
+        secret: system.webhook_secret().to_owned(),
+    }));
+    created.unwrap().job_id
 }
 
 /// Acts on anything not running at once; searches `octo-org/app`, where runners register.
@@ -251,7 +276,12 @@ pub async fn crash_and_reap(system: &LocalSystem, pool: &str, labels: &[&str]) {
     );
     let (ended, output) = run_reaper_machine(system, &patient, "patient").await;
     assert_eq!(ended.status, EngineStatus::Succeeded, "{output:#}");
-    for sweep in ["orphan_runners", "offline_runners", "stale_slots"] {
+    for sweep in [
+        "orphan_runners",
+        "offline_runners",
+        "stale_slots",
+        "lost_jobs",
+    ] {
         assert_eq!(acted(&output, sweep), 0, "{sweep}: {output:#}");
     }
     assert!(owned_by(system, pool, &runner_a).await);
@@ -290,6 +320,8 @@ pub async fn crash_and_reap(system: &LocalSystem, pool: &str, labels: &[&str]) {
         lines.contains(&a.name) && lines.contains(&b.name),
         "{lines}"
     );
+    // Both jobs are still queued on GitHub, and both have an execution: none is started.
+    assert_eq!(acted(&output, "lost_jobs"), 0, "{output:#}");
     let runner_b = runner_of(system, pool, &b.name).await;
     let key_b = ExecutionKey::new(b.name.as_str()).unwrap();
     assert!(store.slot_holder(&key_b).await.unwrap().is_some());
@@ -301,7 +333,12 @@ pub async fn crash_and_reap(system: &LocalSystem, pool: &str, labels: &[&str]) {
     // A second run finds nothing left to do, and B's things stay.
     let (ended, output) = run_reaper_machine(system, &eager, "second").await;
     assert_eq!(ended.status, EngineStatus::Succeeded, "{output:#}");
-    for sweep in ["orphan_runners", "offline_runners", "stale_slots"] {
+    for sweep in [
+        "orphan_runners",
+        "offline_runners",
+        "stale_slots",
+        "lost_jobs",
+    ] {
         assert_eq!(acted(&output, sweep), 0, "{sweep}: {output:#}");
     }
     assert!(owned_by(system, pool, &runner_b).await);

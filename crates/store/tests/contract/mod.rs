@@ -100,6 +100,7 @@ macro_rules! contract_tests {
             runner_transitions_are_conditional_and_gone_is_final,
             runner_tokens_are_taken_once,
             runners_are_listed_by_pool_and_age,
+            instances_are_recorded_and_booting_runners_counted,
             expired_runners_read_as_absent,
             job_watches_wake_once,
             concurrent_takes_of_a_job_watch_wake_once,
@@ -995,6 +996,64 @@ pub async fn runners_are_listed_by_pool_and_age(fixture: &Fixture) {
         .collect();
     // Strictly older: "middle" launched exactly at the limit.
     assert_eq!(older, ["arm-old", "old"]);
+}
+
+pub async fn instances_are_recorded_and_booting_runners_counted(fixture: &Fixture) {
+    let store = &fixture.store;
+    for (name, pool_name) in [("a", "linux"), ("b", "linux"), ("c", "linux"), ("d", "arm")] {
+        store
+            .put_runner(&runner(fixture, name, pool_name, 5))
+            .await
+            .unwrap();
+    }
+    let name = runner_name("b");
+    assert!(store.set_runner_instance(&name, "i-0abc").await.unwrap());
+    let record = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(record.instance_id.as_deref(), Some("i-0abc"));
+    assert_eq!(
+        record.state,
+        RunnerState::Booting,
+        "only the instance id changes"
+    );
+    assert!(
+        !store
+            .set_runner_instance(&runner_name("nobody"), "i-1")
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        store
+            .count_runners(&pool("linux"), RunnerState::Booting)
+            .await
+            .unwrap(),
+        3
+    );
+    store
+        .set_runner_state(&name, RunnerState::Idle, Some(RunnerState::Booting))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .count_runners(&pool("linux"), RunnerState::Booting)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_runners(&pool("linux"), RunnerState::Idle)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_runners(&pool("gpu"), RunnerState::Booting)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 pub async fn expired_runners_read_as_absent(fixture: &Fixture) {
