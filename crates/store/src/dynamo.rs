@@ -88,6 +88,34 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// Sets one string attribute of a live runner record; false when there is none.
+    async fn set_live_runner_attribute(
+        &self,
+        name: &RunnerName,
+        attribute: &str,
+        value: &str,
+        doing: &'static str,
+    ) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::runner(name).item()))
+            .update_expression("SET #attribute = :value")
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .expression_attribute_values(":value", s(value))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error(doing, error)),
+        }
+    }
+
     pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
         DynamoStore {
             client,
@@ -661,23 +689,13 @@ impl Store for DynamoStore {
         name: &RunnerName,
         token: &TaskToken,
     ) -> Result<bool, StoreError> {
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::runner(name).item()))
-            .update_expression("SET runner_token = :token")
-            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
-            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()))
-            .expression_attribute_values(":token", s(token.as_str()))
-            .send()
-            .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error("set a runner's task token", error)),
-        }
+        self.set_live_runner_attribute(
+            name,
+            "runner_token",
+            token.as_str(),
+            "set a runner's task token",
+        )
+        .await
     }
 
     async fn set_runner_instance(
@@ -685,23 +703,13 @@ impl Store for DynamoStore {
         name: &RunnerName,
         instance_id: &str,
     ) -> Result<bool, StoreError> {
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::runner(name).item()))
-            .update_expression("SET instance_id = :instance")
-            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
-            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()))
-            .expression_attribute_values(":instance", s(instance_id))
-            .send()
-            .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error("record a runner's instance", error)),
-        }
+        self.set_live_runner_attribute(
+            name,
+            "instance_id",
+            instance_id,
+            "record a runner's instance",
+        )
+        .await
     }
 
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
