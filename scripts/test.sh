@@ -15,6 +15,9 @@ fi
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+# A build that runs out of disk half-way fails with linker crashes that say nothing useful.
+scripts/prune-target.sh
+
 if [ -x scripts/build-policies.sh ]; then
   step "building policy modules from source"
   scripts/build-policies.sh
