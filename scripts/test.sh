@@ -16,7 +16,9 @@ fi
 step() { printf '\n== %s\n' "$*" >&2; }
 
 # A build that runs out of disk half-way fails with linker crashes that say nothing useful.
-scripts/prune-target.sh
+# RUNWAY_PRUNE=0 leaves the build directory alone (e.g. one shared with other projects).
+prune="${RUNWAY_PRUNE:-1}"
+[ "$prune" = 0 ] || scripts/prune-target.sh
 
 if [ -x scripts/build-policies.sh ]; then
   step "building policy modules from source"
@@ -26,8 +28,17 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# Diagnostics still print as usual; stdout keeps the list of artifacts each build used.
+listings="$(mktemp -d)"
+trap 'rm -rf "$listings"' EXIT
+
 step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --message-format=json-render-diagnostics \
+  -- -D warnings >"$listings/clippy.json"
 
 step "cargo test"
+cargo test --workspace --locked --no-run --message-format=json-render-diagnostics \
+  >"$listings/test.json"
+# Only what these two builds used stays in the build directory.
+[ "$prune" = 0 ] || scripts/prune-target.sh --keep "$listings/clippy.json" "$listings/test.json"
 cargo test --workspace --locked

@@ -99,17 +99,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 /// Loads a component, or a precompiled artefact the user pointed at.
 fn load(engine: &PolicyEngine, path: &Path) -> Result<Policy, runway_policy_host::PolicyError> {
-    let bytes = std::fs::read(path).map_err(|source| runway_policy_host::PolicyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    if bytes.starts_with(b"\0asm") {
-        engine.load(&bytes)
-    } else {
-        // SAFETY: the operator named this artefact on the command line; wasmtime still
-        // refuses one that this version and architecture did not produce.
-        unsafe { engine.load_precompiled(&bytes) }
-    }
+    // The operator named this file on the command line: a `.cwasm` is trusted as `runway`
+    // itself is (wasmtime still refuses one this version and architecture did not produce).
+    engine.load_file(path)
 }
 
 fn print_error(error: &runway_policy_host::PolicyError) -> anyhow::Result<ExitCode> {

@@ -82,8 +82,9 @@ impl JobFlow {
         if let Some(token) = token
             && let Err(error) = self.deliver(&token, output).await
         {
-            // Put the token back so a redelivered webhook can complete it.
-            let _ = store.set_runner_token(&name, &token).await;
+            // Put the token back so a redelivered webhook can complete it, unless the runner's
+            // next step set its own meanwhile.
+            let _ = store.restore_runner_token(&name, &token).await;
             return Err(error);
         }
         Ok(())
@@ -121,7 +122,9 @@ impl JobFlow {
             return Ok(());
         };
         if let Err(error) = self.deliver(&watch.task_token, output).await {
-            let _ = store.watch_job(&watch).await;
+            // Put the watch back for a redelivered webhook, unless the job's next step
+            // registered its own meanwhile: overwriting it would leave that step waiting.
+            let _ = store.restore_job_watch(&watch).await;
             return Err(error);
         }
         info!(execution = %watch.execution, "job watch completed");

@@ -446,6 +446,45 @@ async fn check_job_reports_github_status_and_errors_clearly() {
     let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
     assert_eq!(status["status"], "completed");
     assert_eq!(status["conclusion"], "cancelled");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains("before any runner took it"),
+        "{status}"
+    );
+
+    // A job that already ran took a runner launched for another job of the pool, which now
+    // waits for a runner in its turn: this one is launched anyway.
+    let ran = fixture.queue_job(&["self-hosted", "linux"]);
+    let ran_id = ran["job"]["id"].as_u64().unwrap();
+    let runner = fixture
+        .emulator
+        .generate_jitconfig(
+            runway_github_emulator::Scope::repository("octo-org", "app"),
+            "launched-for-another-job",
+            &["self-hosted", "linux"],
+        )
+        .unwrap();
+    let api = fixture.emulator.base_url().to_owned();
+    let outcome = runway_github_emulator::runner::run_once(Some(&api), &runner.encoded_jit_config)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, runway_github_emulator::runner::RunOutcome::Completed { job_id, .. } if job_id == ran_id),
+        "{outcome:?}"
+    );
+    let ran_state = fixture.routed("job-ran", &ran).await;
+    let status = fixture.run(Step::CheckJob, ran_state).await.unwrap();
+    assert_eq!(status["status"], "completed-elsewhere", "{status}");
+    assert_eq!(status["runner_name"], "launched-for-another-job");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a runner is launched anyway"),
+        "{status}"
+    );
 
     // GitHub failing with 5xx is retryable.
     fixture.emulator.set_faults(Faults {

@@ -412,7 +412,71 @@ fn unfinished(system: &LocalSystem) -> (usize, String) {
             format!("{} ({})", execution.name, open.join(", "))
         })
         .collect();
-    (running.len(), waiting.join("; "))
+    let mut report = waiting.join("; ");
+    if let Some(github) = github_side(system) {
+        report.push_str("; on GitHub: ");
+        report.push_str(&github);
+    }
+    (running.len(), report)
+}
+
+/// What GitHub (the emulator) saw of the jobs that did not complete: their status and
+/// runner, and each webhook sent for them with the receiver's answer. A stuck execution is
+/// either a job that never got a runner or an event that never arrived; this tells which.
+fn github_side(system: &LocalSystem) -> Option<String> {
+    let emulator = system.emulator()?;
+    let deliveries = emulator.deliveries();
+    let failed_deliveries = deliveries.iter().filter(|d| !delivered_ok(d)).count();
+    let open: Vec<String> = emulator
+        .jobs()
+        .into_iter()
+        .filter(|job| job.status != runway_github_emulator::JobStatus::Completed)
+        .take(5)
+        .map(|job| {
+            let sent: Vec<String> = deliveries
+                .iter()
+                .filter(|d| d.job_id == job.job_id)
+                .map(|d| {
+                    format!(
+                        "{} {:?} {}{}",
+                        d.action,
+                        d.outcome,
+                        d.response_status.map(|s| s.to_string()).unwrap_or_default(),
+                        d.error
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!(
+                "job {} {:?} on {} [{}]",
+                job.job_id,
+                job.status,
+                job.runner_name
+                    .as_deref()
+                    .or(job.assigned_runner_id.map(|_| "an assigned runner"))
+                    .unwrap_or("no runner"),
+                sent.join(", ")
+            )
+        })
+        .collect();
+    Some(format!(
+        "{} webhook deliveries not answered 2xx; jobs not completed: {}",
+        failed_deliveries,
+        if open.is_empty() {
+            "none".to_owned()
+        } else {
+            open.join("; ")
+        }
+    ))
+}
+
+fn delivered_ok(delivery: &runway_github_emulator::Delivery) -> bool {
+    delivery.outcome == runway_github_emulator::DeliveryOutcome::Delivered
+        && delivery
+            .response_status
+            .is_some_and(|status| (200..300).contains(&status))
 }
 
 fn state_name<'a>(event: &'a runway_asl::HistoryEvent, details: &str) -> Option<&'a str> {

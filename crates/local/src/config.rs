@@ -24,8 +24,9 @@
 //! region = "us-east-1"
 //!
 //! [policies]                        # optional; else built-in label matching, admit to ceilings
-//! router = "policies/build/labels-router.wasm"
+//! router = "policies/build/labels-router.wasm"   # or a .cwasm from `runway policy compile`
 //! throttle = "policies/build/fair-share.wasm"
+//! reuse = "never"                   # or "verified", "verified:N": reuse checked instances
 //!
 //! [[pools]]                         # the job flow's pool settings, plus where runners run
 //! name = "linux-x64"
@@ -43,6 +44,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use runway_jobflow::FlowConfig;
+use runway_policy_host::InstanceReuse;
 use runway_providers::CapacityPreference;
 use serde::Deserialize;
 
@@ -163,8 +165,28 @@ pub struct AwsSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFiles {
+    /// A `.wasm` component or a `.cwasm` compiled with `runway policy compile`.
     pub router: Option<PathBuf>,
     pub throttle: Option<PathBuf>,
+    /// `reuse = "never"` (default): a pristine instance per decision, so every decision is
+    /// replayable from its input. `"verified"` or `"verified:N"`: an instance serves the next
+    /// call, every N-th reused call is checked against a pristine one (for stateless
+    /// policies; see [`InstanceReuse`]).
+    #[serde(default, deserialize_with = "instance_reuse")]
+    pub reuse: InstanceReuse,
+}
+
+fn instance_reuse<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<InstanceReuse, D::Error> {
+    let toml::Value::String(text) = toml::Value::deserialize(deserializer)? else {
+        return Err(serde::de::Error::custom(
+            "[policies] reuse must be a string: \"never\", \"verified\" or \"verified:N\" (N ≥ 1)",
+        ));
+    };
+    text.parse().map_err(|error: String| {
+        serde::de::Error::custom(format!("[policies] reuse = {text:?}: {error}"))
+    })
 }
 
 /// A pool's name and where its runners run.
@@ -691,6 +713,39 @@ mod tests {
             let error = LocalConfig::from_toml_str(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn policy_instance_reuse_is_read_and_defaults_to_never() {
+        let config = LocalConfig::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(config.policies.reuse, InstanceReuse::Never);
+        for (text, reuse) in [
+            ("never", InstanceReuse::Never),
+            ("verified", InstanceReuse::verified()),
+            ("verified:8", InstanceReuse::Verified { verify_every: 8 }),
+        ] {
+            let config =
+                LocalConfig::from_toml_str(&format!("[policies]\nreuse = {text:?}\n{MINIMAL}"))
+                    .unwrap();
+            assert_eq!(config.policies.reuse, reuse, "{text}");
+        }
+        for bad in ["\"sometimes\"", "\"verified:0\"", "8", "true"] {
+            let error =
+                LocalConfig::from_toml_str(&format!("[policies]\nreuse = {bad}\n{MINIMAL}"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(error.contains("policies"), "{bad}: {error}");
+            assert!(error.contains("[policies] reuse"), "{bad}: {error}");
+        }
+        let error =
+            LocalConfig::from_toml_str(&format!("[policies]\nreuse = \"always\"\n{MINIMAL}"))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            error.contains("[policies] reuse = \"always\"")
+                && error.contains("expected never, verified or verified:N (N ≥ 1)"),
+            "{error}"
+        );
     }
 
     #[test]

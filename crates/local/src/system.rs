@@ -14,7 +14,7 @@ use runway_github_emulator::{
     Emulator, EmulatorConfig, EmulatorError, EmulatorHandle, WebhookTarget,
 };
 use runway_jobflow::{Deps, JobFlow};
-use runway_policy_host::{EngineConfig, PolicyEngine, RouterPolicy, ThrottlePolicy};
+use runway_policy_host::{EngineConfig, InstanceReuse, PolicyEngine, RouterPolicy, ThrottlePolicy};
 use runway_providers::{
     Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, LocalProvider, Provider,
 };
@@ -117,6 +117,8 @@ pub struct LocalSystem {
     sfn_url: String,
     machine_arn: String,
     pools: Vec<PoolSummary>,
+    router: Option<RouterPolicy>,
+    throttle: Option<ThrottlePolicy>,
     notes: Vec<String>,
     stop: watch::Sender<bool>,
     /// The first server that stopped by itself, and why.
@@ -251,8 +253,8 @@ impl LocalSystem {
                 store: store.clone(),
                 github,
                 providers: providers.clone(),
-                router,
-                throttle,
+                router: router.clone(),
+                throttle: throttle.clone(),
                 callbacks: Arc::new(service.clone()),
                 clock: clock.clone(),
             },
@@ -336,6 +338,8 @@ impl LocalSystem {
             sfn_url,
             machine_arn: machine.arn,
             pools,
+            router,
+            throttle,
             notes,
             stop,
             failures,
@@ -392,6 +396,16 @@ impl LocalSystem {
 
     pub fn pools(&self) -> &[PoolSummary] {
         &self.pools
+    }
+
+    /// The router policy the job flow decides with; `None`: built-in label matching.
+    pub fn router_policy(&self) -> Option<&RouterPolicy> {
+        self.router.as_ref()
+    }
+
+    /// The throttle policy the job flow admits with; `None`: admission up to the ceilings.
+    pub fn throttle_policy(&self) -> Option<&ThrottlePolicy> {
+        self.throttle.as_ref()
     }
 
     /// Things worth telling the user at start (e.g. policies that were not found).
@@ -806,15 +820,22 @@ fn load_policies(
     if found.iter().all(Option::is_none) {
         return Ok((None, None));
     }
-    let engine = PolicyEngine::new(EngineConfig::default())
-        .map_err(|error| setup(format!("the policy engine did not start: {error}")))?;
+    let engine = PolicyEngine::new(EngineConfig {
+        reuse: config.policies.reuse,
+        ..EngineConfig::default()
+    })
+    .map_err(|error| setup(format!("the policy engine did not start: {error}")))?;
+    if config.policies.reuse != InstanceReuse::Never {
+        notes.push(format!(
+            "policy instances are reused ({}): for stateless policies only",
+            config.policies.reuse
+        ));
+    }
+    // The error names the file and says what to do (e.g. compile a .cwasm again).
     let load = |path: &std::path::Path| {
-        engine.load_file(path).map_err(|error| {
-            setup(format!(
-                "cannot load the policy {}: {error}",
-                path.display()
-            ))
-        })
+        engine
+            .load_file(path)
+            .map_err(|error| setup(format!("cannot load the policy: {error}")))
     };
     let router = match &found[0] {
         Some(path) => {

@@ -88,22 +88,29 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// Sets one string attribute of a live runner record; false when there is none.
-    async fn set_live_runner_attribute(
+    /// One conditional write to a live runner record: `update` (which, or `also`, reads the
+    /// string `:value`) applies only while the record is live and `also` holds. False when
+    /// the condition failed: no such runner, or `also` did not hold.
+    async fn update_live_runner(
         &self,
         name: &RunnerName,
-        attribute: &str,
+        update: &str,
+        also: Option<&str>,
         value: &str,
         doing: &'static str,
     ) -> Result<bool, StoreError> {
+        let live = "attribute_exists(pk) AND #expires_at > :now";
+        let condition = match also {
+            Some(also) => format!("{live} AND {also}"),
+            None => live.to_owned(),
+        };
         let outcome = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Key::runner(name).item()))
-            .update_expression("SET #attribute = :value")
-            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
-            .expression_attribute_names("#attribute", attribute)
+            .update_expression(update)
+            .condition_expression(condition)
             .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", n(self.now_seconds()))
             .expression_attribute_values(":value", s(value))
@@ -689,9 +696,10 @@ impl Store for DynamoStore {
         name: &RunnerName,
         token: &TaskToken,
     ) -> Result<bool, StoreError> {
-        self.set_live_runner_attribute(
+        self.update_live_runner(
             name,
-            "runner_token",
+            "SET runner_token = :value",
+            None,
             token.as_str(),
             "set a runner's task token",
         )
@@ -703,9 +711,10 @@ impl Store for DynamoStore {
         name: &RunnerName,
         instance_id: &str,
     ) -> Result<bool, StoreError> {
-        self.set_live_runner_attribute(
+        self.update_live_runner(
             name,
-            "instance_id",
+            "SET instance_id = :value",
+            None,
             instance_id,
             "record a runner's instance",
         )
@@ -735,6 +744,36 @@ impl Store for DynamoStore {
             Err(error) if is_condition_failure(&error) => Ok(None),
             Err(error) => Err(self.sdk_error("take a runner's task token", error)),
         }
+    }
+
+    async fn take_runner_token_of(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        self.update_live_runner(
+            name,
+            "REMOVE runner_token",
+            Some("runner_token = :value"),
+            token.as_str(),
+            "take back a runner's task token",
+        )
+        .await
+    }
+
+    async fn restore_runner_token(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        self.update_live_runner(
+            name,
+            "SET runner_token = :value",
+            Some("attribute_not_exists(runner_token)"),
+            token.as_str(),
+            "put back a runner's task token",
+        )
+        .await
     }
 
     async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError> {
@@ -801,18 +840,10 @@ impl Store for DynamoStore {
     }
 
     async fn watch_job(&self, watch: &JobWatch) -> Result<(), StoreError> {
-        let mut item = Key::watch(watch.job_id).item();
-        item.insert("job_id".into(), n(watch.job_id.0));
-        item.insert("execution".into(), s(watch.execution.as_str()));
-        item.insert("task_token".into(), s(watch.task_token.as_str()));
-        item.insert(
-            TTL_ATTRIBUTE.into(),
-            n(whole_seconds(watch.expires_at).timestamp()),
-        );
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(watch_item(watch)))
             .send()
             .await
             .map_err(|error| self.sdk_error("watch a job", error))?;
@@ -844,6 +875,60 @@ impl Store for DynamoStore {
             _ => Ok(None),
         }
     }
+
+    async fn take_job_watch_of(
+        &self,
+        job_id: JobId,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::watch(job_id).item()))
+            .condition_expression("#expires_at > :now AND task_token = :token")
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .expression_attribute_values(":token", s(token.as_str()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error("take back a job watch", error)),
+        }
+    }
+
+    async fn restore_job_watch(&self, watch: &JobWatch) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(watch_item(watch)))
+            // An expired watch still in the table (TTL deletes lazily) counts as absent.
+            .condition_expression("attribute_not_exists(pk) OR #expires_at <= :now")
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error("put back a job watch", error)),
+        }
+    }
+}
+
+fn watch_item(watch: &JobWatch) -> Item {
+    let mut item = Key::watch(watch.job_id).item();
+    item.insert("job_id".into(), n(watch.job_id.0));
+    item.insert("execution".into(), s(watch.execution.as_str()));
+    item.insert("task_token".into(), s(watch.task_token.as_str()));
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        n(whole_seconds(watch.expires_at).timestamp()),
+    );
+    item
 }
 
 /// Creates the store's table (on-demand, with both indexes and TTL on `expires_at`) and waits

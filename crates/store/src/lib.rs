@@ -127,6 +127,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError>;
 
+    /// Removes the runner's token only if it is `token`: a step completes its own wait, never
+    /// the wait of a later step that set its token meanwhile. True when it was removed.
+    async fn take_runner_token_of(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError>;
+
+    /// Puts back a token taken for an event that could not be delivered, unless a later step
+    /// set its own meanwhile (that step is the one waiting now). True when it was put back.
+    async fn restore_runner_token(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes the record; false when there was none.
     async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError>;
 
@@ -157,4 +173,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn take_job_watch(&self, job_id: JobId) -> Result<Option<JobWatch>, StoreError>;
 
     async fn get_job_watch(&self, job_id: JobId) -> Result<Option<JobWatch>, StoreError>;
+
+    /// Removes the job's watch only if it holds `token` (see [`Store::take_runner_token_of`]).
+    async fn take_job_watch_of(&self, job_id: JobId, token: &TaskToken)
+    -> Result<bool, StoreError>;
+
+    /// Puts back a watch taken for an event that could not be delivered, unless a later step
+    /// registered its own meanwhile. True when it was put back.
+    async fn restore_job_watch(&self, watch: &JobWatch) -> Result<bool, StoreError>;
 }

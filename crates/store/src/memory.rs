@@ -51,6 +51,17 @@ impl MemoryStore {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// Runs `change` on the live runner record called `name`, under the lock; false when
+    /// there is no such record or `change` declined.
+    fn change_live_runner(
+        &self,
+        name: &RunnerName,
+        change: impl FnOnce(&mut RunnerRecord) -> bool,
+    ) -> bool {
+        let now = self.now();
+        self.lock().live_runner(name, now).is_some_and(change)
+    }
 }
 
 impl State {
@@ -302,15 +313,10 @@ impl Store for MemoryStore {
         name: &RunnerName,
         token: &TaskToken,
     ) -> Result<bool, StoreError> {
-        let now = self.now();
-        let mut state = self.lock();
-        Ok(match state.live_runner(name, now) {
-            Some(record) => {
-                record.runner_token = Some(token.clone());
-                true
-            }
-            None => false,
-        })
+        Ok(self.change_live_runner(name, |record| {
+            record.runner_token = Some(token.clone());
+            true
+        }))
     }
 
     async fn set_runner_instance(
@@ -318,15 +324,10 @@ impl Store for MemoryStore {
         name: &RunnerName,
         instance_id: &str,
     ) -> Result<bool, StoreError> {
-        let now = self.now();
-        let mut state = self.lock();
-        Ok(match state.live_runner(name, now) {
-            Some(record) => {
-                record.instance_id = Some(instance_id.to_owned());
-                true
-            }
-            None => false,
-        })
+        Ok(self.change_live_runner(name, |record| {
+            record.instance_id = Some(instance_id.to_owned());
+            true
+        }))
     }
 
     async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
@@ -335,6 +336,34 @@ impl Store for MemoryStore {
         Ok(state
             .live_runner(name, now)
             .and_then(|record| record.runner_token.take()))
+    }
+
+    async fn take_runner_token_of(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        Ok(self.change_live_runner(name, |record| {
+            let ours = record.runner_token.as_ref() == Some(token);
+            if ours {
+                record.runner_token = None;
+            }
+            ours
+        }))
+    }
+
+    async fn restore_runner_token(
+        &self,
+        name: &RunnerName,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        Ok(self.change_live_runner(name, |record| {
+            let unset = record.runner_token.is_none();
+            if unset {
+                record.runner_token = Some(token.clone());
+            }
+            unset
+        }))
     }
 
     async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError> {
@@ -393,6 +422,34 @@ impl Store for MemoryStore {
     async fn get_job_watch(&self, job_id: JobId) -> Result<Option<JobWatch>, StoreError> {
         let now = self.now();
         Ok(self.lock().live_watch(job_id, now).cloned())
+    }
+
+    async fn take_job_watch_of(
+        &self,
+        job_id: JobId,
+        token: &TaskToken,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut state = self.lock();
+        let ours = state
+            .live_watch(job_id, now)
+            .is_some_and(|watch| &watch.task_token == token);
+        if ours {
+            state.watches.remove(&job_id);
+        }
+        Ok(ours)
+    }
+
+    async fn restore_job_watch(&self, watch: &JobWatch) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut state = self.lock();
+        if state.live_watch(watch.job_id, now).is_some() {
+            return Ok(false);
+        }
+        let mut watch = watch.clone();
+        watch.expires_at = whole_seconds(watch.expires_at);
+        state.watches.insert(watch.job_id, watch);
+        Ok(true)
     }
 }
 

@@ -34,7 +34,7 @@ pub use document::{ConfigDocument, Ec2Settings, LaunchTemplateSettings};
 pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
 pub use secrets::{is_secret_arn, read_credential, read_secret};
 pub use settings::*;
-pub use wiring::{build_flow, load_aws_config, load_document, read_parameter};
+pub use wiring::{build_flow, lambda_engine, load_aws_config, load_document, read_parameter};
 
 /// Why a Lambda could not start. Each says what to fix.
 #[derive(Debug, thiserror::Error)]

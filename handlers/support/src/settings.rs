@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use runway_github::GITHUB_API_URL;
+use runway_policy_host::InstanceReuse;
 use runway_providers::{Ec2PoolConfig, ImageSource, LaunchTemplateRef};
 
 use crate::SetupError;
@@ -50,6 +51,9 @@ pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
 pub const ROUTER_POLICY_ENV: &str = "RUNWAY_ROUTER_POLICY";
 /// The throttle policy, a file or an S3 object as [`ROUTER_POLICY_ENV`].
 pub const THROTTLE_POLICY_ENV: &str = "RUNWAY_THROTTLE_POLICY";
+/// Whether a policy instance serves more than one decision: `never` (the default, a pristine
+/// instance per decision), `verified` or `verified:N` (see [`InstanceReuse`]).
+pub const POLICY_REUSE_ENV: &str = "RUNWAY_POLICY_REUSE";
 
 /// Where the configuration document comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +132,8 @@ pub struct LambdaSettings {
     pub jit_config_kms_key: Option<String>,
     pub router_policy: Option<PolicyLocation>,
     pub throttle_policy: Option<PolicyLocation>,
+    /// How the policies' instances are used ([`POLICY_REUSE_ENV`]).
+    pub policy_reuse: InstanceReuse,
     /// Where policies fetched from S3 are kept, by content hash, for the life of the
     /// execution environment (`/tmp/runway-policies` in Lambda). Not read from the
     /// environment.
@@ -219,6 +225,12 @@ impl LambdaSettings {
                 })
                 .transpose()
         };
+        let policy_reuse = match get(POLICY_REUSE_ENV) {
+            None => InstanceReuse::Never,
+            Some(text) => text.parse().map_err(|reason: String| {
+                SetupError::Settings(format!("{POLICY_REUSE_ENV}: {reason}"))
+            })?,
+        };
         Ok(LambdaSettings {
             table,
             config,
@@ -240,6 +252,7 @@ impl LambdaSettings {
             jit_config_kms_key: get(JIT_CONFIG_KMS_KEY_ENV),
             router_policy: policy_location(ROUTER_POLICY_ENV)?,
             throttle_policy: policy_location(THROTTLE_POLICY_ENV)?,
+            policy_reuse,
             policy_cache_dir: crate::policy_source::default_cache_dir(),
         })
     }
@@ -600,6 +613,34 @@ mod tests {
             pairs.push((THROTTLE_POLICY_ENV, refused));
             let error = settings(&pairs).unwrap_err().to_string();
             assert!(error.starts_with(THROTTLE_POLICY_ENV), "{error}");
+        }
+    }
+
+    #[test]
+    fn policy_reuse_defaults_to_never_and_a_bad_value_names_the_variable() {
+        assert_eq!(settings(&BASE).unwrap().policy_reuse, InstanceReuse::Never);
+        for (value, reuse) in [
+            ("", InstanceReuse::Never),
+            ("never", InstanceReuse::Never),
+            ("verified", InstanceReuse::verified()),
+            (" verified:8 ", InstanceReuse::Verified { verify_every: 8 }),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((POLICY_REUSE_ENV, value));
+            assert_eq!(settings(&pairs).unwrap().policy_reuse, reuse, "{value:?}");
+        }
+        for bad in ["sometimes", "verified:0", "verified:x"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((POLICY_REUSE_ENV, bad));
+            let error = settings(&pairs).unwrap_err();
+            assert!(matches!(error, SetupError::Settings(_)), "{error:?}");
+            let message = error.to_string();
+            assert!(message.starts_with(POLICY_REUSE_ENV), "{message}");
+            assert!(message.contains(bad), "{message}");
+            assert!(
+                message.contains("expected never, verified or verified:N (N ≥ 1)"),
+                "{message}"
+            );
         }
     }
 

@@ -2,14 +2,13 @@
 //! from files or S3, Step Functions callbacks.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use runway_clock::{SharedClock, SystemClock};
 use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
 use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
-use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine};
+use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine, PolicyError};
 use runway_providers::{Ec2Provider, Provider};
 use runway_store::DynamoStore;
 use tracing::info;
@@ -94,15 +93,22 @@ pub(crate) async fn github(
         .map_err(|error| SetupError::GitHub(error.to_string()))
 }
 
-/// Loads a policy: a file, or one version of a `.wasm` object in S3 (only `.wasm`: see
-/// [`crate::policy_source`] for why S3 never supplies native code).
+/// Loads a policy: a file (a `.wasm` component, or a `.cwasm` compiled ahead of time for this
+/// architecture, through the engine's one loader), or one version of a `.wasm` object in S3
+/// (only `.wasm`: see [`crate::policy_source`] for why S3 never supplies native code).
 async fn load_policy(
     engine: &PolicyEngine,
     location: &PolicyLocation,
     objects: &PolicyObjects,
 ) -> Result<Policy, SetupError> {
     match location {
-        PolicyLocation::File(path) => load_policy_file(engine, path),
+        // A `.cwasm` is native code, trusted because a file is only read from the
+        // deployment's own package (the function's policy layer), which the operator built
+        // with `runway policy compile`.
+        PolicyLocation::File(path) => engine.load_file(path).map_err(|error| SetupError::Policy {
+            path: path.display().to_string(),
+            reason: without_file_name(error),
+        }),
         PolicyLocation::S3(object) => {
             let bytes = objects.fetch(object).await?;
             engine.load(&bytes).map_err(|error| SetupError::Policy {
@@ -113,26 +119,12 @@ async fn load_policy(
     }
 }
 
-/// Loads a policy file: a `.cwasm` compiled ahead of time for this architecture (fast cold
-/// start), or a `.wasm` component (compiled on load).
-fn load_policy_file(engine: &PolicyEngine, path: &Path) -> Result<Policy, SetupError> {
-    let failed = |reason: String| SetupError::Policy {
-        path: path.display().to_string(),
-        reason,
-    };
-    if path
-        .extension()
-        .is_some_and(|extension| extension == "cwasm")
-    {
-        let bytes = std::fs::read(path).map_err(|error| failed(error.to_string()))?;
-        // SAFETY: a .cwasm is native code; it is only read from the deployment's own
-        // package (the function's policy layer), which the operator built with
-        // `runway policy compile`.
-        unsafe { engine.load_precompiled(&bytes) }.map_err(|error| failed(error.to_string()))
-    } else {
-        engine
-            .load_file(path)
-            .map_err(|error| failed(error.to_string()))
+/// The reason of a file's loading error without the file's name, which
+/// [`SetupError::Policy`] gives.
+fn without_file_name(error: PolicyError) -> String {
+    match error {
+        PolicyError::File { error, .. } => error.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -155,12 +147,14 @@ async fn load_role<T>(
 }
 
 /// The policy engine of a Lambda: a small instance pool (one call at a time per process),
-/// no instances made ahead (the process is frozen between invocations). The pooling strategy
-/// is kept: it changes how modules are compiled, and `.cwasm` files are compiled with it.
-fn lambda_engine() -> Result<PolicyEngine, SetupError> {
+/// no instances made ahead (the process is frozen between invocations), instances reused as
+/// `settings` say ([`crate::POLICY_REUSE_ENV`]). The pooling strategy is kept: it changes how
+/// modules are compiled, and `.cwasm` files are compiled with it.
+pub fn lambda_engine(settings: &LambdaSettings) -> Result<PolicyEngine, SetupError> {
     let config = EngineConfig {
         allocation: InstanceAllocation::Pooling { max_instances: 4 },
         prepared_instances: 0,
+        reuse: settings.policy_reuse,
         ..EngineConfig::default()
     };
     PolicyEngine::new(config).map_err(|error| SetupError::Policy {
@@ -187,7 +181,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
     let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
         (None, None) => (None, None),
         (router, throttle) => {
-            let engine = lambda_engine()?;
+            let engine = lambda_engine(settings)?;
             let objects = PolicyObjects::from_config(aws, settings.policy_cache_dir.clone());
             (
                 load_role(&engine, router.as_ref(), &objects, Policy::router).await?,
@@ -212,6 +206,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
         pools = flow.config().pools.len(),
         router_policy = settings.router_policy.is_some(),
         throttle_policy = settings.throttle_policy.is_some(),
+        policy_reuse = %settings.policy_reuse,
         "job flow ready"
     );
     Ok(flow)

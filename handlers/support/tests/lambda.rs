@@ -304,3 +304,128 @@ async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() 
         .to_string();
     assert!(error.contains("labels-router.wasm"), "{error}");
 }
+
+#[tokio::test]
+async fn policy_reuse_from_the_environment_reaches_the_lambdas_policy_engine() {
+    use runway_lambda_support::{POLICY_REUSE_ENV, lambda_engine};
+    use runway_policy_host::{InstanceReuse, Job, Pool};
+
+    let wasm = policy_build_dir().join("labels-router.wasm");
+    let job = Job {
+        labels: vec!["self-hosted".into(), "k8s".into()],
+        ..Job::default()
+    };
+    let pools = [Pool {
+        name: "linux-x64".into(),
+        labels: vec!["self-hosted".into(), "k8s".into()],
+        ..Pool::default()
+    }];
+    for (value, reuse, warm) in [
+        (None, InstanceReuse::Never, 0),
+        (Some("never"), InstanceReuse::Never, 0),
+        (
+            Some("verified:8"),
+            InstanceReuse::Verified { verify_every: 8 },
+            1,
+        ),
+    ] {
+        let mut pairs = vec![
+            (TABLE_ENV, "lambda-reuse"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ];
+        pairs.extend(value.map(|value| (POLICY_REUSE_ENV, value)));
+        let settings = settings(&pairs).unwrap();
+        assert_eq!(settings.policy_reuse, reuse, "{value:?}");
+        let engine = lambda_engine(&settings).unwrap();
+        assert_eq!(engine.config().reuse, reuse, "{value:?}");
+        let router = engine.load_file(&wasm).unwrap().router().unwrap();
+        assert_eq!(router.policy().reuses_instances(), warm == 1, "{value:?}");
+        for _ in 0..3 {
+            router.route(&job, &pools).unwrap();
+        }
+        assert_eq!(router.policy().warm_instances(), warm, "{value:?}");
+    }
+
+    // The job flow built with reuse on routes as it does without.
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-reuse").await;
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-reuse"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ("RUNWAY_ROUTER_POLICY", wasm.to_str().unwrap()),
+        (POLICY_REUSE_ENV, "verified"),
+    ])
+    .unwrap();
+    let flow = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let route = handle(&flow, Step::Route, event(sample("route.json")))
+            .await
+            .unwrap();
+        assert_eq!(route["decision"], "run", "{route}");
+        assert_eq!(route["fallback"], false, "{route}");
+        assert!(
+            route["reason"].as_str().unwrap().contains("extra label"),
+            "{route}"
+        );
+    }
+
+    // An invalid value stops the start and names the variable.
+    let error = settings_error(&[
+        (TABLE_ENV, "lambda-reuse"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        (POLICY_REUSE_ENV, "always"),
+    ]);
+    assert!(error.contains(POLICY_REUSE_ENV), "{error}");
+    assert!(error.contains("verified:N"), "{error}");
+}
+
+fn settings_error(pairs: &[(&str, &str)]) -> String {
+    settings(pairs).unwrap_err().to_string()
+}
+
+#[tokio::test]
+async fn a_policy_file_compiled_for_another_architecture_is_a_setup_error_saying_to_recompile() {
+    use runway_policy_host::{EngineConfig, PolicyEngine, Target};
+
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-foreign-policy").await;
+    let other = match Target::host().unwrap() {
+        Target::X86_64 => Target::Aarch64,
+        Target::Aarch64 => Target::X86_64,
+    };
+    let wasm = std::fs::read(policy_build_dir().join("labels-router.wasm")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("router.cwasm");
+    std::fs::write(
+        &cwasm,
+        PolicyEngine::new(EngineConfig::default())
+            .unwrap()
+            .precompile(&wasm, other)
+            .unwrap(),
+    )
+    .unwrap();
+    let settings = settings(&[
+        (TABLE_ENV, "lambda-foreign-policy"),
+        (CONFIG_ENV, CONFIG),
+        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ("RUNWAY_ROUTER_POLICY", cwasm.to_str().unwrap()),
+    ])
+    .unwrap();
+    let error = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SetupError::Policy { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(cwasm.to_str().unwrap()), "{message}");
+    assert!(message.contains("runway policy compile"), "{message}");
+    assert_eq!(
+        message.matches(cwasm.to_str().unwrap()).count(),
+        1,
+        "the file is named once: {message}"
+    );
+}

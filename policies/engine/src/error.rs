@@ -69,6 +69,12 @@ pub enum PolicyError {
         "cannot load the precompiled policy: {reason}; compile it again with `runway policy compile` for this runway version and architecture"
     )]
     Incompatible { reason: String },
+    /// Loading a policy file failed; `error` says how.
+    #[error("policy file {path}: {error}")]
+    File {
+        path: PathBuf,
+        error: Box<PolicyError>,
+    },
     #[error("the policy ran out of fuel ({fuel} units): it loops or computes too much")]
     OutOfFuel { fuel: u64 },
     #[error("the policy exceeded its time budget of {budget:?}")]
@@ -92,6 +98,7 @@ impl PolicyError {
             PolicyError::HasImports { .. } => "has-imports",
             PolicyError::WrongWorld { .. } => "wrong-world",
             PolicyError::Incompatible { .. } => "incompatible",
+            PolicyError::File { error, .. } => error.kind(),
             PolicyError::OutOfFuel { .. } => "out-of-fuel",
             PolicyError::Timeout { .. } => "timeout",
             PolicyError::MemoryLimit { .. } => "memory-limit",

@@ -14,16 +14,21 @@
 //! # Ok::<(), runway_policy_host::PolicyError>(())
 //! ```
 //!
-//! Every call runs in a fresh instance with a fuel budget, a wall-clock budget (epoch
+//! By default every call runs in a fresh instance with a fuel budget, a wall-clock budget (epoch
 //! interruption) and a memory cap; whatever the policy does, the call returns a decision or
 //! a [`PolicyError`], and a [`RouterFallback`] or [`ThrottleFallback`] can turn the error
-//! into a decision whose reason says what failed.
+//! into a decision whose reason says what failed. [`EngineConfig::reuse`] lets an instance
+//! serve more than one call, for stateless policies ([`InstanceReuse`]).
+//!
+//! [`PolicyEngine::load_file`] takes a `.wasm` component or a `.cwasm` compiled ahead of time
+//! (`runway policy compile`); [`PolicyEngine::load`] takes the bytes of a component.
 
 mod bindings;
 pub mod cases;
 mod engine;
 mod error;
 mod fallback;
+mod loader;
 mod types;
 
 pub use engine::{

@@ -915,6 +915,52 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
 }
 
 #[test]
+fn policy_instance_reuse_is_a_parameter_every_function_reads_and_defaults_to_pristine() {
+    let template = template();
+    let parameter = &template.root["Parameters"]["PolicyInstanceReuse"];
+    assert_eq!(
+        parameter["Default"], "never",
+        "pristine instances by default"
+    );
+    let description = parameter["Description"].as_str().unwrap();
+    assert!(description.contains("stateless"), "{description}");
+    assert!(description.contains("replayable"), "{description}");
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        globals[runway_lambda_support::POLICY_REUSE_ENV],
+        json!({"Ref": "PolicyInstanceReuse"})
+    );
+    // Every value the parameter allows is one the functions accept, and means what it says.
+    let allowed: Vec<&str> = parameter["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| value.as_str().unwrap())
+        .collect();
+    assert_eq!(allowed, ["never", "verified"]);
+    for value in allowed {
+        let settings = runway_lambda_support::LambdaSettings::from_lookup(&|name| match name {
+            runway_lambda_support::TABLE_ENV => Some("runway".to_owned()),
+            runway_lambda_support::CONFIG_ENV => Some("{}".to_owned()),
+            runway_lambda_support::GITHUB_TOKEN_ENV => Some("ghp_x".to_owned()),
+            runway_lambda_support::POLICY_REUSE_ENV => Some(value.to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|error| panic!("{value}: {error}"));
+        let read = settings.policy_reuse.to_string();
+        assert!(read.starts_with(value), "{value} is read as {read}");
+    }
+    // Every function that builds the job flow loads the policies, so all get the stack's.
+    for (id, function) in template.functions() {
+        let own = &function["Properties"]["Environment"]["Variables"];
+        assert!(
+            own.get(runway_lambda_support::POLICY_REUSE_ENV).is_none(),
+            "{id} overrides the stack's policy reuse"
+        );
+    }
+}
+
+#[test]
 fn each_state_machine_may_invoke_its_own_functions_and_nothing_else() {
     let template = template();
     for (id, machine) in template.state_machines() {

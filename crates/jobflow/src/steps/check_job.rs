@@ -28,16 +28,35 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             ),
             other => StepError::github(&format!("read job {job_id}"), other),
         })?;
-    let output = match job.status.as_str() {
-        "completed" => {
+    // The runner that ran the job, if one did (GitHub reports none, or an empty name, for a
+    // job cancelled before any runner took it).
+    let ran_on = job.runner_name.as_deref().filter(|name| !name.is_empty());
+    let output = match (job.status.as_str(), ran_on) {
+        ("completed", None) => {
             let conclusion = job.conclusion.clone().unwrap_or_else(|| "unknown".into());
             json!({
                 "status": "completed",
                 "conclusion": conclusion,
-                "reason": format!("job {job_id} already completed ({conclusion}); it needs no runner"),
+                "reason": format!(
+                    "job {job_id} ended ({conclusion}) before any runner took it; it needs no runner"
+                ),
             })
         }
-        "in_progress" => json!({
+        // The job ran on a runner launched for another job of the pool, which now waits for
+        // a runner in its turn: skipping this launch would strand that job.
+        ("completed", Some(runner)) => {
+            let conclusion = job.conclusion.clone().unwrap_or_else(|| "unknown".into());
+            json!({
+                "status": "completed-elsewhere",
+                "conclusion": conclusion,
+                "runner_name": runner,
+                "reason": format!(
+                    "job {job_id} already ran on {runner} ({conclusion}); a runner is launched \
+                     anyway, for the job whose runner it took"
+                ),
+            })
+        }
+        ("in_progress", _) => json!({
             "status": "in_progress",
             "runner_name": job.runner_name,
             "reason": format!(
@@ -45,7 +64,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                 job.runner_name.as_deref().unwrap_or("another runner")
             ),
         }),
-        other => json!({
+        (other, _) => json!({
             "status": "queued",
             "reason": format!("job {job_id} is {other} and needs a runner"),
         }),

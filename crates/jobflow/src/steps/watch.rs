@@ -67,17 +67,20 @@ async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepErro
             "reason": format!("waiting for job {job_id} ({})", job.status),
         }));
     };
+    // Whoever takes the watch completes it: the webhook may have been first. Only this step's
+    // own watch: on AWS the webhook can complete this task while this call still runs, and
+    // the job's next step may already have registered a watch of its own.
     let taken = deps
         .store
-        .take_job_watch(job_id)
+        .take_job_watch_of(job_id, &input.task_token)
         .await
         .map_err(|e| StepError::store("take the job watch back", e))?;
-    let completed_now = match taken {
-        // Whoever takes the watch completes it: the webhook may have been first.
-        Some(watch) => wake(flow, watch.task_token.as_str(), output.clone())
+    let completed_now = if taken {
+        wake(flow, input.task_token.as_str(), output.clone())
             .await
-            .map_err(|e| StepError::transient(format!("could not complete the job watch: {e}")))?,
-        None => false,
+            .map_err(|e| StepError::transient(format!("could not complete the job watch: {e}")))?
+    } else {
+        false
     };
     Ok(json!({
         "watching": watch_name(input.watch),
@@ -125,22 +128,25 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
             "reason": format!("waiting for runner {name} ({})", state.as_key()),
         }));
     };
-    let token = if registered {
+    // As for jobs, only this step's own token: waking the runner's next wait (runner gone)
+    // with this one's answer (runner busy) would tear down a runner in the middle of a job.
+    let ours = if registered {
         deps.store
-            .take_runner_token(name)
+            .take_runner_token_of(name, &input.task_token)
             .await
             .map_err(|e| StepError::store("take the runner watch back", e))?
     } else {
         // No record to hold the token: nobody else can complete it.
-        Some(input.task_token.clone())
+        true
     };
-    let completed_now = match token {
-        Some(token) => wake(flow, token.as_str(), output.clone())
+    let completed_now = if ours {
+        wake(flow, input.task_token.as_str(), output.clone())
             .await
             .map_err(|e| {
                 StepError::transient(format!("could not complete the runner watch: {e}"))
-            })?,
-        None => false,
+            })?
+    } else {
+        false
     };
     Ok(json!({
         "watching": watch_name(input.watch),

@@ -99,11 +99,15 @@ macro_rules! contract_tests {
             runner_records_are_created_once,
             runner_transitions_are_conditional_and_gone_is_final,
             runner_tokens_are_taken_once,
+            a_step_takes_back_only_its_own_runner_token,
+            a_runner_token_is_put_back_only_where_none_was_set,
             runners_are_listed_by_pool_and_age,
             instances_are_recorded_and_booting_runners_counted,
             expired_runners_read_as_absent,
             job_watches_wake_once,
             concurrent_takes_of_a_job_watch_wake_once,
+            a_step_takes_back_only_its_own_job_watch,
+            a_job_watch_is_put_back_only_where_none_was_registered,
             expired_job_watches_read_as_absent,
         );
     };
@@ -911,6 +915,83 @@ pub async fn runner_transitions_are_conditional_and_gone_is_final(fixture: &Fixt
     );
 }
 
+pub async fn a_step_takes_back_only_its_own_runner_token(fixture: &Fixture) {
+    let store = &fixture.store;
+    let record = runner(fixture, "runner-own", "linux", 0);
+    let name = record.runner_name.clone();
+    store.put_runner(&record).await.unwrap();
+    assert!(
+        store
+            .set_runner_token(&name, &token("wait-gone"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_runner_token_of(&name, &token("wait-busy"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_runner(&name).await.unwrap().unwrap().runner_token,
+        Some(token("wait-gone"))
+    );
+    assert!(
+        store
+            .take_runner_token_of(&name, &token("wait-gone"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_runner(&name).await.unwrap().unwrap().runner_token,
+        None
+    );
+    assert!(
+        !store
+            .take_runner_token_of(&runner_name("nobody"), &token("t"))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn a_runner_token_is_put_back_only_where_none_was_set(fixture: &Fixture) {
+    let store = &fixture.store;
+    let record = runner(fixture, "runner-restore", "linux", 0);
+    let name = record.runner_name.clone();
+    store.put_runner(&record).await.unwrap();
+    assert!(
+        store
+            .restore_runner_token(&name, &token("taken"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_runner(&name).await.unwrap().unwrap().runner_token,
+        Some(token("taken"))
+    );
+    store.take_runner_token(&name).await.unwrap();
+    store
+        .set_runner_token(&name, &token("next-step"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .restore_runner_token(&name, &token("taken"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_runner(&name).await.unwrap().unwrap().runner_token,
+        Some(token("next-step"))
+    );
+    assert!(
+        !store
+            .restore_runner_token(&runner_name("nobody"), &token("t"))
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn runner_tokens_are_taken_once(fixture: &Fixture) {
     let store = &fixture.store;
     let record = runner(fixture, "runner-1", "linux", 0);
@@ -1131,6 +1212,61 @@ pub async fn job_watches_wake_once(fixture: &Fixture) {
     assert_eq!(store.take_job_watch(JobId(1001)).await.unwrap(), None);
     assert_eq!(store.get_job_watch(JobId(1001)).await.unwrap(), None);
     assert_eq!(store.take_job_watch(JobId(9)).await.unwrap(), None);
+}
+
+pub async fn a_step_takes_back_only_its_own_job_watch(fixture: &Fixture) {
+    let store = &fixture.store;
+    let later = watch(fixture, 2002, "exec-a", "wait-completed");
+    store.watch_job(&later).await.unwrap();
+    // The step that waited for the start must not take the completion step's watch.
+    assert!(
+        !store
+            .take_job_watch_of(JobId(2002), &token("wait-started"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_job_watch(JobId(2002)).await.unwrap(), Some(later));
+    assert!(
+        store
+            .take_job_watch_of(JobId(2002), &token("wait-completed"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_job_watch(JobId(2002)).await.unwrap(), None);
+    assert!(
+        !store
+            .take_job_watch_of(JobId(2002), &token("wait-completed"))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn a_job_watch_is_put_back_only_where_none_was_registered(fixture: &Fixture) {
+    let store = &fixture.store;
+    let taken = watch(fixture, 2003, "exec-a", "first-attempt");
+    // Nothing registered: the watch goes back.
+    assert!(store.restore_job_watch(&taken).await.unwrap());
+    assert_eq!(
+        store.get_job_watch(JobId(2003)).await.unwrap(),
+        Some(taken.clone())
+    );
+    // A retried step registered its own: the taken one stays out.
+    store.take_job_watch(JobId(2003)).await.unwrap();
+    let retried = watch(fixture, 2003, "exec-a", "second-attempt");
+    store.watch_job(&retried).await.unwrap();
+    assert!(!store.restore_job_watch(&taken).await.unwrap());
+    assert_eq!(
+        store.get_job_watch(JobId(2003)).await.unwrap(),
+        Some(retried)
+    );
+    // An expired watch counts as absent.
+    let mut short = watch(fixture, 2004, "exec-a", "expiring");
+    short.expires_at = after(fixture, 10);
+    store.watch_job(&short).await.unwrap();
+    fixture.advance(seconds(11)).await;
+    let fresh = watch(fixture, 2004, "exec-a", "restored");
+    assert!(store.restore_job_watch(&fresh).await.unwrap());
+    assert_eq!(store.get_job_watch(JobId(2004)).await.unwrap(), Some(fresh));
 }
 
 pub async fn concurrent_takes_of_a_job_watch_wake_once(fixture: &Fixture) {
