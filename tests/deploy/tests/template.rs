@@ -794,6 +794,59 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
     );
 }
 
+/// SSM is read only for the settings that are not in Secrets Manager: a parameter the stack
+/// replaced with a secret is not granted, and with everything in secrets (and no config
+/// parameter) no SSM statement is left at all.
+#[test]
+fn ssm_settings_are_granted_only_when_read_from_ssm() {
+    let template = template();
+    let mut checked = 0;
+    for (id, function) in template.functions() {
+        let Some(read) = statements(function)
+            .into_iter()
+            .find(|statement| statement["Sid"] == "ReadSettings")
+        else {
+            continue;
+        };
+        let condition = if id == "WebhookFunction" {
+            "WebhookReadsSettingsFromSsm"
+        } else {
+            "ReadsSettingsFromSsm"
+        };
+        assert_eq!(
+            statement_condition(function, "ReadSettings"),
+            Some(condition),
+            "{id}"
+        );
+        assert_eq!(
+            statement_condition(function, "DecryptSettings"),
+            Some(condition),
+            "{id}"
+        );
+        for entry in list(&read["Resource"]) {
+            let text = entry.to_string();
+            for (parameter, secret) in [
+                ("GitHubCredentialParameter", "HasGitHubCredentialSecret"),
+                ("WebhookSecretParameter", "HasWebhookSecretArn"),
+            ] {
+                if text.contains(&format!("${{{parameter}}}")) {
+                    checked += 1;
+                    assert_eq!(entry["Fn::If"][0], secret, "{id}: {entry}");
+                    assert_eq!(
+                        entry["Fn::If"][1],
+                        json!({"Ref": "AWS::NoValue"}),
+                        "{id}: {entry}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 11,
+        "every function reads its GitHub credential: {checked}"
+    );
+}
+
 /// Secrets Manager and S3 are read only when the stack names a secret or a policy object,
 /// and then only what it names.
 #[test]
