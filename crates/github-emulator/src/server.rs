@@ -660,6 +660,29 @@ fn page_slice<T>(items: Vec<T>, page: usize, per_page: usize) -> Vec<T> {
         .collect()
 }
 
+/// One page of a list GitHub wraps in an object (`{"total_count": N, "<key>": [...]}`), with
+/// its `Link` header. `filters` are the query parameters the links carry over; `extra`
+/// fields join the body.
+fn wrapped_page(
+    shared: &Shared,
+    path: &str,
+    filters: &[(&str, String)],
+    (per_page, page): (usize, usize),
+    key: &str,
+    items: Vec<Value>,
+    extra: &[(&str, Value)],
+) -> Response {
+    let total = items.len();
+    let mut body = serde_json::Map::new();
+    body.insert("total_count".into(), json!(total));
+    body.insert(key.into(), Value::Array(page_slice(items, page, per_page)));
+    for (field, value) in extra {
+        body.insert((*field).into(), value.clone());
+    }
+    let response = gh_json(StatusCode::OK, Value::Object(body));
+    paginated(shared, response, path, filters, page, per_page, total)
+}
+
 /// GitHub's `Link` header: `next`/`last` while more pages follow, `prev`/`first` after the first.
 fn pagination_link(
     shared: &Shared,
@@ -805,24 +828,19 @@ async fn list_runs(
     let Some(runs) = listed else {
         return not_found_response();
     };
-    let total = runs.len();
-    let response = gh_json(
-        StatusCode::OK,
-        json!({"total_count": total, "workflow_runs": page_slice(runs, page, per_page)}),
-    );
     let filters: Vec<(&str, String)> = query
         .status
         .iter()
         .map(|status| ("status", status.clone()))
         .collect();
-    paginated(
+    wrapped_page(
         &shared,
-        response,
         uri.path(),
         &filters,
-        page,
-        per_page,
-        total,
+        (per_page, page),
+        "workflow_runs",
+        runs,
+        &[],
     )
 }
 
@@ -885,25 +903,19 @@ async fn list_run_jobs(
     if jobs.is_empty() {
         return not_found_response();
     }
-    let (per_page, page) = page_of(query.per_page, query.page);
-    let total = jobs.len();
-    let response = gh_json(
-        StatusCode::OK,
-        json!({"total_count": total, "jobs": page_slice(jobs, page, per_page)}),
-    );
     let filters: Vec<(&str, String)> = query
         .filter
         .iter()
         .map(|filter| ("filter", filter.clone()))
         .collect();
-    paginated(
+    wrapped_page(
         &shared,
-        response,
         uri.path(),
         &filters,
-        page,
-        per_page,
-        total,
+        page_of(query.per_page, query.page),
+        "jobs",
+        jobs,
+        &[],
     )
 }
 
@@ -920,7 +932,6 @@ async fn installation_repositories(
     Query(query): Query<PageQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let (per_page, page) = page_of(query.per_page, query.page);
     let repositories: Vec<Value> = shared.read(|world, _| {
         world
             .repositories
@@ -928,16 +939,15 @@ async fn installation_repositories(
             .map(|repo| payloads::repository(repo, &shared.urls, shared.epoch))
             .collect()
     });
-    let total = repositories.len();
-    let response = gh_json(
-        StatusCode::OK,
-        json!({
-            "total_count": total,
-            "repositories": page_slice(repositories, page, per_page),
-            "repository_selection": "all",
-        }),
-    );
-    paginated(&shared, response, uri.path(), &[], page, per_page, total)
+    wrapped_page(
+        &shared,
+        uri.path(),
+        &[],
+        page_of(query.per_page, query.page),
+        "repositories",
+        repositories,
+        &[("repository_selection", json!("all"))],
+    )
 }
 
 fn installation(shared: &Shared, account: &crate::state::Account) -> Value {
