@@ -79,6 +79,10 @@ const MAX_ATTEMPTS: u32 = 20;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// A put's condition: no item under the key, or only one whose TTL has passed (DynamoDB
+/// deletes expired items lazily, so they still count as absent).
+const ABSENT_OR_EXPIRED: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
+
 /// The store on one DynamoDB table (see the module docs for its layout).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -116,11 +120,7 @@ impl DynamoStore {
             .expression_attribute_values(":value", s(value))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error(doing, error)),
-        }
+        self.conditional_outcome(doing, outcome)
     }
 
     pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
@@ -145,6 +145,24 @@ impl DynamoStore {
         R: std::fmt::Debug,
     {
         from_sdk(operation, &self.table, error)
+    }
+
+    /// The outcome of a conditional write: true when it applied, false when its condition
+    /// did not hold, an error otherwise.
+    fn conditional_outcome<T, E, R>(
+        &self,
+        operation: &'static str,
+        outcome: Result<T, SdkError<E, R>>,
+    ) -> Result<bool, StoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error(operation, error)),
+        }
     }
 
     async fn get(&self, operation: &'static str, key: Key) -> Result<Option<Item>, StoreError> {
@@ -238,17 +256,9 @@ impl DynamoStore {
             .expression_attribute_values(":token", token.clone())
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => {
-                let error = self.sdk_error("take a waiter off the queue", error);
-                if let StoreError::Contended { .. } = error {
-                    Ok(false)
-                } else {
-                    Err(error)
-                }
-            }
+        match self.conditional_outcome("take a waiter off the queue", outcome) {
+            Err(StoreError::Contended { .. }) => Ok(false),
+            other => other,
         }
     }
 
@@ -619,7 +629,7 @@ impl Store for DynamoStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(runner_item(record)))
-                .condition_expression("attribute_not_exists(pk) OR #expires_at <= :now")
+                .condition_expression(ABSENT_OR_EXPIRED)
                 .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
                 .expression_attribute_values(":now", n(self.now_seconds()))
                 .send()
@@ -892,11 +902,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":token", s(token.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error("take back a job watch", error)),
-        }
+        self.conditional_outcome("take back a job watch", outcome)
     }
 
     async fn restore_job_watch(&self, watch: &JobWatch) -> Result<bool, StoreError> {
@@ -905,17 +911,12 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(watch_item(watch)))
-            // An expired watch still in the table (TTL deletes lazily) counts as absent.
-            .condition_expression("attribute_not_exists(pk) OR #expires_at <= :now")
+            .condition_expression(ABSENT_OR_EXPIRED)
             .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", n(self.now_seconds()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error("put back a job watch", error)),
-        }
+        self.conditional_outcome("put back a job watch", outcome)
     }
 }
 

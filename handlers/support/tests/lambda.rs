@@ -2,36 +2,21 @@
 //! on DynamoDB and SSM, then steps run through `handle`, the function each step binary runs
 //! per invocation, with the sample events of sam/events.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::PathBuf;
 
 use aws_sdk_ssm::types::ParameterType;
+use common::{CONFIG, settings};
 use lambda_runtime::{Context, LambdaEvent};
 use runway_jobflow::Step;
 use runway_lambda_support::{
     CONFIG_ENV, CONFIG_PARAMETER_ENV, GITHUB_API_URL_ENV, GITHUB_CREDENTIAL_PARAMETER_ENV,
-    LambdaSettings, SetupError, TABLE_ENV, build_flow, handle,
+    SetupError, TABLE_ENV, build_flow, handle,
 };
 use runway_store::{DynamoStore, ExecutionKey, Store};
 use runway_testkit::MotoServer;
 use serde_json::{Value, json};
-
-const CONFIG: &str = r#"{
-    "github": { "scope": "repository" },
-    "pools": [{
-        "name": "linux-x64", "labels": ["self-hosted", "k8s"], "max_running": 1,
-        "image": "ami-0123456789abcdef0", "instance_types": ["c7g.large"],
-        "ec2": { "subnets": ["subnet-1"] }
-    }]
-}"#;
-
-fn settings(pairs: &[(&str, &str)]) -> Result<LambdaSettings, SetupError> {
-    let env: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    LambdaSettings::from_lookup(&|name| env.get(name).cloned())
-}
 
 async fn put_parameter(moto: &MotoServer, name: &str, value: &str, kind: ParameterType) {
     aws_sdk_ssm::Client::new(&moto.sdk_config().await)

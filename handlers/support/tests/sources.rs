@@ -1,11 +1,13 @@
 //! Credentials from Secrets Manager and policies from S3 by version, on moto: the settings as
 //! the template sets them, the job flow built from them, and a step run through `handle`.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use common::{CONFIG, settings as settings_from};
 use lambda_runtime::{Context, LambdaEvent};
 use runway_jobflow::Step;
 use runway_lambda_support::{
@@ -16,21 +18,8 @@ use runway_lambda_support::{
 use runway_testkit::MotoServer;
 use serde_json::Value;
 
-const CONFIG: &str = r#"{
-    "github": { "scope": "repository" },
-    "pools": [{
-        "name": "linux-x64", "labels": ["self-hosted", "k8s"], "max_running": 1,
-        "image": "ami-0123456789abcdef0", "instance_types": ["c7g.large"],
-        "ec2": { "subnets": ["subnet-1"] }
-    }]
-}"#;
-
 fn settings(pairs: &[(&str, &str)]) -> LambdaSettings {
-    let env: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    LambdaSettings::from_lookup(&|name| env.get(name).cloned()).unwrap()
+    settings_from(pairs).unwrap()
 }
 
 async fn table(moto: &MotoServer, name: &str) {
