@@ -4,8 +4,10 @@
 //! policies from files or S3, Step Functions callbacks), JSON logs ([`init_tracing`]) and the
 //! loop of a step function ([`run_step`]).
 //!
-//! A step's binary is one line: `run_step(Step::Route)`. The library crates know nothing of
-//! Lambda; this crate is the only place that does.
+//! runway ships one Lambda executable (`handlers/lambda`); each function's `Handler` setting
+//! names its entry point ([`Handler`]), and a step's entry point is one line:
+//! `run_step(Step::Route)`. The library crates know nothing of Lambda; this crate and the
+//! executable are the only places that do.
 //!
 //! Policies are files in the function's package: a Lambda layer mounted at `/opt` (template
 //! parameters `PolicyLayerArn`, `RouterPolicyPath`, `ThrottlePolicyPath`). A `.cwasm` compiled
@@ -19,6 +21,7 @@
 //! or, when their location is a secret's ARN, Secrets Manager secrets ([`read_credential`]).
 
 mod document;
+mod handler;
 pub mod permissions;
 mod policy_source;
 pub mod reaper;
@@ -31,6 +34,7 @@ use runway_jobflow::{JobFlow, Step, StepError};
 use serde_json::Value;
 
 pub use document::{ConfigDocument, Ec2Settings, LaunchTemplateSettings};
+pub use handler::{HANDLER_ENV, Handler, UnknownHandler};
 pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
 pub use secrets::{is_secret_arn, read_credential, read_secret};
 pub use settings::*;

@@ -95,13 +95,6 @@ impl Template {
     pub fn functions(&self) -> BTreeMap<String, &Value> {
         self.resources_of_type("AWS::Serverless::Function")
     }
-
-    /// The function built from handler binary `binary` (`BuildProperties: Binary`).
-    pub fn function_of_binary(&self, binary: &str) -> Option<(String, &Value)> {
-        self.functions()
-            .into_iter()
-            .find(|(_, function)| function["Metadata"]["BuildProperties"]["Binary"] == binary)
-    }
 }
 
 /// The function a definition substitution names (`!GetAtt Function.Arn`), if it names one.

@@ -1,5 +1,5 @@
-//! template.yaml against what it deploys: every state machine's substitutions, the handler
-//! binaries, the store's table, the functions' IAM needs, the runner role, launch template,
+//! template.yaml against what it deploys: every state machine's substitutions, the Lambda
+//! executable and its entry points, the store's table, the functions' IAM needs, the runner role, launch template,
 //! key, tracing, schedule and alarms.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,7 @@ use runway_deploy_tests::{
     Template, asl_definitions, repo_root, substituted_function, substitution_variables,
 };
 use runway_jobflow::Step;
-use runway_lambda_support::permissions;
+use runway_lambda_support::{Handler, permissions};
 use serde_json::{Value, json};
 
 fn template() -> Template {
@@ -30,7 +30,7 @@ fn asl_variables(relative: &str) -> BTreeSet<String> {
 }
 
 /// Every `[[bin]]` name of the crates under handlers/.
-fn handler_binaries() -> BTreeSet<String> {
+fn lambda_binaries() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(repo_root().join("handlers")).unwrap() {
         let manifest = entry.unwrap().path().join("Cargo.toml");
@@ -48,6 +48,26 @@ fn handler_binaries() -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// The one executable every function runs.
+const LAMBDA_BINARY: &str = "runway-lambda";
+
+/// The binary `function` builds (`Metadata.BuildProperties.Binary`).
+fn binary_of<'a>(id: &str, function: &'a Value) -> &'a str {
+    function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id} has no BuildProperties.Binary"))
+}
+
+/// The entry point `function` runs: its `Handler`, which must name one of runway's.
+fn handler_of(id: &str, function: &Value) -> Handler {
+    let setting = function["Properties"]["Handler"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id} has no Handler"));
+    setting
+        .parse()
+        .unwrap_or_else(|error| panic!("{id}: {error}"))
 }
 
 /// The state machine deploying `definition` (e.g. `statemachines/job.asl.json`).
@@ -80,7 +100,7 @@ fn substitutions(machine: &Value) -> &serde_json::Map<String, Value> {
 #[test]
 fn every_state_machine_deploys_a_definition_whose_substitutions_are_all_defined() {
     let template = template();
-    let binaries = handler_binaries();
+    let binaries = lambda_binaries();
     let machines = template.state_machines();
     assert!(machines.len() >= 2, "the job and reaper machines");
     for (id, machine) in &machines {
@@ -105,14 +125,13 @@ fn every_state_machine_deploys_a_definition_whose_substitutions_are_all_defined(
                 panic!("{id}: {name} points at {function}, which is not defined")
             });
             assert_eq!(resource["Type"], "AWS::Serverless::Function", "{function}");
-            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{function} has no BuildProperties.Binary"));
+            let binary = binary_of(function, resource);
             assert!(
                 binaries.contains(binary),
                 "{function} builds binary {binary}, which no handlers/*/Cargo.toml [[bin]] defines \
                  (have: {binaries:?})"
             );
+            handler_of(function, resource);
         }
     }
 }
@@ -142,7 +161,7 @@ fn every_definition_that_calls_lambdas_is_deployed() {
 }
 
 #[test]
-fn each_step_runs_in_the_function_built_from_its_own_binary() {
+fn each_step_runs_in_the_function_whose_handler_names_it() {
     let template = template();
     let substitutions = substitutions(job_machine(&template));
     let variables = asl_variables("statemachines/job.asl.json");
@@ -153,8 +172,8 @@ fn each_step_runs_in_the_function_built_from_its_own_binary() {
         );
         let function = function_of(&substitutions[step.substitution()]);
         assert_eq!(
-            template.resource(function).unwrap()["Metadata"]["BuildProperties"]["Binary"],
-            step.name(),
+            handler_of(function, template.resource(function).unwrap()),
+            Handler::Step(step),
             "{function} must run the {step} step"
         );
     }
@@ -173,8 +192,7 @@ fn the_reaper_machine_runs_the_reap_function_on_the_schedule() {
     );
     let function = function_of(&substitutions["ReapFunctionArn"]);
     let reap = template.resource(function).unwrap();
-    assert_eq!(reap["Metadata"]["BuildProperties"]["Binary"], "reap");
-    assert!(handler_binaries().contains("reap"));
+    assert_eq!(handler_of(function, reap), Handler::Reap);
     assert_eq!(
         reap["Properties"]["Environment"]["Variables"]["RUNWAY_JOB_STATE_MACHINE_ARN"],
         json!({"Ref": machine_of(&template, "statemachines/job.asl.json").0}),
@@ -208,32 +226,42 @@ fn every_function_is_a_traced_rust_arm64_function_with_its_own_log_group() {
     let globals = &template.root["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["Architectures"], json!(["arm64"]));
-    assert_eq!(globals["Handler"], "bootstrap");
     assert_eq!(globals["Tracing"], "Active", "X-Ray traces every function");
+    assert!(
+        globals.get("Handler").is_none(),
+        "each function names its own entry point"
+    );
     let functions = template.functions();
-    let binaries = handler_binaries();
-    let deployed: BTreeSet<String> = functions
-        .values()
-        .map(|function| {
-            function["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+    assert_eq!(
+        lambda_binaries(),
+        BTreeSet::from([LAMBDA_BINARY.to_owned()]),
+        "handlers/ builds one Lambda executable"
+    );
+    let deployed: BTreeSet<Handler> = functions
+        .iter()
+        .map(|(id, function)| handler_of(id, function))
         .collect();
     assert_eq!(
-        deployed, binaries,
-        "every handler binary is deployed, and only those"
+        deployed,
+        Handler::all().collect::<BTreeSet<_>>(),
+        "every entry point is deployed, and only those"
     );
-    assert_eq!(functions.len(), binaries.len(), "one function per binary");
+    assert_eq!(
+        functions.len(),
+        deployed.len(),
+        "one function per entry point"
+    );
+    let build = json!({
+        "BuildMethod": "rust-cargolambda",
+        "BuildProperties": {"Binary": LAMBDA_BINARY},
+    });
     let mut log_groups = BTreeSet::new();
     for (id, function) in &functions {
-        assert_eq!(
-            function["Metadata"]["BuildMethod"], "rust-cargolambda",
-            "{id}"
-        );
+        // The same build metadata (and CodeUri, from Globals) for all: `sam build` compiles
+        // the executable once and copies it to every function.
+        assert_eq!(function["Metadata"], build, "{id}");
         let properties = &function["Properties"];
-        for key in ["Runtime", "Architectures", "CodeUri", "Handler", "Tracing"] {
+        for key in ["Runtime", "Architectures", "CodeUri", "Tracing"] {
             assert!(
                 properties.get(key).is_none() || properties[key] == globals[key],
                 "{id} overrides {key}"
@@ -282,10 +310,10 @@ fn the_webhook_is_post_webhook_on_the_http_api() {
     let template = template();
     let webhook = template.resource("WebhookFunction").unwrap();
     assert_eq!(
-        webhook["Metadata"]["BuildProperties"]["Binary"], "webhook",
-        "the webhook binary"
+        handler_of("WebhookFunction", webhook),
+        Handler::Webhook,
+        "the webhook entry point"
     );
-    assert!(handler_binaries().contains("webhook"));
     let event = &webhook["Properties"]["Events"]["Webhook"];
     assert_eq!(event["Type"], "HttpApi");
     assert_eq!(event["Properties"]["Path"], runway_webhook::WEBHOOK_PATH);
@@ -538,24 +566,22 @@ fn reaper_own_actions() -> BTreeSet<&'static str> {
     actions_of("sfn", &called)
 }
 
-/// Every action a handler binary's code calls.
-fn binary_actions(binary: &str) -> BTreeSet<String> {
-    let actions: BTreeSet<&str> = if binary == "webhook" {
-        permissions::webhook_actions()
-    } else if binary == "reap" {
-        // The support crate's list, which must cover what the reaper's own code calls.
-        let listed = permissions::reaper_actions();
-        let own = reaper_own_actions();
-        assert!(
-            own.is_subset(&listed),
-            "crates/reaper calls {:?}, which permissions::reaper_actions does not list",
-            own.difference(&listed).collect::<Vec<_>>()
-        );
-        listed
-    } else if let Some(step) = Step::ALL.into_iter().find(|step| step.name() == binary) {
-        permissions::step_actions(step)
-    } else {
-        panic!("no IAM needs are known for handler binary {binary}: list them in this test");
+/// Every action an entry point's code calls.
+fn handler_actions(handler: Handler) -> BTreeSet<String> {
+    let actions: BTreeSet<&str> = match handler {
+        Handler::Webhook => permissions::webhook_actions(),
+        Handler::Reap => {
+            // The support crate's list, which must cover what the reaper's own code calls.
+            let listed = permissions::reaper_actions();
+            let own = reaper_own_actions();
+            assert!(
+                own.is_subset(&listed),
+                "crates/reaper calls {:?}, which permissions::reaper_actions does not list",
+                own.difference(&listed).collect::<Vec<_>>()
+            );
+            listed
+        }
+        Handler::Step(step) => permissions::step_actions(step),
     };
     let mut actions: BTreeSet<String> = actions.into_iter().map(str::to_owned).collect();
     actions.extend(implied_actions(&actions));
@@ -566,16 +592,14 @@ fn binary_actions(binary: &str) -> BTreeSet<String> {
 fn each_function_is_granted_exactly_the_actions_it_calls() {
     let template = template();
     for (function, resource) in template.functions() {
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
-        let wanted = binary_actions(binary);
+        let handler = handler_of(&function, resource);
+        let wanted = handler_actions(handler);
         let granted = granted_actions(resource);
         let missing: Vec<_> = wanted.difference(&granted).collect();
         let extra: Vec<_> = granted.difference(&wanted).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
-            "{function} ({binary}): missing {missing:?}, granted without need {extra:?}"
+            "{function} ({handler}): missing {missing:?}, granted without need {extra:?}"
         );
     }
 }
@@ -584,7 +608,7 @@ fn each_function_is_granted_exactly_the_actions_it_calls() {
 fn the_expected_actions_are_not_vacuous() {
     // The reaper's list is built here, not in runway_lambda_support: check it holds what the
     // reaper is known to do, so an empty scan cannot pass.
-    let reap = binary_actions("reap");
+    let reap = handler_actions(Handler::Reap);
     for action in [
         "states:DescribeExecution",
         "ec2:TerminateInstances",
@@ -599,9 +623,9 @@ fn the_expected_actions_are_not_vacuous() {
         !reap.contains("ec2:RunInstances"),
         "the reaper launches nothing"
     );
-    let provision = binary_actions("provision");
+    let provision = handler_actions(Handler::Step(Step::Provision));
     assert!(provision.contains("kms:Encrypt") && provision.contains("ec2:RunInstances"));
-    assert!(!binary_actions("route").contains("kms:Encrypt"));
+    assert!(!handler_actions(Handler::Step(Step::Route)).contains("kms:Encrypt"));
 }
 
 #[test]

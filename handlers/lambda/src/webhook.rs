@@ -1,5 +1,5 @@
-//! The webhook Lambda: API Gateway (HTTP API, payload v2) event in, runway-webhook intake,
-//! HTTP response out.
+//! The `webhook` entry point: API Gateway (HTTP API, payload v2) event in, runway-webhook
+//! intake, HTTP response out.
 //!
 //! Environment:
 //! - `RUNWAY_JOB_STATE_MACHINE_ARN`: the job state machine to start (required);
@@ -26,9 +26,9 @@ const STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
 /// Where the webhook secret is stored: an SSM SecureString, or a Secrets Manager secret's ARN.
 const SECRET_PARAMETER_ENV: &str = "RUNWAY_WEBHOOK_SECRET_PARAMETER";
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    runway_lambda_support::init_tracing();
+/// The whole life of the webhook function: its intake, then one [`handle`] per request. A
+/// setup failure is returned (the runtime reports it as an init error).
+pub async fn run() -> Result<(), Error> {
     let intake = build_intake().await?;
     lambda_http::run(service_fn(move |request: Request| {
         let intake = intake.clone();

@@ -1,0 +1,30 @@
+//! runway's Lambda executable. Every function of `template.yaml` runs it; the function's
+//! `Handler` setting (`_HANDLER`) picks the entry point:
+//! - `webhook`: API Gateway event in, webhook intake, HTTP response out ([`webhook`]);
+//! - a job step's name (`route`, `admit`, ..., `release`): that step of the job flow
+//!   ([`runway_lambda_support::run_step`]);
+//! - `reap`: one reaper sweep per invocation ([`runway_lambda_support::reaper::run_reaper`]).
+//!
+//! Settings come from the environment: see each entry point and `runway_lambda_support`.
+
+mod webhook;
+
+use runway_lambda_support::Handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    runway_lambda_support::init_tracing();
+    let handler = match Handler::from_env() {
+        Ok(handler) => handler,
+        Err(error) => {
+            tracing::error!(%error, "cannot tell which entry point to run");
+            return Err(error.into());
+        }
+    };
+    tracing::debug!(%handler, "starting");
+    match handler {
+        Handler::Webhook => webhook::run().await,
+        Handler::Step(step) => runway_lambda_support::run_step(step).await,
+        Handler::Reap => runway_lambda_support::reaper::run_reaper().await,
+    }
+}

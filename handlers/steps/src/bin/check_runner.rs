@@ -1,6 +1,0 @@
-//! The `check-runner` step's Lambda.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    runway_lambda_support::run_step(runway_jobflow::Step::CheckRunner).await
-}

@@ -1,6 +1,0 @@
-//! The `route` step's Lambda.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    runway_lambda_support::run_step(runway_jobflow::Step::Route).await
-}
