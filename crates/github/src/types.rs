@@ -161,34 +161,7 @@ pub struct WorkflowRun {
     pub repository: Repository,
 }
 
-/// A repository, as workflow runs and `GET /installation/repositories` carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Repository {
-    pub id: u64,
-    pub name: String,
-    /// `owner/name`.
-    pub full_name: String,
-    pub owner: Account,
-    #[serde(default)]
-    pub private: Option<bool>,
-}
-
-/// A user or organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub login: String,
-    #[serde(default)]
-    pub id: Option<u64>,
-    /// `User`, `Organization` or `Bot`.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-}
-
-impl Account {
-    pub fn is_organization(&self) -> bool {
-        self.kind.as_deref() == Some("Organization")
-    }
-}
+pub use runway_github_types::{Account, Repository};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct RunnerList {

@@ -11,9 +11,7 @@ use runway_github::{GitHub, GitHubError, RunnerScope, WorkflowJob, WorkflowRun};
 use runway_jobflow::{JobFlow, RunnerScopeLevel, Step};
 use runway_providers::{Provider, Terminated};
 use runway_store::{RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
-use runway_webhook::event::{
-    Account, Installation, Organization, Repository, WorkflowJobAction, WorkflowJobEvent,
-};
+use runway_webhook::event::{Installation, Organization, WorkflowJobAction, WorkflowJobEvent};
 use runway_webhook::{Decision, ExecutionStarter, JobFilter, StartError, StartOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -728,16 +726,8 @@ fn queued_event(
             runner_group_id: job.runner_group_id,
             runner_group_name: None,
         },
-        repository: Repository {
-            id: repository.id,
-            name: repository.name.clone(),
-            full_name: repository.full_name.clone(),
-            owner: Account {
-                login: repository.owner.login.clone(),
-                id: repository.owner.id,
-            },
-            private: repository.private,
-        },
+        // The REST API and the webhook share one repository type.
+        repository: repository.clone(),
         organization: repository.owner.is_organization().then(|| Organization {
             login: repository.owner.login.clone(),
             id: repository.owner.id,

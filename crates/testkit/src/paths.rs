@@ -2,9 +2,16 @@ use std::path::{Path, PathBuf};
 
 use crate::TestkitError;
 
-/// The root of the runway workspace (two levels above this crate).
+/// The root of the runway workspace: `$RUNWAY_ROOT` (set by `scripts/env.sh`), else two levels
+/// above this crate as it was compiled.
+///
+/// The variable comes first because one build directory serves every clone on a machine:
+/// cargo may reuse this crate as compiled in another clone, whose path is the one compiled in.
 pub fn workspace_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = match std::env::var_os("RUNWAY_ROOT") {
+        Some(root) if !root.is_empty() => PathBuf::from(root),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    };
     root.canonicalize().unwrap_or(root)
 }
 

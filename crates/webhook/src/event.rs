@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use runway_github_types::{Account, Repository};
+
 /// The JSON fields the parser cannot do without (dotted paths into the payload).
 ///
 /// Each of them is `required` in GitHub's published schema for every `workflow_job` action
@@ -98,23 +100,6 @@ pub struct WorkflowJob {
     pub runner_group_id: Option<u64>,
     #[serde(default)]
     pub runner_group_name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Repository {
-    pub id: u64,
-    pub name: String,
-    pub full_name: String,
-    pub owner: Account,
-    #[serde(default)]
-    pub private: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub login: String,
-    #[serde(default)]
-    pub id: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
