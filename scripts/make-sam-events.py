@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes sam/events/*.json, the sample events for `sam local invoke`, from the real GitHub
-payloads in shared/fixtures and from the reaper state machine. Run from anywhere:
+payloads in shared/fixtures and from the job and reaper state machines. Run from anywhere:
 python3 scripts/make-sam-events.py
 
 The webhook events are signed with the secret in sam/env.json (a sample, never a real one).
@@ -126,17 +126,79 @@ execution = f"job-{job['id']}-r{queued['repository']['id']}-a{job['run_attempt']
 write("webhook-queued.json", api_event("06-queued.json", delivery))
 write("webhook-in-progress.json", api_event("00-in_progress.json", "5c2b1a10-ca5e-11f0-8f5d-6e0e4f6a1a02"))
 write("webhook-completed.json", api_event("01-completed.json", "5c2b1a10-ca5e-11f0-8f5d-6e0e4f6a1a03"))
-write("route.json", {"execution": execution, "input": queued})
-write("check-job.json", {"execution": execution, "input": queued, "route": {"decision": "run", "pool": "linux-x64"}})
-write("release-failed.json", {
-    "execution": execution,
-    "input": queued,
+# The step functions' events: each is the Parameters (or Payload) that a Task state of
+# statemachines/job.asl.json passes to its function, resolved against one job's state. The
+# step results in that state (route, admission, runner) are what the steps return for this
+# job with sam/env.json's pool: handlers/support/tests/lambda.rs runs the steps and compares.
+ROUTE = json.loads((root / "sam" / "sample-state" / "route.json").read_text())
+ADMISSION = json.loads((root / "sam" / "sample-state" / "admission.json").read_text())
+RUNNER = json.loads((root / "sam" / "sample-state" / "runner.json").read_text())
+state = {
+    "route": ROUTE,
+    "admission": ADMISSION,
+    "runner": RUNNER,
     "error": {
         "Error": "Runway.ProvisionFailed",
         "Cause": "no capacity for any instance type of pool linux-x64 in any subnet",
     },
-    "outcome": "failed",
-})
+}
+context = {
+    "$$.Execution.Name": execution,
+    "$$.Execution.Input": queued,
+    "$$.Task.Token": "AQCEAAAAKgAAAAMAAAAAAAAAAfSampleTaskTokenForSamLocalInvoke",
+}
+# Task state of job.asl.json -> sample event, one or more per step function.
+samples = {
+    "Route": "route.json",
+    # A job's first admission: NewArrival has set `admission` to {"decision": "new"}.
+    "Admit": ("admit.json", {"admission": {"decision": "new"}}),
+    "WaitForSlot": "wait-for-slot.json",
+    "CheckStillQueued": "check-job.json",
+    "Provision": "provision.json",
+    "AwaitJobStart": "watch-job-started.json",
+    "AwaitRunnerGone": "watch-runner-gone.json",
+    "CheckRunner": "check-runner.json",
+    "Teardown": "teardown.json",
+    "Release": "release-done.json",
+    "ReleaseAfterFailure": "release-failed.json",
+}
+
+
+def job_tasks(states: dict):
+    """Every Task state of the job machine, by name, at any depth."""
+    for name, definition in states.items():
+        if definition.get("Type") == "Task":
+            yield name, definition
+        for branch in definition.get("Branches", []):
+            yield from job_tasks(branch["States"])
+        for key in ("Iterator", "ItemProcessor"):
+            if key in definition:
+                yield from job_tasks(definition[key]["States"])
+
+
+def resolve(parameters: dict, state: dict) -> dict:
+    """The Parameters with every `key.$` path resolved: context paths, or `$.field`."""
+    event = {}
+    for key, value in parameters.items():
+        if not key.endswith(".$"):
+            event[key] = value
+        elif value in context:
+            event[key[:-2]] = context[value]
+        elif value.startswith("$.") and value[2:] in state:
+            event[key[:-2]] = state[value[2:]]
+        else:
+            raise SystemExit(f"job task parameter {key}: no sample value for {value}")
+    return event
+
+
+definition = json.loads((root / "statemachines" / "job.asl.json").read_text())
+tasks = dict(job_tasks(definition["States"]))
+for task, sample in samples.items():
+    name, overrides = sample if isinstance(sample, tuple) else (sample, {})
+    parameters = tasks[task]["Parameters"]
+    # lambda:invoke.waitForTaskToken states pass their Payload to the function.
+    parameters = parameters.get("Payload", parameters)
+    write(name, resolve(parameters, {**state, **overrides}))
 
 reaper = root / "statemachines" / "reaper.asl.json"
 if reaper.exists():

@@ -214,3 +214,60 @@ pub(crate) struct ReleaseInput {
     #[serde(default)]
     pub error: Option<Value>,
 }
+
+impl Step {
+    /// Checks that `input` is a payload this step can run on, without running it: the error a
+    /// run would fail with ([`StepError`] `Runway.BadInput`) for one it cannot. For tools that
+    /// hand-build payloads (sample events, replays).
+    pub fn check_input(self, input: &Value) -> Result<(), StepError> {
+        let input = input.clone();
+        match self {
+            Step::Route => decode::<RouteInput>(self, input).map(drop),
+            Step::Admit => decode::<AdmitInput>(self, input).map(drop),
+            Step::WaitForSlot => decode::<WaitInput>(self, input).map(drop),
+            Step::CheckJob => decode::<CheckJobInput>(self, input).map(drop),
+            Step::Provision => decode::<ProvisionInput>(self, input).map(drop),
+            Step::Watch => decode::<WatchInput>(self, input).map(drop),
+            Step::CheckRunner => decode::<CheckRunnerInput>(self, input).map(drop),
+            Step::Teardown => decode::<TeardownInput>(self, input).map(drop),
+            Step::Release => decode::<ReleaseInput>(self, input).map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod check_input_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn common() -> Value {
+        json!({
+            "execution": "job-1-r2-a1",
+            "input": {
+                "job": {"id": 1, "run_id": 3, "run_attempt": 1, "name": "build",
+                        "labels": ["self-hosted"]},
+                "repository": {"id": 2, "owner": "octo-org", "name": "app",
+                               "full_name": "octo-org/app"},
+                "organization": "octo-org", "installation_id": null, "delivery_id": null
+            }
+        })
+    }
+
+    #[test]
+    fn a_step_takes_what_job_asl_json_passes_and_refuses_what_it_lacks() {
+        let mut watch = common();
+        watch["watch"] = json!("job-started");
+        watch["task_token"] = json!("token");
+        assert_eq!(Step::Watch.check_input(&watch), Ok(()));
+        assert_eq!(Step::CheckJob.check_input(&common()), Ok(()));
+        let error = Step::Watch.check_input(&common()).unwrap_err();
+        assert_eq!(error.error, "Runway.BadInput");
+        assert!(error.cause.contains("watch step"), "{}", error.cause);
+        watch["watch"] = json!("job-vanished");
+        assert!(Step::Watch.check_input(&watch).is_err());
+        assert!(
+            Step::CheckRunner.check_input(&common()).is_err(),
+            "no runner"
+        );
+    }
+}

@@ -414,3 +414,114 @@ async fn a_policy_file_compiled_for_another_architecture_is_a_setup_error_saying
         "the file is named once: {message}"
     );
 }
+
+fn sample_state(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../sam/sample-state")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The function settings of sam/env.json.
+fn sam_env(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sam/env.json");
+    let env: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    env["Parameters"][name].as_str().unwrap().to_owned()
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .map(|object| object.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}
+
+/// The step results in the sample events (sam/sample-state/*.json, which
+/// scripts/make-sam-events.py resolves job.asl.json's Parameters against) are what the steps
+/// return for the sample job under sam/env.json's pool: route exactly, a queued admission and
+/// a launched runner field for field.
+#[tokio::test]
+async fn the_sample_events_carry_what_the_steps_return_for_the_sample_job() {
+    use runway_github_emulator::{Emulator, EmulatorConfig};
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    // The sample job's repository on the emulated GitHub, where its runner registers.
+    let emulator = Emulator::start(EmulatorConfig {
+        repositories: vec!["lineville/elastic-machines-testing".to_owned()],
+        organizations: vec!["lineville".to_owned()],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    table(moto, "sam-samples").await;
+    put_parameter(
+        moto,
+        "/sam-samples/github/token",
+        "ghp_sample",
+        ParameterType::SecureString,
+    )
+    .await;
+    let settings = settings(&[
+        (TABLE_ENV, "sam-samples"),
+        (CONFIG_ENV, &sam_env("RUNWAY_CONFIG")),
+        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/sam-samples/github/token"),
+        (GITHUB_API_URL_ENV, emulator.api_url()),
+    ])
+    .unwrap();
+    let flow = build_flow(&settings, &moto.sdk_config().await)
+        .await
+        .unwrap();
+
+    let route = handle(&flow, Step::Route, event(sample("route.json")))
+        .await
+        .unwrap();
+    assert_eq!(
+        route,
+        sample_state("route.json"),
+        "sam/sample-state/route.json is what the route step returns: {route}"
+    );
+
+    // The pool's slots taken by two other jobs, the sample job queues.
+    let pool_size = 2;
+    for other in 0..pool_size {
+        let mut input = sample("admit.json");
+        input["execution"] = json!(format!("job-{other}-r1-a1"));
+        input["input"]["job"]["id"] = json!(other);
+        input["input"]["repository"]["id"] = json!(1);
+        let admitted = handle(&flow, Step::Admit, event(input)).await.unwrap();
+        assert_eq!(admitted["decision"], "admit", "{admitted}");
+    }
+    let admission = handle(&flow, Step::Admit, event(sample("admit.json")))
+        .await
+        .unwrap();
+    let expected = sample_state("admission.json");
+    assert_eq!(keys(&admission), keys(&expected), "{admission}");
+    for field in [
+        "decision",
+        "reason",
+        "priority",
+        "recheck_after_seconds",
+        "load",
+        "position",
+        "waiting_for",
+    ] {
+        assert_eq!(admission[field], expected[field], "{field}: {admission}");
+    }
+
+    let runner = handle(&flow, Step::Provision, event(sample("provision.json")))
+        .await
+        .unwrap();
+    let expected = sample_state("runner.json");
+    assert_eq!(keys(&runner), keys(&expected), "{runner}");
+    for field in [
+        "runner_name",
+        "runner_id",
+        "provider",
+        "instance_type",
+        "capacity",
+        "attempt",
+    ] {
+        assert_eq!(runner[field], expected[field], "{field}: {runner}");
+    }
+}

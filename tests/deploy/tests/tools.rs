@@ -1,12 +1,14 @@
 //! The stock validators: `sam validate --lint` on template.yaml (offline) and `asl-validator`
 //! on every state machine with its substitutions made; the sample events of sam/events.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use runway_deploy_tests::{
     Template, asl_definitions, repo_root, substituted_function, substitution_variables,
 };
+use runway_jobflow::Step;
 use serde_json::Value;
 
 fn tool(relative: &str) -> PathBuf {
@@ -206,7 +208,10 @@ fn the_sample_webhook_events_are_real_payloads_signed_with_the_sample_secret() {
 }
 
 #[test]
-fn the_sample_step_inputs_carry_the_webhooks_execution_input() {
+fn every_step_function_has_sample_events_that_its_step_takes() {
+    // Each sam/events/<step>[-<case>].json is the payload of a Task of job.asl.json that calls
+    // the step's function, carries the webhook's execution input, and decodes as that step's
+    // input; every step has at least one.
     let body = fixture("06-queued.json");
     let event = runway_webhook::parse_workflow_job(&body).unwrap();
     let queued = json_file("sam/events/webhook-queued.json");
@@ -217,12 +222,91 @@ fn the_sample_step_inputs_carry_the_webhooks_execution_input() {
         expected.job.id,
         expected.job.run_attempt,
     );
-    for sample in ["route.json", "check-job.json", "release-failed.json"] {
-        let input = json_file(&format!("sam/events/{sample}"));
-        assert_eq!(input["execution"], name.as_str(), "{sample}");
+    let definition = json_file("statemachines/job.asl.json");
+    let mut covered: BTreeMap<Step, Vec<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(repo_root().join("sam/events")).unwrap() {
+        let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(stem) = file.strip_suffix(".json") else {
+            continue;
+        };
+        if stem.starts_with("webhook-") || stem.starts_with("reap-") {
+            continue;
+        }
+        let step = Step::ALL
+            .into_iter()
+            .filter(|step| stem == step.name() || stem.starts_with(&format!("{}-", step.name())))
+            .max_by_key(|step| step.name().len())
+            .unwrap_or_else(|| panic!("sam/events/{file} names no step"));
+        let sample = json_file(&format!("sam/events/{file}"));
+        step.check_input(&sample)
+            .unwrap_or_else(|error| panic!("{file}: {}", error.cause));
+        assert_eq!(sample["execution"], name.as_str(), "{file}");
         let carried: runway_webhook::JobExecutionInput =
-            serde_json::from_value(input["input"].clone()).unwrap();
-        assert_eq!(carried, expected, "{sample}");
+            serde_json::from_value(sample["input"].clone()).unwrap();
+        assert_eq!(carried, expected, "{file}");
+        let payloads = function_task_payloads(&definition, step.substitution());
+        assert!(
+            payloads
+                .iter()
+                .any(|parameters| is_resolved_from(&sample, parameters)),
+            "{file} is not what any Task calling the {step} function passes it: {payloads:?}"
+        );
+        covered.entry(step).or_default().push(file);
+    }
+    for step in Step::ALL {
+        assert!(
+            covered.contains_key(&step),
+            "no sample event for the {step} function (scripts/make-sam-events.py)"
+        );
+    }
+}
+
+/// `event` has exactly the fields of `parameters`, with its constants (`"watch":
+/// "job-started"`) and a value for each path (`"route.$": "$.route"`).
+fn is_resolved_from(event: &Value, parameters: &Value) -> bool {
+    let (Some(event), Some(parameters)) = (event.as_object(), parameters.as_object()) else {
+        return false;
+    };
+    event.len() == parameters.len()
+        && parameters
+            .iter()
+            .all(|(key, value)| match key.strip_suffix(".$") {
+                Some(field) => event.get(field).is_some_and(|value| !value.is_null()),
+                None => event.get(key) == Some(value),
+            })
+}
+
+/// What each Task calling the function `${variable}` passes it, at any depth (Parallel
+/// branches): its Parameters, or the Payload of a `lambda:invoke` Task naming the function.
+fn function_task_payloads(value: &Value, variable: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    collect_function_task_payloads(value, &format!("${{{variable}}}"), &mut found);
+    found
+}
+
+fn collect_function_task_payloads(value: &Value, function: &str, found: &mut Vec<Value>) {
+    match value {
+        Value::Object(object) => {
+            if object.get("Type").and_then(Value::as_str) == Some("Task") {
+                let parameters = object.get("Parameters").cloned().unwrap_or(Value::Null);
+                let resource = object.get("Resource").and_then(Value::as_str);
+                if resource == Some(function) {
+                    found.push(parameters);
+                } else if resource
+                    .is_some_and(|arn| arn.starts_with("arn:aws:states:::lambda:invoke"))
+                    && parameters["FunctionName"] == function
+                {
+                    found.push(parameters["Payload"].clone());
+                }
+            }
+            for child in object.values() {
+                collect_function_task_payloads(child, function, found);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_function_task_payloads(item, function, found)),
+        _ => {}
     }
 }
 
@@ -231,8 +315,7 @@ fn the_sample_reaper_events_are_the_reaper_machines_task_inputs() {
     // Every Task of reaper.asl.json calling the reap function has a sample event
     // (reap-<sweep>.json) equal to its Parameters with the execution name filled in.
     let definition = json_file("statemachines/reaper.asl.json");
-    let mut sweeps = Vec::new();
-    collect_reap_parameters(&definition, &mut sweeps);
+    let sweeps = function_task_payloads(&definition, "ReapFunctionArn");
     assert!(
         !sweeps.is_empty(),
         "reaper.asl.json calls the reap function"
@@ -254,25 +337,5 @@ fn the_sample_reaper_events_are_the_reaper_machines_task_inputs() {
                 None => assert_eq!(&event[key], value, "reap-{sweep}.json: {key}"),
             }
         }
-    }
-}
-
-/// The Parameters of every Task calling `${ReapFunctionArn}`, at any depth (Parallel branches).
-fn collect_reap_parameters(value: &Value, found: &mut Vec<Value>) {
-    match value {
-        Value::Object(object) => {
-            if object.get("Type").and_then(Value::as_str) == Some("Task")
-                && object.get("Resource").and_then(Value::as_str) == Some("${ReapFunctionArn}")
-            {
-                found.push(object.get("Parameters").cloned().unwrap_or(Value::Null));
-            }
-            for child in object.values() {
-                collect_reap_parameters(child, found);
-            }
-        }
-        Value::Array(items) => items
-            .iter()
-            .for_each(|item| collect_reap_parameters(item, found)),
-        _ => {}
     }
 }
