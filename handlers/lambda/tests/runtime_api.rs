@@ -92,27 +92,19 @@ fn parse(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|_| json!(String::from_utf8_lossy(body)))
 }
 
-async fn invocation_response(
+/// `POST .../invocation/{request_id}/response` and `.../error`.
+async fn invocation_result(
     State(api): State<RuntimeApi>,
-    UrlPath(request_id): UrlPath<String>,
+    UrlPath((request_id, result)): UrlPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> StatusCode {
-    let _ = api.reports.send(Report::Response {
-        request_id,
-        body: parse(&body),
-    });
-    StatusCode::ACCEPTED
-}
-
-async fn invocation_error(
-    State(api): State<RuntimeApi>,
-    UrlPath(request_id): UrlPath<String>,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let _ = api.reports.send(Report::Error {
-        request_id,
-        body: parse(&body),
-    });
+    let body = parse(&body);
+    let report = match result.as_str() {
+        "response" => Report::Response { request_id, body },
+        "error" => Report::Error { request_id, body },
+        _ => return StatusCode::NOT_FOUND,
+    };
+    let _ = api.reports.send(report);
     StatusCode::ACCEPTED
 }
 
@@ -127,12 +119,8 @@ async fn start_runtime_api() -> (String, RuntimeApi, mpsc::UnboundedReceiver<Rep
     let app = Router::new()
         .route(&format!("{RUNTIME}/invocation/next"), get(next_invocation))
         .route(
-            &format!("{RUNTIME}/invocation/{{request_id}}/response"),
-            post(invocation_response),
-        )
-        .route(
-            &format!("{RUNTIME}/invocation/{{request_id}}/error"),
-            post(invocation_error),
+            &format!("{RUNTIME}/invocation/{{request_id}}/{{result}}"),
+            post(invocation_result),
         )
         .with_state(api.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -495,33 +495,47 @@ async fn the_sample_events_carry_what_the_steps_return_for_the_sample_job() {
     let admission = handle(&flow, Step::Admit, event(sample("admit.json")))
         .await
         .unwrap();
-    let expected = sample_state("admission.json");
-    assert_eq!(keys(&admission), keys(&expected), "{admission}");
-    for field in [
-        "decision",
-        "reason",
-        "priority",
-        "recheck_after_seconds",
-        "load",
-        "position",
-        "waiting_for",
-    ] {
-        assert_eq!(admission[field], expected[field], "{field}: {admission}");
-    }
+    // `enqueued_at` is the time of this run.
+    assert_same_result(
+        &admission,
+        "admission.json",
+        &[
+            "decision",
+            "reason",
+            "priority",
+            "recheck_after_seconds",
+            "load",
+            "position",
+            "waiting_for",
+        ],
+    );
 
     let runner = handle(&flow, Step::Provision, event(sample("provision.json")))
         .await
         .unwrap();
-    let expected = sample_state("runner.json");
-    assert_eq!(keys(&runner), keys(&expected), "{runner}");
-    for field in [
-        "runner_name",
-        "runner_id",
-        "provider",
-        "instance_type",
-        "capacity",
-        "attempt",
-    ] {
-        assert_eq!(runner[field], expected[field], "{field}: {runner}");
+    // The instance id and launch time are this run's.
+    assert_same_result(
+        &runner,
+        "runner.json",
+        &[
+            "runner_name",
+            "runner_id",
+            "provider",
+            "instance_type",
+            "capacity",
+            "attempt",
+        ],
+    );
+}
+
+/// `result` has the fields of `sam/sample-state/{sample}`, and the same values in `fields`.
+fn assert_same_result(result: &Value, sample: &str, fields: &[&str]) {
+    let expected = sample_state(sample);
+    assert_eq!(keys(result), keys(&expected), "{sample}: {result}");
+    for field in fields {
+        assert_eq!(
+            result[field], expected[field],
+            "{sample}, {field}: {result}"
+        );
     }
 }
