@@ -9,22 +9,32 @@
 
 mod webhook;
 
+use std::process::ExitCode;
+
 use runway_lambda_support::Handler;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> ExitCode {
     runway_lambda_support::init_tracing();
     let handler = match Handler::from_env() {
         Ok(handler) => handler,
         Err(error) => {
             tracing::error!(%error, "cannot tell which entry point to run");
-            return Err(error.into());
+            return ExitCode::FAILURE;
         }
     };
-    tracing::debug!(%handler, "starting");
-    match handler {
+    let ended = match handler {
         Handler::Webhook => webhook::run().await,
         Handler::Step(step) => runway_lambda_support::run_step(step).await,
         Handler::Reap => runway_lambda_support::reaper::run_reaper().await,
+    };
+    // Setup failures end here: one JSON line saying what to fix (Lambda reports the exit as
+    // an init error), rather than the error's debug form on stderr.
+    match ended {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, %handler, "cannot start");
+            ExitCode::FAILURE
+        }
     }
 }

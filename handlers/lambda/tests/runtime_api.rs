@@ -155,7 +155,7 @@ fn sam_environment() -> Vec<(String, String)> {
 /// The executable with `_HANDLER=handler`, as Lambda starts it: the Runtime API's address,
 /// the function's variables, credentials and an endpoint that lead to moto, nothing
 /// inherited.
-fn start_function(handler: &str, runtime_api: &str, moto: &MotoServer) -> Child {
+fn function_command(handler: &str, runtime_api: &str, moto: &MotoServer) -> Command {
     let mut command = match std::env::var("RUNWAY_LAMBDA_EXECUTABLE") {
         Ok(line) if !line.trim().is_empty() => {
             let mut words = line.split_whitespace();
@@ -188,7 +188,27 @@ fn start_function(handler: &str, runtime_api: &str, moto: &MotoServer) -> Child 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    command.spawn().unwrap()
+    command
+}
+
+fn start_function(handler: &str, runtime_api: &str, moto: &MotoServer) -> Child {
+    function_command(handler, runtime_api, moto)
+        .spawn()
+        .unwrap()
+}
+
+/// Runs the function until it exits (it must, within a minute); what it printed.
+async fn exits_with(mut command: Command) -> (std::process::ExitStatus, String) {
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the function exits")
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, printed)
 }
 
 /// What sam/env.json points at, made on moto once per test binary.
@@ -321,20 +341,10 @@ async fn the_reap_entry_point_runs_a_sweep() {
 async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     let (address, _api, mut reports) = start_runtime_api().await;
-    let function = start_function("bootstrap", &address, moto);
-    let output = tokio::time::timeout(Duration::from_secs(60), function.wait_with_output())
-        .await
-        .expect("the function exits")
-        .unwrap();
-    assert!(!output.status.success());
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (status, printed) = exits_with(function_command("bootstrap", &address, moto)).await;
+    assert!(!status.success());
     assert!(
-        printed.contains("unknown handler \\\"bootstrap\\\"")
-            || printed.contains("unknown handler \"bootstrap\""),
+        printed.contains(r#"unknown handler \"bootstrap\""#),
         "{printed}"
     );
     assert!(printed.contains("webhook, route, admit"), "{printed}");
@@ -342,4 +352,28 @@ async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
         reports.try_recv().is_err(),
         "it asked for no work and reported nothing"
     );
+}
+
+#[tokio::test]
+async fn a_setting_missing_stops_the_function_with_one_log_line_saying_what_to_set() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    let (address, _api, mut reports) = start_runtime_api().await;
+    let mut command = function_command("route", &address, moto);
+    command.env_remove("RUNWAY_TABLE");
+    let (status, printed) = exits_with(command).await;
+    assert!(!status.success());
+    let lines: Vec<Value> = printed
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{printed}");
+    assert_eq!(lines[0]["level"], "ERROR", "{printed}");
+    assert_eq!(lines[0]["fields"]["handler"], "route", "{printed}");
+    assert!(
+        lines[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("RUNWAY_TABLE is not set")),
+        "{printed}"
+    );
+    assert!(reports.try_recv().is_err(), "it asked for no work");
 }
