@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use aws_sdk_ssm::types::ParameterType;
 use common::{CONFIG, settings};
 use lambda_runtime::{Context, LambdaEvent};
-use runway_jobflow::Step;
+use runway_jobflow::{JobFlow, Step};
 use runway_lambda_support::{
     CONFIG_ENV, CONFIG_PARAMETER_ENV, GITHUB_API_URL_ENV, GITHUB_CREDENTIAL_PARAMETER_ENV,
     SetupError, TABLE_ENV, build_flow, handle,
@@ -43,6 +43,11 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// The job flow a Lambda builds from an environment holding exactly `pairs`, AWS on moto.
+async fn flow_of(moto: &MotoServer, pairs: &[(&str, &str)]) -> Result<JobFlow, SetupError> {
+    build_flow(&settings(pairs)?, &moto.sdk_config().await).await
+}
+
 fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
@@ -58,17 +63,18 @@ async fn route_admit_and_release_run_through_the_lambda_handler_on_dynamodb() {
         ParameterType::SecureString,
     )
     .await;
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-flow"),
-        (CONFIG_ENV, CONFIG),
-        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-flow/github/token"),
-        // Route, admit and release do not call GitHub.
-        (GITHUB_API_URL_ENV, "http://127.0.0.1:9"),
-    ])
+    let flow = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-flow"),
+            (CONFIG_ENV, CONFIG),
+            (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-flow/github/token"),
+            // Route, admit and release do not call GitHub.
+            (GITHUB_API_URL_ENV, "http://127.0.0.1:9"),
+        ],
+    )
+    .await
     .unwrap();
-    let flow = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap();
 
     let route_input = sample("route.json");
     let execution = route_input["execution"].as_str().unwrap().to_owned();
@@ -112,15 +118,16 @@ async fn route_admit_and_release_run_through_the_lambda_handler_on_dynamodb() {
 async fn a_bad_payload_fails_with_the_error_name_the_state_machine_matches() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     table(moto, "lambda-bad-input").await;
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-bad-input"),
-        (CONFIG_ENV, CONFIG),
-        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-    ])
+    let flow = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-bad-input"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+        ],
+    )
+    .await
     .unwrap();
-    let flow = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap();
     let error = handle(&flow, Step::Route, event(json!({"execution": "x"})))
         .await
         .unwrap_err();
@@ -212,17 +219,18 @@ async fn a_missing_credential_parameter_or_a_bad_private_key_is_a_clear_setup_er
 async fn a_missing_policy_file_is_a_setup_error_naming_the_file() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     table(moto, "lambda-policy").await;
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-policy"),
-        (CONFIG_ENV, CONFIG),
-        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-        ("RUNWAY_ROUTER_POLICY", "/nonexistent/router.cwasm"),
-    ])
-    .unwrap();
-    let error = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-policy"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            ("RUNWAY_ROUTER_POLICY", "/nonexistent/router.cwasm"),
+        ],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("/nonexistent/router.cwasm"), "{error}");
 }
 
@@ -253,16 +261,17 @@ async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() 
 
     for path in [&wasm, &cwasm] {
         let path = path.to_str().unwrap();
-        let settings = settings(&[
-            (TABLE_ENV, "lambda-router-policy"),
-            (CONFIG_ENV, CONFIG),
-            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-            ("RUNWAY_ROUTER_POLICY", path),
-        ])
+        let flow = flow_of(
+            moto,
+            &[
+                (TABLE_ENV, "lambda-router-policy"),
+                (CONFIG_ENV, CONFIG),
+                ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+                ("RUNWAY_ROUTER_POLICY", path),
+            ],
+        )
+        .await
         .unwrap();
-        let flow = build_flow(&settings, &moto.sdk_config().await)
-            .await
-            .unwrap();
         let route = handle(&flow, Step::Route, event(sample("route.json")))
             .await
             .unwrap();
@@ -276,17 +285,18 @@ async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() 
     }
 
     // A router policy where a throttle policy is expected is refused at start.
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-router-policy"),
-        (CONFIG_ENV, CONFIG),
-        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-        ("RUNWAY_THROTTLE_POLICY", wasm.to_str().unwrap()),
-    ])
-    .unwrap();
-    let error = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-router-policy"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            ("RUNWAY_THROTTLE_POLICY", wasm.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("labels-router.wasm"), "{error}");
 }
 
@@ -335,17 +345,18 @@ async fn policy_reuse_from_the_environment_reaches_the_lambdas_policy_engine() {
     // The job flow built with reuse on routes as it does without.
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     table(moto, "lambda-reuse").await;
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-reuse"),
-        (CONFIG_ENV, CONFIG),
-        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-        ("RUNWAY_ROUTER_POLICY", wasm.to_str().unwrap()),
-        (POLICY_REUSE_ENV, "verified"),
-    ])
+    let flow = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-reuse"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            ("RUNWAY_ROUTER_POLICY", wasm.to_str().unwrap()),
+            (POLICY_REUSE_ENV, "verified"),
+        ],
+    )
+    .await
     .unwrap();
-    let flow = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap();
     for _ in 0..2 {
         let route = handle(&flow, Step::Route, event(sample("route.json")))
             .await
@@ -394,16 +405,17 @@ async fn a_policy_file_compiled_for_another_architecture_is_a_setup_error_saying
             .unwrap(),
     )
     .unwrap();
-    let settings = settings(&[
-        (TABLE_ENV, "lambda-foreign-policy"),
-        (CONFIG_ENV, CONFIG),
-        ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
-        ("RUNWAY_ROUTER_POLICY", cwasm.to_str().unwrap()),
-    ])
-    .unwrap();
-    let error = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap_err();
+    let error = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-foreign-policy"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            ("RUNWAY_ROUTER_POLICY", cwasm.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, SetupError::Policy { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains(cwasm.to_str().unwrap()), "{message}");
@@ -462,16 +474,17 @@ async fn the_sample_events_carry_what_the_steps_return_for_the_sample_job() {
         ParameterType::SecureString,
     )
     .await;
-    let settings = settings(&[
-        (TABLE_ENV, "sam-samples"),
-        (CONFIG_ENV, &sam_env("RUNWAY_CONFIG")),
-        (GITHUB_CREDENTIAL_PARAMETER_ENV, "/sam-samples/github/token"),
-        (GITHUB_API_URL_ENV, emulator.api_url()),
-    ])
+    let flow = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "sam-samples"),
+            (CONFIG_ENV, &sam_env("RUNWAY_CONFIG")),
+            (GITHUB_CREDENTIAL_PARAMETER_ENV, "/sam-samples/github/token"),
+            (GITHUB_API_URL_ENV, emulator.api_url()),
+        ],
+    )
+    .await
     .unwrap();
-    let flow = build_flow(&settings, &moto.sdk_config().await)
-        .await
-        .unwrap();
 
     let route = handle(&flow, Step::Route, event(sample("route.json")))
         .await
