@@ -83,6 +83,28 @@ pub struct ThroughputReport {
     pub happy_path: Vec<String>,
     /// Peak resident memory of this process after the run, in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// When the executions ended, in seconds after the burst was queued: whether a slow run
+    /// is slow throughout or waits on a few stragglers.
+    pub ended_after: EndedAfter,
+    /// One execution's start to end, in seconds.
+    pub execution_seconds: Spread,
+}
+
+/// Seconds after the burst was queued by which a share of the executions had ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EndedAfter {
+    pub half: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub all: f64,
+}
+
+/// The median, 99th percentile and maximum of a set of durations, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -500,6 +522,7 @@ fn entered_states(history: &[runway_asl::HistoryEvent]) -> Vec<&str> {
 pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputReport, BenchError> {
     let (system, _runners) = start(options).await?;
     let started = Instant::now();
+    let queued_at = chrono::Utc::now();
     for _ in 0..options.jobs {
         queue_job(&system)?;
     }
@@ -534,6 +557,33 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
         system.shutdown().await;
         return Err(report);
     }
+    let seconds_between = |from: chrono::DateTime<chrono::Utc>,
+                           to: chrono::DateTime<chrono::Utc>| {
+        (to - from).to_std().unwrap_or_default()
+    };
+    let mut ended: Vec<Duration> = executions
+        .iter()
+        .filter_map(|execution| execution.stop_date)
+        .map(|stop| seconds_between(queued_at, stop))
+        .collect();
+    ended.sort_unstable();
+    let mut durations: Vec<Duration> = executions
+        .iter()
+        .filter_map(|execution| Some(seconds_between(execution.start_date, execution.stop_date?)))
+        .collect();
+    durations.sort_unstable();
+    let in_seconds = |sorted: &[Duration], fraction: f64| percentile(sorted, fraction) / 1000.0;
+    let ended_after = EndedAfter {
+        half: in_seconds(&ended, 0.5),
+        p90: in_seconds(&ended, 0.9),
+        p99: in_seconds(&ended, 0.99),
+        all: in_seconds(&ended, 1.0),
+    };
+    let execution_seconds = Spread {
+        p50: in_seconds(&durations, 0.5),
+        p99: in_seconds(&durations, 0.99),
+        max: in_seconds(&durations, 1.0),
+    };
     let mut transitions = 0usize;
     let mut happy_path = Vec::new();
     for execution in &executions {
@@ -558,6 +608,8 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
         transitions_per_job: transitions as f64 / executions.len().max(1) as f64,
         happy_path,
         peak_rss_mib: peak_rss_mib(),
+        ended_after,
+        execution_seconds,
     };
     system.shutdown().await;
     Ok(report)
@@ -599,6 +651,18 @@ impl std::fmt::Display for BenchReport {
             f,
             "{} jobs at once through the whole machine ({}): {:.2} s, {:.0} jobs/s, all {} succeeded",
             t.jobs, self.runners, t.seconds, t.jobs_per_second, t.succeeded
+        )?;
+        let e = &t.ended_after;
+        writeln!(
+            f,
+            "executions ended after: half {:.2} s, 90 % {:.2} s, 99 % {:.2} s, all {:.2} s; one execution: p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            e.half,
+            e.p90,
+            e.p99,
+            e.all,
+            t.execution_seconds.p50,
+            t.execution_seconds.p99,
+            t.execution_seconds.max
         )?;
         writeln!(
             f,

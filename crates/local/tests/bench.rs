@@ -35,5 +35,20 @@ async fn a_small_bench_runs_every_job_through_the_machine() {
     // Which runner takes which job varies, so paths may differ a little; none is shorter than
     // Route → … → Done through the four steps above.
     assert!(throughput.transitions_per_job >= 6.0, "{throughput:?}");
+    // Executions end after the burst is queued and before the run is measured to end.
+    let ended = throughput.ended_after;
+    assert!(ended.half > 0.0, "{throughput:?}");
+    assert!(
+        ended.half <= ended.p90 && ended.p90 <= ended.p99 && ended.p99 <= ended.all,
+        "{throughput:?}"
+    );
+    assert!(ended.all <= throughput.seconds, "{throughput:?}");
+    let spread = throughput.execution_seconds;
+    assert!(
+        0.0 < spread.p50 && spread.p50 <= spread.p99 && spread.p99 <= spread.max,
+        "{throughput:?}"
+    );
+    assert!(spread.max <= ended.all, "{throughput:?}");
     assert!(report.to_string().contains("jobs/s"));
+    assert!(report.to_string().contains("executions ended after: half"));
 }
