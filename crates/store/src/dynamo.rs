@@ -165,6 +165,26 @@ impl DynamoStore {
         }
     }
 
+    /// Writes `item` unless a live item stands under its key (an expired one is replaced):
+    /// true when written, false when a live one is there.
+    async fn put_unless_live(
+        &self,
+        operation: &'static str,
+        item: Item,
+    ) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(ABSENT_OR_EXPIRED)
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .send()
+            .await;
+        self.conditional_outcome(operation, outcome)
+    }
+
     async fn get(&self, operation: &'static str, key: Key) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
@@ -624,28 +644,15 @@ impl Store for DynamoStore {
     async fn put_runner(&self, record: &RunnerRecord) -> Result<PutRunner, StoreError> {
         const OPERATION: &str = "record a runner";
         for _ in 0..MAX_ATTEMPTS {
-            let outcome = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(runner_item(record)))
-                .condition_expression(ABSENT_OR_EXPIRED)
-                .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", n(self.now_seconds()))
-                .send()
-                .await;
-            match outcome {
-                Ok(_) => return Ok(PutRunner::Created),
-                Err(error) if is_condition_failure(&error) => {
-                    if let Some(existing) = self.read_runner(&record.runner_name).await? {
-                        return Ok(PutRunner::Exists {
-                            existing: Box::new(existing),
-                        });
-                    }
-                    // Expired between the write and the read: try again.
-                }
-                Err(error) => return Err(self.sdk_error(OPERATION, error)),
+            if self.put_unless_live(OPERATION, runner_item(record)).await? {
+                return Ok(PutRunner::Created);
             }
+            if let Some(existing) = self.read_runner(&record.runner_name).await? {
+                return Ok(PutRunner::Exists {
+                    existing: Box::new(existing),
+                });
+            }
+            // Expired between the write and the read: try again.
         }
         Err(StoreError::Contended {
             operation: OPERATION,
@@ -906,17 +913,8 @@ impl Store for DynamoStore {
     }
 
     async fn restore_job_watch(&self, watch: &JobWatch) -> Result<bool, StoreError> {
-        let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(watch_item(watch)))
-            .condition_expression(ABSENT_OR_EXPIRED)
-            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()))
-            .send()
-            .await;
-        self.conditional_outcome("put back a job watch", outcome)
+        self.put_unless_live("put back a job watch", watch_item(watch))
+            .await
     }
 }
 
