@@ -217,15 +217,7 @@ mod tests {
     use super::*;
 
     fn build(name: &str) -> PathBuf {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../policies/build")
-            .join(name);
-        assert!(
-            path.exists(),
-            "{}: run scripts/build-policies.sh",
-            path.display()
-        );
-        path
+        runway_testkit::built_policy(name).unwrap()
     }
 
     fn example(name: &str) -> PathBuf {

@@ -11,14 +11,7 @@ use runway_policy_host::{EngineConfig, InstanceReuse, PolicyEngine, Target};
 const LABELS: [&str; 3] = ["self-hosted", "linux", "x64"];
 
 fn labels_router() -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/build/labels-router.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/build-policies.sh",
-        path.display()
-    );
-    path
+    runway_testkit::built_policy("labels-router.wasm").unwrap()
 }
 
 /// One local pool whose runners are `sleep` (they never register, so a job stays in flight

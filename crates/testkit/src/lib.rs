@@ -4,7 +4,8 @@
 //!   DynamoDB, EC2, SSM, ECS and friends. One server per test binary via
 //!   [`MotoServer::shared`]; tests keep apart by using their own table or resource names.
 //! - [`workspace_root`], [`shared_dir`], [`fixtures_dir`]: where the repository and the shared
-//!   fixtures live.
+//!   fixtures live; [`built_policy`], [`built_policy_bytes`]: the policy modules that
+//!   `scripts/build-policies.sh` built from source.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), runway_testkit::TestkitError> {
@@ -20,7 +21,7 @@ mod moto;
 mod paths;
 
 pub use moto::MotoServer;
-pub use paths::{fixtures_dir, shared_dir, workspace_root};
+pub use paths::{built_policy, built_policy_bytes, fixtures_dir, shared_dir, workspace_root};
 
 /// What can go wrong while setting up test support.
 #[derive(Debug, thiserror::Error)]
@@ -48,4 +49,6 @@ pub enum TestkitError {
     },
     #[error("the shared directory {path} does not exist: set RUNWAY_SHARED_DIR to it")]
     SharedDirMissing { path: String },
+    #[error("{path}: {reason}; run scripts/build-policies.sh to build the policy modules")]
+    PolicyNotBuilt { path: String, reason: String },
 }

@@ -41,3 +41,26 @@ pub fn fixtures_dir() -> Result<PathBuf, TestkitError> {
         })
     }
 }
+
+/// A policy module that `scripts/build-policies.sh` built: `policies/build/{relative}` (an
+/// example, `labels-router.wasm`, or a host test module, `tests/hostile-router.wasm`).
+pub fn built_policy(relative: &str) -> Result<PathBuf, TestkitError> {
+    let path = workspace_root().join("policies/build").join(relative);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(TestkitError::PolicyNotBuilt {
+            path: path.display().to_string(),
+            reason: "missing".to_owned(),
+        })
+    }
+}
+
+/// The bytes of [`built_policy`]`(relative)`.
+pub fn built_policy_bytes(relative: &str) -> Result<Vec<u8>, TestkitError> {
+    let path = built_policy(relative)?;
+    std::fs::read(&path).map_err(|error| TestkitError::PolicyNotBuilt {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    })
+}

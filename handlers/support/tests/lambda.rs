@@ -234,22 +234,13 @@ async fn a_missing_policy_file_is_a_setup_error_naming_the_file() {
     assert!(error.contains("/nonexistent/router.cwasm"), "{error}");
 }
 
-fn policy_build_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/build");
-    assert!(
-        dir.join("labels-router.wasm").exists(),
-        "policies/build/labels-router.wasm is missing: run scripts/build-policies.sh"
-    );
-    dir
-}
-
 #[tokio::test]
 async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() {
     use runway_policy_host::{EngineConfig, PolicyEngine, Target};
 
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     table(moto, "lambda-router-policy").await;
-    let wasm = policy_build_dir().join("labels-router.wasm");
+    let wasm = runway_testkit::built_policy("labels-router.wasm").unwrap();
     // What `runway policy compile` writes, for this machine's architecture.
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("router.cwasm");
@@ -305,7 +296,7 @@ async fn policy_reuse_from_the_environment_reaches_the_lambdas_policy_engine() {
     use runway_lambda_support::{POLICY_REUSE_ENV, lambda_engine};
     use runway_policy_host::{InstanceReuse, Job, Pool};
 
-    let wasm = policy_build_dir().join("labels-router.wasm");
+    let wasm = runway_testkit::built_policy("labels-router.wasm").unwrap();
     let job = Job {
         labels: vec!["self-hosted".into(), "k8s".into()],
         ..Job::default()
@@ -394,7 +385,7 @@ async fn a_policy_file_compiled_for_another_architecture_is_a_setup_error_saying
         Target::X86_64 => Target::Aarch64,
         Target::Aarch64 => Target::X86_64,
     };
-    let wasm = std::fs::read(policy_build_dir().join("labels-router.wasm")).unwrap();
+    let wasm = std::fs::read(runway_testkit::built_policy("labels-router.wasm").unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("router.cwasm");
     std::fs::write(

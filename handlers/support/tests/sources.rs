@@ -159,12 +159,7 @@ async fn a_missing_empty_or_binary_secret_is_an_error_naming_it_and_the_fix() {
 // ---- Policies from S3 ---------------------------------------------------------------------
 
 fn policy_file(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../policies/build")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!("{}: {error}: run scripts/build-policies.sh", path.display())
-    })
+    runway_testkit::built_policy_bytes(name).unwrap()
 }
 
 struct Bucket {

@@ -5,7 +5,6 @@
 //! cargo bench -p runway-policy-host --bench policy
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -25,11 +24,7 @@ mod raw {
 }
 
 fn module(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../build")
-        .join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()))
+    runway_testkit::built_policy_bytes(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn pools() -> Vec<Pool> {

@@ -1,7 +1,6 @@
 //! Dropping the engine and every policy it loaded stops its epoch thread and the thread that
 //! prepares instances (alone in this test binary, so no other test's engine is counted).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use runway_policy_host::{EngineConfig, Job, PolicyEngine, Pool};
@@ -30,9 +29,7 @@ fn threads_named(wanted: &str) -> usize {
 
 #[test]
 fn the_engine_threads_stop_with_the_last_engine_and_policy() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/labels-router.wasm");
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()));
+    let bytes = runway_testkit::built_policy_bytes("labels-router.wasm").unwrap();
     let engine = PolicyEngine::new(EngineConfig::default()).unwrap();
     let router = engine.load(&bytes).unwrap().router().unwrap();
     assert_eq!(epoch_threads(), 1);

@@ -11,11 +11,7 @@ use runway_policy_host::{
 };
 
 fn module(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../build")
-        .join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()))
+    runway_testkit::built_policy_bytes(name).unwrap()
 }
 
 fn engine() -> &'static PolicyEngine {

@@ -11,18 +11,8 @@ use runway_policy_host::{
     RouterFallback, Target, ThrottleDecision, ThrottleFallback, World, cases,
 };
 
-fn build_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build")
-}
-
 fn module(relative: &str) -> Vec<u8> {
-    let path = build_dir().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/build-policies.sh to build the policy modules",
-            path.display()
-        )
-    })
+    runway_testkit::built_policy_bytes(relative).unwrap()
 }
 
 /// Bounds tight enough that a hostile call is stopped well inside 50 ms.

@@ -186,9 +186,7 @@ fn spares_are_made_after_the_first_call_and_only_when_asked_for() {
 }
 
 fn hostile() -> (PolicyEngine, RouterPolicy) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/tests/hostile-router.wasm");
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()));
+    let bytes = runway_testkit::built_policy_bytes("tests/hostile-router.wasm").unwrap();
     let engine = PolicyEngine::new(config(2)).unwrap();
     let router = engine.load(&bytes).unwrap().router().unwrap();
     (engine, router)
@@ -308,13 +306,7 @@ fn verified_reuse_catches_a_policy_that_keeps_state_and_stops_reusing_it() {
 
 #[test]
 fn verified_reuse_serves_a_stateless_policy_from_a_warm_instance() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/labels-router.wasm");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/build-policies.sh to build the policy modules",
-            path.display()
-        )
-    });
+    let bytes = runway_testkit::built_policy_bytes("labels-router.wasm").unwrap();
     let pools = vec![
         Pool {
             name: "linux".into(),
@@ -362,9 +354,7 @@ fn verified_reuse_serves_a_stateless_policy_from_a_warm_instance() {
 
 #[test]
 fn a_warm_instance_that_fails_is_not_used_again_and_keeps_its_bounds() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/tests/hostile-router.wasm");
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()));
+    let bytes = runway_testkit::built_policy_bytes("tests/hostile-router.wasm").unwrap();
     let engine = PolicyEngine::new(reusing(1)).unwrap();
     let router = engine.load(&bytes).unwrap().router().unwrap();
     for (name, expected) in [

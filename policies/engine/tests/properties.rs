@@ -2,7 +2,6 @@
 //! given, it decides the same way every time, and it agrees with the same matching code
 //! compiled natively.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -15,9 +14,7 @@ mod matching;
 fn router() -> &'static RouterPolicy {
     static ROUTER: OnceLock<RouterPolicy> = OnceLock::new();
     ROUTER.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/labels-router.wasm");
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-policies.sh", path.display()));
+        let bytes = runway_testkit::built_policy_bytes("labels-router.wasm").unwrap();
         PolicyEngine::new(EngineConfig::default())
             .unwrap()
             .load(&bytes)

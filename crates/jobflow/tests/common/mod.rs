@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -283,32 +282,18 @@ pub fn job_input(job_id: u64, run_id: u64, labels: &[&str]) -> Value {
     })
 }
 
-pub fn policy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/build")
-}
-
 pub fn policy_engine() -> &'static PolicyEngine {
     static ENGINE: std::sync::OnceLock<PolicyEngine> = std::sync::OnceLock::new();
     ENGINE.get_or_init(|| PolicyEngine::new(EngineConfig::default()).unwrap())
 }
 
 pub fn load_router(relative: &str) -> RouterPolicy {
-    let path = policy_dir().join(relative);
-    assert!(
-        path.exists(),
-        "{}: run scripts/build-policies.sh to build the policy modules",
-        path.display()
-    );
+    let path = runway_testkit::built_policy(relative).unwrap();
     policy_engine().load_file(&path).unwrap().router().unwrap()
 }
 
 pub fn load_throttle(relative: &str) -> ThrottlePolicy {
-    let path = policy_dir().join(relative);
-    assert!(
-        path.exists(),
-        "{}: run scripts/build-policies.sh to build the policy modules",
-        path.display()
-    );
+    let path = runway_testkit::built_policy(relative).unwrap();
     policy_engine()
         .load_file(&path)
         .unwrap()
