@@ -21,7 +21,7 @@ use crate::error::{Failure, names, state_error};
 use crate::history::{HistoryEvent, details_key, not_truncated};
 use crate::intrinsics;
 use crate::jsonpath::{self, PathError, Scope};
-use crate::query::{self, TemplateError};
+use crate::query::{self, QueryError, TemplateError};
 use crate::tasks::{TaskFailure, TaskRegistry, TaskRequest, TaskTokens, lambda_function_name};
 
 /// A history event of one execution, as broadcast to live views.
@@ -145,6 +145,66 @@ impl StateRun<'_> {
             state_error(&self.state.name, self.entered_id, message),
         )
     }
+
+    /// A JSONata field whose result has the wrong JSON type: `States.QueryEvaluationError`.
+    fn unexpected_type(
+        &self,
+        template: &Value,
+        field: &str,
+        expected: &str,
+        value: &Value,
+    ) -> Failure {
+        self.error(
+            names::QUERY_EVALUATION_ERROR,
+            format!(
+                "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {}",
+                expression_text(template),
+                jsonata_type(value),
+                text(value)
+            ),
+        )
+    }
+
+    /// A JSONata field whose result has the right type but a value the field does not take.
+    fn invalid_value(
+        &self,
+        template: &Value,
+        field: &str,
+        expected: &str,
+        value: &Value,
+    ) -> Failure {
+        self.error(
+            names::QUERY_EVALUATION_ERROR,
+            format!(
+                "The JSONata expression '{}' specified for the field '{field}' returned an invalid value. Expected {expected}, but was: {}",
+                expression_text(template),
+                text(value)
+            ),
+        )
+    }
+
+    /// A JSONata field's result as a whole number in `min..=max`.
+    fn expression_integer(
+        &self,
+        expression: &str,
+        field: &str,
+        value: &Value,
+        min: i64,
+        max: Option<i64>,
+    ) -> Result<i64, Failure> {
+        let template = Value::String(expression.to_owned());
+        let Some(n) = whole_number(value) else {
+            return Err(self.unexpected_type(&template, field, "integer", value));
+        };
+        if n < min || max.is_some_and(|max| n > max) {
+            let range = match max {
+                Some(max) => format!("an integer from {min} to {max}"),
+                None => format!("an integer of at least {min}"),
+            };
+            return Err(self.invalid_value(&template, field, &range, value));
+        }
+        Ok(n)
+    }
 }
 
 pub(crate) fn timestamp_text(time: DateTime<Utc>) -> String {
@@ -171,6 +231,41 @@ fn quoted(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// JSONata's name for a value's type, as AWS quotes it in type errors.
+fn jsonata_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The expression of a `{% %}` field, as AWS quotes it in causes; other values as JSON.
+fn expression_text(template: &Value) -> String {
+    match template {
+        Value::String(s) => query::template_expression(s).unwrap_or(s).to_owned(),
+        other => text(other),
+    }
+}
+
+/// A JSONata number that is whole (JSONata numbers are doubles, so `3.0` is `3`).
+fn whole_number(value: &Value) -> Option<i64> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
+/// AWS's limit on Wait seconds and task timeouts.
+const MAX_SECONDS: i64 = 99_999_999;
 
 pub(crate) struct Interpreter {
     pub shared: Arc<Shared>,
@@ -857,9 +952,22 @@ impl Interpreter {
                 names::QUERY_EVALUATION_ERROR,
                 format!("The JSONata expression {} specified for the field '{field}' returned nothing (undefined).", quoted(template)),
             )),
-            Err(TemplateError { expression, message }) => Err(run.error(
+            Err(TemplateError {
+                expression,
+                error: QueryError::Evaluation(message),
+            }) => Err(run.error(
                 names::QUERY_EVALUATION_ERROR,
                 format!("The JSONata expression '{expression}' specified for the field '{field}' threw an error during evaluation. {message}"),
+            )),
+            Err(TemplateError {
+                expression,
+                error: QueryError::UndefinedVariable(name),
+            }) => Err(run.error(
+                names::QUERY_EVALUATION_ERROR,
+                format!(
+                    "The JSONata expression '{}' specified for the field '{field}' references the variable '${name}', which is not defined.",
+                    query::template_expression(&expression).unwrap_or(&expression)
+                ),
             )),
         }
     }
@@ -893,10 +1001,19 @@ impl Interpreter {
                     variables,
                 };
                 jsonpath::resolve(path, &scope).map_err(|_| {
-                    run.runtime(format!(
-                        "Invalid path '{path}' : The {field}Path field could not be found in the input '{}'",
-                        text(effective)
-                    ))
+                    run.runtime(match field {
+                        "Seconds" | "Timestamp" => format!(
+                            "The {field}Path parameter does not reference an input value: {path}"
+                        ),
+                        "TimeoutSeconds" | "HeartbeatSeconds" => format!(
+                            "Invalid path '{path}' : No results for path: {}",
+                            jayway_path(path)
+                        ),
+                        _ => format!(
+                            "Invalid path '{path}' : The {field}Path field could not be found in the input '{}'",
+                            text(effective)
+                        ),
+                    })
                 })
             }
             Dynamic::Expression(expression) => {
@@ -938,12 +1055,7 @@ impl Interpreter {
                 let bindings = self.bindings(run, context, input, None, None, variables);
                 match self.jsonata(run, "Condition", condition, &bindings)? {
                     Value::Bool(b) => Ok(b),
-                    other => Err(run.error(
-                        names::QUERY_EVALUATION_ERROR,
-                        format!(
-                            "The Condition of a Choice rule must evaluate to a boolean, not {other}"
-                        ),
-                    )),
+                    other => Err(run.unexpected_type(condition, "Condition", "boolean", &other)),
                 }
             }
             Rule::Compare {
@@ -1044,6 +1156,17 @@ impl Interpreter {
                 let value = self.dynamic_value(
                     run, "Seconds", dynamic, input, effective, context, variables,
                 )?;
+                if let Dynamic::Expression(expression) = dynamic {
+                    let seconds = run.expression_integer(
+                        expression,
+                        "Seconds",
+                        &value,
+                        0,
+                        Some(MAX_SECONDS),
+                    )?;
+                    clock.sleep(Duration::from_secs(seconds as u64)).await;
+                    return Ok(());
+                }
                 let described = match dynamic {
                     Dynamic::Path(path) => format!("{path} == {}", quoted(&value)),
                     _ => text(&value),
@@ -1077,6 +1200,23 @@ impl Interpreter {
                     context,
                     variables,
                 )?;
+                if let Dynamic::Expression(expression) = dynamic {
+                    let template = Value::String(expression.clone());
+                    let Value::String(stamp) = &value else {
+                        return Err(run.unexpected_type(&template, "Timestamp", "string", &value));
+                    };
+                    let Some(deadline) = crate::choice::parse_timestamp(stamp) else {
+                        return Err(run.error(
+                            names::QUERY_EVALUATION_ERROR,
+                            format!(
+                                "The JSONata expression '{}' specified for the field 'Timestamp' returned a value that is not a valid ISO-8601 extended offset date-time format string: {stamp}",
+                                expression_text(&template)
+                            ),
+                        ));
+                    };
+                    clock.sleep_until(whole_seconds(deadline)).await;
+                    return Ok(());
+                }
                 let Some(deadline) = value.as_str().and_then(crate::choice::parse_timestamp) else {
                     let field = match dynamic {
                         Dynamic::Path(path) => format!(
@@ -1090,7 +1230,7 @@ impl Interpreter {
                     };
                     return Err(run.runtime(field));
                 };
-                clock.sleep_until(deadline).await;
+                clock.sleep_until(whole_seconds(deadline)).await;
             }
         }
         Ok(())
@@ -1113,6 +1253,16 @@ impl Interpreter {
                 Some(d) => {
                     let value =
                         self.dynamic_value(run, field, d, input, effective, context, variables)?;
+                    if let Dynamic::Expression(expression) = d {
+                        let n = run.expression_integer(
+                            expression,
+                            field,
+                            &value,
+                            1,
+                            Some(MAX_SECONDS),
+                        )?;
+                        return Ok(Some(n as u64));
+                    }
                     match value.as_u64() {
                         Some(n) if n > 0 => Ok(Some(n)),
                         _ => Err(run.runtime(format!(
@@ -1551,6 +1701,12 @@ impl Interpreter {
                 }
             }
         };
+        let items_value = match (&map.items, items_value) {
+            (Some(template), value) if jsonata && !value.is_array() => {
+                return Err(run.unexpected_type(template, "Items", "array", &value));
+            }
+            (_, value) => value,
+        };
         let Value::Array(items) = items_value else {
             let field = if jsonata { "Items" } else { "ItemsPath" };
             return Err(run.runtime(format!(
@@ -1570,10 +1726,14 @@ impl Interpreter {
                     context,
                     variables,
                 )?;
-                match integer_text(&value).and_then(|n| u64::try_from(n).ok()) {
-                    Some(n) => n as usize,
-                    None => {
-                        return Err(run.runtime(not_an_integer("MaxConcurrency", d, &value)));
+                if let Dynamic::Expression(expression) = d {
+                    run.expression_integer(expression, "MaxConcurrency", &value, 0, None)? as usize
+                } else {
+                    match integer_text(&value).and_then(|n| u64::try_from(n).ok()) {
+                        Some(n) => n as usize,
+                        None => {
+                            return Err(run.runtime(not_an_integer("MaxConcurrency", d, &value)));
+                        }
                     }
                 }
             }
@@ -1590,6 +1750,16 @@ impl Interpreter {
                     context,
                     variables,
                 )?;
+                let value = match d {
+                    Dynamic::Expression(expression) => json!(run.expression_integer(
+                        expression,
+                        "ToleratedFailureCount",
+                        &value,
+                        0,
+                        None
+                    )?),
+                    _ => value,
+                };
                 match integer_text(&value) {
                     Some(n) if n >= 0 => Some(n as usize),
                     Some(_) => return Err(run.runtime("ToleratedFailureCount cannot be negative.")),
@@ -1615,6 +1785,25 @@ impl Interpreter {
                     context,
                     variables,
                 )?;
+                if let Dynamic::Expression(expression) = d {
+                    let template = Value::String(expression.clone());
+                    let Some(p) = value.as_f64() else {
+                        return Err(run.unexpected_type(
+                            &template,
+                            "ToleratedFailurePercentage",
+                            "number",
+                            &value,
+                        ));
+                    };
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(run.invalid_value(
+                            &template,
+                            "ToleratedFailurePercentage",
+                            "a number from 0 to 100",
+                            &value,
+                        ));
+                    }
+                }
                 match float_text(&value) {
                     Some(p) if (0.0..=100.0).contains(&p) => Some(p),
                     Some(_) => {
@@ -1905,6 +2094,12 @@ fn jayway_path(path: &str) -> String {
         }
     }
     out
+}
+
+/// AWS waits for a timestamp to the second: it drops the fraction.
+fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    time.with_nanosecond(0).unwrap_or(time)
 }
 
 fn operand_literal(operand: &Operand) -> &Value {

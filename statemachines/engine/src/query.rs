@@ -7,14 +7,34 @@ use crate::definition::is_jsonata_template;
 
 /// Evaluates one JSONata expression. `Ok(None)` is JSONata's "undefined".
 /// `$now()` reads `now`, the execution clock's time.
+/// A variable the expression reads that is not bound (JSONata alone would read it as
+/// undefined; Step Functions fails the state instead) is [`QueryError::UndefinedVariable`].
 pub fn evaluate(
     expression: &str,
     bindings: &Map<String, Value>,
     now: DateTime<Utc>,
-) -> Result<Option<Value>, String> {
-    runway_jsonata::parse(expression)
-        .and_then(|parsed| parsed.evaluate_at(None, bindings, now))
-        .map_err(|e| e.to_string())
+) -> Result<Option<Value>, QueryError> {
+    let parsed =
+        runway_jsonata::parse(expression).map_err(|e| QueryError::Evaluation(e.to_string()))?;
+    if let Some(name) = parsed
+        .free_variables()
+        .into_iter()
+        .find(|name| !bindings.contains_key(name))
+    {
+        return Err(QueryError::UndefinedVariable(name));
+    }
+    parsed
+        .evaluate_at(None, bindings, now)
+        .map_err(|e| QueryError::Evaluation(e.to_string()))
+}
+
+/// Why a JSONata expression gave no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryError {
+    /// JSONata raised an error (syntax, type, function): its code and message.
+    Evaluation(String),
+    /// The expression reads `$name`, which no state assigned and JSONata does not define.
+    UndefinedVariable(String),
 }
 
 /// The expression inside a `{% ... %}` template.
@@ -32,9 +52,9 @@ pub fn evaluate_template(
     match template {
         Value::String(text) => match template_expression(text) {
             Some(expression) => {
-                evaluate(expression, bindings, now).map_err(|message| TemplateError {
+                evaluate(expression, bindings, now).map_err(|error| TemplateError {
                     expression: text.clone(),
-                    message,
+                    error,
                 })
             }
             None => Ok(Some(template.clone())),
@@ -64,5 +84,5 @@ pub fn evaluate_template(
 #[derive(Debug, Clone)]
 pub struct TemplateError {
     pub expression: String,
-    pub message: String,
+    pub error: QueryError,
 }

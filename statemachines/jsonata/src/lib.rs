@@ -30,6 +30,7 @@ mod lexer;
 mod parser;
 mod signature;
 mod value;
+mod variables;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -65,6 +66,14 @@ pub fn evaluate(
 }
 
 impl Expression {
+    /// Variables (named without `$`) the expression reads from outside itself: bound neither
+    /// in the expression (`:=`, lambda parameters) nor among the built-in functions. A caller
+    /// that must reject references to variables it does not bind checks these against its
+    /// bindings before evaluating.
+    pub fn free_variables(&self) -> Vec<String> {
+        variables::free_variables(&self.root)
+    }
+
     /// Evaluates with `$now()` and `$millis()` taken from the system clock.
     pub fn evaluate(
         &self,

@@ -178,3 +178,25 @@ fn recorded_condition_and_items_expressions() {
         );
     }
 }
+
+#[test]
+fn free_variables_are_the_outside_names_an_expression_reads() {
+    let free = |expression: &str| {
+        runway_jsonata::parse(expression)
+            .map(|parsed| parsed.free_variables())
+            .unwrap_or_default()
+    };
+    assert_eq!(free("$a + $b.c"), vec!["a", "b"]);
+    // Names the expression binds itself, built-ins and the context are not free.
+    assert_eq!(free("($x := 1; $x + $y)"), vec!["y"]);
+    assert_eq!(free("$map([1], function($v) { $v + $k })"), vec!["k"]);
+    assert_eq!(free("$sum([1]) + $count($) + $$.a"), Vec::<String>::new());
+    assert_eq!(
+        free("$states.input.items[$ > $limit]{'k': $other}"),
+        vec!["limit", "other", "states"]
+    );
+    assert_eq!(
+        free("$undefinedVar ? $a : $b"),
+        vec!["a", "b", "undefinedVar"]
+    );
+}
