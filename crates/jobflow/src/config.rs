@@ -21,6 +21,11 @@
 //! max_replacements = 2
 //! recheck_after_seconds = 60
 //! params = { tier = "standard" }
+//! # What a router policy may override, besides the pool's own settings (empty: nothing):
+//! allowed_instance_types = ["c7g.*", "m7g.large"]   # `*` matches any run of characters
+//! allowed_images = ["ami-0123456789abcdef0"]
+//! max_disk_gib = 200
+//! allowed_markets = ["on-demand"]
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -191,6 +196,19 @@ pub struct PoolConfig {
     pub disk_gib: Option<u32>,
     #[serde(default)]
     pub market: Market,
+    /// Images a router policy may ask for besides `image` (`*` wildcards); empty: none.
+    #[serde(default)]
+    pub allowed_images: Vec<String>,
+    /// Instance types a router policy may ask for besides `instance_types` (`*` wildcards,
+    /// e.g. `c7g.*`); empty: none.
+    #[serde(default)]
+    pub allowed_instance_types: Vec<String>,
+    /// The largest disk a router policy may ask for; absent: `disk_gib`.
+    #[serde(default)]
+    pub max_disk_gib: Option<u32>,
+    /// Markets a router policy may ask for besides `market`; empty: none.
+    #[serde(default)]
+    pub allowed_markets: Vec<Market>,
     /// The pool ceiling: at most this many jobs of the pool hold a slot.
     #[serde(default = "default_max_running")]
     pub max_running: u32,
@@ -243,6 +261,10 @@ impl PoolConfig {
             image: None,
             disk_gib: None,
             market: Market::default(),
+            allowed_images: Vec::new(),
+            allowed_instance_types: Vec::new(),
+            max_disk_gib: None,
+            allowed_markets: Vec::new(),
             max_running: default_max_running(),
             max_per_org: None,
             max_per_repo: None,
@@ -282,6 +304,17 @@ impl PoolConfig {
             return Err(ConfigError::Invalid(format!(
                 "pool {name:?} has max_running = 0, so no job could ever run; set it to 1 or more"
             )));
+        }
+        for (field, patterns) in [
+            ("allowed_images", &self.allowed_images),
+            ("allowed_instance_types", &self.allowed_instance_types),
+        ] {
+            if patterns.iter().any(|pattern| pattern.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!(
+                    "pool {name:?} has an empty entry in {field}; give a name or a pattern \
+                     such as \"c7g.*\""
+                )));
+            }
         }
         for (field, value) in [
             ("idle_timeout_seconds", self.idle_timeout_seconds),

@@ -1,21 +1,47 @@
 //! Webhook events to the waiting executions: by job id and, independently, by runner name.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use runway_store::{JobId, RunnerName, RunnerState, TaskToken};
+use runway_store::{JobId, RunnerName, RunnerState, Store, TaskToken};
 use runway_webhook::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span};
 
-use crate::callbacks::CallbackError;
+use crate::callbacks::{CallbackError, TaskCallbacks};
 use crate::flow::JobFlow;
-use crate::steps::wake;
 
 fn store_error(doing: &str, error: runway_store::StoreError) -> ForwardError {
     ForwardError(format!("could not {doing}: {error}"))
 }
 
+/// Hands job events to the executions waiting for them, with nothing but the store (the
+/// watch and runner records) and the task callbacks. The webhook forwards events through it
+/// without the rest of the job flow: no GitHub credential, no policies, no providers.
+#[derive(Debug, Clone)]
+pub struct JobEventRelay {
+    store: Arc<dyn Store>,
+    callbacks: Arc<dyn TaskCallbacks>,
+}
+
+impl JobEventRelay {
+    pub fn new(store: Arc<dyn Store>, callbacks: Arc<dyn TaskCallbacks>) -> JobEventRelay {
+        JobEventRelay { store, callbacks }
+    }
+}
+
 #[async_trait]
 impl JobEvents for JobFlow {
+    async fn job_event(&self, update: JobEventUpdate) -> Result<(), ForwardError> {
+        let deps = self.deps();
+        JobEventRelay::new(deps.store.clone(), deps.callbacks.clone())
+            .job_event(update)
+            .await
+    }
+}
+
+#[async_trait]
+impl JobEvents for JobEventRelay {
     async fn job_event(&self, update: JobEventUpdate) -> Result<(), ForwardError> {
         let span = info_span!(
             "job_event",
@@ -38,12 +64,12 @@ impl JobEvents for JobFlow {
     }
 }
 
-impl JobFlow {
+impl JobEventRelay {
     async fn runner_event(&self, update: &JobEventUpdate, name: &str) -> Result<(), ForwardError> {
         let Ok(name) = RunnerName::new(name) else {
             return Ok(());
         };
-        let store = &self.deps().store;
+        let store = &self.store;
         let job_id = JobId(update.job_id);
         let (state, output) = match update.kind {
             JobEventKind::Started => (
@@ -91,7 +117,7 @@ impl JobFlow {
     }
 
     async fn job_watch_event(&self, update: &JobEventUpdate) -> Result<(), ForwardError> {
-        let store = &self.deps().store;
+        let store = &self.store;
         let job_id = JobId(update.job_id);
         let output = match update.kind {
             JobEventKind::Started => json!({
@@ -132,11 +158,19 @@ impl JobFlow {
     }
 
     async fn deliver(&self, token: &TaskToken, output: Value) -> Result<(), ForwardError> {
-        match wake(self, token.as_str(), output).await {
-            Ok(_) => Ok(()),
-            Err(CallbackError::Unavailable(reason) | CallbackError::TokenGone(reason)) => Err(
-                ForwardError(format!("could not complete the waiting task: {reason}")),
-            ),
+        match self
+            .callbacks
+            .send_task_success(token.as_str(), output)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CallbackError::TokenGone(reason)) => {
+                info!(%reason, "a waiting task was already gone; skipped");
+                Ok(())
+            }
+            Err(CallbackError::Unavailable(reason)) => Err(ForwardError(format!(
+                "could not complete the waiting task: {reason}"
+            ))),
         }
     }
 }

@@ -10,12 +10,14 @@
 //! Webhook `in_progress`/`completed` events reach the waiting executions through
 //! `impl runway_webhook::JobEvents for JobFlow`: matched by job id (the execution that follows
 //! the job) and, independently, by runner name (the execution that launched the runner),
-//! because GitHub gives a queued job to any idle runner with matching labels.
+//! because GitHub gives a queued job to any idle runner with matching labels. The webhook
+//! does the same through [`JobEventRelay`], which needs only the store and the callbacks.
 //!
 //! Every wait-for-event step registers its task token first and then checks whether the event
 //! already happened, completing its own token when it did: an event that arrives before the
 //! token is registered is never lost, and the store hands each token out once.
 
+pub mod allow_list;
 mod callbacks;
 mod config;
 mod error;
@@ -32,6 +34,7 @@ pub use config::{
     RunnerScopeConfig, RunnerScopeLevel,
 };
 pub use error::StepError;
+pub use events::JobEventRelay;
 pub use flow::{Deps, JobFlow};
 pub use step::{Step, UnknownStep};
 

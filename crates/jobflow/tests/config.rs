@@ -27,6 +27,10 @@ max_per_org = 0
 max_per_repo = 2
 recheck_after_seconds = 5000
 params = { tier = "standard" }
+allowed_instance_types = ["c7g.*", "m7g.large"]
+allowed_images = ["ami-0123456789abcdef0"]
+max_disk_gib = 200
+allowed_markets = ["spot"]
 "#;
 
 #[test]
@@ -53,6 +57,10 @@ fn the_toml_form_parses_with_defaults_and_clamps() {
     assert_eq!(pool.idle_timeout_seconds, 300);
     assert_eq!(pool.max_replacements, 2);
     assert_eq!(pool.params["tier"], "standard");
+    assert_eq!(pool.allowed_instance_types, ["c7g.*", "m7g.large"]);
+    assert_eq!(pool.allowed_images, ["ami-0123456789abcdef0"]);
+    assert_eq!(pool.max_disk_gib, Some(200));
+    assert_eq!(pool.allowed_markets, [Market::Spot]);
 
     let defaults =
         FlowConfig::from_json(r#"{"pools": [{"name": "p", "labels": ["self-hosted"]}]}"#).unwrap();
@@ -60,6 +68,18 @@ fn the_toml_form_parses_with_defaults_and_clamps() {
     assert_eq!(defaults.github.runner_name_prefix, "runway");
     assert_eq!(defaults.router_fallback, RouterFallback::Ignore);
     assert_eq!(defaults.throttle_fallback, ThrottleFallback::Admit);
+    let pool = &defaults.pools[0];
+    assert!(pool.allowed_instance_types.is_empty() && pool.allowed_images.is_empty());
+    assert!(pool.allowed_markets.is_empty() && pool.max_disk_gib.is_none());
+    let blank = FlowConfig::from_json(
+        r#"{"pools": [{"name": "p", "labels": ["x"], "allowed_instance_types": [" "]}]}"#,
+    )
+    .unwrap();
+    let error = blank.validate().unwrap_err().to_string();
+    assert!(
+        error.contains("empty entry in allowed_instance_types"),
+        "{error}"
+    );
     let organization = FlowConfig::from_toml("[github]\nscope = \"organization\"\n").unwrap();
     assert_eq!(organization.github.scope, RunnerScopeLevel::Organization);
 }

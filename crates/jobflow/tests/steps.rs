@@ -84,6 +84,7 @@ async fn built_in_routing_takes_the_first_pool_offering_every_label() {
 async fn a_router_policy_routes_and_its_failure_falls_back_visibly() {
     let mut gpu = PoolConfig::new("gpu", &["self-hosted", "linux", "gpu"]);
     gpu.instance_types = vec!["g5.xlarge".into()];
+    gpu.max_disk_gib = Some(100);
     let mut flow_config = config(vec![linux_pool(), gpu]);
     flow_config.router_fallback = RouterFallback::Pool(POOL.into());
     let fixture = Fixture::start(Options {
@@ -122,6 +123,86 @@ async fn a_router_policy_routes_and_its_failure_falls_back_visibly() {
     assert!(
         reason.contains("trap") && reason.contains("fail-open"),
         "{reason}"
+    );
+}
+
+/// The labels router takes `instance-type=...` from the job's labels, which whoever writes the
+/// workflow controls: the host holds the pool's allow-lists, and a refused ask gets the
+/// router fallback, with the refusal in the route's output.
+#[tokio::test]
+async fn a_router_asking_outside_the_pools_allow_lists_gets_the_fallback_with_the_reason() {
+    let mut gpu = PoolConfig::new("gpu", &["self-hosted", "linux", "gpu"]);
+    gpu.instance_types = vec!["g5.xlarge".into()];
+    gpu.allowed_instance_types = vec!["g5.*".into()];
+    let mut fail_open = config(vec![linux_pool(), gpu]);
+    fail_open.router_fallback = RouterFallback::Pool(POOL.into());
+    let fixture = Fixture::start(Options {
+        config: fail_open.clone(),
+        router: Some(load_router("labels-router.wasm")),
+        ..Options::default()
+    })
+    .await;
+
+    // Inside the allow-list (a wildcard match): the router's ask stands.
+    let input = job_input(5, 5, &["self-hosted", "gpu", "instance-type=g5.2xlarge"]);
+    let route = fixture
+        .run(Step::Route, json!({"execution": "job-5", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["pool"], "gpu", "{route}");
+    assert_eq!(route["fallback"], false);
+    assert_eq!(route["overrides"]["instance_types"], json!(["g5.2xlarge"]));
+    assert!(route.get("refused").is_none(), "{route}");
+
+    // Outside it: the fallback pool with its own settings, and why.
+    let input = job_input(6, 6, &["self-hosted", "gpu", "instance-type=p5.48xlarge"]);
+    let route = fixture
+        .run(Step::Route, json!({"execution": "job-6", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "run", "{route}");
+    assert_eq!(route["pool"], POOL, "{route}");
+    assert_eq!(route["fallback"], true);
+    assert_eq!(route["overrides"]["instance_types"], Value::Null, "{route}");
+    let refused = route["refused"].as_str().unwrap();
+    assert!(
+        refused.contains("pool gpu refuses the router's overrides")
+            && refused.contains("[\"p5.48xlarge\"] are not in allowed_instance_types [\"g5.*\"]"),
+        "{refused}"
+    );
+    let reason = route["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(refused) && reason.ends_with("fail-open to pool linux"),
+        "{reason}"
+    );
+
+    // Without an allow-list for a field, the pool takes no override of it; fail-closed leaves
+    // the job alone.
+    let mut fail_closed = fail_open;
+    fail_closed.router_fallback = RouterFallback::Ignore;
+    let closed = Fixture::start(Options {
+        config: fail_closed,
+        router: Some(load_router("labels-router.wasm")),
+        ..Options::default()
+    })
+    .await;
+    let input = job_input(7, 7, &["self-hosted", "gpu", "disk=2000"]);
+    let route = closed
+        .run(Step::Route, json!({"execution": "job-7", "input": input}))
+        .await
+        .unwrap();
+    assert_eq!(route["decision"], "ignore", "{route}");
+    assert_eq!(route["fallback"], true);
+    let refused = route["refused"].as_str().unwrap();
+    assert!(
+        refused.contains("disk 2000 GiB asked, but the pool sets no max_disk_gib"),
+        "{refused}"
+    );
+    assert!(
+        route["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("fail-closed, job not taken")
     );
 }
 

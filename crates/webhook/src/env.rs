@@ -59,6 +59,15 @@ impl IntakeConfig {
     /// The configuration from `lookup` (an environment: name → value).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secrets = secrets_from(lookup)?.ok_or(ConfigError::MissingSecret)?;
+        IntakeConfig::with_secrets_from_lookup(secrets, lookup)
+    }
+
+    /// The configuration from `lookup` with `secrets` read elsewhere (a secret store):
+    /// [`SECRET_ENV`] and [`PREVIOUS_SECRET_ENV`] are not read.
+    pub fn with_secrets_from_lookup(
+        secrets: WebhookSecrets,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut config = IntakeConfig::new(secrets);
         config.filter = JobFilter::from_lookup(lookup);
         if let Some(max) = number(lookup, MAX_BODY_BYTES_ENV)? {

@@ -95,3 +95,71 @@ impl JobFilter {
             .any(|allowed| allowed.eq_ignore_ascii_case(&event.repository.full_name))
     }
 }
+
+/// Which GitHub App installations' events runway acts on.
+///
+/// Every installation of the App signs its deliveries with the App's one webhook secret, so a
+/// valid signature does not say the event belongs to the installation runway serves: an
+/// account that installs the same App (a public App, or one shared across an enterprise)
+/// would otherwise start runners and move slots with its own jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InstallationFilter {
+    /// No App (a personal access token): deliveries carry no installation; all are taken.
+    #[default]
+    Any,
+    /// Only events of these installations; an event without an installation is refused.
+    Only(std::collections::BTreeSet<u64>),
+}
+
+impl InstallationFilter {
+    /// Only these installations (at least one).
+    pub fn only(ids: impl IntoIterator<Item = u64>) -> InstallationFilter {
+        InstallationFilter::Only(ids.into_iter().collect())
+    }
+
+    /// `Ok(())` when the event's installation is one runway serves, or why not.
+    pub fn check(&self, event: &WorkflowJobEvent) -> Result<(), String> {
+        let InstallationFilter::Only(allowed) = self else {
+            return Ok(());
+        };
+        match event
+            .installation
+            .as_ref()
+            .map(|installation| installation.id)
+        {
+            Some(id) if allowed.contains(&id) => Ok(()),
+            Some(id) => Err(format!(
+                "installation {id} is not one runway serves ({})",
+                list_ids(allowed)
+            )),
+            None => Err(format!(
+                "the event names no GitHub App installation; runway serves installation(s) {}",
+                list_ids(allowed)
+            )),
+        }
+    }
+}
+
+fn list_ids(ids: &std::collections::BTreeSet<u64>) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses a comma-separated list of installation ids (`"123"`, `"123, 456"`).
+pub fn parse_installation_ids(text: &str) -> Result<Vec<u64>, String> {
+    let ids: Vec<u64> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<u64>()
+                .map_err(|_| format!("{item:?} is not an installation id (a number)"))
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err("no installation id given".to_owned());
+    }
+    Ok(ids)
+}

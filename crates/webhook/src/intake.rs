@@ -10,7 +10,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::event::{WorkflowJobAction, WorkflowJobEvent, parse_workflow_job};
 use crate::execution::{ExecutionStarter, JobExecutionInput, StartOutcome, execution_name};
-use crate::filter::JobFilter;
+use crate::filter::{InstallationFilter, JobFilter};
 use crate::forward::{JobEventUpdate, JobEvents};
 use crate::signature::WebhookSecrets;
 
@@ -34,6 +34,8 @@ pub struct Delivery {
 pub struct IntakeConfig {
     pub secrets: WebhookSecrets,
     pub filter: JobFilter,
+    /// The GitHub App installations whose events are taken (default: any, for a token).
+    pub installations: InstallationFilter,
     pub max_body_bytes: usize,
     pub call_timeout: Duration,
 }
@@ -43,6 +45,7 @@ impl IntakeConfig {
         IntakeConfig {
             secrets,
             filter: JobFilter::default(),
+            installations: InstallationFilter::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             call_timeout: DEFAULT_CALL_TIMEOUT,
         }
@@ -198,6 +201,18 @@ impl Intake {
             Err(err) => return IntakeResponse::rejected(StatusCode::BAD_REQUEST, err.to_string()),
         };
         debug!(job = event.job.id, action = event.action.as_str(), repository = %event.repository.full_name, "workflow_job parsed");
+        // Before any decision: an event of another installation starts, forwards and counts
+        // nothing (its runner names could otherwise move runway's runners' state).
+        if let Err(reason) = self.config.installations.check(&event) {
+            warn!(
+                installation = event.installation.as_ref().map(|i| i.id),
+                job = event.job.id,
+                repository = %event.repository.full_name,
+                %reason,
+                "event of another installation ignored"
+            );
+            return IntakeResponse::new(StatusCode::ACCEPTED, "ignored").with_reason(reason);
+        }
         match self.decide(&event, delivery_id) {
             Decision::Ignore(reason) => {
                 IntakeResponse::new(StatusCode::ACCEPTED, "ignored").with_reason(reason)

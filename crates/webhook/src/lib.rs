@@ -7,7 +7,8 @@
 //!    secret, in constant time → `401` when missing or wrong, and nothing else happens;
 //! 3. `ping` → `200`; events other than `workflow_job` → `202`, ignored; a body that is not a
 //!    `workflow_job` payload → `400` with a short reason;
-//! 4. jobs without the runner label (default `self-hosted`) or outside the allow-lists → `202`,
+//! 4. events of a GitHub App installation runway does not serve → `202`, ignored (logged);
+//!    jobs without the runner label (default `self-hosted`) or outside the allow-lists → `202`,
 //!    ignored;
 //! 5. `queued` → the job execution `job-<job id>-r<repo id>-a<attempt>` is started
 //!    ([`ExecutionStarter`]); a redelivery finds it existing and succeeds (`200`);
@@ -34,10 +35,10 @@ pub use event::{PayloadError, WorkflowJobAction, WorkflowJobEvent, parse_workflo
 pub use execution::{
     ExecutionStarter, JobExecutionInput, StartError, StartOutcome, execution_name,
 };
-pub use filter::{DEFAULT_RUNNER_LABEL, JobFilter};
+pub use filter::{DEFAULT_RUNNER_LABEL, InstallationFilter, JobFilter, parse_installation_ids};
 pub use forward::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
 pub use http::{WEBHOOK_PATH, router};
 pub use intake::{Decision, Delivery, Intake, IntakeConfig, IntakeResponse, decide};
 #[cfg(feature = "aws-sfn")]
 pub use sfn::SfnExecutionStarter;
-pub use signature::{SignatureError, WebhookSecrets, generate_secret, sign_with};
+pub use signature::{SecretError, SignatureError, WebhookSecrets, generate_secret, sign_with};

@@ -22,7 +22,8 @@ pub struct WebhookSecrets {
 }
 
 impl WebhookSecrets {
-    /// Accept deliveries signed with `current` only.
+    /// Accept deliveries signed with `current` only. Surrounding whitespace is not part of the
+    /// secret (see [`WebhookSecrets::from_stored`]).
     pub fn new(current: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
         Ok(WebhookSecrets {
             current: keyed(&current.into())?,
@@ -34,6 +35,29 @@ impl WebhookSecrets {
     pub fn with_previous(mut self, previous: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
         self.previous = Some(keyed(&previous.into())?);
         Ok(self)
+    }
+
+    /// The secrets as kept in a secret store (an SSM parameter or a Secrets Manager secret):
+    /// either the secret itself, or, while rotating, a JSON object
+    /// `{"current": "NEW", "previous": "OLD"}` (`previous` optional), so both secrets live in
+    /// the same store under the same access rules.
+    pub fn from_stored(text: &str) -> Result<Self, SecretError> {
+        let Some(stored) = rotation_document(text)? else {
+            return WebhookSecrets::new(text);
+        };
+        let secrets = WebhookSecrets::new(stored.current)?;
+        match stored
+            .previous
+            .filter(|previous| !previous.trim().is_empty())
+        {
+            Some(previous) => secrets.with_previous(previous),
+            None => Ok(secrets),
+        }
+    }
+
+    /// Whether a previous secret is accepted too.
+    pub fn is_rotating(&self) -> bool {
+        self.previous.is_some()
     }
 
     /// Checks `signature_header` (the value of `X-Hub-Signature-256`) against `body`.
@@ -81,7 +105,36 @@ impl fmt::Debug for WebhookSecrets {
     }
 }
 
+/// The rotation form of a stored secret: a JSON object with a `current` string.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRotation {
+    current: String,
+    #[serde(default)]
+    previous: Option<String>,
+}
+
+/// The rotation document `text` holds, `None` when it is a plain secret. Text that is a JSON
+/// object must be a rotation document: taking it for the secret itself would refuse every
+/// delivery with no hint why.
+fn rotation_document(text: &str) -> Result<Option<StoredRotation>, SecretError> {
+    // A generated secret (hex, or any text not starting with `{`) is never taken for JSON.
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Err(_) => Ok(None),
+        Ok(object) => serde_json::from_value(serde_json::Value::Object(object))
+            .map(Some)
+            .map_err(|error| SecretError::Rotation(error.to_string())),
+    }
+}
+
+/// Keys the MAC with `secret` without surrounding whitespace: a secret stored from a file
+/// (`aws ssm put-parameter --value file://secret`) or pasted in an editor usually ends with a
+/// newline GitHub never signs with, which would otherwise refuse every delivery.
 fn keyed(secret: &[u8]) -> Result<HmacSha256, SecretError> {
+    let secret = secret.trim_ascii();
     if secret.is_empty() {
         return Err(SecretError::Empty);
     }
@@ -120,10 +173,14 @@ pub enum SignatureError {
 }
 
 /// A secret that cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     #[error("the webhook secret is empty; set it to the secret configured in GitHub")]
     Empty,
+    #[error(
+        "the stored webhook secret is a JSON object but not {{\"current\": \"NEW\", \"previous\": \"OLD\"}} ({0}); store the secret itself, or that document while rotating"
+    )]
+    Rotation(String),
 }
 
 #[cfg(test)]
@@ -196,6 +253,64 @@ mod tests {
         assert_eq!(WebhookSecrets::new("").unwrap_err(), SecretError::Empty);
         let secrets = WebhookSecrets::new("a").unwrap();
         assert!(secrets.with_previous("").is_err());
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_not_part_of_the_secret() {
+        // GitHub's documented example, with the secret as `--value file://...` stores it.
+        let header = b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        for stored in [
+            "It's a Secret to Everybody\n",
+            "It's a Secret to Everybody\r\n",
+            " It's a Secret to Everybody \t",
+        ] {
+            let secrets = WebhookSecrets::new(stored).unwrap();
+            assert_eq!(
+                secrets.verify(Some(header), b"Hello, World!"),
+                Ok(()),
+                "{stored:?}"
+            );
+            let stored = WebhookSecrets::from_stored(stored).unwrap();
+            assert_eq!(stored.verify(Some(header), b"Hello, World!"), Ok(()));
+        }
+        assert_eq!(WebhookSecrets::new(" \n").unwrap_err(), SecretError::Empty);
+    }
+
+    #[test]
+    fn a_stored_rotation_document_accepts_both_secrets() {
+        let body = b"{}";
+        let stored = "{\"current\": \"new\\n\", \"previous\": \"old\"}\n";
+        let secrets = WebhookSecrets::from_stored(stored).unwrap();
+        assert!(secrets.is_rotating());
+        for secret in [&b"new"[..], b"old"] {
+            let header = sign_with(secret, body);
+            assert!(secrets.verify(Some(header.as_bytes()), body).is_ok());
+        }
+        let other = sign_with(b"other", body);
+        assert!(secrets.verify(Some(other.as_bytes()), body).is_err());
+
+        // Without a previous secret (or an empty one) only the current one is accepted.
+        for stored in [
+            r#"{"current": "new"}"#,
+            r#"{"current": "new", "previous": ""}"#,
+        ] {
+            let secrets = WebhookSecrets::from_stored(stored).unwrap();
+            assert!(!secrets.is_rotating(), "{stored}");
+        }
+        assert_eq!(
+            WebhookSecrets::from_stored(r#"{"current": " "}"#).unwrap_err(),
+            SecretError::Empty
+        );
+        // A JSON object is a rotation document or an error, never taken for the secret.
+        for bad in [r#"{"previous": "old"}"#, r#"{"current": "a", "next": "b"}"#] {
+            let error = WebhookSecrets::from_stored(bad).unwrap_err();
+            assert!(matches!(error, SecretError::Rotation(_)), "{bad}: {error}");
+        }
+        // Anything else is the secret itself, braces included.
+        let plain = WebhookSecrets::from_stored("{not-json").unwrap();
+        let header = sign_with(b"{not-json", body);
+        assert!(plain.verify(Some(header.as_bytes()), body).is_ok());
+        assert!(!plain.is_rotating());
     }
 
     #[test]

@@ -410,3 +410,89 @@ async fn without_a_job_flow_job_events_are_acknowledged_and_dropped() {
     );
     assert!(starter.started.lock().unwrap().is_empty());
 }
+
+/// Every installation of an App signs with the App's secret: only the configured
+/// installations' events start or forward anything; a deployment with a token takes all.
+#[tokio::test]
+async fn events_of_other_installations_start_and_forward_nothing() {
+    use runway_webhook::InstallationFilter;
+
+    // 06-queued is a self-hosted job of installation 23154469.
+    let queued = fixture("06-queued.json");
+    let mut other = config();
+    other.installations = InstallationFilter::only([3456996, 1]);
+    let mut h = harness(other, NamedExecutions::default());
+    let (status, answer) = send(&h.intake, signed("workflow_job", &queued)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["outcome"], "ignored", "{answer}");
+    let reason = answer["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("installation 23154469 is not one runway serves (1, 3456996)"),
+        "{reason}"
+    );
+    assert!(
+        h.starter.started.lock().unwrap().is_empty(),
+        "no execution, so no slot"
+    );
+
+    // in_progress / completed of another installation are not forwarded either: their runner
+    // names must not move runway's runners.
+    let in_progress = with_labels(&fixture("04-in_progress.json"), &["self-hosted"]);
+    let mut ours_only = config();
+    ours_only.installations = InstallationFilter::only([23154469]);
+    let mut h2 = harness(ours_only, NamedExecutions::default());
+    let (status, answer) = send(&h2.intake, signed("workflow_job", &in_progress)).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("ignored"))
+    );
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("installation 3456996"),
+        "{answer}"
+    );
+    // An event with no installation at all (a repository webhook signed with the same secret).
+    let no_installation = with_labels(&fixture("00-in_progress.json"), &["self-hosted"]);
+    let (status, answer) = send(&h2.intake, signed("workflow_job", &no_installation)).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("ignored"))
+    );
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("names no GitHub App installation"),
+        "{answer}"
+    );
+    assert!(h2.events.try_recv().is_err(), "nothing was forwarded");
+
+    // The configured installation's job starts.
+    let (status, answer) = send(&h2.intake, signed("workflow_job", &queued)).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::ACCEPTED, Some("started"))
+    );
+    assert_eq!(h2.starter.started.lock().unwrap().len(), 1);
+
+    // A token deployment filters nothing: the same deliveries start and forward.
+    let mut any = harness(config(), NamedExecutions::default());
+    let (_, answer) = send(&any.intake, signed("workflow_job", &queued)).await;
+    assert_eq!(answer["outcome"], "started", "{answer}");
+    let (_, answer) = send(&any.intake, signed("workflow_job", &no_installation)).await;
+    assert_eq!(answer["outcome"], "forwarded", "{answer}");
+    assert!(any.events.try_recv().is_ok());
+    assert!(h.events.try_recv().is_err());
+}
+
+#[test]
+fn installation_ids_are_a_comma_separated_list_of_numbers() {
+    use runway_webhook::parse_installation_ids;
+    assert_eq!(parse_installation_ids("23154469").unwrap(), [23154469]);
+    assert_eq!(parse_installation_ids(" 1, 2 ,3,").unwrap(), [1, 2, 3]);
+    for bad in ["", " , ", "12a", "1;2", "-4"] {
+        assert!(parse_installation_ids(bad).is_err(), "{bad:?}");
+    }
+}

@@ -1,62 +1,37 @@
 //! The `webhook` entry point: API Gateway (HTTP API, payload v2) event in, runway-webhook
 //! intake, HTTP response out.
 //!
-//! Environment:
+//! Environment (see `runway_lambda_support::WebhookSettings`):
 //! - `RUNWAY_JOB_STATE_MACHINE_ARN`: the job state machine to start (required);
 //! - `RUNWAY_WEBHOOK_SECRET_PARAMETER`: where the webhook secret is stored, an SSM SecureString
-//!   name, or a Secrets Manager secret's ARN (`arn:aws:secretsmanager:...`, read with
-//!   GetSecretValue), by the rule of `runway_lambda_support::CredentialSource::from_location`
-//!   (or `RUNWAY_WEBHOOK_SECRET`, the secret itself), and `RUNWAY_WEBHOOK_SECRET_PREVIOUS`
-//!   (rotation);
-//! - the job flow's settings (`RUNWAY_TABLE`, `RUNWAY_CONFIG`, GitHub...): see
-//!   `runway_lambda_support`. `in_progress` / `completed` events go through the job flow to
-//!   the executions that wait for them;
+//!   name, or a Secrets Manager secret's ARN (read with GetSecretValue); while rotating, the
+//!   stored value is `{"current": "NEW", "previous": "OLD"}`. For `sam local invoke`,
+//!   `RUNWAY_WEBHOOK_SECRET` (and `RUNWAY_WEBHOOK_SECRET_PREVIOUS`) give the secrets instead;
+//! - `RUNWAY_TABLE`: the store, whose watch and runner records route `in_progress` /
+//!   `completed` events to the executions waiting for them;
+//! - `RUNWAY_GITHUB_APP_ID`, `RUNWAY_GITHUB_INSTALLATION_ID`: with an App, only events of
+//!   these installations (comma-separated) are taken;
 //! - `RUNWAY_RUNNER_LABEL`, `RUNWAY_ALLOWED_OWNERS`, `RUNWAY_ALLOWED_REPOSITORIES`,
 //!   `RUNWAY_WEBHOOK_MAX_BODY_BYTES`, `RUNWAY_WEBHOOK_CALL_TIMEOUT_MS`: see `runway_webhook::env`;
 //! - `RUST_LOG`: log filter (default `info`). Logs are JSON lines.
+//!
+//! The GitHub credential, the configuration document and the policies are not read here.
 
-use anyhow::Context;
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use runway_lambda_support::LambdaSettings;
-use runway_webhook::env::SECRET_ENV;
-use runway_webhook::{Delivery, Intake, IntakeConfig, IntakeResponse, SfnExecutionStarter};
-use std::sync::Arc;
-
-const STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
-/// Where the webhook secret is stored: an SSM SecureString, or a Secrets Manager secret's ARN.
-const SECRET_PARAMETER_ENV: &str = "RUNWAY_WEBHOOK_SECRET_PARAMETER";
+use runway_lambda_support::{WebhookSettings, build_intake, load_aws_config};
+use runway_webhook::{Delivery, Intake, IntakeResponse};
 
 /// The whole life of the webhook function: its intake, then one [`handle`] per request. A
 /// setup failure is returned (the runtime reports it as an init error).
 pub async fn run() -> Result<(), Error> {
-    let intake = build_intake().await?;
+    let settings = WebhookSettings::from_env()?;
+    let aws = load_aws_config().await;
+    let intake = build_intake(&settings, &aws, &|name| std::env::var(name).ok()).await?;
     lambda_http::run(service_fn(move |request: Request| {
         let intake = intake.clone();
         async move { handle(&intake, request).await }
     }))
     .await
-}
-
-async fn build_intake() -> anyhow::Result<Intake> {
-    let aws = runway_lambda_support::load_aws_config().await;
-    let secret = match std::env::var(SECRET_PARAMETER_ENV) {
-        Ok(location) if !location.trim().is_empty() => {
-            Some(runway_lambda_support::read_credential(&aws, &location).await?)
-        }
-        _ => None,
-    };
-    let config = IntakeConfig::from_lookup(&|name| match (&secret, name) {
-        (Some(secret), SECRET_ENV) => Some(secret.clone()),
-        _ => std::env::var(name).ok(),
-    })
-    .with_context(|| format!("webhook configuration (or set {SECRET_PARAMETER_ENV})"))?;
-    let state_machine = std::env::var(STATE_MACHINE_ENV).with_context(|| {
-        format!("{STATE_MACHINE_ENV} is not set: set it to the job state machine ARN")
-    })?;
-    let starter = SfnExecutionStarter::new(aws_sdk_sfn::Client::new(&aws), state_machine);
-    let settings = LambdaSettings::from_env()?;
-    let flow = runway_lambda_support::build_flow(&settings, &aws).await?;
-    Ok(Intake::new(config, Arc::new(starter)).with_job_events(Arc::new(flow)))
 }
 
 async fn handle(intake: &Intake, request: Request) -> Result<Response<Body>, Error> {
@@ -87,7 +62,8 @@ fn encode(answer: &IntakeResponse) -> Result<Response<Body>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runway_webhook::{WebhookSecrets, sign_with};
+    use runway_webhook::{IntakeConfig, SfnExecutionStarter, WebhookSecrets, sign_with};
+    use std::sync::Arc;
 
     fn intake() -> Intake {
         // An endpoint nothing listens on: these tests never reach the engine.

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runway_testkit::MotoServer;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::{Notify, mpsc};
 
 const RUNTIME: &str = "/2018-06-01/runtime";
@@ -191,12 +191,6 @@ fn function_command(handler: &str, runtime_api: &str, moto: &MotoServer) -> Comm
     command
 }
 
-fn start_function(handler: &str, runtime_api: &str, moto: &MotoServer) -> Child {
-    function_command(handler, runtime_api, moto)
-        .spawn()
-        .unwrap()
-}
-
 /// Runs the function until it exits (it must, within a minute); what it printed.
 async fn exits_with(mut command: Command) -> (std::process::ExitStatus, String) {
     let output = tokio::time::timeout(Duration::from_secs(60), command.output())
@@ -247,10 +241,17 @@ async fn sam_resources(moto: &'static MotoServer) {
 
 /// Runs one invocation of `event` on the function with `_HANDLER=handler`; its report.
 async fn invoke(handler: &str, event: Value) -> Report {
+    invoke_with(handler, event, |_| {}).await
+}
+
+/// As [`invoke`], with the function's environment changed by `adjust`.
+async fn invoke_with(handler: &str, event: Value, adjust: impl FnOnce(&mut Command)) -> Report {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     sam_resources(moto).await;
     let (address, api, mut reports) = start_runtime_api().await;
-    let mut function = start_function(handler, &address, moto);
+    let mut command = function_command(handler, &address, moto);
+    adjust(&mut command);
+    let mut function = command.spawn().unwrap();
     api.queue("request-1", event);
     let report = tokio::select! {
         report = reports.recv() => report.expect("the Runtime API stays up"),
@@ -290,6 +291,30 @@ async fn the_webhook_entry_point_starts_an_execution_for_a_signed_queued_job() {
         .map(|execution| execution.name())
         .collect();
     assert!(names.contains(&execution.as_str()), "{names:?}");
+}
+
+/// The webhook reads no GitHub credential, configuration document or policy: with none of
+/// them readable it still starts and answers.
+#[tokio::test]
+async fn the_webhook_entry_point_starts_without_github_credentials_configuration_or_policies() {
+    let report = invoke_with("webhook", sample("webhook-queued.json"), |command| {
+        command
+            .env_remove("RUNWAY_CONFIG")
+            .env(
+                "RUNWAY_GITHUB_CREDENTIAL_PARAMETER",
+                "/runway/test/no-such-credential",
+            )
+            .env("RUNWAY_ROUTER_POLICY", "/no/such/router.wasm");
+    })
+    .await;
+    let Report::Response { body, .. } = report else {
+        panic!("{report:?}");
+    };
+    assert_eq!(
+        body["statusCode"].as_u64().map(|code| code / 100),
+        Some(2),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! What every runway Lambda shares: its settings from the environment
-//! ([`LambdaSettings`]), the configuration document ([`ConfigDocument`]), the job flow wired
+//! ([`LambdaSettings`]; the webhook's own, [`WebhookSettings`]), the configuration document ([`ConfigDocument`]), the job flow wired
 //! to AWS ([`build_flow`]: DynamoDB store, one EC2 provider per pool, GitHub over REST,
 //! policies from files or S3, Step Functions callbacks), JSON logs ([`init_tracing`]) and the
 //! loop of a step function ([`run_step`]).
@@ -27,6 +27,7 @@ mod policy_source;
 pub mod reaper;
 mod secrets;
 mod settings;
+mod webhook;
 mod wiring;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -38,6 +39,10 @@ pub use handler::{HANDLER_ENV, Handler, UnknownHandler};
 pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
 pub use secrets::{is_secret_arn, read_credential, read_secret};
 pub use settings::*;
+pub use webhook::{
+    JOB_STATE_MACHINE_ENV, WEBHOOK_SECRET_PARAMETER_ENV, WebhookSecretSource, WebhookSettings,
+    build_intake, webhook_secrets,
+};
 pub use wiring::{build_flow, lambda_engine, load_aws_config, load_document, read_parameter};
 
 /// Why a Lambda could not start. Each says what to fix.

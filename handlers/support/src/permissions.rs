@@ -109,21 +109,15 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
     groups.into_iter().flatten().copied().collect()
 }
 
-/// Every action the webhook function calls: it starts executions and forwards job events
-/// through the job flow (store and callbacks).
+/// Every action the webhook function calls: it reads its secret (SSM or Secrets Manager),
+/// starts executions and relays job events through the store and the callbacks. No policy
+/// objects: it loads no policy.
 pub fn webhook_actions() -> BTreeSet<&'static str> {
-    [
-        STORE,
-        SETTINGS,
-        SECRETS,
-        POLICY_OBJECTS,
-        CALLBACKS,
-        START_EXECUTIONS,
-    ]
-    .into_iter()
-    .flatten()
-    .copied()
-    .collect()
+    [STORE, SETTINGS, SECRETS, CALLBACKS, START_EXECUTIONS]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// Every action the reaper's function calls: it terminates orphan runners, releases stale

@@ -20,7 +20,8 @@ pub const CONFIG_ENV: &str = "RUNWAY_CONFIG";
 pub const CONFIG_PARAMETER_ENV: &str = "RUNWAY_CONFIG_PARAMETER";
 /// The GitHub App id; empty or unset: a token authenticates instead.
 pub const GITHUB_APP_ID_ENV: &str = "RUNWAY_GITHUB_APP_ID";
-/// The App installation runway acts for (required with an App id).
+/// The App installation runway acts for (required with an App id); several, comma-separated,
+/// when the webhook takes events of several installations (runway acts for the first).
 pub const GITHUB_INSTALLATION_ID_ENV: &str = "RUNWAY_GITHUB_INSTALLATION_ID";
 /// Where the App's private key (PEM), or the token, is stored: a Secrets Manager secret when
 /// the value is a secret's ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`,
@@ -191,12 +192,15 @@ impl LambdaSettings {
                          installation's settings URL)"
                     ))
                 })?;
-                let installation_id = raw.parse::<u64>().map_err(|_| {
-                    SetupError::Settings(format!(
-                        "{GITHUB_INSTALLATION_ID_ENV}={raw:?} is not a number: give the App \
-                         installation's numeric id"
-                    ))
-                })?;
+                // Several ids: the webhook takes events of each; runway acts for the first.
+                let installation_id = runway_webhook::parse_installation_ids(&raw)
+                    .map(|ids| ids[0])
+                    .map_err(|reason| {
+                        SetupError::Settings(format!(
+                            "{GITHUB_INSTALLATION_ID_ENV}={raw:?}: {reason}; give the App \
+                             installation's numeric id (several, comma-separated)"
+                        ))
+                    })?;
                 GitHubAuth::App {
                     app_id,
                     installation_id,
@@ -326,7 +330,10 @@ mod tests {
 
         pairs.push((GITHUB_INSTALLATION_ID_ENV, "seven"));
         let error = settings(&pairs).unwrap_err().to_string();
-        assert!(error.contains("\"seven\" is not a number"), "{error}");
+        assert!(
+            error.contains("\"seven\" is not an installation id"),
+            "{error}"
+        );
 
         pairs.pop();
         pairs.push((GITHUB_INSTALLATION_ID_ENV, "7"));
@@ -338,6 +345,16 @@ mod tests {
                 private_key: CredentialSource::Parameter("/runway/github/token".into()),
             }
         );
+        // Several installations (the webhook takes each one's events): runway acts for the first.
+        pairs.pop();
+        pairs.push((GITHUB_INSTALLATION_ID_ENV, "7,8"));
+        assert!(matches!(
+            settings(&pairs).unwrap().github,
+            GitHubAuth::App {
+                installation_id: 7,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -833,7 +833,7 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
             continue;
         };
         let condition = if id == "WebhookFunction" {
-            "WebhookReadsSettingsFromSsm"
+            "WebhookSecretInSsm"
         } else {
             "ReadsSettingsFromSsm"
         };
@@ -847,6 +847,14 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
             Some(condition),
             "{id}"
         );
+        if id == "WebhookFunction" {
+            // Its one parameter, granted only when it is the secret's store (the condition).
+            assert_eq!(
+                read["Resource"],
+                json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${WebhookSecretParameter}"})
+            );
+            continue;
+        }
         for entry in list(&read["Resource"]) {
             let text = entry.to_string();
             for (parameter, secret) in [
@@ -866,8 +874,8 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
     }
     assert!(
-        checked >= 11,
-        "every function reads its GitHub credential: {checked}"
+        checked >= 10,
+        "every function but the webhook reads its GitHub credential: {checked}"
     );
 }
 
@@ -880,7 +888,7 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
     for (id, function) in template.functions() {
         let webhook = id == "WebhookFunction";
         let secrets = if webhook {
-            "WebhookReadsSecrets"
+            "HasWebhookSecretArn"
         } else {
             "HasGitHubCredentialSecret"
         };
@@ -895,8 +903,8 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
             "{id}"
         );
         let policies = statement_condition(function, "ReadPolicyObjects");
-        if id == "ReapFunction" {
-            assert_eq!(policies, None, "the reaper loads no policy");
+        if id == "ReapFunction" || webhook {
+            assert_eq!(policies, None, "{id} loads no policy");
         } else {
             assert_eq!(policies, Some("HasPolicyObjects"), "{id}");
         }
@@ -909,10 +917,11 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
                     .flat_map(conditional_branches)
                     .collect();
                 named.sort_by_key(|value| value.to_string());
-                let mut wanted = vec![json!({"Ref": "GitHubCredentialSecretArn"})];
-                if webhook {
-                    wanted.push(json!({"Ref": "WebhookSecretArn"}));
-                }
+                let wanted = if webhook {
+                    vec![json!({"Ref": "WebhookSecretArn"})]
+                } else {
+                    vec![json!({"Ref": "GitHubCredentialSecretArn"})]
+                };
                 assert_eq!(named, wanted.iter().collect::<Vec<_>>(), "{id}");
             }
             if actions.contains(&&json!("s3:GetObjectVersion")) {
@@ -939,7 +948,7 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
         }
     }
     assert!(
-        checked >= 20,
+        checked >= 19,
         "every function's grants were checked ({checked})"
     );
     // The locations reach the functions only when set; the packaged files stay the default.
@@ -989,6 +998,57 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
         assert!(!object.is_match(refused), "{refused}");
         assert!(runway_lambda_support::PolicyLocation::parse(refused).is_err());
     }
+}
+
+/// The webhook needs its secret, StartExecution, the store and the task callbacks: whatever
+/// the stack's parameters, its role never gets the GitHub credential (the App's private key
+/// or the token), the configuration parameter or a policy object back.
+#[test]
+fn the_webhook_role_reads_its_secret_and_never_the_github_credential_or_a_policy() {
+    let template = template();
+    let webhook = template.resource("WebhookFunction").unwrap();
+    let granted: Vec<String> = statements(webhook)
+        .into_iter()
+        .map(|statement| statement.to_string())
+        .collect();
+    assert!(!granted.is_empty());
+    for statement in &granted {
+        for forbidden in [
+            "GitHubCredentialParameter",
+            "GitHubCredentialSecretArn",
+            "RunwayConfigParameter",
+            "RouterPolicyObject",
+            "ThrottlePolicyObject",
+            "s3:",
+            "ec2:",
+            "iam:",
+        ] {
+            assert!(
+                !statement.contains(forbidden),
+                "the webhook's role grants {forbidden}: {statement}"
+            );
+        }
+    }
+    // What it reads, it reads from the one store its secret is in.
+    let reads: Vec<String> = statements(webhook)
+        .into_iter()
+        .filter(|statement| {
+            list(&statement["Action"]).iter().any(|action| {
+                ["ssm:GetParameter", "secretsmanager:GetSecretValue"]
+                    .contains(&action.as_str().unwrap())
+            })
+        })
+        .map(|statement| statement["Resource"].to_string())
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads[0].contains("${WebhookSecretParameter}"), "{reads:?}");
+    assert_eq!(reads[1], json!({"Ref": "WebhookSecretArn"}).to_string());
+    assert_eq!(
+        granted_actions(webhook),
+        handler_actions(Handler::Webhook),
+        "exactly what the webhook's code calls"
+    );
+    assert!(!handler_actions(Handler::Webhook).contains("s3:GetObject"));
 }
 
 #[test]

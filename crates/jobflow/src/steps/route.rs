@@ -1,9 +1,10 @@
 //! Route: which pool runs the job, or whether runway leaves it alone.
 
-use runway_policy_host::{Market, Overrides, RouteDecision};
+use runway_policy_host::{Market, Overrides, RouteDecision, RouterFallback};
 use runway_providers::{CapacityPreference, LaunchOverrides};
 use serde_json::{Value, json};
 
+use crate::allow_list::check_overrides;
 use crate::config::PoolConfig;
 use crate::error::StepError;
 use crate::flow::JobFlow;
@@ -18,6 +19,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let job = &common.input.job;
     let repository = &common.input.repository;
     let config = flow.config();
+    let mut refused = None;
     let (decision, fallback) = match &flow.deps().router {
         Some(router) => {
             let now = flow.deps().clock.now();
@@ -25,7 +27,16 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             let decided =
                 router.route_or_fallback(&policy_job(common, now), &pools, &config.router_fallback);
             let fallback = decided.is_fallback();
-            (decided.decision, fallback)
+            match within_allow_lists(&config.pools, &decided.decision) {
+                Ok(()) => (decided.decision, fallback),
+                Err(refusal) => {
+                    tracing::warn!(%refusal, "router overrides refused; using the fallback");
+                    let decision =
+                        refused_fallback(&config.router_fallback, &refusal, &decided.decision);
+                    refused = Some(refusal);
+                    (decision, true)
+                }
+            }
         }
         None => (built_in(&config.pools, &job.labels), false),
     };
@@ -50,6 +61,9 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         "owner": repository.owner,
         "job_id": job.id,
     });
+    if let Some(refusal) = refused {
+        output["refused"] = json!(refusal);
+    }
     if let RouteDecision::Run {
         pool, overrides, ..
     } = &decision
@@ -79,6 +93,43 @@ fn built_in(pools: &[PoolConfig], labels: &[String]) -> RouteDecision {
         },
         None => RouteDecision::Ignore {
             reason: format!("no pool offers all of the labels [{asked}]"),
+        },
+    }
+}
+
+/// The router's overrides checked against its pool's allow-lists, by the host: the policy
+/// cannot widen them. A pool the decision names but the configuration lacks is left to
+/// [`JobFlow::pool`] to refuse.
+fn within_allow_lists(pools: &[PoolConfig], decision: &RouteDecision) -> Result<(), String> {
+    let RouteDecision::Run {
+        pool, overrides, ..
+    } = decision
+    else {
+        return Ok(());
+    };
+    match pools.iter().find(|candidate| &candidate.name == pool) {
+        Some(pool) => check_overrides(pool, overrides),
+        None => Ok(()),
+    }
+}
+
+/// What the pool's router fallback decides for a decision whose overrides were refused: the
+/// fallback pool with its own settings, or the job left alone. The reason says both why and
+/// what the router had said.
+fn refused_fallback(
+    fallback: &RouterFallback,
+    refusal: &str,
+    refused: &RouteDecision,
+) -> RouteDecision {
+    let said = refused.reason();
+    match fallback {
+        RouterFallback::Pool(pool) => RouteDecision::Run {
+            pool: pool.clone(),
+            overrides: Overrides::default(),
+            reason: format!("{refusal} (router: {said}); fail-open to pool {pool}"),
+        },
+        RouterFallback::Ignore => RouteDecision::Ignore {
+            reason: format!("{refusal} (router: {said}); fail-closed, job not taken"),
         },
     }
 }
