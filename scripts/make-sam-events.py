@@ -146,6 +146,8 @@ context = {
     "$$.Execution.Name": execution,
     "$$.Execution.Input": queued,
     "$$.Task.Token": "AQCEAAAAKgAAAAMAAAAAAAAAAfSampleTaskTokenForSamLocalInvoke",
+    # A wait's first run; its timed-out re-runs count up (the runner watch then asks GitHub).
+    "$$.State.RetryCount": 0,
 }
 # Task state of job.asl.json -> sample event, one or more per step function.
 samples = {

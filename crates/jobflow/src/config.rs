@@ -20,6 +20,7 @@
 //! boot_timeout_seconds = 300
 //! max_replacements = 2
 //! recheck_after_seconds = 60
+//! max_wait_seconds = 86400
 //! params = { tier = "standard" }
 //! # What a router policy may override, besides the pool's own settings (empty: nothing):
 //! allowed_instance_types = ["c7g.*", "m7g.large"]   # `*` matches any run of characters
@@ -37,8 +38,26 @@ use serde::{Deserialize, Serialize};
 /// GitHub allows 64.
 pub const MAX_RUNNER_NAME_PREFIX: usize = 20;
 
-/// Bounds of a parked waiter's re-check interval, in seconds.
+/// Bounds of a parked waiter's re-check interval, in seconds. Each re-check of a job that
+/// keeps waiting doubles the interval, up to the upper bound.
 pub const RECHECK_BOUNDS: (u32, u32) = (1, 900);
+
+/// The longest Step Functions lets a Standard execution, and so any wait of it, run: a year.
+pub const STEP_FUNCTIONS_MAX_SECONDS: u32 = 31_536_000;
+
+/// What the job machine (`statemachines/job.asl.json`, `TimeoutSeconds` 10 days) leaves for a
+/// job to wait for a slot and for its runner to start: 5 days, the other 5 being the longest
+/// a job may run.
+pub const WAIT_AND_START_BUDGET_SECONDS: u32 = 432_000;
+
+/// How long the job machine gives a job to start once its runner is launched (`AwaitJobStart`).
+pub const JOB_START_SECONDS: u32 = 86_400;
+
+/// How many times one execution may be sent to its pool's queue. Each wait adds about a dozen
+/// events to the execution's history, which Step Functions caps at 25,000: this bound, not
+/// only the time bound, keeps a job woken again and again (released slots another job takes
+/// first) within it.
+pub const MAX_SLOT_WAITS: u32 = 1_000;
 
 /// Everything the job flow needs besides its dependencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,8 +134,8 @@ impl FlowConfig {
             ));
         }
         let mut seen = BTreeSet::new();
-        for pool in &self.pools {
-            pool.validate()?;
+        for (index, pool) in self.pools.iter().enumerate() {
+            pool.validate(index)?;
             if !seen.insert(pool.name.as_str()) {
                 return Err(ConfigError::Invalid(format!(
                     "pool {:?} is configured twice; pool names must be unique",
@@ -227,9 +246,14 @@ pub struct PoolConfig {
     /// How many times a runner that never registers is replaced.
     #[serde(default = "default_max_replacements")]
     pub max_replacements: u32,
-    /// A parked waiter is admitted again after this long (clamped to 1..=900).
+    /// A parked waiter is admitted again after this long (clamped to 1..=900), doubling on
+    /// each re-check up to 900.
     #[serde(default = "default_recheck")]
     pub recheck_after_seconds: u32,
+    /// The longest a job waits for a slot; then its execution fails (`Runway.WaitedTooLong`).
+    /// GitHub itself cancels a job queued for a day.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_seconds: u32,
     /// Free-form settings handed to the policies.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
@@ -249,6 +273,10 @@ fn default_max_replacements() -> u32 {
 
 fn default_recheck() -> u32 {
     60
+}
+
+fn default_max_wait() -> u32 {
+    86_400
 }
 
 impl PoolConfig {
@@ -272,6 +300,7 @@ impl PoolConfig {
             boot_timeout_seconds: default_timeout(),
             max_replacements: default_max_replacements(),
             recheck_after_seconds: default_recheck(),
+            max_wait_seconds: default_max_wait(),
             params: BTreeMap::new(),
         }
     }
@@ -290,19 +319,34 @@ impl PoolConfig {
             .clamp(RECHECK_BOUNDS.0, RECHECK_BOUNDS.1)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// The longest the job machine may take from the job's first admission until its runner
+    /// has had every chance to start: the wait for a slot, then the longer of the job's own
+    /// start deadline and the runner's (every replacement's boot deadline, then the idle one).
+    pub fn wait_and_start_seconds(&self) -> u64 {
+        let boots = u64::from(self.boot_timeout_seconds) * (u64::from(self.max_replacements) + 1);
+        let runner = boots + u64::from(self.idle_timeout_seconds);
+        u64::from(self.max_wait_seconds) + runner.max(u64::from(JOB_START_SECONDS))
+    }
+
+    /// `index` is the pool's place in `pools`, for the field paths of the errors.
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let at = format!("pools[{index}]");
         if let Err(error) = runway_store::PoolName::new(self.name.as_str()) {
-            return Err(ConfigError::Invalid(format!("pool name: {error}")));
+            return Err(ConfigError::Invalid(format!(
+                "{at}.name: pool name: {error}"
+            )));
         }
         let name = &self.name;
         if self.labels.is_empty() || self.labels.iter().any(|l| l.trim().is_empty()) {
             return Err(ConfigError::Invalid(format!(
-                "pool {name:?} needs labels (the labels its runners offer), none of them empty"
+                "{at}.labels: pool {name:?} needs labels (the labels its runners offer), none of \
+                 them empty"
             )));
         }
         if self.max_running == 0 {
             return Err(ConfigError::Invalid(format!(
-                "pool {name:?} has max_running = 0, so no job could ever run; set it to 1 or more"
+                "{at}.max_running: pool {name:?} has max_running = 0, so no job could ever run; \
+                 set it to 1 or more"
             )));
         }
         for (field, patterns) in [
@@ -319,12 +363,46 @@ impl PoolConfig {
         for (field, value) in [
             ("idle_timeout_seconds", self.idle_timeout_seconds),
             ("boot_timeout_seconds", self.boot_timeout_seconds),
+            ("recheck_after_seconds", self.recheck_after_seconds),
+            ("max_wait_seconds", self.max_wait_seconds),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(
-                    "pool {name:?} has {field} = 0; Step Functions timeouts must be at least 1 second"
+                    "{at}.{field}: pool {name:?} has {field} = 0; Step Functions timeouts must be \
+                     at least 1 second"
                 )));
             }
+            if value > STEP_FUNCTIONS_MAX_SECONDS {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}.{field}: pool {name:?} has {field} = {value}, beyond a year \
+                     ({STEP_FUNCTIONS_MAX_SECONDS} s), the longest Step Functions waits"
+                )));
+            }
+        }
+        let total = self.wait_and_start_seconds();
+        if total > u64::from(WAIT_AND_START_BUDGET_SECONDS) {
+            let field = if u64::from(self.max_wait_seconds) + u64::from(JOB_START_SECONDS)
+                > u64::from(WAIT_AND_START_BUDGET_SECONDS)
+            {
+                "max_wait_seconds"
+            } else if u64::from(self.idle_timeout_seconds)
+                >= u64::from(self.boot_timeout_seconds) * (u64::from(self.max_replacements) + 1)
+            {
+                "idle_timeout_seconds"
+            } else {
+                "boot_timeout_seconds"
+            };
+            return Err(ConfigError::Invalid(format!(
+                "{at}.{field}: pool {name:?} may take {total} s before its runner has started: \
+                 max_wait_seconds ({}) plus the longer of a day for the job to start and \
+                 boot_timeout_seconds ({}) x (max_replacements ({}) + 1) + idle_timeout_seconds \
+                 ({}); at most {WAIT_AND_START_BUDGET_SECONDS} s fit, since the job machine \
+                 ends after 10 days and a job may run for 5",
+                self.max_wait_seconds,
+                self.boot_timeout_seconds,
+                self.max_replacements,
+                self.idle_timeout_seconds,
+            )));
         }
         Ok(())
     }

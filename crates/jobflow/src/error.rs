@@ -24,6 +24,11 @@ pub const RUNNER_NEVER_REGISTERED: &str = "Runway.RunnerNeverRegistered";
 pub const STORE_FAILED: &str = "Runway.StoreFailed";
 /// The provider could not terminate a runner and retrying will not help.
 pub const TEARDOWN_FAILED: &str = "Runway.TeardownFailed";
+/// GitHub refused to remove the runner because it runs a job: it is followed, not terminated.
+pub const RUNNER_BUSY: &str = "Runway.RunnerBusy";
+/// The job waited for a slot longer than its pool allows (`max_wait_seconds`), or was sent
+/// back to the queue more often than an execution's history can hold.
+pub const WAITED_TOO_LONG: &str = "Runway.WaitedTooLong";
 
 /// A step's failure, as Step Functions shows it: `error` is the name `Retry`/`Catch` match
 /// on, `cause` one sentence for the console.

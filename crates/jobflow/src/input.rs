@@ -99,6 +99,9 @@ pub(crate) struct Admission {
     /// `policy`, `ceiling` or `queue` for a job that waits.
     #[serde(default)]
     pub waiting_for: Option<String>,
+    /// How many times the job has been sent to the queue so far.
+    #[serde(default)]
+    pub waits: u32,
 }
 
 /// The provision step's output, read back by watch, check-runner, teardown and provision.
@@ -173,6 +176,10 @@ pub(crate) struct WatchInput {
     pub task_token: TaskToken,
     #[serde(default)]
     pub runner: Option<Runner>,
+    /// How many times this wait timed out and was run again (`$$.State.RetryCount`): a re-run
+    /// asks GitHub, since the webhook it waits for may have been lost.
+    #[serde(default)]
+    pub recheck: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -30,8 +30,9 @@ mod steps;
 
 pub use callbacks::{CallbackError, SfnCallbacks, TaskCallbacks};
 pub use config::{
-    ConfigError, FlowConfig, MAX_RUNNER_NAME_PREFIX, PoolCeilings, PoolConfig, RECHECK_BOUNDS,
-    RunnerScopeConfig, RunnerScopeLevel,
+    ConfigError, FlowConfig, JOB_START_SECONDS, MAX_RUNNER_NAME_PREFIX, MAX_SLOT_WAITS,
+    PoolCeilings, PoolConfig, RECHECK_BOUNDS, RunnerScopeConfig, RunnerScopeLevel,
+    STEP_FUNCTIONS_MAX_SECONDS, WAIT_AND_START_BUDGET_SECONDS,
 };
 pub use error::StepError;
 pub use events::JobEventRelay;
@@ -41,7 +42,7 @@ pub use step::{Step, UnknownStep};
 /// The error names steps fail with.
 pub mod errors {
     pub use crate::error::{
-        BAD_INPUT, GITHUB_REFUSED, JOB_NOT_FOUND, NO_SUCH_POOL, PROVISION_FAILED,
-        RUNNER_NEVER_REGISTERED, STORE_FAILED, TEARDOWN_FAILED, TRANSIENT,
+        BAD_INPUT, GITHUB_REFUSED, JOB_NOT_FOUND, NO_SUCH_POOL, PROVISION_FAILED, RUNNER_BUSY,
+        RUNNER_NEVER_REGISTERED, STORE_FAILED, TEARDOWN_FAILED, TRANSIENT, WAITED_TOO_LONG,
     };
 }

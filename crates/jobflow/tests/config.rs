@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::*;
-use runway_jobflow::{ConfigError, Deps, FlowConfig, JobFlow, RunnerScopeLevel, Step};
+use runway_jobflow::{
+    ConfigError, Deps, FlowConfig, JobFlow, RunnerScopeLevel, STEP_FUNCTIONS_MAX_SECONDS, Step,
+    WAIT_AND_START_BUDGET_SECONDS,
+};
 use runway_policy_host::{Market, RouterFallback, ThrottleFallback};
 
 const SAMPLE: &str = r#"
@@ -168,9 +171,10 @@ fn step_names_substitutions_and_local_arns() {
     runway_asl::Definition::parse_with_substitutions(&template, &substitutions).unwrap();
 }
 
-/// A lost `in_progress` or `completed` webhook must not leave a job's watch waiting for days:
-/// each job watch times out hourly and is retried, and the retried watch reads the job from
-/// GitHub. Together the retries cover the watch's whole span (a day to start, five to finish).
+/// A lost `in_progress` or `completed` webhook must not leave a watch waiting for days: each
+/// job watch times out hourly, the runner's every 15 minutes, and is retried, and the retried
+/// watch asks GitHub. Together the retries cover the watch's whole span (a day to start, five
+/// to finish).
 #[test]
 fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
     let text = std::fs::read_to_string(
@@ -179,13 +183,21 @@ fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
     .unwrap();
     let machine: serde_json::Value = serde_json::from_str(&text).unwrap();
     let branches = machine["States"]["Follow"]["Branches"].as_array().unwrap();
-    for (name, span_seconds) in [("AwaitJobStart", 86_400), ("AwaitJobDone", 432_000)] {
+    // The runner's wait holds a slot, so it re-checks more often.
+    for (name, span_seconds, heartbeat) in [
+        ("AwaitJobStart", 86_400, 3600),
+        ("AwaitJobDone", 432_000, 3600),
+        ("AwaitRunnerGone", 432_000, 900),
+    ] {
         let state = branches
             .iter()
             .find_map(|branch| branch["States"].get(name))
             .unwrap_or_else(|| panic!("{name} is in a branch of Follow"));
         let timeout = state["TimeoutSeconds"].as_u64().unwrap();
-        assert!(timeout <= 3600, "{name} re-reads the job at least hourly");
+        assert!(
+            timeout <= heartbeat,
+            "{name} re-checks at least every {heartbeat} s"
+        );
         let on_timeout = state["Retry"]
             .as_array()
             .unwrap()
@@ -199,4 +211,154 @@ fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
             "{name} waits {span_seconds} s in all"
         );
     }
+}
+
+/// Every error Lambda answers an invocation with that a later try may not get (throttling,
+/// service faults, the client's own timeout) and runway's own transient error. Each Task of
+/// runway's machines that calls a Lambda function retries all of them.
+const RETRIED_ERRORS: [&str; 7] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
+    "Runway.Transient",
+];
+
+/// Every Task calling a Lambda function (`${...FunctionArn}` or `lambda:invoke`), at any
+/// depth, by name.
+fn lambda_tasks(states: &serde_json::Value, found: &mut Vec<(String, serde_json::Value)>) {
+    let Some(states) = states.as_object() else {
+        return;
+    };
+    for (name, state) in states {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        let calls_lambda = (resource.starts_with("${") && resource.ends_with("FunctionArn}"))
+            || resource.starts_with("arn:aws:states:::lambda:invoke");
+        if state["Type"] == "Task" && calls_lambda {
+            found.push((name.clone(), state.clone()));
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            lambda_tasks(&branch["States"], found);
+        }
+        for key in ["ItemProcessor", "Iterator"] {
+            lambda_tasks(&state[key]["States"], found);
+        }
+    }
+}
+
+#[test]
+fn every_lambda_task_retries_every_error_a_later_try_may_not_get() {
+    for file in ["job.asl.json", "reaper.asl.json"] {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../statemachines")
+                .join(file),
+        )
+        .unwrap();
+        let machine: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut tasks = Vec::new();
+        lambda_tasks(&machine["States"], &mut tasks);
+        assert!(tasks.len() >= 4, "{file} calls Lambda functions");
+        for (name, task) in tasks {
+            let retried: std::collections::BTreeSet<&str> = task["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|retrier| retrier["ErrorEquals"].as_array().into_iter().flatten())
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            for error in RETRIED_ERRORS {
+                assert!(
+                    retried.contains(error),
+                    "{file}: {name} does not retry {error}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn timeouts_step_functions_cannot_wait_are_refused_naming_the_field() {
+    let year = STEP_FUNCTIONS_MAX_SECONDS;
+    let pool =
+        |name: &str, fields: &str| format!(r#"{{"name": "{name}", "labels": ["x"]{fields}}}"#);
+    let cases = [
+        (
+            vec![
+                pool("a", ""),
+                pool("b", &format!(r#", "idle_timeout_seconds": {}"#, year + 1)),
+            ],
+            "pools[1].idle_timeout_seconds",
+        ),
+        (
+            vec![pool(
+                "a",
+                &format!(r#", "boot_timeout_seconds": {}"#, year + 1),
+            )],
+            "pools[0].boot_timeout_seconds",
+        ),
+        (
+            vec![pool("a", &format!(r#", "max_wait_seconds": {}"#, u32::MAX))],
+            "pools[0].max_wait_seconds",
+        ),
+        (
+            vec![pool("a", r#", "recheck_after_seconds": 0"#)],
+            "pools[0].recheck_after_seconds",
+        ),
+        // Each within a year, together beyond what the job machine's 10 days leave.
+        (
+            vec![
+                pool("a", ""),
+                pool("b", ""),
+                pool("c", r#", "max_wait_seconds": 400000"#),
+            ],
+            "pools[2].max_wait_seconds",
+        ),
+        (
+            vec![pool(
+                "a",
+                r#", "boot_timeout_seconds": 100000, "max_replacements": 3"#,
+            )],
+            "pools[0].boot_timeout_seconds",
+        ),
+        (
+            vec![pool("a", r#", "idle_timeout_seconds": 400000"#)],
+            "pools[0].idle_timeout_seconds",
+        ),
+    ];
+    for (pools, field) in cases {
+        let json = format!(r#"{{"pools": [{}]}}"#, pools.join(", "));
+        let error = FlowConfig::from_json(&json)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains(field),
+            "{json}: {error} should name {field}"
+        );
+    }
+    // The same in the TOML form.
+    let toml = format!(
+        "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nidle_timeout_seconds = {}\n",
+        year + 1
+    );
+    let error = FlowConfig::from_toml(&toml)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("pools[0].idle_timeout_seconds"),
+        "{error}"
+    );
+
+    // Up to the budget is fine: a day's wait with the defaults, or the whole budget.
+    let fits = FlowConfig::from_json(r#"{"pools": [{"name": "p", "labels": ["x"]}]}"#).unwrap();
+    fits.validate().unwrap();
+    assert!(fits.pools[0].wait_and_start_seconds() <= u64::from(WAIT_AND_START_BUDGET_SECONDS));
+    let mut full = fits.clone();
+    full.pools[0].max_wait_seconds =
+        WAIT_AND_START_BUDGET_SECONDS - runway_jobflow::JOB_START_SECONDS;
+    full.validate().unwrap();
 }

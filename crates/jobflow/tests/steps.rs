@@ -1036,3 +1036,166 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
         .await
         .unwrap();
 }
+
+// ---- bounds of a long wait and of teardown ---------------------------------------------------
+
+#[tokio::test]
+async fn a_job_that_keeps_waiting_backs_off_and_gives_up_at_its_bounds() {
+    let mut pool = linux_pool();
+    pool.recheck_after_seconds = 60;
+    pool.max_wait_seconds = 7200;
+    let fixture = Fixture::start(Options {
+        config: config(vec![pool]),
+        ..Options::default()
+    })
+    .await;
+    // Another job holds the pool's only slot.
+    let holder = fixture.queue_job(&["self-hosted", "linux"]);
+    let mut holder = fixture.routed("job-holder", &holder).await;
+    holder["admission"] = json!({"decision": "new"});
+    let held = fixture.run(Step::Admit, holder).await.unwrap();
+    assert_eq!(held["decision"], "admit", "{held}");
+    assert_eq!(held["waits"], 0);
+
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let mut state = fixture.routed("job-waits", &input).await;
+    state["admission"] = json!({"decision": "new"});
+    // Each time the job comes back and must wait again, the re-check interval doubles, to 900.
+    let mut rechecks = Vec::new();
+    for wait in 1..=6 {
+        let admission = fixture.run(Step::Admit, state.clone()).await.unwrap();
+        assert_eq!(admission["decision"], "wait", "{admission}");
+        assert_eq!(admission["waits"], wait, "{admission}");
+        rechecks.push(admission["recheck_after_seconds"].as_u64().unwrap());
+        state["admission"] = admission;
+    }
+    assert_eq!(rechecks, vec![60, 120, 240, 480, 900, 900]);
+
+    // Near the deadline the last re-check falls on it.
+    let now = chrono::Utc::now();
+    state["admission"]["enqueued_at"] = json!((now - chrono::Duration::seconds(7100)).to_rfc3339());
+    let last = fixture.run(Step::Admit, state.clone()).await.unwrap();
+    let recheck = last["recheck_after_seconds"].as_u64().unwrap();
+    assert!((1..=100).contains(&recheck), "{last}");
+
+    // At the deadline the job gives up, saying why.
+    state["admission"]["enqueued_at"] = json!((now - chrono::Duration::seconds(7201)).to_rfc3339());
+    let error = fixture.run(Step::Admit, state.clone()).await.unwrap_err();
+    assert_eq!(error.error, errors::WAITED_TOO_LONG, "{error}");
+    assert!(
+        error.cause.contains("2 h") && error.cause.contains("max_wait_seconds (7200)"),
+        "{}",
+        error.cause
+    );
+    assert!(
+        error.cause.contains("pool ceiling 1 reached"),
+        "{}",
+        error.cause
+    );
+
+    // However young the wait, an execution's history holds only so many of them.
+    state["admission"]["enqueued_at"] = json!(now.to_rfc3339());
+    state["admission"]["waits"] = json!(runway_jobflow::MAX_SLOT_WAITS);
+    let error = fixture.run(Step::Admit, state.clone()).await.unwrap_err();
+    assert_eq!(error.error, errors::WAITED_TOO_LONG, "{error}");
+    assert!(
+        error
+            .cause
+            .contains(&format!("{} times", runway_jobflow::MAX_SLOT_WAITS)),
+        "{}",
+        error.cause
+    );
+    assert!(
+        fixture
+            .store()
+            .waiters(&pool_name())
+            .await
+            .unwrap()
+            .is_empty(),
+        "a job that gave up is not left in the queue"
+    );
+}
+
+#[tokio::test]
+async fn teardown_does_not_terminate_a_runner_github_shows_busy() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_id = input["job"]["id"].as_u64().unwrap();
+    let state = fixture.routed("job-busy", &input).await;
+    // A runner of the execution, registered and running the job.
+    let name = format!("runway-{job_id}-a1-1");
+    let jit = fixture
+        .emulator
+        .generate_jitconfig(
+            runway_github_emulator::Scope::repository("octo-org", "app"),
+            &name,
+            &["self-hosted", "linux", "x64"],
+        )
+        .unwrap();
+    let options = runway_github_emulator::runner::RunnerOptions::new(
+        Some(fixture.emulator.base_url().to_owned()),
+        jit.encoded_jit_config,
+    );
+    let runner = tokio::spawn(runway_github_emulator::runner::run(options));
+    fixture
+        .emulator
+        .wait_for_job(job_id, JobStatus::InProgress, Duration::from_secs(20))
+        .await
+        .expect("the runner takes the job");
+
+    // The runner branch's teardown: GitHub refuses to remove the runner, so it is followed.
+    let mut teardown = state.clone();
+    teardown["runner"] = json!({"runner_name": name});
+    teardown["reason"] = json!("runner finished or idle");
+    let error = fixture
+        .run(Step::Teardown, teardown.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(error.error, errors::RUNNER_BUSY, "{error}");
+    assert!(
+        error.cause.contains(&name) && error.cause.contains("not terminated"),
+        "{}",
+        error.cause
+    );
+    // The failure path cannot follow it: it leaves it running and says so.
+    let mut failed = teardown.clone();
+    failed["reason"] = json!("failure");
+    failed["error"] = json!({"Error": "States.Timeout", "Cause": ""});
+    let output = fixture.run(Step::Teardown, failed).await.unwrap();
+    assert_eq!(output["left_running"], json!([name]), "{output}");
+    assert_eq!(output["terminated"], json!([]), "{output}");
+    assert!(
+        output["summary"]
+            .as_str()
+            .unwrap()
+            .contains("left to finish it"),
+        "{output}"
+    );
+    assert!(!runner.is_finished(), "the runner still runs its job");
+    let listed = fixture
+        .github
+        .list_runners(&repo_scope(), Some(&name))
+        .await
+        .unwrap();
+    assert!(
+        listed.iter().any(|r| r.name == name && r.busy),
+        "{listed:?}"
+    );
+
+    // Once the job is over and the ephemeral runner has left, teardown goes through.
+    fixture.emulator.cancel_job(job_id).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(30), runner)
+        .await
+        .expect("the runner leaves after its job")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            ended,
+            runway_github_emulator::runner::RunOutcome::Completed { .. }
+        ),
+        "{ended:?}"
+    );
+    let output = fixture.run(Step::Teardown, teardown).await.unwrap();
+    assert_eq!(output["left_running"], json!([]), "{output}");
+}

@@ -8,8 +8,8 @@ use runway_store::{
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::config::{PoolConfig, RECHECK_BOUNDS};
-use crate::error::StepError;
+use crate::config::{MAX_SLOT_WAITS, PoolConfig, RECHECK_BOUNDS};
+use crate::error::{StepError, WAITED_TOO_LONG};
 use crate::flow::JobFlow;
 use crate::input::{Admission, AdmitInput, Routed, WaitInput, decode};
 use crate::step::Step;
@@ -27,18 +27,108 @@ struct Place {
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: AdmitInput = decode(Step::Admit, input)?;
+    let pool = flow.pool(input.route.routed(Step::Admit)?.pool.as_str())?;
+    let now = flow.deps().clock.now();
+    // A job back from the queue keeps its place: its first arrival and its priority.
+    let previous: Option<Admission> = input
+        .admission
+        .clone()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .filter(|admission: &Admission| admission.enqueued_at.is_some());
+    let mut output = decide(flow, &input, previous.as_ref(), now).await?;
+    let waited = previous.as_ref().map_or(0, |a| a.waits);
+    if output["decision"] != "wait" {
+        output["waits"] = json!(waited);
+        return Ok(output);
+    }
+    bound_wait(pool, previous.as_ref(), now, output)
+}
+
+/// A job that must wait again: the re-check interval doubles (up to its bound), and a job
+/// that has waited its pool's `max_wait_seconds`, or been queued [`MAX_SLOT_WAITS`] times,
+/// fails instead, so a long wait cannot outgrow the execution's history.
+fn bound_wait(
+    pool: &PoolConfig,
+    previous: Option<&Admission>,
+    now: DateTime<Utc>,
+    mut output: Value,
+) -> Result<Value, StepError> {
+    let waits = previous.map_or(0, |a| a.waits).saturating_add(1);
+    let why = output["reason"].as_str().unwrap_or_default().to_owned();
+    if waits > MAX_SLOT_WAITS {
+        return Err(StepError::new(
+            WAITED_TOO_LONG,
+            format!(
+                "the job went back to pool {}'s queue {MAX_SLOT_WAITS} times, as often as one \
+                 execution's history allows, and must wait again ({why})",
+                pool.name
+            ),
+        ));
+    }
+    let enqueued_at = output["enqueued_at"]
+        .as_str()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map_or(now, |time| time.with_timezone(&Utc));
+    let waited = (now - enqueued_at).num_seconds().max(0);
+    let left = i64::from(pool.max_wait_seconds) - waited;
+    if left <= 0 {
+        return Err(StepError::new(
+            WAITED_TOO_LONG,
+            format!(
+                "the job waited {} for a slot in pool {}, its max_wait_seconds ({}), and must \
+                 wait again ({why})",
+                duration_text(waited),
+                pool.name,
+                pool.max_wait_seconds
+            ),
+        ));
+    }
+    let base = output["recheck_after_seconds"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or_else(|| pool.recheck_after());
+    let backed_off = previous
+        .and_then(|a| a.recheck_after_seconds)
+        .map_or(base, |last| last.saturating_mul(2).max(base))
+        .min(RECHECK_BOUNDS.1);
+    // The last re-check falls on the deadline.
+    let recheck = i64::from(backed_off)
+        .min(left)
+        .max(i64::from(RECHECK_BOUNDS.0));
+    output["recheck_after_seconds"] = json!(recheck);
+    output["waits"] = json!(waits);
+    Ok(output)
+}
+
+/// `90061` → "1 d 1 h 1 min"; under a minute, seconds.
+fn duration_text(seconds: i64) -> String {
+    if seconds < 60 {
+        return format!("{seconds} s");
+    }
+    let (days, hours, minutes) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    [(days, "d"), (hours, "h"), (minutes, "min")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn decide(
+    flow: &JobFlow,
+    input: &AdmitInput,
+    previous: Option<&Admission>,
+    now: DateTime<Utc>,
+) -> Result<Value, StepError> {
     let routed = input.route.routed(Step::Admit)?;
     let pool = flow.pool(routed.pool.as_str())?;
     let deps = flow.deps();
     let store = deps.store.as_ref();
     let execution = &input.common.execution;
-    let now = deps.clock.now();
-
-    // A job back from the queue keeps its place: its first arrival and its priority.
-    let previous: Option<Admission> = input
-        .admission
-        .and_then(|value| serde_json::from_value(value).ok())
-        .filter(|admission: &Admission| admission.enqueued_at.is_some());
     let queue = store
         .waiters(&routed.pool)
         .await
@@ -46,12 +136,10 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let own_entry = queue.iter().find(|w| &w.execution == execution);
     let mut place = Place {
         priority: previous
-            .as_ref()
             .map(|a| a.priority)
             .or(own_entry.map(|w| w.priority))
             .unwrap_or(0),
         enqueued_at: previous
-            .as_ref()
             .and_then(|a| a.enqueued_at)
             .or(own_entry.map(|w| w.enqueued_at))
             .unwrap_or(now),

@@ -12,7 +12,7 @@ use crate::flow::JobFlow;
 use crate::input::{ProvisionInput, decode};
 use crate::naming::runner_name;
 use crate::step::Step;
-use crate::steps::teardown::teardown_one;
+use crate::steps::teardown::{Removal, teardown_one};
 use crate::steps::{RECORD_TTL, runner_scope, timestamp};
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
@@ -28,7 +28,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
 
     let attempt = match &input.replaces {
         Some(old) => {
-            teardown_one(
+            let removal = teardown_one(
                 flow,
                 execution,
                 &scope,
@@ -36,6 +36,18 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                 &old.runner_name,
             )
             .await?;
+            if let Removal::Busy { .. } = removal {
+                // It came online late and took a job: it is followed, not replaced.
+                let mut output = serde_json::to_value(old).map_err(|e| {
+                    StepError::bad_input(format!("provision: the replaced runner: {e}"))
+                })?;
+                output["reason"] = json!(format!(
+                    "runner {} registered late and is running a job; it is followed instead of \
+                     replaced",
+                    old.runner_name
+                ));
+                return Ok(output);
+            }
             old.attempt.max(1).saturating_add(1)
         }
         None => 1,

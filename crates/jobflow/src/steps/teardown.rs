@@ -1,5 +1,9 @@
-//! Teardown: every runner an execution launched is terminated, removed from GitHub and
+//! Teardown: every runner an execution launched is removed from GitHub, terminated and
 //! recorded as gone. Idempotent.
+//!
+//! GitHub first: once GitHub has removed a runner it cannot be handed a job, so terminating
+//! its host next kills nothing. GitHub refuses to remove a runner that runs a job (one it took
+//! at its idle deadline, before the webhook saying so came): that runner is not terminated.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +13,7 @@ use runway_store::{ExecutionKey, RunnerName, RunnerState};
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::error::{StepError, TEARDOWN_FAILED};
+use crate::error::{RUNNER_BUSY, StepError, TEARDOWN_FAILED};
 use crate::flow::JobFlow;
 use crate::input::{TeardownInput, decode};
 use crate::naming::runner_name;
@@ -22,40 +26,70 @@ pub(crate) struct TornDown {
     pub runner_name: String,
     pub stopped: bool,
     pub deregistered: bool,
-    pub note: Option<String>,
 }
 
 impl TornDown {
     fn sentence(&self) -> String {
-        let mut parts = Vec::new();
-        parts.push(if self.stopped {
-            "host stopped"
-        } else {
-            "host already gone"
-        });
-        parts.push(if self.deregistered {
+        let deregistered = if self.deregistered {
             "removed from GitHub"
         } else {
             "not registered with GitHub"
-        });
-        let mut text = format!("{}: {}", self.runner_name, parts.join(", "));
-        if let Some(note) = &self.note {
-            text.push_str(&format!(" ({note})"));
-        }
-        text
+        };
+        let stopped = if self.stopped {
+            "host stopped"
+        } else {
+            "host already gone"
+        };
+        format!("{}: {deregistered}, {stopped}", self.runner_name)
     }
 }
 
-/// Terminates one runner of `execution` in `pool`, removes it from GitHub if it is still
-/// registered there, and records it as gone.
+/// What became of one runner.
+#[derive(Debug, Clone)]
+pub(crate) enum Removal {
+    /// Removed from GitHub (or no longer there), terminated and recorded as gone.
+    TornDown(TornDown),
+    /// GitHub refused to remove it because it runs a job: left running, still recorded as
+    /// the execution's.
+    Busy { runner_name: String },
+}
+
+/// Removes one runner of `execution` in `pool` from GitHub, then terminates it and records it
+/// as gone; a runner GitHub shows busy with a job is left alone.
 pub(crate) async fn teardown_one(
     flow: &JobFlow,
     execution: &ExecutionKey,
     scope: &RunnerScope,
     pool: Option<&str>,
     name: &RunnerName,
-) -> Result<TornDown, StepError> {
+) -> Result<Removal, StepError> {
     let deps = flow.deps();
+    let mut deregistered = false;
+    let registered = deps
+        .github
+        .list_runners(scope, Some(name.as_str()))
+        .await
+        .map_err(|e| StepError::github(&format!("look up runner {name} on GitHub"), e))?;
+    for runner in registered.iter().filter(|r| r.name == name.as_str()) {
+        match deps.github.delete_runner(scope, runner.id).await {
+            Ok(()) => deregistered = true,
+            Err(GitHubError::NotFound { .. }) => {}
+            // GitHub refuses to delete a runner while it runs a job (422).
+            Err(GitHubError::Validation { .. }) => {
+                info!(runner = %name, "GitHub shows the runner busy; not terminated");
+                return Ok(Removal::Busy {
+                    runner_name: name.to_string(),
+                });
+            }
+            Err(e) => {
+                return Err(StepError::github(
+                    &format!("remove runner {name} from GitHub"),
+                    e,
+                ));
+            }
+        }
+    }
+
     let mut stopped = false;
     let providers: Vec<_> = match pool.and_then(|pool| deps.providers.get(pool)) {
         Some(provider) => vec![provider.clone()],
@@ -71,45 +105,16 @@ pub(crate) async fn teardown_one(
             })?;
         stopped |= matches!(outcome, Terminated::Stopped { .. });
     }
-
-    let mut deregistered = false;
-    let mut note = None;
-    let registered = deps
-        .github
-        .list_runners(scope, Some(name.as_str()))
-        .await
-        .map_err(|e| StepError::github(&format!("look up runner {name} on GitHub"), e))?;
-    for runner in registered.iter().filter(|r| r.name == name.as_str()) {
-        match deps.github.delete_runner(scope, runner.id).await {
-            Ok(()) => deregistered = true,
-            Err(GitHubError::NotFound { .. }) => {}
-            // GitHub refuses to delete a runner while it runs a job; an ephemeral runner
-            // leaves by itself once the job ends.
-            Err(GitHubError::Validation { .. }) => {
-                note = Some(
-                    "GitHub still shows it busy; an ephemeral runner leaves after its job".into(),
-                )
-            }
-            Err(e) => {
-                return Err(StepError::github(
-                    &format!("remove runner {name} from GitHub"),
-                    e,
-                ));
-            }
-        }
-    }
     deps.store
         .set_runner_state(name, RunnerState::Gone, None)
         .await
         .map_err(|e| StepError::store(&format!("record runner {name} as gone"), e))?;
-    let torn = TornDown {
+    info!(runner = %name, stopped, deregistered, "runner torn down");
+    Ok(Removal::TornDown(TornDown {
         runner_name: name.to_string(),
         stopped,
         deregistered,
-        note,
-    };
-    info!(runner = %name, stopped, deregistered, "runner torn down");
-    Ok(torn)
+    }))
 }
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
@@ -189,10 +194,34 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     }
 
     let mut torn = Vec::new();
+    let mut busy = Vec::new();
     for (name, pool) in &by_name {
         let name = RunnerName::new(name.as_str())
             .map_err(|e| StepError::bad_input(format!("teardown: {e}")))?;
-        torn.push(teardown_one(flow, execution, &scope, pool.as_deref(), &name).await?);
+        match teardown_one(flow, execution, &scope, pool.as_deref(), &name).await? {
+            Removal::TornDown(done) => torn.push(done),
+            Removal::Busy { runner_name } => busy.push(runner_name),
+        }
+    }
+    // The runner branch's teardown (it names its runner and comes from no failure) follows a
+    // busy runner until it leaves; the failure path cannot, and says what it left running.
+    let following = input
+        .error
+        .is_none()
+        .then_some(input.runner.as_ref())
+        .flatten();
+    if let Some(runner) = following
+        && busy.iter().any(|name| name == runner.runner_name.as_str())
+    {
+        return Err(StepError::new(
+            RUNNER_BUSY,
+            format!(
+                "GitHub refused to remove runner {}: it is running a job (taken at its idle \
+                 deadline, or the webhook saying so is late). It is not terminated; the \
+                 execution follows it until it leaves.",
+                runner.runner_name
+            ),
+        ));
     }
     let failed = input
         .error
@@ -202,19 +231,23 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         .map(|name| format!(" after {name}"))
         .unwrap_or_default();
     let why = format!("{}{failed}", input.reason.as_deref().unwrap_or("teardown"));
-    let summary = if torn.is_empty() {
+    let sentences: Vec<String> = torn
+        .iter()
+        .map(TornDown::sentence)
+        .chain(busy.iter().map(|name| {
+            format!(
+                "{name}: GitHub shows it running a job, so it is left to finish it (not terminated)"
+            )
+        }))
+        .collect();
+    let summary = if sentences.is_empty() {
         format!("{why}: no runner of this execution was left to tear down")
     } else {
-        format!(
-            "{why}: {}",
-            torn.iter()
-                .map(TornDown::sentence)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
+        format!("{why}: {}", sentences.join("; "))
     };
     Ok(json!({
         "terminated": torn.iter().map(|t| t.runner_name.clone()).collect::<Vec<_>>(),
+        "left_running": busy,
         "summary": summary,
     }))
 }

@@ -1,14 +1,14 @@
 //! Watch: parks a task token until the job or the runner changes, and completes it at once
 //! when the awaited change already happened.
 
-use runway_store::{JobWatch, RunnerState};
+use runway_store::{JobWatch, RunnerName, RunnerState};
 use serde_json::{Value, json};
 
 use crate::error::StepError;
 use crate::flow::JobFlow;
 use crate::input::{WatchInput, WatchKind, decode};
 use crate::step::Step;
-use crate::steps::{RECORD_TTL, wake};
+use crate::steps::{RECORD_TTL, runner_scope, wake};
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: WatchInput = decode(Step::Watch, input)?;
@@ -109,7 +109,7 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
         .await
         .map_err(|e| StepError::store("read the runner record", e))?;
     let state = record.map(|r| r.state).unwrap_or(RunnerState::Gone);
-    let wake_output = match (input.watch, state) {
+    let mut wake_output = match (input.watch, state) {
         (_, RunnerState::Gone) => Some(json!({
             "status": "gone",
             "reason": format!("runner {name} is already gone"),
@@ -121,6 +121,11 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
         })),
         _ => None,
     };
+    // A re-run after a timeout: the webhook that would have ended this wait may be lost, so
+    // GitHub is asked (only then: the first run of every wait would double the API calls).
+    if wake_output.is_none() && input.watch == WatchKind::RunnerGone && input.recheck > 0 {
+        wake_output = runner_left_github(flow, input, name).await?;
+    }
     let Some(output) = wake_output else {
         return Ok(json!({
             "watching": watch_name(input.watch),
@@ -153,6 +158,44 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
         "completed_now": completed_now,
         "reason": output["reason"].clone(),
     }))
+}
+
+/// The wake output when GitHub no longer lists the runner, or lists it offline (its host is
+/// lost): either way it is done with its job. A runner GitHub still shows online is waited for.
+/// Teardown removes it from GitHub first, so an offline runner that still holds a job is not
+/// terminated.
+async fn runner_left_github(
+    flow: &JobFlow,
+    input: &WatchInput,
+    name: &RunnerName,
+) -> Result<Option<Value>, StepError> {
+    let scope = runner_scope(flow, &input.common);
+    let listed = flow
+        .deps()
+        .github
+        .list_runners(&scope, Some(name.as_str()))
+        .await
+        .map_err(|e| StepError::github(&format!("look up runner {name} on GitHub"), e))?;
+    let recheck = input.recheck;
+    let output = match listed.iter().find(|runner| runner.name == name.as_str()) {
+        None => Some(json!({
+            "status": "gone",
+            "reason": format!(
+                "runner {name} is no longer registered with GitHub (found on re-check {recheck}; \
+                 the webhook saying its job completed never came)"
+            ),
+        })),
+        Some(runner) if runner.status != "online" => Some(json!({
+            "status": "gone",
+            "reason": format!(
+                "runner {name} is {} on GitHub (found on re-check {recheck}); its host is lost \
+                 or its runner exited",
+                runner.status
+            ),
+        })),
+        Some(_) => None,
+    };
+    Ok(output)
 }
 
 fn watch_name(kind: WatchKind) -> &'static str {
