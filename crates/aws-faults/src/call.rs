@@ -136,6 +136,12 @@ mod tests {
     #[test]
     fn an_unknown_request_has_empty_names() {
         let call = Call::identify(None, &HeaderMap::new(), b"hello");
-        assert_eq!(call, Call { service: String::new(), action: String::new() });
+        assert_eq!(
+            call,
+            Call {
+                service: String::new(),
+                action: String::new()
+            }
+        );
     }
 }

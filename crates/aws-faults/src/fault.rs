@@ -77,8 +77,7 @@ impl Fault {
 
     /// The answer to send, with `request_id` as AWS's request id.
     pub(crate) fn response(&self, request_id: &str) -> Response {
-        let status =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = match self.shape {
             ErrorShape::Ec2Xml => {
                 let body = format!(
@@ -167,10 +166,18 @@ mod tests {
 
     #[tokio::test]
     async fn json_errors_carry_the_type_and_escape_the_message() {
-        let fault = Fault::new(400, "ThrottlingException", "say \"no\"", ErrorShape::AwsJson);
+        let fault = Fault::new(
+            400,
+            "ThrottlingException",
+            "say \"no\"",
+            ErrorShape::AwsJson,
+        );
         let response = fault.response("req-2");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.headers()["x-amzn-errortype"], "ThrottlingException");
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "ThrottlingException"
+        );
         assert_eq!(
             body(response).await,
             r#"{"__type":"ThrottlingException","message":"say \"no\""}"#

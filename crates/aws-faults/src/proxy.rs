@@ -169,7 +169,9 @@ impl FaultProxy {
             let _ = stop.send(());
         }
         if let Some(mut server) = self.server.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+                .await
+                .is_err()
         {
             server.abort();
         }
@@ -261,7 +263,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             warn!(%error, service = %call.service, action = %call.action, "the upstream did not answer");
             return (
                 StatusCode::BAD_GATEWAY,
-                format!("the fault proxy could not reach {}: {error}", shared.upstream),
+                format!(
+                    "the fault proxy could not reach {}: {error}",
+                    shared.upstream
+                ),
             )
                 .into_response();
         }

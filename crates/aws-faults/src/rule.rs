@@ -45,7 +45,8 @@ impl Rule {
     }
 
     pub(crate) fn matches(&self, call: &Call) -> bool {
-        let fits = |pattern: &str, value: &str| pattern == "*" || pattern.eq_ignore_ascii_case(value);
+        let fits =
+            |pattern: &str, value: &str| pattern == "*" || pattern.eq_ignore_ascii_case(value);
         fits(&self.service, &call.service) && fits(&self.action, &call.action)
     }
 }
@@ -85,7 +86,12 @@ mod tests {
     use super::*;
 
     fn fired(trigger: Trigger, calls: usize, seed: u64) -> Vec<bool> {
-        let mut rule = ArmedRule::new(Rule::new("ec2", "RunInstances", Fault::ssm_throttling(), trigger));
+        let mut rule = ArmedRule::new(Rule::new(
+            "ec2",
+            "RunInstances",
+            Fault::ssm_throttling(),
+            trigger,
+        ));
         let mut rng = StdRng::seed_from_u64(seed);
         (0..calls).map(|_| rule.fires(&mut rng)).collect()
     }
@@ -98,7 +104,14 @@ mod tests {
 
     #[test]
     fn bursts_repeat_every_period() {
-        let fired = fired(Trigger::Bursts { period: 4, burst: 2 }, 8, 0);
+        let fired = fired(
+            Trigger::Bursts {
+                period: 4,
+                burst: 2,
+            },
+            8,
+            0,
+        );
         assert_eq!(fired, [true, true, false, false, true, true, false, false]);
     }
 
@@ -113,7 +126,12 @@ mod tests {
 
     #[test]
     fn a_wildcard_matches_any_action_of_the_service() {
-        let rule = Rule::new("ssm", "*", Fault::ssm_throttling(), Trigger::Probability(1.0));
+        let rule = Rule::new(
+            "ssm",
+            "*",
+            Fault::ssm_throttling(),
+            Trigger::Probability(1.0),
+        );
         let call = |service: &str, action: &str| Call {
             service: service.into(),
             action: action.into(),

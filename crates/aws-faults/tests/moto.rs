@@ -75,7 +75,9 @@ async fn a_capacity_error_reaches_the_sdk_as_ec2_sends_it_and_the_next_launch_go
         run_one(&ec2, "capacity-1").await,
         Err("InsufficientInstanceCapacity".to_owned())
     );
-    let instance = run_one(&ec2, "capacity-2").await.expect("the second launch reaches moto");
+    let instance = run_one(&ec2, "capacity-2")
+        .await
+        .expect("the second launch reaches moto");
     assert!(instance.starts_with("i-"), "{instance}");
     // The instance is moto's: found through the proxy, which forwards the look-up.
     let found = ec2
@@ -85,7 +87,15 @@ async fn a_capacity_error_reaches_the_sdk_as_ec2_sends_it_and_the_next_launch_go
         .await
         .unwrap();
     assert_eq!(found.reservations().len(), 1);
-    assert_eq!(injected(&proxy, "ec2", "RunInstances", "InsufficientInstanceCapacity"), 1);
+    assert_eq!(
+        injected(
+            &proxy,
+            "ec2",
+            "RunInstances",
+            "InsufficientInstanceCapacity"
+        ),
+        1
+    );
     assert_eq!(proxy.injected_total(), 1);
     assert!(proxy.forwarded() >= 2, "{}", proxy.forwarded());
     proxy.shutdown().await;
@@ -108,8 +118,14 @@ async fn ec2_throttling_is_retried_by_the_sdk_until_it_passes() {
     // The SDK's standard mode: three attempts, throttling errors retried with backoff.
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config(&proxy.url(), RetryConfig::standard()).await);
     let instance = run_one(&ec2, "throttled-1").await;
-    assert!(instance.as_deref().is_ok_and(|id| id.starts_with("i-")), "{instance:?}");
-    assert_eq!(injected(&proxy, "ec2", "RunInstances", "RequestLimitExceeded"), 2);
+    assert!(
+        instance.as_deref().is_ok_and(|id| id.starts_with("i-")),
+        "{instance:?}"
+    );
+    assert_eq!(
+        injected(&proxy, "ec2", "RunInstances", "RequestLimitExceeded"),
+        2
+    );
 
     // Without retries the caller sees the throttling code itself.
     proxy.set_rules(vec![Rule::new(
@@ -134,7 +150,10 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
             "ssm",
             "PutParameter",
             Fault::ssm_throttling(),
-            Trigger::Bursts { period: 3, burst: 2 },
+            Trigger::Bursts {
+                period: 3,
+                burst: 2,
+            },
         )],
         3,
     )
@@ -150,12 +169,22 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
             .send()
             .await;
-        outcomes.push(put.map(|_| ()).map_err(|e| e.code().unwrap_or("no code").to_owned()));
+        outcomes.push(
+            put.map(|_| ())
+                .map_err(|e| e.code().unwrap_or("no code").to_owned()),
+        );
     }
     let throttled = Err("ThrottlingException".to_owned());
     assert_eq!(
         outcomes,
-        [throttled.clone(), throttled.clone(), Ok(()), throttled.clone(), throttled, Ok(())]
+        [
+            throttled.clone(),
+            throttled.clone(),
+            Ok(()),
+            throttled.clone(),
+            throttled,
+            Ok(())
+        ]
     );
     // Only the calls that went through wrote anything; reads are not throttled by the rule.
     for (n, written) in [(0, false), (1, false), (2, true), (5, true)] {
@@ -168,10 +197,7 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
         match got {
             Ok(found) => {
                 assert!(written, "parameter {n} should not exist");
-                assert_eq!(
-                    found.parameter().and_then(|p| p.value()),
-                    Some("jit")
-                );
+                assert_eq!(found.parameter().and_then(|p| p.value()), Some("jit"));
             }
             Err(error) => {
                 assert!(!written, "parameter {n}: {error:?}");
@@ -179,7 +205,10 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
             }
         }
     }
-    assert_eq!(injected(&proxy, "ssm", "PutParameter", "ThrottlingException"), 4);
+    assert_eq!(
+        injected(&proxy, "ssm", "PutParameter", "ThrottlingException"),
+        4
+    );
 
     // Switched off, every call goes through.
     proxy.set_enabled(false);
