@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod chaos;
 mod local;
 mod policy;
 mod runner_sim;
@@ -32,6 +33,8 @@ enum Command {
     RunnerSim(runner_sim::Args),
     /// Measure webhook → launch latency and jobs per second through the job machine.
     Bench(bench::Args),
+    /// Run a burst of jobs through the job machine with faults at every boundary; report leaks.
+    Chaos(chaos::Args),
 }
 
 fn init_tracing() {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command),
         Command::RunnerSim(args) => runner_sim::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Chaos(args) => chaos::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -135,7 +135,13 @@ impl Shared {
             let guid = uuid::Uuid::new_v4().to_string();
             let (copies, outcome) = if !has_target {
                 (0, DeliveryOutcome::Skipped)
-            } else if world.faults.drop_webhooks > 0 {
+            } else if world.faults.drop_webhooks > 0
+                && world
+                    .faults
+                    .drop_webhooks_action
+                    .as_deref()
+                    .is_none_or(|action| action == event.action())
+            {
                 world.faults.drop_webhooks -= 1;
                 (0, DeliveryOutcome::Dropped)
             } else if world.faults.duplicate_webhooks > 0 {
@@ -1189,7 +1195,7 @@ async fn control_set_faults(State(shared): State<AppState>, body: Bytes) -> Resp
             return control_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
-                    "expected fault counters (drop_webhooks, duplicate_webhooks, server_errors, server_error_status, rate_limits): {error}"
+                    "expected fault counters (drop_webhooks, drop_webhooks_action, duplicate_webhooks, server_errors, server_error_status, rate_limits): {error}"
                 ),
             );
         }

@@ -146,6 +146,9 @@ pub struct Job {
 pub struct Faults {
     /// Webhooks recorded but not sent.
     pub drop_webhooks: u32,
+    /// When set, `drop_webhooks` drops only webhooks of this action (`queued`,
+    /// `in_progress`, `completed`); the others are sent.
+    pub drop_webhooks_action: Option<String>,
     /// Webhooks sent twice, with the same delivery id (as a redelivery would be).
     pub duplicate_webhooks: u32,
     /// REST calls answered with `server_error_status`.

@@ -401,6 +401,37 @@ async fn webhooks_can_be_dropped_or_duplicated_on_demand() {
 }
 
 #[tokio::test]
+async fn a_drop_can_be_kept_for_webhooks_of_one_action() {
+    let (emulator, receiver) = start_with_receiver(config()).await;
+    let (status, _) = call(
+        Method::POST,
+        &format!("{}/_emulator/faults", emulator.base_url()),
+        None,
+        Some(json!({"drop_webhooks": 1, "drop_webhooks_action": "completed"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let queued = emulator
+        .create_job(NewJob::new("octo-org/app", &["x"]))
+        .unwrap();
+    // The queued webhook is sent: the drop waits for a completed one.
+    assert_eq!(receiver.wait_for(1).await[0].job_id(), queued.job_id);
+    assert_eq!(emulator.faults().drop_webhooks, 1);
+    emulator.cancel_job(queued.job_id).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 1, "the completed webhook was dropped");
+    assert_eq!(emulator.faults().drop_webhooks, 0);
+    let deliveries = emulator.deliveries();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(deliveries[1].action, "completed");
+    assert_eq!(
+        deliveries[1].outcome,
+        runway_github_emulator::DeliveryOutcome::Dropped
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_control_api_queues_lists_and_shows_jobs_and_runners() {
     let (emulator, receiver) = start_with_receiver(config()).await;
     let base = emulator.base_url().to_string();

@@ -143,6 +143,8 @@ pub enum BenchError {
 #[derive(Debug, Default)]
 pub struct InProcessRunners {
     url: Mutex<Option<String>>,
+    /// The pool its runners are listed under (the bench's own pool when `None`).
+    pool: Option<String>,
     launched: Mutex<HashMap<String, Instant>>,
     running: Mutex<BTreeMap<String, (String, tokio::task::AbortHandle)>>,
     launch_seen: Notify,
@@ -155,6 +157,20 @@ impl InProcessRunners {
             url: Mutex::new(url),
             ..InProcessRunners::default()
         }
+    }
+
+    /// Runners of `pool`, reaching the emulator at `url`.
+    pub fn for_pool(url: Option<String>, pool: &str) -> Self {
+        InProcessRunners {
+            url: Mutex::new(url),
+            pool: Some(pool.to_owned()),
+            ..InProcessRunners::default()
+        }
+    }
+
+    /// Where runners reach the emulator from now on.
+    pub fn set_url(&self, url: Option<String>) {
+        *self.url.lock().unwrap_or_else(PoisonError::into_inner) = url;
     }
 
     /// When the launch for the execution of `job_id` was asked for.
@@ -267,7 +283,7 @@ impl InProcessRunners {
                 provider: ProviderKind::Local,
                 execution: execution.clone(),
                 runner_name: name.clone(),
-                pool: Some(POOL.to_owned()),
+                pool: Some(self.pool.clone().unwrap_or_else(|| POOL.to_owned())),
                 instance_id: name.clone(),
                 launched_at: None,
             })
@@ -501,7 +517,10 @@ fn delivered_ok(delivery: &runway_github_emulator::Delivery) -> bool {
             .is_some_and(|status| (200..300).contains(&status))
 }
 
-fn state_name<'a>(event: &'a runway_asl::HistoryEvent, details: &str) -> Option<&'a str> {
+pub(crate) fn state_name<'a>(
+    event: &'a runway_asl::HistoryEvent,
+    details: &str,
+) -> Option<&'a str> {
     event
         .details
         .get(details)
@@ -510,7 +529,7 @@ fn state_name<'a>(event: &'a runway_asl::HistoryEvent, details: &str) -> Option<
 }
 
 /// The states an execution entered, in order.
-fn entered_states(history: &[runway_asl::HistoryEvent]) -> Vec<&str> {
+pub(crate) fn entered_states(history: &[runway_asl::HistoryEvent]) -> Vec<&str> {
     history
         .iter()
         .filter(|event| event.event_type.ends_with("StateEntered"))
@@ -631,7 +650,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
 }
 
 /// `VmHWM` from `/proc/self/status` (Linux only).
-fn peak_rss_mib() -> Option<f64> {
+pub(crate) fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod bench;
+pub mod chaos;
 pub mod config;
 pub mod demo;
 mod starter;
@@ -26,7 +27,7 @@ pub use config::{
 };
 pub use starter::SfnStarter;
 pub use system::{
-    JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary, SecretSource,
-    Supplied, TASK_PREFIX, job_definition,
+    CallbacksWrapper, JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary,
+    SecretSource, Supplied, TASK_PREFIX, job_definition,
 };
 pub use view::EventView;

@@ -13,7 +13,7 @@ use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
 use runway_github_emulator::{
     Emulator, EmulatorConfig, EmulatorError, EmulatorHandle, WebhookTarget,
 };
-use runway_jobflow::{Deps, JobFlow};
+use runway_jobflow::{Deps, JobFlow, TaskCallbacks};
 use runway_policy_host::{EngineConfig, InstanceReuse, PolicyEngine, RouterPolicy, ThrottlePolicy};
 use runway_providers::{
     Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, LocalProvider, Provider,
@@ -84,6 +84,10 @@ pub struct PoolSummary {
     pub max_running: u32,
 }
 
+/// Wraps the callbacks the job flow completes waiting tasks with (`runway chaos` loses some).
+pub type CallbacksWrapper =
+    Box<dyn FnOnce(Arc<dyn TaskCallbacks>) -> Arc<dyn TaskCallbacks> + Send>;
+
 /// Parts of a [`LocalSystem`] built by the caller rather than from its configuration.
 #[derive(Default)]
 pub struct Supplied {
@@ -91,6 +95,8 @@ pub struct Supplied {
     pub aws: Option<aws_config::SdkConfig>,
     /// Runner providers by pool name, in place of the pools' configured providers.
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// Put around the engine's own task callbacks before the job flow gets them.
+    pub wrap_callbacks: Option<CallbacksWrapper>,
 }
 
 impl std::fmt::Debug for Supplied {
@@ -98,6 +104,7 @@ impl std::fmt::Debug for Supplied {
         f.debug_struct("Supplied")
             .field("aws", &self.aws.is_some())
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("wrap_callbacks", &self.wrap_callbacks.is_some())
             .finish()
     }
 }
@@ -184,6 +191,7 @@ impl LocalSystem {
         let Supplied {
             aws,
             providers: mut supplied_providers,
+            wrap_callbacks,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -248,6 +256,11 @@ impl LocalSystem {
 
         let tasks = TaskRegistry::new();
         let service = StepFunctions::new(clock.clone(), tasks.clone());
+        let callbacks: Arc<dyn TaskCallbacks> = Arc::new(service.clone());
+        let callbacks = match wrap_callbacks {
+            Some(wrap) => wrap(callbacks),
+            None => callbacks,
+        };
         let flow = JobFlow::new(
             Deps {
                 store: store.clone(),
@@ -255,7 +268,7 @@ impl LocalSystem {
                 providers: providers.clone(),
                 router: router.clone(),
                 throttle: throttle.clone(),
-                callbacks: Arc::new(service.clone()),
+                callbacks,
                 clock: clock.clone(),
             },
             config.flow.clone(),

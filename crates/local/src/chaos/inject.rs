@@ -1,0 +1,364 @@
+//! Fault injection at the boundaries runway does not reach through HTTP: the task functions
+//! (a step that dies after its work) and the engine's task callbacks (a lost
+//! `SendTaskSuccess`), plus the driver that arms the GitHub emulator's fault switches. These
+//! wrap the production parts from outside; nothing here is compiled into them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use runway_asl::{TaskFailure, TaskRegistry};
+use runway_aws_faults::{Fault, Rule, Trigger};
+use runway_github_emulator::Faults;
+use runway_jobflow::{CallbackError, JobFlow, Step, TaskCallbacks};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::faults::{FaultKind, FaultSet};
+
+/// Chance that a launched runner's provision step dies before it returns.
+const PROVISION_CRASH_RATE: f64 = 0.15;
+/// Chance that one `SendTaskSuccess` of a switched-on kind is lost.
+const LOST_CALLBACK_RATE: f64 = 0.08;
+/// How often the GitHub driver arms the emulator's switches.
+const GITHUB_TICK: Duration = Duration::from_millis(200);
+
+/// What was injected, by fault kind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally(Arc<Mutex<BTreeMap<FaultKind, u64>>>);
+
+impl Tally {
+    pub fn add(&self, kind: FaultKind, count: u64) {
+        if count > 0 {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(kind)
+                .or_default() += count;
+        }
+    }
+
+    pub fn counts(&self) -> BTreeMap<FaultKind, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A seeded generator shared by the injectors.
+fn shared_rng(seed: u64, stream: u64) -> Arc<Mutex<StdRng>> {
+    Arc::new(Mutex::new(StdRng::seed_from_u64(
+        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )))
+}
+
+fn chance(rng: &Mutex<StdRng>, p: f64) -> bool {
+    rng.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .random_bool(p.clamp(0.0, 1.0))
+}
+
+/// Re-registers the provision task so that, for some executions, the step launches its runner
+/// and then dies before returning, as a Lambda killed after `RunInstances` would. Each
+/// execution crashes at most once, so its retry finds the runner the crashed try launched.
+pub(crate) fn crash_provision_steps(
+    registry: &TaskRegistry,
+    task_name: &str,
+    flow: JobFlow,
+    seed: u64,
+    tally: Tally,
+) {
+    let rng = shared_rng(seed, 1);
+    let crashed: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    registry.register(task_name.to_owned(), move |request| {
+        let flow = flow.clone();
+        let rng = rng.clone();
+        let crashed = crashed.clone();
+        let tally = tally.clone();
+        async move {
+            let execution = request
+                .input
+                .get("execution")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let output = flow
+                .run(Step::Provision, request.input)
+                .await
+                .map_err(|error| TaskFailure::new(error.error, error.cause))?;
+            let first_crash = {
+                let mut crashed = crashed.lock().unwrap_or_else(PoisonError::into_inner);
+                !crashed.contains(&execution)
+                    && chance(&rng, PROVISION_CRASH_RATE)
+                    && crashed.insert(execution)
+            };
+            if first_crash {
+                tally.add(FaultKind::ProvisionCrash, 1);
+                return Err(TaskFailure::new(
+                    "Lambda.Unknown",
+                    "The provision function exited after its runner launched and before it \
+                     returned (injected crash).",
+                ));
+            }
+            Ok(output)
+        }
+    });
+}
+
+/// Which event a `SendTaskSuccess` carries, from its output.
+fn callback_kind(output: &Value) -> Option<FaultKind> {
+    if output.get("woken_by").is_some() {
+        return Some(FaultKind::LostWakeups);
+    }
+    match output.get("status").and_then(Value::as_str) {
+        Some("busy") => Some(FaultKind::LostWakeups),
+        Some("in_progress" | "completed" | "gone") => Some(FaultKind::LostCompletionCallbacks),
+        _ => None,
+    }
+}
+
+/// Task callbacks that lose some `SendTaskSuccess` calls: the caller is told it went through
+/// (as when the call's answer, not the call, is what arrives), the waiting task never hears.
+#[derive(Debug)]
+pub(crate) struct LossyCallbacks {
+    inner: Arc<dyn TaskCallbacks>,
+    faults: FaultSet,
+    rng: Arc<Mutex<StdRng>>,
+    armed: watch::Receiver<bool>,
+    tally: Tally,
+}
+
+impl LossyCallbacks {
+    pub fn new(
+        inner: Arc<dyn TaskCallbacks>,
+        faults: FaultSet,
+        seed: u64,
+        armed: watch::Receiver<bool>,
+        tally: Tally,
+    ) -> LossyCallbacks {
+        LossyCallbacks {
+            inner,
+            faults,
+            rng: shared_rng(seed, 2),
+            armed,
+            tally,
+        }
+    }
+}
+
+#[async_trait]
+impl TaskCallbacks for LossyCallbacks {
+    async fn send_task_success(&self, token: &str, output: Value) -> Result<(), CallbackError> {
+        if *self.armed.borrow()
+            && let Some(kind) = callback_kind(&output)
+            && self.faults.contains(kind)
+            && chance(&self.rng, LOST_CALLBACK_RATE)
+        {
+            self.tally.add(kind, 1);
+            tracing::info!(fault = %kind, "lost a SendTaskSuccess (injected)");
+            return Ok(());
+        }
+        self.inner.send_task_success(token, output).await
+    }
+
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), CallbackError> {
+        self.inner.send_task_failure(token, error, cause).await
+    }
+}
+
+/// The emulator's fault switches, through its control API.
+struct Switches {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Switches {
+    async fn get(&self) -> Option<Faults> {
+        let answer = self.client.get(&self.url).send().await.ok()?;
+        answer.json().await.ok()
+    }
+
+    async fn set(&self, faults: &Faults) -> bool {
+        self.client
+            .post(&self.url)
+            .json(faults)
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status().is_success())
+    }
+}
+
+/// Arms the emulator's fault switches in short bursts until `stop` turns true, then disarms
+/// them; counts what the emulator consumed.
+pub(crate) async fn drive_github_faults(
+    emulator_url: String,
+    faults: FaultSet,
+    seed: u64,
+    tally: Tally,
+    mut stop: watch::Receiver<bool>,
+) {
+    let switches = Switches {
+        client: reqwest::Client::new(),
+        url: format!("{}/_emulator/faults", emulator_url.trim_end_matches('/')),
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x6769_7468_7562);
+    // What was set at the last tick: the difference to what is left is what was injected.
+    let mut armed = Faults::default();
+    let mut drop_completed_next = false;
+    loop {
+        let Some(left) = switches.get().await else {
+            tokio::time::sleep(GITHUB_TICK).await;
+            if *stop.borrow() {
+                return;
+            }
+            continue;
+        };
+        let used = |armed: u32, left: u32| u64::from(armed.saturating_sub(left));
+        tally.add(
+            FaultKind::Github5xx,
+            used(armed.server_errors, left.server_errors),
+        );
+        tally.add(
+            FaultKind::Github429,
+            used(armed.rate_limits, left.rate_limits),
+        );
+        tally.add(
+            FaultKind::DuplicateWebhooks,
+            used(armed.duplicate_webhooks, left.duplicate_webhooks),
+        );
+        let dropped = used(armed.drop_webhooks, left.drop_webhooks);
+        match armed.drop_webhooks_action.as_deref() {
+            Some("completed") => tally.add(FaultKind::LostCompletedWebhooks, dropped),
+            _ => tally.add(FaultKind::LostQueuedWebhooks, dropped),
+        }
+        if *stop.borrow() {
+            switches.set(&Faults::default()).await;
+            return;
+        }
+        let mut next = left.clone();
+        if faults.contains(FaultKind::Github5xx) && rng.random_bool(0.25) {
+            next.server_errors += rng.random_range(1..=2);
+            next.server_error_status = Some([500, 502, 503][rng.random_range(0..3)]);
+        }
+        if faults.contains(FaultKind::Github429) && rng.random_bool(0.12) {
+            next.rate_limits += 1;
+        }
+        if faults.contains(FaultKind::DuplicateWebhooks) && rng.random_bool(0.2) {
+            next.duplicate_webhooks += 1;
+        }
+        // One drop at a time: the switch drops webhooks of one action.
+        if next.drop_webhooks == 0 {
+            let queued = faults.contains(FaultKind::LostQueuedWebhooks);
+            let completed = faults.contains(FaultKind::LostCompletedWebhooks);
+            let action = match (queued, completed) {
+                (true, true) => {
+                    drop_completed_next = !drop_completed_next;
+                    Some(if drop_completed_next {
+                        "completed"
+                    } else {
+                        "queued"
+                    })
+                }
+                (true, false) => Some("queued"),
+                (false, true) => Some("completed"),
+                (false, false) => None,
+            };
+            if let Some(action) = action
+                && rng.random_bool(0.1)
+            {
+                next.drop_webhooks = 1;
+                next.drop_webhooks_action = Some(action.to_owned());
+            }
+        }
+        armed = if switches.set(&next).await {
+            next
+        } else {
+            left
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(GITHUB_TICK) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// The fault proxy's rules for the AWS faults switched on.
+pub(crate) fn aws_rules(faults: &FaultSet) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    if faults.contains(FaultKind::Ec2Capacity) {
+        rules.push(Rule::new(
+            "ec2",
+            "RunInstances",
+            Fault::insufficient_instance_capacity(),
+            Trigger::Probability(0.15),
+        ));
+    }
+    if faults.contains(FaultKind::SsmThrottling) {
+        // Hundreds of JIT configs at once against a limit of tens of writes a second.
+        rules.push(Rule::new(
+            "ssm",
+            "PutParameter",
+            Fault::ssm_throttling(),
+            Trigger::Bursts {
+                period: 10,
+                burst: 4,
+            },
+        ));
+    }
+    if faults.contains(FaultKind::Ec2Throttling) {
+        rules.push(Rule::new(
+            "ec2",
+            "*",
+            Fault::ec2_request_limit_exceeded(),
+            Trigger::Probability(0.05),
+        ));
+    }
+    rules
+}
+
+/// Which fault kind a proxy rule's injection counts as.
+pub(crate) fn aws_kind(service: &str, code: &str) -> Option<FaultKind> {
+    match (service, code) {
+        ("ec2", "InsufficientInstanceCapacity") => Some(FaultKind::Ec2Capacity),
+        ("ec2", "RequestLimitExceeded") => Some(FaultKind::Ec2Throttling),
+        ("ssm", "ThrottlingException") => Some(FaultKind::SsmThrottling),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn callbacks_are_told_apart_by_what_they_carry() {
+        let kind = |output: Value| callback_kind(&output);
+        assert_eq!(
+            kind(json!({"woken_by": "x", "reason": "r"})),
+            Some(FaultKind::LostWakeups)
+        );
+        assert_eq!(
+            kind(json!({"status": "busy"})),
+            Some(FaultKind::LostWakeups)
+        );
+        for status in ["in_progress", "completed", "gone"] {
+            assert_eq!(
+                kind(json!({"status": status})),
+                Some(FaultKind::LostCompletionCallbacks)
+            );
+        }
+        assert_eq!(kind(json!({"other": 1})), None);
+    }
+}
