@@ -33,6 +33,7 @@ pub use env::{ConfigError, secrets_from_env};
 pub use event::{PayloadError, WorkflowJobAction, WorkflowJobEvent, parse_workflow_job};
 pub use execution::{
     ExecutionStarter, JobExecutionInput, StartError, StartOutcome, execution_name,
+    retry_execution_name,
 };
 pub use filter::{DEFAULT_RUNNER_LABEL, JobFilter};
 pub use forward::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
