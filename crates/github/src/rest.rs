@@ -121,7 +121,7 @@ impl RestGitHub {
             });
         }
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|err| GitHubError::Config {
@@ -253,7 +253,9 @@ impl RestGitHub {
             if let Some(cached) = &cached {
                 request = request.header(IF_NONE_MATCH, cached.etag.as_str());
             }
-            if let Some(left) = deadline.map(|deadline| time_left(self.clock.now(), deadline)) {
+            if let Some(left) = deadline.map(|deadline| time_left(self.clock.now(), deadline))
+                && left < REQUEST_TIMEOUT
+            {
                 // The request itself must not outlive the deadline either.
                 request = request.timeout(left.max(MIN_REQUEST_TIME));
             }
@@ -417,6 +419,9 @@ impl RestGitHub {
         None
     }
 }
+
+/// One request's own bound (the client's default).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request is given at least this long, even when the deadline is nearer: a call always
 /// makes one attempt.
