@@ -23,7 +23,10 @@
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`.
+//!   `POST /app/installations/{id}/access_tokens`. `GET` answers carry an `ETag`; a request
+//!   whose `If-None-Match` names it gets `304 Not Modified` with no body, which is not counted
+//!   against the primary rate limit (`x-ratelimit-*`, 5000 an hour, see
+//!   [`EmulatorHandle::set_rate_limit`]); [`EmulatorHandle::api_usage`] counts requests.
 //! - Control: `/_emulator/jobs`, `/_emulator/jobs/{id}`, `/_emulator/jobs/{id}/cancel`,
 //!   `/_emulator/runners`, `/_emulator/deliveries`, `/_emulator/faults`, `/_emulator/webhook`.
 //! - Runner protocol (see [`runner`]): `/_runner/connect`, `/_runner/acquire`,
@@ -39,6 +42,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod api;
 mod auth;
 mod config;
 mod jit;
@@ -50,6 +54,7 @@ mod state;
 mod views;
 mod webhooks;
 
+pub use api::{ApiUsage, DEFAULT_RATE_LIMIT, RateView};
 pub use auth::check_app_jwt;
 pub use config::{AppConfig, EmulatorConfig, EnterpriseConfig, WebhookTarget};
 pub use jit::{JitConfig, JitConfigError};
@@ -324,6 +329,23 @@ impl EmulatorHandle {
     /// Every webhook produced so far, in order (with duplicates sent by the fault switch).
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.read(|world, _| world.deliveries.clone())
+    }
+
+    /// The REST requests served so far: counted, `304 Not Modified`, refused for the rate
+    /// limit.
+    pub fn api_usage(&self) -> ApiUsage {
+        self.shared.api_usage()
+    }
+
+    /// The primary rate limit as the next answer would report it.
+    pub fn rate_limit(&self) -> RateView {
+        self.shared.rate_limit()
+    }
+
+    /// Sets the rate limit window's size and what is left of it; a request beyond it is
+    /// answered `403` with `x-ratelimit-remaining: 0`, as GitHub does.
+    pub fn set_rate_limit(&self, limit: u64, remaining: u64) {
+        self.shared.set_rate_limit(limit, remaining);
     }
 
     /// Replaces the fault counters.

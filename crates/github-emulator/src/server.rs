@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use crate::api::{ApiAccounting, ApiUsage, RateView, entity_tag, matches};
 use crate::auth::{Credential, check_app_jwt, credential};
 use crate::config::{AppConfig, WebhookTarget};
 use crate::jit::JitConfig;
@@ -45,6 +46,9 @@ pub(crate) struct Shared {
     outbox: mpsc::UnboundedSender<Outgoing>,
     /// When the emulated repositories were "created".
     epoch: DateTime<Utc>,
+    /// The rate limit and request counts (apart from the world: counting a request is no
+    /// change runners or webhooks wait for).
+    api: Mutex<ApiAccounting>,
 }
 
 impl Shared {
@@ -68,7 +72,28 @@ impl Shared {
             webhook: Mutex::new(webhook),
             outbox,
             epoch,
+            api: Mutex::new(ApiAccounting::new(epoch)),
         }
+    }
+
+    fn api(&self) -> MutexGuard<'_, ApiAccounting> {
+        self.api
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn api_usage(&self) -> ApiUsage {
+        self.api().usage()
+    }
+
+    pub fn rate_limit(&self) -> RateView {
+        let now = self.clock.now();
+        self.api().rate(now)
+    }
+
+    pub fn set_rate_limit(&self, limit: u64, remaining: u64) {
+        let now = self.clock.now();
+        self.api().set(now, limit, remaining);
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -334,7 +359,74 @@ async fn rest_gate(State(shared): State<AppState>, request: Request, next: Next)
     if let Some(message) = refusal {
         return with_github_headers(gh_error(StatusCode::UNAUTHORIZED, &message), now);
     }
-    with_github_headers(next.run(request).await, now)
+    let admitted = shared.api().admit(now);
+    if let Err(rate) = admitted {
+        return rate_limited_response(rate, now);
+    }
+    let conditional = *request.method() == axum::http::Method::GET;
+    let if_none_match = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    let mut not_modified = false;
+    if conditional && response.status() == StatusCode::OK {
+        (response, not_modified) = tagged(response, if_none_match.as_deref()).await;
+    }
+    let rate = shared.api().served(now, not_modified);
+    with_rate_headers(with_github_headers(response, now), rate)
+}
+
+/// A `200` answer with its `ETag`, or `304 Not Modified` without a body when the request's
+/// `If-None-Match` names it (true).
+async fn tagged(response: Response, if_none_match: Option<&str>) -> (Response, bool) {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (
+            gh_error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+            false,
+        );
+    };
+    let etag = entity_tag(&bytes);
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        parts.headers.insert(header::ETAG, value);
+    }
+    if if_none_match.is_some_and(|wanted| matches(wanted, &etag)) {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return (Response::from_parts(parts, axum::body::Body::empty()), true);
+    }
+    (
+        Response::from_parts(parts, axum::body::Body::from(bytes)),
+        false,
+    )
+}
+
+/// GitHub's answer once the primary rate limit is spent.
+fn rate_limited_response(rate: RateView, now: DateTime<Utc>) -> Response {
+    let response = gh_error(
+        StatusCode::FORBIDDEN,
+        "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+    );
+    with_rate_headers(with_github_headers(response, now), rate)
+}
+
+/// The rate limit as the accounting has it.
+fn with_rate_headers(mut response: Response, rate: RateView) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        ("x-ratelimit-used", rate.used.to_string()),
+        ("x-ratelimit-reset", rate.reset.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 impl Shared {
@@ -942,7 +1034,22 @@ async fn installation_repositories(
         world
             .repositories
             .iter()
-            .map(|repo| payloads::repository(repo, &shared.urls, shared.epoch))
+            .map(|repo| {
+                let mut payload = payloads::repository(repo, &shared.urls, shared.epoch);
+                // A job comes from a push (or another event) to its repository: the latest
+                // job's creation is the repository's last push.
+                let full_name = repo.full_name();
+                let pushed = world
+                    .jobs
+                    .values()
+                    .filter(|job| job.repository.eq_ignore_ascii_case(&full_name))
+                    .map(|job| job.created_at)
+                    .max();
+                if let Some(pushed) = pushed.filter(|pushed| *pushed > shared.epoch) {
+                    payload["pushed_at"] = json!(timestamp(pushed));
+                }
+                payload
+            })
             .collect()
     });
     wrapped_page(

@@ -5,7 +5,10 @@
 //! (RS256 JWT → installation token, cached until five minutes before it expires) or with a
 //! token. Rate limits are honoured (`Retry-After`, `x-ratelimit-reset`), 5xx and transport
 //! failures are retried with bounded exponential backoff, and every wait goes through
-//! [`runway_clock::Clock`]. Tokens and JIT configurations are [`Secret`]s: never logged,
+//! [`runway_clock::Clock`] and stays within the call's deadline ([`RetryPolicy::call_budget`],
+//! [`with_call_deadline`]). `GET` answers are remembered by URL with their `ETag` (bounded),
+//! so an unchanged resource costs a `304`, which GitHub does not count against the rate
+//! limit; [`GitHub::usage`] tells how many requests were made and the rate limit last seen. Tokens and JIT configurations are [`Secret`]s: never logged,
 //! redacted by `Debug`.
 
 use std::fmt;
@@ -13,19 +16,23 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub mod auth;
+mod cache;
 mod error;
 mod rest;
 mod secret;
 mod types;
+mod usage;
 
 pub use auth::{AppClaims, AppCredentials, Credentials};
+pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES};
 pub use error::GitHubError;
 pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
 pub use secret::Secret;
 pub use types::{
-    Account, JitConfig, JitConfigRequest, RegistrationToken, Repository, Runner, RunnerLabel,
-    RunnerScope, WorkflowJob, WorkflowRun,
+    Account, InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Repository,
+    Runner, RunnerLabel, RunnerScope, WorkflowJob, WorkflowRun,
 };
+pub use usage::{ApiUsage, RateLimit, with_call_deadline};
 
 /// What runway asks of GitHub.
 #[async_trait]
@@ -85,5 +92,11 @@ pub trait GitHub: Send + Sync + fmt::Debug {
 
     /// The repositories the App installation may access, all pages
     /// (`GET /installation/repositories`; needs installation credentials).
-    async fn installation_repositories(&self) -> Result<Vec<Repository>, GitHubError>;
+    async fn installation_repositories(&self) -> Result<Vec<InstallationRepository>, GitHubError>;
+
+    /// Requests sent so far and the rate limit as last seen (nothing, for a client that does
+    /// not keep count).
+    fn usage(&self) -> ApiUsage {
+        ApiUsage::default()
+    }
 }

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, USER_AGENT};
+use chrono::{DateTime, Utc};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT,
+};
 use reqwest::{Method, StatusCode};
 use runway_clock::SharedClock;
 use serde::de::DeserializeOwned;
@@ -11,12 +14,14 @@ use tracing::{debug, warn};
 
 use crate::GitHub;
 use crate::auth::{Credentials, InstallationToken};
+use crate::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ResponseCache};
 use crate::error::GitHubError;
 use crate::secret::Secret;
 use crate::types::{
-    JitConfig, JitConfigRequest, RegistrationToken, Repository, Runner, RunnerList, RunnerScope,
-    WorkflowJob, WorkflowRun, segment,
+    InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerList,
+    RunnerScope, WorkflowJob, WorkflowRun, segment,
 };
+use crate::usage::{ApiUsage, UsageCounters, call_deadline};
 
 /// The public GitHub API.
 pub const GITHUB_API_URL: &str = "https://api.github.com";
@@ -46,6 +51,10 @@ pub struct RetryPolicy {
     /// A rate limit that lifts within this is waited out; a longer one is returned as
     /// [`GitHubError::RateLimited`] so the caller can wait without holding a request open.
     pub max_rate_limit_wait: Duration,
+    /// The longest one call may take, its retries and waits included: a wait that would end
+    /// past it is not made, and the call returns its (retryable) error instead. `None`: only
+    /// a deadline set with [`crate::with_call_deadline`] bounds the call.
+    pub call_budget: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -55,6 +64,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),
             max_rate_limit_wait: Duration::from_secs(60),
+            call_budget: None,
         }
     }
 }
@@ -80,6 +90,9 @@ pub struct RestGitHub {
     clock: SharedClock,
     retry: RetryPolicy,
     installation_token: tokio::sync::Mutex<Option<InstallationToken>>,
+    /// `GET` answers with an `ETag`, for conditional requests.
+    cache: ResponseCache,
+    usage: UsageCounters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +121,7 @@ impl RestGitHub {
             });
         }
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|err| GitHubError::Config {
@@ -121,6 +134,8 @@ impl RestGitHub {
             clock,
             retry: RetryPolicy::default(),
             installation_token: tokio::sync::Mutex::new(None),
+            cache: ResponseCache::new(DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES),
+            usage: UsageCounters::default(),
         })
     }
 
@@ -135,8 +150,31 @@ impl RestGitHub {
         self
     }
 
+    /// Remembers at most `entries` answers of at most `bytes` in all for conditional requests
+    /// (0 entries: none).
+    pub fn with_response_cache(mut self, entries: usize, bytes: usize) -> Self {
+        self.cache = ResponseCache::new(entries, bytes);
+        self
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The deadline of a call starting now: the policy's budget and the caller's deadline,
+    /// whichever comes first.
+    fn deadline(&self) -> Option<DateTime<Utc>> {
+        let budget = self.retry.call_budget.map(|budget| {
+            let budget = chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::MAX);
+            self.clock
+                .now()
+                .checked_add_signed(budget)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        });
+        match (budget, call_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The bearer token for `who`, fetching an installation token when none is fresh.
@@ -180,7 +218,9 @@ impl RestGitHub {
         })
     }
 
-    /// Sends one request with retries; the body of the successful response.
+    /// Sends one request with retries; the body of the successful response. A `GET` whose
+    /// earlier answer carried an `ETag` is sent with `If-None-Match`, and a `304` answer gives
+    /// the remembered body back.
     async fn send(
         &self,
         method: Method,
@@ -190,6 +230,8 @@ impl RestGitHub {
         who: As,
     ) -> Result<(StatusCode, bytes::Bytes), GitHubError> {
         let url = format!("{}{}", self.base_url, path);
+        let cache_key = (method == Method::GET).then(|| cache_key(who, &url, query));
+        let deadline = self.deadline();
         let mut failures = 0_u32;
         let mut refreshed_token = false;
         loop {
@@ -207,6 +249,17 @@ impl RestGitHub {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            let cached = cache_key.as_deref().and_then(|key| self.cache.get(key));
+            if let Some(cached) = &cached {
+                request = request.header(IF_NONE_MATCH, cached.etag.as_str());
+            }
+            if let Some(left) = deadline.map(|deadline| time_left(self.clock.now(), deadline))
+                && left < REQUEST_TIMEOUT
+            {
+                // The request itself must not outlive the deadline either.
+                request = request.timeout(left.max(MIN_REQUEST_TIME));
+            }
+            self.usage.sent();
             let attempt_error = match request.send().await {
                 Err(err) => GitHubError::Transport {
                     message: transport_message(&err),
@@ -214,6 +267,7 @@ impl RestGitHub {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
+                    self.usage.saw(&headers);
                     let bytes = response
                         .bytes()
                         .await
@@ -221,8 +275,21 @@ impl RestGitHub {
                             message: transport_message(&err),
                         });
                     debug!(method = %method, path, status = status.as_u16(), "GitHub answered");
+                    if status == StatusCode::NOT_MODIFIED
+                        && let Some(cached) = cached
+                    {
+                        self.usage.not_modified();
+                        return Ok((StatusCode::OK, cached.body));
+                    }
                     if status.is_success() {
-                        return bytes.map(|bytes| (status, bytes));
+                        let bytes = bytes?;
+                        if let (Some(key), Some(etag)) = (
+                            cache_key.as_deref(),
+                            headers.get(ETAG).and_then(|v| v.to_str().ok()),
+                        ) {
+                            self.cache.put(key, etag, bytes.clone());
+                        }
+                        return Ok((status, bytes));
                     }
                     let message = error_message(bytes.as_deref().unwrap_or_default());
                     let error = self.classify(status, &headers, message);
@@ -252,6 +319,13 @@ impl RestGitHub {
                 _ => return Err(attempt_error),
             };
             if failures >= self.retry.max_attempts {
+                return Err(attempt_error);
+            }
+            if let Some(deadline) = deadline
+                && wait + MIN_REQUEST_TIME > time_left(self.clock.now(), deadline)
+            {
+                // Waiting would outlive the caller: give it the error to retry later.
+                warn!(method = %method, path, error = %attempt_error, wait_ms = wait.as_millis() as u64, "GitHub request failed; no time left to retry within the call's deadline");
                 return Err(attempt_error);
             }
             warn!(method = %method, path, error = %attempt_error, wait_ms = wait.as_millis() as u64, "GitHub request failed; retrying");
@@ -344,6 +418,30 @@ impl RestGitHub {
         }
         None
     }
+}
+
+/// One request's own bound (the client's default).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request is given at least this long, even when the deadline is nearer: a call always
+/// makes one attempt.
+const MIN_REQUEST_TIME: Duration = Duration::from_secs(1);
+
+fn time_left(now: DateTime<Utc>, deadline: DateTime<Utc>) -> Duration {
+    (deadline - now).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// The cache key of a `GET`: who asks (an App JWT and an installation token see different
+/// things), the URL and the query.
+fn cache_key(who: As, url: &str, query: &[(&str, String)]) -> String {
+    let mut key = format!("{who:?} {url}");
+    for (index, (name, value)) in query.iter().enumerate() {
+        key.push(if index == 0 { '?' } else { '&' });
+        key.push_str(name);
+        key.push('=');
+        key.push_str(value);
+    }
+    key
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -483,8 +581,12 @@ impl GitHub for RestGitHub {
         self.paged(&path, &[], "jobs").await
     }
 
-    async fn installation_repositories(&self) -> Result<Vec<Repository>, GitHubError> {
+    async fn installation_repositories(&self) -> Result<Vec<InstallationRepository>, GitHubError> {
         self.paged("/installation/repositories", &[], "repositories")
             .await
+    }
+
+    fn usage(&self) -> ApiUsage {
+        self.usage.snapshot()
     }
 }

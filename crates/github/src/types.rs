@@ -163,6 +163,32 @@ pub struct WorkflowRun {
 
 pub use runway_github_types::{Account, Repository};
 
+/// A repository as `GET /installation/repositories` lists it: the repository, and when it
+/// last changed (for choosing the repositories worth checking).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRepository {
+    #[serde(flatten)]
+    pub repository: Repository,
+    /// The last push to any branch (RFC 3339).
+    #[serde(default)]
+    pub pushed_at: Option<String>,
+    /// The last change to the repository itself (RFC 3339).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl InstallationRepository {
+    /// The later of `pushed_at` and `updated_at`, when either reads as a time.
+    pub fn last_activity(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        [&self.pushed_at, &self.updated_at]
+            .into_iter()
+            .flatten()
+            .filter_map(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            .map(|time| time.with_timezone(&chrono::Utc))
+            .max()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RunnerList {
     pub total_count: u64,

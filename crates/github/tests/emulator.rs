@@ -274,16 +274,22 @@ async fn queued_jobs_are_found_through_runs_and_installation_repositories_page_b
 
     let listed = github.installation_repositories().await.unwrap();
     assert_eq!(listed.len(), 101);
-    let app = listed
+    let app = &listed
         .iter()
-        .find(|r| r.full_name == "octo-org/app")
-        .unwrap();
+        .find(|r| r.repository.full_name == "octo-org/app")
+        .unwrap()
+        .repository;
+    assert!(listed.iter().all(|r| r.last_activity().is_some()));
     assert_eq!(
         (app.name.as_str(), app.owner.login.as_str()),
         ("app", "octo-org")
     );
     assert!(app.owner.is_organization(), "{app:?}");
-    assert!(listed.iter().any(|r| r.full_name == "octo-org/repo-100"));
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.repository.full_name == "octo-org/repo-100")
+    );
 
     // One run of 101 jobs (two pages of jobs), then 100 runs of one job: 101 runs.
     let first = emulator
@@ -395,4 +401,67 @@ async fn a_server_error_while_listing_runs_is_retryable() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn unchanged_resources_cost_304s_the_emulator_does_not_count_and_a_spent_limit_is_refused() {
+    let clock = SystemClock::shared();
+    let emulator = emulator(clock.clone(), false).await;
+    let github = RestGitHub::new(
+        emulator.api_url(),
+        Credentials::Token(runway_github::Secret::new("t")),
+        clock,
+    )
+    .unwrap();
+    let job = emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+        .unwrap();
+    let served = emulator.api_usage();
+    let remaining = emulator.rate_limit().remaining;
+
+    for _ in 0..2 {
+        github
+            .workflow_runs("octo-org", "app", "queued")
+            .await
+            .unwrap();
+        github
+            .workflow_job("octo-org", "app", job.job_id)
+            .await
+            .unwrap();
+    }
+    let used = emulator.api_usage().since(&served);
+    assert_eq!((used.requests, used.not_modified), (4, 2), "{used:?}");
+    assert_eq!(used.counted(), 2);
+    assert_eq!(emulator.rate_limit().remaining, remaining - 2);
+    let seen = github.usage();
+    assert_eq!((seen.requests, seen.not_modified), (4, 2), "{seen:?}");
+    assert_eq!(
+        seen.rate_limit.map(|rate| rate.remaining),
+        Some(remaining - 2),
+        "the client saw the emulator's count"
+    );
+
+    // A change (another run) is answered in full again.
+    emulator
+        .create_job(NewJob::new("octo-org/app", &["self-hosted", "linux"]))
+        .unwrap();
+    let served = emulator.api_usage();
+    let runs = github
+        .workflow_runs("octo-org", "app", "queued")
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(emulator.api_usage().since(&served).not_modified, 0);
+
+    // Once the window is spent, GitHub refuses with 403 until the reset.
+    emulator.set_rate_limit(5000, 0);
+    let err = github
+        .workflow_job("octo-org", "app", job.job_id + 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GitHubError::RateLimited { retry_after } if retry_after > Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert_eq!(emulator.api_usage().rate_limited, 1);
 }

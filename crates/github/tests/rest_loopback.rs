@@ -7,8 +7,8 @@ use std::time::Duration;
 use http::Method;
 use runway_clock::{Clock, SharedClock, VirtualClock};
 use runway_github::{
-    AppCredentials, Credentials, GitHub, GitHubError, JitConfigRequest, RestGitHub, RetryPolicy,
-    RunnerScope, Secret,
+    ApiUsage, AppCredentials, Credentials, GitHub, GitHubError, JitConfigRequest, RateLimit,
+    RestGitHub, RetryPolicy, RunnerScope, Secret, with_call_deadline,
 };
 use serde_json::{Value, json};
 use support::{Answer, Loopback, OpenApi, app_key, verify_app_jwt};
@@ -617,4 +617,161 @@ async fn secrets_never_show_in_debug_output() {
     )
     .unwrap();
     assert!(!format!("{github:?}").contains("PRIVATE KEY"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_never_waits_past_its_budget() {
+    let clock = VirtualClock::new().shared();
+    let server = Loopback::start(clock.clone(), APP_ID).await;
+    let policy = RetryPolicy {
+        call_budget: Some(Duration::from_secs(20)),
+        ..RetryPolicy::default()
+    };
+    let github = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock.clone(),
+    )
+    .with_retry_policy(policy.clone());
+    // A Retry-After the policy would wait out (under max_rate_limit_wait), but not the budget.
+    server.script([
+        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30"),
+        Answer::json(200, job_json()),
+    ]);
+    let before = clock.now();
+    let err = github.workflow_job("o", "r", 1).await.unwrap_err();
+    assert_eq!(
+        err,
+        GitHubError::RateLimited {
+            retry_after: Duration::from_secs(30)
+        }
+    );
+    assert!(err.is_retryable());
+    assert_eq!((clock.now() - before).num_seconds(), 0, "no wait was made");
+    assert_eq!(server.requests().len(), 1);
+
+    // 5xx: backoff 1 s and 2 s fit in a 4 s budget, the next 4 s does not.
+    let github = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock.clone(),
+    )
+    .with_retry_policy(RetryPolicy {
+        call_budget: Some(Duration::from_secs(4)),
+        ..policy
+    });
+    let mut script: Vec<_> = (0..4)
+        .map(|_| Answer::json(503, json!({"message": "unavailable"})))
+        .collect();
+    script.push(Answer::json(200, job_json()));
+    server.script(script);
+    let before = clock.now();
+    let err = github.workflow_job("o", "r", 1).await.unwrap_err();
+    assert_eq!(err, GitHubError::Server { status: 503 });
+    assert_eq!((clock.now() - before).num_seconds(), 3);
+    assert_eq!(server.requests().len(), 1 + 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_caller_s_deadline_bounds_every_call_in_it() {
+    let clock = VirtualClock::new().shared();
+    let server = Loopback::start(clock.clone(), APP_ID).await;
+    let github = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock.clone(),
+    );
+    server.script([
+        // Waited: 5 s (and a request) fit in the 10 s left.
+        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "5"),
+        Answer::json(200, job_json()),
+        // Not waited: 30 s do not fit in the 5 s left.
+        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30"),
+        Answer::json(200, job_json()),
+    ]);
+    let deadline = clock.now() + chrono::Duration::seconds(10);
+    let before = clock.now();
+    let (first, second) = with_call_deadline(deadline, async {
+        (
+            github.workflow_job("o", "r", 1).await,
+            github.workflow_job("o", "r", 1).await,
+        )
+    })
+    .await;
+    first.unwrap();
+    assert_eq!(
+        second.unwrap_err(),
+        GitHubError::RateLimited {
+            retry_after: Duration::from_secs(30)
+        }
+    );
+    assert_eq!((clock.now() - before).num_seconds(), 5);
+    assert_eq!(server.requests().len(), 3);
+    // Outside the scope the same call waits as the policy allows.
+    github.workflow_job("o", "r", 1).await.unwrap();
+    assert_eq!((clock.now() - before).num_seconds(), 35);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_resource_is_asked_for_conditionally_and_read_from_the_cache() {
+    let clock = VirtualClock::new().shared();
+    let server = Loopback::start(clock.clone(), APP_ID).await;
+    let github = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock,
+    );
+    let rate = |remaining: u64| {
+        move |answer: Answer| {
+            answer
+                .header("x-ratelimit-limit", "5000")
+                .header("x-ratelimit-remaining", remaining.to_string())
+                .header("x-ratelimit-reset", "1700000000")
+        }
+    };
+    server.script([
+        rate(4990)(Answer::json(200, job_json()).header("etag", "W/\"v1\"")),
+        rate(4990)(Answer::json(304, Value::Null).header("etag", "W/\"v1\"")),
+        // Another job id is another URL: asked for unconditionally.
+        rate(4989)(Answer::json(200, job_json())),
+    ]);
+    let first = github.workflow_job("o", "r", 1).await.unwrap();
+    let second = github.workflow_job("o", "r", 1).await.unwrap();
+    assert_eq!(first, second);
+    github.workflow_job("o", "r", 2).await.unwrap();
+    let conditions: Vec<_> = server
+        .requests()
+        .into_iter()
+        .map(|r| r.if_none_match)
+        .collect();
+    assert_eq!(conditions, [None, Some("W/\"v1\"".to_owned()), None]);
+    assert_eq!(
+        github.usage(),
+        ApiUsage {
+            requests: 3,
+            not_modified: 1,
+            rate_limit: Some(RateLimit {
+                limit: 5000,
+                remaining: 4989,
+                reset: 1_700_000_000
+            }),
+        }
+    );
+    assert_eq!(github.usage().counted(), 2);
+
+    // A client that keeps no answers never asks conditionally.
+    let uncached = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        VirtualClock::new().shared(),
+    )
+    .with_response_cache(0, 0);
+    server.script([
+        Answer::json(200, job_json()).header("etag", "W/\"v1\""),
+        Answer::json(200, job_json()).header("etag", "W/\"v1\""),
+    ]);
+    uncached.workflow_job("o", "r", 1).await.unwrap();
+    uncached.workflow_job("o", "r", 1).await.unwrap();
+    let requests = server.requests();
+    assert!(requests[3..].iter().all(|r| r.if_none_match.is_none()));
 }

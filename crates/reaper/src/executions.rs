@@ -22,10 +22,41 @@ pub enum ExecutionStatus {
     Unknown,
 }
 
+/// Why an execution failed, as the workflow service reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionFailure {
+    /// The Fail state's (or the service's) error name.
+    pub error: String,
+    pub cause: String,
+    /// The execution ran out its own timeout (rather than reaching a Fail state).
+    pub timed_out: bool,
+}
+
+/// One execution as the workflow service describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionState {
+    pub status: ExecutionStatus,
+    /// Set when the execution failed or timed out (not when it succeeded or was stopped).
+    pub failure: Option<ExecutionFailure>,
+}
+
+impl ExecutionState {
+    pub fn of(status: ExecutionStatus) -> ExecutionState {
+        ExecutionState {
+            status,
+            failure: None,
+        }
+    }
+}
+
 /// Looks executions of the job state machine up by name.
 #[async_trait]
 pub trait Executions: Send + Sync + fmt::Debug {
-    async fn status(&self, execution: &str) -> Result<ExecutionStatus, ReapError>;
+    async fn describe(&self, execution: &str) -> Result<ExecutionState, ReapError>;
+
+    async fn status(&self, execution: &str) -> Result<ExecutionStatus, ReapError> {
+        Ok(self.describe(execution).await?.status)
+    }
 }
 
 /// The ARN of execution `name` of the state machine `machine_arn`
@@ -117,9 +148,9 @@ where
 
 #[async_trait]
 impl Executions for SfnExecutions {
-    async fn status(&self, execution: &str) -> Result<ExecutionStatus, ReapError> {
+    async fn describe(&self, execution: &str) -> Result<ExecutionState, ReapError> {
         let Some(arn) = execution_arn(&self.machine_arn, execution) else {
-            return Ok(ExecutionStatus::Unknown);
+            return Ok(ExecutionState::of(ExecutionStatus::Unknown));
         };
         match self
             .client
@@ -128,13 +159,30 @@ impl Executions for SfnExecutions {
             .send()
             .await
         {
-            Ok(output) => Ok(match output.status() {
-                aws_sdk_sfn::types::ExecutionStatus::Running
-                | aws_sdk_sfn::types::ExecutionStatus::PendingRedrive => ExecutionStatus::Running,
-                _ => ExecutionStatus::Ended,
-            }),
+            Ok(output) => {
+                use aws_sdk_sfn::types::ExecutionStatus as Sfn;
+                let failure = |timed_out| ExecutionFailure {
+                    error: output.error().unwrap_or_default().to_owned(),
+                    cause: output.cause().unwrap_or_default().to_owned(),
+                    timed_out,
+                };
+                Ok(match output.status() {
+                    Sfn::Running | Sfn::PendingRedrive => {
+                        ExecutionState::of(ExecutionStatus::Running)
+                    }
+                    Sfn::Failed => ExecutionState {
+                        status: ExecutionStatus::Ended,
+                        failure: Some(failure(false)),
+                    },
+                    Sfn::TimedOut => ExecutionState {
+                        status: ExecutionStatus::Ended,
+                        failure: Some(failure(true)),
+                    },
+                    _ => ExecutionState::of(ExecutionStatus::Ended),
+                })
+            }
             Err(SdkError::ServiceError(context)) if context.err().is_execution_does_not_exist() => {
-                Ok(ExecutionStatus::Unknown)
+                Ok(ExecutionState::of(ExecutionStatus::Unknown))
             }
             Err(error) => Err(classify_sdk("DescribeExecution", &error)),
         }
@@ -159,16 +207,35 @@ impl LocalExecutions {
 
 #[async_trait]
 impl Executions for LocalExecutions {
-    async fn status(&self, execution: &str) -> Result<ExecutionStatus, ReapError> {
+    async fn describe(&self, execution: &str) -> Result<ExecutionState, ReapError> {
         let Some(arn) = execution_arn(&self.machine_arn, execution) else {
-            return Ok(ExecutionStatus::Unknown);
+            return Ok(ExecutionState::of(ExecutionStatus::Unknown));
         };
         match self.service.describe_execution(&arn) {
-            Ok(description) => Ok(match description.status {
-                runway_asl::ExecutionStatus::Running => ExecutionStatus::Running,
-                _ => ExecutionStatus::Ended,
-            }),
-            Err(ServiceError::ExecutionDoesNotExist(_)) => Ok(ExecutionStatus::Unknown),
+            Ok(description) => {
+                let failure = |timed_out| ExecutionFailure {
+                    error: description.error.clone().unwrap_or_default(),
+                    cause: description.cause.clone().unwrap_or_default(),
+                    timed_out,
+                };
+                Ok(match description.status {
+                    runway_asl::ExecutionStatus::Running => {
+                        ExecutionState::of(ExecutionStatus::Running)
+                    }
+                    runway_asl::ExecutionStatus::Failed => ExecutionState {
+                        status: ExecutionStatus::Ended,
+                        failure: Some(failure(false)),
+                    },
+                    runway_asl::ExecutionStatus::TimedOut => ExecutionState {
+                        status: ExecutionStatus::Ended,
+                        failure: Some(failure(true)),
+                    },
+                    _ => ExecutionState::of(ExecutionStatus::Ended),
+                })
+            }
+            Err(ServiceError::ExecutionDoesNotExist(_)) => {
+                Ok(ExecutionState::of(ExecutionStatus::Unknown))
+            }
             Err(other) => Err(ReapError::Failed(format!(
                 "DescribeExecution failed: {}: {other}",
                 other.aws_code()

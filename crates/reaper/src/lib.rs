@@ -6,11 +6,21 @@
 //! - `offline-runners`: runway's runners GitHub lists as offline whose execution is not
 //!   running → removed from GitHub;
 //! - `stale-slots`: slots held by executions that are not running → released by the job
-//!   machine's own release step, which wakes the oldest waiter;
-//! - `lost-jobs`: queued jobs (in the installation's repositories, or the configured ones)
-//!   that the webhook intake would take on but that have no execution, because their webhook
-//!   was lost → started with the execution name and input the intake builds
-//!   ([`runway_webhook::decide`]), through an [`runway_webhook::ExecutionStarter`].
+//!   machine's own release step, which wakes the oldest waiter; slots held by running
+//!   executions whose job GitHub reports completed (a bounded number of look-ups per sweep) →
+//!   the execution is handed the `completed` event it missed, as the intake would, so it tears
+//!   its runner down and releases the slot itself;
+//! - `lost-jobs`: queued jobs (in the configured repositories, those the intake allows, or the
+//!   installation's recently active ones) that the webhook intake would take on but that have
+//!   no execution, because their webhook was lost → started with the execution name and input
+//!   the intake builds ([`runway_webhook::decide`]), through an
+//!   [`runway_webhook::ExecutionStarter`]; queued jobs whose execution failed for a transient
+//!   cause ([`classify`]) → started again as `<name>-retry<n>`, at most `max_retries` times,
+//!   the input saying why.
+//!
+//! GitHub requests are bounded per sweep (`github_requests_per_sweep`, `304 Not Modified`
+//! answers free), and a sweep stops when the rate limit left falls under
+//! `rate_limit_reserve`; the report says where it stopped and what is left.
 //!
 //! Every sweep leaves a running execution's things alone, leaves anything younger than the
 //! grace period alone, is idempotent, stops at `max_actions_per_sweep`, and reports throttling,
@@ -21,18 +31,26 @@
 mod config;
 mod error;
 mod executions;
+mod meter;
 mod reaper;
 mod report;
+mod retry;
 mod verdict;
 
 pub use config::{
-    DEFAULT_GRACE_SECONDS, DEFAULT_MAX_ACTIONS_PER_SWEEP, DEFAULT_UNKNOWN_EXECUTION_GRACE_SECONDS,
+    DEFAULT_ACTIVE_WITHIN_SECONDS, DEFAULT_GITHUB_REQUESTS_PER_SWEEP, DEFAULT_GRACE_SECONDS,
+    DEFAULT_JOB_LOOKUPS_PER_SWEEP, DEFAULT_MAX_ACTIONS_PER_SWEEP, DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE_LIMIT_RESERVE, DEFAULT_UNKNOWN_EXECUTION_GRACE_SECONDS, MAX_RETRIES_LIMIT,
     ReaperConfig, ReaperConfigError,
 };
 pub use error::{BAD_INPUT, REAP_FAILED, ReapError, TRANSIENT};
-pub use executions::{ExecutionStatus, Executions, LocalExecutions, SfnExecutions, execution_arn};
+pub use executions::{
+    ExecutionFailure, ExecutionState, ExecutionStatus, Executions, LocalExecutions, SfnExecutions,
+    execution_arn,
+};
 pub use reaper::{Reaper, ReaperDeps};
 pub use report::{Sweep, SweepReport, UnknownSweep};
+pub use retry::{FailureKind, JOB_FAILED, classify, underlying_error};
 pub use verdict::{Verdict, judge};
 
 /// `statemachines/reaper.asl.json`.

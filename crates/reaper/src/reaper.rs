@@ -10,17 +10,22 @@ use runway_clock::SharedClock;
 use runway_github::{GitHub, GitHubError, RunnerScope, WorkflowJob, WorkflowRun};
 use runway_jobflow::{JobFlow, RunnerScopeLevel, Step};
 use runway_providers::{Provider, Terminated};
-use runway_store::{RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
+use runway_store::{JobId, RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
 use runway_webhook::event::{Installation, Organization, WorkflowJobAction, WorkflowJobEvent};
-use runway_webhook::{Decision, ExecutionStarter, JobFilter, StartError, StartOutcome};
+use runway_webhook::{
+    Decision, ExecutionStarter, JobEventKind, JobEventUpdate, JobEvents, JobExecutionInput,
+    JobFilter, StartError, StartOutcome, retry_execution_name,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{ReaperConfig, ReaperConfigError, split_repository};
 use crate::error::ReapError;
-use crate::executions::{ExecutionStatus, Executions};
+use crate::executions::{ExecutionState, ExecutionStatus, Executions};
+use crate::meter::GitHubMeter;
 use crate::report::{Sweep, SweepReport};
+use crate::retry::{FailureKind, classify};
 use crate::verdict::{Verdict, judge};
 
 /// Everything the reaper talks to. `flow` releases slots exactly as the job machine's
@@ -77,10 +82,10 @@ struct SweepInput {
     execution: Option<String>,
 }
 
-/// Execution statuses looked up once per sweep.
+/// Executions looked up once per sweep.
 struct Lookups<'a> {
     executions: &'a dyn Executions,
-    known: HashMap<String, ExecutionStatus>,
+    known: HashMap<String, ExecutionState>,
 }
 
 impl Lookups<'_> {
@@ -104,12 +109,16 @@ impl Lookups<'_> {
     }
 
     async fn status(&mut self, execution: &str) -> Result<ExecutionStatus, ReapError> {
-        if let Some(status) = self.known.get(execution) {
-            return Ok(*status);
+        Ok(self.describe(execution).await?.status)
+    }
+
+    async fn describe(&mut self, execution: &str) -> Result<ExecutionState, ReapError> {
+        if let Some(state) = self.known.get(execution) {
+            return Ok(state.clone());
         }
-        let status = self.executions.status(execution).await?;
-        self.known.insert(execution.to_owned(), status);
-        Ok(status)
+        let state = self.executions.describe(execution).await?;
+        self.known.insert(execution.to_owned(), state.clone());
+        Ok(state)
     }
 }
 
@@ -481,6 +490,9 @@ impl Reaper {
         let now = deps.clock.now();
         let mut report = SweepReport::new(Sweep::StaleSlots);
         let mut lookups = self.lookups();
+        let meter = GitHubMeter::new(deps.github.as_ref(), config);
+        let mut job_lookups = config.job_lookups_per_sweep;
+        let mut not_looked_up = Vec::new();
 
         'pools: for pool in &deps.flow.config().pools {
             let Ok(name) = runway_store::PoolName::new(pool.name.as_str()) else {
@@ -493,10 +505,28 @@ impl Reaper {
                 .map_err(|e| ReapError::store(&format!("list the slots of pool {name}"), e))?;
             for holder in holders {
                 report.examined += 1;
+                let held_for = age(now, holder.acquired_at);
+                let status = lookups.status(holder.execution.as_str()).await?;
+                if status == ExecutionStatus::Running && held_for.num_seconds() >= grace(config) {
+                    // A running execution whose job completed without its webhook holds its
+                    // runner and slot until its watches time out: deliver the event it missed.
+                    if job_lookups == 0 || meter.exhausted().is_some() {
+                        report.keep(crate::verdict::KEEP_RUNNING);
+                        not_looked_up.push(holder.execution.to_string());
+                        continue;
+                    }
+                    job_lookups -= 1;
+                    if report.spent() >= config.max_actions_per_sweep {
+                        report.truncated = true;
+                        break 'pools;
+                    }
+                    self.complete_lost_job(&holder, &mut report).await?;
+                    continue;
+                }
                 let Some(reason) = lookups
                     .reap_reason(
                         holder.execution.as_str(),
-                        Some(age(now, holder.acquired_at)),
+                        Some(held_for),
                         config,
                         &mut report,
                     )
@@ -532,15 +562,128 @@ impl Reaper {
                 }
             }
         }
+        if !not_looked_up.is_empty() {
+            let reason = meter.exhausted().unwrap_or_else(|| {
+                format!(
+                    "it looked up {} jobs of running executions on GitHub, its bound per sweep \
+                     (job_lookups_per_sweep)",
+                    config.job_lookups_per_sweep
+                )
+            });
+            report.stop(reason, not_looked_up);
+        }
+        meter.record(&mut report);
         Ok(report.finish("slots", "released"))
     }
 
-    /// The repositories `lost-jobs` checks: the configured ones, or the installation's.
-    async fn served_repositories(&self) -> Result<Vec<String>, ReapError> {
-        if !self.config().repositories.is_empty() {
-            return Ok(self.config().repositories.clone());
+    /// Looks up the job behind the slot of a running execution; when GitHub reports it
+    /// completed, hands the execution the `completed` event it missed, as the webhook intake
+    /// would have: its job and runner watches wake, it tears its runner down and releases the
+    /// slot itself (waking the next waiter).
+    async fn complete_lost_job(
+        &self,
+        holder: &SlotHolder,
+        report: &mut SweepReport,
+    ) -> Result<(), ReapError> {
+        let deps = self.deps();
+        let execution = holder.execution.as_str();
+        let ids = parse_execution_name(execution);
+        let repository = split_repository(holder.repo.as_str());
+        let (Some((job_id, repository_id, run_attempt)), Some((owner, repo))) = (ids, repository)
+        else {
+            report.keep(crate::verdict::KEEP_RUNNING);
+            return Ok(());
+        };
+        let job = match deps.github.workflow_job(owner, repo, job_id).await {
+            Ok(job) => job,
+            Err(GitHubError::NotFound { .. }) => {
+                report.keep(KEEP_JOB_UNKNOWN);
+                return Ok(());
+            }
+            Err(error) => {
+                return Err(ReapError::github(
+                    &format!("look up job {job_id} of {}", holder.repo),
+                    error,
+                ));
+            }
+        };
+        if job.status != "completed" {
+            report.keep(crate::verdict::KEEP_RUNNING);
+            return Ok(());
         }
-        let repositories = self
+        let store = deps.store.as_ref();
+        let job_watched = store
+            .get_job_watch(JobId(job_id))
+            .await
+            .map_err(|e| ReapError::store("read the job's watch", e))?
+            .is_some();
+        let runner_watched = match job.runner_name.as_deref().map(RunnerName::new) {
+            Some(Ok(name)) => store
+                .get_runner(&name)
+                .await
+                .map_err(|e| ReapError::store("read a runner record", e))?
+                .is_some_and(|record| {
+                    record.runner_token.is_some() && record.state != RunnerState::Gone
+                }),
+            _ => false,
+        };
+        if !job_watched && !runner_watched {
+            report.keep(KEEP_NOT_WAITING);
+            return Ok(());
+        }
+        let conclusion = job.conclusion.clone();
+        let update = JobEventUpdate {
+            kind: JobEventKind::Completed,
+            job_id,
+            run_id: job.run_id,
+            run_attempt: job.run_attempt.unwrap_or(run_attempt),
+            repository_id,
+            repository: holder.repo.as_str().to_owned(),
+            runner_name: job.runner_name.clone(),
+            runner_id: job.runner_id,
+            conclusion: conclusion.clone(),
+            delivery_id: None,
+        };
+        deps.flow.job_event(update).await.map_err(|error| {
+            ReapError::Transient(format!(
+                "could not hand execution {execution} the completion of job {job_id}: {}",
+                error.0
+            ))
+        })?;
+        report.acted(format!(
+            "woke execution {execution}, which holds a slot in pool {}: GitHub reports job \
+             {job_id} completed ({}) but its webhook never came; the execution tears its \
+             runner down and releases the slot",
+            holder.pool,
+            conclusion.as_deref().unwrap_or("no conclusion")
+        ));
+        Ok(())
+    }
+
+    /// The repositories `lost-jobs` checks, most recently active first: the configured ones;
+    /// else those the webhook intake allows (the listed repositories, and the installation's
+    /// repositories of the listed owners); else the installation's repositories active within
+    /// `active_within_seconds`. `None` when the sweep may not even list them.
+    async fn served_repositories(
+        &self,
+        meter: &GitHubMeter<'_>,
+        report: &mut SweepReport,
+    ) -> Result<Option<Vec<String>>, ReapError> {
+        let config = self.config();
+        let filter = &self.deps().job_filter;
+        if !config.repositories.is_empty() {
+            return Ok(Some(config.repositories.clone()));
+        }
+        let owners = filter.allowed_owners();
+        let mut chosen: Vec<String> = filter.allowed_repositories().to_vec();
+        if !chosen.is_empty() && owners.is_empty() {
+            return Ok(Some(chosen));
+        }
+        if let Some(reason) = meter.exhausted() {
+            report.stop(reason, vec!["the installation's repositories".to_owned()]);
+            return Ok(None);
+        }
+        let mut listed = self
             .deps()
             .github
             .installation_repositories()
@@ -552,33 +695,29 @@ impl Reaper {
                     e,
                 )
             })?;
-        Ok(repositories
-            .into_iter()
-            .map(|repo| repo.full_name)
-            .collect())
-    }
-
-    /// The repository's runs that may hold queued jobs: queued runs, and runs in progress
-    /// (a later job of a run is queued while an earlier one runs).
-    async fn open_runs(&self, owner: &str, repo: &str) -> Result<Vec<WorkflowRun>, ReapError> {
-        let mut runs = Vec::new();
-        let mut seen = BTreeSet::new();
-        for status in ["queued", "in_progress"] {
-            let listed = self
-                .deps()
-                .github
-                .workflow_runs(owner, repo, status)
-                .await
-                .map_err(|e| {
-                    ReapError::github(
-                        &format!("list the {status} workflow runs of {owner}/{repo}"),
-                        e,
-                    )
-                })?;
-            // A run that changed status between the two lists is listed twice.
-            runs.extend(listed.into_iter().filter(|run| seen.insert(run.id)));
+        listed.sort_by_key(|repo| std::cmp::Reverse(repo.last_activity()));
+        let now = self.deps().clock.now();
+        let window = i64::try_from(config.active_within_seconds).unwrap_or(i64::MAX);
+        for repo in listed {
+            let full_name = &repo.repository.full_name;
+            let wanted = if owners.is_empty() {
+                let active = repo
+                    .last_activity()
+                    .is_some_and(|active| age(now, active).num_seconds() <= window);
+                if !active {
+                    report.keep(KEEP_INACTIVE);
+                }
+                active
+            } else {
+                owners
+                    .iter()
+                    .any(|owner| owner.eq_ignore_ascii_case(&repo.repository.owner.login))
+            };
+            if wanted && !chosen.iter().any(|c| c.eq_ignore_ascii_case(full_name)) {
+                chosen.push(full_name.clone());
+            }
         }
-        Ok(runs)
+        Ok(Some(chosen))
     }
 
     async fn lost_jobs(&self) -> Result<SweepReport, ReapError> {
@@ -587,13 +726,50 @@ impl Reaper {
         let now = deps.clock.now();
         let mut report = SweepReport::new(Sweep::LostJobs);
         let mut lookups = self.lookups();
-        let repositories = self.served_repositories().await?;
+        let meter = GitHubMeter::new(deps.github.as_ref(), config);
+        let Some(repositories) = self.served_repositories(&meter, &mut report).await? else {
+            meter.record(&mut report);
+            return Ok(report.finish("queued jobs", "started"));
+        };
 
-        'repositories: for full_name in &repositories {
+        'repositories: for (index, full_name) in repositories.iter().enumerate() {
             let Some((owner, repo)) = split_repository(full_name) else {
                 continue;
             };
-            for run in self.open_runs(owner, repo).await? {
+            // Stops before any request the sweep may not make; this repository and the rest
+            // are left for the next run.
+            let stop_here = |report: &mut SweepReport| match meter.exhausted() {
+                Some(reason) => {
+                    report.stop(reason, repositories[index..].to_vec());
+                    true
+                }
+                None => false,
+            };
+            let mut runs = Vec::new();
+            let mut seen = BTreeSet::new();
+            // Queued runs, and runs in progress (a later job of a run is queued while an
+            // earlier one runs).
+            for status in ["queued", "in_progress"] {
+                if stop_here(&mut report) {
+                    break 'repositories;
+                }
+                let listed = deps
+                    .github
+                    .workflow_runs(owner, repo, status)
+                    .await
+                    .map_err(|e| {
+                        ReapError::github(
+                            &format!("list the {status} workflow runs of {full_name}"),
+                            e,
+                        )
+                    })?;
+                // A run that changed status between the two lists is listed twice.
+                runs.extend(listed.into_iter().filter(|run| seen.insert(run.id)));
+            }
+            for run in runs {
+                if stop_here(&mut report) {
+                    break 'repositories;
+                }
                 let jobs = deps
                     .github
                     .workflow_run_jobs(owner, repo, run.id)
@@ -625,14 +801,6 @@ impl Reaper {
                             continue;
                         }
                     }
-                    if lookups.status(&name).await? != ExecutionStatus::Unknown {
-                        report.keep(KEEP_STARTED);
-                        continue;
-                    }
-                    if report.spent() >= config.max_actions_per_sweep {
-                        report.truncated = true;
-                        break 'repositories;
-                    }
                     let target = format!(
                         "queued job {} ({:?} of run {} in {full_name}, labels [{}])",
                         job.id,
@@ -640,15 +808,33 @@ impl Reaper {
                         run.id,
                         job.labels.join(", ")
                     );
-                    let input = serde_json::to_string(&input).map_err(|error| {
-                        ReapError::Failed(format!(
-                            "the input of {name} could not be encoded: {error}"
-                        ))
-                    })?;
-                    match deps.starter.start_execution(&name, &input).await {
-                        Ok(StartOutcome::Started { .. }) => report.acted(format!(
-                            "started execution {name} for {target}: no webhook started one"
+                    let first = lookups.describe(&name).await?;
+                    let start = match first.status {
+                        ExecutionStatus::Unknown => Some((
+                            name.clone(),
+                            encode_input(&name, &input, None)?,
+                            "no webhook started one".to_owned(),
                         )),
+                        ExecutionStatus::Running => {
+                            report.keep(KEEP_STARTED);
+                            None
+                        }
+                        ExecutionStatus::Ended => {
+                            self.retry_of(&name, first, &input, &mut lookups, &mut report)
+                                .await?
+                        }
+                    };
+                    let Some((name, input, why)) = start else {
+                        continue;
+                    };
+                    if report.spent() >= config.max_actions_per_sweep {
+                        report.truncated = true;
+                        break 'repositories;
+                    }
+                    match deps.starter.start_execution(&name, &input).await {
+                        Ok(StartOutcome::Started { .. }) => {
+                            report.acted(format!("started execution {name} for {target}: {why}"))
+                        }
                         // Started since it was looked up (its webhook came late).
                         Ok(StartOutcome::AlreadyExists) => report.keep(KEEP_STARTED),
                         Err(StartError::Unavailable(cause)) => {
@@ -663,14 +849,98 @@ impl Reaper {
                 }
             }
         }
+        meter.record(&mut report);
         let mut report = report.finish("queued jobs", "started");
         if repositories.is_empty() {
-            report.summary = "no repository to check: the GitHub App installation has none, \
-                              or list them in the reaper's repositories"
-                .to_owned();
+            report.summary = format!(
+                "no repository to check: none is listed (the reaper's repositories, \
+                 RUNWAY_ALLOWED_REPOSITORIES or RUNWAY_ALLOWED_OWNERS) and none of the GitHub \
+                 App installation's was active in the last {} s; {}",
+                config.active_within_seconds, report.summary
+            );
         }
         Ok(report)
     }
+
+    /// For a queued job whose execution `name` ended: the next execution to start (name,
+    /// input, why) when the latest one failed for a transient cause and the retries are not
+    /// spent; `None` (the reason counted in `report`) otherwise.
+    async fn retry_of(
+        &self,
+        name: &str,
+        first: ExecutionState,
+        input: &JobExecutionInput,
+        lookups: &mut Lookups<'_>,
+        report: &mut SweepReport,
+    ) -> Result<Option<(String, String, String)>, ReapError> {
+        let max_retries = self.config().max_retries;
+        let (repository_id, job_id, run_attempt) =
+            (input.repository.id, input.job.id, input.job.run_attempt);
+        let mut latest = (name.to_owned(), first);
+        let mut retries = 0;
+        for retry in 1..=max_retries {
+            let candidate = retry_execution_name(repository_id, job_id, run_attempt, retry);
+            let state = lookups.describe(&candidate).await?;
+            if state.status == ExecutionStatus::Unknown {
+                break;
+            }
+            latest = (candidate, state);
+            retries = retry;
+        }
+        let (latest_name, latest) = latest;
+        if latest.status == ExecutionStatus::Running {
+            report.keep(KEEP_STARTED);
+            return Ok(None);
+        }
+        let Some(failure) = latest.failure else {
+            report.keep(KEEP_ENDED);
+            return Ok(None);
+        };
+        let error = match classify(&failure) {
+            FailureKind::Permanent(_) => {
+                report.keep(KEEP_FAILED_FOR_GOOD);
+                return Ok(None);
+            }
+            FailureKind::Transient(_) if retries >= max_retries => {
+                report.keep(KEEP_RETRIES_SPENT);
+                return Ok(None);
+            }
+            FailureKind::Transient(error) => error,
+        };
+        let retry = retries + 1;
+        let retry_name = retry_execution_name(repository_id, job_id, run_attempt, retry);
+        let why = format!(
+            "execution {latest_name} failed for a transient cause ({error}) and the job is still \
+             queued (retry {retry} of {max_retries})"
+        );
+        let retried = json!({
+            "attempt": retry,
+            "of": max_retries,
+            "after": latest_name,
+            "error": failure.error,
+            "cause": failure.cause,
+            "reason": why,
+        });
+        let input = encode_input(&retry_name, input, Some(retried))?;
+        Ok(Some((retry_name, input, why)))
+    }
+}
+
+/// A job execution's input as the intake builds it; a retry adds `retry` (why it was started
+/// again), which the job flow ignores and the console shows.
+fn encode_input(
+    name: &str,
+    input: &JobExecutionInput,
+    retry: Option<Value>,
+) -> Result<String, ReapError> {
+    let encode_error = |error: serde_json::Error| {
+        ReapError::Failed(format!("the input of {name} could not be encoded: {error}"))
+    };
+    let mut value = serde_json::to_value(input).map_err(encode_error)?;
+    if let (Some(retry), Some(object)) = (retry, value.as_object_mut()) {
+        object.insert("retry".to_owned(), retry);
+    }
+    serde_json::to_string(&value).map_err(encode_error)
 }
 
 fn scope_text(scope: &RunnerScope) -> String {
@@ -685,6 +955,15 @@ fn scope_text(scope: &RunnerScope) -> String {
 const KEEP_STARTED: &str = "it already has an execution";
 const KEEP_NOT_OURS: &str = "not for runway's runners (the webhook intake's filter ignores it)";
 const KEEP_NO_TIME: &str = "GitHub gives no creation time, so its age is unknown";
+const KEEP_ENDED: &str = "its execution ended without failing";
+const KEEP_FAILED_FOR_GOOD: &str =
+    "its execution failed for a cause retrying cannot help (policy, configuration, GitHub refusal)";
+const KEEP_RETRIES_SPENT: &str = "its executions failed and it was started again max_retries times";
+const KEEP_INACTIVE: &str = "repository not active within active_within_seconds";
+/// `stale-slots` keeps a running execution's slot for these reasons too.
+const KEEP_JOB_UNKNOWN: &str = "its job is not found on GitHub";
+const KEEP_NOT_WAITING: &str =
+    "its job completed on GitHub, but the execution waits on no job or runner event";
 
 fn grace(config: &ReaperConfig) -> i64 {
     i64::try_from(config.grace_seconds).unwrap_or(i64::MAX)
@@ -736,11 +1015,19 @@ fn queued_event(
     }
 }
 
-/// `job-<job id>-r<repository id>-a<run attempt>` → (job id, repository id, run attempt).
+/// `job-<job id>-r<repository id>-a<run attempt>` (and its retries' `...-retry<n>`) → (job
+/// id, repository id, run attempt).
 pub(crate) fn parse_execution_name(name: &str) -> Option<(u64, u64, u32)> {
     let rest = name.strip_prefix("job-")?;
     let (job, rest) = rest.split_once("-r")?;
     let (repo, attempt) = rest.split_once("-a")?;
+    let attempt = match attempt.split_once("-retry") {
+        Some((attempt, retry)) => {
+            retry.parse::<u32>().ok()?;
+            attempt
+        }
+        None => attempt,
+    };
     Some((job.parse().ok()?, repo.parse().ok()?, attempt.parse().ok()?))
 }
 
@@ -802,6 +1089,8 @@ mod tests {
             "job-1-r1",
             "run-1-r1-a1",
             "job-1-r1-a",
+            "job-1-r1-a1-retry",
+            "job-1-r1-a1-retryx",
         ] {
             assert_eq!(parse_execution_name(bad), None, "{bad}");
         }
@@ -809,8 +1098,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_execution_name_parses_back(job: u64, repo: u64, attempt: u32) {
-            let name = format!("job-{job}-r{repo}-a{attempt}");
+        fn every_execution_name_parses_back(job: u64, repo: u64, attempt: u32, retry: u32) {
+            let name = runway_webhook::execution_name(repo, job, attempt);
+            prop_assert_eq!(parse_execution_name(&name), Some((job, repo, attempt)));
+            let name = retry_execution_name(repo, job, attempt, retry);
             prop_assert_eq!(parse_execution_name(&name), Some((job, repo, attempt)));
         }
 

@@ -83,6 +83,19 @@ pub struct SweepReport {
     pub failures: Vec<String>,
     /// The sweep stopped at `max_actions_per_sweep`; the next run does the rest.
     pub truncated: bool,
+    /// GitHub requests the sweep made ...
+    #[serde(default)]
+    pub github_requests: u64,
+    /// ... of which GitHub answered `304 Not Modified` (not counted against its rate limit).
+    #[serde(default)]
+    pub github_not_modified: u64,
+    /// Why the sweep stopped before it had looked at everything: its GitHub request budget,
+    /// or the rate limit it leaves to provisioning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// What it left for the next run (repositories, slots), when it stopped early.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<String>,
     /// One sentence.
     pub summary: String,
 }
@@ -98,8 +111,18 @@ impl SweepReport {
             actions: Vec::new(),
             failures: Vec::new(),
             truncated: false,
+            github_requests: 0,
+            github_not_modified: 0,
+            stopped: None,
+            left: Vec::new(),
             summary: String::new(),
         }
+    }
+
+    /// The sweep stops early for `reason`, leaving `left` for the next run.
+    pub(crate) fn stop(&mut self, reason: String, left: Vec<String>) {
+        self.stopped = Some(reason);
+        self.left = left;
     }
 
     pub(crate) fn keep(&mut self, reason: impl Into<String>) {
@@ -131,6 +154,32 @@ impl SweepReport {
         }
         if self.truncated {
             summary.push_str("; stopped at the per-sweep bound, the next run does the rest");
+        }
+        if let Some(reason) = &self.stopped {
+            summary.push_str(&format!("; stopped early: {reason}"));
+            if !self.left.is_empty() {
+                const SHOWN: usize = 5;
+                let mut names = self
+                    .left
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if self.left.len() > SHOWN {
+                    names.push_str(", ...");
+                }
+                summary.push_str(&format!(
+                    "; {} left for the next run ({names})",
+                    self.left.len()
+                ));
+            }
+        }
+        if self.github_requests > 0 {
+            summary.push_str(&format!(
+                "; {} GitHub requests, {} of them not modified",
+                self.github_requests, self.github_not_modified
+            ));
         }
         self.summary = summary;
         self

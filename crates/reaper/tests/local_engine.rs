@@ -3,11 +3,16 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use common::*;
 use runway_asl::ExecutionStatus as EngineStatus;
 use runway_github_emulator::Faults;
 use runway_local::{LocalConfig, LocalSystem};
-use runway_providers::{JitConfig, LaunchOverrides, LaunchRequest};
+use runway_providers::{
+    JitConfig, LaunchOverrides, LaunchRequest, Launched, Provider, ProviderError,
+};
 use runway_reaper::{ReapError, ReaperConfig, Sweep};
 use runway_webhook::{Decision, JobFilter, decide, parse_workflow_job};
 use serde_json::{Value, json};
@@ -294,5 +299,509 @@ async fn lost_jobs_are_started_within_the_bound_and_a_github_5xx_is_retryable() 
     );
     let error = misconfigured.sweep(Sweep::LostJobs).await.unwrap_err();
     assert_eq!(error.name(), "Runway.ReapFailed", "{error}");
+    system.shutdown().await;
+}
+
+// ---- GitHub's rate limit: what lost-jobs checks and what it costs ---------------------------
+
+const KEEP_INACTIVE: &str = "repository not active within active_within_seconds";
+
+/// `repositories` on the emulator, one pool of `max_running` slots whose runners run `command`
+/// (a TOML array).
+async fn system_of(repositories: &[&str], max_running: u32, command: &str) -> LocalSystem {
+    let repositories: Vec<String> = repositories.iter().map(|r| format!("{r:?}")).collect();
+    let mut config = LocalConfig::from_toml_str(&format!(
+        r#"
+[github]
+mode = "emulator"
+repositories = [{}]
+organizations = ["octo-org"]
+
+[[pools]]
+name = "linux"
+labels = ["self-hosted", "linux"]
+max_running = {max_running}
+boot_timeout_seconds = 600
+idle_timeout_seconds = 600
+recheck_after_seconds = 600
+provider = {{ kind = "local", command = {command}, grace_seconds = 1 }}
+"#,
+        repositories.join(", ")
+    ))
+    .unwrap();
+    config.listen = runway_local::Listen::any_free_port();
+    LocalSystem::start(config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_jobs_checks_only_active_or_allowed_repositories_and_unchanged_ones_cost_only_304s() {
+    let system = system_of(&["octo-org/app", "octo-org/lib"], 1, r#"["sleep", "300"]"#).await;
+    let emulator = emulator(&system);
+    // lib has had no job for longer than the activity window; app gets one now.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    lost_job(&system, LABELS);
+    // The job is younger than the grace period: kept, so no execution talks to GitHub.
+    let config = ReaperConfig {
+        grace_seconds: 3600,
+        active_within_seconds: 5,
+        ..eager()
+    };
+    let reaper = reaper(&system, config.clone());
+
+    let served = emulator.api_usage();
+    let first = reaper.sweep(Sweep::LostJobs).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    // The installation's repositories, app's queued and in-progress runs, its run's jobs.
+    assert_eq!((used.requests, used.not_modified), (4, 0), "{first:#?}");
+    assert_eq!(kept(&first, KEEP_YOUNG), 1, "{first:#?}");
+    assert_eq!(kept(&first, KEEP_INACTIVE), 1, "{first:#?}");
+    assert_eq!((first.github_requests, first.github_not_modified), (4, 0));
+    assert_eq!(first.stopped, None);
+
+    // Nothing changed: the same requests, each answered 304, none counted by GitHub.
+    let remaining = emulator.rate_limit().remaining;
+    let served = emulator.api_usage();
+    let second = reaper.sweep(Sweep::LostJobs).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    assert_eq!((used.requests, used.not_modified), (4, 4), "{second:#?}");
+    assert_eq!(emulator.rate_limit().remaining, remaining);
+    assert_eq!((second.github_requests, second.github_not_modified), (4, 4));
+    assert_eq!(second.kept, first.kept);
+    assert!(
+        second
+            .summary
+            .contains("4 GitHub requests, 4 of them not modified"),
+        "{}",
+        second.summary
+    );
+
+    // The intake's allow-list names the repositories: the installation's are not listed.
+    let allowed = reaper_with(
+        &system,
+        config,
+        JobFilter::default().allow_repositories(["octo-org/lib"]),
+    );
+    let served = emulator.api_usage();
+    let report = allowed.sweep(Sweep::LostJobs).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    assert_eq!(
+        used.requests, 2,
+        "lib's queued and in-progress runs: {report:#?}"
+    );
+    assert_eq!(report.examined, 0, "{report:#?}");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_jobs_stops_at_its_request_budget_and_at_the_rate_limit_reserve() {
+    let system = system_of(&["octo-org/app", "octo-org/lib"], 1, r#"["sleep", "300"]"#).await;
+    let emulator = emulator(&system);
+    lost_job(&system, LABELS);
+    let patient = ReaperConfig {
+        grace_seconds: 3600,
+        ..eager()
+    };
+
+    let budgeted = reaper(
+        &system,
+        ReaperConfig {
+            github_requests_per_sweep: 2,
+            ..patient.clone()
+        },
+    );
+    let served = emulator.api_usage();
+    let report = budgeted.sweep(Sweep::LostJobs).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    // The installation's repositories and app's queued runs; then the budget is spent.
+    assert_eq!(used.counted(), 2, "{report:#?}");
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(stopped.contains("github_requests_per_sweep"), "{report:#?}");
+    // app (the latest push) comes first and was not finished: both are left.
+    assert_eq!(report.left, ["octo-org/app", "octo-org/lib"], "{report:#?}");
+    assert!(
+        report.summary.contains("stopped early") && report.summary.contains("2 left"),
+        "{}",
+        report.summary
+    );
+
+    // Under the reserve: one request tells the client how much is left, then the sweep stops.
+    emulator.set_rate_limit(5000, 999);
+    let reserved = reaper(&system, patient.clone());
+    let served = emulator.api_usage();
+    let report = reserved.sweep(Sweep::LostJobs).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    assert_eq!(used.counted(), 1, "{report:#?}");
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(
+        stopped.contains("998 of 5000 requests left") && stopped.contains("rate_limit_reserve"),
+        "{report:#?}"
+    );
+    assert_eq!(report.left, ["octo-org/app", "octo-org/lib"], "{report:#?}");
+
+    // Through the machine, the run's summary says so.
+    let (ended, output) = run_reaper_machine(&system, &reaper(&system, patient), "reserve").await;
+    assert_eq!(ended.status, EngineStatus::Succeeded, "{output:#}");
+    assert!(
+        output["lost_jobs"].as_str().is_some_and(
+            |line| line.contains("stopped early") && line.contains("rate_limit_reserve")
+        ),
+        "{output:#}"
+    );
+    system.shutdown().await;
+}
+
+// ---- A lost `completed` event ------------------------------------------------------------------
+
+/// A runner command that leaves its JIT config in `dir` (for the test to run the runner
+/// protocol itself) and then waits.
+fn jit_writing_command(dir: &std::path::Path) -> String {
+    format!(
+        r#"["sh", "-c", 'printf %s "$RUNWAY_JITCONFIG" > {}/{{runner}}.jit; exec sleep 300']"#,
+        dir.display()
+    )
+}
+
+async fn jit_config(dir: &std::path::Path, runner: &str) -> String {
+    let path = dir.join(format!("{runner}.jit"));
+    wait_until("the runner wrote its JIT config", || {
+        std::future::ready(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0))
+    })
+    .await;
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_whose_job_completed_without_its_webhook_is_freed_through_its_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system_of(&["octo-org/app"], 1, &jit_writing_command(dir.path())).await;
+    let emulator = emulator(&system);
+    let store = system.store().clone();
+    let mut job = runway_github_emulator::NewJob::new("octo-org/app", LABELS);
+    job.duration_seconds = 3.0;
+    let job_id = emulator.create_job(job).unwrap().job_id;
+    let execution = execution_of(&system, job_id).await;
+    let runner = runner_of(&system, POOL, &execution.name).await;
+    let runner_name = runway_store::RunnerName::new(runner.as_str()).unwrap();
+    let jit = jit_config(dir.path(), &runner).await;
+
+    // The runner takes the job; the execution follows it and waits for the runner to leave.
+    let url = emulator.base_url().to_owned();
+    let run =
+        tokio::spawn(
+            async move { runway_github_emulator::runner::run_once(Some(&url), &jit).await },
+        );
+    wait_until("the execution waits for its busy runner to leave", || {
+        let store = store.clone();
+        let runner_name = runner_name.clone();
+        async move {
+            store
+                .get_runner(&runner_name)
+                .await
+                .unwrap()
+                .is_some_and(|r| {
+                    matches!(r.state, runway_store::RunnerState::Busy { .. })
+                        && r.runner_token.is_some()
+                })
+        }
+    })
+    .await;
+    // The job's `completed` webhook is lost.
+    emulator.set_faults(Faults {
+        drop_webhooks: 1,
+        ..Faults::default()
+    });
+    let outcome = run.await.unwrap().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            runway_github_emulator::runner::RunOutcome::Completed { .. }
+        ),
+        "{outcome:?}"
+    );
+    wait_until("the completed webhook is dropped", || {
+        std::future::ready(emulator.deliveries().iter().any(|d| {
+            d.job_id == job_id
+                && d.action == "completed"
+                && d.outcome == runway_github_emulator::DeliveryOutcome::Dropped
+        }))
+    })
+    .await;
+    let key = runway_store::ExecutionKey::new(execution.name.as_str()).unwrap();
+    assert!(store.slot_holder(&key).await.unwrap().is_some());
+
+    // No look-ups allowed: the slot stays, and the report says what was not looked at.
+    let blind = reaper(
+        &system,
+        ReaperConfig {
+            job_lookups_per_sweep: 0,
+            ..eager()
+        },
+    );
+    let report = blind.sweep(Sweep::StaleSlots).await.unwrap();
+    assert_eq!(report.acted, 0, "{report:#?}");
+    assert_eq!(report.left, [execution.name.clone()], "{report:#?}");
+
+    let reaper = reaper(&system, eager());
+    let report = reaper.sweep(Sweep::StaleSlots).await.unwrap();
+    assert_eq!(report.acted, 1, "{report:#?}");
+    assert!(
+        report.actions[0].contains(&execution.name) && report.actions[0].contains("completed"),
+        "{report:#?}"
+    );
+    // The execution tears its runner down and releases the slot, as after the webhook.
+    let ended = tokio::time::timeout(
+        WAIT,
+        system.service().await_execution(&execution.execution_arn),
+    )
+    .await
+    .expect("the execution ends")
+    .unwrap();
+    assert_eq!(ended.status, EngineStatus::Succeeded, "{ended:?}");
+    assert!(store.slot_holder(&key).await.unwrap().is_none());
+    let record = store.get_runner(&runner_name).await.unwrap().unwrap();
+    assert_eq!(record.state, runway_store::RunnerState::Gone);
+    assert!(!owned_by(&system, POOL, &runner).await);
+
+    let report = reaper.sweep(Sweep::StaleSlots).await.unwrap();
+    assert_eq!((report.examined, report.acted), (0, 0), "{report:#?}");
+    system.shutdown().await;
+}
+
+// ---- A second chance for a job whose execution failed for a transient cause -----------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Launches {
+    /// Fail (no capacity) but for the first retry's execution.
+    FailFirst,
+    /// Always fail for lack of capacity.
+    FailAlways,
+    /// Fail for good (the pool's configuration).
+    Refuse,
+}
+
+/// Local runners, except that launches for some jobs fail.
+#[derive(Debug)]
+struct FlakyLaunches {
+    runners: runway_providers::LocalProvider,
+    jobs: Arc<Mutex<HashMap<u64, Launches>>>,
+}
+
+#[async_trait::async_trait]
+impl Provider for FlakyLaunches {
+    fn kind(&self) -> runway_providers::ProviderKind {
+        self.runners.kind()
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        let job: Option<u64> = request
+            .execution
+            .strip_prefix("job-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|id| id.parse().ok());
+        let mode = job.and_then(|job| self.jobs.lock().unwrap().get(&job).copied());
+        let no_capacity = || ProviderError::Capacity {
+            tried: vec!["local (the test's flaky host)".into()],
+        };
+        match mode {
+            Some(Launches::FailFirst) if !request.execution.ends_with("-retry1") => {
+                Err(no_capacity())
+            }
+            Some(Launches::FailAlways) => Err(no_capacity()),
+            Some(Launches::Refuse) => Err(ProviderError::Config {
+                reason: "the test's host refuses this job".into(),
+            }),
+            _ => self.runners.launch(request).await,
+        }
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<runway_providers::Terminated, ProviderError> {
+        self.runners.terminate(execution, runner_name).await
+    }
+
+    async fn owned(&self) -> Result<Vec<runway_providers::OwnedRunner>, ProviderError> {
+        self.runners.owned().await
+    }
+}
+
+fn executions_of(system: &LocalSystem, job: u64) -> Vec<runway_asl::ExecutionDescription> {
+    let prefix = format!("job-{job}-r");
+    let mut found: Vec<_> = system
+        .executions()
+        .into_iter()
+        .filter(|e| e.name.starts_with(&prefix))
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+async fn all_ended(system: &LocalSystem, jobs: &[u64], count: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let executions: Vec<_> = jobs
+            .iter()
+            .flat_map(|job| executions_of(system, *job))
+            .collect();
+        if executions.len() == count && executions.iter().all(|e| e.status != EngineStatus::Running)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {count} ended executions: {executions:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transiently_failed_job_is_started_again_within_the_cap_and_a_refused_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Arc<Mutex<HashMap<u64, Launches>>> = Arc::default();
+    let command = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!(
+            r#"printf %s "$RUNWAY_JITCONFIG" > {}/{{runner}}.jit; exec sleep 300"#,
+            dir.path().display()
+        ),
+    ];
+    let mut runners = runway_providers::LocalConfig::new(command);
+    runners.grace = std::time::Duration::from_secs(1);
+    let flaky = FlakyLaunches {
+        runners: runway_providers::LocalProvider::new(runners).unwrap(),
+        jobs: jobs.clone(),
+    };
+    let mut config = LocalConfig::from_toml_str(
+        r#"
+[github]
+mode = "emulator"
+repositories = ["octo-org/app"]
+organizations = ["octo-org"]
+
+[[pools]]
+name = "linux"
+labels = ["self-hosted", "linux"]
+max_running = 3
+boot_timeout_seconds = 600
+idle_timeout_seconds = 600
+recheck_after_seconds = 600
+provider = { kind = "local", command = ["sleep", "300"], grace_seconds = 1 }
+"#,
+    )
+    .unwrap();
+    config.listen = runway_local::Listen::any_free_port();
+    let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
+    providers.insert(POOL.to_owned(), Arc::new(flaky));
+    let system = LocalSystem::start_with(
+        config,
+        runway_local::Supplied {
+            providers,
+            ..runway_local::Supplied::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Three jobs whose webhooks were lost, so their launches are rigged before any starts.
+    let recovers = lost_job(&system, LABELS);
+    let doomed = lost_job(&system, LABELS);
+    let refused = lost_job(&system, LABELS);
+    jobs.lock().unwrap().extend([
+        (recovers, Launches::FailFirst),
+        (doomed, Launches::FailAlways),
+        (refused, Launches::Refuse),
+    ]);
+    let reaper = reaper(
+        &system,
+        ReaperConfig {
+            max_retries: 1,
+            ..eager()
+        },
+    );
+    let report = reaper.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 3, "{report:#?}");
+    all_ended(&system, &[recovers, doomed, refused], 3).await;
+    let first = &executions_of(&system, recovers)[0];
+    assert_eq!(first.status, EngineStatus::Failed);
+    assert!(
+        first
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("(Runway.Transient)"),
+        "{first:#?}"
+    );
+    let refusal = &executions_of(&system, refused)[0];
+    assert!(
+        refusal
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("(Runway.ProvisionFailed)"),
+        "{refusal:#?}"
+    );
+
+    // The transient failures get one more execution each, named and explained as a retry.
+    let report = reaper.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 2, "{report:#?}");
+    assert_eq!(
+        kept(
+            &report,
+            "its execution failed for a cause retrying cannot help (policy, configuration, GitHub refusal)"
+        ),
+        1,
+        "{report:#?}"
+    );
+    let retry = executions_of(&system, recovers)
+        .into_iter()
+        .find(|e| e.name.ends_with("-retry1"))
+        .expect("a retry execution");
+    assert_eq!(retry.name, format!("{}-retry1", first.name));
+    let input: Value = serde_json::from_str(&retry.input).unwrap();
+    assert_eq!(input["retry"]["after"], json!(first.name));
+    assert_eq!(input["retry"]["error"], json!("Runway.JobFailed"));
+    assert_eq!(input["retry"]["cause"], json!(first.cause));
+    assert_eq!(input["job"]["id"], json!(recovers));
+
+    // The retry launches a runner, which runs the job to its end.
+    let runner = runner_of(&system, POOL, &retry.name).await;
+    let jit = jit_config(dir.path(), &runner).await;
+    let outcome =
+        runway_github_emulator::runner::run_once(Some(emulator(&system).base_url()), &jit)
+            .await
+            .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            runway_github_emulator::runner::RunOutcome::Completed { .. }
+        ),
+        "{outcome:?}"
+    );
+    all_ended(&system, &[recovers, doomed, refused], 5).await;
+    let recovered = executions_of(&system, recovers);
+    assert_eq!(
+        recovered[1].status,
+        EngineStatus::Succeeded,
+        "{recovered:#?}"
+    );
+
+    // The cap holds: the job that keeps failing gets no third execution.
+    let report = reaper.sweep(Sweep::LostJobs).await.unwrap();
+    assert_eq!(report.acted, 0, "{report:#?}");
+    assert_eq!(
+        kept(
+            &report,
+            "its executions failed and it was started again max_retries times"
+        ),
+        1,
+        "{report:#?}"
+    );
+    assert_eq!(executions_of(&system, recovers).len(), 2);
+    assert_eq!(executions_of(&system, doomed).len(), 2);
+    assert_eq!(executions_of(&system, refused).len(), 1);
     system.shutdown().await;
 }

@@ -19,6 +19,21 @@ pub fn execution_name(repository_id: u64, job_id: u64, run_attempt: u32) -> Stri
     format!("job-{job_id}-r{repository_id}-a{run_attempt}")
 }
 
+/// The name of the `retry`th execution started again for the same job attempt after its
+/// execution failed for a transient cause: `job-<job id>-r<repo id>-a<attempt>-retry<n>`, at
+/// most 74 characters of the same alphabet as [`execution_name`].
+pub fn retry_execution_name(
+    repository_id: u64,
+    job_id: u64,
+    run_attempt: u32,
+    retry: u32,
+) -> String {
+    format!(
+        "{}-retry{retry}",
+        execution_name(repository_id, job_id, run_attempt)
+    )
+}
+
 /// The input of a job execution: what the job flow needs to know about the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobExecutionInput {
@@ -123,5 +138,13 @@ mod tests {
         assert!(name.len() <= MAX_EXECUTION_NAME_LEN, "{name}");
         assert!(name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
         assert_eq!(execution_name(1, 2, 3), "job-2-r1-a3");
+        let retry = retry_execution_name(u64::MAX, u64::MAX, u32::MAX, u32::MAX);
+        assert!(retry.len() <= MAX_EXECUTION_NAME_LEN, "{retry}");
+        assert!(
+            retry
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        );
+        assert_eq!(retry_execution_name(1, 2, 3, 1), "job-2-r1-a3-retry1");
     }
 }

@@ -56,6 +56,16 @@ impl JobFilter {
         &self.runner_label
     }
 
+    /// The owners of [`JobFilter::allow_owners`].
+    pub fn allowed_owners(&self) -> &[String] {
+        &self.allowed_owners
+    }
+
+    /// The repositories of [`JobFilter::allow_repositories`].
+    pub fn allowed_repositories(&self) -> &[String] {
+        &self.allowed_repositories
+    }
+
     /// `Ok(())` when runway should handle the job, or why it should not.
     pub fn check(&self, event: &WorkflowJobEvent) -> Result<(), String> {
         if !self.labels_match(&event.job.labels) {

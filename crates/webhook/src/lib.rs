@@ -34,6 +34,7 @@ pub use env::{ConfigError, secrets_from_env};
 pub use event::{PayloadError, WorkflowJobAction, WorkflowJobEvent, parse_workflow_job};
 pub use execution::{
     ExecutionStarter, JobExecutionInput, StartError, StartOutcome, execution_name,
+    retry_execution_name,
 };
 pub use filter::{DEFAULT_RUNNER_LABEL, InstallationFilter, JobFilter, parse_installation_ids};
 pub use forward::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};

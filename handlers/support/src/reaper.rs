@@ -8,14 +8,21 @@
 //!   the webhook intake's job filter, read the same way, so `lost-jobs` starts only jobs the
 //!   webhook would have started.
 //! - `RUNWAY_REAPER_CONFIG` (optional): the reaper's settings as JSON (see
-//!   [`runway_reaper::ReaperConfig`]: grace period, per-sweep bound, GitHub scopes to search
-//!   for offline runners, repositories to check for lost jobs). Unset: the defaults, only an
+//!   [`runway_reaper::ReaperConfig`]: grace period, per-sweep bounds, GitHub request budget
+//!   and rate-limit reserve, GitHub scopes to search for offline runners, repositories to
+//!   check for lost jobs, retries of transiently failed jobs). Unset: the defaults, only an
 //!   enterprise named by the configuration document's `github.scope` is searched for offline
-//!   runners, and every repository of the App installation is checked for lost jobs.
+//!   runners, and the repositories the intake allows (or, with no allow-list, the App
+//!   installation's recently active ones) are checked for lost jobs.
+//!
+//! Every GitHub call of an invocation ends, retries and rate-limit waits included, before
+//! the invocation's deadline less [`DEADLINE_MARGIN`]: a sweep that runs out of time fails
+//! with `Runway.Transient` instead of being killed by its timeout.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use runway_clock::SystemClock;
 use runway_github::GitHub;
@@ -33,6 +40,8 @@ use crate::{SetupError, init_tracing, load_aws_config, load_document};
 pub const JOB_STATE_MACHINE_ARN_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
 /// The reaper's settings as JSON (optional).
 pub const REAPER_CONFIG_ENV: &str = "RUNWAY_REAPER_CONFIG";
+/// GitHub calls end this long before the invocation's deadline, leaving time to report.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the reap Lambda reads on top of [`LambdaSettings`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,9 +167,22 @@ pub fn reap_diagnostic(error: ReapError) -> Diagnostic {
     }
 }
 
-/// Runs the sweep one invocation names.
+/// The deadline of the GitHub calls of an invocation whose own deadline is `deadline_ms`
+/// (Unix milliseconds, as Lambda gives it): [`DEADLINE_MARGIN`] earlier.
+pub fn github_deadline(deadline_ms: u64) -> DateTime<Utc> {
+    let margin = chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or(chrono::Duration::zero());
+    i64::try_from(deadline_ms)
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .map_or(DateTime::<Utc>::MAX_UTC, |deadline| deadline - margin)
+}
+
+/// Runs the sweep one invocation names, its GitHub calls bounded by the invocation's deadline.
 pub async fn handle_reap(reaper: &Reaper, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    reaper.run(event.payload).await.map_err(reap_diagnostic)
+    let deadline = github_deadline(event.context.deadline);
+    runway_github::with_call_deadline(deadline, reaper.run(event.payload))
+        .await
+        .map_err(reap_diagnostic)
 }
 
 /// The whole life of the reap Lambda.
@@ -235,6 +257,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains(REAPER_CONFIG_ENV), "{error}");
+    }
+
+    #[test]
+    fn github_calls_end_before_the_invocation() {
+        let deadline_ms = 1_700_000_000_000_u64;
+        let ends = github_deadline(deadline_ms);
+        assert_eq!(
+            ends.timestamp_millis(),
+            deadline_ms as i64 - DEADLINE_MARGIN.as_millis() as i64
+        );
+        assert_eq!(github_deadline(u64::MAX), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

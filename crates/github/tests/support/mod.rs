@@ -61,6 +61,7 @@ pub struct Recorded {
     pub query: Option<String>,
     pub authorization: Option<String>,
     pub api_version: Option<String>,
+    pub if_none_match: Option<String>,
     pub body: Option<Value>,
 }
 
@@ -170,6 +171,7 @@ async fn answer(
         query: uri.query().map(str::to_owned),
         authorization: header("authorization"),
         api_version: header("x-github-api-version"),
+        if_none_match: header("if-none-match"),
         body: if body.is_empty() {
             None
         } else {
@@ -215,7 +217,7 @@ async fn answer(
     for (name, value) in next.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
-    if next.status == 204 {
+    if next.status == 204 || next.status == 304 {
         *response.body_mut() = axum::body::Body::empty();
     }
     response

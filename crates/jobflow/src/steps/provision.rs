@@ -79,13 +79,25 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let name = RunnerName::new(name.as_str())
         .map_err(|e| StepError::bad_input(format!("provision: {e}")))?;
 
-    // A retried step whose launch went through: report it instead of launching twice.
-    if let Some(existing) = deps
+    let existing = deps
         .store
         .get_runner(&name)
         .await
-        .map_err(|e| StepError::store("read the runner record", e))?
-    {
+        .map_err(|e| StepError::store("read the runner record", e))?;
+    let existing = match existing {
+        // Torn down by an earlier execution for the same job (one that failed and that the
+        // reaper started again): the name is free.
+        Some(old) if &old.execution != execution && old.state == RunnerState::Gone => {
+            deps.store
+                .delete_runner(&name)
+                .await
+                .map_err(|e| StepError::store("free the name of a torn-down runner", e))?;
+            None
+        }
+        other => other,
+    };
+    // A retried step whose launch went through: report it instead of launching twice.
+    if let Some(existing) = existing {
         if &existing.execution != execution {
             return Err(StepError::new(
                 PROVISION_FAILED,

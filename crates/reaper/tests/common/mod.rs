@@ -62,6 +62,11 @@ pub fn github(system: &LocalSystem) -> Arc<dyn GitHub> {
 }
 
 pub fn reaper(system: &LocalSystem, config: ReaperConfig) -> Reaper {
+    reaper_with(system, config, JobFilter::default())
+}
+
+/// A reaper whose idea of the jobs runway takes on is `job_filter` (the intake's allow-lists).
+pub fn reaper_with(system: &LocalSystem, config: ReaperConfig, job_filter: JobFilter) -> Reaper {
     Reaper::new(
         ReaperDeps {
             flow: system.flow().clone(),
@@ -75,7 +80,7 @@ pub fn reaper(system: &LocalSystem, config: ReaperConfig) -> Reaper {
                 system.service().clone(),
                 system.machine_arn(),
             )),
-            job_filter: JobFilter::default(),
+            job_filter,
             installation_id: Some(installation_id()),
             clock: SystemClock::shared(),
         },
