@@ -137,8 +137,7 @@ impl JitConfig {
 
     pub fn decode(encoded: &str) -> Result<JitConfig, JitConfigError> {
         let outer: Value = serde_json::from_slice(&b64().decode(encoded.trim())?)?;
-        let runner: RunnerSettings =
-            serde_json::from_value(unwrap_document(&outer, ".runner")?)?;
+        let runner: RunnerSettings = serde_json::from_value(unwrap_document(&outer, ".runner")?)?;
         let credentials = unwrap_document(&outer, ".credentials")?;
         let credential = credentials
             .pointer("/Data/accessToken")

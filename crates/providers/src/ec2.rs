@@ -1460,7 +1460,10 @@ mod tests {
         }
         type Change = Box<dyn Fn(&mut Ec2PoolConfig)>;
         let cases: Vec<(&str, Change)> = vec![
-            ("no slash", Box::new(|c| c.ssm_prefix = Some("runway/jit".into()))),
+            (
+                "no slash",
+                Box::new(|c| c.ssm_prefix = Some("runway/jit".into())),
+            ),
             (
                 "trailing slash",
                 Box::new(|c| c.ssm_prefix = Some("/runway/".into())),

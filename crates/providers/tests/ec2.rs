@@ -515,7 +515,12 @@ impl runway_clock::Clock for RecordingClock {
 
 async fn through_proxy(
     throttled: usize,
-) -> (faults::FaultProxy, Ec2Provider, Aws, std::sync::Arc<RecordingClock>) {
+) -> (
+    faults::FaultProxy,
+    Ec2Provider,
+    Aws,
+    std::sync::Arc<RecordingClock>,
+) {
     let moto = MotoServer::shared().expect("moto starts (run scripts/setup.sh)");
     let proxy = faults::FaultProxy::start(moto.endpoint_url(), throttled).await;
     let config = proxy.sdk_config().await;
@@ -573,7 +578,10 @@ async fn a_write_throttled_past_every_retry_is_transient_and_leaves_nothing() {
     let attempts = runway_providers::SSM_WRITE_ATTEMPTS as usize;
     let (proxy, provider, aws, clock) = through_proxy(attempts + 10).await;
     let error = provider
-        .launch(contract::request("always-throttled", "always-throttled-runner"))
+        .launch(contract::request(
+            "always-throttled",
+            "always-throttled-runner",
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -590,8 +598,8 @@ async fn a_write_throttled_past_every_retry_is_transient_and_leaves_nothing() {
         "bounded: {total:?}"
     );
     // The instance that could not get its config was terminated.
-    let direct = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await)
-        .unwrap();
+    let direct =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
     let owned = direct.owned().await.unwrap();
     assert!(
         owned
@@ -668,9 +676,17 @@ async fn every_run_instances_call_carries_a_client_token_naming_the_request() {
         .unwrap();
     let tokens = proxy.recorded.lock().unwrap().run_instances_tokens.clone();
     assert_eq!(tokens.len(), 3, "{tokens:?}");
-    assert!(tokens.iter().all(|token| !token.is_empty() && token.len() <= 64), "{tokens:?}");
+    assert!(
+        tokens
+            .iter()
+            .all(|token| !token.is_empty() && token.len() <= 64),
+        "{tokens:?}"
+    );
     assert_eq!(tokens[0], tokens[1], "a retry is the same request");
-    assert_ne!(tokens[0], tokens[2], "another launch attempt is another request");
+    assert_ne!(
+        tokens[0], tokens[2],
+        "another launch attempt is another request"
+    );
     for runner in ["client-token-runner", "client-token-runner-2"] {
         provider.terminate("client-token", runner).await.unwrap();
     }

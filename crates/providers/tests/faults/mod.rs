@@ -128,7 +128,9 @@ async fn forward(
     if target == "AmazonSSM.PutParameter" {
         let throttled = shared
             .throttle
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
             .is_ok();
         let mut recorded = shared.recorded.lock().unwrap();
         recorded.put_parameter_calls += 1;
