@@ -37,3 +37,116 @@ pub fn runner_name(prefix: &str, job_id: u64, run_attempt: u32, attempt: u32) ->
     }
     format!("{clean}-{job_id}-a{run_attempt}-{attempt}")
 }
+
+/// The runner name prefix of a stack that sets none: the stack name itself when it fits (at
+/// most [`crate::MAX_RUNNER_NAME_PREFIX`] letters, digits, `-`, `_`), otherwise its first 13
+/// characters, `-` and 6 hex digits of a hash of the whole name. Runner names then carry the
+/// stack, so two stacks serving one organisation never pick the same name for a runner (and
+/// never remove each other's registrations as stale).
+pub fn stack_runner_name_prefix(stack: &str) -> String {
+    let clean: String = stack
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.trim_matches('-').is_empty() {
+        return "runway".to_owned();
+    }
+    if clean.len() <= crate::config::MAX_RUNNER_NAME_PREFIX {
+        return clean;
+    }
+    // FNV-1a: stable across builds and platforms, which a runner name must be.
+    let hash = stack.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    format!("{}-{:06x}", &clean[..13], hash & 0x00ff_ffff)
+}
+
+/// Whether `name` is a runner name [`runner_name`] makes with `prefix`:
+/// `{prefix}-{digits}-a{digits}-{digits}`. A prefix that is the start of another's (stack
+/// `ci` and stack `ci-prod`) does not make the other's names match.
+pub fn is_runner_name_of(prefix: &str, name: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let Some(rest) = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    match parts.as_slice() {
+        [job, run_attempt, attempt] => {
+            digits(job)
+                && run_attempt
+                    .strip_prefix('a')
+                    .is_some_and(|run_attempt| digits(run_attempt))
+                && digits(attempt)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_stack_is_its_own_prefix_and_a_long_one_keeps_a_hash() {
+        assert_eq!(stack_runner_name_prefix("runway"), "runway");
+        assert_eq!(stack_runner_name_prefix("ci-prod"), "ci-prod");
+        let long_a = stack_runner_name_prefix("runway-production-eu-west-1");
+        let long_b = stack_runner_name_prefix("runway-production-eu-central-1");
+        assert_ne!(long_a, long_b);
+        for prefix in [&long_a, &long_b] {
+            assert!(
+                prefix.len() <= crate::config::MAX_RUNNER_NAME_PREFIX,
+                "{prefix}"
+            );
+            assert!(prefix.starts_with("runway-produ"), "{prefix}");
+        }
+        assert_eq!(
+            long_a,
+            stack_runner_name_prefix("runway-production-eu-west-1")
+        );
+    }
+
+    #[test]
+    fn only_names_made_with_the_prefix_are_recognised() {
+        assert!(is_runner_name_of("ci", &runner_name("ci", 42, 1, 2)));
+        for other in [
+            runner_name("ci-prod", 42, 1, 2),
+            "ci-42-a1".to_owned(),
+            "ci-42-a1-x".to_owned(),
+            "ci-x-a1-1".to_owned(),
+            "ci42-a1-1".to_owned(),
+            "my-laptop".to_owned(),
+        ] {
+            assert!(!is_runner_name_of("ci", &other), "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_runner_name_is_recognised_by_its_prefix_only(
+            stack_a in "[a-z][a-z0-9-]{0,30}",
+            stack_b in "[a-z][a-z0-9-]{0,30}",
+            job: u64,
+            run_attempt: u32,
+            attempt: u32,
+        ) {
+            let prefix_a = stack_runner_name_prefix(&stack_a);
+            let prefix_b = stack_runner_name_prefix(&stack_b);
+            let name = runner_name(&prefix_a, job, run_attempt, attempt);
+            proptest::prop_assert!(name.len() <= MAX_RUNNER_NAME);
+            proptest::prop_assert!(is_runner_name_of(&prefix_a, &name));
+            if prefix_a != prefix_b {
+                proptest::prop_assert!(!is_runner_name_of(&prefix_b, &name));
+            }
+        }
+    }
+}

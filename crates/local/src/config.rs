@@ -1,6 +1,10 @@
 //! The configuration of a local runway (`runway local --config FILE`), in TOML.
 //!
 //! ```toml
+//! stack = "runway-local"            # this runway's name (the default): tagged on its EC2
+//!                                   # runners, its JIT config path /runway/<stack>/jit, and
+//!                                   # its runner names' prefix unless [github] sets one
+//!
 //! [listen]                          # where the three services listen (these are the defaults)
 //! webhook = "127.0.0.1:8080"
 //! sfn = "127.0.0.1:8083"
@@ -47,6 +51,10 @@ use runway_jobflow::FlowConfig;
 use runway_policy_host::InstanceReuse;
 use runway_providers::CapacityPreference;
 use serde::Deserialize;
+
+/// The stack name of a local runway that names none: apart from a deployed stack (`runway`
+/// by default) sharing the account, so neither touches the other's runners.
+pub const DEFAULT_LOCAL_STACK: &str = "runway-local";
 
 /// The configuration `runway local` runs with when given none: three local pools, the GitHub
 /// emulator and the example policies.
@@ -265,6 +273,8 @@ pub struct Ec2Settings {
 /// Everything a [`crate::LocalSystem`] is built from.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
+    /// This runway's stack name (see [`DEFAULT_LOCAL_STACK`]).
+    pub stack: String,
     pub listen: Listen,
     pub github: GitHubConnection,
     /// The configured webhook secret (`$RUNWAY_WEBHOOK_SECRET` wins over it).
@@ -357,6 +367,16 @@ impl LocalConfig {
         let mut table: toml::Table = text
             .parse()
             .map_err(|error: toml::de::Error| ConfigError::Toml(error.to_string()))?;
+        let stack = match table.remove("stack") {
+            None => DEFAULT_LOCAL_STACK.to_owned(),
+            Some(toml::Value::String(stack)) if runway_providers::is_stack_name(&stack) => stack,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "stack = {other} is not a stack name: use letters, digits and '-' (e.g. \
+                     \"{DEFAULT_LOCAL_STACK}\")"
+                )));
+            }
+        };
         let listen: Listen = section(&mut table, "listen")?;
         let store: StoreConfig = section(&mut table, "store")?;
         let aws: AwsSettings = section(&mut table, "aws")?;
@@ -385,6 +405,12 @@ impl LocalConfig {
                     message: error.message().to_owned(),
                 })?;
         let (github, webhook_secret) = github_connection(keys)?;
+        // Runner names carry the stack unless a prefix is given.
+        github_table
+            .entry("runner_name_prefix")
+            .or_insert(toml::Value::String(
+                runway_jobflow::naming::stack_runner_name_prefix(&stack),
+            ));
         if !github_table.is_empty() {
             table.insert("github".to_owned(), toml::Value::Table(github_table));
         }
@@ -463,6 +489,7 @@ impl LocalConfig {
                     message: error.message().to_owned(),
                 })?;
         Ok(LocalConfig {
+            stack,
             listen,
             github,
             webhook_secret,
@@ -606,6 +633,26 @@ mod tests {
         assert_eq!(config.pools[0].provider, ProviderConfig::default());
         assert_eq!(config.webhook_secret, None);
         assert!(!config.policies_optional);
+        assert_eq!(config.stack, DEFAULT_LOCAL_STACK);
+        assert_eq!(config.flow.github.runner_name_prefix, DEFAULT_LOCAL_STACK);
+    }
+
+    #[test]
+    fn the_stack_names_the_runners_unless_a_prefix_is_given() {
+        let config = LocalConfig::from_toml_str(&format!("stack = \"ci-a\"\n{MINIMAL}")).unwrap();
+        assert_eq!(config.stack, "ci-a");
+        assert_eq!(config.flow.github.runner_name_prefix, "ci-a");
+        let config = LocalConfig::from_toml_str(&format!(
+            "stack = \"ci-a\"\n[github]\nrunner_name_prefix = \"ci\"\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(config.flow.github.runner_name_prefix, "ci");
+        for bad in ["\"a/b\"", "\"\"", "7"] {
+            let error = LocalConfig::from_toml_str(&format!("stack = {bad}\n{MINIMAL}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("not a stack name"), "{bad}: {error}");
+        }
     }
 
     #[test]

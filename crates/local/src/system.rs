@@ -97,6 +97,9 @@ pub struct Supplied {
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     /// Put around the engine's own task callbacks before the job flow gets them.
     pub wrap_callbacks: Option<CallbacksWrapper>,
+    /// The GitHub runway talks to, in place of the configured connection (no emulator is
+    /// started): e.g. another local runway's emulator, as two stacks share one GitHub.
+    pub github: Option<Arc<dyn GitHub>>,
 }
 
 impl std::fmt::Debug for Supplied {
@@ -105,6 +108,7 @@ impl std::fmt::Debug for Supplied {
             .field("aws", &self.aws.is_some())
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .field("wrap_callbacks", &self.wrap_callbacks.is_some())
+            .field("github", &self.github.is_some())
             .finish()
     }
 }
@@ -192,6 +196,7 @@ impl LocalSystem {
             aws,
             providers: mut supplied_providers,
             wrap_callbacks,
+            github: supplied_github,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -214,7 +219,10 @@ impl LocalSystem {
             local_addr("Step Functions API", &sfn_listener, config.listen.sfn)?
         );
 
-        let (emulator, github) = connect_github(&config, &webhook_url, &secret, &clock).await?;
+        let (emulator, github) = match supplied_github {
+            Some(github) => (None, github),
+            None => connect_github(&config, &webhook_url, &secret, &clock).await?,
+        };
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
             || config
@@ -246,7 +254,13 @@ impl LocalSystem {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the EC2 provider needs AWS settings, and none were loaded")
                     })?;
-                    Arc::new(ec2_provider(&pool.name, settings, aws, &clock)?)
+                    Arc::new(ec2_provider(
+                        &config.stack,
+                        &pool.name,
+                        settings,
+                        aws,
+                        &clock,
+                    )?)
                 }
             };
             providers.insert(pool.name.clone(), provider);
@@ -740,6 +754,7 @@ fn local_provider(
 }
 
 fn ec2_provider(
+    stack: &str,
     pool: &str,
     settings: &Ec2Settings,
     aws: &aws_config::SdkConfig,
@@ -770,6 +785,7 @@ fn ec2_provider(
             config
         }
     };
+    ec2.stack = stack.to_owned();
     ec2.subnets = settings.subnets.clone();
     ec2.security_groups = settings.security_groups.clone();
     ec2.instance_profile = settings.instance_profile.clone();
@@ -779,7 +795,7 @@ fn ec2_provider(
     ec2.disk_gib = settings.disk_gib;
     ec2.extra_tags = settings.tags.clone();
     if let Some(prefix) = &settings.ssm_prefix {
-        ec2.ssm_prefix = prefix.clone();
+        ec2.ssm_prefix = Some(prefix.clone());
     }
     if let Some(limit) = settings.imds_hop_limit {
         ec2.imds_hop_limit = limit;

@@ -6,8 +6,12 @@
 //! `ec2:DescribeInstanceAttribute`, and kept for the instance's life). Instead:
 //!
 //! 1. `RunInstances` starts the instance with a small user-data script that holds no secret;
-//! 2. runway writes the config to the SSM SecureString `<prefix>/<instance id>`
-//!    (default prefix [`DEFAULT_SSM_PREFIX`]);
+//! 2. runway writes the config to the SSM SecureString `<prefix>/<instance id>` (default
+//!    prefix `/runway/<stack>/jit`, see [`jit_parameter_prefix`]) in the Advanced tier: a
+//!    GitHub JIT config is about 4 KB and growing, and the Standard tier refuses values over
+//!    4,096 characters. A throttled write (`ThrottlingException`, `TooManyUpdates`: a large
+//!    matrix writes hundreds at once) is retried with back-off on the provider's clock before
+//!    it is reported as [`ProviderError::Throttled`];
 //! 3. on boot the script reads its own instance id through IMDSv2 (required on every
 //!    instance), fetches `<prefix>/<instance id>` with the instance role, deletes it (the
 //!    config registers one runner only), and runs `run.sh --jitconfig "$config"`; when the
@@ -20,9 +24,16 @@
 #![doc = include_str!("runner-policy.json")]
 //! ```
 //!
-//! Every instance and its volumes carry the tags `runway:execution`, `runway:pool`,
-//! `runway:runner`, `runway:managed=true` and `Name=runway-<runner>`; terminate and the reaper
-//! find instances by these tags.
+//! Every instance and its volumes carry the tags `runway:stack`, `runway:execution`,
+//! `runway:pool`, `runway:runner`, `runway:managed=true` and `Name=runway-<runner>`; terminate,
+//! the look-ups and the reaper find instances by these tags, always within the provider's
+//! stack, so two runway stacks in one account never touch each other's runners (the stack's
+//! IAM policies hold the same line).
+//!
+//! A launch is safe to retry: it first looks for a live instance of the same stack, execution
+//! and runner, and each `RunInstances` carries a `ClientToken` derived from the stack,
+//! execution, runner name (which counts the launch attempt), instance type, subnet and market,
+//! so EC2 starts at most one instance per request even when a retried call races the first.
 
 use std::collections::BTreeMap;
 
@@ -36,11 +47,12 @@ use aws_sdk_ec2::types::{
     MarketType, ResourceType, ShutdownBehavior, SpotInstanceType, SpotMarketOptions, Tag,
     TagSpecification, VolumeType,
 };
-use aws_sdk_ssm::types::ParameterType;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use runway_clock::{SharedClock, SystemClock};
+use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::{
@@ -48,13 +60,28 @@ use crate::{
     ProviderKind, Terminated,
 };
 
-/// Where JIT configs are kept in SSM Parameter Store unless the pool says otherwise.
-pub const DEFAULT_SSM_PREFIX: &str = "/runway/jit";
+/// The stack a provider belongs to unless told otherwise.
+pub const DEFAULT_STACK: &str = "runway";
+
+/// Where a stack's JIT configs are kept in SSM Parameter Store unless the pool says otherwise:
+/// `/runway/<stack>/jit` (the stack's IAM policies grant this path only).
+pub fn jit_parameter_prefix(stack: &str) -> String {
+    format!("/runway/{stack}/jit")
+}
+
+/// How many times a throttled JIT config write is tried before the launch fails as
+/// [`ProviderError::Throttled`].
+pub const SSM_WRITE_ATTEMPTS: u32 = 8;
+/// The first back-off after a throttled write; it doubles with each try.
+pub const SSM_WRITE_FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest back-off between two tries.
+pub const SSM_WRITE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The IAM policy statement the runner role needs (CloudFormation `!Sub` syntax), for the
 /// SAM template to copy.
 pub const RUNNER_POLICY_DOC: &str = include_str!("runner-policy.json");
 
+const TAG_STACK: &str = "runway:stack";
 const TAG_EXECUTION: &str = "runway:execution";
 const TAG_POOL: &str = "runway:pool";
 const TAG_RUNNER: &str = "runway:runner";
@@ -87,6 +114,9 @@ pub enum ImageSource {
 /// One pool's EC2 settings.
 #[derive(Debug, Clone)]
 pub struct Ec2PoolConfig {
+    /// The runway stack (CloudFormation stack name, or `runway local`'s `stack`) the runners
+    /// belong to: tagged on everything launched, and the scope of every look-up.
+    pub stack: String,
     pub image: ImageSource,
     /// Instance types in order of preference (may be empty with a launch template that names
     /// one).
@@ -101,8 +131,9 @@ pub struct Ec2PoolConfig {
     pub disk_gib: Option<u32>,
     /// Tags added to instances and volumes besides runway's own.
     pub extra_tags: BTreeMap<String, String>,
-    /// SSM parameter prefix for JIT configs: starts with `/`, no trailing `/`.
-    pub ssm_prefix: String,
+    /// SSM parameter prefix for JIT configs: starts with `/`, no trailing `/`; `None`:
+    /// [`jit_parameter_prefix`] of the stack.
+    pub ssm_prefix: Option<String>,
     /// The KMS key (id, ARN, alias name or alias ARN) that encrypts the JIT config
     /// SecureString; `None`: the account's AWS managed key for SSM (`alias/aws/ssm`).
     pub ssm_kms_key_id: Option<String>,
@@ -134,6 +165,7 @@ impl Ec2PoolConfig {
 
     fn with_image(image: ImageSource, instance_types: Vec<String>) -> Ec2PoolConfig {
         Ec2PoolConfig {
+            stack: DEFAULT_STACK.to_string(),
             image,
             instance_types,
             subnets: Vec::new(),
@@ -142,7 +174,7 @@ impl Ec2PoolConfig {
             capacity: CapacityPreference::default(),
             disk_gib: None,
             extra_tags: BTreeMap::new(),
-            ssm_prefix: DEFAULT_SSM_PREFIX.to_string(),
+            ssm_prefix: None,
             ssm_kms_key_id: None,
             runner_dir: "/opt/actions-runner".to_string(),
             runner_user: "runner".to_string(),
@@ -150,12 +182,27 @@ impl Ec2PoolConfig {
         }
     }
 
+    /// Where this pool's JIT config parameters are kept.
+    pub fn jit_prefix(&self) -> String {
+        self.ssm_prefix
+            .clone()
+            .unwrap_or_else(|| jit_parameter_prefix(&self.stack))
+    }
+
     fn validate(&self) -> Result<(), ProviderError> {
-        let prefix = &self.ssm_prefix;
+        if !is_stack_name(&self.stack) {
+            return Err(ProviderError::config(format!(
+                "the stack name {:?} must be 1 to 128 letters, digits and '-', starting with a \
+                 letter or digit (a CloudFormation stack name)",
+                self.stack
+            )));
+        }
+        let prefix = &self.jit_prefix();
         if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.len() < 2 {
             return Err(ProviderError::config(format!(
                 "the SSM prefix {prefix:?} must start with '/' and not end with '/', \
-                 e.g. {DEFAULT_SSM_PREFIX}"
+                 e.g. {}",
+                jit_parameter_prefix(&self.stack)
             )));
         }
         // These three go into the boot script: plain path characters only.
@@ -194,13 +241,23 @@ impl Ec2PoolConfig {
                  (alias/...) or alias ARN, without spaces"
             )));
         }
-        if !(1..=64).contains(&self.imds_hop_limit) {
+        // The stack's IAM policy allows launches with a hop limit of at most 2.
+        if !(1..=2).contains(&self.imds_hop_limit) {
             return Err(ProviderError::config(
-                "the IMDS hop limit must be between 1 and 64 (1 or 2 in practice)",
+                "the IMDS hop limit must be 1 (only the host reaches the instance role) or 2 \
+                 (containers on the instance reach it too)",
             ));
         }
         Ok(())
     }
+}
+
+/// A CloudFormation stack name: letters, digits and `-`, at most 128, not starting with `-`.
+pub fn is_stack_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn is_plain_path_char(c: char) -> bool {
@@ -242,14 +299,15 @@ impl Ec2Provider {
         &self.config
     }
 
-    fn parameter_name(&self, instance_id: &str) -> String {
-        format!("{}/{instance_id}", self.config.ssm_prefix)
+    /// The SSM parameter that holds the JIT config of `instance_id`.
+    pub fn parameter_name(&self, instance_id: &str) -> String {
+        format!("{}/{instance_id}", self.config.jit_prefix())
     }
 
     /// The boot script: no secret in it, see the module docs.
     pub fn user_data_script(&self) -> String {
         boot_script(
-            &self.config.ssm_prefix,
+            &self.config.jit_prefix(),
             &self.config.runner_dir,
             &self.config.runner_user,
         )
@@ -285,6 +343,7 @@ impl Ec2Provider {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         tags.extend([
+            (TAG_STACK.to_string(), self.config.stack.clone()),
             (TAG_EXECUTION.to_string(), request.execution.clone()),
             (TAG_POOL.to_string(), request.pool.clone()),
             (TAG_RUNNER.to_string(), request.runner_name.clone()),
@@ -299,35 +358,94 @@ impl Ec2Provider {
             .collect()
     }
 
+    /// Writes the JIT config for `instance_id`, retrying throttled writes with back-off.
     async fn put_jit_config(
         &self,
         request: &LaunchRequest,
         instance_id: &str,
     ) -> Result<(), ProviderError> {
+        let name = self.parameter_name(instance_id);
+        let mut attempt = 1;
+        let mut overwrite = false;
+        loop {
+            let written = self
+                .put_parameter_once(request, instance_id, &name, overwrite)
+                .await;
+            let error = match written {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let code = error.code();
+            if code == Some("ParameterAlreadyExists") && !overwrite {
+                // An earlier try of this launch wrote it; this try's JIT config replaces it.
+                overwrite = true;
+                continue;
+            }
+            if code.is_some_and(is_throttling) && attempt < SSM_WRITE_ATTEMPTS {
+                // The instance is already running: waiting here is cheaper than failing the
+                // launch, terminating it and launching again into the same throttle.
+                let delay = write_backoff(&name, attempt);
+                warn!(parameter = %name, attempt, code, delay_ms = delay.as_millis() as u64,
+                    "SSM throttled the JIT config write; trying again");
+                self.clock.sleep(delay).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(sdk_error("SSM", "PutParameter", error));
+        }
+    }
+
+    async fn put_parameter_once(
+        &self,
+        request: &LaunchRequest,
+        instance_id: &str,
+        name: &str,
+        overwrite: bool,
+    ) -> Result<
+        (),
+        SdkError<
+            aws_sdk_ssm::operation::put_parameter::PutParameterError,
+            aws_sdk_ssm::config::http::HttpResponse,
+        >,
+    > {
         let tag = |key: &str, value: &str| {
             aws_sdk_ssm::types::Tag::builder()
                 .key(key)
                 .value(value)
                 .build()
-                .map_err(|error| ProviderError::other(format!("bad SSM tag {key}: {error}")))
+                .ok()
         };
+        // Tags cannot be given with Overwrite; the first write set them.
+        let tags = (!overwrite).then(|| {
+            [
+                tag(TAG_STACK, &self.config.stack),
+                tag(TAG_EXECUTION, &request.execution),
+                tag(TAG_POOL, &request.pool),
+                tag(TAG_RUNNER, &request.runner_name),
+                tag(TAG_INSTANCE_ID, instance_id),
+                tag(TAG_MANAGED, "true"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+        });
         self.ssm
             .put_parameter()
-            .name(self.parameter_name(instance_id))
+            .name(name)
             .description(format!(
                 "runway JIT config for runner {}",
                 request.runner_name
             ))
             .value(request.jit_config.expose())
             .r#type(ParameterType::SecureString)
+            // A JIT config is over the Standard tier's 4,096 characters.
+            .tier(ParameterTier::Advanced)
             .set_key_id(self.config.ssm_kms_key_id.clone())
-            .tags(tag(TAG_EXECUTION, &request.execution)?)
-            .tags(tag(TAG_INSTANCE_ID, instance_id)?)
-            .tags(tag(TAG_MANAGED, "true")?)
+            .set_overwrite(overwrite.then_some(true))
+            .set_tags(tags)
             .send()
             .await
-            .map_err(|error| sdk_error("SSM", "PutParameter", error))?;
-        Ok(())
+            .map(|_| ())
     }
 
     async fn delete_jit_config(&self, instance_id: &str) -> Result<(), ProviderError> {
@@ -356,6 +474,49 @@ impl Ec2Provider {
             Err(error) if error.code() == Some("InvalidInstanceID.NotFound") => Ok(()),
             Err(error) => Err(sdk_error("EC2", "TerminateInstances", error)),
         }
+    }
+
+    /// Writes the JIT config for the launched `instance_id`; an instance that cannot get its
+    /// config would only idle, so it is terminated then.
+    async fn hand_over(
+        &self,
+        request: &LaunchRequest,
+        instance_id: &str,
+    ) -> Result<(), ProviderError> {
+        if let Err(error) = self.put_jit_config(request, instance_id).await {
+            warn!(%instance_id, runner = %request.runner_name, %error,
+                "could not store the JIT config; terminating the instance");
+            if let Err(cleanup) = self
+                .terminate_instances(vec![instance_id.to_string()])
+                .await
+            {
+                warn!(%instance_id, error = %cleanup,
+                    "could not terminate the instance; the reaper will remove it");
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// A live instance of this stack already launched for the request's execution and runner.
+    async fn launched_before(
+        &self,
+        request: &LaunchRequest,
+    ) -> Result<Option<aws_sdk_ec2::types::Instance>, ProviderError> {
+        let instances = self
+            .describe(vec![
+                filter(&format!("tag:{TAG_STACK}"), [self.config.stack.as_str()]),
+                filter(
+                    &format!("tag:{TAG_EXECUTION}"),
+                    [request.execution.as_str()],
+                ),
+                filter(&format!("tag:{TAG_RUNNER}"), [request.runner_name.as_str()]),
+                filter("instance-state-name", LIVE_STATES),
+            ])
+            .await?;
+        Ok(instances
+            .into_iter()
+            .find(|instance| instance.instance_id().is_some()))
     }
 
     /// Every instance matching `filters`, across pages.
@@ -392,6 +553,30 @@ impl Provider for Ec2Provider {
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        // A retried launch whose first try went through finds that instance instead of
+        // starting a second one.
+        if let Some(existing) = self.launched_before(&request).await? {
+            let instance_id = existing.instance_id().unwrap_or_default().to_string();
+            info!(%instance_id, runner = %request.runner_name, execution = %request.execution,
+                "the runner was launched by an earlier try; handing it this try's JIT config");
+            self.hand_over(&request, &instance_id).await?;
+            let capacity = match existing.instance_lifecycle() {
+                Some(aws_sdk_ec2::types::InstanceLifecycleType::Spot) => Capacity::Spot,
+                _ => Capacity::OnDemand,
+            };
+            return Ok(Launched {
+                runner_name: request.runner_name,
+                provider: ProviderKind::Ec2,
+                instance_id,
+                instance_type: existing.instance_type().map(|t| t.as_str().to_string()),
+                subnet_id: existing.subnet_id().map(str::to_string),
+                capacity: Some(capacity),
+                launched_at: existing
+                    .launch_time()
+                    .and_then(to_chrono)
+                    .unwrap_or_else(|| self.clock.now()),
+            });
+        }
         let overrides = &request.overrides;
         let instance_types = overrides
             .instance_types
@@ -468,6 +653,11 @@ impl Provider for Ec2Provider {
         });
         let api = Ec2RunInstances {
             client: &self.ec2,
+            token_seed: [
+                self.config.stack.clone(),
+                request.execution.clone(),
+                request.runner_name.clone(),
+            ],
             ami,
             template,
             security_groups: self.config.security_groups.clone(),
@@ -488,17 +678,7 @@ impl Provider for Ec2Provider {
         let capacity = overrides.capacity.unwrap_or(self.config.capacity);
         let plan = plan(&instance_types, &self.config.subnets, capacity);
         let (attempt, instance_id) = first_fit(&api, &plan).await?;
-
-        if let Err(error) = self.put_jit_config(&request, &instance_id).await {
-            // Without its config the instance would only idle: take it down now.
-            warn!(%instance_id, runner = %request.runner_name, %error,
-                "could not store the JIT config; terminating the instance");
-            if let Err(cleanup) = self.terminate_instances(vec![instance_id.clone()]).await {
-                warn!(%instance_id, error = %cleanup,
-                    "could not terminate the instance; the reaper will remove it");
-            }
-            return Err(error);
-        }
+        self.hand_over(&request, &instance_id).await?;
         info!(%instance_id, runner = %request.runner_name, execution = %request.execution,
             instance_type = ?attempt.instance_type, subnet = ?attempt.subnet_id,
             capacity = %attempt.capacity, "launched runner on EC2");
@@ -521,6 +701,7 @@ impl Provider for Ec2Provider {
         // Every state: a runner that shut itself down may still have a parameter to remove.
         let instances = self
             .describe(vec![
+                filter(&format!("tag:{TAG_STACK}"), [self.config.stack.as_str()]),
                 filter(&format!("tag:{TAG_EXECUTION}"), [execution]),
                 filter(&format!("tag:{TAG_RUNNER}"), [runner_name]),
             ])
@@ -557,14 +738,15 @@ impl Provider for Ec2Provider {
 }
 
 impl Ec2Provider {
-    /// runway's live instances, only those of `execution` when given (a tag filter, so EC2
-    /// does the filtering).
+    /// This stack's live instances, only those of `execution` when given (tag filters, so EC2
+    /// does the filtering; another stack's instances are never listed).
     async fn owned_where(
         &self,
         execution: Option<&str>,
     ) -> Result<Vec<OwnedRunner>, ProviderError> {
         let mut filters = vec![
             filter(&format!("tag:{TAG_MANAGED}"), ["true"]),
+            filter(&format!("tag:{TAG_STACK}"), [self.config.stack.as_str()]),
             filter("instance-state-name", LIVE_STATES),
         ];
         if let Some(execution) = execution {
@@ -627,6 +809,57 @@ fn is_live(instance: &aws_sdk_ec2::types::Instance) -> bool {
 
 fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+/// The `RunInstances` idempotency token of one launch request: the same stack, execution,
+/// runner name (which counts the launch attempt) and combination give the same token, so a
+/// retried call starts no second instance; another combination is another request.
+pub(crate) fn client_token(seed: &[String; 3], attempt: &Attempt) -> String {
+    let mut hash = Sha256::new();
+    let capacity = attempt.capacity.to_string();
+    let parts = [
+        seed[0].as_str(),
+        seed[1].as_str(),
+        seed[2].as_str(),
+        attempt.instance_type.as_deref().unwrap_or(""),
+        attempt.subnet_id.as_deref().unwrap_or(""),
+        capacity.as_str(),
+    ];
+    for part in parts {
+        // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    // EC2 takes up to 64 ASCII characters.
+    format!("runway-{}", hex::encode(&hash.finalize()[..24]))
+}
+
+/// Error codes of a throttled SSM (or EC2) request.
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException" | "TooManyUpdates" | "Throttling" | "RequestLimitExceeded"
+    )
+}
+
+/// The wait before try `attempt + 1` of a throttled write: exponential from
+/// [`SSM_WRITE_FIRST_BACKOFF`] up to [`SSM_WRITE_MAX_BACKOFF`], the upper half jittered by the
+/// parameter's name, so a burst of launches does not retry in lock-step.
+pub(crate) fn write_backoff(parameter: &str, attempt: u32) -> std::time::Duration {
+    let exponent = attempt.saturating_sub(1).min(16);
+    let ceiling = SSM_WRITE_FIRST_BACKOFF
+        .saturating_mul(1 << exponent)
+        .min(SSM_WRITE_MAX_BACKOFF);
+    let half = ceiling / 2;
+    let digest = Sha256::new()
+        .chain_update(parameter.as_bytes())
+        .chain_update(attempt.to_be_bytes())
+        .finalize();
+    let spread = u64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ]);
+    let half_ms = half.as_millis().max(1) as u64;
+    half + std::time::Duration::from_millis(spread % (half_ms + 1))
 }
 
 fn boot_script(prefix: &str, runner_dir: &str, runner_user: &str) -> String {
@@ -830,6 +1063,8 @@ where
 /// The real `RunInstances`, with everything but the combination fixed.
 struct Ec2RunInstances<'a> {
     client: &'a aws_sdk_ec2::Client,
+    /// Stack, execution and runner name: with the combination tried, the launch's identity.
+    token_seed: [String; 3],
     ami: Option<String>,
     template: Option<LaunchTemplateSpecification>,
     security_groups: Vec<String>,
@@ -881,6 +1116,7 @@ impl RunInstancesApi for Ec2RunInstances<'_> {
                     .build(),
             )
             .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            .client_token(client_token(&self.token_seed, attempt))
             .set_tag_specifications(Some(self.tag_specifications.clone()))
             .send()
             .await;
@@ -1140,6 +1376,66 @@ mod tests {
     }
 
     #[test]
+    fn the_jit_prefix_follows_the_stack_unless_set() {
+        let mut config = Ec2PoolConfig::from_ami("ami-123", strings(&["m7g.large"]));
+        assert_eq!(config.jit_prefix(), "/runway/runway/jit");
+        config.stack = "ci-prod".into();
+        assert_eq!(config.jit_prefix(), "/runway/ci-prod/jit");
+        config.ssm_prefix = Some("/team/jit".into());
+        assert_eq!(config.jit_prefix(), "/team/jit");
+    }
+
+    fn seed(stack: &str, execution: &str, runner: &str) -> [String; 3] {
+        [stack.into(), execution.into(), runner.into()]
+    }
+
+    #[test]
+    fn a_client_token_names_one_launch_request() {
+        let spot = attempt("m7g.large", "subnet-a", Capacity::Spot);
+        let base = client_token(&seed("s", "job-1-r2-a1", "runway-1-a1-1"), &spot);
+        assert!(base.len() <= 64 && base.is_ascii(), "{base}");
+        assert_eq!(
+            base,
+            client_token(&seed("s", "job-1-r2-a1", "runway-1-a1-1"), &spot),
+            "a retry sends the same token"
+        );
+        let others = [
+            client_token(&seed("other", "job-1-r2-a1", "runway-1-a1-1"), &spot),
+            client_token(&seed("s", "job-1-r2-a2", "runway-1-a1-1"), &spot),
+            client_token(&seed("s", "job-1-r2-a1", "runway-1-a1-2"), &spot),
+            client_token(
+                &seed("s", "job-1-r2-a1", "runway-1-a1-1"),
+                &attempt("m7g.large", "subnet-b", Capacity::Spot),
+            ),
+            client_token(
+                &seed("s", "job-1-r2-a1", "runway-1-a1-1"),
+                &attempt("m7g.large", "subnet-a", Capacity::OnDemand),
+            ),
+            client_token(
+                &seed("s", "job-1-r2-a1", "runway-1-a1-1"),
+                &attempt("c7g.large", "subnet-a", Capacity::Spot),
+            ),
+        ];
+        for other in others {
+            assert_ne!(base, other);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn write_backoff_grows_and_stays_bounded(name in "[a-z/0-9-]{1,40}", attempt in 1_u32..40) {
+            let delay = write_backoff(&name, attempt);
+            proptest::prop_assert!(delay <= SSM_WRITE_MAX_BACKOFF);
+            proptest::prop_assert!(delay >= SSM_WRITE_FIRST_BACKOFF / 2);
+            let ceiling = SSM_WRITE_FIRST_BACKOFF
+                .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+                .min(SSM_WRITE_MAX_BACKOFF);
+            proptest::prop_assert!(delay >= ceiling / 2 && delay <= ceiling);
+            proptest::prop_assert_eq!(delay, write_backoff(&name, attempt));
+        }
+    }
+
+    #[test]
     fn the_boot_script_fetches_its_own_parameter_and_holds_no_secret() {
         let script = boot_script("/runway/jit", "/opt/actions-runner", "runner");
         assert!(script.contains("X-aws-ec2-metadata-token"), "IMDSv2 token");
@@ -1164,15 +1460,18 @@ mod tests {
         }
         type Change = Box<dyn Fn(&mut Ec2PoolConfig)>;
         let cases: Vec<(&str, Change)> = vec![
-            ("no slash", Box::new(|c| c.ssm_prefix = "runway/jit".into())),
+            (
+                "no slash",
+                Box::new(|c| c.ssm_prefix = Some("runway/jit".into())),
+            ),
             (
                 "trailing slash",
-                Box::new(|c| c.ssm_prefix = "/runway/".into()),
+                Box::new(|c| c.ssm_prefix = Some("/runway/".into())),
             ),
-            ("root", Box::new(|c| c.ssm_prefix = "/".into())),
+            ("root", Box::new(|c| c.ssm_prefix = Some("/".into()))),
             (
                 "shell in prefix",
-                Box::new(|c| c.ssm_prefix = "/x$(reboot)".into()),
+                Box::new(|c| c.ssm_prefix = Some("/x$(reboot)".into())),
             ),
             (
                 "shell in dir",
@@ -1185,6 +1484,11 @@ mod tests {
                 Box::new(|c| c.image = ImageSource::Ami("img".into())),
             ),
             ("hop limit", Box::new(|c| c.imds_hop_limit = 0)),
+            ("hop limit 3", Box::new(|c| c.imds_hop_limit = 3)),
+            ("empty stack", Box::new(|c| c.stack = String::new())),
+            ("stack with a slash", Box::new(|c| c.stack = "a/b".into())),
+            ("stack with a space", Box::new(|c| c.stack = "a b".into())),
+            ("stack too long", Box::new(|c| c.stack = "s".repeat(129))),
             (
                 "empty KMS key",
                 Box::new(|c| c.ssm_kms_key_id = Some(String::new())),

@@ -18,8 +18,9 @@ mod local;
 mod types;
 
 pub use ec2::{
-    DEFAULT_SSM_PREFIX, Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef,
-    RUNNER_POLICY_DOC,
+    DEFAULT_STACK, Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, RUNNER_POLICY_DOC,
+    SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, is_stack_name,
+    jit_parameter_prefix,
 };
 pub use error::ProviderError;
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};

@@ -1,6 +1,7 @@
 //! The EC2 provider against a real EC2 and SSM API (moto on 127.0.0.1).
 
 mod contract;
+mod faults;
 
 use std::collections::HashMap;
 
@@ -112,6 +113,7 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
     assert_eq!(tags["runway:pool"], "contract-pool");
     assert_eq!(tags["runway:runner"], "ec2-details-runner");
     assert_eq!(tags["runway:managed"], "true");
+    assert_eq!(tags["runway:stack"], "runway");
     assert_eq!(tags["Name"], "runway-ec2-details-runner");
     assert_eq!(tags["team"], "platform");
     let metadata = described.metadata_options().expect("metadata options");
@@ -145,6 +147,7 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
             Some("ec2-details")
         );
         assert_eq!(tags.get("runway:managed").map(String::as_str), Some("true"));
+        assert_eq!(tags.get("runway:stack").map(String::as_str), Some("runway"));
     }
 
     // The user data holds the boot script, not the secret.
@@ -167,14 +170,15 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
     )
     .unwrap();
     assert_eq!(user_data, provider.user_data_script());
-    assert!(user_data.contains("/runway/jit/$instance_id"));
+    assert!(user_data.contains("/runway/runway/jit/$instance_id"));
     assert!(
         !user_data.contains(&secret),
         "the JIT config leaked into user data"
     );
 
     // The secret is in SSM, as a SecureString named after the instance.
-    let parameter_name = format!("/runway/jit/{id}");
+    let parameter_name = format!("/runway/runway/jit/{id}");
+    assert_eq!(provider.parameter_name(&id), parameter_name);
     let parameter = aws
         .ssm
         .get_parameter()
@@ -204,6 +208,9 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
         .collect();
     assert_eq!(parameter_tags["runway:execution"], "ec2-details");
     assert_eq!(parameter_tags["runway:instance-id"], id);
+    assert_eq!(parameter_tags["runway:stack"], "runway");
+    assert_eq!(parameter_tags["runway:pool"], "contract-pool");
+    assert_eq!(parameter_tags["runway:runner"], "ec2-details-runner");
 
     // Terminate: the instance goes, and so does the secret.
     let outcome = provider
@@ -274,7 +281,7 @@ async fn a_parameter_left_by_a_runner_that_shut_itself_down_is_removed() {
     let gone = aws
         .ssm
         .get_parameter()
-        .name(format!("/runway/jit/{}", launched.instance_id))
+        .name(provider.parameter_name(&launched.instance_id))
         .send()
         .await;
     assert!(gone.is_err(), "the parameter should be deleted");
@@ -365,7 +372,7 @@ async fn a_bad_pool_configuration_is_refused_up_front() {
     let aws = aws().await;
     let mut config =
         Ec2PoolConfig::from_launch_template(LaunchTemplateRef::Name("lt".into()), None);
-    config.ssm_prefix = "relative/prefix".into();
+    config.ssm_prefix = Some("relative/prefix".into());
     let error = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap_err();
     assert!(error.to_string().contains("must start with '/'"), "{error}");
 
@@ -418,4 +425,331 @@ async fn owned_lists_only_live_runway_instances() {
             .iter()
             .all(|runner| runner.instance_id != launched.instance_id)
     );
+}
+
+/// The tier, type and value of a parameter, as SSM describes it.
+async fn described_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> aws_sdk_ssm::types::ParameterMetadata {
+    ssm.describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .values(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .parameters()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+}
+
+/// The request with a JIT config as large as GitHub's (about 4 KB and growing): 5,000
+/// characters.
+fn github_sized(mut request: runway_providers::LaunchRequest) -> runway_providers::LaunchRequest {
+    let config = format!("{}-{}", request.jit_config.expose(), "x".repeat(5_000));
+    request.jit_config = runway_providers::JitConfig::new(config);
+    request
+}
+
+/// moto does not refuse a Standard-tier value over 4,096 characters as SSM does, so the tier
+/// is checked itself: a GitHub-sized JIT config needs the Advanced tier.
+#[tokio::test]
+async fn a_github_sized_jit_config_is_stored_in_the_advanced_tier() {
+    let aws = aws().await;
+    let provider =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    let request = github_sized(contract::request("advanced-tier", "advanced-tier-runner"));
+    let secret = request.jit_config.expose().to_string();
+    let launched = provider.launch(request).await.unwrap();
+    let name = provider.parameter_name(&launched.instance_id);
+    let described = described_parameter(&aws.ssm, &name).await;
+    assert_eq!(
+        described.tier().map(|tier| tier.as_str()),
+        Some("Advanced"),
+        "the Standard tier holds at most 4,096 characters"
+    );
+    let value = aws
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .and_then(|parameter| parameter.value);
+    assert_eq!(value.as_deref(), Some(secret.as_str()));
+    provider
+        .terminate("advanced-tier", "advanced-tier-runner")
+        .await
+        .unwrap();
+}
+
+/// A clock that records the waits asked of it and returns at once.
+#[derive(Debug, Default)]
+struct RecordingClock {
+    waits: std::sync::Mutex<Vec<std::time::Duration>>,
+}
+
+impl runway_clock::Clock for RecordingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+
+    fn sleep_until(&self, deadline: chrono::DateTime<chrono::Utc>) -> runway_clock::Sleep {
+        let wait = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+        self.sleep(wait)
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> runway_clock::Sleep {
+        self.waits.lock().unwrap().push(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+async fn through_proxy(
+    throttled: usize,
+) -> (
+    faults::FaultProxy,
+    Ec2Provider,
+    Aws,
+    std::sync::Arc<RecordingClock>,
+) {
+    let moto = MotoServer::shared().expect("moto starts (run scripts/setup.sh)");
+    let proxy = faults::FaultProxy::start(moto.endpoint_url(), throttled).await;
+    let config = proxy.sdk_config().await;
+    let direct = aws().await;
+    let clock = std::sync::Arc::new(RecordingClock::default());
+    let provider = Ec2Provider::new(
+        aws_sdk_ec2::Client::new(&config),
+        aws_sdk_ssm::Client::new(&config),
+        pool_config(&direct).await,
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    (proxy, provider, direct, clock)
+}
+
+#[tokio::test]
+async fn throttled_jit_config_writes_are_retried_with_growing_back_off() {
+    let (proxy, provider, aws, clock) = through_proxy(5).await;
+    let request = github_sized(contract::request("throttled", "throttled-runner"));
+    let secret = request.jit_config.expose().to_string();
+    let launched = provider.launch(request).await.unwrap();
+    {
+        let recorded = proxy.recorded.lock().unwrap();
+        assert_eq!(recorded.throttled, 5, "{recorded:?}");
+        assert_eq!(recorded.put_parameter_calls, 6, "{recorded:?}");
+    }
+    let waits = clock.waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 5, "one wait per throttled write: {waits:?}");
+    assert!(waits[4] > waits[0], "the back-off grows: {waits:?}");
+    assert!(
+        waits
+            .iter()
+            .all(|wait| *wait <= runway_providers::SSM_WRITE_MAX_BACKOFF),
+        "{waits:?}"
+    );
+    let value = aws
+        .ssm
+        .get_parameter()
+        .name(provider.parameter_name(&launched.instance_id))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .and_then(|parameter| parameter.value);
+    assert_eq!(value.as_deref(), Some(secret.as_str()));
+    provider
+        .terminate("throttled", "throttled-runner")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_write_throttled_past_every_retry_is_transient_and_leaves_nothing() {
+    let attempts = runway_providers::SSM_WRITE_ATTEMPTS as usize;
+    let (proxy, provider, aws, clock) = through_proxy(attempts + 10).await;
+    let error = provider
+        .launch(contract::request(
+            "always-throttled",
+            "always-throttled-runner",
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ProviderError::Throttled { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retryable(), "the state machine retries it");
+    assert_eq!(proxy.recorded.lock().unwrap().put_parameter_calls, attempts);
+    let waits = clock.waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), attempts - 1, "{waits:?}");
+    let total: std::time::Duration = waits.iter().sum();
+    assert!(
+        total <= runway_providers::SSM_WRITE_MAX_BACKOFF * attempts as u32,
+        "bounded: {total:?}"
+    );
+    // The instance that could not get its config was terminated.
+    let direct =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    let owned = direct.owned().await.unwrap();
+    assert!(
+        owned
+            .iter()
+            .all(|runner| runner.execution != "always-throttled"),
+        "{owned:?}"
+    );
+    proxy.throttle_next(0);
+}
+
+#[tokio::test]
+async fn launching_twice_for_the_same_request_starts_one_instance() {
+    let aws = aws().await;
+    let provider =
+        Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), pool_config(&aws).await).unwrap();
+    let first = provider
+        .launch(contract::request("launch-twice", "launch-twice-runner"))
+        .await
+        .unwrap();
+    // A retried step launches again with a new JIT config.
+    let mut again = contract::request("launch-twice", "launch-twice-runner");
+    again.jit_config = runway_providers::JitConfig::new(format!("{}-again", "x".repeat(5_000)));
+    let second = provider.launch(again.clone()).await.unwrap();
+    assert_eq!(second.instance_id, first.instance_id);
+    let owned: Vec<_> = provider
+        .owned()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|runner| runner.execution == "launch-twice")
+        .collect();
+    assert_eq!(owned.len(), 1, "{owned:?}");
+    // The instance gets the newest config (the earlier one's registration is gone).
+    let value = aws
+        .ssm
+        .get_parameter()
+        .name(provider.parameter_name(&first.instance_id))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .and_then(|parameter| parameter.value);
+    assert_eq!(value.as_deref(), Some(again.jit_config.expose()));
+    provider
+        .terminate("launch-twice", "launch-twice-runner")
+        .await
+        .unwrap();
+}
+
+/// moto accepts `ClientToken` but does not de-duplicate on it, so what runway sends is read on
+/// the wire: the same request always carries the same token, another launch another token.
+#[tokio::test]
+async fn every_run_instances_call_carries_a_client_token_naming_the_request() {
+    let (proxy, provider, aws, _clock) = through_proxy(0).await;
+    let launched = provider
+        .launch(contract::request("client-token", "client-token-runner"))
+        .await
+        .unwrap();
+    // Gone (as if EC2 had not yet listed it): the same request is sent again.
+    aws.ec2
+        .terminate_instances()
+        .instance_ids(&launched.instance_id)
+        .send()
+        .await
+        .unwrap();
+    provider
+        .launch(contract::request("client-token", "client-token-runner"))
+        .await
+        .unwrap();
+    provider
+        .launch(contract::request("client-token", "client-token-runner-2"))
+        .await
+        .unwrap();
+    let tokens = proxy.recorded.lock().unwrap().run_instances_tokens.clone();
+    assert_eq!(tokens.len(), 3, "{tokens:?}");
+    assert!(
+        tokens
+            .iter()
+            .all(|token| !token.is_empty() && token.len() <= 64),
+        "{tokens:?}"
+    );
+    assert_eq!(tokens[0], tokens[1], "a retry is the same request");
+    assert_ne!(
+        tokens[0], tokens[2],
+        "another launch attempt is another request"
+    );
+    for runner in ["client-token-runner", "client-token-runner-2"] {
+        provider.terminate("client-token", runner).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_stacks_in_one_account_never_touch_each_other_s_runners() {
+    let aws = aws().await;
+    let mut config_a = pool_config(&aws).await;
+    config_a.stack = "stack-a".into();
+    let mut config_b = pool_config(&aws).await;
+    config_b.stack = "stack-b".into();
+    let a = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config_a).unwrap();
+    let b = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config_b).unwrap();
+    // Both stacks follow the same job: the execution name is the same in each.
+    let launched_a = a
+        .launch(contract::request("two-stacks", "stack-a-runner"))
+        .await
+        .unwrap();
+    let launched_b = b
+        .launch(contract::request("two-stacks", "stack-b-runner"))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.parameter_name(&launched_a.instance_id),
+        format!("/runway/stack-a/jit/{}", launched_a.instance_id)
+    );
+    assert_eq!(
+        b.parameter_name(&launched_b.instance_id),
+        format!("/runway/stack-b/jit/{}", launched_b.instance_id)
+    );
+    let ids = |owned: Vec<runway_providers::OwnedRunner>| -> Vec<String> {
+        owned.into_iter().map(|runner| runner.instance_id).collect()
+    };
+    let owned_a = ids(a.owned().await.unwrap());
+    assert!(owned_a.contains(&launched_a.instance_id));
+    assert!(!owned_a.contains(&launched_b.instance_id), "{owned_a:?}");
+    let by_a = ids(a.owned_by("two-stacks").await.unwrap());
+    assert_eq!(by_a, vec![launched_a.instance_id.clone()]);
+    // Stack a cannot terminate stack b's runner, nor remove its JIT config.
+    assert_eq!(
+        a.terminate("two-stacks", "stack-b-runner").await.unwrap(),
+        Terminated::AlreadyGone
+    );
+    let state = instance(&aws.ec2, &launched_b.instance_id)
+        .await
+        .state()
+        .and_then(|state| state.name())
+        .cloned();
+    assert_eq!(state, Some(InstanceStateName::Running), "{state:?}");
+    aws.ssm
+        .get_parameter()
+        .name(b.parameter_name(&launched_b.instance_id))
+        .send()
+        .await
+        .expect("stack b's JIT config is still there");
+    // A launch of stack a for stack b's runner is its own instance.
+    let tags = tags_of(instance(&aws.ec2, &launched_b.instance_id).await.tags());
+    assert_eq!(tags["runway:stack"], "stack-b");
+    for (provider, runner) in [(&a, "stack-a-runner"), (&b, "stack-b-runner")] {
+        assert!(matches!(
+            provider.terminate("two-stacks", runner).await.unwrap(),
+            Terminated::Stopped { .. }
+        ));
+    }
 }

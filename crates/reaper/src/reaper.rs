@@ -408,7 +408,9 @@ impl Reaper {
         let deps = self.deps();
         let config = self.config();
         let now = deps.clock.now();
-        let prefix = format!("{}-", deps.flow.config().github.runner_name_prefix);
+        // Only names this stack makes: another stack's runners (its names carry its own
+        // prefix) are never this reaper's to remove.
+        let prefix = deps.flow.config().github.runner_name_prefix.as_str();
         let mut report = SweepReport::new(Sweep::OfflineRunners);
         let mut lookups = self.lookups();
         let scopes = self.scopes();
@@ -420,7 +422,10 @@ impl Reaper {
                 .list_runners(scope, None)
                 .await
                 .map_err(|e| ReapError::github(&format!("list the runners of {where_}"), e))?;
-            for runner in runners.iter().filter(|r| r.name.starts_with(&prefix)) {
+            for runner in runners
+                .iter()
+                .filter(|r| runway_jobflow::naming::is_runner_name_of(prefix, &r.name))
+            {
                 report.examined += 1;
                 if runner.status != "offline" {
                     report.keep("online");

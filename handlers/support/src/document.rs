@@ -72,6 +72,16 @@ pub struct ConfigDocument {
 impl ConfigDocument {
     /// Parses and checks the JSON document.
     pub fn from_json(text: &str) -> Result<ConfigDocument, SetupError> {
+        ConfigDocument::from_json_for_stack(text, None)
+    }
+
+    /// Parses and checks the JSON document of `stack`: unless the document sets
+    /// `github.runner_name_prefix`, runner names carry the stack
+    /// ([`runway_jobflow::naming::stack_runner_name_prefix`]).
+    pub fn from_json_for_stack(
+        text: &str,
+        stack: Option<&str>,
+    ) -> Result<ConfigDocument, SetupError> {
         let mut document: Value = serde_json::from_str(text).map_err(|error| {
             SetupError::Config(format!("the configuration document is not JSON: {error}"))
         })?;
@@ -104,6 +114,16 @@ impl ConfigDocument {
                     None => Ec2Settings::default(),
                 };
                 ec2.push((name, settings));
+            }
+        }
+        if let Some(stack) = stack {
+            let github = object
+                .entry("github")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(github) = github.as_object_mut() {
+                github.entry("runner_name_prefix").or_insert_with(|| {
+                    Value::String(runway_jobflow::naming::stack_runner_name_prefix(stack))
+                });
             }
         }
         let flow: FlowConfig = serde_json::from_value(document)
@@ -197,7 +217,7 @@ fn ec2_pool_config(
     config.disk_gib = pool.disk_gib;
     config.extra_tags = settings.tags.clone();
     if let Some(prefix) = &settings.ssm_prefix {
-        config.ssm_prefix = prefix.clone();
+        config.ssm_prefix = Some(prefix.clone());
     }
     if let Some(dir) = &settings.runner_dir {
         config.runner_dir = dir.clone();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use runway_github::GITHUB_API_URL;
 use runway_policy_host::InstanceReuse;
-use runway_providers::{Ec2PoolConfig, ImageSource, LaunchTemplateRef};
+use runway_providers::{DEFAULT_STACK, Ec2PoolConfig, ImageSource, LaunchTemplateRef};
 
 use crate::SetupError;
 use crate::document::ConfigDocument;
@@ -14,6 +14,10 @@ use crate::secrets::is_secret_arn;
 
 /// The DynamoDB table (required).
 pub const TABLE_ENV: &str = "RUNWAY_TABLE";
+/// The stack's name (`${AWS::StackName}`): tagged on every runner, the scope of every
+/// look-up, the JIT config path `/runway/<stack>/jit` and, unless the document sets
+/// `github.runner_name_prefix`, the runner names' prefix. Default [`DEFAULT_STACK`].
+pub const STACK_ENV: &str = "RUNWAY_STACK";
 /// The configuration document as JSON (see [`crate::ConfigDocument`]).
 pub const CONFIG_ENV: &str = "RUNWAY_CONFIG";
 /// An SSM parameter holding the configuration document, used when [`CONFIG_ENV`] is empty.
@@ -122,6 +126,8 @@ pub struct RunnerDefaults {
 /// Everything a runway Lambda reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaSettings {
+    /// The stack's name ([`STACK_ENV`]).
+    pub stack: String,
     pub table: String,
     pub config: ConfigSource,
     pub github_api_url: String,
@@ -162,6 +168,13 @@ impl LambdaSettings {
                 "{TABLE_ENV} is not set: set it to the DynamoDB table of runway's state"
             ))
         })?;
+        let stack = get(STACK_ENV).unwrap_or_else(|| DEFAULT_STACK.to_owned());
+        if !runway_providers::is_stack_name(&stack) {
+            return Err(SetupError::Settings(format!(
+                "{STACK_ENV}={stack:?} is not a stack name: set it to the CloudFormation stack's \
+                 name (letters, digits and '-')"
+            )));
+        }
         let config = match (get(CONFIG_ENV), get(CONFIG_PARAMETER_ENV)) {
             (Some(text), _) => ConfigSource::Inline(text),
             (None, Some(name)) => ConfigSource::Parameter(name),
@@ -236,6 +249,7 @@ impl LambdaSettings {
             })?,
         };
         Ok(LambdaSettings {
+            stack,
             table,
             config,
             github_api_url: get(GITHUB_API_URL_ENV).unwrap_or_else(|| GITHUB_API_URL.to_owned()),
@@ -282,6 +296,7 @@ impl LambdaSettings {
                 };
             }
             config.ssm_kms_key_id = self.jit_config_kms_key.clone();
+            config.stack = self.stack.clone();
         }
         Ok(pools)
     }
@@ -319,6 +334,34 @@ mod tests {
         assert_eq!(settings.github_api_url, GITHUB_API_URL);
         assert_eq!(settings.runners, RunnerDefaults::default());
         assert_eq!(settings.router_policy, None);
+        assert_eq!(settings.stack, DEFAULT_STACK);
+    }
+
+    #[test]
+    fn the_stack_scopes_every_pool_and_names_the_runners() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((STACK_ENV, "ci-prod"));
+        let read = settings(&pairs).unwrap();
+        assert_eq!(read.stack, "ci-prod");
+        let document = ConfigDocument::from_json_for_stack(TWO_POOLS, Some("ci-prod")).unwrap();
+        assert_eq!(document.flow.github.runner_name_prefix, "ci-prod");
+        for pool in read.ec2_pools(&document).unwrap().values() {
+            assert_eq!(pool.stack, "ci-prod");
+            assert_eq!(pool.jit_prefix(), "/runway/ci-prod/jit");
+        }
+        // A prefix the document sets stands.
+        let document = ConfigDocument::from_json_for_stack(
+            r#"{"github": {"runner_name_prefix": "ci"}, "pools": [
+                {"name": "p", "labels": ["self-hosted"], "image": "ami-1", "instance_types": ["m5.large"]}]}"#,
+            Some("ci-prod"),
+        )
+        .unwrap();
+        assert_eq!(document.flow.github.runner_name_prefix, "ci");
+
+        let mut pairs = BASE.to_vec();
+        pairs.push((STACK_ENV, "bad/stack"));
+        let error = settings(&pairs).unwrap_err().to_string();
+        assert!(error.starts_with(STACK_ENV), "{error}");
     }
 
     #[test]
@@ -563,7 +606,8 @@ mod tests {
             .clone();
         assert_eq!(instance.image_id(), Some(ami.as_str()), "the pool's AMI");
 
-        let name = format!("/runway/jit/{}", launched.instance_id);
+        // BASE names no stack: the default one.
+        let name = format!("/runway/runway/jit/{}", launched.instance_id);
         let described = ssm
             .describe_parameters()
             .parameter_filters(

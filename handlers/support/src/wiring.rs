@@ -56,14 +56,18 @@ pub async fn load_document(
     ssm: &aws_sdk_ssm::Client,
 ) -> Result<ConfigDocument, SetupError> {
     match &settings.config {
-        ConfigSource::Inline(text) => ConfigDocument::from_json(text),
+        ConfigSource::Inline(text) => {
+            ConfigDocument::from_json_for_stack(text, Some(&settings.stack))
+        }
         ConfigSource::Parameter(name) => {
             let text = read_parameter(ssm, name).await?;
-            ConfigDocument::from_json(&text).map_err(|error| match error {
-                SetupError::Config(reason) => {
-                    SetupError::Config(format!("SSM parameter {name}: {reason}"))
+            ConfigDocument::from_json_for_stack(&text, Some(&settings.stack)).map_err(|error| {
+                match error {
+                    SetupError::Config(reason) => {
+                        SetupError::Config(format!("SSM parameter {name}: {reason}"))
+                    }
+                    other => other,
                 }
-                other => other,
             })
         }
     }

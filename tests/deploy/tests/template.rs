@@ -512,6 +512,8 @@ fn list(value: &Value) -> Vec<&Value> {
 fn granted_actions(function: &Value) -> BTreeSet<String> {
     statements(function)
         .into_iter()
+        // A Deny only narrows what the Allows grant.
+        .filter(|statement| statement["Effect"] != "Deny")
         .flat_map(|statement| {
             assert_eq!(statement["Effect"], "Allow");
             list(&statement["Action"])
@@ -692,12 +694,23 @@ fn the_runner_role_is_the_providers_runner_policy() {
         profile["Properties"]["Roles"],
         json!([{"Ref": "RunnerRole"}])
     );
-    // JIT configs are written under the prefix the runner role may read.
-    assert!(wanted["Resource"].as_str().unwrap().contains(&format!(
-        "parameter{}/",
-        runway_providers::DEFAULT_SSM_PREFIX
-    )));
+    // JIT configs are written under the prefix the runner role may read: the stack's own.
+    assert!(
+        wanted["Resource"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("parameter{STACK_JIT_PREFIX}/")),
+        "{}",
+        wanted["Resource"]
+    );
+    assert_eq!(
+        runway_providers::jit_parameter_prefix("${AWS::StackName}"),
+        STACK_JIT_PREFIX
+    );
 }
+
+/// Where the stack's JIT configs live, as its policies write it (`/runway/<stack>/jit`).
+const STACK_JIT_PREFIX: &str = "/runway/${AWS::StackName}/jit";
 
 /// The SDK operations called in `file`, as `receiver.operation()` (with any whitespace).
 fn operations(file: &str, receiver: &str) -> BTreeSet<String> {
@@ -1137,42 +1150,84 @@ fn resources_of(statement: &Value) -> Vec<String> {
         .collect()
 }
 
+fn stack_name() -> Value {
+    json!({"Ref": "AWS::StackName"})
+}
+
+/// The kind of an ARN's resource (`instance`, `volume`, `image`, ...).
+fn resource_kind(arn: &str) -> String {
+    arn.rsplit(':')
+        .next()
+        .and_then(|tail| tail.split('/').next())
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
-fn runners_launch_only_from_the_runner_template_tagged_as_runways() {
+fn runners_launch_only_from_the_runner_template_tagged_as_the_stack_s() {
     let template = template();
     let mut launchers = BTreeSet::new();
-    let mut tagged_kinds = BTreeSet::new();
+    let mut allowed_kinds = BTreeSet::new();
+    let mut denied_kinds = BTreeSet::new();
     for (id, function) in template.functions() {
         for statement in statements(function) {
             if !list(&statement["Action"]).contains(&&json!("ec2:RunInstances")) {
                 continue;
             }
-            launchers.insert(id.clone());
             assert_eq!(
                 list(&statement["Action"]).len(),
                 1,
                 "{id}: RunInstances has statements of its own"
             );
+            if statement["Effect"] == "Deny" {
+                denied_kinds.extend(resources_of(statement).iter().map(|r| resource_kind(r)));
+                continue;
+            }
+            launchers.insert(id.clone());
             assert_eq!(
                 statement["Condition"]["ArnEquals"]["ec2:LaunchTemplate"],
                 launch_template_arn(),
                 "{id}: every resource of a launch needs the runner launch template"
             );
+            let condition = &statement["Condition"];
             for resource in resources_of(statement) {
-                let kind = resource
-                    .rsplit(':')
-                    .next()
-                    .and_then(|tail| tail.split('/').next())
-                    .unwrap()
-                    .to_owned();
+                let kind = resource_kind(&resource);
                 if kind == "instance" || kind == "volume" {
                     assert_eq!(
-                        statement["Condition"]["StringEquals"]["aws:RequestTag/runway:managed"],
-                        "true",
+                        condition["StringEquals"]["aws:RequestTag/runway:managed"], "true",
                         "{id}: {kind}s are launched only with runway's tag"
                     );
-                    tagged_kinds.insert(kind);
+                    assert_eq!(
+                        condition["StringEquals"]["aws:RequestTag/runway:stack"],
+                        stack_name(),
+                        "{id}: {kind}s are launched only tagged with the stack"
+                    );
                 }
+                if kind == "instance" {
+                    assert_eq!(
+                        condition["StringEquals"]["ec2:MetadataHttpTokens"], "required",
+                        "{id}: instances only with IMDSv2 required"
+                    );
+                    assert_eq!(
+                        condition["NumericLessThanEquals"]["ec2:MetadataHttpPutResponseHopLimit"],
+                        "2",
+                        "{id}: instances only with a hop limit of at most 2"
+                    );
+                    assert_eq!(
+                        condition["StringLike"]["ec2:InstanceType"],
+                        json!({"Ref": "RunnerInstanceTypes"}),
+                        "{id}: instances only of the allowed types"
+                    );
+                }
+                if kind == "image" {
+                    let owners = condition["StringEquals"]["ec2:Owner"].to_string();
+                    assert!(
+                        owners.contains("RunnerImageOwners") && owners.contains("AWS::AccountId"),
+                        "{id}: images only of allowed owners, not {owners}"
+                    );
+                }
+                assert_ne!(kind, "key-pair", "{id}: runners never get a key pair");
+                allowed_kinds.insert(kind);
             }
         }
     }
@@ -1181,10 +1236,74 @@ fn runners_launch_only_from_the_runner_template_tagged_as_runways() {
         BTreeSet::from(["ProvisionFunction".to_owned()]),
         "only the provision function launches"
     );
+    for kind in ["instance", "volume", "image", "subnet", "launch-template"] {
+        assert!(allowed_kinds.contains(kind), "{kind}: {allowed_kinds:?}");
+    }
     assert_eq!(
-        tagged_kinds,
-        BTreeSet::from(["instance".to_owned(), "volume".to_owned()])
+        denied_kinds,
+        BTreeSet::from(["key-pair".to_owned()]),
+        "a launch with a key pair is denied outright"
     );
+    for parameter in ["RunnerImageOwners", "RunnerInstanceTypes"] {
+        assert!(
+            template.root["Parameters"].get(parameter).is_some(),
+            "{parameter}"
+        );
+    }
+}
+
+#[test]
+fn each_stack_touches_only_its_own_runners_and_jit_configs() {
+    let template = template();
+    assert_eq!(
+        template.root["Globals"]["Function"]["Environment"]["Variables"]
+            [runway_lambda_support::STACK_ENV],
+        stack_name(),
+        "the functions know their stack"
+    );
+    let mut terminators = BTreeSet::new();
+    let mut jit_writers = BTreeSet::new();
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            let actions = list(&statement["Action"]);
+            if actions.contains(&&json!("ec2:TerminateInstances")) {
+                terminators.insert(id.clone());
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["ec2:ResourceTag/runway:stack"],
+                    stack_name(),
+                    "{id}: terminates only instances tagged with its stack"
+                );
+            }
+            if actions.contains(&&json!("ec2:CreateTags")) {
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["aws:RequestTag/runway:stack"],
+                    stack_name(),
+                    "{id}: tags only with its stack"
+                );
+            }
+            let jit_actions = [
+                "ssm:PutParameter",
+                "ssm:DeleteParameter",
+                "ssm:AddTagsToResource",
+            ];
+            if actions
+                .iter()
+                .any(|action| jit_actions.contains(&action.as_str().unwrap()))
+            {
+                jit_writers.insert(id.clone());
+                for resource in resources_of(statement) {
+                    assert!(
+                        resource.ends_with(&format!("parameter{STACK_JIT_PREFIX}/*")),
+                        "{id}: writes only the stack's JIT configs, not {resource}"
+                    );
+                }
+            }
+        }
+    }
+    for id in ["ProvisionFunction", "TeardownFunction", "ReapFunction"] {
+        assert!(terminators.contains(id), "{id}: {terminators:?}");
+        assert!(jit_writers.contains(id), "{id}: {jit_writers:?}");
+    }
 }
 
 #[test]
@@ -1319,10 +1438,7 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
             .as_str()
             .unwrap();
     assert!(
-        context.ends_with(&format!(
-            "parameter{}/${{!ec2:InstanceID}}",
-            runway_providers::DEFAULT_SSM_PREFIX
-        )),
+        context.ends_with(&format!("parameter{STACK_JIT_PREFIX}/${{!ec2:InstanceID}}")),
         "{context}"
     );
     // The provision function encrypts only JIT configs.
@@ -1335,10 +1451,7 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
         encrypt["Condition"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"]
             .as_str()
             .unwrap()
-            .ends_with(&format!(
-                "parameter{}/*",
-                runway_providers::DEFAULT_SSM_PREFIX
-            ))
+            .ends_with(&format!("parameter{STACK_JIT_PREFIX}/*"))
     );
     assert_eq!(
         template.root["Globals"]["Function"]["Environment"]["Variables"]

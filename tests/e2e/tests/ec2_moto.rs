@@ -123,6 +123,8 @@ async fn a_job_runs_on_an_ec2_runner_with_dynamodb_state_and_the_instance_is_ter
     assert_eq!(tags.get("runway:pool"), Some(&pool.as_str()));
     assert_eq!(tags.get("runway:runner"), Some(&runner_name.as_str()));
     assert_eq!(tags.get("runway:managed"), Some(&"true"));
+    assert_eq!(tags.get("runway:stack"), Some(&"runway-local"));
+    assert!(runner_name.starts_with("runway-local-"), "{runner_name}");
     assert_eq!(tags.get("team"), Some(&"platform"));
     assert_eq!(
         instance.metadata_options().and_then(|m| m.http_tokens()),
@@ -133,7 +135,7 @@ async fn a_job_runs_on_an_ec2_runner_with_dynamodb_state_and_the_instance_is_ter
     // The JIT config is in SSM, readable by the instance, and not in its user data.
     let parameter = ssm
         .get_parameter()
-        .name(format!("/runway/jit/{instance_id}"))
+        .name(format!("/runway/runway-local/jit/{instance_id}"))
         .with_decryption(true)
         .send()
         .await
@@ -193,7 +195,7 @@ async fn a_job_runs_on_an_ec2_runner_with_dynamodb_state_and_the_instance_is_ter
     );
     let gone = ssm
         .get_parameter()
-        .name(format!("/runway/jit/{instance_id}"))
+        .name(format!("/runway/runway-local/jit/{instance_id}"))
         .send()
         .await;
     assert!(gone.is_err(), "the JIT config parameter was left behind");
