@@ -18,7 +18,12 @@ fn jsonata_state(state: Value) -> Value {
 }
 
 fn assert_failed(result: &RunResult, error: &str, cause: &str) {
-    assert_eq!(result.status, ExecutionStatus::Failed, "{:?}", result.output);
+    assert_eq!(
+        result.status,
+        ExecutionStatus::Failed,
+        "{:?}",
+        result.output
+    );
     assert_eq!(result.error.as_deref(), Some(error), "{:?}", result.cause);
     assert_eq!(
         result.cause.as_deref(),
@@ -41,7 +46,12 @@ fn map_state(fields: Value) -> Value {
 #[tokio::test(start_paused = true)]
 async fn map_items_that_are_not_an_array_are_a_query_evaluation_error() {
     let machine = jsonata_state(map_state(json!({})));
-    let result = execute(machine.clone(), json!({"list": {"a": 1}}), TaskRegistry::new()).await;
+    let result = execute(
+        machine.clone(),
+        json!({"list": {"a": 1}}),
+        TaskRegistry::new(),
+    )
+    .await;
     assert_failed(
         &result,
         QUERY_EVALUATION_ERROR,
@@ -66,7 +76,12 @@ async fn a_query_evaluation_error_is_caught_by_name_and_by_states_all() {
             "Caught": {"Type": "Pass", "Output": "{% $states.input.Error %}", "End": true}
         }});
         let result = execute(machine, json!({"list": 7}), TaskRegistry::new()).await;
-        assert_eq!(result.status, ExecutionStatus::Succeeded, "{:?}", result.cause);
+        assert_eq!(
+            result.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            result.cause
+        );
         assert_eq!(result.output, Some(json!(QUERY_EVALUATION_ERROR)));
     }
 }
@@ -75,16 +90,27 @@ async fn a_query_evaluation_error_is_caught_by_name_and_by_states_all() {
 async fn wait_seconds_from_jsonata_must_be_an_integer_in_range() {
     let machine = jsonata_state(json!({"Type": "Wait", "Seconds": "{% $states.input.s %}"}));
     let cases = [
-        (json!(1.5), "returned an unexpected result type. Expected 'integer', but was 'number' for value: 1.5"),
-        (json!("10"), "returned an unexpected result type. Expected 'integer', but was 'string' for value: \"10\""),
-        (json!(-1), "returned an invalid value. Expected an integer from 0 to 99999999, but was: -1"),
+        (
+            json!(1.5),
+            "returned an unexpected result type. Expected 'integer', but was 'number' for value: 1.5",
+        ),
+        (
+            json!("10"),
+            "returned an unexpected result type. Expected 'integer', but was 'string' for value: \"10\"",
+        ),
+        (
+            json!(-1),
+            "returned an invalid value. Expected an integer from 0 to 99999999, but was: -1",
+        ),
     ];
     for (seconds, problem) in cases {
         let result = execute(machine.clone(), json!({"s": seconds}), TaskRegistry::new()).await;
         assert_failed(
             &result,
             QUERY_EVALUATION_ERROR,
-            &format!("The JSONata expression '$states.input.s' specified for the field 'Seconds' {problem}"),
+            &format!(
+                "The JSONata expression '$states.input.s' specified for the field 'Seconds' {problem}"
+            ),
         );
     }
     let result = execute(machine, json!({"s": 3}), TaskRegistry::new()).await;
@@ -94,7 +120,12 @@ async fn wait_seconds_from_jsonata_must_be_an_integer_in_range() {
 #[tokio::test(start_paused = true)]
 async fn wait_timestamp_from_jsonata_must_be_an_iso_8601_string() {
     let machine = jsonata_state(json!({"Type": "Wait", "Timestamp": "{% $states.input.t %}"}));
-    let result = execute(machine.clone(), json!({"t": "tomorrow"}), TaskRegistry::new()).await;
+    let result = execute(
+        machine.clone(),
+        json!({"t": "tomorrow"}),
+        TaskRegistry::new(),
+    )
+    .await;
     assert_failed(
         &result,
         QUERY_EVALUATION_ERROR,
@@ -150,13 +181,17 @@ async fn task_timeouts_from_jsonata_must_be_positive_integers() {
         assert_failed(
             &result,
             QUERY_EVALUATION_ERROR,
-            &format!("The JSONata expression '$states.input.t' specified for the field '{field}' returned an invalid value. Expected an integer from 1 to 99999999, but was: 0"),
+            &format!(
+                "The JSONata expression '$states.input.t' specified for the field '{field}' returned an invalid value. Expected an integer from 1 to 99999999, but was: 0"
+            ),
         );
         let result = execute(machine, json!({"t": "5"}), tasks.clone()).await;
         assert_failed(
             &result,
             QUERY_EVALUATION_ERROR,
-            &format!("The JSONata expression '$states.input.t' specified for the field '{field}' returned an unexpected result type. Expected 'integer', but was 'string' for value: \"5\""),
+            &format!(
+                "The JSONata expression '$states.input.t' specified for the field '{field}' returned an unexpected result type. Expected 'integer', but was 'string' for value: \"5\""
+            ),
         );
     }
 }
@@ -187,11 +222,18 @@ async fn map_limits_from_jsonata_must_have_the_right_type() {
     ];
     for (field, value, problem) in cases {
         let machine = jsonata_state(map_state(json!({field: "{% $states.input.v %}"})));
-        let result = execute(machine, json!({"list": [1], "v": value}), TaskRegistry::new()).await;
+        let result = execute(
+            machine,
+            json!({"list": [1], "v": value}),
+            TaskRegistry::new(),
+        )
+        .await;
         assert_failed(
             &result,
             QUERY_EVALUATION_ERROR,
-            &format!("The JSONata expression '$states.input.v' specified for the field '{field}' {problem}"),
+            &format!(
+                "The JSONata expression '$states.input.v' specified for the field '{field}' {problem}"
+            ),
         );
     }
 }
@@ -214,7 +256,9 @@ async fn an_undefined_variable_in_jsonata_assign_or_output_fails_the_state() {
         assert_failed(
             &result,
             QUERY_EVALUATION_ERROR,
-            &format!("The JSONata expression '{expression}' specified for the field '{field}' references the variable '$undefinedVar', which is not defined."),
+            &format!(
+                "The JSONata expression '{expression}' specified for the field '{field}' references the variable '$undefinedVar', which is not defined."
+            ),
         );
     }
 }
@@ -257,7 +301,10 @@ async fn jsonata_variables_reach_into_map_iterations_but_not_back_out() {
     let result = execute(machine, json!({}), TaskRegistry::new()).await;
     assert_eq!(result.error.as_deref(), Some(QUERY_EVALUATION_ERROR));
     let cause = result.cause.unwrap_or_default();
-    assert!(cause.contains("'After'") && cause.contains("'$inner'"), "{cause}");
+    assert!(
+        cause.contains("'After'") && cause.contains("'$inner'"),
+        "{cause}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -281,9 +328,18 @@ async fn seconds_path_values_that_are_not_non_negative_integers_fail() {
         "S": {"Type": "Wait", "SecondsPath": "$.s", "End": true}
     }});
     let cases = [
-        (json!("10"), "The SecondsPath parameter cannot be parsed as a long value: $.s == 10"),
-        (json!(2.5), "The SecondsPath parameter cannot be parsed as a long value: $.s == 2.5"),
-        (json!(-3), "The SecondsPath parameter references a negative value: $.s == -3"),
+        (
+            json!("10"),
+            "The SecondsPath parameter cannot be parsed as a long value: $.s == 10",
+        ),
+        (
+            json!(2.5),
+            "The SecondsPath parameter cannot be parsed as a long value: $.s == 2.5",
+        ),
+        (
+            json!(-3),
+            "The SecondsPath parameter references a negative value: $.s == -3",
+        ),
     ];
     for (seconds, cause) in cases {
         let result = execute(machine.clone(), json!({"s": seconds}), TaskRegistry::new()).await;
