@@ -17,7 +17,7 @@ use common::{REPOSITORY, github_client};
 use runway_asl::{
     ExecutionDescription, ExecutionStatus, HistoryEvent, ServiceError, StepFunctions, TaskRegistry,
 };
-use runway_clock::{Clock, SharedClock, VirtualClock};
+use runway_clock::{SharedClock, VirtualClock};
 use runway_github::{GitHub, RestGitHub, RunnerScope};
 use runway_github_emulator::runner::{self, RunOutcome, RunnerOptions};
 use runway_github_emulator::{
