@@ -184,6 +184,7 @@ pub fn github_client(emulator: &EmulatorHandle, clock: SharedClock) -> RestGitHu
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(10),
         max_rate_limit_wait: Duration::ZERO,
+        ..RetryPolicy::default()
     })
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use runway_aws_faults::FaultProxy;
 use runway_github_emulator::{JobStatus, NewJob};
 use runway_jobflow::TaskCallbacks;
-use runway_providers::{DEFAULT_SSM_PREFIX, Provider};
+use runway_providers::{Provider, jit_parameter_prefix};
 use runway_store::PoolName;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -284,7 +284,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
                 settings
                     .ssm_prefix
                     .clone()
-                    .unwrap_or_else(|| DEFAULT_SSM_PREFIX.to_owned()),
+                    .unwrap_or_else(|| jit_parameter_prefix(&config.stack)),
             )),
             ProviderConfig::Local(_) => None,
         })
