@@ -70,7 +70,7 @@ pub fn check_overrides(pool: &PoolConfig, overrides: &Overrides) -> Result<(), S
     }
     if let Some(disk) = overrides.disk_gib {
         let limit = pool.max_disk_gib.or(pool.disk_gib);
-        if !limit.is_some_and(|limit| disk <= limit) {
+        if limit.is_none_or(|limit| disk > limit) {
             refused.push(match limit {
                 Some(limit) => format!("disk {disk} GiB is over max_disk_gib {limit}"),
                 None => format!("disk {disk} GiB asked, but the pool sets no max_disk_gib"),

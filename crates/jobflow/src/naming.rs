@@ -81,11 +81,7 @@ pub fn is_runner_name_of(prefix: &str, name: &str) -> bool {
     let parts: Vec<&str> = rest.split('-').collect();
     match parts.as_slice() {
         [job, run_attempt, attempt] => {
-            digits(job)
-                && run_attempt
-                    .strip_prefix('a')
-                    .is_some_and(|run_attempt| digits(run_attempt))
-                && digits(attempt)
+            digits(job) && run_attempt.strip_prefix('a').is_some_and(&digits) && digits(attempt)
         }
         _ => false,
     }

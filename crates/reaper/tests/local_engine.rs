@@ -539,7 +539,11 @@ async fn a_slot_whose_job_completed_without_its_webhook_is_freed_through_its_exe
     );
     let report = blind.sweep(Sweep::StaleSlots).await.unwrap();
     assert_eq!(report.acted, 0, "{report:#?}");
-    assert_eq!(report.left, [execution.name.clone()], "{report:#?}");
+    assert_eq!(
+        report.left,
+        std::slice::from_ref(&execution.name),
+        "{report:#?}"
+    );
 
     let reaper = reaper(&system, eager());
     let report = reaper.sweep(Sweep::StaleSlots).await.unwrap();
