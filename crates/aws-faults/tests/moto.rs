@@ -164,7 +164,7 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
     for n in 0..6 {
         let put = ssm
             .put_parameter()
-            .name(format!("/aws-faults-test/burst-{n}"))
+            .name(format!("/runway-faults-test/burst-{n}"))
             .value("jit")
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
             .send()
@@ -190,7 +190,7 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
     for (n, written) in [(0, false), (1, false), (2, true), (5, true)] {
         let got = ssm
             .get_parameter()
-            .name(format!("/aws-faults-test/burst-{n}"))
+            .name(format!("/runway-faults-test/burst-{n}"))
             .with_decryption(true)
             .send()
             .await;
@@ -214,7 +214,7 @@ async fn ssm_put_parameter_bursts_are_throttled_and_nothing_is_written_for_them(
     proxy.set_enabled(false);
     let put = ssm
         .put_parameter()
-        .name("/aws-faults-test/after")
+        .name("/runway-faults-test/after")
         .value("jit")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()

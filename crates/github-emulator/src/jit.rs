@@ -204,12 +204,13 @@ mod tests {
         assert!(encoded.len() >= 4_500, "{} bytes", encoded.len());
         assert!(encoded.len() <= 8_192, "{} bytes", encoded.len());
         let outer: Value = serde_json::from_slice(&b64().decode(&encoded).unwrap()).unwrap();
-        let keys: Vec<&str> = outer
+        let mut keys: Vec<&str> = outer
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
             .collect();
+        keys.sort_unstable();
         assert_eq!(
             keys,
             [".credentials", ".credentials_rsaparams", ".runner"],

@@ -634,9 +634,9 @@ async fn a_call_never_waits_past_its_budget() {
     )
     .with_retry_policy(policy.clone());
     // A Retry-After the policy would wait out (under max_rate_limit_wait), but not the budget.
+    // Only the one answer: the call must not come back for another.
     server.script([
-        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30"),
-        Answer::json(200, job_json()),
+        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30")
     ]);
     let before = clock.now();
     let err = github.workflow_job("o", "r", 1).await.unwrap_err();
@@ -686,6 +686,8 @@ async fn the_caller_s_deadline_bounds_every_call_in_it() {
         Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "5"),
         Answer::json(200, job_json()),
         // Not waited: 30 s do not fit in the 5 s left.
+        Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30"),
+        // The call after the scope: waited, as the policy allows 30 s.
         Answer::json(429, json!({"message": "Too many requests"})).header("retry-after", "30"),
         Answer::json(200, job_json()),
     ]);

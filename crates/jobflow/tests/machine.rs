@@ -628,8 +628,12 @@ async fn a_runner_that_takes_a_job_at_its_idle_deadline_finishes_the_job() {
     let busy = history
         .iter()
         .find(|event| {
-            event.event_type == "TaskFailed"
-                && event.detail().and_then(|d| d.get("error")) == Some(&"Runway.RunnerBusy".into())
+            // A Task naming a function's ARN fails as `LambdaFunctionFailed`, one through
+            // `lambda:invoke` as `TaskFailed`.
+            matches!(
+                event.event_type.as_str(),
+                "TaskFailed" | "LambdaFunctionFailed"
+            ) && event.detail().and_then(|d| d.get("error")) == Some(&"Runway.RunnerBusy".into())
         })
         .expect("teardown reported the runner busy");
     let cause = busy.detail().unwrap()["cause"].as_str().unwrap();
@@ -772,7 +776,9 @@ async fn the_longest_allowed_wait_for_a_slot_stays_within_the_history_limit() {
     );
     let waited = seconds(started, done.stop_date.unwrap());
     assert!(
-        (i64::from(pool.max_wait_seconds)..=i64::from(pool.max_wait_seconds) + 60)
+        // `started` is read after the execution began, so the measured wait may fall a
+        // little short of the one the execution counted.
+        (i64::from(pool.max_wait_seconds) - 60..=i64::from(pool.max_wait_seconds) + 60)
             .contains(&waited),
         "the job waited {waited} s"
     );
