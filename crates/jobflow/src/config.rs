@@ -53,11 +53,11 @@ pub const WAIT_AND_START_BUDGET_SECONDS: u32 = 432_000;
 /// How long the job machine gives a job to start once its runner is launched (`AwaitJobStart`).
 pub const JOB_START_SECONDS: u32 = 86_400;
 
-/// How many times one execution may be sent to its pool's queue. Each wait adds about a dozen
-/// events to the execution's history, which Step Functions caps at 25,000: this bound, not
-/// only the time bound, keeps a job woken again and again (released slots another job takes
-/// first) within it.
-pub const MAX_SLOT_WAITS: u32 = 1_000;
+/// How many times one execution may be sent to its pool's queue. Each wait adds 13 events to
+/// the execution's history, which Step Functions caps at 25,000: this bound, not only the time
+/// bound, keeps a job woken again and again (released slots another job takes first) within
+/// half of it (about 10,000 events), leaving the rest for its runner and its job.
+pub const MAX_SLOT_WAITS: u32 = 750;
 
 /// Everything the job flow needs besides its dependencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -716,9 +716,6 @@ async fn a_lost_completed_webhook_holds_the_slot_at_most_one_heartbeat() {
 /// pool's `max_wait_seconds`, and its history stays far below Step Functions' 25,000 events,
 /// as it would even if it were sent back to the queue the most times an execution may be.
 #[tokio::test(start_paused = true)]
-#[ignore = "open finding: 1,000 waits write 13,022 events against a goal of 12,500 (under the \
-            25,000 limit, but with too little left for the runner and the job); MAX_SLOT_WAITS \
-            is to come down; run with --ignored"]
 async fn the_longest_allowed_wait_for_a_slot_stays_within_the_history_limit() {
     let mut pool = pool();
     pool.max_running = 1;

@@ -413,10 +413,23 @@ impl Reaper {
         let prefix = deps.flow.config().github.runner_name_prefix.as_str();
         let mut report = SweepReport::new(Sweep::OfflineRunners);
         let mut lookups = self.lookups();
+        let meter = GitHubMeter::new(deps.github.as_ref(), config);
         let scopes = self.scopes();
 
-        'scopes: for scope in &scopes {
+        'scopes: for (index, scope) in scopes.iter().enumerate() {
             let where_ = scope_text(scope);
+            // Stops before any request the sweep may not make (its budget, or the reserve
+            // kept for provisioning); this scope and the rest are left for the next run.
+            let stop_here = |report: &mut SweepReport| match meter.exhausted() {
+                Some(reason) => {
+                    report.stop(reason, scopes[index..].iter().map(scope_text).collect());
+                    true
+                }
+                None => false,
+            };
+            if stop_here(&mut report) {
+                break 'scopes;
+            }
             let runners = deps
                 .github
                 .list_runners(scope, None)
@@ -464,6 +477,9 @@ impl Reaper {
                     report.truncated = true;
                     break 'scopes;
                 }
+                if stop_here(&mut report) {
+                    break 'scopes;
+                }
                 let target = format!(
                     "offline runner {} (id {}) from {where_}",
                     runner.name, runner.id
@@ -480,6 +496,7 @@ impl Reaper {
                 }
             }
         }
+        meter.record(&mut report);
         let mut report = report.finish("runway runners", "removed");
         if scopes.is_empty() {
             report.summary = "no GitHub scope to search: list where runway's runners register \

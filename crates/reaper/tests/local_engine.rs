@@ -450,6 +450,38 @@ async fn lost_jobs_stops_at_its_request_budget_and_at_the_rate_limit_reserve() {
     system.shutdown().await;
 }
 
+/// The offline-runners sweep keeps the same reserve: once GitHub says fewer requests are left
+/// than provisioning needs, it lists no further scope and removes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_runners_stops_at_the_rate_limit_reserve() {
+    let system = system().await;
+    let emulator = emulator(&system);
+    emulator.set_rate_limit(5000, 999);
+    let reaper = reaper(
+        &system,
+        ReaperConfig {
+            github_scopes: vec![
+                runway_github::RunnerScope::repository("octo-org", "app"),
+                runway_github::RunnerScope::organization("octo-org"),
+            ],
+            ..eager()
+        },
+    );
+    let served = emulator.api_usage();
+    let report = reaper.sweep(Sweep::OfflineRunners).await.unwrap();
+    let used = emulator.api_usage().since(&served);
+    // The first list tells the client how much is left; the organization is not listed.
+    assert_eq!(used.counted(), 1, "{report:#?}");
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(
+        stopped.contains("998 of 5000 requests left") && stopped.contains("rate_limit_reserve"),
+        "{report:#?}"
+    );
+    assert_eq!(report.left, ["organization octo-org"], "{report:#?}");
+    assert_eq!(report.github_requests, 1, "{report:#?}");
+    system.shutdown().await;
+}
+
 // ---- A lost `completed` event ------------------------------------------------------------------
 
 /// A runner command that leaves its JIT config in `dir` (for the test to run the runner

@@ -30,6 +30,7 @@ mod settings;
 mod webhook;
 mod wiring;
 
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use runway_jobflow::{JobFlow, Step, StepError};
 use serde_json::Value;
@@ -87,14 +88,34 @@ pub fn diagnostic(error: StepError) -> Diagnostic {
     }
 }
 
+/// GitHub calls end this long before the invocation's deadline, leaving time to report.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The deadline of the GitHub calls of an invocation whose own deadline is `deadline_ms`
+/// (Unix milliseconds, as Lambda gives it): [`DEADLINE_MARGIN`] earlier.
+pub fn github_deadline(deadline_ms: u64) -> DateTime<Utc> {
+    let margin = chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or(chrono::Duration::zero());
+    i64::try_from(deadline_ms)
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .map_or(DateTime::<Utc>::MAX_UTC, |deadline| deadline - margin)
+}
+
 /// Runs `step` on one invocation's payload (the Task state's Parameters, or the Payload of
-/// `lambda:invoke.waitForTaskToken`).
+/// `lambda:invoke.waitForTaskToken`). Its GitHub calls, retries and rate-limit waits included,
+/// end [`DEADLINE_MARGIN`] before the invocation's deadline: a GitHub that keeps failing makes
+/// the step fail with a retryable error the state machine retries, instead of a function
+/// killed by its timeout (`Lambda.ClientExecutionTimeoutException`, retried with the step's
+/// work lost).
 pub async fn handle(
     flow: &JobFlow,
     step: Step,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
-    flow.run(step, event.payload).await.map_err(diagnostic)
+    let deadline = github_deadline(event.context.deadline);
+    runway_github::with_call_deadline(deadline, flow.run(step, event.payload))
+        .await
+        .map_err(diagnostic)
 }
 
 /// The whole life of a step's Lambda: logs, settings, the job flow, then one [`handle`] per

@@ -16,13 +16,12 @@
 //!   installation's recently active ones) are checked for lost jobs.
 //!
 //! Every GitHub call of an invocation ends, retries and rate-limit waits included, before
-//! the invocation's deadline less [`DEADLINE_MARGIN`]: a sweep that runs out of time fails
+//! the invocation's deadline less [`crate::DEADLINE_MARGIN`]: a sweep that runs out of time fails
 //! with `Runway.Transient` instead of being killed by its timeout.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use runway_clock::SystemClock;
 use runway_github::GitHub;
@@ -34,14 +33,12 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::settings::{GitHubAuth, LambdaSettings};
-use crate::{SetupError, init_tracing, load_aws_config, load_document};
+use crate::{SetupError, github_deadline, init_tracing, load_aws_config, load_document};
 
 /// The job state machine's ARN (required by the reap Lambda).
 pub const JOB_STATE_MACHINE_ARN_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
 /// The reaper's settings as JSON (optional).
 pub const REAPER_CONFIG_ENV: &str = "RUNWAY_REAPER_CONFIG";
-/// GitHub calls end this long before the invocation's deadline, leaving time to report.
-pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the reap Lambda reads on top of [`LambdaSettings`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,16 +164,6 @@ pub fn reap_diagnostic(error: ReapError) -> Diagnostic {
     }
 }
 
-/// The deadline of the GitHub calls of an invocation whose own deadline is `deadline_ms`
-/// (Unix milliseconds, as Lambda gives it): [`DEADLINE_MARGIN`] earlier.
-pub fn github_deadline(deadline_ms: u64) -> DateTime<Utc> {
-    let margin = chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or(chrono::Duration::zero());
-    i64::try_from(deadline_ms)
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .map_or(DateTime::<Utc>::MAX_UTC, |deadline| deadline - margin)
-}
-
 /// Runs the sweep one invocation names, its GitHub calls bounded by the invocation's deadline.
 pub async fn handle_reap(reaper: &Reaper, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let deadline = github_deadline(event.context.deadline);
@@ -203,7 +190,10 @@ pub async fn run_reaper() -> Result<(), lambda_runtime::Error> {
 mod tests {
     use std::collections::HashMap;
 
+    use chrono::{DateTime, Utc};
+
     use super::*;
+    use crate::DEADLINE_MARGIN;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<ReaperSettings, SetupError> {
         let env: HashMap<String, String> = pairs

@@ -5,18 +5,21 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_ssm::types::ParameterType;
 use common::{CONFIG, settings};
 use lambda_runtime::{Context, LambdaEvent};
 use runway_jobflow::{JobFlow, Step};
 use runway_lambda_support::{
-    CONFIG_ENV, CONFIG_PARAMETER_ENV, GITHUB_API_URL_ENV, GITHUB_CREDENTIAL_PARAMETER_ENV,
-    SetupError, TABLE_ENV, build_flow, handle,
+    CONFIG_ENV, CONFIG_PARAMETER_ENV, DEADLINE_MARGIN, GITHUB_API_URL_ENV,
+    GITHUB_CREDENTIAL_PARAMETER_ENV, SetupError, TABLE_ENV, build_flow, handle,
 };
 use runway_store::{DynamoStore, ExecutionKey, Store};
 use runway_testkit::MotoServer;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn put_parameter(moto: &MotoServer, name: &str, value: &str, kind: ParameterType) {
     aws_sdk_ssm::Client::new(&moto.sdk_config().await)
@@ -542,4 +545,79 @@ fn assert_same_result(result: &Value, sample: &str, fields: &[&str]) {
             "{sample}, {field}: {result}"
         );
     }
+}
+
+/// A GitHub that answers every request `503`, counting them.
+async fn failing_github() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0_u8; 64 * 1024];
+                // One request per connection: read its head, answer, close.
+                let Ok(read) = socket.read(&mut buffer).await else {
+                    return;
+                };
+                if read == 0 {
+                    return;
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"message":"Service Unavailable"}"#;
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, requests)
+}
+
+/// A step's GitHub calls end before its invocation does: with the invocation's deadline just
+/// the margin away, a GitHub that keeps failing is asked once, not retried past the deadline,
+/// and the step fails with the retryable error the state machine retries.
+#[tokio::test]
+async fn a_step_stops_retrying_github_before_its_invocation_times_out() {
+    let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    table(moto, "lambda-deadline").await;
+    let (github, requests) = failing_github().await;
+    let flow = flow_of(
+        moto,
+        &[
+            (TABLE_ENV, "lambda-deadline"),
+            (CONFIG_ENV, CONFIG),
+            ("RUNWAY_GITHUB_TOKEN", "ghp_sample"),
+            (GITHUB_API_URL_ENV, &github),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut context = Context::default();
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    context.deadline = now_ms + u64::try_from(DEADLINE_MARGIN.as_millis()).unwrap();
+    let error = handle(
+        &flow,
+        Step::CheckJob,
+        LambdaEvent::new(sample("check-job.json"), context),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error.error_type,
+        runway_jobflow::errors::TRANSIENT,
+        "{}",
+        error.error_message
+    );
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "GitHub was asked again after the deadline"
+    );
 }
