@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod chaos;
+mod config;
 mod local;
 mod policy;
 mod runner_sim;
@@ -35,6 +36,9 @@ enum Command {
     Bench(bench::Args),
     /// Run a burst of jobs through the job machine with faults at every boundary; report leaks.
     Chaos(chaos::Args),
+    /// Check a configuration file and print every problem with its field path.
+    #[command(subcommand)]
+    Config(config::Command),
 }
 
 fn init_tracing() {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::RunnerSim(args) => runner_sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Chaos(args) => chaos::run(args),
+        Command::Config(command) => config::run(command),
     };
     match outcome {
         Ok(code) => code,

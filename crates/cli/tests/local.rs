@@ -147,7 +147,7 @@ fn a_configuration_that_cannot_be_used_is_explained() {
     let path = dir.path().join("bad.toml");
     std::fs::write(
         &path,
-        "[[pools]]\nname = \"a\"\nprovider = { kind = \"mainframe\" }\n",
+        "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nprovider = { kind = \"mainframe\" }\n",
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_runway"))
@@ -157,7 +157,10 @@ fn a_configuration_that_cannot_be_used_is_explained() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("provider of pool a"), "{stderr}");
+    assert!(
+        stderr.contains("pools[0].provider.kind: unknown variant `mainframe`"),
+        "{stderr}"
+    );
     let missing = Command::new(env!("CARGO_BIN_EXE_runway"))
         .args(["local", "--config", "/nonexistent/runway.toml"])
         .output()
@@ -167,5 +170,80 @@ fn a_configuration_that_cannot_be_used_is_explained() {
         String::from_utf8_lossy(&missing.stderr).contains("cannot read the configuration file"),
         "{}",
         String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
+fn config_check(file: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_runway"))
+        .args(["config", "check"])
+        .arg(file)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `runway config check` reads both spellings as runway would, and lists every problem with
+/// its field path.
+#[test]
+fn config_check_lists_every_problem_with_its_field_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("pools.json");
+    std::fs::write(
+        &good,
+        r#"{"pools": [{"name": "arm", "labels": ["self-hosted", "arm64"],
+             "image": "ami-0123456789abcdef0", "instance_types": ["c7g.large"],
+             "max_running": 4, "provider": {"kind": "ec2", "subnets": ["subnet-1"]}}]}"#,
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = config_check(&good, &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok, 1 pool(s)"), "{stdout}");
+    assert!(
+        stdout.contains("arm: labels [self-hosted, arm64], ec2 runners, at most 4"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"router_fallback": {"pool": "gone"},
+            "pools": [{"name": "arm", "labels": [], "max_running": 0,
+                       "image": "ami-1", "instance_types": ["t4g.small"]},
+                      {"name": "x64", "labels": ["x64"]}]}"#,
+    )
+    .unwrap();
+    let (ok, _, stderr) = config_check(&bad, &[]);
+    assert!(!ok);
+    for expected in [
+        "pools[0].labels: ",
+        "pools[0].max_running: ",
+        "router_fallback: ",
+        "pools[1].image: pool \"x64\" has nothing to boot",
+        "4 problem(s); nothing was started",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+
+    // The built-in local configuration, and local runners refused for a deployed stack.
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../local/src/default.toml");
+    let (ok, stdout, stderr) = config_check(&local, &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("local runners"), "{stdout}");
+    let pools = dir.path().join("pools.toml");
+    std::fs::write(
+        &pools,
+        "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nprovider = { kind = \"local\" }\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = config_check(&pools, &["--for", "lambda"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("pools[0].provider.kind: ") && stderr.contains("only under `runway local`"),
+        "{stderr}"
     );
 }

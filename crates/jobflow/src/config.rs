@@ -111,8 +111,19 @@ impl FlowConfig {
         self.pools.iter().find(|pool| pool.name == name)
     }
 
-    /// Checks names, bounds and references (without the providers, see `JobFlow::new`).
+    /// Checks names, bounds and references (without the providers, see `JobFlow::new`): the
+    /// first of [`FlowConfig::problems`], if any.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(ConfigError::Invalid(problem.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem with names, bounds and references, each with the path of its field
+    /// (`pools[2].max_wait_seconds`), in document order.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
         let prefix = &self.github.runner_name_prefix;
         if prefix.is_empty()
             || prefix.len() > MAX_RUNNER_NAME_PREFIX
@@ -120,38 +131,73 @@ impl FlowConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(ConfigError::Invalid(format!(
-                "github.runner_name_prefix {prefix:?} must be 1 to {MAX_RUNNER_NAME_PREFIX} \
-                 letters, digits, '-' or '_'"
-            )));
+            problems.push(Problem::new(
+                "github.runner_name_prefix",
+                format!(
+                    "{prefix:?} must be 1 to {MAX_RUNNER_NAME_PREFIX} letters, digits, '-' or '_'"
+                ),
+            ));
         }
         if let RunnerScopeLevel::Enterprise(slug) = &self.github.scope
             && slug.trim().is_empty()
         {
-            return Err(ConfigError::Invalid(
-                "github.scope names an empty enterprise: give its slug, e.g. { enterprise = \"acme\" }"
-                    .into(),
+            problems.push(Problem::new(
+                "github.scope",
+                "names an empty enterprise: give its slug, e.g. { enterprise = \"acme\" }",
             ));
         }
         let mut seen = BTreeSet::new();
         for (index, pool) in self.pools.iter().enumerate() {
-            pool.validate(index)?;
+            pool.problems(index, &mut problems);
             if !seen.insert(pool.name.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "pool {:?} is configured twice; pool names must be unique",
-                    pool.name
-                )));
+                problems.push(Problem::new(
+                    format!("pools[{index}].name"),
+                    format!(
+                        "pool {:?} is configured twice; pool names must be unique",
+                        pool.name
+                    ),
+                ));
             }
         }
         if let RouterFallback::Pool(name) = &self.router_fallback
             && self.pool(name).is_none()
         {
-            return Err(ConfigError::Invalid(format!(
-                "router_fallback names pool {name:?}, which is not configured; name one of the \
-                 [[pools]] or use \"ignore\""
-            )));
+            problems.push(Problem::new(
+                "router_fallback",
+                format!(
+                    "names pool {name:?}, which is not configured; name one of the [[pools]] or \
+                     use \"ignore\""
+                ),
+            ));
         }
-        Ok(())
+        problems
+    }
+}
+
+/// One thing wrong with a configuration: where (a field path such as
+/// `pools[0].max_running`) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
     }
 }
 
@@ -328,38 +374,49 @@ impl PoolConfig {
         u64::from(self.max_wait_seconds) + runner.max(u64::from(JOB_START_SECONDS))
     }
 
-    /// `index` is the pool's place in `pools`, for the field paths of the errors.
-    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+    /// Adds this pool's problems; `index` is its place in `pools`, for the field paths.
+    fn problems(&self, index: usize, problems: &mut Vec<Problem>) {
         let at = format!("pools[{index}]");
+        let mut problem = |field: &str, message: String| {
+            problems.push(Problem::new(format!("{at}.{field}"), message));
+        };
         if let Err(error) = runway_store::PoolName::new(self.name.as_str()) {
-            return Err(ConfigError::Invalid(format!(
-                "{at}.name: pool name: {error}"
-            )));
+            problem("name", format!("pool name: {error}"));
         }
         let name = &self.name;
         if self.labels.is_empty() || self.labels.iter().any(|l| l.trim().is_empty()) {
-            return Err(ConfigError::Invalid(format!(
-                "{at}.labels: pool {name:?} needs labels (the labels its runners offer), none of \
-                 them empty"
-            )));
+            problem(
+                "labels",
+                format!(
+                    "pool {name:?} needs labels (the labels its runners offer), none of them \
+                     empty"
+                ),
+            );
         }
         if self.max_running == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{at}.max_running: pool {name:?} has max_running = 0, so no job could ever run; \
-                 set it to 1 or more"
-            )));
+            problem(
+                "max_running",
+                format!(
+                    "pool {name:?} has max_running = 0, so no job could ever run; set it to 1 \
+                     or more"
+                ),
+            );
         }
         for (field, patterns) in [
             ("allowed_images", &self.allowed_images),
             ("allowed_instance_types", &self.allowed_instance_types),
         ] {
             if patterns.iter().any(|pattern| pattern.trim().is_empty()) {
-                return Err(ConfigError::Invalid(format!(
-                    "pool {name:?} has an empty entry in {field}; give a name or a pattern \
-                     such as \"c7g.*\""
-                )));
+                problem(
+                    field,
+                    format!(
+                        "pool {name:?} has an empty entry in {field}; give a name or a pattern \
+                         such as \"c7g.*\""
+                    ),
+                );
             }
         }
+        let mut in_range = true;
         for (field, value) in [
             ("idle_timeout_seconds", self.idle_timeout_seconds),
             ("boot_timeout_seconds", self.boot_timeout_seconds),
@@ -367,20 +424,29 @@ impl PoolConfig {
             ("max_wait_seconds", self.max_wait_seconds),
         ] {
             if value == 0 {
-                return Err(ConfigError::Invalid(format!(
-                    "{at}.{field}: pool {name:?} has {field} = 0; Step Functions timeouts must be \
-                     at least 1 second"
-                )));
+                in_range = false;
+                problem(
+                    field,
+                    format!(
+                        "pool {name:?} has {field} = 0; Step Functions timeouts must be at \
+                         least 1 second"
+                    ),
+                );
             }
             if value > STEP_FUNCTIONS_MAX_SECONDS {
-                return Err(ConfigError::Invalid(format!(
-                    "{at}.{field}: pool {name:?} has {field} = {value}, beyond a year \
-                     ({STEP_FUNCTIONS_MAX_SECONDS} s), the longest Step Functions waits"
-                )));
+                in_range = false;
+                problem(
+                    field,
+                    format!(
+                        "pool {name:?} has {field} = {value}, beyond a year \
+                         ({STEP_FUNCTIONS_MAX_SECONDS} s), the longest Step Functions waits"
+                    ),
+                );
             }
         }
         let total = self.wait_and_start_seconds();
-        if total > u64::from(WAIT_AND_START_BUDGET_SECONDS) {
+        // Only once each bound is in range: the sum of out-of-range values says nothing new.
+        if in_range && total > u64::from(WAIT_AND_START_BUDGET_SECONDS) {
             let field = if u64::from(self.max_wait_seconds) + u64::from(JOB_START_SECONDS)
                 > u64::from(WAIT_AND_START_BUDGET_SECONDS)
             {
@@ -392,19 +458,21 @@ impl PoolConfig {
             } else {
                 "boot_timeout_seconds"
             };
-            return Err(ConfigError::Invalid(format!(
-                "{at}.{field}: pool {name:?} may take {total} s before its runner has started: \
-                 max_wait_seconds ({}) plus the longer of a day for the job to start and \
-                 boot_timeout_seconds ({}) x (max_replacements ({}) + 1) + idle_timeout_seconds \
-                 ({}); at most {WAIT_AND_START_BUDGET_SECONDS} s fit, since the job machine \
-                 ends after 10 days and a job may run for 5",
-                self.max_wait_seconds,
-                self.boot_timeout_seconds,
-                self.max_replacements,
-                self.idle_timeout_seconds,
-            )));
+            problem(
+                field,
+                format!(
+                    "pool {name:?} may take {total} s before its runner has started: \
+                     max_wait_seconds ({}) plus the longer of a day for the job to start and \
+                     boot_timeout_seconds ({}) x (max_replacements ({}) + 1) + \
+                     idle_timeout_seconds ({}); at most {WAIT_AND_START_BUDGET_SECONDS} s fit, \
+                     since the job machine ends after 10 days and a job may run for 5",
+                    self.max_wait_seconds,
+                    self.boot_timeout_seconds,
+                    self.max_replacements,
+                    self.idle_timeout_seconds,
+                ),
+            );
         }
-        Ok(())
     }
 }
 

@@ -31,7 +31,7 @@ mod steps;
 pub use callbacks::{CallbackError, SfnCallbacks, TaskCallbacks};
 pub use config::{
     ConfigError, FlowConfig, JOB_START_SECONDS, MAX_RUNNER_NAME_PREFIX, MAX_SLOT_WAITS,
-    PoolCeilings, PoolConfig, RECHECK_BOUNDS, RunnerScopeConfig, RunnerScopeLevel,
+    PoolCeilings, PoolConfig, Problem, RECHECK_BOUNDS, RunnerScopeConfig, RunnerScopeLevel,
     STEP_FUNCTIONS_MAX_SECONDS, WAIT_AND_START_BUDGET_SECONDS,
 };
 pub use error::StepError;

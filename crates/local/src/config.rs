@@ -37,19 +37,20 @@
 //! labels = ["self-hosted", "linux", "x64"]
 //! max_running = 2
 //! provider = { kind = "local", command = ["runway", "runner-sim"] }
-//! # or provider = { kind = "ec2", ami = "ami-…", instance_types = ["m7i.large"], subnets = […] }
+//! # or, for EC2: image = "ami-…" and instance_types = ["m7i.large"] on the pool, and
+//! # provider = { kind = "ec2", subnets = […] } (see `runway_config`)
 //! ```
 //!
-//! Top-level keys other than these, the rest of `[github]` and each pool without its
-//! `provider` make up [`runway_jobflow::FlowConfig`], which checks them.
+//! Top-level keys other than these, the rest of `[github]` and the pools make up the pools
+//! document ([`runway_config::Document`]), the same model the deployed stack reads.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use runway_config::{Document, Host, ReadOptions};
+pub use runway_config::{Ec2Settings, LocalRunners, ProviderSettings};
 use runway_jobflow::FlowConfig;
 use runway_policy_host::InstanceReuse;
-use runway_providers::CapacityPreference;
 use serde::Deserialize;
 
 /// The stack name of a local runway that names none: apart from a deployed stack (`runway`
@@ -77,6 +78,9 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The pools document (top level, the job flow's `[github]` keys, `[[pools]]`).
+    #[error(transparent)]
+    Document(#[from] runway_config::ConfigError),
 }
 
 /// Where the services listen. Port 0 picks a free port.
@@ -203,71 +207,7 @@ pub struct PoolSetup {
     pub name: String,
     /// The pool's labels as configured (for the banner and the demo).
     pub labels: Vec<String>,
-    pub provider: ProviderConfig,
-}
-
-/// Where a pool's runners run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ProviderConfig {
-    Local(LocalRunners),
-    Ec2(Ec2Settings),
-}
-
-impl Default for ProviderConfig {
-    fn default() -> Self {
-        ProviderConfig::Local(LocalRunners::default())
-    }
-}
-
-impl ProviderConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProviderConfig::Local(_) => "local",
-            ProviderConfig::Ec2(_) => "ec2",
-        }
-    }
-}
-
-/// Runners as processes on this machine.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalRunners {
-    /// Program and arguments (`{url}`, `{runner}`, `{execution}`, `{pool}` are filled in; the
-    /// JIT config is in `$RUNWAY_JITCONFIG`). Default: this binary's `runway runner-sim`.
-    pub command: Option<Vec<String>>,
-    /// Where `<runner>.log` files go; none: runner output is discarded.
-    pub log_dir: Option<PathBuf>,
-    /// Extra environment for the runners.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Seconds a runner has to stop after SIGTERM (default 5).
-    pub grace_seconds: Option<f64>,
-}
-
-/// Runners as EC2 instances (see `runway_providers::Ec2PoolConfig`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ec2Settings {
-    /// An AMI id; give this or a launch template.
-    pub ami: Option<String>,
-    pub launch_template_id: Option<String>,
-    pub launch_template_name: Option<String>,
-    pub launch_template_version: Option<String>,
-    #[serde(default)]
-    pub instance_types: Vec<String>,
-    #[serde(default)]
-    pub subnets: Vec<String>,
-    #[serde(default)]
-    pub security_groups: Vec<String>,
-    pub instance_profile: Option<String>,
-    /// `spot-then-on-demand` (default), `spot-only` or `on-demand`.
-    pub capacity: Option<CapacityPreference>,
-    pub disk_gib: Option<u32>,
-    pub ssm_prefix: Option<String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    pub imds_hop_limit: Option<u8>,
+    pub provider: ProviderSettings,
 }
 
 /// Everything a [`crate::LocalSystem`] is built from.
@@ -405,89 +345,21 @@ impl LocalConfig {
                     message: error.message().to_owned(),
                 })?;
         let (github, webhook_secret) = github_connection(keys)?;
-        // Runner names carry the stack unless a prefix is given.
-        github_table
-            .entry("runner_name_prefix")
-            .or_insert(toml::Value::String(
-                runway_jobflow::naming::stack_runner_name_prefix(&stack),
-            ));
         if !github_table.is_empty() {
             table.insert("github".to_owned(), toml::Value::Table(github_table));
         }
-
-        let mut pools = Vec::new();
-        if let Some(value) = table.remove("pools") {
-            let toml::Value::Array(entries) = value else {
-                return Err(ConfigError::Invalid(
-                    "pools must be a list of [[pools]] tables".to_owned(),
-                ));
-            };
-            let mut flow_pools = Vec::new();
-            for (index, entry) in entries.into_iter().enumerate() {
-                let toml::Value::Table(mut pool) = entry else {
-                    return Err(ConfigError::Invalid(format!(
-                        "pool {} must be a [[pools]] table",
-                        index + 1
-                    )));
-                };
-                let name = pool
-                    .get("name")
-                    .and_then(toml::Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(format!(
-                            "pool {} has no name: every [[pools]] needs name = \"…\"",
-                            index + 1
-                        ))
-                    })?;
-                if pools.iter().any(|p: &PoolSetup| p.name == name) {
-                    return Err(ConfigError::Invalid(format!(
-                        "two pools are named {name:?}: pool names must be unique"
-                    )));
-                }
-                let labels = pool
-                    .get("labels")
-                    .and_then(toml::Value::as_array)
-                    .map(|labels| {
-                        labels
-                            .iter()
-                            .filter_map(|l| l.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let provider = match pool.remove("provider") {
-                    None => ProviderConfig::default(),
-                    Some(value) => value.try_into().map_err(|error: toml::de::Error| {
-                        ConfigError::Invalid(format!(
-                            "the provider of pool {name} is not valid: {} (kind = \"local\" or \"ec2\")",
-                            error.message()
-                        ))
-                    })?,
-                };
-                if let ProviderConfig::Ec2(ec2) = &provider {
-                    check_ec2(&name, ec2)?;
-                }
-                pools.push(PoolSetup {
-                    name,
-                    labels,
-                    provider,
-                });
-                flow_pools.push(toml::Value::Table(pool));
-            }
-            table.insert("pools".to_owned(), toml::Value::Array(flow_pools));
-        }
-        if pools.is_empty() {
-            return Err(ConfigError::Invalid(
-                "the configuration has no pools: add at least one [[pools]] table".to_owned(),
-            ));
-        }
-        let flow: FlowConfig =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|error: toml::de::Error| ConfigError::Section {
-                    section: "job flow settings (top level, [github] and [[pools]])",
-                    message: error.message().to_owned(),
-                })?;
+        // The rest is the pools document, the same model the deployed stack reads.
+        let document =
+            Document::from_toml_table(table, &ReadOptions::for_stack(Host::Local, &stack))?;
+        let pools = document
+            .pools()
+            .map(|(pool, provider)| PoolSetup {
+                name: pool.name.clone(),
+                labels: pool.labels.clone(),
+                provider: provider.clone(),
+            })
+            .collect();
+        let flow = document.flow;
         Ok(LocalConfig {
             stack,
             listen,
@@ -577,31 +449,10 @@ fn github_connection(keys: GitHubKeys) -> Result<(GitHubConnection, Option<Strin
     Ok((connection, keys.webhook_secret))
 }
 
-fn check_ec2(pool: &str, ec2: &Ec2Settings) -> Result<(), ConfigError> {
-    let images = [
-        ec2.ami.is_some(),
-        ec2.launch_template_id.is_some(),
-        ec2.launch_template_name.is_some(),
-    ]
-    .iter()
-    .filter(|set| **set)
-    .count();
-    if images != 1 {
-        return Err(ConfigError::Invalid(format!(
-            "the EC2 provider of pool {pool} needs exactly one of ami, launch_template_id or \
-             launch_template_name"
-        )));
-    }
-    if ec2.ami.is_some() && ec2.instance_types.is_empty() {
-        return Err(ConfigError::Invalid(format!(
-            "the EC2 provider of pool {pool} boots an AMI: list its instance_types"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use runway_providers::CapacityPreference;
+
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -630,7 +481,10 @@ mod tests {
         );
         assert_eq!(config.pools[0].name, "linux");
         assert_eq!(config.pools[0].labels, vec!["self-hosted", "linux"]);
-        assert_eq!(config.pools[0].provider, ProviderConfig::default());
+        assert_eq!(
+            config.pools[0].provider,
+            ProviderSettings::Local(LocalRunners::default())
+        );
         assert_eq!(config.webhook_secret, None);
         assert!(!config.policies_optional);
         assert_eq!(config.stack, DEFAULT_LOCAL_STACK);
@@ -680,10 +534,10 @@ mod tests {
             [[pools]]
             name = "cloud"
             labels = ["self-hosted", "linux", "x64"]
+            image = "ami-12c6146b"
+            instance_types = ["m5.large"]
             [pools.provider]
             kind = "ec2"
-            ami = "ami-12c6146b"
-            instance_types = ["m5.large"]
             capacity = "on-demand"
             "#,
         )
@@ -704,14 +558,14 @@ mod tests {
                 table: "runway-test".into()
             }
         );
-        let ProviderConfig::Local(local) = &config.pools[0].provider else {
+        let ProviderSettings::Local(local) = &config.pools[0].provider else {
             panic!("{:?}", config.pools[0]);
         };
         assert_eq!(
             local.command.as_deref(),
             Some(&["sleep".to_owned(), "60".to_owned()][..])
         );
-        let ProviderConfig::Ec2(ec2) = &config.pools[1].provider else {
+        let ProviderSettings::Ec2(ec2) = &config.pools[1].provider else {
             panic!("{:?}", config.pools[1]);
         };
         assert_eq!(ec2.capacity, Some(CapacityPreference::OnDemand));
@@ -722,10 +576,13 @@ mod tests {
         let cases = [
             ("not toml [", "not valid TOML"),
             ("", "no pools"),
-            ("[[pools]]\nlabels = [\"x\"]", "has no name"),
             (
-                "[[pools]]\nname = \"a\"\n[[pools]]\nname = \"a\"",
-                "must be unique",
+                "[[pools]]\nlabels = [\"x\"]",
+                "pools[0]: missing field `name`",
+            ),
+            (
+                "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\n[[pools]]\nname = \"a\"\nlabels = [\"x\"]",
+                "pools[1].name: pool \"a\" is configured twice",
             ),
             (
                 "[github]\nmode = \"carrier-pigeon\"\n[[pools]]\nname = \"a\"",
@@ -736,12 +593,16 @@ mod tests {
                 "needs app_id",
             ),
             (
-                "[[pools]]\nname = \"a\"\nprovider = { kind = \"mainframe\" }",
-                "provider of pool a",
+                "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nprovider = { kind = \"mainframe\" }",
+                "pools[0].provider.kind: unknown variant `mainframe`",
             ),
             (
-                "[[pools]]\nname = \"a\"\nprovider = { kind = \"ec2\", ami = \"ami-1\" }",
-                "instance_types",
+                "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nimage = \"ami-1\"\nprovider = { kind = \"ec2\" }",
+                "pools[0].instance_types",
+            ),
+            (
+                "[[pools]]\nname = \"a\"\nlabels = [\"x\"]\nprovider = { kind = \"ec2\", ami = \"ami-1\" }",
+                "pools[0].provider.ami: this setting belongs to the pool now",
             ),
             (
                 "[listen]\nwebhook = \"not an address\"\n[[pools]]\nname = \"a\"",

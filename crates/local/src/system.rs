@@ -15,9 +15,7 @@ use runway_github_emulator::{
 };
 use runway_jobflow::{Deps, JobFlow, TaskCallbacks};
 use runway_policy_host::{EngineConfig, InstanceReuse, PolicyEngine, RouterPolicy, ThrottlePolicy};
-use runway_providers::{
-    Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, LocalProvider, Provider,
-};
+use runway_providers::{Ec2Provider, LocalProvider, Provider};
 use runway_store::{DynamoStore, MemoryStore, Store};
 use runway_webhook::{Intake, IntakeConfig, JobFilter, WebhookSecrets};
 use tokio::net::TcpListener;
@@ -27,7 +25,7 @@ use tracing::{info, warn};
 
 use crate::config::{
     AwsSettings, ConfigError, Ec2Settings, GitHubConnection, LocalConfig, LocalRunners,
-    ProviderConfig, StoreConfig,
+    ProviderSettings, StoreConfig,
 };
 use crate::starter::SfnStarter;
 
@@ -80,7 +78,7 @@ pub enum SecretSource {
 pub struct PoolSummary {
     pub name: String,
     pub labels: Vec<String>,
-    pub provider: &'static str,
+    pub provider: runway_providers::ProviderKind,
     pub max_running: u32,
 }
 
@@ -228,7 +226,7 @@ impl LocalSystem {
             || config
                 .pools
                 .iter()
-                .any(|p| matches!(p.provider, ProviderConfig::Ec2(_)));
+                .any(|p| matches!(p.provider, ProviderSettings::Ec2(_)));
         let aws = match (aws, needs_aws) {
             (Some(aws), _) => Some(aws),
             (None, true) => Some(load_aws(&config.aws).await),
@@ -244,23 +242,17 @@ impl LocalSystem {
                 continue;
             }
             let provider: Arc<dyn Provider> = match &pool.provider {
-                ProviderConfig::Local(runners) => Arc::new(local_provider(
+                ProviderSettings::Local(runners) => Arc::new(local_provider(
                     &config,
                     runners,
                     runner_url.clone(),
                     &clock,
                 )?),
-                ProviderConfig::Ec2(settings) => {
+                ProviderSettings::Ec2(settings) => {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the EC2 provider needs AWS settings, and none were loaded")
                     })?;
-                    Arc::new(ec2_provider(
-                        &config.stack,
-                        &pool.name,
-                        settings,
-                        aws,
-                        &clock,
-                    )?)
+                    Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
                 }
             };
             providers.insert(pool.name.clone(), provider);
@@ -754,52 +746,27 @@ fn local_provider(
 }
 
 fn ec2_provider(
-    stack: &str,
+    config: &LocalConfig,
     pool: &str,
     settings: &Ec2Settings,
     aws: &aws_config::SdkConfig,
     clock: &SharedClock,
 ) -> Result<Ec2Provider, LocalError> {
-    let image = if let Some(ami) = &settings.ami {
-        ImageSource::Ami(ami.clone())
-    } else if let Some(id) = &settings.launch_template_id {
-        ImageSource::LaunchTemplate {
-            template: LaunchTemplateRef::Id(id.clone()),
-            version: settings.launch_template_version.clone(),
-        }
-    } else if let Some(name) = &settings.launch_template_name {
-        ImageSource::LaunchTemplate {
-            template: LaunchTemplateRef::Name(name.clone()),
-            version: settings.launch_template_version.clone(),
-        }
-    } else {
-        return Err(setup(format!(
-            "the EC2 provider of pool {pool} needs an ami or a launch template"
-        )));
-    };
-    let mut ec2 = match image {
-        ImageSource::Ami(ami) => Ec2PoolConfig::from_ami(ami, settings.instance_types.clone()),
-        ImageSource::LaunchTemplate { template, version } => {
-            let mut config = Ec2PoolConfig::from_launch_template(template, version);
-            config.instance_types = settings.instance_types.clone();
-            config
-        }
-    };
-    ec2.stack = stack.to_owned();
-    ec2.subnets = settings.subnets.clone();
-    ec2.security_groups = settings.security_groups.clone();
-    ec2.instance_profile = settings.instance_profile.clone();
-    if let Some(capacity) = settings.capacity {
-        ec2.capacity = capacity;
-    }
-    ec2.disk_gib = settings.disk_gib;
-    ec2.extra_tags = settings.tags.clone();
-    if let Some(prefix) = &settings.ssm_prefix {
-        ec2.ssm_prefix = Some(prefix.clone());
-    }
-    if let Some(limit) = settings.imds_hop_limit {
-        ec2.imds_hop_limit = limit;
-    }
+    let (index, pool_config) = config
+        .flow
+        .pools
+        .iter()
+        .enumerate()
+        .find(|(_, candidate)| candidate.name == pool)
+        .ok_or_else(|| setup(format!("pool {pool} is not in the job flow's pools")))?;
+    // The same mapping the deployed stack uses; `runway local` fills in only the stack.
+    let ec2 = runway_config::ec2_pool_config(
+        index,
+        pool_config,
+        settings,
+        &runway_config::Ec2Defaults::for_stack(config.stack.as_str()),
+    )
+    .map_err(|problem| setup(problem.to_string()))?;
     Ec2Provider::new(
         aws_sdk_ec2::Client::new(aws),
         aws_sdk_ssm::Client::new(aws),

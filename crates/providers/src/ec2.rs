@@ -189,7 +189,9 @@ impl Ec2PoolConfig {
             .unwrap_or_else(|| jit_parameter_prefix(&self.stack))
     }
 
-    fn validate(&self) -> Result<(), ProviderError> {
+    /// Checks the settings an [`Ec2Provider`] is built from (the stack name, the JIT config
+    /// path, the IMDS hop limit), so a document can be checked before anything launches.
+    pub fn validate(&self) -> Result<(), ProviderError> {
         if !is_stack_name(&self.stack) {
             return Err(ProviderError::config(format!(
                 "the stack name {:?} must be 1 to 128 letters, digits and '-', starting with a \

@@ -1,5 +1,5 @@
 //! What every runway Lambda shares: its settings from the environment
-//! ([`LambdaSettings`]; the webhook's own, [`WebhookSettings`]), the configuration document ([`ConfigDocument`]), the job flow wired
+//! ([`LambdaSettings`]; the webhook's own, [`WebhookSettings`]), the configuration document ([`runway_config::Document`]), the job flow wired
 //! to AWS ([`build_flow`]: DynamoDB store, one EC2 provider per pool, GitHub over REST,
 //! policies from files or S3, Step Functions callbacks), JSON logs ([`init_tracing`]) and the
 //! loop of a step function ([`run_step`]).
@@ -20,7 +20,6 @@
 //! change, with no new layer. GitHub credentials and the webhook secret are SSM SecureStrings
 //! or, when their location is a secret's ARN, Secrets Manager secrets ([`read_credential`]).
 
-mod document;
 mod handler;
 pub mod permissions;
 mod policy_source;
@@ -35,7 +34,6 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use runway_jobflow::{JobFlow, Step, StepError};
 use serde_json::Value;
 
-pub use document::{ConfigDocument, Ec2Settings, LaunchTemplateSettings};
 pub use handler::{HANDLER_ENV, Handler, UnknownHandler};
 pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
 pub use secrets::{is_secret_arn, read_credential, read_secret};

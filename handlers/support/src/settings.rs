@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use runway_config::{Document, Ec2Defaults};
 use runway_github::GITHUB_API_URL;
 use runway_policy_host::InstanceReuse;
-use runway_providers::{DEFAULT_STACK, Ec2PoolConfig, ImageSource, LaunchTemplateRef};
+use runway_providers::{DEFAULT_STACK, Ec2PoolConfig, LaunchTemplateRef};
 
 use crate::SetupError;
-use crate::document::ConfigDocument;
 use crate::policy_source::PolicyLocation;
 use crate::secrets::is_secret_arn;
 
@@ -18,7 +18,7 @@ pub const TABLE_ENV: &str = "RUNWAY_TABLE";
 /// look-up, the JIT config path `/runway/<stack>/jit` and, unless the document sets
 /// `github.runner_name_prefix`, the runner names' prefix. Default [`DEFAULT_STACK`].
 pub const STACK_ENV: &str = "RUNWAY_STACK";
-/// The configuration document as JSON (see [`crate::ConfigDocument`]).
+/// The configuration document as JSON (see [`runway_config::Document`]).
 pub const CONFIG_ENV: &str = "RUNWAY_CONFIG";
 /// An SSM parameter holding the configuration document, used when [`CONFIG_ENV`] is empty.
 pub const CONFIG_PARAMETER_ENV: &str = "RUNWAY_CONFIG_PARAMETER";
@@ -275,36 +275,40 @@ impl LambdaSettings {
         })
     }
 
-    /// Every pool's EC2 settings: the document's, with the stack's defaults filled in, the
-    /// JIT config key set and, when the stack has a runner launch template, every pool that
-    /// boots an `image` launching through that template. The template holds what the stack
-    /// enforces (IMDSv2, the runner instance profile, encrypted volumes, tags) and runway's
-    /// IAM policy lets the provision function launch only with it; the pool's image still
-    /// chooses the AMI (the route step passes it with each launch).
+    /// What the stack fills in for every EC2 pool: its name, subnets, security groups and
+    /// runner profile where a pool sets none, the JIT config key and, when the stack has a
+    /// runner launch template, that template for every pool that boots an `image`. The
+    /// template holds what the stack enforces (IMDSv2, the runner instance profile, encrypted
+    /// volumes, tags) and runway's IAM policy lets the provision function launch only with
+    /// it; the pool's image still chooses the AMI (the route step passes it with each launch).
+    pub fn ec2_defaults(&self) -> Ec2Defaults {
+        Ec2Defaults {
+            stack: self.stack.clone(),
+            instance_profile: self.runners.instance_profile.clone(),
+            subnets: self.runners.subnets.clone(),
+            security_groups: self.runners.security_groups.clone(),
+            launch_template: self.runner_launch_template.clone(),
+            ssm_kms_key_id: self.jit_config_kms_key.clone(),
+        }
+    }
+
+    /// Every pool's EC2 settings: the document's, with [`LambdaSettings::ec2_defaults`].
     pub fn ec2_pools(
         &self,
-        document: &ConfigDocument,
+        document: &Document,
     ) -> Result<BTreeMap<String, Ec2PoolConfig>, SetupError> {
-        let mut pools = document.ec2_pools(&self.runners)?;
-        for config in pools.values_mut() {
-            if let (Some(template), ImageSource::Ami(_)) =
-                (&self.runner_launch_template, &config.image)
-            {
-                config.image = ImageSource::LaunchTemplate {
-                    template: template.clone(),
-                    version: None,
-                };
-            }
-            config.ssm_kms_key_id = self.jit_config_kms_key.clone();
-            config.stack = self.stack.clone();
-        }
-        Ok(pools)
+        document
+            .ec2_pools(&self.ec2_defaults())
+            .map_err(|error| SetupError::Config(error.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use runway_config::{Host, ReadOptions};
+    use runway_providers::ImageSource;
 
     use super::*;
 
@@ -343,19 +347,18 @@ mod tests {
         pairs.push((STACK_ENV, "ci-prod"));
         let read = settings(&pairs).unwrap();
         assert_eq!(read.stack, "ci-prod");
-        let document = ConfigDocument::from_json_for_stack(TWO_POOLS, Some("ci-prod")).unwrap();
+        let document = document_for_stack(TWO_POOLS, "ci-prod");
         assert_eq!(document.flow.github.runner_name_prefix, "ci-prod");
         for pool in read.ec2_pools(&document).unwrap().values() {
             assert_eq!(pool.stack, "ci-prod");
             assert_eq!(pool.jit_prefix(), "/runway/ci-prod/jit");
         }
         // A prefix the document sets stands.
-        let document = ConfigDocument::from_json_for_stack(
+        let document = document_for_stack(
             r#"{"github": {"runner_name_prefix": "ci"}, "pools": [
                 {"name": "p", "labels": ["self-hosted"], "image": "ami-1", "instance_types": ["m5.large"]}]}"#,
-            Some("ci-prod"),
-        )
-        .unwrap();
+            "ci-prod",
+        );
         assert_eq!(document.flow.github.runner_name_prefix, "ci");
 
         let mut pairs = BASE.to_vec();
@@ -479,11 +482,16 @@ mod tests {
         assert_eq!(settings(&BASE).unwrap().runner_launch_template, None);
     }
 
+    fn document_for_stack(text: &str, stack: &str) -> Document {
+        Document::from_json(text, &ReadOptions::for_stack(Host::Lambda, stack)).unwrap()
+    }
+
     const TWO_POOLS: &str = r#"{"pools": [
         {"name": "ami", "labels": ["self-hosted", "arm64"], "image": "ami-0123456789abcdef0",
          "instance_types": ["c7g.large"]},
         {"name": "own", "labels": ["self-hosted", "x64"],
-         "ec2": {"launch_template": {"name": "team-template", "version": "3"}}}
+         "provider": {"kind": "ec2",
+                      "launch_template": {"name": "team-template", "version": "3"}}}
     ]}"#;
 
     #[test]
@@ -492,7 +500,7 @@ mod tests {
         pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, "lt-0abc"));
         pairs.push((JIT_CONFIG_KMS_KEY_ENV, "alias/runway/secrets"));
         let read = settings(&pairs).unwrap();
-        let document = ConfigDocument::from_json(TWO_POOLS).unwrap();
+        let document = document_for_stack(TWO_POOLS, DEFAULT_STACK);
         let pools = read.ec2_pools(&document).unwrap();
         assert_eq!(
             pools["ami"].image,
@@ -568,11 +576,13 @@ mod tests {
             .and_then(|template| template.launch_template_id)
             .unwrap();
         let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-        let document = ConfigDocument::from_json(&format!(
-            r#"{{"pools": [{{"name": "ami", "labels": ["self-hosted"], "image": "{ami}",
+        let document = document_for_stack(
+            &format!(
+                r#"{{"pools": [{{"name": "ami", "labels": ["self-hosted"], "image": "{ami}",
                 "instance_types": ["m5.large"]}}]}}"#
-        ))
-        .unwrap();
+            ),
+            DEFAULT_STACK,
+        );
         let mut pairs = BASE.to_vec();
         pairs.push((RUNNER_LAUNCH_TEMPLATE_ENV, template.as_str()));
         pairs.push((JIT_CONFIG_KMS_KEY_ENV, key));

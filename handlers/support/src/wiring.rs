@@ -13,11 +13,12 @@ use runway_providers::{Ec2Provider, Provider};
 use runway_store::DynamoStore;
 use tracing::info;
 
+use runway_config::{Document, Host, ReadOptions};
+
 use crate::SetupError;
-use crate::document::ConfigDocument;
 use crate::policy_source::{PolicyLocation, PolicyObjects};
 use crate::secrets::credential_value;
-use crate::settings::{ConfigSource, GitHubAuth, LambdaSettings};
+use crate::settings::{CONFIG_ENV, ConfigSource, GitHubAuth, LambdaSettings};
 
 /// The AWS configuration of the Lambda's environment (region, credentials and
 /// `AWS_ENDPOINT_URL` from the environment, as every AWS SDK reads them).
@@ -54,21 +55,15 @@ pub async fn read_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Str
 pub async fn load_document(
     settings: &LambdaSettings,
     ssm: &aws_sdk_ssm::Client,
-) -> Result<ConfigDocument, SetupError> {
+) -> Result<Document, SetupError> {
+    let options = ReadOptions::for_stack(Host::Lambda, settings.stack.as_str());
     match &settings.config {
-        ConfigSource::Inline(text) => {
-            ConfigDocument::from_json_for_stack(text, Some(&settings.stack))
-        }
+        ConfigSource::Inline(text) => Document::from_json(text, &options)
+            .map_err(|error| SetupError::Config(format!("{CONFIG_ENV}: {error}"))),
         ConfigSource::Parameter(name) => {
             let text = read_parameter(ssm, name).await?;
-            ConfigDocument::from_json_for_stack(&text, Some(&settings.stack)).map_err(|error| {
-                match error {
-                    SetupError::Config(reason) => {
-                        SetupError::Config(format!("SSM parameter {name}: {reason}"))
-                    }
-                    other => other,
-                }
-            })
+            Document::from_json(&text, &options)
+                .map_err(|error| SetupError::Config(format!("SSM parameter {name}: {error}")))
         }
     }
 }
@@ -219,7 +214,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
 /// One EC2 provider per pool of `document`, with the stack's launch template and KMS key.
 pub(crate) fn ec2_providers(
     settings: &LambdaSettings,
-    document: &ConfigDocument,
+    document: &Document,
     aws: &aws_config::SdkConfig,
     ssm: &aws_sdk_ssm::Client,
     clock: &SharedClock,

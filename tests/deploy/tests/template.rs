@@ -448,7 +448,8 @@ fn every_function_gets_every_setting_and_local_invokes_replace_resource_referenc
     }
     // The sample configuration is one the functions accept.
     let document = local[runway_lambda_support::CONFIG_ENV].as_str().unwrap();
-    runway_lambda_support::ConfigDocument::from_json(document).unwrap_or_else(|error| {
+    let options = runway_config::ReadOptions::new(runway_config::Host::Lambda);
+    runway_config::Document::from_json(document, &options).unwrap_or_else(|error| {
         panic!(
             "sam/env.json {}: {error}",
             runway_lambda_support::CONFIG_ENV

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{HttpTokensState, InstanceAttributeName, InstanceStateNa
 use base64::Engine;
 use common::*;
 use runway_github_emulator::{JitConfig, JobStatus, NewJob};
-use runway_local::{Listen, LocalConfig, LocalSystem, ProviderConfig, StoreConfig};
+use runway_local::{Listen, LocalConfig, LocalSystem, ProviderSettings, StoreConfig};
 use runway_testkit::{MotoServer, workspace_root};
 
 fn sam_config() -> LocalConfig {
@@ -27,15 +27,18 @@ fn the_local_ec2_configuration_asks_for_ec2_runners_and_a_dynamodb_table() {
         }
     );
     assert_eq!(config.pools.len(), 1);
-    let ProviderConfig::Ec2(ec2) = &config.pools[0].provider else {
-        panic!("{:?}", config.pools[0].provider);
-    };
     assert!(
-        ec2.ami
+        matches!(config.pools[0].provider, ProviderSettings::Ec2(_)),
+        "{:?}",
+        config.pools[0].provider
+    );
+    let pool = &config.flow.pools[0];
+    assert!(
+        pool.image
             .as_deref()
             .is_some_and(|ami| ami.starts_with("ami-"))
     );
-    assert!(!ec2.instance_types.is_empty());
+    assert!(!pool.instance_types.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

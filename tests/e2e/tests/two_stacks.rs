@@ -51,11 +51,11 @@ labels = ["self-hosted", "linux", "{stack}"]
 max_running = 2
 boot_timeout_seconds = 300
 idle_timeout_seconds = 300
+image = "ami-12c6146b"
+instance_types = ["m5.large"]
 
 [pools.provider]
 kind = "ec2"
-ami = "ami-12c6146b"
-instance_types = ["m5.large"]
 capacity = "on-demand"
 "#
     );

@@ -39,7 +39,7 @@ pub use account::{FailedJob, Leaks, PoolPeak, StuckJob};
 pub use faults::{FaultKind, FaultSet, UnknownFault};
 
 use crate::bench::InProcessRunners;
-use crate::config::{GitHubConnection, Listen, LocalConfig, ProviderConfig, StoreConfig};
+use crate::config::{GitHubConnection, Listen, LocalConfig, ProviderSettings, StoreConfig};
 use crate::system::{LocalError, LocalSystem, Supplied, TASK_PREFIX};
 use account::{Hosts, WatchedPool};
 use inject::Tally;
@@ -169,17 +169,16 @@ fn setup(message: impl Into<String>) -> ChaosError {
 /// table named after the seed.
 pub fn chaos_config(max_running: u32, ec2: bool, seed: u64) -> Result<LocalConfig, LocalError> {
     let mut embedded = LocalConfig::embedded_default()?;
-    let (store, provider) = if ec2 {
+    let (store, image, provider) = if ec2 {
         (
             format!("kind = \"dynamodb\"\ntable = \"runway-chaos-{seed}\""),
-            format!(
-                "kind = \"ec2\"\nami = \"{MOTO_AMI}\"\ninstance_types = [\"m5.large\", \"c5.large\"]\n\
-                 capacity = \"spot-then-on-demand\""
-            ),
+            format!("image = \"{MOTO_AMI}\"\ninstance_types = [\"m5.large\", \"c5.large\"]"),
+            "kind = \"ec2\"\ncapacity = \"spot-then-on-demand\"".to_owned(),
         )
     } else {
         (
             "kind = \"memory\"".to_owned(),
+            String::new(),
             "kind = \"local\"".to_owned(),
         )
     };
@@ -205,6 +204,7 @@ boot_timeout_seconds = 20
 idle_timeout_seconds = 10
 recheck_after_seconds = 5
 params = {{ "fair-share.org-percent" = "100", "fair-share.repo-percent" = "100" }}
+{image}
 
 [pools.provider]
 {provider}
@@ -279,14 +279,14 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
         .pools
         .iter()
         .filter_map(|pool| match &pool.provider {
-            ProviderConfig::Ec2(settings) => Some((
+            ProviderSettings::Ec2(settings) => Some((
                 pool.name.clone(),
                 settings
                     .ssm_prefix
                     .clone()
                     .unwrap_or_else(|| jit_parameter_prefix(&config.stack)),
             )),
-            ProviderConfig::Local(_) => None,
+            ProviderSettings::Local(_) => None,
         })
         .collect();
     let needs_aws = !ec2_pools.is_empty() || matches!(config.store, StoreConfig::Dynamodb { .. });
@@ -332,7 +332,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     // Local pools run their runners as tasks in this process.
     let mut in_process = Vec::new();
     for pool in &config.pools {
-        if matches!(pool.provider, ProviderConfig::Local(_)) {
+        if matches!(pool.provider, ProviderSettings::Local(_)) {
             let runners = Arc::new(InProcessRunners::for_pool(None, &pool.name));
             supplied
                 .providers
@@ -671,7 +671,7 @@ mod tests {
         assert_eq!(local.pools.len(), 1);
         assert_eq!(local.flow.pool("chaos").unwrap().max_running, 7);
         let ec2 = chaos_config(5, true, 9).unwrap();
-        assert!(matches!(ec2.pools[0].provider, ProviderConfig::Ec2(_)));
+        assert!(matches!(ec2.pools[0].provider, ProviderSettings::Ec2(_)));
         assert_eq!(
             ec2.store,
             StoreConfig::Dynamodb {

@@ -11,7 +11,7 @@ pub const CONFIG: &str = r#"{
     "pools": [{
         "name": "linux-x64", "labels": ["self-hosted", "k8s"], "max_running": 1,
         "image": "ami-0123456789abcdef0", "instance_types": ["c7g.large"],
-        "ec2": { "subnets": ["subnet-1"] }
+        "provider": { "kind": "ec2", "subnets": ["subnet-1"] }
     }]
 }"#;
 

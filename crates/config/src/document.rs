@@ -1,0 +1,304 @@
+//! Reading and checking the pools document.
+
+use std::collections::BTreeMap;
+
+use runway_jobflow::{FlowConfig, PoolConfig};
+use runway_providers::{Ec2PoolConfig, ProviderKind};
+use serde_json::{Map, Value};
+
+use crate::error::{ConfigError, Format, Problem};
+use crate::provider::{Ec2Defaults, ProviderSettings, ec2_pool_config};
+
+/// Where a document runs, which decides the provider of a pool that names none and the
+/// providers it may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// The deployed stack's Lambdas: runners on EC2 (the default).
+    Lambda,
+    /// `runway local`: runners as local processes (the default) or on EC2.
+    Local,
+}
+
+impl Host {
+    fn default_provider(self) -> ProviderKind {
+        match self {
+            Host::Lambda => ProviderKind::Ec2,
+            Host::Local => ProviderKind::Local,
+        }
+    }
+
+    fn allows(self, kind: ProviderKind) -> bool {
+        match self {
+            Host::Lambda => kind != ProviderKind::Local,
+            Host::Local => true,
+        }
+    }
+}
+
+/// How to read a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub host: Host,
+    /// The stack the document configures: unless the document sets
+    /// `github.runner_name_prefix`, runner names carry it
+    /// ([`runway_jobflow::naming::stack_runner_name_prefix`]); EC2 settings are checked
+    /// against it.
+    pub stack: Option<String>,
+}
+
+impl ReadOptions {
+    pub fn new(host: Host) -> ReadOptions {
+        ReadOptions { host, stack: None }
+    }
+
+    pub fn for_stack(host: Host, stack: impl Into<String>) -> ReadOptions {
+        ReadOptions {
+            host,
+            stack: Some(stack.into()),
+        }
+    }
+}
+
+/// A checked pools document: the job flow's configuration and where each pool's runners run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub flow: FlowConfig,
+    /// Every pool's provider, by pool name (a pool that named none has its host's default).
+    providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// Keys a pool's provider had before they moved to the pool, with where they are now.
+const MOVED_PROVIDER_KEYS: &[(&str, &str)] = &[
+    ("ami", "the pool's \"image\""),
+    ("instance_types", "the pool's \"instance_types\""),
+    ("disk_gib", "the pool's \"disk_gib\""),
+    (
+        "launch_template_id",
+        "provider.launch_template = { id = \"lt-…\" }",
+    ),
+    (
+        "launch_template_name",
+        "provider.launch_template = { name = \"…\" }",
+    ),
+    (
+        "launch_template_version",
+        "provider.launch_template = { …, version = \"…\" }",
+    ),
+];
+
+impl Document {
+    /// Reads the JSON spelling.
+    pub fn from_json(text: &str, options: &ReadOptions) -> Result<Document, ConfigError> {
+        let value: Value = serde_json::from_str(text).map_err(|error| ConfigError::Syntax {
+            format: Format::Json,
+            message: error.to_string(),
+        })?;
+        Document::from_value(value, options)
+    }
+
+    /// Reads the TOML spelling.
+    pub fn from_toml(text: &str, options: &ReadOptions) -> Result<Document, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|error: toml::de::Error| ConfigError::Syntax {
+                    format: Format::Toml,
+                    message: error.to_string(),
+                })?;
+        Document::from_toml_table(table, options)
+    }
+
+    /// Reads a TOML table (what is left of a larger file once its own sections are taken).
+    pub fn from_toml_table(
+        table: toml::Table,
+        options: &ReadOptions,
+    ) -> Result<Document, ConfigError> {
+        // One model: the TOML is read through the same path as the JSON.
+        let value = serde_json::to_value(toml::Value::Table(table)).map_err(|error| {
+            ConfigError::Syntax {
+                format: Format::Toml,
+                message: error.to_string(),
+            }
+        })?;
+        Document::from_value(value, options)
+    }
+
+    /// Reads a document already parsed into JSON values.
+    pub fn from_value(mut value: Value, options: &ReadOptions) -> Result<Document, ConfigError> {
+        let mut problems = Vec::new();
+        let Some(root) = value.as_object_mut() else {
+            return Err(invalid(
+                "",
+                "the configuration must be a table (a JSON object) with \"pools\", and \
+                 optionally \"github\", \"router_fallback\" and \"throttle_fallback\"",
+            ));
+        };
+        let providers = take_providers(root, options.host, &mut problems);
+        if let Some(stack) = &options.stack {
+            let github = root
+                .entry("github")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(github) = github.as_object_mut() {
+                github.entry("runner_name_prefix").or_insert_with(|| {
+                    Value::String(runway_jobflow::naming::stack_runner_name_prefix(stack))
+                });
+            }
+        }
+        let flow: FlowConfig = match serde_path_to_error::deserialize(value) {
+            Ok(flow) => flow,
+            Err(error) => {
+                problems.push(Problem::new(
+                    path_text(error.path()),
+                    error.inner().to_string(),
+                ));
+                return Err(ConfigError::Invalid(problems));
+            }
+        };
+        problems.extend(flow.problems());
+        if flow.pools.is_empty() {
+            problems.push(Problem::new(
+                "pools",
+                "the configuration has no pools: add at least one (a [[pools]] table in TOML)",
+            ));
+        }
+        let mut by_name = BTreeMap::new();
+        for (index, (pool, provider)) in flow.pools.iter().zip(providers).enumerate() {
+            let Some(provider) = provider else { continue };
+            if !options.host.allows(provider.kind()) {
+                problems.push(Problem::new(
+                    format!("pools[{index}].provider.kind"),
+                    format!(
+                        "pool {:?}: local runners run only under `runway local`; a deployed \
+                         stack launches on ec2",
+                        pool.name
+                    ),
+                ));
+            }
+            if let ProviderSettings::Ec2(settings) = &provider {
+                let stack = options
+                    .stack
+                    .clone()
+                    .unwrap_or_else(|| runway_providers::DEFAULT_STACK.to_owned());
+                if let Err(problem) =
+                    ec2_pool_config(index, pool, settings, &Ec2Defaults::for_stack(stack))
+                {
+                    problems.push(problem);
+                }
+            }
+            by_name.entry(pool.name.clone()).or_insert(provider);
+        }
+        if problems.is_empty() {
+            Ok(Document {
+                flow,
+                providers: by_name,
+            })
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The provider of pool `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
+        self.providers.get(name)
+    }
+
+    /// Every pool with its provider, in the document's order.
+    pub fn pools(&self) -> impl Iterator<Item = (&PoolConfig, &ProviderSettings)> {
+        self.flow
+            .pools
+            .iter()
+            .filter_map(|pool| Some((pool, self.providers.get(&pool.name)?)))
+    }
+
+    /// The provider settings of every EC2 pool, with `defaults` filled in.
+    pub fn ec2_pools(
+        &self,
+        defaults: &Ec2Defaults,
+    ) -> Result<BTreeMap<String, Ec2PoolConfig>, ConfigError> {
+        let mut pools = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (index, pool) in self.flow.pools.iter().enumerate() {
+            let Some(ProviderSettings::Ec2(settings)) = self.providers.get(&pool.name) else {
+                continue;
+            };
+            match ec2_pool_config(index, pool, settings, defaults) {
+                Ok(config) => {
+                    pools.insert(pool.name.clone(), config);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        if problems.is_empty() {
+            Ok(pools)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+fn invalid(path: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid(vec![Problem::new(path, message)])
+}
+
+/// `serde_path_to_error` writes the document's root as `.`.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    let text = path.to_string();
+    if text == "." { String::new() } else { text }
+}
+
+/// Removes each pool's `provider` (the job flow does not know it) and reads it; a pool that
+/// names none gets the host's default. One entry per pool, `None` where the provider is
+/// unreadable (its problem is recorded).
+fn take_providers(
+    root: &mut Map<String, Value>,
+    host: Host,
+    problems: &mut Vec<Problem>,
+) -> Vec<Option<ProviderSettings>> {
+    let Some(pools) = root.get_mut("pools").and_then(Value::as_array_mut) else {
+        // Not a list: the job flow's own reading says so.
+        return Vec::new();
+    };
+    let mut providers = Vec::with_capacity(pools.len());
+    for (index, pool) in pools.iter_mut().enumerate() {
+        let Some(pool) = pool.as_object_mut() else {
+            providers.push(None);
+            continue;
+        };
+        if pool.remove("ec2").is_some() {
+            problems.push(Problem::new(
+                format!("pools[{index}].ec2"),
+                "a pool's EC2 settings are its provider: write \"provider\": {\"kind\": \
+                 \"ec2\", …} (in TOML, [pools.provider] with kind = \"ec2\")",
+            ));
+        }
+        let provider = match pool.remove("provider") {
+            None => Some(ProviderSettings::defaults_of(host.default_provider())),
+            Some(mut value) => {
+                if let Some(settings) = value.as_object_mut() {
+                    for (key, now) in MOVED_PROVIDER_KEYS {
+                        if settings.remove(*key).is_some() {
+                            problems.push(Problem::new(
+                                format!("pools[{index}].provider.{key}"),
+                                format!("this setting belongs to the pool now: use {now}"),
+                            ));
+                        }
+                    }
+                }
+                match serde_path_to_error::deserialize::<_, ProviderSettings>(value) {
+                    Ok(provider) => Some(provider),
+                    Err(error) => {
+                        let inner = path_text(error.path());
+                        let path = if inner.is_empty() {
+                            format!("pools[{index}].provider")
+                        } else {
+                            format!("pools[{index}].provider.{inner}")
+                        };
+                        problems.push(Problem::new(path, error.inner().to_string()));
+                        None
+                    }
+                }
+            }
+        };
+        providers.push(provider);
+    }
+    providers
+}
