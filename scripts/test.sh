@@ -25,6 +25,9 @@ if [ -x scripts/build-policies.sh ]; then
   scripts/build-policies.sh
 fi
 
+step "policy SDK and example policy tests"
+scripts/test-policies.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

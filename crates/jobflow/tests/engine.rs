@@ -3,8 +3,8 @@
 //! intake, starts an execution, gets a runner (`runner-sim`, a real process), runs on it, and
 //! the execution ends in Done with the runner gone and the slot released.
 //!
-//! This file has its own `main`: launched as `<this test> runner-sim`, it is the simulated
-//! runner the local provider starts.
+//! This file has its own `main` (libtest-mimic, so the test runner's arguments work as usual):
+//! launched as `<this test> runner-sim`, it is the simulated runner the local provider starts.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use libtest_mimic::{Failed, Trial};
 use runway_asl::{ExecutionStatus, ServiceError, StepFunctions, TaskRegistry};
 use runway_clock::SystemClock;
 use runway_github::{Credentials, GitHub, RestGitHub, RunnerScope, Secret};
@@ -28,29 +29,26 @@ const PREFIX: &str = "runway-";
 const SECRET: &str = "engine-test-secret";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("runner-sim") {
+    // The simulated runner is this executable started again; it takes no test arguments.
+    if std::env::args().nth(1).as_deref() == Some("runner-sim") {
         return runner_sim();
     }
-    if args.iter().any(|arg| arg == "--list") {
-        println!("a_job_runs_through_the_state_machine_to_done: test");
-        return ExitCode::SUCCESS;
-    }
-    let filters: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    let name = "a_job_runs_through_the_state_machine_to_done";
-    if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-        println!("running 0 tests");
-        return ExitCode::SUCCESS;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    println!("running 1 test");
-    runtime.block_on(a_job_runs_through_the_state_machine_to_done());
-    println!("test {name} ... ok");
-    ExitCode::SUCCESS
+    // Everything else is the usual test runner's command line: `--list`, filters, `--exact`,
+    // `--ignored`, `--nocapture`, `--format`, ...
+    let arguments = libtest_mimic::Arguments::from_args();
+    let trials = vec![Trial::test(
+        "a_job_runs_through_the_state_machine_to_done",
+        || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|error| Failed::from(format!("no tokio runtime: {error}")))?;
+            runtime.block_on(a_job_runs_through_the_state_machine_to_done());
+            Ok(())
+        },
+    )];
+    libtest_mimic::run(&arguments, trials).exit_code()
 }
 
 /// The simulated runner: registers with the JIT config, runs one job, exits.

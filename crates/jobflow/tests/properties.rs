@@ -1,7 +1,10 @@
-//! Properties of the pure rules: built-in label matching and runner names.
+//! Properties of the pure rules: built-in label matching and runner names, each against an
+//! oracle of its own (a set model, the name recogniser), not the rule written again.
+
+use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use runway_jobflow::naming::{MAX_RUNNER_NAME, pool_offers, runner_name};
+use runway_jobflow::naming::{MAX_RUNNER_NAME, is_runner_name_of, pool_offers, runner_name};
 
 fn label() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9][a-zA-Z0-9._-]{0,11}"
@@ -46,10 +49,13 @@ proptest! {
         if lacks {
             prop_assert!(!pool_offers(&pool, &asked));
         }
-        // Matching is exactly "every asked label is offered, ignoring case".
-        let expected = !job.is_empty()
-            && job.iter().all(|j| pool.iter().any(|p| p.eq_ignore_ascii_case(j)));
-        prop_assert_eq!(pool_offers(&pool, &job), expected);
+        // A model: the asked labels, lower-cased, are a non-empty subset of the offered ones.
+        let offered: BTreeSet<String> = pool.iter().map(|l| l.to_ascii_lowercase()).collect();
+        let wanted: BTreeSet<String> = job.iter().map(|l| l.to_ascii_lowercase()).collect();
+        prop_assert_eq!(
+            pool_offers(&pool, &job),
+            !wanted.is_empty() && wanted.is_subset(&offered)
+        );
     }
 
     #[test]
@@ -66,9 +72,28 @@ proptest! {
             "{}", name
         );
         prop_assert_eq!(&name, &runner_name(&prefix, job_id, run_attempt, attempt));
-        let suffix = format!("-{job_id}-a{run_attempt}-{attempt}");
-        prop_assert!(name.ends_with(&suffix), "{}", name);
-        prop_assert!(name.len() > suffix.len(), "the prefix is never empty: {}", name);
+        // Whatever the prefix became, the name is one the stack recognises as its own.
+        let kept = name
+            .match_indices('-')
+            .map(|(at, _)| &name[..at])
+            .find(|candidate| is_runner_name_of(candidate, &name));
+        prop_assert!(kept.is_some_and(|kept| !kept.is_empty()), "{}", name);
+    }
+
+    #[test]
+    fn a_clean_prefix_is_kept_and_its_names_are_recognised(
+        prefix in "[a-zA-Z0-9_][a-zA-Z0-9_-]{0,19}",
+        other in "[a-zA-Z0-9_]{1,5}",
+        job_id in any::<u64>(),
+        run_attempt in any::<u32>(),
+        attempt in any::<u32>(),
+    ) {
+        let name = runner_name(&prefix, job_id, run_attempt, attempt);
+        prop_assert!(name.starts_with(&prefix), "{}", name);
+        prop_assert!(is_runner_name_of(&prefix, &name), "{}", name);
+        // Another stack's prefix, even one extending this one, never claims the name.
+        let longer = format!("{prefix}-{other}");
+        prop_assert!(!is_runner_name_of(&longer, &name), "{} claimed {}", longer, name);
     }
 
     #[test]

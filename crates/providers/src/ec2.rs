@@ -1429,10 +1429,14 @@ mod tests {
             let delay = write_backoff(&name, attempt);
             proptest::prop_assert!(delay <= SSM_WRITE_MAX_BACKOFF);
             proptest::prop_assert!(delay >= SSM_WRITE_FIRST_BACKOFF / 2);
-            let ceiling = SSM_WRITE_FIRST_BACKOFF
-                .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-                .min(SSM_WRITE_MAX_BACKOFF);
-            proptest::prop_assert!(delay >= ceiling / 2 && delay <= ceiling);
+            // Written out, not recomputed: 200 ms doubling per attempt up to the 5 s cap, each
+            // delay jittered within the upper half of its ceiling.
+            let ceiling_ms = [200_u64, 400, 800, 1600, 3200]
+                .get(attempt as usize - 1)
+                .copied()
+                .unwrap_or(5000);
+            let ceiling = std::time::Duration::from_millis(ceiling_ms);
+            proptest::prop_assert!(delay >= ceiling / 2 && delay <= ceiling, "{:?} for attempt {}", delay, attempt);
             proptest::prop_assert_eq!(delay, write_backoff(&name, attempt));
         }
     }

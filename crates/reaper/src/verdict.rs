@@ -95,22 +95,44 @@ mod tests {
             prop_assert!(matches!(verdict, Verdict::Keep(_)), "{verdict:?}");
         }
 
+        /// Ageing never takes a verdict back: what is reaped at some age is reaped at any
+        /// later one.
         #[test]
-        fn an_ended_execution_s_old_things_are_reaped_and_unknown_ones_only_when_very_old(
+        fn once_reaped_always_reaped(
             status in status(),
-            age in proptest::option::of(0_i64..10_000_000),
+            age in 0_i64..10_000_000,
+            later in 0_i64..10_000_000,
             config in config(),
         ) {
-            let verdict = judge("e", status, age.map(Duration::seconds), &config);
-            let old = |limit: u64| age.is_none_or(|age| age as u64 >= limit);
-            let expected = match status {
-                ExecutionStatus::Running => false,
-                ExecutionStatus::Ended => old(config.grace_seconds),
-                ExecutionStatus::Unknown => {
-                    age.is_some() && old(config.unknown_execution_grace_seconds)
-                }
+            let reaped = |age: i64| {
+                matches!(judge("e", status, Some(Duration::seconds(age)), &config), Verdict::Reap(_))
             };
-            prop_assert_eq!(matches!(verdict, Verdict::Reap(_)), expected, "{:?}", verdict);
+            if reaped(age) {
+                prop_assert!(reaped(age + later), "reaped at {} s, kept at {} s", age, age + later);
+            }
+        }
+
+        /// Where each kind of execution's things start to be reaped: an ended one's at the
+        /// grace period (or at once when no launch time is known), an unknown one's at the
+        /// unknown-execution grace and never without a launch time.
+        #[test]
+        fn ended_and_unknown_executions_are_reaped_from_their_own_grace_on(config in config()) {
+            let reaped = |status: ExecutionStatus, age: Option<u64>| {
+                let age = age.map(|seconds| Duration::seconds(seconds as i64));
+                matches!(judge("e", status, age, &config), Verdict::Reap(_))
+            };
+            let grace = config.grace_seconds;
+            let unknown_grace = config.unknown_execution_grace_seconds;
+            prop_assert!(reaped(ExecutionStatus::Ended, Some(grace)));
+            prop_assert!(reaped(ExecutionStatus::Ended, None));
+            prop_assert!(reaped(ExecutionStatus::Unknown, Some(unknown_grace)));
+            prop_assert!(!reaped(ExecutionStatus::Unknown, None));
+            if grace > 0 {
+                prop_assert!(!reaped(ExecutionStatus::Ended, Some(grace - 1)));
+            }
+            if unknown_grace > 0 {
+                prop_assert!(!reaped(ExecutionStatus::Unknown, Some(unknown_grace - 1)));
+            }
         }
     }
 }

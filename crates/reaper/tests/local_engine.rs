@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use runway_asl::ExecutionStatus as EngineStatus;
 use runway_github_emulator::Faults;
+use runway_jobflow::naming::runner_name;
 use runway_local::{LocalConfig, LocalSystem};
 use runway_providers::{
     JitConfig, LaunchOverrides, LaunchRequest, Launched, Provider, ProviderError,
 };
 use runway_reaper::{ReapError, ReaperConfig, Sweep};
-use runway_webhook::{Decision, JobFilter, decide, parse_workflow_job};
+use runway_webhook::{Decision, JobFilter, decide, execution_name, parse_workflow_job};
 use serde_json::{Value, json};
 
 const POOL: &str = "linux";
@@ -122,9 +123,9 @@ async fn a_sweep_stops_at_its_bound_and_unknown_executions_wait_for_their_own_gr
     for n in 1..=2 {
         provider
             .launch(LaunchRequest {
-                execution: format!("job-90{n}-r1-a1"),
+                execution: execution_name(1, 900 + n, 1),
                 pool: POOL.into(),
-                runner_name: format!("runway-90{n}-a1-1"),
+                runner_name: runner_name("runway", 900 + n, 1, 1),
                 labels: LABELS.iter().map(|l| l.to_string()).collect(),
                 jit_config: JitConfig::new("unused"),
                 overrides: LaunchOverrides::default(),
