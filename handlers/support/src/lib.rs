@@ -1,33 +1,15 @@
-//! What every runway Lambda shares: its settings from the environment
-//! ([`LambdaSettings`]; the webhook's own, [`WebhookSettings`]), the configuration document ([`runway_config::Document`]), the job flow wired
-//! to AWS ([`build_flow`]: DynamoDB store, one EC2 provider per pool, GitHub over REST,
-//! policies from files or S3, Step Functions callbacks), JSON logs ([`init_tracing`]) and the
-//! loop of a step function ([`run_step`]).
+//! What every runway Lambda shares: JSON logs ([`init_tracing`]), the entry points
+//! ([`Handler`]), the loop of a step function ([`run_step`]: one [`handle`] per invocation,
+//! its GitHub calls bounded by the invocation's deadline) and the reap function
+//! ([`reaper`]). Everything they run is built by `runway_setup` from the function's
+//! environment; this crate and the executable (`handlers/lambda`) are the only places that
+//! know of Lambda.
 //!
-//! runway ships one Lambda executable (`handlers/lambda`); each function's `Handler` setting
-//! names its entry point ([`Handler`]), and a step's entry point is one line:
-//! `run_step(Step::Route)`. The library crates know nothing of Lambda; this crate and the
-//! executable are the only places that do.
-//!
-//! Policies are files in the function's package: a Lambda layer mounted at `/opt` (template
-//! parameters `PolicyLayerArn`, `RouterPolicyPath`, `ThrottlePolicyPath`). A `.cwasm` compiled
-//! ahead of time for arm64 (`runway policy compile`) starts fastest; a `.wasm` component is
-//! compiled at cold start. A new policy version is a new layer version and a stack update.
-//!
-//! A policy can instead be one version of a `.wasm` object in S3
-//! (`s3://BUCKET/KEY.wasm?versionId=VERSION`, template parameters `RouterPolicyObject`,
-//! `ThrottlePolicyObject`; see [`PolicyLocation`]): a new policy is an upload and a parameter
-//! change, with no new layer. GitHub credentials and the webhook secret are SSM SecureStrings
-//! or, when their location is a secret's ARN, Secrets Manager secrets ([`read_credential`]).
+//! runway ships one Lambda executable; each function's `Handler` setting names its entry
+//! point, and a step's entry point is one line: `run_step(Step::Route)`.
 
 mod handler;
-pub mod permissions;
-mod policy_source;
 pub mod reaper;
-mod secrets;
-mod settings;
-mod webhook;
-mod wiring;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -35,33 +17,8 @@ use runway_jobflow::{JobFlow, Step, StepError};
 use serde_json::Value;
 
 pub use handler::{HANDLER_ENV, Handler, UnknownHandler};
-pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
-pub use secrets::{is_secret_arn, read_credential, read_secret};
-pub use settings::*;
-pub use webhook::{
-    JOB_STATE_MACHINE_ENV, WEBHOOK_SECRET_PARAMETER_ENV, WebhookSecretSource, WebhookSettings,
-    build_intake, webhook_secrets,
-};
-pub use wiring::{build_flow, lambda_engine, load_aws_config, load_document, read_parameter};
-
-/// Why a Lambda could not start. Each says what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("{0}")]
-    Settings(String),
-    #[error("{0}")]
-    Config(String),
-    #[error(
-        "cannot read SSM parameter {name}: {reason}; check that it exists in this region and that the function may read it"
-    )]
-    Parameter { name: String, reason: String },
-    #[error("cannot read Secrets Manager secret {id}: {reason}")]
-    Secret { id: String, reason: String },
-    #[error("GitHub credentials: {0}")]
-    GitHub(String),
-    #[error("policy {path}: {reason}")]
-    Policy { path: String, reason: String },
-}
+// What the functions are built from, for the executable and the tests.
+pub use runway_setup::*;
 
 /// JSON log lines on stdout, filtered by `RUST_LOG` (default `info`). Lambda adds the time.
 pub fn init_tracing() {
@@ -120,7 +77,7 @@ pub async fn handle(
 /// invocation. A setup failure is returned (the runtime reports it as an init error).
 pub async fn run_step(step: Step) -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let settings = LambdaSettings::from_env()?;
+    let settings = StackSettings::from_env()?;
     let aws = load_aws_config().await;
     let flow = build_flow(&settings, &aws).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -296,7 +296,7 @@ async fn a_router_policy_file_routes_the_job_as_wasm_and_as_precompiled_cwasm() 
 
 #[tokio::test]
 async fn policy_reuse_from_the_environment_reaches_the_lambdas_policy_engine() {
-    use runway_lambda_support::{POLICY_REUSE_ENV, lambda_engine};
+    use runway_lambda_support::{POLICY_REUSE_ENV, policy_engine};
     use runway_policy_host::{InstanceReuse, Job, Pool};
 
     let wasm = runway_testkit::built_policy("labels-router.wasm").unwrap();
@@ -326,7 +326,7 @@ async fn policy_reuse_from_the_environment_reaches_the_lambdas_policy_engine() {
         pairs.extend(value.map(|value| (POLICY_REUSE_ENV, value)));
         let settings = settings(&pairs).unwrap();
         assert_eq!(settings.policy_reuse, reuse, "{value:?}");
-        let engine = lambda_engine(&settings).unwrap();
+        let engine = policy_engine(&settings).unwrap();
         assert_eq!(engine.config().reuse, reuse, "{value:?}");
         let router = engine.load_file(&wasm).unwrap().router().unwrap();
         assert_eq!(router.policy().reuses_instances(), warm == 1, "{value:?}");

@@ -12,13 +12,13 @@ use lambda_runtime::{Context, LambdaEvent};
 use runway_jobflow::Step;
 use runway_lambda_support::{
     CONFIG_ENV, GITHUB_API_URL_ENV, GITHUB_APP_ID_ENV, GITHUB_CREDENTIAL_PARAMETER_ENV,
-    GITHUB_INSTALLATION_ID_ENV, LambdaSettings, PolicyLocation, ROUTER_POLICY_ENV, SetupError,
+    GITHUB_INSTALLATION_ID_ENV, PolicyLocation, ROUTER_POLICY_ENV, SetupError, StackSettings,
     TABLE_ENV, build_flow, handle, read_credential,
 };
 use runway_testkit::MotoServer;
 use serde_json::Value;
 
-fn settings(pairs: &[(&str, &str)]) -> LambdaSettings {
+fn settings(pairs: &[(&str, &str)]) -> StackSettings {
     settings_from(pairs).unwrap()
 }
 
@@ -210,7 +210,7 @@ impl Bucket {
     }
 }
 
-fn router_settings(table: &str, location: &str, cache: &Path) -> LambdaSettings {
+fn router_settings(table: &str, location: &str, cache: &Path) -> StackSettings {
     let mut read = settings(&[
         (TABLE_ENV, table),
         (CONFIG_ENV, CONFIG),

@@ -394,7 +394,7 @@ fn every_parameter_has_a_default_and_a_description() {
 fn settings_variables() -> BTreeSet<String> {
     let pattern = Regex::new(r#"pub const ([A-Z_]+_ENV): &str = "(RUNWAY_[A-Z_]+)""#).unwrap();
     pattern
-        .captures_iter(&read("handlers/support/src/settings.rs"))
+        .captures_iter(&read("crates/setup/src/settings.rs"))
         // The credential values themselves are for `sam local invoke` only.
         .filter(|captures| !["GITHUB_PRIVATE_KEY_ENV", "GITHUB_TOKEN_ENV"].contains(&&captures[1]))
         .map(|captures| captures[2].to_owned())
@@ -792,7 +792,7 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
     let settings = Regex::new(r"ssm\s*\.\s*([a-z_]+)\(\)").unwrap();
     let support: BTreeSet<String> = ["wiring.rs", "reaper.rs"]
         .into_iter()
-        .map(|file| format!("handlers/support/src/{file}"))
+        .map(|file| format!("crates/setup/src/{file}"))
         .filter(|file| repo_root().join(file).exists())
         .flat_map(|file| {
             settings
@@ -811,7 +811,7 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
 
     let secrets: BTreeSet<String> = Regex::new(r"\bsecrets\s*\.\s*([a-z_]+)\(\)")
         .unwrap()
-        .captures_iter(&read("handlers/support/src/secrets.rs"))
+        .captures_iter(&read("crates/setup/src/secrets.rs"))
         .map(|c| c[1].to_owned())
         .collect();
     assert!(
@@ -823,7 +823,7 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         actions_of("secretsmanager", &secrets),
         permissions::SECRETS,
     );
-    let objects = operations("handlers/support/src/policy_source.rs", "s3");
+    let objects = operations("crates/setup/src/policy_source.rs", "s3");
     assert!(objects.contains("get_object"), "the scan found {objects:?}");
     assert_within(
         "the policy objects",
@@ -1090,7 +1090,7 @@ fn policy_instance_reuse_is_a_parameter_every_function_reads_and_defaults_to_pri
         .collect();
     assert_eq!(allowed, ["never", "verified"]);
     for value in allowed {
-        let settings = runway_lambda_support::LambdaSettings::from_lookup(&|name| match name {
+        let settings = runway_lambda_support::StackSettings::from_lookup(&|name| match name {
             runway_lambda_support::TABLE_ENV => Some("runway".to_owned()),
             runway_lambda_support::CONFIG_ENV => Some("{}".to_owned()),
             runway_lambda_support::GITHUB_TOKEN_ENV => Some("ghp_x".to_owned()),

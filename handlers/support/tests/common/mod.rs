@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use runway_lambda_support::{LambdaSettings, SetupError};
+use runway_lambda_support::{SetupError, StackSettings};
 
 /// One EC2 pool at repository level, as `RUNWAY_CONFIG` carries it.
 pub const CONFIG: &str = r#"{
@@ -16,10 +16,10 @@ pub const CONFIG: &str = r#"{
 }"#;
 
 /// The Lambda settings of an environment holding exactly `pairs`.
-pub fn settings(pairs: &[(&str, &str)]) -> Result<LambdaSettings, SetupError> {
+pub fn settings(pairs: &[(&str, &str)]) -> Result<StackSettings, SetupError> {
     let env: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    LambdaSettings::from_lookup(&|name| env.get(name).cloned())
+    StackSettings::from_lookup(&|name| env.get(name).cloned())
 }

@@ -125,7 +125,7 @@ pub struct RunnerDefaults {
 
 /// Everything a runway Lambda reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LambdaSettings {
+pub struct StackSettings {
     /// The stack's name ([`STACK_ENV`]).
     pub stack: String,
     pub table: String,
@@ -147,17 +147,17 @@ pub struct LambdaSettings {
     pub policy_cache_dir: PathBuf,
 }
 
-impl LambdaSettings {
+impl StackSettings {
     /// The settings from the process environment.
-    pub fn from_env() -> Result<LambdaSettings, SetupError> {
-        LambdaSettings::from_lookup(&|name| std::env::var(name).ok())
+    pub fn from_env() -> Result<StackSettings, SetupError> {
+        StackSettings::from_lookup(&|name| std::env::var(name).ok())
     }
 
     /// The settings from `lookup` (name → value). Empty values count as unset: CloudFormation
     /// passes empty strings for parameters left at their empty default.
     pub fn from_lookup(
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<LambdaSettings, SetupError> {
+    ) -> Result<StackSettings, SetupError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|value| value.trim().to_owned())
@@ -248,7 +248,7 @@ impl LambdaSettings {
                 SetupError::Settings(format!("{POLICY_REUSE_ENV}: {reason}"))
             })?,
         };
-        Ok(LambdaSettings {
+        Ok(StackSettings {
             stack,
             table,
             config,
@@ -292,7 +292,7 @@ impl LambdaSettings {
         }
     }
 
-    /// Every pool's EC2 settings: the document's, with [`LambdaSettings::ec2_defaults`].
+    /// Every pool's EC2 settings: the document's, with [`StackSettings::ec2_defaults`].
     pub fn ec2_pools(
         &self,
         document: &Document,
@@ -312,12 +312,12 @@ mod tests {
 
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<LambdaSettings, SetupError> {
+    fn settings(pairs: &[(&str, &str)]) -> Result<StackSettings, SetupError> {
         let env: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        LambdaSettings::from_lookup(&|name| env.get(name).cloned())
+        StackSettings::from_lookup(&|name| env.get(name).cloned())
     }
 
     const BASE: [(&str, &str); 3] = [

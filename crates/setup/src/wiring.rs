@@ -18,7 +18,7 @@ use runway_config::{Document, Host, ReadOptions};
 use crate::SetupError;
 use crate::policy_source::{PolicyLocation, PolicyObjects};
 use crate::secrets::credential_value;
-use crate::settings::{CONFIG_ENV, ConfigSource, GitHubAuth, LambdaSettings};
+use crate::settings::{CONFIG_ENV, ConfigSource, GitHubAuth, StackSettings};
 
 /// The AWS configuration of the Lambda's environment (region, credentials and
 /// `AWS_ENDPOINT_URL` from the environment, as every AWS SDK reads them).
@@ -53,7 +53,7 @@ pub async fn read_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Str
 
 /// The configuration document, from the environment or its SSM parameter.
 pub async fn load_document(
-    settings: &LambdaSettings,
+    settings: &StackSettings,
     ssm: &aws_sdk_ssm::Client,
 ) -> Result<Document, SetupError> {
     let options = ReadOptions::for_stack(Host::Lambda, settings.stack.as_str());
@@ -69,7 +69,7 @@ pub async fn load_document(
 }
 
 pub(crate) async fn github(
-    settings: &LambdaSettings,
+    settings: &StackSettings,
     aws: &SdkConfig,
     clock: SharedClock,
 ) -> Result<RestGitHub, SetupError> {
@@ -149,7 +149,7 @@ async fn load_role<T>(
 /// no instances made ahead (the process is frozen between invocations), instances reused as
 /// `settings` say ([`crate::POLICY_REUSE_ENV`]). The pooling strategy is kept: it changes how
 /// modules are compiled, and `.cwasm` files are compiled with it.
-pub fn lambda_engine(settings: &LambdaSettings) -> Result<PolicyEngine, SetupError> {
+pub fn policy_engine(settings: &StackSettings) -> Result<PolicyEngine, SetupError> {
     let config = EngineConfig {
         allocation: InstanceAllocation::Pooling { max_instances: 4 },
         prepared_instances: 0,
@@ -163,7 +163,7 @@ pub fn lambda_engine(settings: &LambdaSettings) -> Result<PolicyEngine, SetupErr
 }
 
 /// Builds the job flow from `settings` on the AWS services of `aws`.
-pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<JobFlow, SetupError> {
+pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<JobFlow, SetupError> {
     let clock = SystemClock::shared();
     let ssm = aws_sdk_ssm::Client::new(aws);
     let document = load_document(settings, &ssm).await?;
@@ -180,7 +180,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
     let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
         (None, None) => (None, None),
         (router, throttle) => {
-            let engine = lambda_engine(settings)?;
+            let engine = policy_engine(settings)?;
             let objects = PolicyObjects::from_config(aws, settings.policy_cache_dir.clone());
             (
                 load_role(&engine, router.as_ref(), &objects, Policy::router).await?,
@@ -213,7 +213,7 @@ pub async fn build_flow(settings: &LambdaSettings, aws: &SdkConfig) -> Result<Jo
 
 /// One EC2 provider per pool of `document`, with the stack's launch template and KMS key.
 pub(crate) fn ec2_providers(
-    settings: &LambdaSettings,
+    settings: &StackSettings,
     document: &Document,
     aws: &aws_config::SdkConfig,
     ssm: &aws_sdk_ssm::Client,
