@@ -1,14 +1,9 @@
-//! Which runner may take which job: GitHub's rules, kept pure so they can be property-tested.
+//! Which runner may take which job: GitHub's rules, kept pure so they can be property-tested
+//! (the label rule lives in `runway-github-types`, with its properties).
 
-/// True when the runner's labels contain every label the job asks for. GitHub compares labels
-/// without regard to case.
-pub fn labels_match(job_labels: &[String], runner_labels: &[String]) -> bool {
-    job_labels.iter().all(|wanted| {
-        runner_labels
-            .iter()
-            .any(|offered| offered.eq_ignore_ascii_case(wanted))
-    })
-}
+/// GitHub's label rule, shared with the job flow's routing so the emulator cannot drift from
+/// what runway expects.
+pub use runway_github_types::labels_match;
 
 /// Where a runner is registered: a repository, an organization or an enterprise.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -86,25 +81,6 @@ impl std::fmt::Display for Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn a_subset_matches_regardless_of_case() {
-        assert!(labels_match(
-            &strings(&["self-hosted", "Linux"]),
-            &strings(&["SELF-HOSTED", "linux", "x64"])
-        ));
-        assert!(!labels_match(
-            &strings(&["self-hosted", "gpu"]),
-            &strings(&["self-hosted", "linux"])
-        ));
-        assert!(labels_match(&[], &strings(&["anything"])));
-        assert!(!labels_match(&strings(&["linux"]), &[]));
-    }
 
     #[test]
     fn scopes_serve_their_repositories() {
@@ -117,37 +93,5 @@ mod tests {
         let enterprise = Scope::enterprise("acme");
         assert!(enterprise.serves("octo-org", "app", Some("ACME")));
         assert!(!enterprise.serves("octo-org", "app", None));
-    }
-
-    proptest! {
-        #[test]
-        fn any_subset_in_any_case_matches(
-            runner in proptest::collection::vec("[a-zA-Z0-9-]{1,8}", 0..6),
-            picks in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
-            upper in any::<bool>(),
-        ) {
-            let job: Vec<String> = if runner.is_empty() {
-                Vec::new()
-            } else {
-                picks
-                    .iter()
-                    .map(|i| {
-                        let label = &runner[i.index(runner.len())];
-                        if upper { label.to_uppercase() } else { label.to_lowercase() }
-                    })
-                    .collect()
-            };
-            prop_assert!(labels_match(&job, &runner));
-        }
-
-        #[test]
-        fn a_label_the_runner_lacks_never_matches(
-            runner in proptest::collection::vec("[a-z]{1,8}", 0..6),
-            extra in "[0-9]{1,4}",
-        ) {
-            let mut job = runner.clone();
-            job.push(extra);
-            prop_assert!(!labels_match(&job, &runner));
-        }
     }
 }

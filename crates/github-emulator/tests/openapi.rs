@@ -591,10 +591,9 @@ fn shape_differences(real: &Value, ours: &Value, path: &str, out: &mut Vec<Strin
 }
 
 fn fixtures(action: &str) -> Vec<(String, Value)> {
-    let dir = std::env::var_os("RUNWAY_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("fixtures/github/webhooks/workflow_job");
+    let dir = runway_testkit::fixtures_dir()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .join("github/webhooks/workflow_job");
     let mut found = Vec::new();
     for entry in
         std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))

@@ -1,10 +1,16 @@
 //! GitHub's payload shapes that runway reads both from the REST API (`runway-github`) and from
-//! webhooks (`runway-webhook`): one type each, so a repository found through the API is the
-//! same value as one a webhook carries.
+//! webhooks (`runway-webhook`): one type each, so a repository or job found through the API is
+//! the same value as one a webhook carries. Also GitHub's label-matching rule, [`labels_match`].
 //!
 //! Only the fields runway uses are decoded; every other field GitHub sends is ignored.
 
+mod job;
+mod labels;
+
 use serde::{Deserialize, Serialize};
+
+pub use job::WorkflowJob;
+pub use labels::labels_match;
 
 /// A repository, as webhooks, workflow runs and `GET /installation/repositories` carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,40 +106,6 @@ pub struct RunnerLabel {
     pub kind: Option<String>,
 }
 
-/// A workflow job, as `GET /repos/{owner}/{repo}/actions/jobs/{job_id}` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkflowJob {
-    pub id: u64,
-    pub run_id: u64,
-    #[serde(default)]
-    pub run_attempt: Option<u32>,
-    /// `queued`, `in_progress`, `completed`, `waiting`, `requested` or `pending`.
-    pub status: String,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-    pub name: String,
-    #[serde(default)]
-    pub workflow_name: Option<String>,
-    #[serde(default)]
-    pub head_branch: Option<String>,
-    #[serde(default)]
-    pub labels: Vec<String>,
-    #[serde(default)]
-    pub runner_id: Option<u64>,
-    #[serde(default)]
-    pub runner_name: Option<String>,
-    #[serde(default)]
-    pub runner_group_id: Option<u64>,
-    #[serde(default)]
-    pub html_url: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub completed_at: Option<String>,
-}
-
 /// A workflow run, as `GET /repos/{owner}/{repo}/actions/runs` lists it (the fields runway
 /// reads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +127,8 @@ pub struct WorkflowRun {
     pub repository: Repository,
 }
 
-pub use runway_github_types::{Account, Repository};
+// A job read through the API is the webhook intake's type too.
+pub use runway_github_types::{Account, Repository, WorkflowJob};
 
 /// A repository as `GET /installation/repositories` lists it: the repository, and when it
 /// last changed (for choosing the repositories worth checking).

@@ -60,13 +60,7 @@ where
         }
         return CallbackError::Unavailable(format!("{operation} failed: {code}: {message}"));
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let text = runway_store::error_chain(&error);
     CallbackError::Unavailable(format!("{operation} failed: {text}"))
 }
 

@@ -1,15 +1,11 @@
 //! Pure rules: which pool offers a job's labels, and what a runner is called.
 
-/// Whether a pool offering `pool_labels` can run a job asking for `job_labels`: every label
-/// the job asks for is offered (case-insensitively), as GitHub matches runners. A job asking
-/// for no label matches nothing.
+/// Whether a pool offering `pool_labels` can run a job asking for `job_labels`: GitHub's rule
+/// ([`runway_github_types::labels_match`]: every asked label offered, case-insensitively),
+/// except that a job asking for no label matches nothing, so built-in routing never sends an
+/// unlabelled job to whichever pool comes first.
 pub fn pool_offers<P: AsRef<str>, J: AsRef<str>>(pool_labels: &[P], job_labels: &[J]) -> bool {
-    !job_labels.is_empty()
-        && job_labels.iter().all(|wanted| {
-            pool_labels
-                .iter()
-                .any(|offered| offered.as_ref().eq_ignore_ascii_case(wanted.as_ref()))
-        })
+    !job_labels.is_empty() && runway_github_types::labels_match(job_labels, pool_labels)
 }
 
 /// GitHub's limit on runner names.

@@ -134,13 +134,7 @@ where
         }
         // Timeouts, dispatch and response failures: the service may answer next time.
         other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
+            let text = runway_store::error_chain(other);
             ReapError::Transient(format!("{operation} failed: {text}"))
         }
     }

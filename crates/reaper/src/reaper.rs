@@ -611,8 +611,7 @@ impl Reaper {
         let execution = holder.execution.as_str();
         let ids = parse_execution_name(execution);
         let repository = split_repository(holder.repo.as_str());
-        let (Some((job_id, repository_id, run_attempt)), Some((owner, repo))) = (ids, repository)
-        else {
+        let (Some((job_id, repository_id, _)), Some((owner, repo))) = (ids, repository) else {
             report.keep(crate::verdict::KEEP_RUNNING);
             return Ok(());
         };
@@ -658,7 +657,7 @@ impl Reaper {
             kind: JobEventKind::Completed,
             job_id,
             run_id: job.run_id,
-            run_attempt: job.run_attempt.unwrap_or(run_attempt),
+            run_attempt: job.run_attempt,
             repository_id,
             repository: holder.repo.as_str().to_owned(),
             runner_name: job.runner_name.clone(),
@@ -1007,25 +1006,12 @@ fn queued_event(
     let repository = &run.repository;
     WorkflowJobEvent {
         action: WorkflowJobAction::Queued,
-        job: runway_webhook::event::WorkflowJob {
-            id: job.id,
-            run_id: job.run_id,
-            run_attempt: job.run_attempt.or(run.run_attempt).unwrap_or(1),
-            status: job.status.clone(),
-            conclusion: job.conclusion.clone(),
-            name: job.name.clone(),
+        // The REST API and the webhook share one job type; fill what a job read through the
+        // API may lack from its run.
+        job: WorkflowJob {
             workflow_name: job.workflow_name.clone().or_else(|| run.name.clone()),
             head_branch: job.head_branch.clone().or_else(|| run.head_branch.clone()),
-            head_sha: None,
-            html_url: job.html_url.clone(),
-            created_at: job.created_at.clone(),
-            started_at: job.started_at.clone(),
-            completed_at: job.completed_at.clone(),
-            labels: job.labels.clone(),
-            runner_id: job.runner_id,
-            runner_name: job.runner_name.clone(),
-            runner_group_id: job.runner_group_id,
-            runner_group_name: None,
+            ..job.clone()
         },
         // The REST API and the webhook share one repository type.
         repository: repository.clone(),

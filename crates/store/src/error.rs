@@ -119,7 +119,11 @@ where
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// `error` and every cause under it, `: `-separated on one line: the AWS SDK's own `Display`
+/// says only "dispatch failure" and keeps the reason (a refused connection, a timeout) in its
+/// sources. The one formatter of error chains in runway (it lives here because the store is
+/// what the crates that need it already depend on).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use dynamo::{DynamoStore, create_table};
-pub use error::StoreError;
+pub use error::{StoreError, error_chain};
 pub use memory::MemoryStore;
 pub use types::{
     CeilingKind, Ceilings, ExecutionKey, InvalidName, JobId, JobWatch, Load, OrgName, PoolName,

@@ -3,8 +3,10 @@
 //! - [`MotoServer`]: a real AWS API (moto) on 127.0.0.1, for tests of code that talks to
 //!   DynamoDB, EC2, SSM, ECS and friends. One server per test binary via
 //!   [`MotoServer::shared`]; tests keep apart by using their own table or resource names.
-//! - [`workspace_root`], [`shared_dir`], [`fixtures_dir`]: where the repository and the shared
-//!   fixtures live; [`built_policy`], [`built_policy_bytes`]: the policy modules that
+//! - [`workspace_root`], [`shared_dir`], [`fixtures_dir`], [`asl_conformance_dir`]: where the
+//!   repository, the shared fixtures and the recorded ASL executions live (every reader uses
+//!   these, so `RUNWAY_SHARED_DIR`, `RUNWAY_FIXTURES_DIR` and `RUNWAY_ASL_CONFORMANCE_DIR` are
+//!   honoured everywhere); [`built_policy`], [`built_policy_bytes`]: the policy modules that
 //!   `scripts/build-policies.sh` built from source.
 //!
 //! ```no_run
@@ -21,7 +23,9 @@ mod moto;
 mod paths;
 
 pub use moto::MotoServer;
-pub use paths::{built_policy, built_policy_bytes, fixtures_dir, shared_dir, workspace_root};
+pub use paths::{
+    asl_conformance_dir, built_policy, built_policy_bytes, fixtures_dir, shared_dir, workspace_root,
+};
 
 /// What can go wrong while setting up test support.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,11 @@ pub enum TestkitError {
     },
     #[error("the shared directory {path} does not exist: set RUNWAY_SHARED_DIR to it")]
     SharedDirMissing { path: String },
+    #[error("{path} is not a directory: set {variable} to it")]
+    DirMissing {
+        path: String,
+        variable: &'static str,
+    },
     #[error("{path}: {reason}; run scripts/build-policies.sh to build the policy modules")]
     PolicyNotBuilt { path: String, reason: String },
 }

@@ -30,14 +30,36 @@ pub fn shared_dir() -> Result<PathBuf, TestkitError> {
     }
 }
 
-/// Recorded GitHub payloads: `<shared>/fixtures`.
+/// Recorded GitHub payloads: `$RUNWAY_FIXTURES_DIR`, else `<shared>/fixtures`.
+///
+/// Every test, benchmark and tool that reads the fixtures finds them here, so the variables
+/// mean the same everywhere.
 pub fn fixtures_dir() -> Result<PathBuf, TestkitError> {
-    let dir = shared_dir()?.join("fixtures");
+    let dir = match std::env::var_os("RUNWAY_FIXTURES_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => shared_dir()?.join("fixtures"),
+    };
+    existing(dir, "RUNWAY_FIXTURES_DIR")
+}
+
+/// The Step Functions executions recorded on AWS that the ASL engine and JSONata conform to:
+/// `$RUNWAY_ASL_CONFORMANCE_DIR`, else `<shared>/asl-conformance/cases`.
+pub fn asl_conformance_dir() -> Result<PathBuf, TestkitError> {
+    let dir = match std::env::var_os("RUNWAY_ASL_CONFORMANCE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => shared_dir()?.join("asl-conformance/cases"),
+    };
+    existing(dir, "RUNWAY_ASL_CONFORMANCE_DIR")
+}
+
+/// `dir` when it is a directory; otherwise an error naming the variable that moves it.
+fn existing(dir: PathBuf, variable: &'static str) -> Result<PathBuf, TestkitError> {
     if dir.is_dir() {
         Ok(dir)
     } else {
-        Err(TestkitError::SharedDirMissing {
+        Err(TestkitError::DirMissing {
             path: dir.display().to_string(),
+            variable,
         })
     }
 }

@@ -1,7 +1,7 @@
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use runway_testkit::{MotoServer, fixtures_dir, shared_dir};
+use runway_testkit::{MotoServer, asl_conformance_dir, fixtures_dir, shared_dir};
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
     client
@@ -75,4 +75,5 @@ fn the_shared_fixtures_are_found() {
     let shared = shared_dir().unwrap();
     assert!(shared.join("DESIGN.md").is_file(), "{}", shared.display());
     assert!(fixtures_dir().unwrap().is_dir());
+    assert!(asl_conformance_dir().unwrap().is_dir());
 }

@@ -1,7 +1,6 @@
 //! verify + parse + decide for a real `queued` payload (the work done per delivery before the
 //! engine is called).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,11 +21,7 @@ impl ExecutionStarter for NoEngine {
 }
 
 fn queued_payload() -> Vec<u8> {
-    let dir = std::env::var_os("RUNWAY_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
+    let dir = runway_testkit::fixtures_dir().unwrap_or_else(|error| panic!("{error}"));
     let path = dir.join("github/webhooks/workflow_job/06-queued.json");
     std::fs::read(&path)
         .unwrap_or_else(|err| panic!("{}: {err}; set RUNWAY_FIXTURES_DIR", path.display()))

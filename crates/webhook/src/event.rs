@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use runway_github_types::{Account, Repository};
+// The job is the REST client's type too: one shape whichever way runway learns of a job.
+pub use runway_github_types::{Account, Repository, WorkflowJob};
 
 /// The JSON fields the parser cannot do without (dotted paths into the payload).
 ///
@@ -63,45 +64,6 @@ pub struct WorkflowJobEvent {
     pub installation: Option<Installation>,
 }
 
-/// The job itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkflowJob {
-    pub id: u64,
-    pub run_id: u64,
-    #[serde(default = "first_attempt", deserialize_with = "attempt_or_first")]
-    pub run_attempt: u32,
-    /// `queued`, `waiting`, `in_progress`, `completed` (kept as text: GitHub adds states).
-    pub status: String,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-    pub name: String,
-    #[serde(default)]
-    pub workflow_name: Option<String>,
-    #[serde(default)]
-    pub head_branch: Option<String>,
-    #[serde(default)]
-    pub head_sha: Option<String>,
-    #[serde(default)]
-    pub html_url: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub completed_at: Option<String>,
-    /// The `runs-on` labels. The schema allows `null` items; they are dropped.
-    #[serde(deserialize_with = "labels_without_nulls")]
-    pub labels: Vec<String>,
-    #[serde(default)]
-    pub runner_id: Option<u64>,
-    #[serde(default)]
-    pub runner_name: Option<String>,
-    #[serde(default)]
-    pub runner_group_id: Option<u64>,
-    #[serde(default)]
-    pub runner_group_name: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
     pub login: String,
@@ -112,19 +74,6 @@ pub struct Organization {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Installation {
     pub id: u64,
-}
-
-fn first_attempt() -> u32 {
-    1
-}
-
-fn attempt_or_first<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
-    Ok(Option::<u32>::deserialize(de)?.unwrap_or(1))
-}
-
-fn labels_without_nulls<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
-    let labels = Vec::<Option<String>>::deserialize(de)?;
-    Ok(labels.into_iter().flatten().collect())
 }
 
 /// Why a payload is not a usable `workflow_job` event.

@@ -68,7 +68,7 @@ impl JobFilter {
 
     /// `Ok(())` when runway should handle the job, or why it should not.
     pub fn check(&self, event: &WorkflowJobEvent) -> Result<(), String> {
-        if !self.labels_match(&event.job.labels) {
+        if !self.asks_for_runner_label(&event.job.labels) {
             return Err(format!(
                 "labels {:?} do not include {:?}",
                 event.job.labels, self.runner_label
@@ -83,8 +83,12 @@ impl JobFilter {
         Ok(())
     }
 
-    pub fn labels_match(&self, labels: &[String]) -> bool {
-        labels
+    /// Whether a job asking for `job_labels` asks for runway's runner label (case-insensitively),
+    /// i.e. is meant for runway at all. This is not GitHub's runner-matching rule (whether a
+    /// runner offers every label a job asks for: `runway_github_types::labels_match`): which
+    /// pool serves the job is decided later, by routing.
+    pub fn asks_for_runner_label(&self, job_labels: &[String]) -> bool {
+        job_labels
             .iter()
             .any(|label| label.eq_ignore_ascii_case(&self.runner_label))
     }

@@ -7,11 +7,9 @@ use runway_webhook::{WorkflowJobAction, parse_workflow_job};
 use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
-    let dir = match std::env::var_os("RUNWAY_FIXTURES_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    };
-    let dir = dir.join("github/webhooks/workflow_job");
+    let dir = runway_testkit::fixtures_dir()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .join("github/webhooks/workflow_job");
     assert!(
         dir.is_dir(),
         "workflow_job fixtures not found at {}: set RUNWAY_FIXTURES_DIR to the shared fixtures directory",

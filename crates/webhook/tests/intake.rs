@@ -1,7 +1,6 @@
 //! The intake end to end over its HTTP router: status codes, filtering, starting, forwarding.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,10 +19,7 @@ use tower::ServiceExt;
 const SECRET: &str = "test-secret";
 
 fn fixture(name: &str) -> Vec<u8> {
-    let dir = match std::env::var_os("RUNWAY_FIXTURES_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    };
+    let dir = runway_testkit::fixtures_dir().unwrap_or_else(|error| panic!("{error}"));
     let path = dir.join("github/webhooks/workflow_job").join(name);
     std::fs::read(&path).unwrap_or_else(|err| {
         panic!(

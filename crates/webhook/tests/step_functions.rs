@@ -179,11 +179,7 @@ async fn a_redelivered_queued_webhook_starts_one_step_functions_execution() {
         IntakeConfig::new(WebhookSecrets::new("s3cret").unwrap()),
         Arc::new(SfnExecutionStarter::new(client.clone(), &arn)),
     );
-    let dir = std::env::var_os("RUNWAY_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
+    let dir = runway_testkit::fixtures_dir().unwrap_or_else(|error| panic!("{error}"));
     let body = std::fs::read(dir.join("github/webhooks/workflow_job/06-queued.json"))
         .expect("fixture missing: set RUNWAY_FIXTURES_DIR");
     let mut statuses = Vec::new();

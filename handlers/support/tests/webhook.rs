@@ -4,7 +4,6 @@
 //! job events and takes only the configured installations' events.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use aws_config::SdkConfig;
 use aws_sdk_ssm::types::ParameterType;
@@ -119,10 +118,7 @@ async fn rotation_with_the_previous_secret_in_the_same_store_verifies_both() {
 }
 
 fn fixture(name: &str) -> Value {
-    let dir = match std::env::var_os("RUNWAY_FIXTURES_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    };
+    let dir = runway_testkit::fixtures_dir().unwrap_or_else(|error| panic!("{error}"));
     let path = dir.join("github/webhooks/workflow_job").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("{}: {error} (set RUNWAY_FIXTURES_DIR)", path.display()));

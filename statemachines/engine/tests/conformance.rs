@@ -41,10 +41,7 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
 const REQUIRED_PASS_RATE: f64 = 0.99;
 
 fn cases_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("RUNWAY_ASL_CONFORMANCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asl-conformance/cases")
+    runway_testkit::asl_conformance_dir().unwrap_or_else(|error| panic!("{error}"))
 }
 
 async fn check(case: &Value) -> Result<(), String> {

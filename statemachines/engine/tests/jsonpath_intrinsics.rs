@@ -14,11 +14,7 @@ use serde_json::{Map, Value, json};
 /// Where the recorded cases live: `$RUNWAY_ASL_CONFORMANCE_DIR`, else the shared folder beside
 /// the repository.
 fn cases_dir() -> PathBuf {
-    std::env::var_os("RUNWAY_ASL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asl-conformance/cases")
-        })
+    runway_testkit::asl_conformance_dir().unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn load_cases(dir: &Path) -> Vec<(String, Value)> {

@@ -110,8 +110,9 @@ fn parse() {
     assert_eq!(err("$parse('{oops')", None), "D3204");
 }
 
+/// `$RUNWAY_ASL_CONFORMANCE_DIR`, else the shared folder beside the repository.
 fn cases_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asl-conformance/cases")
+    runway_testkit::asl_conformance_dir().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Every recorded JSONata execution that is a single Pass state with an `Output` expression:
@@ -120,7 +121,7 @@ fn cases_dir() -> PathBuf {
 fn recorded_pass_state_outputs_match_aws() {
     let mut checked = 0;
     let mut entries: Vec<_> = std::fs::read_dir(cases_dir())
-        .expect("shared/asl-conformance/cases is readable")
+        .expect("the recorded cases are readable")
         .map(|e| e.unwrap().path())
         .collect();
     entries.sort();
