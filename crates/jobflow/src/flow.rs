@@ -10,14 +10,12 @@ use runway_github::GitHub;
 use runway_policy_host::{RouterPolicy, ThrottlePolicy};
 use runway_providers::Provider;
 use runway_store::Store;
-use serde_json::Value;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::warn;
 
 use crate::callbacks::TaskCallbacks;
 use crate::config::{ConfigError, FlowConfig, PoolConfig};
 use crate::error::{NO_SUCH_POOL, StepError};
 use crate::step::Step;
-use crate::steps;
 
 /// The region and account of the local engine's Lambda ARNs.
 const LOCAL_FUNCTION_ARN_PREFIX: &str = "arn:aws:lambda:us-east-1:000000000000:function:";
@@ -144,44 +142,6 @@ impl JobFlow {
         } else {
             names.join(", ")
         }
-    }
-
-    /// Runs one step on the task's input (the state's Parameters, or the Payload for
-    /// `lambda:invoke`).
-    pub async fn run(&self, step: Step, input: Value) -> Result<Value, StepError> {
-        let execution = input
-            .get("execution")
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned();
-        let span = info_span!("step", step = step.name(), execution = %execution);
-        async move {
-            let result = match step {
-                Step::Route => steps::route::run(self, input).await,
-                Step::Admit => steps::admit::run(self, input).await,
-                Step::WaitForSlot => steps::admit::wait_for_slot(self, input).await,
-                Step::CheckJob => steps::check_job::run(self, input).await,
-                Step::Provision => steps::provision::run(self, input).await,
-                Step::Watch => steps::watch::run(self, input).await,
-                Step::CheckRunner => steps::check_runner::run(self, input).await,
-                Step::Teardown => steps::teardown::run(self, input).await,
-                Step::Release => steps::release::run(self, input).await,
-            };
-            match &result {
-                Ok(output) => {
-                    let reason = output
-                        .get("reason")
-                        .or_else(|| output.get("summary"))
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("");
-                    info!(reason, "step done")
-                }
-                Err(error) => warn!(error = %error.error, cause = %error.cause, "step failed"),
-            }
-            result
-        }
-        .instrument(span)
-        .await
     }
 
     /// Registers each step with the local engine under `{prefix}{step name}`.

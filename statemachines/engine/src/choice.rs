@@ -1,20 +1,10 @@
 //! Choice rule comparisons, as AWS evaluates them.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::definition::{Kind, Operator, Relation};
-
-/// Parses an RFC 3339 timestamp the way the States Language accepts it (upper-case `T`,
-/// a zone designator required).
-pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    if !text.contains('T') || text.contains('t') || text.contains(' ') {
-        return None;
-    }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+// The States Language's timestamps are parsed where Wait states read them too.
+pub use crate::definition::parse_timestamp;
 
 /// Matches `text` against a `StringMatches` pattern: `*` matches any run of characters,
 /// `\*` a literal star and `\\` a literal backslash.

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::{intrinsics, jsonpath};
@@ -827,9 +828,7 @@ fn parse_state(
                 }
                 (None, Some(t)) => {
                     if let Dynamic::Literal(v) = &t
-                        && v.as_str()
-                            .and_then(crate::choice::parse_timestamp)
-                            .is_none()
+                        && v.as_str().and_then(parse_timestamp).is_none()
                     {
                         return Err(at(
                             name,
@@ -1402,4 +1401,15 @@ fn parse_catch(
         });
     }
     Ok(out)
+}
+
+/// Parses an RFC 3339 timestamp the way the States Language accepts it (upper-case `T`,
+/// a zone designator required).
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if !text.contains('T') || text.contains('t') || text.contains(' ') {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

@@ -1205,7 +1205,7 @@ impl Interpreter {
                     let Value::String(stamp) = &value else {
                         return Err(run.unexpected_type(&template, "Timestamp", "string", &value));
                     };
-                    let Some(deadline) = crate::choice::parse_timestamp(stamp) else {
+                    let Some(deadline) = crate::definition::parse_timestamp(stamp) else {
                         return Err(run.error(
                             names::QUERY_EVALUATION_ERROR,
                             format!(
@@ -1217,7 +1217,8 @@ impl Interpreter {
                     clock.sleep_until(whole_seconds(deadline)).await;
                     return Ok(());
                 }
-                let Some(deadline) = value.as_str().and_then(crate::choice::parse_timestamp) else {
+                let Some(deadline) = value.as_str().and_then(crate::definition::parse_timestamp)
+                else {
                     let field = match dynamic {
                         Dynamic::Path(path) => format!(
                             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {}",

@@ -11,7 +11,7 @@ use crate::definition::Definition;
 use crate::engine::{ExecutionEvent, Interpreter, Lane, Shared, timestamp_text};
 use crate::error::Failure;
 use crate::history::{HistoryEvent, not_truncated};
-use crate::service::{
+use crate::record::{
     DEFAULT_ACCOUNT, DEFAULT_REGION, ExecutionDescription, ExecutionRecord, ExecutionStatus,
 };
 use crate::tasks::{TaskRegistry, TaskTokens};

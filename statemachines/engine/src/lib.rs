@@ -17,6 +17,7 @@ pub mod history;
 pub mod intrinsics;
 pub mod jsonpath;
 mod query;
+mod record;
 pub mod service;
 pub mod tasks;
 

@@ -7,45 +7,17 @@ use chrono::{DateTime, Utc};
 use runway_clock::SharedClock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::definition::Definition;
-use crate::engine::{ExecutionEvent, Shared};
+use crate::engine::ExecutionEvent;
 use crate::execution::{Launch, start};
 use crate::history::HistoryEvent;
+use crate::record::ExecutionRecord;
+pub use crate::record::{DEFAULT_ACCOUNT, DEFAULT_REGION, ExecutionDescription, ExecutionStatus};
 use crate::tasks::{TaskFailure, TaskRegistry, TaskTokens, TokenError};
 
-pub const DEFAULT_REGION: &str = "us-east-1";
-pub const DEFAULT_ACCOUNT: &str = "123456789012";
 const DEFAULT_ROLE: &str = "arn:aws:iam::123456789012:role/runway-local-states";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ExecutionStatus {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Aborted,
-}
-
-impl ExecutionStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ExecutionStatus::Running => "RUNNING",
-            ExecutionStatus::Succeeded => "SUCCEEDED",
-            ExecutionStatus::Failed => "FAILED",
-            ExecutionStatus::TimedOut => "TIMED_OUT",
-            ExecutionStatus::Aborted => "ABORTED",
-        }
-    }
-}
-
-impl std::fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl std::str::FromStr for ExecutionStatus {
     type Err = ServiceError;
@@ -76,20 +48,6 @@ pub struct StateMachineDescription {
     /// `ACTIVE`.
     pub status: String,
     pub creation_date: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionDescription {
-    pub execution_arn: String,
-    pub state_machine_arn: String,
-    pub name: String,
-    pub status: ExecutionStatus,
-    pub start_date: DateTime<Utc>,
-    pub stop_date: Option<DateTime<Utc>>,
-    pub input: String,
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
 }
 
 /// One error per AWS error code of the Step Functions API.
@@ -169,13 +127,6 @@ pub fn validate_name(name: &str) -> Result<(), ServiceError> {
 struct MachineRecord {
     description: StateMachineDescription,
     definition: Arc<Definition>,
-}
-
-pub(crate) struct ExecutionRecord {
-    pub description: Mutex<ExecutionDescription>,
-    pub shared: Arc<Shared>,
-    pub status: watch::Sender<ExecutionStatus>,
-    pub abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 struct Inner {

@@ -13,12 +13,56 @@ use chrono::{DateTime, Utc};
 use runway_github::RunnerScope;
 use runway_policy_host::{Instant, Job, Pool};
 use serde_json::Value;
-use tracing::warn;
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::callbacks::CallbackError;
 use crate::config::{PoolConfig, RunnerScopeLevel};
+use crate::error::StepError;
 use crate::flow::JobFlow;
 use crate::input::Common;
+use crate::step::Step;
+
+// The job flow's entry point lives with the steps it dispatches to, so the flow's own
+// module (its dependencies and configuration) does not depend on them.
+impl JobFlow {
+    /// Runs one step on the task's input (the state's Parameters, or the Payload for
+    /// `lambda:invoke`).
+    pub async fn run(&self, step: Step, input: Value) -> Result<Value, StepError> {
+        let execution = input
+            .get("execution")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let span = info_span!("step", step = step.name(), execution = %execution);
+        async move {
+            let result = match step {
+                Step::Route => route::run(self, input).await,
+                Step::Admit => admit::run(self, input).await,
+                Step::WaitForSlot => admit::wait_for_slot(self, input).await,
+                Step::CheckJob => check_job::run(self, input).await,
+                Step::Provision => provision::run(self, input).await,
+                Step::Watch => watch::run(self, input).await,
+                Step::CheckRunner => check_runner::run(self, input).await,
+                Step::Teardown => teardown::run(self, input).await,
+                Step::Release => release::run(self, input).await,
+            };
+            match &result {
+                Ok(output) => {
+                    let reason = output
+                        .get("reason")
+                        .or_else(|| output.get("summary"))
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("");
+                    info!(reason, "step done")
+                }
+                Err(error) => warn!(error = %error.error, cause = %error.cause, "step failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+}
 
 /// How long runner records and job watches outlive their creation: longer than the job
 /// machine's own 10-day timeout, so nothing an execution needs expires under it.
