@@ -50,6 +50,7 @@ mod matching;
 mod payloads;
 pub mod runner;
 mod server;
+mod shared;
 mod state;
 mod views;
 mod webhooks;
@@ -63,7 +64,7 @@ pub use state::{CreatedJob, Delivery, DeliveryOutcome, Faults, JobStatus, NewJob
 pub use views::{JobView, RunnerView};
 pub use webhooks::{HOOK_ID, USER_AGENT, signature_sha1, signature_sha256};
 
-use server::Shared;
+use shared::Shared;
 use state::{World, WorldError};
 
 /// Every GitHub REST operation the emulator serves, as `(method, path template)` spelled as in

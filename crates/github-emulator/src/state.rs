@@ -176,6 +176,9 @@ pub enum DeliveryOutcome {
 }
 
 /// One webhook delivery, as `GET /_emulator/deliveries` shows it.
+/// What sending one webhook came to: GitHub's response status, or why nothing came back.
+pub(crate) type SendResult = Result<u16, String>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
     /// Position in the order webhooks were produced.
@@ -191,6 +194,22 @@ pub struct Delivery {
     pub response_status: Option<u16>,
     pub error: Option<String>,
     pub payload: serde_json::Value,
+}
+
+impl Delivery {
+    /// Records how sending it went.
+    pub(crate) fn complete(&mut self, result: SendResult) {
+        match result {
+            Ok(status) => {
+                self.outcome = DeliveryOutcome::Delivered;
+                self.response_status = Some(status);
+            }
+            Err(error) => {
+                self.outcome = DeliveryOutcome::Failed;
+                self.error = Some(error);
+            }
+        }
+    }
 }
 
 /// A webhook waiting for the delivery task.

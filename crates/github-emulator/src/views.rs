@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::matching::Scope;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::state::{Job, JobStatus, RunnerRef, World};
 
 /// A job as the control API shows it.

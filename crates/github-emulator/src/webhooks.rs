@@ -10,8 +10,8 @@ use sha1::Sha1;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use crate::server::Shared;
-use crate::state::{Delivery, DeliveryOutcome, Outgoing};
+use crate::shared::Shared;
+use crate::state::{Outgoing, SendResult};
 
 /// The `X-GitHub-Hook-ID` the emulator's one webhook carries.
 pub const HOOK_ID: u64 = 482_651_339;
@@ -92,7 +92,6 @@ async fn deliver_lane(
 }
 
 /// The result of one POST: the receiver's status, or why there was none.
-pub(crate) type SendResult = Result<u16, String>;
 
 async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) -> SendResult {
     let Some(target) = shared.webhook_target() else {
@@ -139,18 +138,6 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
 }
 
 /// Fills in the outcome of a delivery that was pending.
-pub(crate) fn complete(delivery: &mut Delivery, result: SendResult) {
-    match result {
-        Ok(status) => {
-            delivery.outcome = DeliveryOutcome::Delivered;
-            delivery.response_status = Some(status);
-        }
-        Err(error) => {
-            delivery.outcome = DeliveryOutcome::Failed;
-            delivery.error = Some(error);
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

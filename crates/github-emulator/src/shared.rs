@@ -1,0 +1,298 @@
+//! The emulator's shared state: the world behind a lock, the change signal runners and
+//! webhook lanes wait on, and what every request handler reads (clock, URLs, App).
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use runway_clock::SharedClock;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::api::{ApiAccounting, ApiUsage, RateView};
+use crate::config::{AppConfig, WebhookTarget};
+use crate::jit::JitConfig;
+use crate::matching::Scope;
+use crate::payloads::{self, Urls};
+use crate::state::{Delivery, DeliveryOutcome, Outgoing, SendResult, World, WorldError};
+
+pub(crate) struct Shared {
+    pub(crate) world: Mutex<World>,
+    pub(crate) changes: watch::Sender<u64>,
+    pub clock: SharedClock,
+    pub urls: Urls,
+    pub app: AppConfig,
+    pub(crate) tokens: Vec<String>,
+    pub(crate) webhook: Mutex<Option<WebhookTarget>>,
+    pub(crate) outbox: mpsc::UnboundedSender<Outgoing>,
+    /// When the emulated repositories were "created".
+    pub(crate) epoch: DateTime<Utc>,
+    /// The rate limit and request counts (apart from the world: counting a request is no
+    /// change runners or webhooks wait for).
+    pub(crate) api: Mutex<ApiAccounting>,
+}
+
+impl Shared {
+    pub fn new(
+        world: World,
+        clock: SharedClock,
+        urls: Urls,
+        app: AppConfig,
+        tokens: Vec<String>,
+        webhook: Option<WebhookTarget>,
+        outbox: mpsc::UnboundedSender<Outgoing>,
+    ) -> Shared {
+        let epoch = clock.now();
+        Shared {
+            world: Mutex::new(world),
+            changes: watch::Sender::new(0),
+            clock,
+            urls,
+            app,
+            tokens,
+            webhook: Mutex::new(webhook),
+            outbox,
+            epoch,
+            api: Mutex::new(ApiAccounting::new(epoch)),
+        }
+    }
+
+    pub(crate) fn api(&self) -> MutexGuard<'_, ApiAccounting> {
+        self.api
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn api_usage(&self) -> ApiUsage {
+        self.api().usage()
+    }
+
+    pub fn rate_limit(&self) -> RateView {
+        let now = self.clock.now();
+        self.api().rate(now)
+    }
+
+    pub fn set_rate_limit(&self, limit: u64, remaining: u64) {
+        let now = self.clock.now();
+        self.api().set(now, limit, remaining);
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the world without changing it.
+    pub fn read<T>(&self, f: impl FnOnce(&World, DateTime<Utc>) -> T) -> T {
+        let now = self.clock.now();
+        let world = self.lock();
+        f(&world, now)
+    }
+
+    /// Changes the world, turns job changes into webhooks (in order) and wakes waiters.
+    pub fn update<T>(&self, f: impl FnOnce(&mut World, DateTime<Utc>) -> T) -> T {
+        let now = self.clock.now();
+        let mut world = self.lock();
+        let out = f(&mut world, now);
+        self.queue_webhooks(&mut world);
+        drop(world);
+        self.changes
+            .send_modify(|version| *version = version.wrapping_add(1));
+        out
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub fn webhook_target(&self) -> Option<WebhookTarget> {
+        self.webhook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn set_webhook_target(&self, target: Option<WebhookTarget>) {
+        *self
+            .webhook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = target;
+    }
+
+    pub(crate) fn queue_webhooks(&self, world: &mut World) {
+        let events = std::mem::take(&mut world.pending_events);
+        let has_target = self.webhook_target().is_some();
+        for (job_id, event) in events {
+            let Some(job) = world.jobs.get(&job_id) else {
+                continue;
+            };
+            let payload = payloads::workflow_job_event(
+                world,
+                job,
+                event,
+                &self.urls,
+                self.app.installation_id,
+                self.epoch,
+            );
+            let body = serde_json::to_vec(&payload).unwrap_or_default();
+            let sequence = world.next_sequence();
+            let guid = uuid::Uuid::new_v4().to_string();
+            let (copies, outcome) = if !has_target {
+                (0, DeliveryOutcome::Skipped)
+            } else if world.faults.drop_webhooks > 0
+                && world
+                    .faults
+                    .drop_webhooks_action
+                    .as_deref()
+                    .is_none_or(|action| action == event.action())
+            {
+                world.faults.drop_webhooks -= 1;
+                (0, DeliveryOutcome::Dropped)
+            } else if world.faults.duplicate_webhooks > 0 {
+                world.faults.duplicate_webhooks -= 1;
+                (2, DeliveryOutcome::Pending)
+            } else {
+                (1, DeliveryOutcome::Pending)
+            };
+            world.deliveries.push(Delivery {
+                sequence,
+                guid: guid.clone(),
+                event: "workflow_job".to_string(),
+                action: event.action().to_string(),
+                job_id,
+                duplicate: false,
+                outcome,
+                response_status: None,
+                error: None,
+                payload,
+            });
+            if copies > 0 {
+                let outgoing = Outgoing {
+                    sequence,
+                    guid,
+                    action: event.action().to_string(),
+                    job_id,
+                    copies,
+                    body,
+                };
+                if self.outbox.send(outgoing).is_err() {
+                    tracing::warn!("the webhook sender has stopped; a webhook was not sent");
+                }
+            }
+        }
+    }
+
+    pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
+        self.update(|world, _| {
+            if duplicate {
+                let Some(original) = world
+                    .deliveries
+                    .iter()
+                    .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
+                    .cloned()
+                else {
+                    return;
+                };
+                let mut copy = Delivery {
+                    duplicate: true,
+                    outcome: DeliveryOutcome::Pending,
+                    response_status: None,
+                    error: None,
+                    ..original
+                };
+                copy.complete(result);
+                world.deliveries.push(copy);
+            } else if let Some(delivery) = world
+                .deliveries
+                .iter_mut()
+                .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
+            {
+                delivery.complete(result);
+            }
+        });
+    }
+
+    /// Waits until `ready` answers `Some`, the world changes being the only wake-up, or until
+    /// `wait` has passed on the emulator's clock.
+    pub async fn wait_for<T>(
+        &self,
+        wait: Duration,
+        mut ready: impl FnMut(&World, DateTime<Utc>) -> Option<T>,
+    ) -> Option<T> {
+        let mut changes = self.subscribe();
+        let deadline = self.clock.sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            changes.borrow_and_update();
+            if let Some(value) = self.read(&mut ready) {
+                return Some(value);
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = &mut deadline => return self.read(&mut ready),
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Registers a JIT runner and writes its config.
+    pub fn generate_jit(
+        &self,
+        scope: Scope,
+        name: &str,
+        group_id: u64,
+        labels: &[String],
+        work_folder: &str,
+    ) -> Result<(Value, JitConfig), WorldError> {
+        let credential = random_token("runner_", 32);
+        let (runner_json, label_names, runner_id, scope) = self.update(|world, now| {
+            let scope = world.canonical_scope(&scope)?;
+            let id = world.add_jit_runner(scope, name, group_id, labels, credential.clone())?;
+            let runner = world.runners.get(&id).ok_or(WorldError::RunnerGone(id))?;
+            Ok::<_, WorldError>((
+                payloads::runner(runner, now, world),
+                runner.label_names(),
+                id,
+                runner.scope.clone(),
+            ))
+        })?;
+        let config = JitConfig {
+            runner_id,
+            runner_name: name.to_string(),
+            labels: label_names,
+            scope,
+            url: self.urls.html.clone(),
+            runner_endpoint: format!("{}/_runner", self.urls.html),
+            credential,
+            work_folder: work_folder.to_string(),
+        };
+        Ok((runner_json, config))
+    }
+
+    pub(crate) fn token_accepted(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let issued = self.read(|world, _| {
+            world
+                .issued_tokens
+                .get(token)
+                .is_some_and(|expires| *expires > now)
+        });
+        issued || self.tokens.is_empty() || self.tokens.iter().any(|t| t == token)
+    }
+}
+
+pub(crate) fn random_token(prefix: &str, length: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let tail: String = (0..length)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
+}
