@@ -343,11 +343,16 @@ pub(crate) fn aws_rules(faults: &FaultSet) -> Vec<Rule> {
         ));
     }
     if faults.contains(FaultKind::Ec2Throttling) {
+        // EC2 throttles by token bucket: one call in twenty refused, in every stretch of
+        // twenty calls (a probability left a small campaign without any).
         rules.push(Rule::new(
             "ec2",
             "*",
             Fault::ec2_request_limit_exceeded(),
-            Trigger::Probability(0.05),
+            Trigger::Bursts {
+                period: 20,
+                burst: 1,
+            },
         ));
     }
     rules
