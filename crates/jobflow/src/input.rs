@@ -180,6 +180,11 @@ pub(crate) struct WatchInput {
     /// asks GitHub, since the webhook it waits for may have been lost.
     #[serde(default)]
     pub recheck: u32,
+    /// Run again by the reaper for a wait that may have missed its event, not by the engine:
+    /// the task may have ended meanwhile, so its token is put back only where no later wait
+    /// registered its own.
+    #[serde(default)]
+    pub rerun: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1037,6 +1037,76 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn a_wait_run_again_by_the_reaper_wakes_only_if_its_token_is_still_the_runners() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let state = fixture.routed("job-r", &input).await;
+    let runner = fixture.run(Step::Provision, state).await.unwrap();
+    let name = RunnerName::new(runner["runner_name"].as_str().unwrap()).unwrap();
+    let watch = |token: &str, kind: &str, rerun: bool| {
+        json!({"execution": "job-r", "input": input, "watch": kind, "task_token": token,
+               "runner": runner, "rerun": rerun, "recheck": u32::from(rerun)})
+    };
+
+    // A runner-busy wait, then the runner-gone wait after it registered its own token: the
+    // busy wait run again must not take the gone wait's token, nor answer for it.
+    let busy = fixture.tokens.park("r-busy").await;
+    let gone = fixture.tokens.park("r-gone").await;
+    fixture
+        .run(Step::Watch, watch(&busy.token, "runner-busy", false))
+        .await
+        .unwrap();
+    fixture
+        .store()
+        .set_runner_state(&name, RunnerState::Busy { job_id: JobId(9) }, None)
+        .await
+        .unwrap();
+    fixture
+        .run(Step::Watch, watch(&gone.token, "runner-gone", false))
+        .await
+        .unwrap();
+    let rerun = fixture
+        .run(Step::Watch, watch(&busy.token, "runner-busy", true))
+        .await
+        .unwrap();
+    assert_eq!(rerun["completed_now"], false, "{rerun}");
+    let record = fixture.store().get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(
+        record.runner_token.as_ref().map(|t| t.as_str()),
+        Some(gone.token.as_str())
+    );
+
+    // The completed event reached the store (runner gone, token taken) and its callback was
+    // lost: the gone wait, run again, finds the runner gone and wakes.
+    fixture
+        .store()
+        .set_runner_state(&name, RunnerState::Gone, None)
+        .await
+        .unwrap();
+    assert!(
+        fixture
+            .store()
+            .take_runner_token(&name)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(fixture.tokens.is_running(&gone));
+    let rerun = fixture
+        .run(Step::Watch, watch(&gone.token, "runner-gone", true))
+        .await
+        .unwrap();
+    assert_eq!(rerun["completed_now"], true, "{rerun}");
+    let woken = fixture.tokens.output(&fixture.tokens.outcome(&gone).await);
+    assert_eq!(woken["status"], "gone");
+    fixture
+        .provider
+        .terminate("job-r", name.as_str())
+        .await
+        .unwrap();
+}
+
 // ---- bounds of a long wait and of teardown ---------------------------------------------------
 
 #[tokio::test]

@@ -1,26 +1,19 @@
 //! `runway chaos` in small: a campaign through the real job machine with faults at every
 //! boundary must end with nothing leaked and no ceiling exceeded, and must say so in its report.
 //!
-//! The fault kinds left out here are those that leave executions waiting on the current job
-//! machine (a lost `completed` webhook or job/runner-gone callback is only noticed after the
-//! wait's hour-long timeout): switch them on (`FaultSet::all()`) once the machine re-checks.
+//! Both campaigns switch on every fault kind (`FaultSet::all()`), lost `completed` webhooks and
+//! lost job and runner callbacks included. A wait that missed its event re-checks GitHub when
+//! its timeout runs it again (every 15 minutes to an hour); long before that, the reaper's
+//! `stale-slots` sweep finds the running execution whose job GitHub reports completed, relays
+//! the `completed` event its watches missed, or, when the event reached the store and the
+//! callback was lost after, runs the execution's open watches again from its history. So
+//! both campaigns settle within minutes. On local runners the AWS faults (EC2 capacity and
+//! throttling, SSM throttling) have no boundary to hit and are not counted.
 
 use std::time::Duration;
 
-use runway_local::chaos::{self, ChaosOptions, ChaosReport, FaultKind, FaultSet};
+use runway_local::chaos::{self, ChaosOptions, ChaosReport, FaultSet};
 use runway_testkit::MotoServer;
-
-/// The faults the job machine survives today, on local runners.
-fn local_faults() -> FaultSet {
-    FaultSet::of([
-        FaultKind::Github5xx,
-        FaultKind::Github429,
-        FaultKind::LostQueuedWebhooks,
-        FaultKind::DuplicateWebhooks,
-        FaultKind::ProvisionCrash,
-        FaultKind::LostWakeups,
-    ])
-}
 
 fn assert_clean(report: &ChaosReport) {
     let json = serde_json::to_string_pretty(report).unwrap();
@@ -46,9 +39,9 @@ fn assert_clean(report: &ChaosReport) {
     }
 }
 
-fn assert_injected(report: &ChaosReport, faults: &FaultSet) {
+fn assert_injected(report: &ChaosReport, faults: &FaultSet, on_aws: bool) {
     let json = serde_json::to_string_pretty(report).unwrap();
-    for kind in faults.iter() {
+    for kind in faults.iter().filter(|kind| on_aws || !kind.needs_aws()) {
         assert!(
             report.injected.get(kind.name()).copied().unwrap_or(0) > 0,
             "no {kind} was injected: {json}"
@@ -57,11 +50,8 @@ fn assert_injected(report: &ChaosReport, faults: &FaultSet) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding, seed 7: one execution of 40 stays in AwaitRunnerGone holding its slot \
-            past the campaign's real-time settle window (the runner re-check runs every 15 \
-            minutes); run with --ignored"]
 async fn a_campaign_on_local_runners_leaks_nothing_and_keeps_the_ceiling() {
-    let faults = local_faults();
+    let faults = FaultSet::all();
     let options = ChaosOptions {
         jobs: 40,
         seed: 7,
@@ -76,7 +66,7 @@ async fn a_campaign_on_local_runners_leaks_nothing_and_keeps_the_ceiling() {
     let report = chaos::run(&options).await.expect("the campaign runs");
     assert_eq!(report.jobs, 40);
     assert_clean(&report);
-    assert_injected(&report, &faults);
+    assert_injected(&report, &faults, false);
     assert!(report.reaper_passes >= 1);
 
     // One JSON object with the fields the command prints last.
@@ -97,13 +87,7 @@ async fn a_campaign_on_local_runners_leaks_nothing_and_keeps_the_ceiling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_on_ec2_through_the_fault_proxy_leaks_nothing() {
     let moto = MotoServer::start().expect("moto starts (run scripts/setup.sh)");
-    let faults = FaultSet::of([
-        FaultKind::Github5xx,
-        FaultKind::Ec2Capacity,
-        FaultKind::Ec2Throttling,
-        FaultKind::SsmThrottling,
-        FaultKind::ProvisionCrash,
-    ]);
+    let faults = FaultSet::all();
     let options = ChaosOptions {
         jobs: 16,
         seed: 3,
@@ -121,7 +105,7 @@ async fn a_campaign_on_ec2_through_the_fault_proxy_leaks_nothing() {
     assert!(report.runners.contains("EC2"), "{}", report.runners);
     assert!(report.store.contains("dynamodb"), "{}", report.store);
     assert_clean(&report);
-    assert_injected(&report, &faults);
+    assert_injected(&report, &faults, true);
 }
 
 #[test]
@@ -149,6 +133,7 @@ fn blank_report() -> ChaosReport {
     ChaosReport {
         jobs: 1,
         done: 1,
+        served_without_execution: Vec::new(),
         failed: Vec::new(),
         stuck: Vec::new(),
         unserved_jobs: Vec::new(),

@@ -9,7 +9,10 @@
 //!   machine's own release step, which wakes the oldest waiter; slots held by running
 //!   executions whose job GitHub reports completed (a bounded number of look-ups per sweep) →
 //!   the execution is handed the `completed` event it missed, as the intake would, so it tears
-//!   its runner down and releases the slot itself;
+//!   its runner down and releases the slot itself; when the event did reach the store and
+//!   only its callback was lost, the execution's open waits (read from its history) are run
+//!   again as their timeouts' retries would run them; so are those of running executions
+//!   that hold no slot but still wait for their job's events;
 //! - `lost-jobs`: queued jobs (in the configured repositories, those the intake allows, or the
 //!   installation's recently active ones) that the webhook intake would take on but that have
 //!   no execution, because their webhook was lost → started with the execution name and input

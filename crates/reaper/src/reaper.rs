@@ -515,6 +515,7 @@ impl Reaper {
         let meter = GitHubMeter::new(deps.github.as_ref(), config);
         let mut job_lookups = config.job_lookups_per_sweep;
         let mut not_looked_up = Vec::new();
+        let mut held: BTreeSet<String> = BTreeSet::new();
 
         'pools: for pool in &deps.flow.config().pools {
             let Ok(name) = runway_store::PoolName::new(pool.name.as_str()) else {
@@ -527,6 +528,7 @@ impl Reaper {
                 .map_err(|e| ReapError::store(&format!("list the slots of pool {name}"), e))?;
             for holder in holders {
                 report.examined += 1;
+                held.insert(holder.execution.to_string());
                 let held_for = age(now, holder.acquired_at);
                 let status = lookups.status(holder.execution.as_str()).await?;
                 if status == ExecutionStatus::Running && held_for.num_seconds() >= grace(config) {
@@ -583,6 +585,17 @@ impl Reaper {
                     Err(error) => report.failed(format!("could not release {target}: {error}")),
                 }
             }
+        }
+        if !report.truncated {
+            self.recheck_slotless_waits(
+                now,
+                &held,
+                &mut job_lookups,
+                &meter,
+                &mut report,
+                &mut not_looked_up,
+            )
+            .await?;
         }
         if !not_looked_up.is_empty() {
             let reason = meter.exhausted().unwrap_or_else(|| {
@@ -649,7 +662,21 @@ impl Reaper {
             _ => false,
         };
         if !job_watched && !runner_watched {
-            report.keep(KEEP_NOT_WAITING);
+            // The event reached the store's watch, which handed its token on, but the task
+            // never heard (a callback lost on the way): its wait ends only at its timeout.
+            // Its watches are run again now, as that timeout's retry would run them.
+            let woke = self.recheck_open_waits(execution).await?;
+            if woke.is_empty() {
+                report.keep(KEEP_NOT_WAITING);
+            } else {
+                report.acted(format!(
+                    "woke execution {execution}, which holds a slot in pool {}: GitHub reports \
+                     job {job_id} completed, but its wait for {} heard nothing; run again, \
+                     the watch found what it waits for",
+                    holder.pool,
+                    woke.join(" and ")
+                ));
+            }
             return Ok(());
         }
         let conclusion = job.conclusion.clone();
@@ -679,6 +706,109 @@ impl Reaper {
             conclusion.as_deref().unwrap_or("no conclusion")
         ));
         Ok(())
+    }
+
+    /// Running executions that hold no slot any more (their runner is torn down and its slot
+    /// released) but still wait for their job's events: a lost `in_progress` or `completed`
+    /// callback leaves them waiting until the wait's timeout. Their open watches are run
+    /// again (each reads the job from GitHub), within the sweep's job look-ups.
+    async fn recheck_slotless_waits(
+        &self,
+        now: DateTime<Utc>,
+        held: &BTreeSet<String>,
+        job_lookups: &mut u32,
+        meter: &GitHubMeter<'_>,
+        report: &mut SweepReport,
+        not_looked_up: &mut Vec<String>,
+    ) -> Result<(), ReapError> {
+        let config = self.config();
+        let running = self.deps().executions.running().await?;
+        for (execution, started) in running {
+            if held.contains(&execution) || age(now, started).num_seconds() < grace(config) {
+                continue;
+            }
+            report.examined += 1;
+            if *job_lookups == 0 || meter.exhausted().is_some() {
+                report.keep(crate::verdict::KEEP_RUNNING);
+                not_looked_up.push(execution);
+                continue;
+            }
+            if report.spent() >= config.max_actions_per_sweep {
+                report.truncated = true;
+                break;
+            }
+            // Reading the history is a look-up too: the budget bounds both.
+            *job_lookups -= 1;
+            // Only waits for the job: the runner's waits end with the slot.
+            let waits_for_job = self
+                .deps()
+                .executions
+                .open_waits(&execution)
+                .await?
+                .iter()
+                .any(|wait| {
+                    matches!(
+                        wait.get("watch").and_then(Value::as_str),
+                        Some("job-started" | "job-completed")
+                    )
+                });
+            if !waits_for_job {
+                report.keep(KEEP_NO_SLOT);
+                continue;
+            }
+            let woke = self.recheck_open_waits(&execution).await?;
+            if woke.is_empty() {
+                report.keep(crate::verdict::KEEP_RUNNING);
+            } else {
+                report.acted(format!(
+                    "woke execution {execution}, which holds no slot and waited for {}: its \
+                     watch, run again, found the job's change on GitHub (the event was lost)",
+                    woke.join(" and ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the execution's open watches (its waits for a task token, from its history)
+    /// again, as re-checks: each asks GitHub and completes its own task when what it waits
+    /// for already happened. Returns what the woken waits were waiting for.
+    async fn recheck_open_waits(&self, execution: &str) -> Result<Vec<String>, ReapError> {
+        let deps = self.deps();
+        let waits = deps.executions.open_waits(execution).await?;
+        let mut woke = Vec::new();
+        for mut payload in waits {
+            let Some(watch) = payload
+                .get("watch")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            if payload.get("execution").and_then(Value::as_str) != Some(execution) {
+                continue;
+            }
+            let recheck = payload.get("recheck").and_then(Value::as_u64).unwrap_or(0);
+            payload["recheck"] = json!(recheck.max(1));
+            payload["rerun"] = json!(true);
+            match deps.flow.run(Step::Watch, payload).await {
+                Ok(output) if output["completed_now"] == Value::Bool(true) => {
+                    info!(execution, %watch, "re-ran a wait that heard nothing; it woke");
+                    woke.push(watch);
+                }
+                Ok(_) => {}
+                Err(error) if error.is_transient() => {
+                    return Err(ReapError::Transient(format!(
+                        "could not re-run the {watch} watch of execution {execution}: {}",
+                        error.cause
+                    )));
+                }
+                Err(error) => {
+                    warn!(execution, %watch, %error, "could not re-run a wait");
+                }
+            }
+        }
+        Ok(woke)
     }
 
     /// The repositories `lost-jobs` checks, most recently active first: the configured ones;
@@ -983,6 +1113,7 @@ const KEEP_RETRIES_SPENT: &str = "its executions failed and it was started again
 const KEEP_INACTIVE: &str = "repository not active within active_within_seconds";
 /// `stale-slots` keeps a running execution's slot for these reasons too.
 const KEEP_JOB_UNKNOWN: &str = "its job is not found on GitHub";
+const KEEP_NO_SLOT: &str = "a running execution that holds no slot and waits for no job event";
 const KEEP_NOT_WAITING: &str =
     "its job completed on GitHub, but the execution waits on no job or runner event";
 

@@ -56,8 +56,13 @@ pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailu
 /// Starting job executions (`runway_webhook::SfnExecutionStarter`).
 pub const START_EXECUTIONS: &[&str] = &["states:StartExecution"];
 
-/// Asking whether a job execution still runs (`runway_reaper::SfnExecutions`).
-pub const DESCRIBE_EXECUTIONS: &[&str] = &["states:DescribeExecution"];
+/// Asking whether a job execution still runs and which waits it has open
+/// (`runway_reaper::SfnExecutions`).
+pub const DESCRIBE_EXECUTIONS: &[&str] =
+    &["states:DescribeExecution", "states:GetExecutionHistory"];
+
+/// Listing the job machine's running executions (`runway_reaper::SfnExecutions`).
+pub const LIST_EXECUTIONS: &[&str] = &["states:ListExecutions"];
 
 /// The IAM actions an SDK operation needs (`service` as in the SDK crate: `dynamodb`, `ec2`,
 /// `ssm`, `sfn`; `operation` the client method), or `None` for an operation runway does not
@@ -93,6 +98,8 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("sfn", "send_task_failure") => &["states:SendTaskFailure"],
         ("sfn", "start_execution") => &["states:StartExecution"],
         ("sfn", "describe_execution") => &["states:DescribeExecution"],
+        ("sfn", "get_execution_history") => &["states:GetExecutionHistory"],
+        ("sfn", "list_executions") => &["states:ListExecutions"],
         _ => return None,
     })
 }
@@ -131,6 +138,7 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
         TERMINATE,
         CALLBACKS,
         DESCRIBE_EXECUTIONS,
+        LIST_EXECUTIONS,
         START_EXECUTIONS,
     ]
     .into_iter()

@@ -1481,7 +1481,8 @@ fn step_functions_calls_are_scoped_to_the_job_machine() {
                     continue;
                 }
                 seen.insert(action.to_owned());
-                let wanted = if action == "states:DescribeExecution" {
+                let on_executions = ["states:DescribeExecution", "states:GetExecutionHistory"];
+                let wanted = if on_executions.contains(&action) {
                     executions_arn
                 } else {
                     machine_arn

@@ -23,15 +23,24 @@ async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepErro
     let common = &input.common;
     let job_id = common.job_id();
     let now = deps.clock.now();
-    deps.store
-        .watch_job(&JobWatch {
-            job_id,
-            execution: common.execution.clone(),
-            task_token: input.task_token.clone(),
-            expires_at: now + RECORD_TTL,
-        })
-        .await
-        .map_err(|e| StepError::store("register the job watch", e))?;
+    let watch = JobWatch {
+        job_id,
+        execution: common.execution.clone(),
+        task_token: input.task_token.clone(),
+        expires_at: now + RECORD_TTL,
+    };
+    if input.rerun {
+        // Never over a later wait's watch: this task may have ended since.
+        deps.store
+            .restore_job_watch(&watch)
+            .await
+            .map_err(|e| StepError::store("put the job watch back", e))?;
+    } else {
+        deps.store
+            .watch_job(&watch)
+            .await
+            .map_err(|e| StepError::store("register the job watch", e))?;
+    }
 
     // Registered first, checked second: an event that came before the watch is not lost.
     let repository = &common.input.repository;
@@ -98,11 +107,25 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
         ))
     })?;
     let name = &runner.runner_name;
-    let registered = deps
-        .store
-        .set_runner_token(name, &input.task_token)
-        .await
-        .map_err(|e| StepError::store("register the runner watch", e))?;
+    let registered = if input.rerun {
+        // Never over a later wait's token: this task may have ended since. Not put back, it
+        // is not this task's to complete (unless the runner has no record at all).
+        deps.store
+            .restore_runner_token(name, &input.task_token)
+            .await
+            .map_err(|e| StepError::store("put the runner watch back", e))?
+            || deps
+                .store
+                .get_runner(name)
+                .await
+                .map_err(|e| StepError::store("read the runner record", e))?
+                .is_some()
+    } else {
+        deps.store
+            .set_runner_token(name, &input.task_token)
+            .await
+            .map_err(|e| StepError::store("register the runner watch", e))?
+    };
     let record = deps
         .store
         .get_runner(name)

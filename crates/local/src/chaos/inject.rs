@@ -25,6 +25,8 @@ const PROVISION_CRASH_RATE: f64 = 0.15;
 const LOST_CALLBACK_RATE: f64 = 0.08;
 /// How often the GitHub driver arms the emulator's switches.
 const GITHUB_TICK: Duration = Duration::from_millis(200);
+/// Ticks an armed webhook drop waits for a webhook of its action before it is disarmed.
+const STALE_DROP_TICKS: u32 = 25;
 
 /// What was injected, by fault kind.
 #[derive(Debug, Clone, Default)]
@@ -206,7 +208,9 @@ pub(crate) async fn drive_github_faults(
     seed: u64,
     tally: Tally,
     mut stop: watch::Receiver<bool>,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) {
+    let mut ready = Some(ready);
     let switches = Switches {
         client: reqwest::Client::new(),
         url: format!("{}/_emulator/faults", emulator_url.trim_end_matches('/')),
@@ -215,6 +219,8 @@ pub(crate) async fn drive_github_faults(
     // What was set at the last tick: the difference to what is left is what was injected.
     let mut armed = Faults::default();
     let mut drop_completed_next = false;
+    // Ticks the armed drop has waited for a webhook of its action.
+    let mut drop_waited = 0u32;
     loop {
         let Some(left) = switches.get().await else {
             tokio::time::sleep(GITHUB_TICK).await;
@@ -246,18 +252,36 @@ pub(crate) async fn drive_github_faults(
             return;
         }
         let mut next = left.clone();
-        if faults.contains(FaultKind::Github5xx) && rng.random_bool(0.25) {
+        // A new burst only once the last one was answered: switches armed on top of unused
+        // ones pile up while few calls come (the campaign's tail) into one long outage that
+        // fails every call of whichever execution comes next, which is no burst.
+        if faults.contains(FaultKind::Github5xx) && rng.random_bool(0.25) && left.server_errors == 0
+        {
             next.server_errors += rng.random_range(1..=2);
             next.server_error_status = Some([500, 502, 503][rng.random_range(0..3)]);
         }
-        if faults.contains(FaultKind::Github429) && rng.random_bool(0.12) {
+        if faults.contains(FaultKind::Github429) && rng.random_bool(0.12) && left.rate_limits == 0 {
             next.rate_limits += 1;
         }
         if faults.contains(FaultKind::DuplicateWebhooks) && rng.random_bool(0.2) {
             next.duplicate_webhooks += 1;
         }
-        // One drop at a time: the switch drops webhooks of one action.
+        // One drop at a time: the switch drops webhooks of one action. The first tick, before
+        // the burst is queued, drops some of its `queued` webhooks (no job is queued after
+        // it); a drop no webhook of its action came for gives way to the other action.
+        let queued_too = faults.contains(FaultKind::LostQueuedWebhooks);
+        if ready.is_some() && queued_too {
+            next.drop_webhooks = 2;
+            next.drop_webhooks_action = Some("queued".to_owned());
+        } else if next.drop_webhooks > 0 {
+            drop_waited += 1;
+            if drop_waited >= STALE_DROP_TICKS {
+                next.drop_webhooks = 0;
+                next.drop_webhooks_action = None;
+            }
+        }
         if next.drop_webhooks == 0 {
+            drop_waited = 0;
             let queued = faults.contains(FaultKind::LostQueuedWebhooks);
             let completed = faults.contains(FaultKind::LostCompletedWebhooks);
             let action = match (queued, completed) {
@@ -281,6 +305,9 @@ pub(crate) async fn drive_github_faults(
             }
         }
         armed = if switches.set(&next).await {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
             next
         } else {
             left
@@ -316,11 +343,16 @@ pub(crate) fn aws_rules(faults: &FaultSet) -> Vec<Rule> {
         ));
     }
     if faults.contains(FaultKind::Ec2Throttling) {
+        // EC2 throttles by token bucket: one call in twenty refused, in every stretch of
+        // twenty calls (a probability left a small campaign without any).
         rules.push(Rule::new(
             "ec2",
             "*",
             Fault::ec2_request_limit_exceeded(),
-            Trigger::Probability(0.05),
+            Trigger::Bursts {
+                period: 20,
+                burst: 1,
+            },
         ));
     }
     rules

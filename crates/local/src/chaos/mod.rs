@@ -116,8 +116,13 @@ impl Default for ChaosOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChaosReport {
     pub jobs: usize,
-    /// Executions that succeeded.
+    /// Jobs done: their execution succeeded, or (`served_without_execution`) they completed
+    /// on GitHub with no execution of their own.
     pub done: usize,
+    /// Jobs whose `queued` webhook was lost and that a runner of another execution served
+    /// (runners are fungible) before the reaper's lost-jobs sweep found them still queued:
+    /// completed successfully, nothing of theirs to clean up.
+    pub served_without_execution: Vec<u64>,
     /// Executions that failed, each with its cause.
     pub failed: Vec<FailedJob>,
     /// Executions still running when the campaign stopped waiting.
@@ -420,13 +425,17 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
         peaks.clone(),
         stop_rx.clone(),
     ));
+    let (driver_ready_tx, driver_ready_rx) = tokio::sync::oneshot::channel();
     let github_driver = tokio::spawn(inject::drive_github_faults(
         emulator_url.clone(),
         options.faults.clone(),
         seed,
         tally.clone(),
         faults_off_rx,
+        driver_ready_tx,
     ));
+    // The burst's webhooks meet the armed switches (a lost `queued` webhook among them).
+    let _ = tokio::time::timeout(Duration::from_secs(10), driver_ready_rx).await;
     let booter = match (&direct_ec2, &direct_ssm, ec2_pools.first()) {
         (Some(ec2), Some(ssm), Some((_, prefix))) => Some(tokio::spawn(boot::boot_instances(
             ec2.clone(),
@@ -539,6 +548,21 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     // The count.
     let executions = system.executions();
     let (done, failed, stuck) = account::outcomes(&system, &executions);
+    let with_execution: BTreeSet<u64> = executions
+        .iter()
+        .filter_map(|execution| account::job_id_of(&execution.name))
+        .collect();
+    let served_without_execution: Vec<u64> = emulator
+        .jobs()
+        .into_iter()
+        .filter(|job| {
+            job.status == JobStatus::Completed
+                && job.conclusion.as_deref() == Some("success")
+                && !with_execution.contains(&job.job_id)
+        })
+        .map(|job| job.job_id)
+        .collect();
+    let done = done + served_without_execution.len();
     let unserved_jobs: Vec<u64> = emulator
         .jobs()
         .into_iter()
@@ -611,6 +635,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     Ok(ChaosReport {
         jobs: options.jobs,
         done,
+        served_without_execution,
         failed,
         stuck,
         unserved_jobs,
