@@ -91,8 +91,7 @@ async fn deliver_lane(
     }
 }
 
-/// The result of one POST: the receiver's status, or why there was none.
-
+/// POSTs one webhook: the receiver's status, or why there was none.
 async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) -> SendResult {
     let Some(target) = shared.webhook_target() else {
         return Err("no webhook target is configured".to_string());
@@ -136,8 +135,6 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
         }
     }
 }
-
-/// Fills in the outcome of a delivery that was pending.
 
 #[cfg(test)]
 mod tests {
