@@ -31,6 +31,13 @@ impl RateLimit {
                 .unwrap_or(0),
         })
     }
+
+    /// The requests left at `now`: `None` once the window has reset, when what was last seen
+    /// says nothing any more (a caller that stopped on a spent limit must not stay stopped on
+    /// a remembered one).
+    pub fn remaining_at(&self, now: DateTime<Utc>) -> Option<u64> {
+        (now.timestamp() < self.reset).then_some(self.remaining)
+    }
 }
 
 /// A client's use of the API since it was built.
@@ -114,4 +121,25 @@ pub async fn with_call_deadline<F: Future>(deadline: DateTime<Utc>, work: F) -> 
 /// The deadline [`with_call_deadline`] set for the running task, if any.
 pub(crate) fn call_deadline() -> Option<DateTime<Utc>> {
     CALL_DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_limit_says_nothing_once_its_window_has_reset() {
+        let reset = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let rate = RateLimit {
+            limit: 5000,
+            remaining: 0,
+            reset: reset.timestamp(),
+        };
+        assert_eq!(
+            rate.remaining_at(reset - chrono::Duration::seconds(1)),
+            Some(0)
+        );
+        assert_eq!(rate.remaining_at(reset), None);
+        assert_eq!(rate.remaining_at(reset + chrono::Duration::hours(1)), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! How much of GitHub's rate limit a sweep may use: a budget of requests per sweep, and a
 //! reserve of the installation's limit left to provisioning.
 
+use runway_clock::SharedClock;
 use runway_github::{ApiUsage, GitHub};
 
 use crate::config::ReaperConfig;
@@ -14,15 +15,21 @@ pub(crate) struct GitHubMeter<'a> {
     start: ApiUsage,
     budget: u64,
     reserve: u64,
+    clock: SharedClock,
 }
 
 impl<'a> GitHubMeter<'a> {
-    pub fn new(github: &'a dyn GitHub, config: &ReaperConfig) -> GitHubMeter<'a> {
+    pub fn new(
+        github: &'a dyn GitHub,
+        config: &ReaperConfig,
+        clock: SharedClock,
+    ) -> GitHubMeter<'a> {
         GitHubMeter {
             github,
             start: github.usage(),
             budget: u64::from(config.github_requests_per_sweep),
             reserve: config.rate_limit_reserve,
+            clock,
         }
     }
 
@@ -41,12 +48,21 @@ impl<'a> GitHubMeter<'a> {
                 used.counted()
             ));
         }
+        // A limit seen before its window reset no longer holds: the next request learns the
+        // new one.
+        let now = self.clock.now();
         match used.rate_limit {
-            Some(rate) if rate.remaining < self.reserve => Some(format!(
-                "GitHub's rate limit has {} of {} requests left, under the {} kept for \
-                 provisioning (rate_limit_reserve)",
-                rate.remaining, rate.limit, self.reserve
-            )),
+            Some(rate)
+                if rate
+                    .remaining_at(now)
+                    .is_some_and(|left| left < self.reserve) =>
+            {
+                Some(format!(
+                    "GitHub's rate limit has {} of {} requests left, under the {} kept for \
+                     provisioning (rate_limit_reserve)",
+                    rate.remaining, rate.limit, self.reserve
+                ))
+            }
             _ => None,
         }
     }

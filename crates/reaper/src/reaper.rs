@@ -413,7 +413,7 @@ impl Reaper {
         let prefix = deps.flow.config().github.runner_name_prefix.as_str();
         let mut report = SweepReport::new(Sweep::OfflineRunners);
         let mut lookups = self.lookups();
-        let meter = GitHubMeter::new(deps.github.as_ref(), config);
+        let meter = GitHubMeter::new(deps.github.as_ref(), config, deps.clock.clone());
         let scopes = self.scopes();
 
         'scopes: for (index, scope) in scopes.iter().enumerate() {
@@ -512,7 +512,7 @@ impl Reaper {
         let now = deps.clock.now();
         let mut report = SweepReport::new(Sweep::StaleSlots);
         let mut lookups = self.lookups();
-        let meter = GitHubMeter::new(deps.github.as_ref(), config);
+        let meter = GitHubMeter::new(deps.github.as_ref(), config, deps.clock.clone());
         let mut job_lookups = config.job_lookups_per_sweep;
         let mut not_looked_up = Vec::new();
         let mut held: BTreeSet<String> = BTreeSet::new();
@@ -877,7 +877,7 @@ impl Reaper {
         let now = deps.clock.now();
         let mut report = SweepReport::new(Sweep::LostJobs);
         let mut lookups = self.lookups();
-        let meter = GitHubMeter::new(deps.github.as_ref(), config);
+        let meter = GitHubMeter::new(deps.github.as_ref(), config, deps.clock.clone());
         let Some(repositories) = self.served_repositories(&meter, &mut report).await? else {
             meter.record(&mut report);
             return Ok(report.finish("queued jobs", "started"));
