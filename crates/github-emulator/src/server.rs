@@ -200,22 +200,17 @@ fn with_rate_headers(mut response: Response, rate: RateView) -> Response {
 }
 
 fn fault_response(status: u16, now: DateTime<Utc>) -> Response {
-    let reset = (now.timestamp() + 60).to_string();
     if status == 429 {
+        // A secondary rate limit: the primary limit's headers stay as they are (the hourly
+        // window is not spent), and `Retry-After` says when to try again.
         let mut response = gh_error(
             StatusCode::TOO_MANY_REQUESTS,
-            "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.",
         );
-        let headers = response.headers_mut();
-        headers.insert("retry-after", HeaderValue::from_static("1"));
-        headers.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-        headers.insert("x-ratelimit-used", HeaderValue::from_static("5000"));
-        headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
-        if let Ok(value) = HeaderValue::from_str(&reset) {
-            headers.insert("x-ratelimit-reset", value);
-        }
-        return response;
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return with_github_headers(response, now);
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     with_github_headers(gh_error(status, "Server Error"), now)

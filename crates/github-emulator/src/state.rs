@@ -155,7 +155,9 @@ pub struct Faults {
     pub server_errors: u32,
     /// The status for `server_errors` (default 500).
     pub server_error_status: Option<u16>,
-    /// REST calls answered with 429 and rate-limit headers.
+    /// REST calls answered `429` with `Retry-After: 1`: GitHub's secondary rate limit, which
+    /// slows a burst of requests down without spending the installation's hourly limit
+    /// (exhausting that one is `set_rate_limit`'s job).
     pub rate_limits: u32,
 }
 
