@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use runway_config::{Document, Host, Problem, ReadOptions};
+use runway_config::{Document, Host, Problem, ProviderSettings, ReadOptions};
+use runway_jobflow::PoolConfig;
 use runway_local::LocalConfig;
 
 #[derive(Debug, clap::Subcommand)]
@@ -61,11 +62,14 @@ fn spelling(path: &Path, text: &str) -> Spelling {
 }
 
 /// One line per pool: what a reader of the file would want confirmed.
-struct PoolLine {
-    name: String,
-    labels: Vec<String>,
-    provider: String,
-    max_running: u32,
+fn describe(pool: &PoolConfig, provider: &ProviderSettings) -> String {
+    format!(
+        "{}: labels [{}], {} runners, at most {} at once",
+        pool.name,
+        pool.labels.join(", "),
+        provider.kind(),
+        pool.max_running
+    )
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -76,7 +80,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Spelling::Json => Host::Lambda,
         Spelling::Toml => Host::Local,
     });
-    let read: Result<Vec<PoolLine>, Vec<Problem>> = match (spelling, host) {
+    let read: Result<Vec<String>, Vec<Problem>> = match (spelling, host) {
         // A whole `runway local` file: its own sections are checked too.
         (Spelling::Toml, Host::Local) => {
             if args.stack.is_some() {
@@ -87,15 +91,11 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             }
             match LocalConfig::from_file(&args.file) {
                 Ok(config) => Ok(config
+                    .flow
                     .pools
                     .iter()
-                    .zip(&config.flow.pools)
-                    .map(|(setup, pool)| PoolLine {
-                        name: setup.name.clone(),
-                        labels: setup.labels.clone(),
-                        provider: setup.provider.kind().to_string(),
-                        max_running: pool.max_running,
-                    })
+                    .zip(&config.pools)
+                    .map(|(pool, setup)| describe(pool, &setup.provider))
                     .collect()),
                 Err(runway_local::ConfigError::Document(error)) => Err(error.problems()),
                 Err(other) => Err(vec![Problem::new("", other.to_string())]),
@@ -114,12 +114,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 .map(|document| {
                     document
                         .pools()
-                        .map(|(pool, provider)| PoolLine {
-                            name: pool.name.clone(),
-                            labels: pool.labels.clone(),
-                            provider: provider.kind().to_string(),
-                            max_running: pool.max_running,
-                        })
+                        .map(|(pool, provider)| describe(pool, provider))
                         .collect()
                 })
                 .map_err(|error| error.problems())
@@ -130,13 +125,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(pools) => {
             println!("{file}: ok, {} pool(s)", pools.len());
             for pool in pools {
-                println!(
-                    "  {}: labels [{}], {} runners, at most {} at once",
-                    pool.name,
-                    pool.labels.join(", "),
-                    pool.provider,
-                    pool.max_running
-                );
+                println!("  {pool}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,7 +26,7 @@ use runway_store::DynamoStore;
 use runway_webhook::{JobFilter, SfnExecutionStarter};
 use tracing::info;
 
-use crate::settings::{GitHubAuth, StackSettings};
+use crate::settings::{GitHubAuth, StackSettings, setting};
 use crate::{SetupError, load_document};
 
 /// The job state machine's ARN (required by the reap Lambda).
@@ -52,11 +52,7 @@ impl ReaperSettings {
     pub fn from_lookup(
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ReaperSettings, SetupError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
+        let get = |name: &str| setting(lookup, name);
         let job_state_machine_arn = get(JOB_STATE_MACHINE_ARN_ENV).ok_or_else(|| {
             SetupError::Settings(format!(
                 "{JOB_STATE_MACHINE_ARN_ENV} is not set: set it to the ARN of runway's job state \

@@ -147,6 +147,14 @@ pub struct StackSettings {
     pub policy_cache_dir: PathBuf,
 }
 
+/// The value of `name` from `lookup`, trimmed; an empty value counts as unset, because
+/// CloudFormation passes empty strings for parameters left at their empty default.
+pub(crate) fn setting(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
 impl StackSettings {
     /// The settings from the process environment.
     pub fn from_env() -> Result<StackSettings, SetupError> {
@@ -158,11 +166,7 @@ impl StackSettings {
     pub fn from_lookup(
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<StackSettings, SetupError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
+        let get = |name: &str| setting(lookup, name);
         let table = get(TABLE_ENV).ok_or_else(|| {
             SetupError::Settings(format!(
                 "{TABLE_ENV} is not set: set it to the DynamoDB table of runway's state"

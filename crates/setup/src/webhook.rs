@@ -21,7 +21,9 @@ use tracing::info;
 
 use crate::SetupError;
 use crate::secrets::credential_value;
-use crate::settings::{CredentialSource, GITHUB_APP_ID_ENV, GITHUB_INSTALLATION_ID_ENV, TABLE_ENV};
+use crate::settings::{
+    CredentialSource, GITHUB_APP_ID_ENV, GITHUB_INSTALLATION_ID_ENV, TABLE_ENV, setting,
+};
 
 /// The job state machine the webhook starts executions of (required).
 pub const JOB_STATE_MACHINE_ENV: &str = "RUNWAY_JOB_STATE_MACHINE_ARN";
@@ -77,11 +79,7 @@ impl WebhookSettings {
     pub fn from_lookup(
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<WebhookSettings, SetupError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
+        let get = |name: &str| setting(lookup, name);
         let required = |name: &str, what: &str| {
             get(name)
                 .ok_or_else(|| SetupError::Settings(format!("{name} is not set: set it to {what}")))
