@@ -1,6 +1,8 @@
 //! GitHub App and token authentication.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -70,7 +72,19 @@ impl AppCredentials {
         self.installation_id
     }
 
+    /// The same App acting for another of its installations.
+    pub fn with_installation(&self, installation_id: u64) -> AppCredentials {
+        AppCredentials {
+            installation_id,
+            ..self.clone()
+        }
+    }
+
     /// A JWT for the App itself (RS256), valid from `now - 60 s` for nine minutes.
+    ///
+    /// Signed here rather than by octocrab's `AppAuth`: octocrab dates its JWTs by the wall
+    /// clock (and would bring a second jsonwebtoken), while runway's are dated by runway's
+    /// clock, so the virtual-time tests and a skewed host see the same claims.
     pub fn jwt(&self, now: DateTime<Utc>) -> Result<Secret, GitHubError> {
         let claims = AppClaims {
             iat: (now - JWT_BACKDATE).timestamp(),
@@ -113,5 +127,27 @@ pub(crate) struct InstallationToken {
 impl InstallationToken {
     pub fn fresh_at(&self, now: DateTime<Utc>) -> bool {
         now + TOKEN_REFRESH_MARGIN < self.expires_at
+    }
+}
+
+/// One installation's token, behind a lock held while it is fetched: concurrent callers for
+/// the same installation wait for one fetch, other installations are not held up.
+pub(crate) type TokenSlot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
+
+/// Installation tokens by installation id, shared by every handle of a client (see
+/// [`crate::RestGitHub::for_installation`]).
+#[derive(Debug, Default)]
+pub(crate) struct InstallationTokens {
+    slots: Mutex<HashMap<u64, TokenSlot>>,
+}
+
+impl InstallationTokens {
+    pub fn slot(&self, installation_id: u64) -> TokenSlot {
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(installation_id)
+            .or_default()
+            .clone()
     }
 }

@@ -1,9 +1,11 @@
 //! GitHub REST client for runway: App auth, JIT runner configs, jobs, runners.
 //!
 //! [`GitHub`] is the port the rest of runway uses; [`RestGitHub`] implements it over the REST
-//! API of github.com or GitHub Enterprise Server, authenticated as a GitHub App installation
-//! (RS256 JWT → installation token, cached until five minutes before it expires) or with a
-//! token. Rate limits are honoured (`Retry-After`, `x-ratelimit-reset`), 5xx and transport
+//! API of github.com or GitHub Enterprise Server, through octocrab's client, authenticated as a
+//! GitHub App installation (RS256 JWT → installation token, cached per installation until five
+//! minutes before it expires; [`RestGitHub::for_installation`] acts for another one) or with a
+//! token. TLS trusts the system's roots and an optional extra CA bundle
+//! ([`RestGitHubOptions::extra_ca_pem`], for a GHES behind an internal CA). Rate limits are honoured (`Retry-After`, `x-ratelimit-reset`), 5xx and transport
 //! failures are retried with bounded exponential backoff, and every wait goes through
 //! [`runway_clock::Clock`] and stays within the call's deadline ([`RetryPolicy::call_budget`],
 //! [`with_call_deadline`]). `GET` answers are remembered by URL with their `ETag` (bounded),
@@ -20,6 +22,7 @@ mod cache;
 mod error;
 mod rest;
 mod secret;
+mod transport;
 mod types;
 mod usage;
 
@@ -28,6 +31,7 @@ pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES};
 pub use error::GitHubError;
 pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
 pub use secret::Secret;
+pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, RestGitHubOptions};
 pub use types::{
     Account, InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Repository,
     Runner, RunnerLabel, RunnerScope, WorkflowJob, WorkflowRun,

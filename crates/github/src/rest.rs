@@ -1,25 +1,31 @@
 //! [`GitHub`] over GitHub's REST API (api.github.com or GitHub Enterprise Server).
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT,
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue,
+    IF_NONE_MATCH, RETRY_AFTER, USER_AGENT,
 };
-use reqwest::{Method, StatusCode};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use octocrab::{FromResponse, OctoBody, Page};
 use runway_clock::SharedClock;
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
 use crate::GitHub;
-use crate::auth::{Credentials, InstallationToken};
+use crate::auth::{Credentials, InstallationToken, InstallationTokens};
 use crate::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ResponseCache};
 use crate::error::GitHubError;
 use crate::secret::Secret;
+use crate::transport::{Answer, RestGitHubOptions, Transport};
 use crate::types::{
-    InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerList,
-    RunnerScope, WorkflowJob, WorkflowRun, segment,
+    InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerScope,
+    WorkflowJob, WorkflowRun, segment,
 };
 use crate::usage::{ApiUsage, UsageCounters, call_deadline};
 
@@ -82,17 +88,21 @@ impl RetryPolicy {
 const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// A GitHub REST client.
+///
+/// Handles made with [`RestGitHub::for_installation`] share the connection pool, the
+/// installation tokens, the answers kept for conditional requests and the usage counters.
 #[derive(Debug)]
 pub struct RestGitHub {
-    http: reqwest::Client,
+    transport: Arc<Transport>,
     base_url: String,
     credentials: Credentials,
     clock: SharedClock,
     retry: RetryPolicy,
-    installation_token: tokio::sync::Mutex<Option<InstallationToken>>,
+    /// Installation tokens by installation id.
+    tokens: Arc<InstallationTokens>,
     /// `GET` answers with an `ETag`, for conditional requests.
-    cache: ResponseCache,
-    usage: UsageCounters,
+    cache: Arc<ResponseCache>,
+    usage: Arc<UsageCounters>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +122,17 @@ impl RestGitHub {
         credentials: Credentials,
         clock: SharedClock,
     ) -> Result<Self, GitHubError> {
+        Self::with_options(base_url, credentials, clock, RestGitHubOptions::default())
+    }
+
+    /// [`RestGitHub::new`] with connection options: an extra CA bundle (GitHub Enterprise
+    /// Server behind an internal CA), request and connect timeouts.
+    pub fn with_options(
+        base_url: &str,
+        credentials: Credentials,
+        clock: SharedClock,
+        options: RestGitHubOptions,
+    ) -> Result<Self, GitHubError> {
         let base_url = base_url.trim_end_matches('/').to_owned();
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(GitHubError::Config {
@@ -120,29 +141,42 @@ impl RestGitHub {
                 ),
             });
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|err| GitHubError::Config {
-                message: format!("could not build the HTTP client: {err}"),
-            })?;
+        let transport = Transport::new(&base_url, &options)?;
         Ok(RestGitHub {
-            http,
+            transport: Arc::new(transport),
             base_url,
             credentials,
             clock,
             retry: RetryPolicy::default(),
-            installation_token: tokio::sync::Mutex::new(None),
-            cache: ResponseCache::new(DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES),
-            usage: UsageCounters::default(),
+            tokens: Arc::default(),
+            cache: Arc::new(ResponseCache::new(
+                DEFAULT_CACHE_ENTRIES,
+                DEFAULT_CACHE_BYTES,
+            )),
+            usage: Arc::default(),
         })
     }
 
-    /// Uses `http` for requests (proxies, custom roots, timeouts).
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
+    /// A handle acting for another installation of the same GitHub App, sharing this
+    /// client's connections, tokens (each installation its own), cached answers and usage
+    /// counters, so one process can act for several installations at once. The usage's
+    /// rate limit is the one last seen by any of them.
+    pub fn for_installation(&self, installation_id: u64) -> Result<RestGitHub, GitHubError> {
+        let Credentials::App(app) = &self.credentials else {
+            return Err(GitHubError::Config {
+                message: "acting for an installation needs GitHub App credentials; this client has a token".to_owned(),
+            });
+        };
+        Ok(RestGitHub {
+            transport: self.transport.clone(),
+            base_url: self.base_url.clone(),
+            credentials: Credentials::App(app.with_installation(installation_id)),
+            clock: self.clock.clone(),
+            retry: self.retry.clone(),
+            tokens: self.tokens.clone(),
+            cache: self.cache.clone(),
+            usage: self.usage.clone(),
+        })
     }
 
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
@@ -153,12 +187,20 @@ impl RestGitHub {
     /// Remembers at most `entries` answers of at most `bytes` in all for conditional requests
     /// (0 entries: none).
     pub fn with_response_cache(mut self, entries: usize, bytes: usize) -> Self {
-        self.cache = ResponseCache::new(entries, bytes);
+        self.cache = Arc::new(ResponseCache::new(entries, bytes));
         self
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The installation this handle acts for (`None` with a token).
+    pub fn installation_id(&self) -> Option<u64> {
+        match &self.credentials {
+            Credentials::App(app) => Some(app.installation_id()),
+            Credentials::Token(_) => None,
+        }
     }
 
     /// The deadline of a call starting now: the policy's budget and the caller's deadline,
@@ -184,8 +226,9 @@ impl RestGitHub {
             (Credentials::App(app), As::App) => return app.jwt(self.clock.now()),
             (Credentials::App(app), As::Installation) => app,
         };
+        let slot = self.tokens.slot(app.installation_id());
         // Holding the lock while fetching: concurrent callers wait for one fetch.
-        let mut cached = self.installation_token.lock().await;
+        let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref().filter(|t| t.fresh_at(self.clock.now())) {
             return Ok(token.token.clone());
         }
@@ -193,14 +236,32 @@ impl RestGitHub {
         // Boxed: `call` authenticates through `bearer`, here with the App JWT only.
         let token: InstallationToken =
             Box::pin(self.call(Method::POST, &path, &[], None, As::App)).await?;
-        debug!(expires_at = %token.expires_at, "installation token obtained");
+        debug!(installation_id = app.installation_id(), expires_at = %token.expires_at, "installation token obtained");
         let secret = token.token.clone();
         *cached = Some(token);
         Ok(secret)
     }
 
-    async fn forget_installation_token(&self) {
-        *self.installation_token.lock().await = None;
+    /// Forgets the installation token GitHub refused, unless another call has replaced it.
+    async fn forget_installation_token(&self, refused: &Secret) {
+        if let Credentials::App(app) = &self.credentials {
+            let slot = self.tokens.slot(app.installation_id());
+            let mut cached = slot.lock().await;
+            if cached.as_ref().is_some_and(|token| &token.token == refused) {
+                *cached = None;
+            }
+        }
+    }
+
+    /// Who a cached answer was for: an App JWT and each installation see different things.
+    fn cache_identity(&self, who: As) -> String {
+        match (&self.credentials, who) {
+            (Credentials::App(app), As::App) => format!("app {}", app.app_id()),
+            (Credentials::App(app), As::Installation) => {
+                format!("installation {}", app.installation_id())
+            }
+            (Credentials::Token(_), _) => "token".to_owned(),
+        }
     }
 
     async fn call<T: DeserializeOwned>(
@@ -211,16 +272,16 @@ impl RestGitHub {
         body: Option<&serde_json::Value>,
         who: As,
     ) -> Result<T, GitHubError> {
-        let (status, bytes) = self.send(method, path, query, body, who).await?;
-        serde_json::from_slice(&bytes).map_err(|err| GitHubError::Unexpected {
-            status: status.as_u16(),
+        let answer = self.send(method, path, query, body, who).await?;
+        serde_json::from_slice(&answer.body).map_err(|err| GitHubError::Unexpected {
+            status: answer.status.as_u16(),
             message: format!("the response to {path} could not be read: {err}"),
         })
     }
 
-    /// Sends one request with retries; the body of the successful response. A `GET` whose
-    /// earlier answer carried an `ETag` is sent with `If-None-Match`, and a `304` answer gives
-    /// the remembered body back.
+    /// Sends one request with retries; the successful answer. A `GET` whose earlier answer
+    /// carried an `ETag` is sent with `If-None-Match`, and a `304` answer gives the
+    /// remembered body back.
     async fn send(
         &self,
         method: Method,
@@ -228,71 +289,68 @@ impl RestGitHub {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
         who: As,
-    ) -> Result<(StatusCode, bytes::Bytes), GitHubError> {
-        let url = format!("{}{}", self.base_url, path);
-        let cache_key = (method == Method::GET).then(|| cache_key(who, &url, query));
+    ) -> Result<Answer, GitHubError> {
+        // Relative to the base URL: octocrab's base-URI layer puts it (and GHES's /api/v3)
+        // in front.
+        let path_and_query = format!("{path}{}", query_string(query));
+        let cache_key = (method == Method::GET).then(|| {
+            format!(
+                "{} {}{path_and_query}",
+                self.cache_identity(who),
+                self.base_url
+            )
+        });
+        let body = body
+            .map(|body| {
+                serde_json::to_vec(body).map_err(|err| GitHubError::Config {
+                    message: format!("the request body for {path} could not be written: {err}"),
+                })
+            })
+            .transpose()?;
         let deadline = self.deadline();
         let mut failures = 0_u32;
         let mut refreshed_token = false;
         loop {
             let token = self.bearer(who).await?;
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header(ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", API_VERSION)
-                .header(USER_AGENT, concat!("runway/", env!("CARGO_PKG_VERSION")))
-                .header(AUTHORIZATION, format!("Bearer {}", token.expose()));
-            if !query.is_empty() {
-                request = request.query(query);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
             let cached = cache_key.as_deref().and_then(|key| self.cache.get(key));
-            if let Some(cached) = &cached {
-                request = request.header(IF_NONE_MATCH, cached.etag.as_str());
-            }
-            if let Some(left) = deadline.map(|deadline| time_left(self.clock.now(), deadline))
-                && left < REQUEST_TIMEOUT
-            {
-                // The request itself must not outlive the deadline either.
-                request = request.timeout(left.max(MIN_REQUEST_TIME));
-            }
+            let request = build_request(
+                &method,
+                &path_and_query,
+                &token,
+                cached.as_ref().map(|cached| cached.etag.as_str()),
+                body.as_deref(),
+            )?;
+            // The request itself must not outlive the deadline either.
+            let bound = deadline
+                .map(|deadline| time_left(self.clock.now(), deadline).max(MIN_REQUEST_TIME));
             self.usage.sent();
-            let attempt_error = match request.send().await {
-                Err(err) => GitHubError::Transport {
-                    message: transport_message(&err),
-                },
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    self.usage.saw(&headers);
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map_err(|err| GitHubError::Transport {
-                            message: transport_message(&err),
-                        });
+            let attempt_error = match self.transport.send(request, bound).await {
+                Err(error) => error,
+                Ok(answer) => {
+                    let status = answer.status;
+                    self.usage.saw(&answer.headers);
                     debug!(method = %method, path, status = status.as_u16(), "GitHub answered");
                     if status == StatusCode::NOT_MODIFIED
                         && let Some(cached) = cached
                     {
                         self.usage.not_modified();
-                        return Ok((StatusCode::OK, cached.body));
+                        return Ok(Answer {
+                            status: StatusCode::OK,
+                            headers: answer.headers,
+                            body: cached.body,
+                        });
                     }
                     if status.is_success() {
-                        let bytes = bytes?;
                         if let (Some(key), Some(etag)) = (
                             cache_key.as_deref(),
-                            headers.get(ETAG).and_then(|v| v.to_str().ok()),
+                            answer.headers.get(ETAG).and_then(|v| v.to_str().ok()),
                         ) {
-                            self.cache.put(key, etag, bytes.clone());
+                            self.cache.put(key, etag, answer.body.clone());
                         }
-                        return Ok((status, bytes));
+                        return Ok(answer);
                     }
-                    let message = error_message(bytes.as_deref().unwrap_or_default());
-                    let error = self.classify(status, &headers, message);
+                    let message = error_message(&answer.body);
+                    let error = self.classify(status, &answer.headers, message);
                     if matches!(error, GitHubError::Unauthorized { .. })
                         && who == As::Installation
                         && matches!(self.credentials, Credentials::App(_))
@@ -300,7 +358,7 @@ impl RestGitHub {
                     {
                         // A revoked or rotated installation token: fetch a new one, once.
                         refreshed_token = true;
-                        self.forget_installation_token().await;
+                        self.forget_installation_token(&token).await;
                         continue;
                     }
                     error
@@ -333,34 +391,64 @@ impl RestGitHub {
         }
     }
 
-    /// Every page of a list answered as `{"total_count": n, "<key>": [...]}`.
+    /// One page of a list, read by octocrab: the items (under the list's key, such as
+    /// `runners` or `workflow_runs`), `total_count` and the `Link` header's pages.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Page<T>, GitHubError> {
+        let answer = self
+            .send(Method::GET, path, query, None, As::Installation)
+            .await?;
+        let status = answer.status;
+        let mut response = http::Response::new(
+            Full::new(answer.body)
+                .map_err(|never: Infallible| -> octocrab::Error { match never {} }),
+        );
+        *response.status_mut() = status;
+        *response.headers_mut() = answer.headers;
+        Page::<T>::from_response(response)
+            .await
+            .map_err(|err| GitHubError::Unexpected {
+                status: status.as_u16(),
+                message: format!("the list {path} answered could not be read: {err}"),
+            })
+    }
+
+    /// Every page of a list, `per_page` items a page, up to `max_pages` pages. Pages are
+    /// asked for by number (stable URLs, so unchanged pages cost a `304`); GitHub's `Link`
+    /// header, when there is one, says whether another follows, else a short page or
+    /// `total_count` does.
     async fn paged<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
-        key: &str,
+        per_page: usize,
+        max_pages: usize,
     ) -> Result<Vec<T>, GitHubError> {
         let mut items = Vec::new();
-        for page in 1..=MAX_ITEM_PAGES {
-            let mut page_query = query.to_vec();
-            page_query.push(("per_page", ITEMS_PER_PAGE.to_string()));
-            page_query.push(("page", page.to_string()));
-            let mut answer: serde_json::Value = self
-                .call(Method::GET, path, &page_query, None, As::Installation)
-                .await?;
-            let total = answer["total_count"].as_u64();
-            let list = answer
-                .get_mut(key)
-                .map(serde_json::Value::take)
-                .unwrap_or_default();
-            let list: Vec<T> =
-                serde_json::from_value(list).map_err(|err| GitHubError::Unexpected {
-                    status: 200,
-                    message: format!("the {key} listed by {path} could not be read: {err}"),
-                })?;
-            let count = list.len();
-            items.extend(list);
-            if count < ITEMS_PER_PAGE || total.is_some_and(|total| items.len() as u64 >= total) {
+        for page_number in 1..=max_pages {
+            let mut page_query = vec![
+                ("per_page", per_page.to_string()),
+                ("page", page_number.to_string()),
+            ];
+            page_query.extend_from_slice(query);
+            let page = self.page::<T>(path, &page_query).await?;
+            let linked = page.next.is_some()
+                || page.prev.is_some()
+                || page.first.is_some()
+                || page.last.is_some();
+            let has_next = page.next.is_some();
+            let total = page.total_count;
+            let count = page.items.len();
+            items.extend(page.items);
+            let more = if linked {
+                has_next
+            } else {
+                count >= per_page && total.is_none_or(|total| (items.len() as u64) < total)
+            };
+            if !more {
                 break;
             }
         }
@@ -420,9 +508,6 @@ impl RestGitHub {
     }
 }
 
-/// One request's own bound (the client's default).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A request is given at least this long, even when the deadline is nearer: a call always
 /// makes one attempt.
 const MIN_REQUEST_TIME: Duration = Duration::from_secs(1);
@@ -431,17 +516,73 @@ fn time_left(now: DateTime<Utc>, deadline: DateTime<Utc>) -> Duration {
     (deadline - now).to_std().unwrap_or(Duration::ZERO)
 }
 
-/// The cache key of a `GET`: who asks (an App JWT and an installation token see different
-/// things), the URL and the query.
-fn cache_key(who: As, url: &str, query: &[(&str, String)]) -> String {
-    let mut key = format!("{who:?} {url}");
+/// `?name=value&…`, form-encoded as GitHub reads queries; empty without parameters.
+fn query_string(query: &[(&str, String)]) -> String {
+    let mut text = String::new();
     for (index, (name, value)) in query.iter().enumerate() {
-        key.push(if index == 0 { '?' } else { '&' });
-        key.push_str(name);
-        key.push('=');
-        key.push_str(value);
+        text.push(if index == 0 { '?' } else { '&' });
+        form_encode(&mut text, name);
+        text.push('=');
+        form_encode(&mut text, value);
     }
-    key
+    text
+}
+
+fn form_encode(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+}
+
+/// One request as runway sends it: GitHub's media type and API version, runway's user agent,
+/// the bearer token (never logged), the `ETag` to revalidate, the JSON body.
+fn build_request(
+    method: &Method,
+    path_and_query: &str,
+    token: &Secret,
+    if_none_match: Option<&str>,
+    body: Option<&[u8]>,
+) -> Result<Request<OctoBody>, GitHubError> {
+    let mut authorization =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+            GitHubError::Config {
+                message:
+                    "the GitHub token holds characters a header cannot carry (a stray newline?)"
+                        .to_owned(),
+            }
+        })?;
+    authorization.set_sensitive(true);
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path_and_query)
+        .header(ACCEPT, "application/vnd.github+json")
+        .header("x-github-api-version", API_VERSION)
+        .header(USER_AGENT, concat!("runway/", env!("CARGO_PKG_VERSION")))
+        .header(AUTHORIZATION, authorization);
+    if let Some(etag) = if_none_match {
+        request = request.header(IF_NONE_MATCH, etag);
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header(CONTENT_TYPE, "application/json");
+            OctoBody::from(body.to_vec())
+        }
+        None => {
+            if *method != Method::GET {
+                request = request.header(CONTENT_LENGTH, "0");
+            }
+            OctoBody::empty()
+        }
+    };
+    request.body(body).map_err(|err| GitHubError::Config {
+        message: format!("the request {method} {path_and_query} could not be made: {err}"),
+    })
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -466,15 +607,6 @@ fn error_message(body: &[u8]) -> String {
     }
     message.truncate(300);
     message
-}
-
-fn transport_message(err: &reqwest::Error) -> String {
-    // reqwest's Display includes the URL, which holds no credentials here.
-    let mut text = err.to_string();
-    if err.is_timeout() {
-        text.push_str(" (timed out)");
-    }
-    text
 }
 
 #[async_trait]
@@ -522,25 +654,12 @@ impl GitHub for RestGitHub {
         name: Option<&str>,
     ) -> Result<Vec<Runner>, GitHubError> {
         let path = format!("{}/actions/runners", scope.path_prefix());
-        let mut runners = Vec::new();
-        for page in 1..=MAX_RUNNER_PAGES {
-            let mut query = vec![
-                ("per_page", RUNNERS_PER_PAGE.to_string()),
-                ("page", page.to_string()),
-            ];
-            if let Some(name) = name {
-                query.push(("name", name.to_owned()));
-            }
-            let list: RunnerList = self
-                .call(Method::GET, &path, &query, None, As::Installation)
-                .await?;
-            let count = list.runners.len();
-            runners.extend(list.runners);
-            if count < RUNNERS_PER_PAGE || runners.len() as u64 >= list.total_count {
-                break;
-            }
-        }
-        Ok(runners)
+        let name: Vec<(&str, String)> = name
+            .map(|name| ("name", name.to_owned()))
+            .into_iter()
+            .collect();
+        self.paged(&path, &name, RUNNERS_PER_PAGE, MAX_RUNNER_PAGES)
+            .await
     }
 
     async fn runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<Runner, GitHubError> {
@@ -563,8 +682,13 @@ impl GitHub for RestGitHub {
         status: &str,
     ) -> Result<Vec<WorkflowRun>, GitHubError> {
         let path = format!("/repos/{}/{}/actions/runs", segment(owner), segment(repo));
-        self.paged(&path, &[("status", status.to_owned())], "workflow_runs")
-            .await
+        self.paged(
+            &path,
+            &[("status", status.to_owned())],
+            ITEMS_PER_PAGE,
+            MAX_ITEM_PAGES,
+        )
+        .await
     }
 
     async fn workflow_run_jobs(
@@ -578,12 +702,17 @@ impl GitHub for RestGitHub {
             segment(owner),
             segment(repo)
         );
-        self.paged(&path, &[], "jobs").await
+        self.paged(&path, &[], ITEMS_PER_PAGE, MAX_ITEM_PAGES).await
     }
 
     async fn installation_repositories(&self) -> Result<Vec<InstallationRepository>, GitHubError> {
-        self.paged("/installation/repositories", &[], "repositories")
-            .await
+        self.paged(
+            "/installation/repositories",
+            &[],
+            ITEMS_PER_PAGE,
+            MAX_ITEM_PAGES,
+        )
+        .await
     }
 
     fn usage(&self) -> ApiUsage {

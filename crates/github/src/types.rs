@@ -155,9 +155,3 @@ impl InstallationRepository {
             .max()
     }
 }
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RunnerList {
-    pub total_count: u64,
-    pub runners: Vec<Runner>,
-}

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::HeaderMap;
+use http::HeaderMap;
 
 /// GitHub's primary rate limit as the last answer reported it (`x-ratelimit-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,13 +42,7 @@ fn client(emulator: &EmulatorHandle, clock: SharedClock, private_pem: &str) -> R
     let credentials = Credentials::App(
         AppCredentials::new(APP_ID.to_string(), private_pem.as_bytes(), INSTALLATION).unwrap(),
     );
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    RestGitHub::new(emulator.api_url(), credentials, clock)
-        .unwrap()
-        .with_http_client(http)
+    RestGitHub::with_options(emulator.api_url(), credentials, clock, support::untimed()).unwrap()
 }
 
 fn jit_request(name: &str) -> JitConfigRequest {

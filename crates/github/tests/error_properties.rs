@@ -68,10 +68,8 @@ proptest! {
         runtime.block_on(async {
             let clock = VirtualClock::new().shared();
             let server = Loopback::start(clock.clone(), "1").await;
-            let http = reqwest::Client::builder().pool_idle_timeout(None).build().unwrap();
-            let github = RestGitHub::new(&server.base_url, Credentials::Token(Secret::new("t")), clock.clone())
+            let github = RestGitHub::with_options(&server.base_url, Credentials::Token(Secret::new("t")), clock.clone(), support::untimed())
                 .unwrap()
-                .with_http_client(http)
                 .with_retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
             let body = if body_is_json { json!({"message": message}) } else { json!(message) };
             let mut answer = Answer::json(status, body);

@@ -24,13 +24,7 @@ fn app_credentials() -> Credentials {
 
 /// A client whose only timers are the clock's: under paused tokio time, waits cost nothing.
 fn client(base_url: &str, credentials: Credentials, clock: SharedClock) -> RestGitHub {
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    RestGitHub::new(base_url, credentials, clock)
-        .unwrap()
-        .with_http_client(http)
+    RestGitHub::with_options(base_url, credentials, clock, support::untimed()).unwrap()
 }
 
 fn runner_json(id: u64, name: &str) -> Value {

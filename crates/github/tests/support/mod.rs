@@ -13,8 +13,18 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use runway_clock::SharedClock;
-use runway_github::AppClaims;
+use runway_github::{AppClaims, RestGitHubOptions};
 use serde_json::{Value, json};
+
+/// Options without request or connect timeouts: a client whose only timers are the clock's
+/// (under paused tokio time a timer of its own could fire while the loopback server works).
+pub fn untimed() -> RestGitHubOptions {
+    RestGitHubOptions {
+        request_timeout: None,
+        connect_timeout: None,
+        ..RestGitHubOptions::default()
+    }
+}
 
 pub struct AppKey {
     pub private_pem: String,
