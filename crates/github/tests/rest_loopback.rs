@@ -134,6 +134,82 @@ async fn installation_tokens_are_cached_and_refreshed_before_expiry() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn several_installations_at_once_each_use_their_own_token() {
+    let clock = VirtualClock::new().shared();
+    let server = Loopback::start(clock.clone(), APP_ID).await;
+    let first = client(&server.base_url, app_credentials(), clock.clone());
+    let second = first.for_installation(7).unwrap();
+    assert_eq!(
+        (first.installation_id(), second.installation_id()),
+        (Some(INSTALLATION), Some(7))
+    );
+    server.script((0..8).map(|_| Answer::json(200, job_json())));
+
+    // Both at once, twice: one token each, each request with its own installation's.
+    for _ in 0..2 {
+        let (a, b) = tokio::join!(
+            first.workflow_job("o", "r", 1),
+            second.workflow_job("o", "r", 1)
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    let (of_first, of_second) = (server.tokens_for(INSTALLATION), server.tokens_for(7));
+    assert_eq!((of_first.len(), of_second.len()), (1, 1));
+    assert_ne!(of_first, of_second);
+    let carried = |token: &str| {
+        server
+            .api_requests()
+            .iter()
+            .filter(|r| r.authorization.as_deref() == Some(&format!("Bearer {token}")))
+            .count()
+    };
+    assert_eq!((carried(&of_first[0]), carried(&of_second[0])), (2, 2));
+    assert_eq!(server.api_requests().len(), 4);
+
+    // 56 minutes on, within the 5-minute margin of both: each is refreshed when next used.
+    clock.sleep(Duration::from_secs(56 * 60)).await;
+    first.workflow_job("o", "r", 1).await.unwrap();
+    assert_eq!(
+        (
+            server.tokens_for(INSTALLATION).len(),
+            server.tokens_for(7).len()
+        ),
+        (2, 1)
+    );
+    second.workflow_job("o", "r", 1).await.unwrap();
+    let (of_first, of_second) = (server.tokens_for(INSTALLATION), server.tokens_for(7));
+    assert_eq!((of_first.len(), of_second.len()), (2, 2));
+    let last: Vec<_> = server.api_requests()[4..]
+        .iter()
+        .map(|r| r.authorization.clone().unwrap())
+        .collect();
+    assert_eq!(
+        last,
+        [
+            format!("Bearer {}", of_first[1]),
+            format!("Bearer {}", of_second[1])
+        ]
+    );
+    // The first installation's handle still works after the second's refresh, on its own.
+    first.workflow_job("o", "r", 1).await.unwrap();
+    assert_eq!(server.tokens_issued(), 4);
+    // Both handles count into one usage: 4 token requests and 7 API requests.
+    assert_eq!(first.usage(), second.usage());
+    assert_eq!(first.usage().requests, 11);
+
+    // A client with a token has no installations to act for.
+    let err = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock,
+    )
+    .for_installation(7)
+    .unwrap_err();
+    assert!(matches!(err, GitHubError::Config { .. }), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rejected_installation_token_is_replaced_once() {
     let clock = VirtualClock::new().shared();
     let server = Loopback::start(clock.clone(), APP_ID).await;

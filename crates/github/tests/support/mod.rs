@@ -105,6 +105,8 @@ struct Inner {
     requests: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Answer>>,
     tokens_issued: Mutex<u32>,
+    /// Every token issued, with the installation it is for.
+    issued: Mutex<Vec<(u64, String)>>,
     token_lifetime: chrono::Duration,
 }
 
@@ -124,6 +126,7 @@ impl Loopback {
             requests: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             tokens_issued: Mutex::new(0),
+            issued: Mutex::new(Vec::new()),
             token_lifetime: chrono::Duration::hours(1),
         });
         let app = Router::new().fallback(answer).with_state(inner.clone());
@@ -153,6 +156,18 @@ impl Loopback {
 
     pub fn tokens_issued(&self) -> u32 {
         *self.inner.tokens_issued.lock().unwrap()
+    }
+
+    /// The tokens issued for `installation`, oldest first.
+    pub fn tokens_for(&self, installation: u64) -> Vec<String> {
+        self.inner
+            .issued
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| *id == installation)
+            .map(|(_, token)| token.clone())
+            .collect()
     }
 }
 
@@ -202,12 +217,25 @@ async fn answer(
             )
                 .into_response();
         }
+        let installation: u64 = uri
+            .path()
+            .trim_end_matches("/access_tokens")
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_default();
         let mut issued = inner.tokens_issued.lock().unwrap();
         *issued += 1;
+        let token = format!("ghs_token{issued}");
+        inner
+            .issued
+            .lock()
+            .unwrap()
+            .push((installation, token.clone()));
         let expires_at = inner.clock.now() + inner.token_lifetime;
         return (
             StatusCode::CREATED,
-            axum::Json(json!({"token": format!("ghs_token{issued}"), "expires_at": expires_at.to_rfc3339()})),
+            axum::Json(json!({"token": token, "expires_at": expires_at.to_rfc3339()})),
         )
             .into_response();
     }
