@@ -424,6 +424,45 @@ async fn every_call_sends_the_documented_method_path_and_body() {
     }
 }
 
+#[tokio::test]
+async fn github_s_link_header_decides_whether_another_page_follows() {
+    let clock = VirtualClock::new().shared();
+    let server = Loopback::start(clock.clone(), APP_ID).await;
+    let github = client(
+        &server.base_url,
+        Credentials::Token(Secret::new("t")),
+        clock,
+    );
+    let full: Vec<Value> = (0..100).map(|i| runner_json(i, &format!("r{i}"))).collect();
+    let link = |rels: &[(u32, &str)]| {
+        rels.iter()
+            .map(|(page, rel)| {
+                format!(
+                    "<{}/orgs/o/actions/runners?per_page=100&page={page}>; rel=\"{rel}\"",
+                    server.base_url
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    server.script([
+        // A full page, no total: the Link header says a second page follows ...
+        Answer::json(200, json!({"runners": full.clone()}))
+            .header("link", link(&[(2, "next"), (2, "last")])),
+        // ... and, full again, that it is the last.
+        Answer::json(200, json!({"runners": full}))
+            .header("link", link(&[(1, "prev"), (1, "first")])),
+    ]);
+    let org = RunnerScope::organization("o");
+    assert_eq!(github.list_runners(&org, None).await.unwrap().len(), 200);
+    let pages: Vec<_> = server
+        .requests()
+        .into_iter()
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert_eq!(pages, ["per_page=100&page=1", "per_page=100&page=2"]);
+}
+
 #[test]
 fn the_spec_check_refuses_what_github_does_not_have() {
     let spec = OpenApi::load();
