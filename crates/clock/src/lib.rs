@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub mod retry;
+pub use retry::Backoff;
+
 /// A future that completes when a clock reaches a deadline.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 

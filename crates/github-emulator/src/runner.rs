@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use runway_clock::{SharedClock, SystemClock};
+use runway_clock::{Backoff, SharedClock, SystemClock};
 use serde::{Deserialize, Serialize};
 
 use crate::jit::{JitConfig, JitConfigError};
@@ -97,6 +97,7 @@ struct Session {
     http: reqwest::Client,
     endpoint: String,
     credential: String,
+    clock: SharedClock,
 }
 
 enum Answer<T> {
@@ -105,8 +106,9 @@ enum Answer<T> {
     Gone,
 }
 
-/// Transient failures (connection refused, 5xx) are retried this many times.
-const ATTEMPTS: u32 = 5;
+/// Transient failures (connection refused, 5xx) are tried again after these pauses.
+const TRANSIENT_RETRY: Backoff =
+    Backoff::exponential(Duration::from_millis(200), Duration::from_secs(2), 4);
 
 impl Session {
     async fn call<T: for<'de> Deserialize<'de>>(
@@ -117,9 +119,8 @@ impl Session {
         timeout: Duration,
     ) -> Result<Answer<T>, RunnerError> {
         let url = format!("{}{}", self.endpoint, path);
-        let mut attempt = 0;
+        let mut pauses = TRANSIENT_RETRY.pauses(&self.clock);
         loop {
-            attempt += 1;
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -130,16 +131,16 @@ impl Session {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(source) if attempt < ATTEMPTS => {
+                Err(source) => {
                     tracing::debug!(%url, %source, "runner call failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                    continue;
+                    if pauses.wait().await {
+                        continue;
+                    }
+                    return Err(RunnerError::Unreachable { url, source });
                 }
-                Err(source) => return Err(RunnerError::Unreachable { url, source }),
             };
             let status = response.status();
-            if status.is_server_error() && attempt < ATTEMPTS {
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            if status.is_server_error() && pauses.wait().await {
                 continue;
             }
             return match status.as_u16() {
@@ -185,6 +186,7 @@ pub async fn run(options: RunnerOptions) -> Result<RunOutcome, RunnerError> {
         http,
         endpoint,
         credential: config.credential.clone(),
+        clock: options.clock.clone(),
     };
     let short = Duration::from_secs(10);
     let poll_timeout = options.poll_wait + Duration::from_secs(10);
@@ -298,7 +300,7 @@ async fn watch_for_cancellation(
             Err(error) => {
                 // Keep running the job; the finish call reports any lasting problem.
                 tracing::debug!(%error, "cannot watch the job; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                options.clock.sleep(Duration::from_secs(1)).await;
             }
         }
     }

@@ -13,7 +13,7 @@ use http::header::{
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use octocrab::{FromResponse, OctoBody, Page};
-use runway_clock::SharedClock;
+use runway_clock::{Backoff, SharedClock};
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
@@ -76,10 +76,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The wait after `failures` failed tries: runway's one back-off policy
+    /// ([`runway_clock::Backoff`]), doubling from `initial_backoff` up to `max_backoff`.
     fn backoff(&self, failures: u32) -> Duration {
-        let factor = 2_u32.saturating_pow(failures.saturating_sub(1));
-        self.initial_backoff
-            .saturating_mul(factor)
+        let retries = self.max_attempts.saturating_sub(1).max(1) as usize;
+        let backoff = Backoff::exponential(self.initial_backoff, self.max_backoff, retries);
+        backoff
+            .delay(failures.max(1) as usize)
+            .unwrap_or(self.max_backoff)
             .min(self.max_backoff)
     }
 }

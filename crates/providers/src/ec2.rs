@@ -51,7 +51,7 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use runway_clock::{SharedClock, SystemClock};
+use runway_clock::{Backoff, SharedClock, SystemClock};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -76,6 +76,14 @@ pub const SSM_WRITE_ATTEMPTS: u32 = 8;
 pub const SSM_WRITE_FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 /// The longest back-off between two tries.
 pub const SSM_WRITE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pauses between tries of a throttled write: the shared policy, each wait jittered up to
+/// twice its base, so the bases are half the ceilings above.
+const SSM_WRITE: Backoff = Backoff::exponential(
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(2500),
+    SSM_WRITE_ATTEMPTS as usize - 1,
+);
 
 /// The IAM policy statement the runner role needs (CloudFormation `!Sub` syntax), for the
 /// SAM template to copy.
@@ -367,7 +375,7 @@ impl Ec2Provider {
         instance_id: &str,
     ) -> Result<(), ProviderError> {
         let name = self.parameter_name(instance_id);
-        let mut attempt = 1;
+        let mut pauses = write_backoff(&name).pauses(&self.clock);
         let mut overwrite = false;
         loop {
             let written = self
@@ -383,14 +391,15 @@ impl Ec2Provider {
                 overwrite = true;
                 continue;
             }
-            if code.is_some_and(is_throttling) && attempt < SSM_WRITE_ATTEMPTS {
-                // The instance is already running: waiting here is cheaper than failing the
-                // launch, terminating it and launching again into the same throttle.
-                let delay = write_backoff(&name, attempt);
-                warn!(parameter = %name, attempt, code, delay_ms = delay.as_millis() as u64,
+            // The instance is already running: waiting here is cheaper than failing the
+            // launch, terminating it and launching again into the same throttle.
+            if code.is_some_and(is_throttling)
+                && let Some(delay) = pauses.next_delay()
+            {
+                warn!(parameter = %name, attempt = pauses.taken(), code,
+                    delay_ms = delay.as_millis() as u64,
                     "SSM throttled the JIT config write; trying again");
                 self.clock.sleep(delay).await;
-                attempt += 1;
                 continue;
             }
             return Err(sdk_error("SSM", "PutParameter", error));
@@ -844,24 +853,14 @@ fn is_throttling(code: &str) -> bool {
     )
 }
 
-/// The wait before try `attempt + 1` of a throttled write: exponential from
-/// [`SSM_WRITE_FIRST_BACKOFF`] up to [`SSM_WRITE_MAX_BACKOFF`], the upper half jittered by the
-/// parameter's name, so a burst of launches does not retry in lock-step.
-pub(crate) fn write_backoff(parameter: &str, attempt: u32) -> std::time::Duration {
-    let exponent = attempt.saturating_sub(1).min(16);
-    let ceiling = SSM_WRITE_FIRST_BACKOFF
-        .saturating_mul(1 << exponent)
-        .min(SSM_WRITE_MAX_BACKOFF);
-    let half = ceiling / 2;
-    let digest = Sha256::new()
-        .chain_update(parameter.as_bytes())
-        .chain_update(attempt.to_be_bytes())
-        .finalize();
-    let spread = u64::from_be_bytes([
+/// The back-off of a throttled write: [`SSM_WRITE`], jittered by the parameter's name, so a
+/// burst of launches does not retry in lock-step and a launch's retries replay alike.
+pub(crate) fn write_backoff(parameter: &str) -> Backoff {
+    let digest = Sha256::digest(parameter.as_bytes());
+    let seed = u64::from_be_bytes([
         digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
     ]);
-    let half_ms = half.as_millis().max(1) as u64;
-    half + std::time::Duration::from_millis(spread % (half_ms + 1))
+    SSM_WRITE.with_seeded_jitter(seed)
 }
 
 fn boot_script(prefix: &str, runner_dir: &str, runner_user: &str) -> String {
@@ -1425,19 +1424,25 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn write_backoff_grows_and_stays_bounded(name in "[a-z/0-9-]{1,40}", attempt in 1_u32..40) {
-            let delay = write_backoff(&name, attempt);
+        fn write_backoff_grows_and_stays_bounded(name in "[a-z/0-9-]{1,40}", attempt in 1_usize..40) {
+            let backoff = write_backoff(&name);
+            let Some(delay) = backoff.delay(attempt) else {
+                // One try and seven retries.
+                proptest::prop_assert!(attempt >= SSM_WRITE_ATTEMPTS as usize);
+                return Ok(());
+            };
+            proptest::prop_assert!(attempt < SSM_WRITE_ATTEMPTS as usize);
             proptest::prop_assert!(delay <= SSM_WRITE_MAX_BACKOFF);
             proptest::prop_assert!(delay >= SSM_WRITE_FIRST_BACKOFF / 2);
             // Written out, not recomputed: 200 ms doubling per attempt up to the 5 s cap, each
             // delay jittered within the upper half of its ceiling.
             let ceiling_ms = [200_u64, 400, 800, 1600, 3200]
-                .get(attempt as usize - 1)
+                .get(attempt - 1)
                 .copied()
                 .unwrap_or(5000);
             let ceiling = std::time::Duration::from_millis(ceiling_ms);
             proptest::prop_assert!(delay >= ceiling / 2 && delay <= ceiling, "{:?} for attempt {}", delay, attempt);
-            proptest::prop_assert_eq!(delay, write_backoff(&name, attempt));
+            proptest::prop_assert_eq!(Some(delay), write_backoff(&name).delay(attempt));
         }
     }
 

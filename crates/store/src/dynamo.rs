@@ -42,7 +42,6 @@
 //! has passed on the store's clock.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,7 +55,7 @@ use aws_sdk_dynamodb::types::{
     Select, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use runway_clock::SharedClock;
+use runway_clock::{Backoff, SharedClock};
 
 use crate::error::from_sdk;
 use crate::types::whole_seconds;
@@ -76,6 +75,14 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// How often a write that lost a race is tried again before giving up with
 /// [`StoreError::Contended`].
 const MAX_ATTEMPTS: u32 = 20;
+/// The pause before trying a contended write again: short (the other writer is done within
+/// milliseconds), doubling, jittered so racing writers part.
+const CONTENDED_WRITE: Backoff = Backoff::exponential(
+    Duration::from_millis(5),
+    Duration::from_millis(100),
+    MAX_ATTEMPTS as usize,
+)
+.with_jitter();
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -121,6 +128,18 @@ impl DynamoStore {
             .send()
             .await;
         self.conditional_outcome(doing, outcome)
+    }
+
+    /// A short, jittered pause on the store's clock before trying a contended write again.
+    async fn after_lost_race(&self, attempt: u32) {
+        tracing::debug!(
+            attempt,
+            "a store write lost a race with a concurrent writer; retrying"
+        );
+        let delay = CONTENDED_WRITE
+            .delay(attempt as usize)
+            .unwrap_or(CONTENDED_WRITE.max());
+        self.clock.sleep(delay).await;
     }
 
     pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
@@ -387,7 +406,7 @@ impl Store for DynamoStore {
                 .iter()
                 .any(|reason| reason_is(Some(reason), "TransactionConflict"))
             {
-                backoff(attempt).await;
+                self.after_lost_race(attempt).await;
                 continue;
             }
             for (index, (ceiling, key, limit)) in counters.iter().enumerate() {
@@ -477,7 +496,7 @@ impl Store for DynamoStore {
                     .iter()
                     .any(|reason| reason_is(Some(reason), "TransactionConflict"))
             {
-                backoff(attempt).await;
+                self.after_lost_race(attempt).await;
                 continue;
             }
             return Err(self.sdk_error(OPERATION, error));
@@ -583,7 +602,7 @@ impl Store for DynamoStore {
                         attempts: lost_races,
                     });
                 }
-                backoff(lost_races).await;
+                self.after_lost_race(lost_races).await;
                 break;
             }
         }
@@ -1364,15 +1383,4 @@ fn cancellation_reasons<R>(
 
 fn reason_is(reason: Option<&CancellationReason>, code: &str) -> bool {
     reason.and_then(|reason| reason.code()) == Some(code)
-}
-
-/// A short, jittered pause before trying a contended write again.
-async fn backoff(attempt: u32) {
-    tracing::debug!(
-        attempt,
-        "a store write lost a race with a concurrent writer; retrying"
-    );
-    let base_ms = (5u64 << attempt.min(6)).min(200);
-    let jitter = std::hash::RandomState::new().build_hasher().finish() % base_ms.max(1);
-    tokio::time::sleep(Duration::from_millis(base_ms / 2 + jitter)).await;
 }
