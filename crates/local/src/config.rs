@@ -16,7 +16,7 @@
 //! organizations = ["octo-org"]
 //! seed = 7                          # emulator: seeds the choice among matching idle runners
 //! delivery_concurrency = 1          # emulator: webhooks in flight at once (one job's in order)
-//! # app: api_url, app_id, installation_id, private_key_file
+//! # app: api_url, app_id, installation_id, private_key_file, ca_bundle_file (optional)
 //! webhook_secret = "…"              # else $RUNWAY_WEBHOOK_SECRET, else a generated one
 //! scope = "repository"              # any other key is the job flow's [github] section
 //!
@@ -151,6 +151,9 @@ pub struct AppSettings {
     pub app_id: String,
     pub installation_id: u64,
     pub private_key_file: PathBuf,
+    /// CA certificates (PEM) trusted beside the system's roots: a GitHub Enterprise Server
+    /// behind an internal CA.
+    pub ca_bundle_file: Option<PathBuf>,
 }
 
 /// Where runway keeps its state.
@@ -245,6 +248,7 @@ struct GitHubKeys {
     app_id: Option<toml::Value>,
     installation_id: Option<u64>,
     private_key_file: Option<PathBuf>,
+    ca_bundle_file: Option<PathBuf>,
     webhook_secret: Option<String>,
 }
 
@@ -258,6 +262,7 @@ const GITHUB_KEYS: &[&str] = &[
     "app_id",
     "installation_id",
     "private_key_file",
+    "ca_bundle_file",
     "webhook_secret",
 ];
 
@@ -392,9 +397,14 @@ fn github_connection(keys: GitHubKeys) -> Result<(GitHubConnection, Option<Strin
     let mode = keys.mode.as_deref().unwrap_or("emulator");
     let connection = match mode {
         "emulator" => {
-            if keys.api_url.is_some() || keys.app_id.is_some() || keys.private_key_file.is_some() {
+            if keys.api_url.is_some()
+                || keys.app_id.is_some()
+                || keys.private_key_file.is_some()
+                || keys.ca_bundle_file.is_some()
+            {
                 return Err(ConfigError::Invalid(
-                    "[github] api_url, app_id and private_key_file are for mode = \"app\"; \
+                    "[github] api_url, app_id, private_key_file and ca_bundle_file are for \
+                     mode = \"app\"; \
                      the emulator needs none"
                         .to_owned(),
                 ));
@@ -438,6 +448,7 @@ fn github_connection(keys: GitHubKeys) -> Result<(GitHubConnection, Option<Strin
                 private_key_file: keys
                     .private_key_file
                     .ok_or_else(|| missing("private_key_file (the App's .pem key)"))?,
+                ca_bundle_file: keys.ca_bundle_file,
             })
         }
         other => {
@@ -678,7 +689,40 @@ mod tests {
                 app_id: "12345".into(),
                 installation_id: 678,
                 private_key_file: "key.pem".into(),
+                ca_bundle_file: None,
             })
         );
+    }
+
+    #[test]
+    fn a_ca_bundle_is_for_an_app_connection_only() {
+        let app = LocalConfig::from_toml_str(
+            r#"
+            [github]
+            mode = "app"
+            api_url = "https://ghes.example.internal/api/v3"
+            app_id = "1"
+            installation_id = 2
+            private_key_file = "key.pem"
+            ca_bundle_file = "internal-ca.pem"
+            [[pools]]
+            name = "a"
+            labels = ["self-hosted"]
+            "#,
+        )
+        .unwrap();
+        let GitHubConnection::App(settings) = &app.github else {
+            panic!("{:?}", app.github);
+        };
+        assert_eq!(
+            settings.ca_bundle_file.as_deref(),
+            Some(Path::new("internal-ca.pem"))
+        );
+        let error = LocalConfig::from_toml_str(
+            "[github]\nca_bundle_file = \"ca.pem\"\n[[pools]]\nname = \"a\"\nlabels = [\"x\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("ca_bundle_file are for"), "{error}");
     }
 }

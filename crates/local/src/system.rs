@@ -9,7 +9,7 @@ use runway_asl::{
     ExecutionDescription, ExecutionEvent, ExecutionStatus, StepFunctions, TaskRegistry,
 };
 use runway_clock::{SharedClock, SystemClock};
-use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
+use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, RestGitHubOptions, Secret};
 use runway_github_emulator::{
     Emulator, EmulatorConfig, EmulatorError, EmulatorHandle, WebhookTarget,
 };
@@ -643,9 +643,20 @@ async fn connect_github(
             })?;
             let credentials = AppCredentials::new(app.app_id.clone(), &key, app.installation_id)
                 .map_err(|error| setup(error.to_string()))?;
-            let github =
-                RestGitHub::new(&app.api_url, Credentials::App(credentials), clock.clone())
-                    .map_err(|error| setup(error.to_string()))?;
+            let mut options = RestGitHubOptions::default();
+            if let Some(bundle) = &app.ca_bundle_file {
+                let path = config.resolve(bundle).unwrap_or_else(|| bundle.clone());
+                options = options
+                    .with_extra_ca_file(&path)
+                    .map_err(|error| setup(format!("[github] ca_bundle_file: {error}")))?;
+            }
+            let github = RestGitHub::with_options(
+                &app.api_url,
+                Credentials::App(credentials),
+                clock.clone(),
+                options,
+            )
+            .map_err(|error| setup(error.to_string()))?;
             Ok((None, Arc::new(github)))
         }
     }

@@ -38,6 +38,9 @@ pub const GITHUB_PRIVATE_KEY_ENV: &str = "RUNWAY_GITHUB_PRIVATE_KEY";
 pub const GITHUB_TOKEN_ENV: &str = "RUNWAY_GITHUB_TOKEN";
 /// The GitHub REST API (default `https://api.github.com`).
 pub const GITHUB_API_URL_ENV: &str = "RUNWAY_GITHUB_API_URL";
+/// A PEM file of CA certificates trusted beside the system's roots, for a GitHub Enterprise
+/// Server behind an internal CA (a path in the function's package or a mounted layer).
+pub const GITHUB_CA_BUNDLE_ENV: &str = "RUNWAY_GITHUB_CA_BUNDLE";
 /// The instance profile runner instances launch with, for pools that name none.
 pub const RUNNER_INSTANCE_PROFILE_ENV: &str = "RUNWAY_RUNNER_INSTANCE_PROFILE";
 /// Comma-separated subnets for pools that name none.
@@ -131,6 +134,8 @@ pub struct StackSettings {
     pub table: String,
     pub config: ConfigSource,
     pub github_api_url: String,
+    /// Extra CA certificates for the GitHub API ([`GITHUB_CA_BUNDLE_ENV`]).
+    pub github_ca_bundle: Option<std::path::PathBuf>,
     pub github: GitHubAuth,
     pub runners: RunnerDefaults,
     /// The stack's runner launch template ([`RUNNER_LAUNCH_TEMPLATE_ENV`]).
@@ -257,6 +262,7 @@ impl StackSettings {
             table,
             config,
             github_api_url: get(GITHUB_API_URL_ENV).unwrap_or_else(|| GITHUB_API_URL.to_owned()),
+            github_ca_bundle: get(GITHUB_CA_BUNDLE_ENV).map(std::path::PathBuf::from),
             github,
             runners: RunnerDefaults {
                 instance_profile: get(RUNNER_INSTANCE_PROFILE_ENV),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use runway_clock::{SharedClock, SystemClock};
-use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, Secret};
+use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, RestGitHubOptions, Secret};
 use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine, PolicyError};
 use runway_providers::{Ec2Provider, Provider};
@@ -18,7 +18,7 @@ use runway_config::{Document, Host, ReadOptions};
 use crate::SetupError;
 use crate::policy_source::{PolicyLocation, PolicyObjects};
 use crate::secrets::credential_value;
-use crate::settings::{CONFIG_ENV, ConfigSource, GitHubAuth, StackSettings};
+use crate::settings::{CONFIG_ENV, ConfigSource, GITHUB_CA_BUNDLE_ENV, GitHubAuth, StackSettings};
 
 /// The AWS configuration of the Lambda's environment (region, credentials and
 /// `AWS_ENDPOINT_URL` from the environment, as every AWS SDK reads them).
@@ -88,7 +88,13 @@ pub(crate) async fn github(
             Credentials::Token(Secret::new(credential_value(aws, token).await?))
         }
     };
-    RestGitHub::new(&settings.github_api_url, credentials, clock)
+    let mut options = RestGitHubOptions::default();
+    if let Some(bundle) = &settings.github_ca_bundle {
+        options = options
+            .with_extra_ca_file(bundle)
+            .map_err(|error| SetupError::GitHub(format!("{GITHUB_CA_BUNDLE_ENV}: {error}")))?;
+    }
+    RestGitHub::with_options(&settings.github_api_url, credentials, clock, options)
         .map_err(|error| SetupError::GitHub(error.to_string()))
 }
 
