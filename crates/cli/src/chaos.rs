@@ -38,9 +38,13 @@ pub struct Args {
     /// How long each job runs on its runner, in seconds.
     #[arg(long, default_value_t = 0.5)]
     job_seconds: f64,
-    /// The longest wait for every execution to end, in seconds.
+    /// How long to wait for every execution to end while nothing moves (no execution starts
+    /// or ends, no job completes, no reaper pass acts), in seconds.
     #[arg(long, default_value_t = 180)]
     settle_seconds: u64,
+    /// The longest wait for every execution to end, progress or not, in seconds.
+    #[arg(long, default_value_t = 2700)]
+    max_wait_seconds: u64,
     /// How often the reaper runs meanwhile, in seconds.
     #[arg(long, default_value_t = 10)]
     reaper_every_seconds: u64,
@@ -67,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_running: args.max_running,
         job_seconds: args.job_seconds,
         settle: Duration::from_secs(args.settle_seconds),
+        max_wait: Duration::from_secs(args.max_wait_seconds),
         reaper_every: Duration::from_secs(args.reaper_every_seconds.max(1)),
         progress: Some(Arc::new(|line: &str| eprintln!("runway chaos: {line}"))),
         ..ChaosOptions::default()

@@ -1012,7 +1012,7 @@ async fn control_set_faults(State(shared): State<AppState>, body: Bytes) -> Resp
             return control_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
-                    "expected fault counters (drop_webhooks, drop_webhooks_action, duplicate_webhooks, server_errors, server_error_status, rate_limits): {error}"
+                    "expected fault counters (drop_webhooks, drop_webhooks_action, drop_webhooks_by_action, duplicate_webhooks, server_errors, server_error_status, rate_limits): {error}"
                 ),
             );
         }

@@ -142,6 +142,14 @@ impl Shared {
             let guid = uuid::Uuid::new_v4().to_string();
             let (copies, outcome) = if !has_target {
                 (0, DeliveryOutcome::Skipped)
+            } else if let Some(left) = world
+                .faults
+                .drop_webhooks_by_action
+                .get_mut(event.action())
+                .filter(|left| **left > 0)
+            {
+                *left -= 1;
+                (0, DeliveryOutcome::Dropped)
             } else if world.faults.drop_webhooks > 0
                 && world
                     .faults

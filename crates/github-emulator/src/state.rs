@@ -149,6 +149,10 @@ pub struct Faults {
     /// When set, `drop_webhooks` drops only webhooks of this action (`queued`,
     /// `in_progress`, `completed`); the others are sent.
     pub drop_webhooks_action: Option<String>,
+    /// Webhooks of one action recorded but not sent, by action (`queued`, `in_progress`,
+    /// `completed`): each counter waits for a webhook of its own action, however long that
+    /// takes, so a drop of `completed` webhooks armed early is consumed when jobs finish.
+    pub drop_webhooks_by_action: BTreeMap<String, u32>,
     /// Webhooks sent twice, with the same delivery id (as a redelivery would be).
     pub duplicate_webhooks: u32,
     /// REST calls answered with `server_error_status`.

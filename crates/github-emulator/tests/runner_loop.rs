@@ -401,6 +401,49 @@ async fn webhooks_can_be_dropped_or_duplicated_on_demand() {
 }
 
 #[tokio::test]
+async fn drops_by_action_wait_for_their_own_action_side_by_side() {
+    let (emulator, receiver) = start_with_receiver(config()).await;
+    let (status, _) = call(
+        Method::POST,
+        &format!("{}/_emulator/faults", emulator.base_url()),
+        None,
+        Some(json!({"drop_webhooks_by_action": {"queued": 1, "completed": 2}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let first = emulator
+        .create_job(NewJob::new("octo-org/app", &["x"]))
+        .unwrap();
+    let second = emulator
+        .create_job(NewJob::new("octo-org/app", &["x"]))
+        .unwrap();
+    // The first `queued` webhook is dropped, the second sent; both `completed` ones dropped.
+    assert_eq!(receiver.wait_for(1).await[0].job_id(), second.job_id);
+    emulator.cancel_job(first.job_id).unwrap();
+    emulator.cancel_job(second.job_id).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 1, "{:?}", emulator.deliveries());
+    let left = emulator.faults().drop_webhooks_by_action;
+    assert_eq!(left.get("queued"), Some(&0));
+    assert_eq!(left.get("completed"), Some(&0));
+    let dropped: Vec<(u64, String)> = emulator
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.outcome == runway_github_emulator::DeliveryOutcome::Dropped)
+        .map(|d| (d.job_id, d.action))
+        .collect();
+    assert_eq!(
+        dropped,
+        vec![
+            (first.job_id, "queued".to_owned()),
+            (first.job_id, "completed".to_owned()),
+            (second.job_id, "completed".to_owned()),
+        ]
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_drop_can_be_kept_for_webhooks_of_one_action() {
     let (emulator, receiver) = start_with_receiver(config()).await;
     let (status, _) = call(

@@ -25,8 +25,6 @@ const PROVISION_CRASH_RATE: f64 = 0.15;
 const LOST_CALLBACK_RATE: f64 = 0.08;
 /// How often the GitHub driver arms the emulator's switches.
 const GITHUB_TICK: Duration = Duration::from_millis(200);
-/// Ticks an armed webhook drop waits for a webhook of its action before it is disarmed.
-const STALE_DROP_TICKS: u32 = 25;
 
 /// What was injected, by fault kind.
 #[derive(Debug, Clone, Default)]
@@ -202,9 +200,15 @@ impl Switches {
 
 /// Arms the emulator's fault switches in short bursts until `stop` turns true, then disarms
 /// them; counts what the emulator consumed.
+///
+/// Every switch is consumed by an event (a REST call, a webhook of its action), never by the
+/// clock: the first tick, before the burst is queued, arms one of each kind switched on, so a
+/// campaign injects every kind however slowly a loaded machine runs it. Later ticks re-arm a
+/// switch once its last burst was consumed.
 pub(crate) async fn drive_github_faults(
     emulator_url: String,
     faults: FaultSet,
+    jobs: usize,
     seed: u64,
     tally: Tally,
     mut stop: watch::Receiver<bool>,
@@ -218,9 +222,6 @@ pub(crate) async fn drive_github_faults(
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6769_7468_7562);
     // What was set at the last tick: the difference to what is left is what was injected.
     let mut armed = Faults::default();
-    let mut drop_completed_next = false;
-    // Ticks the armed drop has waited for a webhook of its action.
-    let mut drop_waited = 0u32;
     loop {
         let Some(left) = switches.get().await else {
             tokio::time::sleep(GITHUB_TICK).await;
@@ -229,79 +230,50 @@ pub(crate) async fn drive_github_faults(
             }
             continue;
         };
-        let used = |armed: u32, left: u32| u64::from(armed.saturating_sub(left));
-        tally.add(
-            FaultKind::Github5xx,
-            used(armed.server_errors, left.server_errors),
-        );
-        tally.add(
-            FaultKind::Github429,
-            used(armed.rate_limits, left.rate_limits),
-        );
-        tally.add(
-            FaultKind::DuplicateWebhooks,
-            used(armed.duplicate_webhooks, left.duplicate_webhooks),
-        );
-        let dropped = used(armed.drop_webhooks, left.drop_webhooks);
-        match armed.drop_webhooks_action.as_deref() {
-            Some("completed") => tally.add(FaultKind::LostCompletedWebhooks, dropped),
-            _ => tally.add(FaultKind::LostQueuedWebhooks, dropped),
-        }
+        count_consumed(&tally, &armed, &left);
         if *stop.borrow() {
             switches.set(&Faults::default()).await;
             return;
         }
+        let first = ready.is_some();
         let mut next = left.clone();
         // A new burst only once the last one was answered: switches armed on top of unused
         // ones pile up while few calls come (the campaign's tail) into one long outage that
         // fails every call of whichever execution comes next, which is no burst.
-        if faults.contains(FaultKind::Github5xx) && rng.random_bool(0.25) && left.server_errors == 0
+        if faults.contains(FaultKind::Github5xx)
+            && left.server_errors == 0
+            && (first || rng.random_bool(0.25))
         {
             next.server_errors += rng.random_range(1..=2);
             next.server_error_status = Some([500, 502, 503][rng.random_range(0..3)]);
         }
-        if faults.contains(FaultKind::Github429) && rng.random_bool(0.12) && left.rate_limits == 0 {
+        if faults.contains(FaultKind::Github429)
+            && left.rate_limits == 0
+            && (first || rng.random_bool(0.12))
+        {
             next.rate_limits += 1;
         }
-        if faults.contains(FaultKind::DuplicateWebhooks) && rng.random_bool(0.2) {
+        if faults.contains(FaultKind::DuplicateWebhooks)
+            && left.duplicate_webhooks == 0
+            && (first || rng.random_bool(0.2))
+        {
             next.duplicate_webhooks += 1;
         }
-        // One drop at a time: the switch drops webhooks of one action. The first tick, before
-        // the burst is queued, drops some of its `queued` webhooks (no job is queued after
-        // it); a drop no webhook of its action came for gives way to the other action.
-        let queued_too = faults.contains(FaultKind::LostQueuedWebhooks);
-        if ready.is_some() && queued_too {
-            next.drop_webhooks = 2;
-            next.drop_webhooks_action = Some("queued".to_owned());
-        } else if next.drop_webhooks > 0 {
-            drop_waited += 1;
-            if drop_waited >= STALE_DROP_TICKS {
-                next.drop_webhooks = 0;
-                next.drop_webhooks_action = None;
-            }
+        // Lost `queued` webhooks only among the burst's (no job is queued after it); lost
+        // `completed` webhooks from the start, one in twenty jobs, each drop waiting for a
+        // job to finish, and again whenever the last one was consumed.
+        if first && faults.contains(FaultKind::LostQueuedWebhooks) {
+            next.drop_webhooks_by_action.insert("queued".to_owned(), 2);
         }
-        if next.drop_webhooks == 0 {
-            drop_waited = 0;
-            let queued = faults.contains(FaultKind::LostQueuedWebhooks);
-            let completed = faults.contains(FaultKind::LostCompletedWebhooks);
-            let action = match (queued, completed) {
-                (true, true) => {
-                    drop_completed_next = !drop_completed_next;
-                    Some(if drop_completed_next {
-                        "completed"
-                    } else {
-                        "queued"
-                    })
-                }
-                (true, false) => Some("queued"),
-                (false, true) => Some("completed"),
-                (false, false) => None,
-            };
-            if let Some(action) = action
-                && rng.random_bool(0.1)
-            {
-                next.drop_webhooks = 1;
-                next.drop_webhooks_action = Some(action.to_owned());
+        if faults.contains(FaultKind::LostCompletedWebhooks) {
+            let pending = next.drop_webhooks_by_action.get("completed").copied();
+            if first {
+                let drops = u32::try_from(jobs / 20).unwrap_or(u32::MAX).max(1);
+                next.drop_webhooks_by_action
+                    .insert("completed".to_owned(), drops);
+            } else if pending.unwrap_or(0) == 0 && rng.random_bool(0.1) {
+                next.drop_webhooks_by_action
+                    .insert("completed".to_owned(), 1);
             }
         }
         armed = if switches.set(&next).await {
@@ -316,6 +288,36 @@ pub(crate) async fn drive_github_faults(
             _ = tokio::time::sleep(GITHUB_TICK) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Adds to the tally what the emulator consumed of the switches `armed` at the last tick.
+fn count_consumed(tally: &Tally, armed: &Faults, left: &Faults) {
+    let used = |armed: u32, left: u32| u64::from(armed.saturating_sub(left));
+    tally.add(
+        FaultKind::Github5xx,
+        used(armed.server_errors, left.server_errors),
+    );
+    tally.add(
+        FaultKind::Github429,
+        used(armed.rate_limits, left.rate_limits),
+    );
+    tally.add(
+        FaultKind::DuplicateWebhooks,
+        used(armed.duplicate_webhooks, left.duplicate_webhooks),
+    );
+    for (action, kind) in [
+        ("queued", FaultKind::LostQueuedWebhooks),
+        ("completed", FaultKind::LostCompletedWebhooks),
+    ] {
+        let count = |faults: &Faults| {
+            faults
+                .drop_webhooks_by_action
+                .get(action)
+                .copied()
+                .unwrap_or(0)
+        };
+        tally.add(kind, used(count(armed), count(left)));
     }
 }
 

@@ -69,8 +69,12 @@ pub struct ChaosOptions {
     pub max_running: u32,
     /// How long each job runs on its runner.
     pub job_seconds: f64,
-    /// The longest wait, after queueing, for every execution to end.
+    /// How long the campaign waits for every execution to end while nothing moves (no
+    /// execution starts or ends, no job completes, no reaper pass acts): progress, not the
+    /// clock, decides when a slow machine's campaign has settled.
     pub settle: Duration,
+    /// The longest wait, after queueing, for every execution to end, progress or not.
+    pub max_wait: Duration,
     /// How often the reaper runs while the jobs do.
     pub reaper_every: Duration,
     /// The reaper's `grace_seconds`.
@@ -89,6 +93,7 @@ impl std::fmt::Debug for ChaosOptions {
             .field("aws_endpoint", &self.aws_endpoint)
             .field("max_running", &self.max_running)
             .field("settle", &self.settle)
+            .field("max_wait", &self.max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +109,7 @@ impl Default for ChaosOptions {
             max_running: 20,
             job_seconds: 0.5,
             settle: Duration::from_secs(180),
+            max_wait: Duration::from_secs(45 * 60),
             reaper_every: Duration::from_secs(10),
             reaper_grace: Duration::from_secs(3),
             final_passes: 6,
@@ -429,6 +435,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     let github_driver = tokio::spawn(inject::drive_github_faults(
         emulator_url.clone(),
         options.faults.clone(),
+        options.jobs,
         seed,
         tally.clone(),
         faults_off_rx,
@@ -478,21 +485,32 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     );
 
     // Until every execution has ended and every job is completed, with the reaper on its
-    // schedule, or until the settle time is up.
-    let deadline = Instant::now() + options.settle;
+    // schedule, or until nothing has moved for the settle time (or the longest wait is up).
+    let hard_deadline = Instant::now() + options.max_wait;
+    let mut settle_deadline = Instant::now() + options.settle;
+    let mut last_progress = Movement::of(&system);
     let mut next_sweep = Instant::now() + options.reaper_every;
     let mut next_report = Instant::now() + Duration::from_secs(5);
-    while !system.is_idle() && Instant::now() < deadline {
+    while !system.is_idle() && Instant::now() < settle_deadline.min(hard_deadline) {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut moved = false;
         if Instant::now() >= next_sweep {
             match sweeper.pass().await {
-                Ok(pass) => say(
-                    options,
-                    &format!("reaper pass {}: {} acted", sweeper.passes(), pass.acted),
-                ),
+                Ok(pass) => {
+                    moved = pass.acted > 0;
+                    say(
+                        options,
+                        &format!("reaper pass {}: {} acted", sweeper.passes(), pass.acted),
+                    );
+                }
                 Err(error) => say(options, &format!("reaper pass failed: {error}")),
             }
             next_sweep = Instant::now() + options.reaper_every;
+        }
+        let progress = Movement::of(&system);
+        if moved || progress != last_progress {
+            last_progress = progress;
+            settle_deadline = Instant::now() + options.settle;
         }
         if Instant::now() >= next_report {
             say(options, &progress_line(&system, &job_ids, started));
@@ -652,6 +670,36 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
         reaper_passes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What moves while a campaign runs: executions started and ended, jobs completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Movement {
+    executions: usize,
+    ended: usize,
+    jobs_completed: usize,
+}
+
+impl Movement {
+    fn of(system: &LocalSystem) -> Movement {
+        let executions = system.executions();
+        let ended = executions
+            .iter()
+            .filter(|e| e.status != runway_asl::ExecutionStatus::Running)
+            .count();
+        let jobs_completed = system.emulator().map_or(0, |emulator| {
+            emulator
+                .jobs()
+                .iter()
+                .filter(|job| job.status == JobStatus::Completed)
+                .count()
+        });
+        Movement {
+            executions: executions.len(),
+            ended,
+            jobs_completed,
+        }
+    }
 }
 
 fn progress_line(system: &LocalSystem, job_ids: &[u64], started: Instant) -> String {
