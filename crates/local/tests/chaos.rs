@@ -9,9 +9,9 @@
 //! callback was lost after, runs the execution's open watches again from its history. So
 //! both campaigns settle within minutes.
 //!
-//! Neither should depend on how fast the machine runs them: every fault switch is consumed by
-//! an event (a call, a webhook of its action, a callback), each kind armed before the burst,
-//! and a campaign stops waiting only once nothing has moved for its settle time.
+//! Neither depends on how fast the machine runs it: every fault switch is consumed by an
+//! event (a call, a webhook of its action, a callback), each kind armed before the burst, and
+//! a campaign stops waiting only once nothing has moved for its settle time.
 //!
 //! On local runners the AWS faults (EC2 capacity and throttling, SSM throttling) have no
 //! boundary to hit and are not counted.
@@ -56,8 +56,6 @@ fn assert_injected(report: &ChaosReport, faults: &FaultSet, on_aws: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "held back until a loaded 2-core run confirms that event-armed faults and the \
-            progress-driven settle window make it reliable; run with --ignored"]
 async fn a_campaign_on_local_runners_leaks_nothing_and_keeps_the_ceiling() {
     let faults = FaultSet::all();
     let options = ChaosOptions {
