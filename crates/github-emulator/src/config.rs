@@ -1,5 +1,6 @@
 //! What the emulator knows at start: where it listens, where webhooks go, which accounts exist.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,8 +27,17 @@ pub struct AppConfig {
     /// Accepted as the JWT `iss` as well as the app id.
     pub client_id: Option<String>,
     pub slug: String,
-    /// The one installation of the app; it covers every configured account.
+    /// The default installation of the app: it covers every configured account not listed in
+    /// [`AppConfig::installations`], and it alone reaches enterprise endpoints.
     pub installation_id: u64,
+    /// Accounts (organization or user logins) the app is installed on under an installation of
+    /// their own, with that installation's id. On GitHub an App is installed per account and
+    /// an installation token reaches only its installation's accounts; listing an account here
+    /// lets tests see that: a token of another installation gets `404` under
+    /// `/repos/{owner}/...` and `403` under `/orgs/{org}/...`. Logins compare
+    /// case-insensitively and must name configured accounts. Empty (the default): one
+    /// installation covers everything.
+    pub installations: BTreeMap<String, u64>,
     /// PEM public key (SPKI or PKCS#1) of the app. When set, JWT signatures are verified;
     /// otherwise only the JWT's shape and claims are checked.
     pub public_key_pem: Option<String>,
@@ -40,8 +50,31 @@ impl Default for AppConfig {
             client_id: None,
             slug: "runway".to_string(),
             installation_id: 1,
+            installations: BTreeMap::new(),
             public_key_pem: None,
         }
+    }
+}
+
+impl AppConfig {
+    /// The installation that covers `account` (a login, any case).
+    pub fn installation_of(&self, account: &str) -> u64 {
+        self.installations
+            .iter()
+            .find(|(login, _)| login.eq_ignore_ascii_case(account))
+            .map_or(self.installation_id, |(_, id)| *id)
+    }
+
+    /// Whether `id` names an installation of the app.
+    pub fn has_installation(&self, id: u64) -> bool {
+        id == self.installation_id || self.installations.values().any(|other| *other == id)
+    }
+
+    /// The app's installations, each once.
+    pub fn installation_ids(&self) -> std::collections::BTreeSet<u64> {
+        std::iter::once(self.installation_id)
+            .chain(self.installations.values().copied())
+            .collect()
     }
 }
 

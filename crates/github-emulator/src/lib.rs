@@ -23,7 +23,10 @@
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`. `GET` answers carry an `ETag`; a request
+//!   `POST /app/installations/{id}/access_tokens`. The App may have several installations
+//!   ([`AppConfig::installations`]): an installation token reaches only its installation's
+//!   accounts (`404` for another's repository, `403` for another's organization), as on
+//!   GitHub; a personal access token reaches every account. `GET` answers carry an `ETag`; a request
 //!   whose `If-None-Match` names it gets `304 Not Modified` with no body, which is not counted
 //!   against the primary rate limit (`x-ratelimit-*`, 5000 an hour, see
 //!   [`EmulatorHandle::set_rate_limit`]); [`EmulatorHandle::api_usage`] counts requests.
@@ -48,6 +51,7 @@ mod config;
 mod jit;
 mod matching;
 mod payloads;
+mod reach;
 pub mod runner;
 mod server;
 mod shared;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, Request, State};
+use axum::extract::{Extension, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use crate::auth::{Credential, check_app_jwt, credential};
 use crate::config::WebhookTarget;
 use crate::matching::Scope;
 use crate::payloads::{self, timestamp};
+use crate::reach::{self, Caller, OutOfReach};
 use crate::shared::{Shared, random_token};
 use crate::state::{Faults, JobStatus, NewJob, WorldError};
 
@@ -98,40 +99,32 @@ async fn not_found() -> Response {
     gh_error(StatusCode::NOT_FOUND, "Not Found")
 }
 
-/// Every REST call: injected faults first, then authentication, then GitHub's headers.
-async fn rest_gate(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+/// Every REST call: injected faults first, then authentication, then what the token reaches,
+/// then GitHub's headers.
+async fn rest_gate(State(shared): State<AppState>, mut request: Request, next: Next) -> Response {
     let now = shared.clock.now();
     if let Some(status) = shared.update(|world, _| world.take_api_fault()) {
         return fault_response(status, now);
     }
     let path = request.uri().path().to_string();
     let path = path.strip_prefix("/api/v3").unwrap_or(&path);
-    let wants_jwt = path.starts_with("/app/") || path == "/app" || path.ends_with("/installation");
     let auth = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let refusal = match (credential(auth), wants_jwt) {
-        (None, _) => Some("Requires authentication".to_string()),
-        (Some(Credential::Jwt(jwt)), true) => check_app_jwt(&jwt, &shared.app, now).err(),
-        (Some(Credential::Token(_)), true) => Some(
-            "A JSON web token could not be decoded; this endpoint needs the GitHub App's JWT"
-                .to_string(),
-        ),
-        (Some(Credential::Jwt(_)), false) => Some(
-            "A JSON web token was given where an installation token or personal access token is needed"
-                .to_string(),
-        ),
-        (Some(Credential::Token(token)), false) => {
-            (!shared.token_accepted(&token, now)).then(|| "Bad credentials".to_string())
+    let caller = match authenticate(&shared, auth, wants_jwt(path), now) {
+        Ok(caller) => caller,
+        Err(message) => {
+            return with_github_headers(gh_error(StatusCode::UNAUTHORIZED, &message), now);
         }
     };
-    if let Some(message) = refusal {
-        return with_github_headers(gh_error(StatusCode::UNAUTHORIZED, &message), now);
-    }
     let admitted = shared.api().admit(now);
     if let Err(rate) = admitted {
         return rate_limited_response(rate, now);
+    }
+    let out_of_reach = caller.and_then(|caller| reach::check(&shared.app, caller, path).err());
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
     }
     let conditional = *request.method() == axum::http::Method::GET;
     let if_none_match = request
@@ -139,13 +132,50 @@ async fn rest_gate(State(shared): State<AppState>, request: Request, next: Next)
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let mut response = next.run(request).await;
+    let mut response = match out_of_reach {
+        Some(OutOfReach::Hidden) => not_found_response(),
+        Some(denied @ OutOfReach::Forbidden) => {
+            gh_error(StatusCode::FORBIDDEN, &denied.to_string())
+        }
+        None => next.run(request).await,
+    };
     let mut not_modified = false;
     if conditional && response.status() == StatusCode::OK {
         (response, not_modified) = tagged(response, if_none_match.as_deref()).await;
     }
     let rate = shared.api().served(now, not_modified);
     with_rate_headers(with_github_headers(response, now), rate)
+}
+
+/// Whether a REST path (without `/api/v3`) needs the App's JWT rather than a token.
+fn wants_jwt(path: &str) -> bool {
+    path.starts_with("/app/") || path == "/app" || path.ends_with("/installation")
+}
+
+/// Checks a request's credential against what its path needs. `Ok(None)`: the App's JWT;
+/// `Ok(Some(caller))`: a token and who it speaks for; `Err`: GitHub's 401 message.
+fn authenticate(
+    shared: &Shared,
+    auth: Option<&str>,
+    wants_jwt: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, String> {
+    match (credential(auth), wants_jwt) {
+        (None, _) => Err("Requires authentication".to_string()),
+        (Some(Credential::Jwt(jwt)), true) => check_app_jwt(&jwt, &shared.app, now).map(|()| None),
+        (Some(Credential::Token(_)), true) => Err(
+            "A JSON web token could not be decoded; this endpoint needs the GitHub App's JWT"
+                .to_string(),
+        ),
+        (Some(Credential::Jwt(_)), false) => Err(
+            "A JSON web token was given where an installation token or personal access token is needed"
+                .to_string(),
+        ),
+        (Some(Credential::Token(token)), false) => shared
+            .caller(&token, now)
+            .map(Some)
+            .ok_or_else(|| "Bad credentials".to_string()),
+    }
 }
 
 /// A `200` answer with its `ETag`, or `304 Not Modified` without a body when the request's
@@ -733,17 +763,20 @@ struct PageQuery {
     page: Option<usize>,
 }
 
-/// `GET /installation/repositories`: every configured repository (the App is installed on
-/// all of them).
+/// `GET /installation/repositories`: the repositories of the token's installation (every
+/// configured repository for a personal access token).
 async fn installation_repositories(
     State(shared): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Query(query): Query<PageQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
+    let caller = caller.map_or(Caller::Personal, |Extension(caller)| caller);
     let repositories: Vec<Value> = shared.read(|world, _| {
         world
             .repositories
             .iter()
+            .filter(|repo| caller.reaches(&shared.app, &repo.owner.login))
             .map(|repo| {
                 let mut payload = payloads::repository(repo, &shared.urls, shared.epoch);
                 // A job comes from a push (or another event) to its repository: the latest
@@ -773,18 +806,20 @@ async fn installation_repositories(
     )
 }
 
+/// The installation covering `account`, as GitHub describes it.
 fn installation(shared: &Shared, account: &crate::state::Account) -> Value {
     let app = &shared.app;
+    let id = app.installation_of(&account.login);
     let api = &shared.urls.api;
     let at = timestamp(shared.epoch);
     json!({
-        "id": app.installation_id,
+        "id": id,
         "client_id": app.client_id.clone().unwrap_or_else(|| format!("Iv1.{:016x}", app.app_id)),
         "account": payloads::user(account, &shared.urls),
         "repository_selection": "all",
-        "access_tokens_url": format!("{api}/app/installations/{}/access_tokens", app.installation_id),
+        "access_tokens_url": format!("{api}/app/installations/{id}/access_tokens"),
         "repositories_url": format!("{api}/installation/repositories"),
-        "html_url": format!("{}/organizations/{}/settings/installations/{}", shared.urls.html, account.login, app.installation_id),
+        "html_url": format!("{}/organizations/{}/settings/installations/{id}", shared.urls.html, account.login),
         "app_id": app.app_id,
         "app_slug": app.slug,
         "target_id": account.id,
@@ -838,10 +873,17 @@ async fn get_installation(
     State(shared): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Response {
-    if id_param(&params, "installation_id").ok() != Some(shared.app.installation_id) {
+    let Ok(id) = id_param(&params, "installation_id") else {
         return not_found_response();
-    }
-    let account = shared.read(|world, _| world.accounts.first().cloned());
+    };
+    // The default installation covers several accounts; it is described with the first.
+    let account = shared.read(|world, _| {
+        world
+            .accounts
+            .iter()
+            .find(|account| shared.app.installation_of(&account.login) == id)
+            .cloned()
+    });
     match account {
         Some(account) => gh_json(StatusCode::OK, installation(&shared, &account)),
         None => not_found_response(),
@@ -875,7 +917,7 @@ async fn get_app(State(shared): State<AppState>) -> Response {
                 "organization_self_hosted_runners": "write",
             },
             "events": ["workflow_job"],
-            "installations_count": 1,
+            "installations_count": app.installation_ids().len(),
         }),
     )
 }
@@ -885,18 +927,15 @@ async fn create_access_token(
     Path(params): Path<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if id_param(&params, "installation_id").ok() != Some(shared.app.installation_id) {
-        return not_found_response();
-    }
+    let id = match id_param(&params, "installation_id") {
+        Ok(id) if shared.app.has_installation(id) => id,
+        _ => return not_found_response(),
+    };
     let body = match json_body(&body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let token = random_token("ghs_", 36);
-    let expires = shared.clock.now() + chrono::Duration::hours(1);
-    shared.update(|world, _| {
-        world.issued_tokens.insert(token.clone(), expires);
-    });
+    let (token, expires) = shared.issue_token(id);
     let permissions = body.get("permissions").cloned().unwrap_or_else(|| {
         json!({
             "actions": "read",

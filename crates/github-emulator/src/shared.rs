@@ -15,7 +15,10 @@ use crate::config::{AppConfig, WebhookTarget};
 use crate::jit::JitConfig;
 use crate::matching::Scope;
 use crate::payloads::{self, Urls};
-use crate::state::{Delivery, DeliveryOutcome, Outgoing, SendResult, World, WorldError};
+use crate::reach::Caller;
+use crate::state::{
+    Delivery, DeliveryOutcome, IssuedToken, Outgoing, SendResult, World, WorldError,
+};
 
 pub(crate) struct Shared {
     pub(crate) world: Mutex<World>,
@@ -134,7 +137,7 @@ impl Shared {
                 job,
                 event,
                 &self.urls,
-                self.app.installation_id,
+                self.installation_of_repository(&job.repository),
                 self.epoch,
             );
             let body = serde_json::to_vec(&payload).unwrap_or_default();
@@ -191,6 +194,15 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The installation covering the owner of `full_name` (`owner/name`): the one a webhook
+    /// about the repository names.
+    fn installation_of_repository(&self, full_name: &str) -> u64 {
+        let owner = full_name
+            .split_once('/')
+            .map_or(full_name, |(owner, _)| owner);
+        self.app.installation_of(owner)
     }
 
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
@@ -285,14 +297,34 @@ impl Shared {
         Ok((runner_json, config))
     }
 
-    pub(crate) fn token_accepted(&self, token: &str, now: DateTime<Utc>) -> bool {
-        let issued = self.read(|world, _| {
-            world
-                .issued_tokens
-                .get(token)
-                .is_some_and(|expires| *expires > now)
+    /// Who `token` speaks for, or `None` when it is refused. A token the emulator issued
+    /// speaks for its installation (and is refused once expired, unless every token is
+    /// accepted); any other token is a personal access token when `tokens` lists it or is
+    /// empty.
+    pub(crate) fn caller(&self, token: &str, now: DateTime<Utc>) -> Option<Caller> {
+        let issued = self.read(|world, _| world.issued_tokens.get(token).copied());
+        let open = self.tokens.is_empty();
+        match issued {
+            Some(issued) => (issued.expires_at > now || open)
+                .then_some(Caller::Installation(issued.installation_id)),
+            None => (open || self.tokens.iter().any(|t| t == token)).then_some(Caller::Personal),
+        }
+    }
+
+    /// Issues an installation token for `installation_id`, valid for an hour.
+    pub(crate) fn issue_token(&self, installation_id: u64) -> (String, DateTime<Utc>) {
+        let token = random_token("ghs_", 36);
+        let expires_at = self.clock.now() + chrono::Duration::hours(1);
+        self.update(|world, _| {
+            world.issued_tokens.insert(
+                token.clone(),
+                IssuedToken {
+                    expires_at,
+                    installation_id,
+                },
+            );
         });
-        issued || self.tokens.is_empty() || self.tokens.iter().any(|t| t == token)
+        (token, expires_at)
     }
 }
 

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::config::EmulatorConfig;
+use crate::config::{AppConfig, EmulatorConfig};
 use crate::matching::{Scope, labels_match};
 
 /// The one runner group every runner belongs to unless asked otherwise.
@@ -260,6 +260,13 @@ pub enum WorldError {
     RunnerGone(u64),
 }
 
+/// An installation token: when it expires, and the installation whose accounts it reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub expires_at: DateTime<Utc>,
+    pub installation_id: u64,
+}
+
 pub struct World {
     pub accounts: Vec<Account>,
     pub repositories: Vec<Repository>,
@@ -268,7 +275,8 @@ pub struct World {
     pub jobs: BTreeMap<u64, Job>,
     pub deliveries: Vec<Delivery>,
     pub faults: Faults,
-    pub issued_tokens: BTreeMap<String, DateTime<Utc>>,
+    /// Installation tokens issued through `POST /app/installations/{id}/access_tokens`.
+    pub issued_tokens: BTreeMap<String, IssuedToken>,
     /// Credentials of runners that were removed, so their processes learn they are gone.
     pub removed_credentials: HashSet<String>,
     /// Job changes waiting to become webhooks, in order.
@@ -410,7 +418,28 @@ impl World {
                 name: name.to_string(),
             });
         }
+        world.check_installations(&config.app)?;
         Ok(world)
+    }
+
+    /// Every account given an installation of its own must exist, once: a misspelt login would
+    /// otherwise leave the account under the default installation without a word.
+    fn check_installations(&self, app: &AppConfig) -> Result<(), WorldError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for login in app.installations.keys() {
+            if self.account(login).is_none() {
+                return Err(WorldError::Invalid(format!(
+                    "app installation for {login:?}: no configured organization or repository owner has that login"
+                )));
+            }
+            if seen.iter().any(|other| other.eq_ignore_ascii_case(login)) {
+                return Err(WorldError::Invalid(format!(
+                    "app installation for {login:?} is listed twice (logins compare case-insensitively)"
+                )));
+            }
+            seen.push(login);
+        }
+        Ok(())
     }
 
     fn add_account(&mut self, login: &str, is_org: bool, enterprise: Option<String>) {

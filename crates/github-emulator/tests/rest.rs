@@ -530,3 +530,264 @@ async fn a_run_is_queued_until_a_job_starts_and_its_lists_page_with_link_headers
     sim.await.unwrap().unwrap();
     emulator.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several installations of one App
+
+/// `octo-org` (and the user `mona`, and the enterprise `acme`) on the default installation 77,
+/// `other-org` on installation 88; `ghp_admin` is a personal access token.
+fn two_installations() -> EmulatorConfig {
+    let mut config = config();
+    config.repositories.push("other-org/app".into());
+    config.organizations.push("other-org".into());
+    config.tokens = vec!["ghp_admin".into()];
+    config.app = AppConfig {
+        app_id: 4242,
+        installation_id: 77,
+        installations: [("Other-Org".to_string(), 88)].into(),
+        public_key_pem: Some(APP_PUBLIC_KEY.into()),
+        ..AppConfig::default()
+    };
+    config
+}
+
+/// An installation token for installation `id`, bought with the App's JWT.
+async fn installation_token(api: &str, id: u64) -> String {
+    let jwt = app_jwt(APP_PRIVATE_KEY, "4242");
+    let (status, body) = call(
+        Method::POST,
+        &format!("{api}/app/installations/{id}/access_tokens"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "installation {id}: {body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// The status and `message` of `GET {url}` with `token`.
+async fn get_status(url: &str, token: &str) -> (u16, serde_json::Value) {
+    let (status, body) = call(Method::GET, url, Some(token), None).await;
+    (status, body["message"].clone())
+}
+
+#[tokio::test]
+async fn installation_tokens_reach_their_own_accounts_and_get_404_or_403_elsewhere() {
+    let emulator = Emulator::start(two_installations()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let octo = installation_token(&api, 77).await;
+    let other = installation_token(&api, 88).await;
+    for (token, own, foreign) in [
+        (&octo, "octo-org", "other-org"),
+        (&other, "other-org", "octo-org"),
+    ] {
+        let own_repo = format!("{api}/repos/{own}/app/actions/runners");
+        let own_org = format!("{api}/orgs/{own}/actions/runners");
+        assert_eq!(get_status(&own_repo, token).await.0, 200, "{own_repo}");
+        assert_eq!(get_status(&own_org, token).await.0, 200, "{own_org}");
+        let (status, body) = call(
+            Method::POST,
+            &format!("{api}/orgs/{own}/actions/runners/generate-jitconfig"),
+            Some(token),
+            Some(jit_body(&format!("{own}-runner"))),
+        )
+        .await;
+        assert_eq!(status, 201, "{own}: {body}");
+
+        // GitHub hides another installation's repositories and forbids its organizations,
+        // whatever the spelling of the login.
+        for url in [
+            format!("{api}/repos/{foreign}/app/actions/runners"),
+            format!("{api}/repos/{}/app/actions/runs", foreign.to_uppercase()),
+            format!("{api}/repos/{foreign}/app/actions/jobs/1"),
+        ] {
+            let (status, message) = get_status(&url, token).await;
+            assert_eq!((status, message), (404, json!("Not Found")), "{url}");
+        }
+        let (status, body) = call(
+            Method::POST,
+            &format!("{api}/orgs/{foreign}/actions/runners/generate-jitconfig"),
+            Some(token),
+            Some(jit_body("intruder")),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["message"], "Resource not accessible by integration");
+        let (status, message) =
+            get_status(&format!("{api}/orgs/{foreign}/actions/runners"), token).await;
+        assert_eq!(
+            (status, message),
+            (403, json!("Resource not accessible by integration"))
+        );
+    }
+    assert!(
+        emulator
+            .runners()
+            .iter()
+            .all(|runner| runner.name != "intruder"),
+        "a refused request registered nothing"
+    );
+    // Enterprise endpoints belong to the default installation.
+    let enterprise = format!("{api}/enterprises/acme/actions/runners");
+    assert_eq!(get_status(&enterprise, &octo).await.0, 200);
+    assert_eq!(get_status(&enterprise, &other).await.0, 403);
+    // A personal access token reaches every account.
+    for url in [
+        format!("{api}/repos/octo-org/app/actions/runners"),
+        format!("{api}/repos/other-org/app/actions/runners"),
+        format!("{api}/orgs/other-org/actions/runners"),
+        enterprise.clone(),
+    ] {
+        assert_eq!(get_status(&url, "ghp_admin").await.0, 200, "{url}");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn installation_repositories_lists_the_tokens_own_installation() {
+    let emulator = Emulator::start(two_installations()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let url = format!("{api}/installation/repositories");
+    let listed = |token: String| {
+        let url = url.clone();
+        async move {
+            let (status, body) = call(Method::GET, &url, Some(&token), None).await;
+            assert_eq!(status, 200, "{body}");
+            let names: Vec<String> = body["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|repo| repo["full_name"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(body["total_count"], names.len(), "{body}");
+            names
+        }
+    };
+    assert_eq!(
+        listed(installation_token(&api, 77).await).await,
+        ["octo-org/app", "octo-org/lib", "mona/dotfiles"]
+    );
+    assert_eq!(
+        listed(installation_token(&api, 88).await).await,
+        ["other-org/app"]
+    );
+    assert_eq!(listed("ghp_admin".to_string()).await.len(), 4);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn installation_lookups_name_each_accounts_own_installation() {
+    let emulator = Emulator::start(two_installations()).await.unwrap();
+    let api = emulator.api_url().to_string();
+    let jwt = app_jwt(APP_PRIVATE_KEY, "4242");
+    for (path, id, login) in [
+        ("repos/octo-org/app/installation", 77, "octo-org"),
+        ("repos/mona/dotfiles/installation", 77, "mona"),
+        ("repos/Other-Org/App/installation", 88, "other-org"),
+        ("orgs/octo-org/installation", 77, "octo-org"),
+        ("orgs/OTHER-ORG/installation", 88, "other-org"),
+        ("app/installations/77", 77, "octo-org"),
+        ("app/installations/88", 88, "other-org"),
+    ] {
+        let (status, installation) =
+            call(Method::GET, &format!("{api}/{path}"), Some(&jwt), None).await;
+        assert_eq!(status, 200, "{path}: {installation}");
+        assert_eq!(installation["id"], id, "{path}");
+        assert_eq!(installation["account"]["login"], login, "{path}");
+        assert_eq!(
+            installation["access_tokens_url"],
+            format!("{api}/app/installations/{id}/access_tokens"),
+            "{path}"
+        );
+        assert!(
+            installation["html_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/settings/installations/{id}")),
+            "{path}: {installation}"
+        );
+    }
+    for (method, path) in [
+        (Method::GET, "app/installations/99"),
+        (Method::POST, "app/installations/99/access_tokens"),
+    ] {
+        let (status, body) = call(method, &format!("{api}/{path}"), Some(&jwt), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, app) = call(Method::GET, &format!("{api}/app"), Some(&jwt), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(app["installations_count"], 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_ghes_mode_installation_tokens_are_checked_under_api_v3_too() {
+    let emulator = Emulator::start(EmulatorConfig {
+        ghes: true,
+        ..two_installations()
+    })
+    .await
+    .unwrap();
+    let api = emulator.api_url().to_string();
+    assert!(api.ends_with("/api/v3"));
+    let other = installation_token(&api, 88).await;
+    let octo = installation_token(&api, 77).await;
+    assert_eq!(
+        get_status(&format!("{api}/orgs/other-org/actions/runners"), &other)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get_status(&format!("{api}/repos/octo-org/app/actions/runners"), &other)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get_status(&format!("{api}/orgs/octo-org/actions/runners"), &other)
+            .await
+            .0,
+        403
+    );
+    // An escaped login is the same login.
+    assert_eq!(
+        get_status(
+            &format!("{api}/repos/%6Fther-org/app/actions/runners"),
+            &octo
+        )
+        .await
+        .0,
+        404
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_webhook_names_the_installation_of_its_repositorys_owner() {
+    let (emulator, receiver) = common::start_with_receiver(two_installations()).await;
+    let other = emulator
+        .create_job(NewJob::new("other-org/app", &["linux"]))
+        .unwrap();
+    let octo = emulator
+        .create_job(NewJob::new("octo-org/app", &["linux"]))
+        .unwrap();
+    let received = receiver.wait_for(2).await;
+    let installation_of = |job_id: u64| {
+        received
+            .iter()
+            .find(|webhook| webhook.job_id() == job_id)
+            .map(|webhook| webhook.payload["installation"]["id"].clone())
+    };
+    assert_eq!(installation_of(other.job_id), Some(json!(88)));
+    assert_eq!(installation_of(octo.job_id), Some(json!(77)));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_installation_for_an_unknown_account_is_a_configuration_error() {
+    let mut config = two_installations();
+    config.app.installations.insert("nobody".into(), 99);
+    let error = Emulator::start(config).await.unwrap_err();
+    assert!(error.to_string().contains("nobody"), "{error}");
+}
