@@ -36,12 +36,16 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A GitHub App's identity and the installation runway acts for.
+/// A GitHub App's identity and the installations runway acts for.
 #[derive(Clone)]
 pub struct AppCredentials {
     app_id: String,
     key: EncodingKey,
+    /// The first served installation: it acts where a request names no owner (an
+    /// enterprise's runners).
     installation_id: u64,
+    /// Every installation runway may act for, `installation_id` first.
+    served: Arc<[u64]>,
 }
 
 impl AppCredentials {
@@ -61,7 +65,35 @@ impl AppCredentials {
             app_id: app_id.into(),
             key,
             installation_id,
+            served: Arc::from([installation_id]),
         })
+    }
+
+    /// The same App serving several of its installations (one per organization or user it is
+    /// installed on): each request acts for the installation on its repository's or
+    /// organization's owner, and an owner whose installation is not among `installations` is
+    /// refused. The first one acts where a request names no owner. An empty list changes
+    /// nothing.
+    pub fn serving(&self, installations: &[u64]) -> AppCredentials {
+        let mut served: Vec<u64> = Vec::with_capacity(installations.len());
+        for id in installations {
+            if !served.contains(id) {
+                served.push(*id);
+            }
+        }
+        match served.first() {
+            Some(first) => AppCredentials {
+                installation_id: *first,
+                served: Arc::from(served),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// Every installation this App acts for, the default one first.
+    pub fn installations(&self) -> &[u64] {
+        &self.served
     }
 
     pub fn app_id(&self) -> &str {
@@ -72,10 +104,11 @@ impl AppCredentials {
         self.installation_id
     }
 
-    /// The same App acting for another of its installations.
+    /// The same App acting for one of its installations only.
     pub fn with_installation(&self, installation_id: u64) -> AppCredentials {
         AppCredentials {
             installation_id,
+            served: Arc::from([installation_id]),
             ..self.clone()
         }
     }
@@ -104,7 +137,7 @@ impl fmt::Debug for AppCredentials {
         f.debug_struct("AppCredentials")
             .field("app_id", &self.app_id)
             .field("key", &"[redacted]")
-            .field("installation_id", &self.installation_id)
+            .field("installations", &self.served)
             .finish()
     }
 }
@@ -150,4 +183,50 @@ impl InstallationTokens {
             .or_default()
             .clone()
     }
+}
+
+/// How long the installation found on an owner is trusted before it is looked up again
+/// (an App uninstalled and installed again gets a new installation id).
+pub(crate) const OWNER_INSTALLATION_TTL: Duration = Duration::hours(1);
+
+/// The installation found on each owner (organization or user, by lower-case login), shared
+/// by every handle of a client.
+#[derive(Debug, Default)]
+pub(crate) struct OwnerInstallations {
+    owners: Mutex<HashMap<String, (u64, DateTime<Utc>)>>,
+}
+
+impl OwnerInstallations {
+    pub fn get(&self, owner: &str, now: DateTime<Utc>) -> Option<u64> {
+        let owners = self
+            .owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        owners
+            .get(&owner.to_ascii_lowercase())
+            .filter(|(_, until)| now < *until)
+            .map(|(id, _)| *id)
+    }
+
+    pub fn put(&self, owner: &str, installation_id: u64, now: DateTime<Utc>) {
+        let mut owners = self
+            .owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Bounded by the owners runway serves; expired entries go when the map grows.
+        if owners.len() >= 10_000 {
+            owners.retain(|_, (_, until)| now < *until);
+        }
+        owners.insert(
+            owner.to_ascii_lowercase(),
+            (installation_id, now + OWNER_INSTALLATION_TTL),
+        );
+    }
+}
+
+/// `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation`: as much of the
+/// installation as routing needs.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct InstallationRef {
+    pub id: u64,
 }

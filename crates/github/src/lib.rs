@@ -3,8 +3,9 @@
 //! [`GitHub`] is the port the rest of runway uses; [`RestGitHub`] implements it over the REST
 //! API of github.com or GitHub Enterprise Server, through octocrab's client, authenticated as a
 //! GitHub App installation (RS256 JWT → installation token, cached per installation until five
-//! minutes before it expires; [`RestGitHub::for_installation`] acts for another one) or with a
-//! token. TLS trusts the system's roots and an optional extra CA bundle
+//! minutes before it expires) or with a token. An App serving several installations
+//! ([`AppCredentials::serving`]) acts, for each request, for the installation on the
+//! repository's or organization's owner; [`RestGitHub::for_installation`] acts for one. TLS trusts the system's roots and an optional extra CA bundle
 //! ([`RestGitHubOptions::extra_ca_pem`], for a GHES behind an internal CA). Rate limits are honoured (`Retry-After`, `x-ratelimit-reset`), 5xx and transport
 //! failures are retried with bounded exponential backoff, and every wait goes through
 //! [`runway_clock::Clock`] and stays within the call's deadline ([`RetryPolicy::call_budget`],
@@ -97,6 +98,11 @@ pub trait GitHub: Send + Sync + fmt::Debug {
     /// The repositories the App installation may access, all pages
     /// (`GET /installation/repositories`; needs installation credentials).
     async fn installation_repositories(&self) -> Result<Vec<InstallationRepository>, GitHubError>;
+
+    /// The App installation that acts for `owner/repo`'s jobs: with several installations
+    /// served, the one on the repository's owner (refused when it is not served). `None`
+    /// with a token, which acts for every repository it reaches.
+    async fn installation_for(&self, owner: &str, repo: &str) -> Result<Option<u64>, GitHubError>;
 
     /// Requests sent so far and the rate limit as last seen (nothing, for a client that does
     /// not keep count).

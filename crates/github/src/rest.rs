@@ -18,7 +18,10 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
 use crate::GitHub;
-use crate::auth::{Credentials, InstallationToken, InstallationTokens};
+use crate::auth::{
+    AppCredentials, Credentials, InstallationRef, InstallationToken, InstallationTokens,
+    OwnerInstallations,
+};
 use crate::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ResponseCache};
 use crate::error::GitHubError;
 use crate::secret::Secret;
@@ -104,6 +107,8 @@ pub struct RestGitHub {
     retry: RetryPolicy,
     /// Installation tokens by installation id.
     tokens: Arc<InstallationTokens>,
+    /// The installation found on each owner, when the App serves several.
+    owners: Arc<OwnerInstallations>,
     /// `GET` answers with an `ETag`, for conditional requests.
     cache: Arc<ResponseCache>,
     usage: Arc<UsageCounters>,
@@ -111,10 +116,57 @@ pub struct RestGitHub {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum As {
-    /// The installation token (or the personal token).
+    /// The token of the installation on the request's owner (or the personal token).
     Installation,
+    /// The token of this installation.
+    InstallationId(u64),
     /// The App's own JWT.
     App,
+}
+
+/// Who a request is sent as, once its installation is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identity {
+    Token,
+    App,
+    Installation(u64),
+}
+
+/// Whose resource a request path names: the owner whose installation acts for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner<'a> {
+    Repository { owner: &'a str, repo: &'a str },
+    Organization(&'a str),
+}
+
+impl Owner<'_> {
+    fn login(&self) -> &str {
+        match self {
+            Owner::Repository { owner, .. } => owner,
+            Owner::Organization(org) => org,
+        }
+    }
+
+    /// Where GitHub tells which installation of the App is on this owner (App JWT).
+    fn installation_path(&self) -> String {
+        match self {
+            Owner::Repository { owner, repo } => format!("/repos/{owner}/{repo}/installation"),
+            Owner::Organization(org) => format!("/orgs/{org}/installation"),
+        }
+    }
+
+    /// The owner of `/repos/{owner}/{repo}/…` and `/orgs/{org}/…` (segments as sent);
+    /// `None` for paths that name no owner (an enterprise's, the installation's own).
+    fn of(path: &str) -> Option<Owner<'_>> {
+        let mut segments = path.trim_start_matches('/').split('/');
+        match (segments.next(), segments.next(), segments.next()) {
+            (Some("repos"), Some(owner), Some(repo)) if !owner.is_empty() && !repo.is_empty() => {
+                Some(Owner::Repository { owner, repo })
+            }
+            (Some("orgs"), Some(org), _) if !org.is_empty() => Some(Owner::Organization(org)),
+            _ => None,
+        }
+    }
 }
 
 impl RestGitHub {
@@ -153,6 +205,7 @@ impl RestGitHub {
             clock,
             retry: RetryPolicy::default(),
             tokens: Arc::default(),
+            owners: Arc::default(),
             cache: Arc::new(ResponseCache::new(
                 DEFAULT_CACHE_ENTRIES,
                 DEFAULT_CACHE_BYTES,
@@ -178,6 +231,7 @@ impl RestGitHub {
             clock: self.clock.clone(),
             retry: self.retry.clone(),
             tokens: self.tokens.clone(),
+            owners: self.owners.clone(),
             cache: self.cache.clone(),
             usage: self.usage.clone(),
         })
@@ -223,33 +277,96 @@ impl RestGitHub {
         }
     }
 
-    /// The bearer token for `who`, fetching an installation token when none is fresh.
-    async fn bearer(&self, who: As) -> Result<Secret, GitHubError> {
-        let app = match (&self.credentials, who) {
-            (Credentials::Token(token), _) => return Ok(token.clone()),
-            (Credentials::App(app), As::App) => return app.jwt(self.clock.now()),
-            (Credentials::App(app), As::Installation) => app,
+    /// Who a request for `path` is sent as: with several installations served, the one on
+    /// the path's owner.
+    async fn identity(&self, who: As, path: &str) -> Result<Identity, GitHubError> {
+        let app = match &self.credentials {
+            Credentials::Token(_) => return Ok(Identity::Token),
+            Credentials::App(app) => app,
         };
-        let slot = self.tokens.slot(app.installation_id());
+        match who {
+            As::App => Ok(Identity::App),
+            As::InstallationId(id) => Ok(Identity::Installation(id)),
+            As::Installation if app.installations().len() <= 1 => {
+                Ok(Identity::Installation(app.installation_id()))
+            }
+            As::Installation => match Owner::of(path) {
+                Some(owner) => self
+                    .installation_on(app, owner)
+                    .await
+                    .map(Identity::Installation),
+                None => Ok(Identity::Installation(app.installation_id())),
+            },
+        }
+    }
+
+    /// The installation of the App on `owner`, looked up once an hour, refused unless it is
+    /// one this client serves.
+    async fn installation_on(
+        &self,
+        app: &AppCredentials,
+        owner: Owner<'_>,
+    ) -> Result<u64, GitHubError> {
+        let login = owner.login();
+        let id = match self.owners.get(login, self.clock.now()) {
+            Some(id) => id,
+            None => {
+                let path = owner.installation_path();
+                // Boxed: `call` finds its identity through here, with the App JWT only.
+                let found: Result<InstallationRef, GitHubError> =
+                    Box::pin(self.call(Method::GET, &path, &[], None, As::App)).await;
+                let found = found.map_err(|error| match error {
+                    GitHubError::NotFound { .. } => GitHubError::NotFound {
+                        message: format!(
+                            "the GitHub App is not installed on {login}: install it there, or \
+                             leave {login}'s jobs to another runner fleet"
+                        ),
+                    },
+                    other => other,
+                })?;
+                self.owners.put(login, found.id, self.clock.now());
+                found.id
+            }
+        };
+        if !app.installations().contains(&id) {
+            return Err(GitHubError::Forbidden {
+                message: format!(
+                    "the GitHub App's installation on {login} is {id}, which runway does not \
+                     serve: add {id} to the installations it serves (GitHubInstallationId)"
+                ),
+            });
+        }
+        Ok(id)
+    }
+
+    /// The bearer token for `who`, fetching an installation token when none is fresh.
+    async fn bearer(&self, who: Identity) -> Result<Secret, GitHubError> {
+        let installation_id = match (&self.credentials, who) {
+            (Credentials::Token(token), _) => return Ok(token.clone()),
+            (Credentials::App(app), Identity::App) => return app.jwt(self.clock.now()),
+            (Credentials::App(_), Identity::Installation(id)) => id,
+            (Credentials::App(app), Identity::Token) => app.installation_id(),
+        };
+        let slot = self.tokens.slot(installation_id);
         // Holding the lock while fetching: concurrent callers wait for one fetch.
         let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref().filter(|t| t.fresh_at(self.clock.now())) {
             return Ok(token.token.clone());
         }
-        let path = format!("/app/installations/{}/access_tokens", app.installation_id());
+        let path = format!("/app/installations/{installation_id}/access_tokens");
         // Boxed: `call` authenticates through `bearer`, here with the App JWT only.
         let token: InstallationToken =
             Box::pin(self.call(Method::POST, &path, &[], None, As::App)).await?;
-        debug!(installation_id = app.installation_id(), expires_at = %token.expires_at, "installation token obtained");
+        debug!(installation_id, expires_at = %token.expires_at, "installation token obtained");
         let secret = token.token.clone();
         *cached = Some(token);
         Ok(secret)
     }
 
     /// Forgets the installation token GitHub refused, unless another call has replaced it.
-    async fn forget_installation_token(&self, refused: &Secret) {
-        if let Credentials::App(app) = &self.credentials {
-            let slot = self.tokens.slot(app.installation_id());
+    async fn forget_installation_token(&self, installation_id: u64, refused: &Secret) {
+        if let Credentials::App(_) = &self.credentials {
+            let slot = self.tokens.slot(installation_id);
             let mut cached = slot.lock().await;
             if cached.as_ref().is_some_and(|token| &token.token == refused) {
                 *cached = None;
@@ -258,10 +375,11 @@ impl RestGitHub {
     }
 
     /// Who a cached answer was for: an App JWT and each installation see different things.
-    fn cache_identity(&self, who: As) -> String {
+    fn cache_identity(&self, who: Identity) -> String {
         match (&self.credentials, who) {
-            (Credentials::App(app), As::App) => format!("app {}", app.app_id()),
-            (Credentials::App(app), As::Installation) => {
+            (Credentials::App(app), Identity::App) => format!("app {}", app.app_id()),
+            (Credentials::App(_), Identity::Installation(id)) => format!("installation {id}"),
+            (Credentials::App(app), Identity::Token) => {
                 format!("installation {}", app.installation_id())
             }
             (Credentials::Token(_), _) => "token".to_owned(),
@@ -297,6 +415,7 @@ impl RestGitHub {
         // Relative to the base URL: octocrab's base-URI layer puts it (and GHES's /api/v3)
         // in front.
         let path_and_query = format!("{path}{}", query_string(query));
+        let who = self.identity(who, path).await?;
         let cache_key = (method == Method::GET).then(|| {
             format!(
                 "{} {}{path_and_query}",
@@ -355,14 +474,14 @@ impl RestGitHub {
                     }
                     let message = error_message(&answer.body);
                     let error = self.classify(status, &answer.headers, message);
-                    if matches!(error, GitHubError::Unauthorized { .. })
-                        && who == As::Installation
+                    if let (GitHubError::Unauthorized { .. }, Identity::Installation(id)) =
+                        (&error, who)
                         && matches!(self.credentials, Credentials::App(_))
                         && !refreshed_token
                     {
                         // A revoked or rotated installation token: fetch a new one, once.
                         refreshed_token = true;
-                        self.forget_installation_token(&token).await;
+                        self.forget_installation_token(id, &token).await;
                         continue;
                     }
                     error
@@ -401,10 +520,9 @@ impl RestGitHub {
         &self,
         path: &str,
         query: &[(&str, String)],
+        who: As,
     ) -> Result<Page<T>, GitHubError> {
-        let answer = self
-            .send(Method::GET, path, query, None, As::Installation)
-            .await?;
+        let answer = self.send(Method::GET, path, query, None, who).await?;
         let status = answer.status;
         let mut response = http::Response::new(
             Full::new(answer.body)
@@ -431,6 +549,19 @@ impl RestGitHub {
         per_page: usize,
         max_pages: usize,
     ) -> Result<Vec<T>, GitHubError> {
+        self.paged_as(As::Installation, path, query, per_page, max_pages)
+            .await
+    }
+
+    /// [`RestGitHub::paged`] sent as `who`.
+    async fn paged_as<T: DeserializeOwned>(
+        &self,
+        who: As,
+        path: &str,
+        query: &[(&str, String)],
+        per_page: usize,
+        max_pages: usize,
+    ) -> Result<Vec<T>, GitHubError> {
         let mut items = Vec::new();
         for page_number in 1..=max_pages {
             let mut page_query = vec![
@@ -438,7 +569,7 @@ impl RestGitHub {
                 ("page", page_number.to_string()),
             ];
             page_query.extend_from_slice(query);
-            let page = self.page::<T>(path, &page_query).await?;
+            let page = self.page::<T>(path, &page_query, who).await?;
             let linked = page.next.is_some()
                 || page.prev.is_some()
                 || page.first.is_some()
@@ -710,13 +841,37 @@ impl GitHub for RestGitHub {
     }
 
     async fn installation_repositories(&self) -> Result<Vec<InstallationRepository>, GitHubError> {
-        self.paged(
-            "/installation/repositories",
-            &[],
-            ITEMS_PER_PAGE,
-            MAX_ITEM_PAGES,
-        )
-        .await
+        // Each served installation's own: a token reaches only its installation's.
+        let askers: Vec<As> = match &self.credentials {
+            Credentials::App(app) if app.installations().len() > 1 => app
+                .installations()
+                .iter()
+                .map(|id| As::InstallationId(*id))
+                .collect(),
+            _ => vec![As::Installation],
+        };
+        let mut repositories = Vec::new();
+        for who in askers {
+            let listed: Vec<InstallationRepository> = self
+                .paged_as(
+                    who,
+                    "/installation/repositories",
+                    &[],
+                    ITEMS_PER_PAGE,
+                    MAX_ITEM_PAGES,
+                )
+                .await?;
+            repositories.extend(listed);
+        }
+        Ok(repositories)
+    }
+
+    async fn installation_for(&self, owner: &str, repo: &str) -> Result<Option<u64>, GitHubError> {
+        let path = format!("/repos/{}/{}", segment(owner), segment(repo));
+        match self.identity(As::Installation, &path).await? {
+            Identity::Installation(id) => Ok(Some(id)),
+            Identity::App | Identity::Token => Ok(None),
+        }
     }
 
     fn usage(&self) -> ApiUsage {

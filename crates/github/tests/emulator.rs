@@ -459,3 +459,113 @@ async fn unchanged_resources_cost_304s_the_emulator_does_not_count_and_a_spent_l
     );
     assert_eq!(emulator.api_usage().rate_limited, 1);
 }
+
+/// An App installed on two organizations, each its own installation, and a third one the
+/// deployment does not serve.
+async fn emulator_with_installations(clock: SharedClock) -> EmulatorHandle {
+    let config = EmulatorConfig {
+        app: AppConfig {
+            app_id: APP_ID,
+            installation_id: INSTALLATION,
+            installations: [
+                ("other-org".to_owned(), 2719),
+                ("third-org".to_owned(), 2720),
+            ]
+            .into_iter()
+            .collect(),
+            public_key_pem: Some(app_key().public_pem.clone()),
+            ..AppConfig::default()
+        },
+        repositories: vec![
+            "octo-org/app".into(),
+            "other-org/api".into(),
+            "third-org/web".into(),
+        ],
+        organizations: vec!["octo-org".into(), "other-org".into(), "third-org".into()],
+        clock,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_app_serving_several_installations_acts_for_each_owners_own() {
+    let clock = SystemClock::shared();
+    let emulator = emulator_with_installations(clock.clone()).await;
+    let app = AppCredentials::new(
+        APP_ID.to_string(),
+        app_key().private_pem.as_bytes(),
+        INSTALLATION,
+    )
+    .unwrap()
+    .serving(&[INSTALLATION, 2719]);
+    let github = RestGitHub::with_options(
+        emulator.api_url(),
+        Credentials::App(app),
+        clock,
+        support::untimed(),
+    )
+    .unwrap();
+
+    // Each organization's runner is registered through its own installation's token (another
+    // installation's token gets a 404 or 403 from GitHub).
+    for (scope, name) in [
+        (RunnerScope::repository("octo-org", "app"), "runway-a-1"),
+        (RunnerScope::repository("other-org", "api"), "runway-b-1"),
+        (RunnerScope::organization("other-org"), "runway-b-2"),
+        (RunnerScope::organization("OCTO-ORG"), "runway-a-2"),
+    ] {
+        let config = github
+            .generate_jit_config(&scope, &jit_request(name))
+            .await
+            .unwrap_or_else(|e| panic!("{scope:?}: {e}"));
+        let listed = github.list_runners(&scope, Some(name)).await.unwrap();
+        assert_eq!(listed.len(), 1, "{scope:?}");
+        github
+            .delete_runner(&scope, config.runner.id)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        github.installation_for("other-org", "api").await.unwrap(),
+        Some(2719)
+    );
+    assert_eq!(
+        github.installation_for("octo-org", "app").await.unwrap(),
+        Some(INSTALLATION)
+    );
+
+    // The repositories of every served installation, and none of the unserved one.
+    let mut repositories: Vec<String> = github
+        .installation_repositories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|repo| repo.repository.full_name)
+        .collect();
+    repositories.sort();
+    assert_eq!(repositories, ["octo-org/app", "other-org/api"]);
+
+    // An owner whose installation is not served is refused, naming the installation.
+    let refused = github
+        .generate_jit_config(
+            &RunnerScope::repository("third-org", "web"),
+            &jit_request("runway-c-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, GitHubError::Forbidden { message } if message.contains("2720")),
+        "{refused:?}"
+    );
+    assert!(emulator.runners().is_empty());
+
+    // One installation's handle acts for it alone: the other's repository is out of reach.
+    let pinned = github.for_installation(INSTALLATION).unwrap();
+    let error = pinned
+        .list_runners(&RunnerScope::repository("other-org", "api"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitHubError::NotFound { .. }), "{error:?}");
+    emulator.shutdown().await;
+}

@@ -42,8 +42,9 @@ pub struct ReaperDeps {
     pub starter: Arc<dyn ExecutionStarter>,
     /// Which jobs runway takes on: the webhook intake's filter.
     pub job_filter: JobFilter,
-    /// The GitHub App installation runway acts as, carried in a started job's input as a
-    /// webhook carries it (`None` with a token instead of an App).
+    /// The installation a started job's input names when the GitHub client acts by a token,
+    /// which knows of none (`runway local` names its emulator's App installation, as the
+    /// emulator's webhooks do). With an App, the installation on the repository's owner.
     pub installation_id: Option<u64>,
     pub clock: SharedClock,
 }
@@ -917,6 +918,21 @@ impl Reaper {
                 // A run that changed status between the two lists is listed twice.
                 runs.extend(listed.into_iter().filter(|run| seen.insert(run.id)));
             }
+            // The installation serving this repository, as its webhooks name it.
+            let installation_id = if runs.is_empty() {
+                None
+            } else {
+                deps.github
+                    .installation_for(owner, repo)
+                    .await
+                    .map_err(|e| {
+                        ReapError::github(
+                            &format!("find the GitHub App installation serving {full_name}"),
+                            e,
+                        )
+                    })?
+                    .or(deps.installation_id)
+            };
             for run in runs {
                 if stop_here(&mut report) {
                     break 'repositories;
@@ -933,7 +949,7 @@ impl Reaper {
                     })?;
                 for job in jobs.iter().filter(|job| job.status == "queued") {
                     report.examined += 1;
-                    let event = queued_event(job, &run, deps.installation_id);
+                    let event = queued_event(job, &run, installation_id);
                     let Decision::Start { name, input } =
                         runway_webhook::decide(&deps.job_filter, &event, None)
                     else {

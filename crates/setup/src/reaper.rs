@@ -26,7 +26,7 @@ use runway_store::DynamoStore;
 use runway_webhook::{JobFilter, SfnExecutionStarter};
 use tracing::info;
 
-use crate::settings::{GitHubAuth, StackSettings, setting};
+use crate::settings::{StackSettings, setting};
 use crate::{SetupError, load_document};
 
 /// The job state machine's ARN (required by the reap Lambda).
@@ -114,12 +114,6 @@ pub async fn build_reaper(
     let executions = SfnExecutions::new(sfn.clone(), &reaper.job_state_machine_arn)
         .map_err(|error| SetupError::Settings(error.to_string()))?;
     let starter = SfnExecutionStarter::new(sfn, reaper.job_state_machine_arn.clone());
-    let installation_id = match &settings.github {
-        GitHubAuth::App {
-            installation_id, ..
-        } => Some(*installation_id),
-        GitHubAuth::Token(_) => None,
-    };
     let built = Reaper::new(
         ReaperDeps {
             flow,
@@ -129,7 +123,8 @@ pub async fn build_reaper(
             executions: Arc::new(executions),
             starter: Arc::new(starter),
             job_filter: reaper.job_filter.clone(),
-            installation_id,
+            // An App tells each repository's installation; a token knows of none.
+            installation_id: None,
             clock,
         },
         reaper.config.clone(),

@@ -24,8 +24,9 @@ pub const CONFIG_ENV: &str = "RUNWAY_CONFIG";
 pub const CONFIG_PARAMETER_ENV: &str = "RUNWAY_CONFIG_PARAMETER";
 /// The GitHub App id; empty or unset: a token authenticates instead.
 pub const GITHUB_APP_ID_ENV: &str = "RUNWAY_GITHUB_APP_ID";
-/// The App installation runway acts for (required with an App id); several, comma-separated,
-/// when the webhook takes events of several installations (runway acts for the first).
+/// The App installations runway serves (required with an App id), comma-separated: the
+/// webhook takes their events, and each job is served through the installation on its
+/// repository's owner.
 pub const GITHUB_INSTALLATION_ID_ENV: &str = "RUNWAY_GITHUB_INSTALLATION_ID";
 /// Where the App's private key (PEM), or the token, is stored: a Secrets Manager secret when
 /// the value is a secret's ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`,
@@ -112,7 +113,9 @@ impl std::fmt::Debug for CredentialSource {
 pub enum GitHubAuth {
     App {
         app_id: String,
-        installation_id: u64,
+        /// Never empty; the first acts where a request names no owner (an enterprise's
+        /// runners).
+        installations: Vec<u64>,
         private_key: CredentialSource,
     },
     Token(CredentialSource),
@@ -214,10 +217,8 @@ impl StackSettings {
                          installation's settings URL)"
                     ))
                 })?;
-                // Several ids: the webhook takes events of each; runway acts for the first.
-                let installation_id = runway_webhook::parse_installation_ids(&raw)
-                    .map(|ids| ids[0])
-                    .map_err(|reason| {
+                let installations =
+                    runway_webhook::parse_installation_ids(&raw).map_err(|reason| {
                         SetupError::Settings(format!(
                             "{GITHUB_INSTALLATION_ID_ENV}={raw:?}: {reason}; give the App \
                              installation's numeric id (several, comma-separated)"
@@ -225,7 +226,7 @@ impl StackSettings {
                     })?;
                 GitHubAuth::App {
                     app_id,
-                    installation_id,
+                    installations,
                     private_key: credential(GITHUB_PRIVATE_KEY_ENV)?,
                 }
             }
@@ -397,19 +398,16 @@ mod tests {
             settings(&pairs).unwrap().github,
             GitHubAuth::App {
                 app_id: "12345".into(),
-                installation_id: 7,
+                installations: vec![7],
                 private_key: CredentialSource::Parameter("/runway/github/token".into()),
             }
         );
-        // Several installations (the webhook takes each one's events): runway acts for the first.
+        // Several installations: the webhook takes each one's events, and runway serves each.
         pairs.pop();
-        pairs.push((GITHUB_INSTALLATION_ID_ENV, "7,8"));
+        pairs.push((GITHUB_INSTALLATION_ID_ENV, "7, 8"));
         assert!(matches!(
             settings(&pairs).unwrap().github,
-            GitHubAuth::App {
-                installation_id: 7,
-                ..
-            }
+            GitHubAuth::App { installations, .. } if installations == [7, 8]
         ));
     }
 

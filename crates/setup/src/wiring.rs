@@ -76,13 +76,16 @@ pub(crate) async fn github(
     let credentials = match &settings.github {
         GitHubAuth::App {
             app_id,
-            installation_id,
+            installations,
             private_key,
         } => {
             let pem = credential_value(aws, private_key).await?;
-            let app = AppCredentials::new(app_id.clone(), pem.as_bytes(), *installation_id)
+            let first = installations.first().copied().ok_or_else(|| {
+                SetupError::Settings("no GitHub App installation id is set".to_owned())
+            })?;
+            let app = AppCredentials::new(app_id.clone(), pem.as_bytes(), first)
                 .map_err(|error| SetupError::GitHub(error.to_string()))?;
-            Credentials::App(app)
+            Credentials::App(app.serving(installations))
         }
         GitHubAuth::Token(token) => {
             Credentials::Token(Secret::new(credential_value(aws, token).await?))
