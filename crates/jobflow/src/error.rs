@@ -20,6 +20,9 @@ pub const JOB_NOT_FOUND: &str = "Runway.JobNotFound";
 pub const PROVISION_FAILED: &str = "Runway.ProvisionFailed";
 /// Every runner launched for the job failed to register with GitHub.
 pub const RUNNER_NEVER_REGISTERED: &str = "Runway.RunnerNeverRegistered";
+/// The job is still queued, but the runners the pool allows for it (`max_replacements` + 1)
+/// were all launched: each ran another job or never registered.
+pub const LAUNCHES_SPENT: &str = "Runway.LaunchesSpent";
 /// The store refused a request for good.
 pub const STORE_FAILED: &str = "Runway.StoreFailed";
 /// The provider could not terminate a runner and retrying will not help.

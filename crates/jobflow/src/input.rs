@@ -157,6 +157,20 @@ pub(crate) struct ProvisionInput {
     pub route: Route,
     #[serde(default)]
     pub replaces: Option<Runner>,
+    /// Why `replaces` is replaced.
+    #[serde(default)]
+    pub because: ReplaceReason,
+}
+
+/// Why a runner is replaced by another launch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ReplaceReason {
+    /// It never registered with GitHub within the pool's boot timeout.
+    #[default]
+    NeverRegistered,
+    /// It ran another job of the pool and left while this execution's job is still queued.
+    RanAnotherJob,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

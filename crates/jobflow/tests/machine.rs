@@ -840,7 +840,7 @@ async fn the_longest_allowed_wait_for_a_slot_stays_within_the_history_limit() {
 
 /// A job whose webhooks all arrive: the states it passes through, what Step Functions bills.
 #[tokio::test(start_paused = true)]
-async fn a_happy_path_job_takes_19_state_transitions() {
+async fn a_happy_path_job_takes_20_state_transitions() {
     let machine = Machine::start(pool()).await;
     let job = machine.queue_job(Duration::from_secs(30));
     let execution = machine.execution_of(job).await;
@@ -852,7 +852,7 @@ async fn a_happy_path_job_takes_19_state_transitions() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(states.len(), 19, "{states:#?}");
+    assert_eq!(states.len(), 20, "{states:#?}");
     let result = output(&done);
     let runner_name = result["runner"]["runner_name"].as_str().unwrap().to_owned();
     assert_nothing_left(&machine, &execution, &runner_name).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use runway_asl::ExecutionStatus;
-use runway_github_emulator::{JobStatus, NewJob};
+use runway_github_emulator::{Faults, JobStatus, NewJob};
 use serde_json::Value;
 
 const LINUX: &[&str] = &["self-hosted", "linux"];
@@ -336,5 +336,62 @@ async fn a_provider_that_cannot_launch_fails_the_job_with_nothing_running_and_th
     assert_nothing_left(&system).await;
     // The job is still queued in GitHub: nothing of runway's is waiting for it.
     assert_eq!(emulator.job(job).unwrap().status, JobStatus::Queued);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_runner_ran_a_job_without_an_execution_gets_another_runner() {
+    let gate = tempfile::tempdir().unwrap();
+    let provider = runners(&[("RUNWAY_E2E_GATE_DIR", gate.path())]);
+    let system = start(&pool("linux", LINUX, QUICK, &provider)).await;
+    let emulator = emulator(&system);
+    // A's `queued` webhook is lost: A has no execution, and no runner is launched for it.
+    emulator.set_faults(Faults {
+        drop_webhooks_by_action: [("queued".to_owned(), 1)].into_iter().collect(),
+        ..Faults::default()
+    });
+    let a = emulator.create_job(job(LINUX, 0.5)).unwrap().job_id;
+    let b = emulator.create_job(job(LINUX, 0.5)).unwrap().job_id;
+    assert!(system.execution_for_job(a).is_none());
+
+    // B's runner comes online and GitHub hands it the oldest queued job: A.
+    let runners = emulator
+        .wait_for_runners(JOB_TIMEOUT, |runners| runners.len() == 1)
+        .await
+        .expect("a runner was registered for B");
+    let first = runner_launched_for(&runners, b).unwrap();
+    std::fs::write(gate.path().join(&first.name), "").unwrap();
+    let started = emulator
+        .wait_for_job(a, JobStatus::Completed, JOB_TIMEOUT)
+        .await
+        .expect("job A ran");
+    assert_eq!(started.runner_name.as_deref(), Some(first.name.as_str()));
+
+    // B is still queued once that runner is gone: B's execution launches another for it.
+    let second = emulator
+        .wait_for_runners(JOB_TIMEOUT, |runners| {
+            runners.iter().any(|runner| runner.name != first.name)
+        })
+        .await
+        .expect("another runner was launched for B")
+        .into_iter()
+        .find(|runner| runner.name != first.name)
+        .unwrap();
+    std::fs::write(gate.path().join(&second.name), "").unwrap();
+
+    let execution = ended(&system, b).await;
+    assert_succeeded(&system, &execution, "Done");
+    let states = states(&system, &execution);
+    let relaunch = states.iter().position(|s| s == "RelaunchForQueuedJob");
+    let check = states.iter().position(|s| s == "CheckJobAfterRunner");
+    assert!(
+        matches!((check, relaunch), (Some(c), Some(r)) if c < r),
+        "{states:?}"
+    );
+    let done = emulator.job(b).unwrap();
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
+    assert_eq!(done.runner_name.as_deref(), Some(second.name.as_str()));
+    assert!(second.name.ends_with("-2"), "{}", second.name);
+    assert_nothing_left(&system).await;
     system.shutdown().await;
 }

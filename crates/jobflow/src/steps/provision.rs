@@ -7,9 +7,9 @@ use runway_store::{PutRunner, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::error::{PROVISION_FAILED, RUNNER_NEVER_REGISTERED, StepError};
+use crate::error::{LAUNCHES_SPENT, PROVISION_FAILED, RUNNER_NEVER_REGISTERED, StepError};
 use crate::flow::JobFlow;
-use crate::input::{ProvisionInput, decode};
+use crate::input::{ProvisionInput, ReplaceReason, decode};
 use crate::naming::runner_name;
 use crate::step::Step;
 use crate::steps::teardown::{Removal, teardown_one};
@@ -59,15 +59,26 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             .as_ref()
             .map(|old| old.runner_name.to_string())
             .unwrap_or_default();
-        return Err(StepError::new(
-            RUNNER_NEVER_REGISTERED,
-            format!(
-                "none of the {allowed} runners launched for job {} registered with GitHub (the \
-                 last was {last}); check the pool's image, its network access to GitHub and \
-                 the runner logs",
-                job.id
+        return Err(match input.because {
+            ReplaceReason::NeverRegistered => StepError::new(
+                RUNNER_NEVER_REGISTERED,
+                format!(
+                    "none of the {allowed} runners launched for job {} registered with GitHub \
+                     (the last was {last}); check the pool's image, its network access to \
+                     GitHub and the runner logs",
+                    job.id
+                ),
             ),
-        ));
+            ReplaceReason::RanAnotherJob => StepError::new(
+                LAUNCHES_SPENT,
+                format!(
+                    "job {} is still queued, but the {allowed} runners pool {} allows for it \
+                     were all launched (the last, {last}, ran another job of the pool); the \
+                     slot is released and the job waits for any runner of the pool",
+                    job.id, pool.name
+                ),
+            ),
+        });
     }
 
     let name = runner_name(
