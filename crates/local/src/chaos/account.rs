@@ -201,23 +201,7 @@ pub(crate) fn outcomes(
                     .service()
                     .get_execution_history(&execution.execution_arn, false)
                     .unwrap_or_default();
-                let entered = crate::bench::entered_states(&history);
-                let open: Vec<&str> = entered
-                    .iter()
-                    .copied()
-                    .filter(|state| {
-                        !history.iter().any(|event| {
-                            event.event_type.ends_with("StateExited")
-                                && crate::bench::state_name(event, "stateExitedEventDetails")
-                                    == Some(*state)
-                        })
-                    })
-                    .collect();
-                // The innermost states: the Parallel around them says nothing.
-                let waiting: Vec<&str> = open
-                    .into_iter()
-                    .filter(|state| *state != "Follow")
-                    .collect();
+                let waiting = open_states(&history);
                 stuck.push(StuckJob {
                     job_id: job_id_of(&execution.name),
                     execution: execution.name.clone(),
@@ -254,6 +238,46 @@ pub(crate) fn outcomes(
         }
     }
     (done, failed, stuck)
+}
+
+/// The states an execution is in now, innermost: each entered state whose branch of the
+/// history has not moved on (no exit of it, no later state entered after it, as a caught error
+/// moves on without an exit). A Parallel around open states is left out.
+pub(crate) fn open_states(history: &[runway_asl::HistoryEvent]) -> Vec<&str> {
+    let mut next: std::collections::HashMap<u64, Vec<&runway_asl::HistoryEvent>> =
+        Default::default();
+    for event in history {
+        next.entry(event.previous_event_id).or_default().push(event);
+    }
+    let mut open = Vec::new();
+    for entered in history
+        .iter()
+        .filter(|event| event.event_type.ends_with("StateEntered"))
+    {
+        let Some(name) = crate::bench::state_name(entered, "stateEnteredEventDetails") else {
+            continue;
+        };
+        let mut at = entered;
+        let still_in = loop {
+            match next.get(&at.id).map(Vec::as_slice) {
+                None | Some([]) => break true,
+                Some([only]) => {
+                    let moved_on = only.event_type.ends_with("StateExited")
+                        || only.event_type.ends_with("StateEntered");
+                    if moved_on {
+                        break false;
+                    }
+                    at = only;
+                }
+                // Branches fork from here: a Parallel or Map, never itself the innermost.
+                Some(_) => break false,
+            }
+        };
+        if still_in && !open.contains(&name) {
+            open.push(name);
+        }
+    }
+    open
 }
 
 /// SSM parameters whose names begin with `prefix/`.
@@ -302,5 +326,50 @@ mod tests {
         );
         assert_eq!(one_sentence("v1.2 broke"), "v1.2 broke");
         assert_eq!(one_sentence(&"x".repeat(400)).chars().count(), 300);
+    }
+
+    fn event(id: u64, previous: u64, kind: &str, state: Option<&str>) -> runway_asl::HistoryEvent {
+        let mut details = serde_json::Map::new();
+        if let Some(state) = state {
+            let key = if kind.ends_with("StateEntered") {
+                "stateEnteredEventDetails"
+            } else {
+                "stateExitedEventDetails"
+            };
+            details.insert(key.to_owned(), serde_json::json!({ "name": state }));
+        }
+        runway_asl::HistoryEvent {
+            timestamp: chrono::Utc::now(),
+            event_type: kind.to_owned(),
+            id,
+            previous_event_id: previous,
+            details,
+        }
+    }
+
+    #[test]
+    fn a_state_left_by_a_caught_error_is_not_open_and_one_entered_again_is() {
+        // A runner branch: AwaitRunnerGone ends, Teardown fails with a caught error back into
+        // AwaitRunnerGone, which waits again.
+        let history = vec![
+            event(1, 0, "ExecutionStarted", None),
+            event(2, 1, "ParallelStateEntered", Some("Follow")),
+            event(3, 2, "ParallelStateStarted", None),
+            event(4, 3, "TaskStateEntered", Some("AwaitJobStart")),
+            event(5, 3, "TaskStateEntered", Some("AwaitRunnerGone")),
+            event(6, 5, "TaskScheduled", None),
+            event(7, 6, "TaskSucceeded", None),
+            event(8, 7, "TaskStateExited", Some("AwaitRunnerGone")),
+            event(9, 8, "TaskStateEntered", Some("Teardown")),
+            event(10, 9, "TaskScheduled", None),
+            event(11, 10, "TaskFailed", None),
+            event(12, 11, "TaskStateEntered", Some("AwaitRunnerGone")),
+            event(13, 12, "TaskScheduled", None),
+            event(14, 4, "TaskScheduled", None),
+        ];
+        assert_eq!(
+            open_states(&history),
+            vec!["AwaitJobStart", "AwaitRunnerGone"]
+        );
     }
 }
