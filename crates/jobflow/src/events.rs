@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use runway_store::{JobId, JobWatch, RunnerName, RunnerState, Store, TaskToken};
+use runway_store::{
+    JobId, JobWatch, RunnerEvent, RunnerName, RunnerState, RunnerWatch, Store, TaskToken,
+};
 use runway_webhook::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
@@ -71,9 +73,10 @@ impl JobEventRelay {
         };
         let store = &self.store;
         let job_id = JobId(update.job_id);
-        let (state, output) = match update.kind {
+        let (state, event, output) = match update.kind {
             JobEventKind::Started => (
                 RunnerState::Busy { job_id },
+                RunnerEvent::Started,
                 json!({
                     "status": "busy",
                     "job_id": update.job_id,
@@ -82,6 +85,7 @@ impl JobEventRelay {
             ),
             JobEventKind::Completed => (
                 RunnerState::Gone,
+                RunnerEvent::Completed,
                 json!({
                     "status": "gone",
                     "job_id": update.job_id,
@@ -101,16 +105,19 @@ impl JobEventRelay {
             // Not a runner runway launched (or its record expired).
             return Ok(());
         }
-        let token = store
-            .take_runner_token(&name)
+        // Only a wait this event answers: a runner that starts a job must not end a wait for
+        // it to leave (registered when GitHub showed it busy before this webhook came), which
+        // would then miss the event that does answer it.
+        let watch = store
+            .take_runner_token_for(&name, event)
             .await
             .map_err(|e| store_error("take the runner's watch", e))?;
-        if let Some(token) = token
-            && let Err(error) = self.deliver(&token, output).await
+        if let Some(watch) = watch
+            && let Err(error) = self.deliver(&watch.task_token, output).await
         {
-            // Put the token back so a redelivered webhook can complete it, unless the runner's
+            // Put the watch back so a redelivered webhook can complete it, unless the runner's
             // next step set its own meanwhile.
-            self.put_back_runner_token(&name, &token, &error).await;
+            self.put_back_runner_token(&name, &watch, &error).await;
             return Err(error);
         }
         Ok(())
@@ -162,10 +169,10 @@ impl JobEventRelay {
     async fn put_back_runner_token(
         &self,
         name: &RunnerName,
-        token: &TaskToken,
+        watch: &RunnerWatch,
         undelivered: &ForwardError,
     ) {
-        match self.store.restore_runner_token(name, token).await {
+        match self.store.restore_runner_token(name, watch).await {
             Ok(true) => info!(runner = %name, "runner watch put back for a redelivered event"),
             Ok(false) => info!(
                 runner = %name,
@@ -241,7 +248,8 @@ mod tests {
     use runway_clock::VirtualClock;
     use runway_store::{
         ExecutionKey, Load, MemoryStore, OrgName, PoolName, PutRunner, Release, RepoName,
-        RunnerRecord, SlotClaim, SlotHolder, SlotOutcome, StateChange, StoreError, Waiter,
+        RunnerRecord, RunnerWait, SlotClaim, SlotHolder, SlotOutcome, StateChange, StoreError,
+        Waiter,
     };
 
     use super::*;
@@ -323,8 +331,9 @@ mod tests {
             &self,
             name: &RunnerName,
             token: &TaskToken,
+            wait: RunnerWait,
         ) -> Result<bool, StoreError> {
-            self.0.set_runner_token(name, token).await
+            self.0.set_runner_token(name, token, wait).await
         }
         async fn set_runner_instance(
             &self,
@@ -333,11 +342,12 @@ mod tests {
         ) -> Result<bool, StoreError> {
             self.0.set_runner_instance(name, instance_id).await
         }
-        async fn take_runner_token(
+        async fn take_runner_token_for(
             &self,
             name: &RunnerName,
-        ) -> Result<Option<TaskToken>, StoreError> {
-            self.0.take_runner_token(name).await
+            event: RunnerEvent,
+        ) -> Result<Option<RunnerWatch>, StoreError> {
+            self.0.take_runner_token_for(name, event).await
         }
         async fn take_runner_token_of(
             &self,
@@ -349,7 +359,7 @@ mod tests {
         async fn restore_runner_token(
             &self,
             _: &RunnerName,
-            _: &TaskToken,
+            _: &RunnerWatch,
         ) -> Result<bool, StoreError> {
             Err(unreachable("restore a runner's task token"))
         }
@@ -449,7 +459,7 @@ mod tests {
                 provider: "local".into(),
                 instance_id: None,
                 state: RunnerState::Idle,
-                runner_token: None,
+                runner_watch: None,
                 launched_at: now,
                 expires_at: now + Duration::hours(1),
             })
@@ -457,7 +467,11 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .set_runner_token(&runner, &TaskToken::new("runner-token").unwrap())
+                .set_runner_token(
+                    &runner,
+                    &TaskToken::new("runner-token").unwrap(),
+                    RunnerWait::Busy
+                )
                 .await
                 .unwrap()
         );

@@ -17,7 +17,8 @@ use runway_providers::{
     Terminated,
 };
 use runway_store::{
-    ExecutionKey, JobId, PoolName, RunnerName, RunnerState, Store, TaskToken, Waiter,
+    ExecutionKey, JobId, PoolName, RunnerEvent, RunnerName, RunnerState, RunnerWait, RunnerWatch,
+    Store, TaskToken, Waiter,
 };
 use runway_webhook::{JobEventKind, JobEventUpdate, JobEvents};
 use serde_json::{Value, json};
@@ -1073,7 +1074,7 @@ async fn a_wait_run_again_by_the_reaper_wakes_only_if_its_token_is_still_the_run
     assert_eq!(rerun["completed_now"], false, "{rerun}");
     let record = fixture.store().get_runner(&name).await.unwrap().unwrap();
     assert_eq!(
-        record.runner_token.as_ref().map(|t| t.as_str()),
+        record.runner_watch.as_ref().map(|w| w.task_token.as_str()),
         Some(gone.token.as_str())
     );
 
@@ -1087,7 +1088,7 @@ async fn a_wait_run_again_by_the_reaper_wakes_only_if_its_token_is_still_the_run
     assert!(
         fixture
             .store()
-            .take_runner_token(&name)
+            .take_runner_token_for(&name, RunnerEvent::Completed)
             .await
             .unwrap()
             .is_some()
@@ -1103,6 +1104,82 @@ async fn a_wait_run_again_by_the_reaper_wakes_only_if_its_token_is_still_the_run
     fixture
         .provider
         .terminate("job-r", name.as_str())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_started_event_leaves_a_runner_gone_wait_waiting_until_the_runner_leaves() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_id = input["job"]["id"].as_u64().unwrap();
+    let state = fixture.routed("job-g", &input).await;
+    let runner = fixture.run(Step::Provision, state).await.unwrap();
+    let runner_name = runner["runner_name"].as_str().unwrap().to_owned();
+
+    // GitHub already showed the runner busy to CheckRunner, so the execution waits for it to
+    // leave; the webhook saying it started the job comes only after that wait registered.
+    let gone = fixture.tokens.park("g-runner-gone").await;
+    let output = fixture
+        .run(
+            Step::Watch,
+            json!({"execution": "job-g", "input": input, "watch": "runner-gone", "task_token": gone.token, "runner": runner}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output["completed_now"], false, "{output}");
+
+    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
+        kind,
+        job_id,
+        run_id: 1,
+        run_attempt: 1,
+        repository_id: REPOSITORY_ID,
+        repository: REPOSITORY.into(),
+        runner_name: Some(runner_name.clone()),
+        runner_id: Some(1),
+        conclusion: conclusion.map(str::to_owned),
+        delivery_id: Some("d-g".into()),
+    };
+    // The started event records the runner busy but does not answer a wait for it to leave.
+    fixture
+        .flow
+        .job_event(update(JobEventKind::Started, None))
+        .await
+        .unwrap();
+    assert!(
+        fixture.tokens.is_running(&gone),
+        "a busy runner must not answer a wait for it to leave"
+    );
+    let name = RunnerName::new(runner_name.as_str()).unwrap();
+    let record = fixture.store().get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(
+        record.state,
+        RunnerState::Busy {
+            job_id: JobId(job_id)
+        }
+    );
+    assert_eq!(
+        record.runner_watch,
+        Some(RunnerWatch::new(
+            TaskToken::new(gone.token.as_str()).unwrap(),
+            RunnerWait::Gone
+        )),
+        "the wait keeps its token"
+    );
+
+    // The completed event answers it.
+    fixture
+        .flow
+        .job_event(update(JobEventKind::Completed, Some("success")))
+        .await
+        .unwrap();
+    let woken = fixture.tokens.output(&fixture.tokens.outcome(&gone).await);
+    assert_eq!(woken["status"], "gone", "{woken}");
+    assert_eq!(woken["job_id"], job_id);
+    fixture
+        .provider
+        .terminate("job-g", &runner_name)
         .await
         .unwrap();
 }

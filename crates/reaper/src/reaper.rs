@@ -658,7 +658,7 @@ impl Reaper {
                 .await
                 .map_err(|e| ReapError::store("read a runner record", e))?
                 .is_some_and(|record| {
-                    record.runner_token.is_some() && record.state != RunnerState::Gone
+                    record.runner_watch.is_some() && record.state != RunnerState::Gone
                 }),
             _ => false,
         };

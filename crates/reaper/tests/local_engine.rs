@@ -533,7 +533,7 @@ async fn a_slot_whose_job_completed_without_its_webhook_is_freed_through_its_exe
                 .unwrap()
                 .is_some_and(|r| {
                     matches!(r.state, runway_store::RunnerState::Busy { .. })
-                        && r.runner_token.is_some()
+                        && r.runner_watch.is_some()
                 })
         }
     })

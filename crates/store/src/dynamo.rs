@@ -10,7 +10,7 @@
 //! | repo counter   | `SLOT#REPO#<owner/repo>`  | `COUNT`              | `count` (N) |
 //! | slot holder    | `SLOT#HOLDER#<execution>` | `HOLDER`             | `execution`, `pool`, `org`, `repo`, `acquired_at`; `gsi1pk` = `HOLDERS#<pool>`, `gsi1sk` = `<acquired_at>#<execution>` |
 //! | waiter         | `QUEUE#<pool>`            | `WAITER#<execution>` | `qpos` (queue position, below), `pool`, `execution`, `priority` (N), `enqueued_at`, `task_token`, `expires_at` |
-//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `launched_at`, `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
+//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `runner_wait`? (`busy`, `gone`: what the step holding `runner_token` waits for; absent on items written before it was recorded, whose wait any event answers), `launched_at`, `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
 //! | job watch      | `JOB#<job id>`            | `WATCH`              | `job_id` (N), `execution`, `task_token`, `expires_at` |
 //!
 //! Times other than `expires_at` are RFC 3339 strings in UTC with nine fractional digits, so
@@ -35,8 +35,10 @@
 //!   transaction.
 //! - `pop_next_waiter` reads the head of the queue and deletes it on condition that it is
 //!   unchanged (same position and token), retrying on a lost race.
-//! - `take_job_watch` is a `DeleteItem` returning the old item; `take_runner_token` an
-//!   `UpdateItem` removing the token and returning it.
+//! - `take_job_watch` is a `DeleteItem` returning the old item; `take_runner_token_for` an
+//!   `UpdateItem` removing the token and its wait and returning them, conditioned on a wait
+//!   the event answers (`runner_wait` absent or one of those values), so a runner's start
+//!   never takes the token of a wait for it to leave.
 //!
 //! DynamoDB deletes expired items lazily, so every read also drops items whose `expires_at`
 //! has passed on the store's clock.
@@ -61,8 +63,8 @@ use crate::error::from_sdk;
 use crate::types::whole_seconds;
 use crate::{
     CeilingKind, ExecutionKey, JobId, JobWatch, Load, OrgName, PoolName, PutRunner, Release,
-    RepoName, RunnerName, RunnerRecord, RunnerState, SlotClaim, SlotHolder, SlotOutcome,
-    StateChange, Store, StoreError, TaskToken, Waiter,
+    RepoName, RunnerEvent, RunnerName, RunnerRecord, RunnerState, RunnerWait, RunnerWatch,
+    SlotClaim, SlotHolder, SlotOutcome, StateChange, Store, StoreError, TaskToken, Waiter,
 };
 
 /// The local secondary index ordering each pool's queue.
@@ -99,15 +101,15 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// One conditional write to a live runner record: `update` (which, or `also`, reads the
-    /// string `:value`) applies only while the record is live and `also` holds. False when
-    /// the condition failed: no such runner, or `also` did not hold.
+    /// One conditional write to a live runner record: `update` applies only while the record
+    /// is live and `also` holds; either reads the strings `values` name (`:value`, ...).
+    /// False when the condition failed: no such runner, or `also` did not hold.
     async fn update_live_runner(
         &self,
         name: &RunnerName,
         update: &str,
         also: Option<&str>,
-        value: &str,
+        values: &[(&str, &str)],
         doing: &'static str,
     ) -> Result<bool, StoreError> {
         let live = "attribute_exists(pk) AND #expires_at > :now";
@@ -115,7 +117,7 @@ impl DynamoStore {
             Some(also) => format!("{live} AND {also}"),
             None => live.to_owned(),
         };
-        let outcome = self
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -123,10 +125,11 @@ impl DynamoStore {
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()))
-            .expression_attribute_values(":value", s(value))
-            .send()
-            .await;
+            .expression_attribute_values(":now", n(self.now_seconds()));
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(*placeholder, s(*value));
+        }
+        let outcome = request.send().await;
         self.conditional_outcome(doing, outcome)
     }
 
@@ -731,12 +734,13 @@ impl Store for DynamoStore {
         &self,
         name: &RunnerName,
         token: &TaskToken,
+        wait: RunnerWait,
     ) -> Result<bool, StoreError> {
         self.update_live_runner(
             name,
-            "SET runner_token = :value",
+            "SET runner_token = :value, runner_wait = :wait",
             None,
-            token.as_str(),
+            &[(":value", token.as_str()), (":wait", wait.as_key())],
             "set a runner's task token",
         )
         .await
@@ -751,31 +755,58 @@ impl Store for DynamoStore {
             name,
             "SET instance_id = :value",
             None,
-            instance_id,
+            &[(":value", instance_id)],
             "record a runner's instance",
         )
         .await
     }
 
-    async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
-        let outcome = self
+    async fn take_runner_token_for(
+        &self,
+        name: &RunnerName,
+        event: RunnerEvent,
+    ) -> Result<Option<RunnerWatch>, StoreError> {
+        let mut condition = String::from(
+            "attribute_exists(pk) AND #expires_at > :now AND attribute_exists(runner_token)",
+        );
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Key::runner(name).item()))
-            .update_expression("REMOVE runner_token")
-            .condition_expression(
-                "attribute_exists(pk) AND #expires_at > :now AND attribute_exists(runner_token)",
-            )
+            .update_expression("REMOVE runner_token, runner_wait")
             .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", n(self.now_seconds()))
-            .return_values(ReturnValue::UpdatedOld)
-            .send()
-            .await;
-        match outcome {
+            .return_values(ReturnValue::UpdatedOld);
+        // The waits the event answers go into the condition, so the check and the take are
+        // one write. They come from `RunnerEvent::answers`, as in the memory store; an item
+        // without `runner_wait` (written before waits were recorded) is its `None`.
+        let waits = [RunnerWait::Busy, RunnerWait::Gone];
+        let answered: Vec<RunnerWait> = waits
+            .into_iter()
+            .filter(|wait| event.answers(Some(*wait)))
+            .collect();
+        if answered.len() < waits.len() {
+            let mut any_of = Vec::new();
+            if event.answers(None) {
+                any_of.push("attribute_not_exists(runner_wait)".to_owned());
+            }
+            for (index, wait) in answered.iter().enumerate() {
+                let placeholder = format!(":wait{index}");
+                any_of.push(format!("runner_wait = {placeholder}"));
+                request = request.expression_attribute_values(placeholder, s(wait.as_key()));
+            }
+            if any_of.is_empty() {
+                return Ok(None);
+            }
+            condition.push_str(&format!(" AND ({})", any_of.join(" OR ")));
+        } else if !event.answers(None) {
+            condition.push_str(" AND attribute_exists(runner_wait)");
+        }
+        match request.condition_expression(condition).send().await {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
-                optional_token(&item, "runner_token")
+                runner_watch(&item)
             }
             Err(error) if is_condition_failure(&error) => Ok(None),
             Err(error) => Err(self.sdk_error("take a runner's task token", error)),
@@ -789,9 +820,9 @@ impl Store for DynamoStore {
     ) -> Result<bool, StoreError> {
         self.update_live_runner(
             name,
-            "REMOVE runner_token",
+            "REMOVE runner_token, runner_wait",
             Some("runner_token = :value"),
-            token.as_str(),
+            &[(":value", token.as_str())],
             "take back a runner's task token",
         )
         .await
@@ -800,13 +831,25 @@ impl Store for DynamoStore {
     async fn restore_runner_token(
         &self,
         name: &RunnerName,
-        token: &TaskToken,
+        watch: &RunnerWatch,
     ) -> Result<bool, StoreError> {
+        let token = watch.task_token.as_str();
+        let (update, values) = match watch.wait {
+            Some(wait) => (
+                "SET runner_token = :value, runner_wait = :wait",
+                vec![(":value", token), (":wait", wait.as_key())],
+            ),
+            // Put back as it was taken: without a wait, answered by any event.
+            None => (
+                "SET runner_token = :value REMOVE runner_wait",
+                vec![(":value", token)],
+            ),
+        };
         self.update_live_runner(
             name,
-            "SET runner_token = :value",
+            update,
             Some("attribute_not_exists(runner_token)"),
-            token.as_str(),
+            &values,
             "put back a runner's task token",
         )
         .await
@@ -1195,8 +1238,11 @@ fn runner_item(record: &RunnerRecord) -> Item {
     if let RunnerState::Busy { job_id } = record.state {
         item.insert("job_id".into(), n(job_id.0));
     }
-    if let Some(token) = &record.runner_token {
-        item.insert("runner_token".into(), s(token.as_str()));
+    if let Some(watch) = &record.runner_watch {
+        item.insert("runner_token".into(), s(watch.task_token.as_str()));
+        if let Some(wait) = watch.wait {
+            item.insert("runner_wait".into(), s(wait.as_key()));
+        }
     }
     item.insert("launched_at".into(), s(text_time(record.launched_at)));
     item.insert(
@@ -1229,10 +1275,28 @@ fn runner_from_item(item: &Item) -> Result<RunnerRecord, StoreError> {
             None => None,
         },
         state,
-        runner_token: optional_token(item, "runner_token")?,
+        runner_watch: runner_watch(item)?,
         launched_at: time(item, "launched_at")?,
         expires_at: expiry(item)?,
     })
+}
+
+/// The runner's watch: `runner_token`, and `runner_wait` when the item records it (items
+/// written before it was do not: any event answers their wait).
+fn runner_watch(item: &Item) -> Result<Option<RunnerWatch>, StoreError> {
+    let Some(task_token) = optional_token(item, "runner_token")? else {
+        return Ok(None);
+    };
+    let wait = match item.get("runner_wait") {
+        None => None,
+        Some(_) => {
+            let key = string(item, "runner_wait")?;
+            let wait = RunnerWait::from_key(key)
+                .ok_or_else(|| corrupt(item, &format!("unknown runner wait {key:?}")))?;
+            Some(wait)
+        }
+    };
+    Ok(Some(RunnerWatch { task_token, wait }))
 }
 
 fn holder_from_item(item: &Item) -> Result<SlotHolder, StoreError> {

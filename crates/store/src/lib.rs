@@ -11,8 +11,12 @@
 //!   [`Store::release_slot`] is idempotent and takes back exactly what was counted.
 //! - **Queues.** Waiters come out by priority (higher first), then arrival (older first), then
 //!   execution key; [`Store::pop_next_waiter`] hands each waiter to exactly one caller.
-//! - **Wake-ups happen once.** [`Store::take_job_watch`] and [`Store::take_runner_token`] return
-//!   a token to exactly one caller.
+//! - **Wake-ups happen once.** [`Store::take_job_watch`] and [`Store::take_runner_token_for`]
+//!   return a token to exactly one caller.
+//! - **A runner event wakes only a wait it answers.** A runner's watch records what its step
+//!   waits for ([`RunnerWait`]); [`Store::take_runner_token_for`] hands it out only for an
+//!   event that answers it ([`RunnerEvent::answers`]): a runner starting a job never ends a
+//!   wait for it to leave.
 //! - **Expiry.** Waiters, runner records and job watches carry `expires_at` (kept to whole
 //!   seconds); once the store's clock reaches it they read as absent. Slot counters and
 //!   holders never expire: an expired holder would leak its count forever. Stale holders
@@ -33,8 +37,8 @@ pub use error::{StoreError, error_chain};
 pub use memory::MemoryStore;
 pub use types::{
     CeilingKind, Ceilings, ExecutionKey, InvalidName, JobId, JobWatch, Load, OrgName, PoolName,
-    PutRunner, Release, RepoName, RunnerName, RunnerRecord, RunnerState, SlotClaim, SlotHolder,
-    SlotOutcome, StateChange, TaskToken, Waiter,
+    PutRunner, Release, RepoName, RunnerEvent, RunnerName, RunnerRecord, RunnerState, RunnerWait,
+    RunnerWatch, SlotClaim, SlotHolder, SlotOutcome, StateChange, TaskToken, Waiter,
 };
 
 /// runway's state. Use as `Arc<dyn Store>`.
@@ -109,14 +113,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         expected: Option<RunnerState>,
     ) -> Result<StateChange, StoreError>;
 
-    /// Sets the token of the step waiting on this runner's events; false when no such runner.
+    /// Sets the watch of the step waiting on this runner's events: its token and what it
+    /// waits for, replacing any earlier watch. False when no such runner.
     async fn set_runner_token(
         &self,
         name: &RunnerName,
         token: &TaskToken,
+        wait: RunnerWait,
     ) -> Result<bool, StoreError>;
 
-    /// Removes and returns the runner's token: one event wakes the waiting step once.
     /// Records the host's id of a launched runner (instance id, task ARN, pod name). False
     /// when no live record has that name.
     async fn set_runner_instance(
@@ -125,22 +130,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         instance_id: &str,
     ) -> Result<bool, StoreError>;
 
-    async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError>;
+    /// Removes and returns the runner's watch if `event` answers what it waits for
+    /// ([`RunnerEvent::answers`]), in one atomic step: one event wakes the waiting step once,
+    /// and an event that does not answer the wait leaves it in place. `None` when there is no
+    /// watch, or the event does not answer it.
+    async fn take_runner_token_for(
+        &self,
+        name: &RunnerName,
+        event: RunnerEvent,
+    ) -> Result<Option<RunnerWatch>, StoreError>;
 
-    /// Removes the runner's token only if it is `token`: a step completes its own wait, never
-    /// the wait of a later step that set its token meanwhile. True when it was removed.
+    /// Removes the runner's watch only if it holds `token`: a step completes its own wait,
+    /// never the wait of a later step that set its token meanwhile. True when it was removed.
     async fn take_runner_token_of(
         &self,
         name: &RunnerName,
         token: &TaskToken,
     ) -> Result<bool, StoreError>;
 
-    /// Puts back a token taken for an event that could not be delivered, unless a later step
-    /// set its own meanwhile (that step is the one waiting now). True when it was put back.
+    /// Puts back a watch taken for an event that could not be delivered (with what it waits
+    /// for), unless a later step set its own meanwhile (that step is the one waiting now).
+    /// True when it was put back.
     async fn restore_runner_token(
         &self,
         name: &RunnerName,
-        token: &TaskToken,
+        watch: &RunnerWatch,
     ) -> Result<bool, StoreError>;
 
     /// Deletes the record; false when there was none.

@@ -11,8 +11,8 @@ use runway_clock::SharedClock;
 use crate::types::{is_live, whole_seconds};
 use crate::{
     CeilingKind, ExecutionKey, JobId, JobWatch, Load, OrgName, PoolName, PutRunner, Release,
-    RepoName, RunnerName, RunnerRecord, RunnerState, SlotClaim, SlotHolder, SlotOutcome,
-    StateChange, Store, StoreError, TaskToken, Waiter,
+    RepoName, RunnerEvent, RunnerName, RunnerRecord, RunnerState, RunnerWait, RunnerWatch,
+    SlotClaim, SlotHolder, SlotOutcome, StateChange, Store, StoreError, TaskToken, Waiter,
 };
 
 #[derive(Debug)]
@@ -312,9 +312,10 @@ impl Store for MemoryStore {
         &self,
         name: &RunnerName,
         token: &TaskToken,
+        wait: RunnerWait,
     ) -> Result<bool, StoreError> {
         Ok(self.change_live_runner(name, |record| {
-            record.runner_token = Some(token.clone());
+            record.runner_watch = Some(RunnerWatch::new(token.clone(), wait));
             true
         }))
     }
@@ -330,12 +331,24 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn take_runner_token(&self, name: &RunnerName) -> Result<Option<TaskToken>, StoreError> {
+    async fn take_runner_token_for(
+        &self,
+        name: &RunnerName,
+        event: RunnerEvent,
+    ) -> Result<Option<RunnerWatch>, StoreError> {
         let now = self.now();
         let mut state = self.lock();
-        Ok(state
-            .live_runner(name, now)
-            .and_then(|record| record.runner_token.take()))
+        Ok(state.live_runner(name, now).and_then(|record| {
+            let answered = record
+                .runner_watch
+                .as_ref()
+                .is_some_and(|watch| event.answers(watch.wait));
+            if answered {
+                record.runner_watch.take()
+            } else {
+                None
+            }
+        }))
     }
 
     async fn take_runner_token_of(
@@ -344,9 +357,12 @@ impl Store for MemoryStore {
         token: &TaskToken,
     ) -> Result<bool, StoreError> {
         Ok(self.change_live_runner(name, |record| {
-            let ours = record.runner_token.as_ref() == Some(token);
+            let ours = record
+                .runner_watch
+                .as_ref()
+                .is_some_and(|watch| &watch.task_token == token);
             if ours {
-                record.runner_token = None;
+                record.runner_watch = None;
             }
             ours
         }))
@@ -355,12 +371,12 @@ impl Store for MemoryStore {
     async fn restore_runner_token(
         &self,
         name: &RunnerName,
-        token: &TaskToken,
+        watch: &RunnerWatch,
     ) -> Result<bool, StoreError> {
         Ok(self.change_live_runner(name, |record| {
-            let unset = record.runner_token.is_none();
+            let unset = record.runner_watch.is_none();
             if unset {
-                record.runner_token = Some(token.clone());
+                record.runner_watch = Some(watch.clone());
             }
             unset
         }))

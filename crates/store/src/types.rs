@@ -329,6 +329,74 @@ impl RunnerState {
     }
 }
 
+/// What the step waiting on a runner's events waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerWait {
+    /// The runner to start a job.
+    Busy,
+    /// The runner to leave: its job finished, or it was removed or torn down.
+    Gone,
+}
+
+impl RunnerWait {
+    /// The stored form: `busy`, `gone`.
+    pub fn as_key(self) -> &'static str {
+        match self {
+            RunnerWait::Busy => "busy",
+            RunnerWait::Gone => "gone",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<RunnerWait> {
+        match key {
+            "busy" => Some(RunnerWait::Busy),
+            "gone" => Some(RunnerWait::Gone),
+            _ => None,
+        }
+    }
+}
+
+/// A runner event that may end a wait: what a `workflow_job` webhook says of the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerEvent {
+    /// The runner started a job (`in_progress`).
+    Started,
+    /// The runner finished its job (`completed`): an ephemeral runner leaves with it.
+    Completed,
+}
+
+impl RunnerEvent {
+    /// Whether the event answers a wait for `wait`. A started job answers only a wait for
+    /// the runner to become busy; a finished one answers both, since a runner that left never
+    /// starts a job. A watch recorded without its wait (`None`, written before records said
+    /// what they wait for) is answered by either, as it always was.
+    pub fn answers(self, wait: Option<RunnerWait>) -> bool {
+        match (self, wait) {
+            (RunnerEvent::Completed, _) | (_, None) => true,
+            (RunnerEvent::Started, Some(wait)) => wait == RunnerWait::Busy,
+        }
+    }
+}
+
+/// The step waiting on a runner's events: its task token, and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerWatch {
+    pub task_token: TaskToken,
+    /// `None` only for a record written before waits were recorded: any event answers it.
+    pub wait: Option<RunnerWait>,
+}
+
+impl RunnerWatch {
+    pub fn new(task_token: TaskToken, wait: RunnerWait) -> RunnerWatch {
+        RunnerWatch {
+            task_token,
+            wait: Some(wait),
+        }
+    }
+}
+
 /// One launched runner, found by the name it registers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerRecord {
@@ -340,8 +408,8 @@ pub struct RunnerRecord {
     pub provider: String,
     pub instance_id: Option<String>,
     pub state: RunnerState,
-    /// The task token of the execution step waiting on this runner's events.
-    pub runner_token: Option<TaskToken>,
+    /// The execution step waiting on this runner's events, if one is.
+    pub runner_watch: Option<RunnerWatch>,
     pub launched_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -417,6 +485,22 @@ mod tests {
         }
         assert_eq!(RunnerState::from_key("busy:x"), None);
         assert_eq!(RunnerState::from_key("running"), None);
+    }
+
+    #[test]
+    fn a_started_job_answers_only_a_wait_for_busy_and_a_finished_one_any() {
+        use RunnerEvent::{Completed, Started};
+        assert!(Started.answers(Some(RunnerWait::Busy)));
+        assert!(!Started.answers(Some(RunnerWait::Gone)));
+        assert!(Completed.answers(Some(RunnerWait::Busy)));
+        assert!(Completed.answers(Some(RunnerWait::Gone)));
+        // A watch recorded before waits were: any event, as before.
+        assert!(Started.answers(None));
+        assert!(Completed.answers(None));
+        for wait in [RunnerWait::Busy, RunnerWait::Gone] {
+            assert_eq!(RunnerWait::from_key(wait.as_key()), Some(wait));
+        }
+        assert_eq!(RunnerWait::from_key("idle"), None);
     }
 
     #[test]

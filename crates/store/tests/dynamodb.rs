@@ -10,7 +10,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use contract::{Fixture, SteppedClock};
 use proptest::prelude::*;
-use runway_store::{DynamoStore, Store, StoreError, create_table};
+use runway_clock::Clock;
+use runway_store::{
+    DynamoStore, RunnerEvent, RunnerWait, RunnerWatch, Store, StoreError, TaskToken, create_table,
+};
 use runway_testkit::MotoServer;
 
 async fn client() -> Client {
@@ -186,5 +189,94 @@ async fn a_malformed_item_is_reported_not_trusted() {
         )
         .await
         .expect_err("a negative counter is corrupt");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+}
+
+/// A table deployed before runner records said what their wait waits for holds items with
+/// `runner_token` and no `runner_wait`: any event answers such a wait, as it always did.
+#[tokio::test]
+async fn a_runner_item_without_its_wait_is_answered_by_any_event() {
+    let (store, clock, client) = store_on_fresh_table().await;
+    let expires_at = clock.now().timestamp() + 3600;
+    client
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S("RUNNER#old-runner".into()))
+        .item("sk", AttributeValue::S("RUNNER".into()))
+        .item("runner_name", AttributeValue::S("old-runner".into()))
+        .item("execution", AttributeValue::S("job-1-r1-a1".into()))
+        .item("pool", AttributeValue::S("linux".into()))
+        .item("provider", AttributeValue::S("ec2".into()))
+        .item("state", AttributeValue::S("idle".into()))
+        .item("runner_token", AttributeValue::S("old-token".into()))
+        .item(
+            "launched_at",
+            AttributeValue::S("2026-01-01T00:00:00.000000000Z".into()),
+        )
+        .item("expires_at", AttributeValue::N(expires_at.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let name = contract::runner_name("old-runner");
+    let old = RunnerWatch {
+        task_token: TaskToken::new("old-token").unwrap(),
+        wait: None,
+    };
+    let record = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(record.runner_watch, Some(old.clone()));
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        Some(old.clone())
+    );
+
+    // Put back as it was: still without a wait.
+    assert!(store.restore_runner_token(&name, &old).await.unwrap());
+    let raw = |client: Client, table: String| async move {
+        client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S("RUNNER#old-runner".into()))
+            .key("sk", AttributeValue::S("RUNNER".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    let item = raw(client.clone(), store.table().to_owned()).await;
+    assert!(item.contains_key("runner_token") && !item.contains_key("runner_wait"));
+
+    // A new wait records what it waits for.
+    assert!(
+        store
+            .set_runner_token(
+                &name,
+                &TaskToken::new("new-token").unwrap(),
+                RunnerWait::Gone
+            )
+            .await
+            .unwrap()
+    );
+    let item = raw(client.clone(), store.table().to_owned()).await;
+    assert_eq!(
+        item.get("runner_wait"),
+        Some(&AttributeValue::S("gone".into()))
+    );
+
+    // A wait the store does not know is reported, not guessed at.
+    client
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("RUNNER#old-runner".into()))
+        .key("sk", AttributeValue::S("RUNNER".into()))
+        .update_expression("SET runner_wait = :wait")
+        .expression_attribute_values(":wait", AttributeValue::S("idle".into()))
+        .send()
+        .await
+        .unwrap();
+    let error = store.get_runner(&name).await.expect_err("unknown wait");
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
 }

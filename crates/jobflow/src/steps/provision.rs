@@ -181,7 +181,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         provider: provider.kind().to_string(),
         instance_id: None,
         state: RunnerState::Booting,
-        runner_token: None,
+        runner_watch: None,
         launched_at: now,
         expires_at: now + RECORD_TTL,
     };

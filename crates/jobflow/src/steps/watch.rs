@@ -1,7 +1,7 @@
 //! Watch: parks a task token until the job or the runner changes, and completes it at once
 //! when the awaited change already happened.
 
-use runway_store::{JobWatch, RunnerName, RunnerState};
+use runway_store::{JobWatch, RunnerName, RunnerState, RunnerWait, RunnerWatch};
 use serde_json::{Value, json};
 
 use crate::error::StepError;
@@ -14,7 +14,8 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let input: WatchInput = decode(Step::Watch, input)?;
     match input.watch {
         WatchKind::JobStarted | WatchKind::JobCompleted => watch_job(flow, &input).await,
-        WatchKind::RunnerBusy | WatchKind::RunnerGone => watch_runner(flow, &input).await,
+        WatchKind::RunnerBusy => watch_runner(flow, &input, RunnerWait::Busy).await,
+        WatchKind::RunnerGone => watch_runner(flow, &input, RunnerWait::Gone).await,
     }
 }
 
@@ -98,7 +99,13 @@ async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepErro
     }))
 }
 
-async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepError> {
+/// `wait` is what `input.watch` waits for; it is recorded with the token, so an event wakes
+/// this wait only if it answers it.
+async fn watch_runner(
+    flow: &JobFlow,
+    input: &WatchInput,
+    wait: RunnerWait,
+) -> Result<Value, StepError> {
     let deps = flow.deps();
     let runner = input.runner.as_ref().ok_or_else(|| {
         StepError::bad_input(format!(
@@ -110,8 +117,9 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
     let registered = if input.rerun {
         // Never over a later wait's token: this task may have ended since. Not put back, it
         // is not this task's to complete (unless the runner has no record at all).
+        let watch = RunnerWatch::new(input.task_token.clone(), wait);
         deps.store
-            .restore_runner_token(name, &input.task_token)
+            .restore_runner_token(name, &watch)
             .await
             .map_err(|e| StepError::store("put the runner watch back", e))?
             || deps
@@ -122,7 +130,7 @@ async fn watch_runner(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepE
                 .is_some()
     } else {
         deps.store
-            .set_runner_token(name, &input.task_token)
+            .set_runner_token(name, &input.task_token, wait)
             .await
             .map_err(|e| StepError::store("register the runner watch", e))?
     };

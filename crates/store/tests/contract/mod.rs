@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use runway_clock::{Clock, SharedClock, Sleep};
 use runway_store::{
     CeilingKind, Ceilings, ExecutionKey, JobId, JobWatch, Load, OrgName, PoolName, PutRunner,
-    Release, RepoName, RunnerName, RunnerRecord, RunnerState, SlotClaim, SlotOutcome, StateChange,
-    Store, TaskToken, Waiter,
+    Release, RepoName, RunnerEvent, RunnerName, RunnerRecord, RunnerState, RunnerWait, RunnerWatch,
+    SlotClaim, SlotOutcome, StateChange, Store, TaskToken, Waiter,
 };
 
 type Advance = Box<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -99,6 +99,7 @@ macro_rules! contract_tests {
             runner_records_are_created_once,
             runner_transitions_are_conditional_and_gone_is_final,
             runner_tokens_are_taken_once,
+            a_runner_event_takes_only_a_wait_it_answers,
             a_step_takes_back_only_its_own_runner_token,
             a_runner_token_is_put_back_only_where_none_was_set,
             runners_are_listed_by_pool_and_age,
@@ -205,7 +206,7 @@ fn runner(fixture: &Fixture, name: &str, pool_name: &str, launched_secs_ago: i64
         provider: "ec2".to_string(),
         instance_id: Some(format!("i-{name}")),
         state: RunnerState::Booting,
-        runner_token: None,
+        runner_watch: None,
         launched_at: fixture.now() - TimeDelta::seconds(launched_secs_ago),
         expires_at: after(fixture, 3600),
     }
@@ -828,13 +829,30 @@ pub async fn runner_records_are_created_once(fixture: &Fixture) {
 
     let mut bare = runner(fixture, "runner-2", "linux", 0);
     bare.instance_id = None;
-    bare.runner_token = Some(token("launch-token"));
+    bare.runner_watch = Some(RunnerWatch::new(token("launch-token"), RunnerWait::Gone));
     bare.state = RunnerState::Busy { job_id: JobId(77) };
     store.put_runner(&bare).await.unwrap();
     assert_eq!(
         store.get_runner(&bare.runner_name).await.unwrap(),
         Some(bare)
     );
+    // A watch recorded without its wait, as records written before waits were.
+    let mut old = runner(fixture, "runner-3", "linux", 0);
+    old.runner_watch = Some(RunnerWatch {
+        task_token: token("old-token"),
+        wait: None,
+    });
+    store.put_runner(&old).await.unwrap();
+    assert_eq!(store.get_runner(&old.runner_name).await.unwrap(), Some(old));
+}
+
+/// The runner's current watch.
+async fn watch_of(store: &Arc<dyn Store>, name: &RunnerName) -> Option<RunnerWatch> {
+    store.get_runner(name).await.unwrap().unwrap().runner_watch
+}
+
+fn watching(name: &str, wait: RunnerWait) -> Option<RunnerWatch> {
+    Some(RunnerWatch::new(token(name), wait))
 }
 
 pub async fn runner_transitions_are_conditional_and_gone_is_final(fixture: &Fixture) {
@@ -922,7 +940,7 @@ pub async fn a_step_takes_back_only_its_own_runner_token(fixture: &Fixture) {
     store.put_runner(&record).await.unwrap();
     assert!(
         store
-            .set_runner_token(&name, &token("wait-gone"))
+            .set_runner_token(&name, &token("wait-gone"), RunnerWait::Gone)
             .await
             .unwrap()
     );
@@ -933,8 +951,8 @@ pub async fn a_step_takes_back_only_its_own_runner_token(fixture: &Fixture) {
             .unwrap()
     );
     assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        Some(token("wait-gone"))
+        watch_of(store, &name).await,
+        watching("wait-gone", RunnerWait::Gone)
     );
     assert!(
         store
@@ -942,10 +960,7 @@ pub async fn a_step_takes_back_only_its_own_runner_token(fixture: &Fixture) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        None
-    );
+    assert_eq!(watch_of(store, &name).await, None);
     assert!(
         !store
             .take_runner_token_of(&runner_name("nobody"), &token("t"))
@@ -959,36 +974,45 @@ pub async fn a_runner_token_is_put_back_only_where_none_was_set(fixture: &Fixtur
     let record = runner(fixture, "runner-restore", "linux", 0);
     let name = record.runner_name.clone();
     store.put_runner(&record).await.unwrap();
-    assert!(
-        store
-            .restore_runner_token(&name, &token("taken"))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        Some(token("taken"))
-    );
-    store.take_runner_token(&name).await.unwrap();
+    let taken = RunnerWatch::new(token("taken"), RunnerWait::Busy);
+    assert!(store.restore_runner_token(&name, &taken).await.unwrap());
+    assert_eq!(watch_of(store, &name).await, Some(taken.clone()));
     store
-        .set_runner_token(&name, &token("next-step"))
+        .take_runner_token_for(&name, RunnerEvent::Started)
         .await
         .unwrap();
-    assert!(
-        !store
-            .restore_runner_token(&name, &token("taken"))
-            .await
-            .unwrap()
-    );
+    store
+        .set_runner_token(&name, &token("next-step"), RunnerWait::Gone)
+        .await
+        .unwrap();
+    assert!(!store.restore_runner_token(&name, &taken).await.unwrap());
     assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        Some(token("next-step"))
+        watch_of(store, &name).await,
+        watching("next-step", RunnerWait::Gone)
     );
     assert!(
         !store
-            .restore_runner_token(&runner_name("nobody"), &token("t"))
+            .restore_runner_token(&runner_name("nobody"), &taken)
             .await
             .unwrap()
+    );
+    // A watch put back keeps what it waits for, or that it said nothing (an old record's).
+    store
+        .take_runner_token_of(&name, &token("next-step"))
+        .await
+        .unwrap();
+    let old = RunnerWatch {
+        task_token: token("old"),
+        wait: None,
+    };
+    assert!(store.restore_runner_token(&name, &old).await.unwrap());
+    assert_eq!(watch_of(store, &name).await, Some(old.clone()));
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        Some(old)
     );
 }
 
@@ -997,45 +1021,146 @@ pub async fn runner_tokens_are_taken_once(fixture: &Fixture) {
     let record = runner(fixture, "runner-1", "linux", 0);
     let name = record.runner_name.clone();
     store.put_runner(&record).await.unwrap();
-    assert_eq!(store.take_runner_token(&name).await.unwrap(), None);
-    assert!(
-        store
-            .set_runner_token(&name, &token("wait-idle"))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        Some(token("wait-idle"))
-    );
+    for event in [RunnerEvent::Started, RunnerEvent::Completed] {
+        assert_eq!(
+            store.take_runner_token_for(&name, event).await.unwrap(),
+            None
+        );
+    }
+    for (wait, event) in [
+        (RunnerWait::Busy, RunnerEvent::Started),
+        (RunnerWait::Gone, RunnerEvent::Completed),
+    ] {
+        assert!(
+            store
+                .set_runner_token(&name, &token("wait-idle"), wait)
+                .await
+                .unwrap()
+        );
+        assert_eq!(watch_of(store, &name).await, watching("wait-idle", wait));
 
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let store = store.clone();
-        let name = name.clone();
-        tasks.spawn(async move { store.take_runner_token(&name).await.unwrap() });
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            let name = name.clone();
+            tasks.spawn(async move { store.take_runner_token_for(&name, event).await.unwrap() });
+        }
+        let mut taken = Vec::new();
+        while let Some(outcome) = tasks.join_next().await {
+            taken.extend(outcome.unwrap());
+        }
+        assert_eq!(taken, vec![RunnerWatch::new(token("wait-idle"), wait)]);
+        assert_eq!(watch_of(store, &name).await, None);
     }
-    let mut taken = Vec::new();
-    while let Some(outcome) = tasks.join_next().await {
-        taken.extend(outcome.unwrap());
-    }
-    assert_eq!(taken, vec![token("wait-idle")]);
-    assert_eq!(
-        store.get_runner(&name).await.unwrap().unwrap().runner_token,
-        None
-    );
     assert!(
         !store
-            .set_runner_token(&runner_name("nobody"), &token("t"))
+            .set_runner_token(&runner_name("nobody"), &token("t"), RunnerWait::Busy)
             .await
             .unwrap()
     );
     assert_eq!(
         store
-            .take_runner_token(&runner_name("nobody"))
+            .take_runner_token_for(&runner_name("nobody"), RunnerEvent::Completed)
             .await
             .unwrap(),
         None
+    );
+}
+
+/// A runner's start answers only a wait for it to become busy; its leaving answers any wait.
+/// A wait for it to leave that registered before the webhook saying it started arrived keeps
+/// its token for the webhook saying it finished.
+pub async fn a_runner_event_takes_only_a_wait_it_answers(fixture: &Fixture) {
+    let store = &fixture.store;
+    let record = runner(fixture, "runner-waits", "linux", 0);
+    let name = record.runner_name.clone();
+    store.put_runner(&record).await.unwrap();
+
+    store
+        .set_runner_token(&name, &token("wait-gone"), RunnerWait::Gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        None,
+        "a runner that starts a job has not left"
+    );
+    assert_eq!(
+        watch_of(store, &name).await,
+        watching("wait-gone", RunnerWait::Gone)
+    );
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Completed)
+            .await
+            .unwrap(),
+        watching("wait-gone", RunnerWait::Gone)
+    );
+
+    store
+        .set_runner_token(&name, &token("wait-busy"), RunnerWait::Busy)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        watching("wait-busy", RunnerWait::Busy)
+    );
+    // A runner that finished without being seen busy answers a wait for busy too.
+    store
+        .set_runner_token(&name, &token("wait-busy-2"), RunnerWait::Busy)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Completed)
+            .await
+            .unwrap(),
+        watching("wait-busy-2", RunnerWait::Busy)
+    );
+
+    // A later wait replaces an earlier one, wait and all.
+    store
+        .set_runner_token(&name, &token("first"), RunnerWait::Busy)
+        .await
+        .unwrap();
+    store
+        .set_runner_token(&name, &token("second"), RunnerWait::Gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_runner_token_for(&name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        watch_of(store, &name).await,
+        watching("second", RunnerWait::Gone)
+    );
+
+    // A record written before waits were recorded: any event answers its wait.
+    let mut old = runner(fixture, "runner-old", "linux", 0);
+    old.runner_watch = Some(RunnerWatch {
+        task_token: token("old-wait"),
+        wait: None,
+    });
+    store.put_runner(&old).await.unwrap();
+    assert_eq!(
+        store
+            .take_runner_token_for(&old.runner_name, RunnerEvent::Started)
+            .await
+            .unwrap(),
+        Some(RunnerWatch {
+            task_token: token("old-wait"),
+            wait: None,
+        })
     );
 }
 
@@ -1144,7 +1269,7 @@ pub async fn expired_runners_read_as_absent(fixture: &Fixture) {
     store.put_runner(&record).await.unwrap();
     assert!(
         store
-            .set_runner_token(&record.runner_name, &token("t"))
+            .set_runner_token(&record.runner_name, &token("t"), RunnerWait::Gone)
             .await
             .unwrap()
     );
@@ -1173,7 +1298,10 @@ pub async fn expired_runners_read_as_absent(fixture: &Fixture) {
         StateChange::NotFound
     );
     assert_eq!(
-        store.take_runner_token(&record.runner_name).await.unwrap(),
+        store
+            .take_runner_token_for(&record.runner_name, RunnerEvent::Completed)
+            .await
+            .unwrap(),
         None
     );
     // An expired name can be used again.
