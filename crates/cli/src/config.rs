@@ -91,11 +91,8 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             }
             match LocalConfig::from_file(&args.file) {
                 Ok(config) => Ok(config
-                    .flow
-                    .pools
-                    .iter()
-                    .zip(&config.pools)
-                    .map(|(pool, setup)| describe(pool, &setup.provider))
+                    .pools()
+                    .map(|(pool, provider)| describe(pool, provider))
                     .collect()),
                 Err(runway_local::ConfigError::Document(error)) => Err(error.problems()),
                 Err(other) => Err(vec![Problem::new("", other.to_string())]),

@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 
 use runway_config::{Document, Host, ReadOptions};
 pub use runway_config::{Ec2Settings, LocalRunners, ProviderSettings};
-use runway_jobflow::FlowConfig;
+use runway_jobflow::{FlowConfig, PoolConfig};
 use runway_policy_host::InstanceReuse;
 use serde::Deserialize;
 
@@ -204,15 +204,6 @@ fn instance_reuse<'de, D: serde::Deserializer<'de>>(
     })
 }
 
-/// A pool's name and where its runners run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PoolSetup {
-    pub name: String,
-    /// The pool's labels as configured (for the banner and the demo).
-    pub labels: Vec<String>,
-    pub provider: ProviderSettings,
-}
-
 /// Everything a [`crate::LocalSystem`] is built from.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -231,8 +222,21 @@ pub struct LocalConfig {
     /// Relative paths (policies, private key, log directories) are resolved against these
     /// directories in order; the current directory comes first.
     pub search_dirs: Vec<PathBuf>,
-    pub pools: Vec<PoolSetup>,
-    pub flow: FlowConfig,
+    /// The pools document: the job flow's configuration and where each pool's runners run,
+    /// the model the deployed stack reads.
+    pub document: Document,
+}
+
+impl LocalConfig {
+    /// The job flow's configuration: pools, ceilings, timeouts, GitHub scope.
+    pub fn flow(&self) -> &FlowConfig {
+        &self.document.flow
+    }
+
+    /// Every pool with where its runners run, in the document's order.
+    pub fn pools(&self) -> impl Iterator<Item = (&PoolConfig, &ProviderSettings)> {
+        self.document.pools()
+    }
 }
 
 /// The `[github]` keys that say how to reach GitHub; the others belong to the job flow.
@@ -356,15 +360,6 @@ impl LocalConfig {
         // The rest is the pools document, the same model the deployed stack reads.
         let document =
             Document::from_toml_table(table, &ReadOptions::for_stack(Host::Local, &stack))?;
-        let pools = document
-            .pools()
-            .map(|(pool, provider)| PoolSetup {
-                name: pool.name.clone(),
-                labels: pool.labels.clone(),
-                provider: provider.clone(),
-            })
-            .collect();
-        let flow = document.flow;
         Ok(LocalConfig {
             stack,
             listen,
@@ -375,8 +370,7 @@ impl LocalConfig {
             policies,
             policies_optional: false,
             search_dirs: Vec::new(),
-            pools,
-            flow,
+            document,
         })
     }
 
@@ -478,7 +472,7 @@ mod tests {
         assert_eq!(config.listen, Listen::default());
         assert!(matches!(config.github, GitHubConnection::Emulator(_)));
         assert_eq!(config.store, StoreConfig::Memory);
-        assert!(config.pools.len() >= 2, "{:?}", config.pools);
+        assert!(config.pools().count() >= 2, "{:?}", config.document);
         assert!(config.policies_optional);
     }
 
@@ -490,28 +484,26 @@ mod tests {
             config.github,
             GitHubConnection::Emulator(EmulatorSettings::default())
         );
-        assert_eq!(config.pools[0].name, "linux");
-        assert_eq!(config.pools[0].labels, vec!["self-hosted", "linux"]);
-        assert_eq!(
-            config.pools[0].provider,
-            ProviderSettings::Local(LocalRunners::default())
-        );
+        let (pool, provider) = config.pools().next().unwrap();
+        assert_eq!(pool.name, "linux");
+        assert_eq!(pool.labels, vec!["self-hosted", "linux"]);
+        assert_eq!(provider, &ProviderSettings::Local(LocalRunners::default()));
         assert_eq!(config.webhook_secret, None);
         assert!(!config.policies_optional);
         assert_eq!(config.stack, DEFAULT_LOCAL_STACK);
-        assert_eq!(config.flow.github.runner_name_prefix, DEFAULT_LOCAL_STACK);
+        assert_eq!(config.flow().github.runner_name_prefix, DEFAULT_LOCAL_STACK);
     }
 
     #[test]
     fn the_stack_names_the_runners_unless_a_prefix_is_given() {
         let config = LocalConfig::from_toml_str(&format!("stack = \"ci-a\"\n{MINIMAL}")).unwrap();
         assert_eq!(config.stack, "ci-a");
-        assert_eq!(config.flow.github.runner_name_prefix, "ci-a");
+        assert_eq!(config.flow().github.runner_name_prefix, "ci-a");
         let config = LocalConfig::from_toml_str(&format!(
             "stack = \"ci-a\"\n[github]\nrunner_name_prefix = \"ci\"\n{MINIMAL}"
         ))
         .unwrap();
-        assert_eq!(config.flow.github.runner_name_prefix, "ci");
+        assert_eq!(config.flow().github.runner_name_prefix, "ci");
         for bad in ["\"a/b\"", "\"\"", "7"] {
             let error = LocalConfig::from_toml_str(&format!("stack = {bad}\n{MINIMAL}"))
                 .unwrap_err()
@@ -569,15 +561,16 @@ mod tests {
                 table: "runway-test".into()
             }
         );
-        let ProviderSettings::Local(local) = &config.pools[0].provider else {
-            panic!("{:?}", config.pools[0]);
+        let providers: Vec<&ProviderSettings> = config.pools().map(|(_, p)| p).collect();
+        let ProviderSettings::Local(local) = providers[0] else {
+            panic!("{:?}", providers[0]);
         };
         assert_eq!(
             local.command.as_deref(),
             Some(&["sleep".to_owned(), "60".to_owned()][..])
         );
-        let ProviderSettings::Ec2(ec2) = &config.pools[1].provider else {
-            panic!("{:?}", config.pools[1]);
+        let ProviderSettings::Ec2(ec2) = providers[1] else {
+            panic!("{:?}", providers[1]);
         };
         assert_eq!(ec2.capacity, Some(CapacityPreference::OnDemand));
     }

@@ -22,7 +22,7 @@ pub mod view;
 
 pub use config::{
     AppSettings, AwsSettings, ConfigError, DEFAULT_CONFIG, Ec2Settings, EmulatorSettings,
-    GitHubConnection, Listen, LocalConfig, LocalRunners, PolicyFiles, PoolSetup, ProviderSettings,
+    GitHubConnection, Listen, LocalConfig, LocalRunners, PolicyFiles, ProviderSettings,
     StoreConfig,
 };
 pub use starter::SfnStarter;

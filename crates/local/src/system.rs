@@ -198,7 +198,7 @@ impl LocalSystem {
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
-            .find(|name| !config.pools.iter().any(|pool| &pool.name == *name))
+            .find(|name| !config.pools().any(|(pool, _)| &pool.name == *name))
         {
             return Err(setup(format!(
                 "a provider was supplied for pool {pool}, which the configuration does not have"
@@ -224,9 +224,8 @@ impl LocalSystem {
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
             || config
-                .pools
-                .iter()
-                .any(|p| matches!(p.provider, ProviderSettings::Ec2(_)));
+                .pools()
+                .any(|(_, provider)| matches!(provider, ProviderSettings::Ec2(_)));
         let aws = match (aws, needs_aws) {
             (Some(aws), _) => Some(aws),
             (None, true) => Some(load_aws(&config.aws).await),
@@ -236,12 +235,12 @@ impl LocalSystem {
 
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        for pool in &config.pools {
+        for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
                 continue;
             }
-            let provider: Arc<dyn Provider> = match &pool.provider {
+            let provider: Arc<dyn Provider> = match settings {
                 ProviderSettings::Local(runners) => Arc::new(local_provider(
                     &config,
                     runners,
@@ -277,7 +276,7 @@ impl LocalSystem {
                 callbacks,
                 clock: clock.clone(),
             },
-            config.flow.clone(),
+            config.flow().clone(),
         )
         .map_err(|error| setup(error.to_string()))?;
         flow.register_tasks(&tasks, TASK_PREFIX);
@@ -331,17 +330,12 @@ impl LocalSystem {
         }
 
         let pools = config
-            .pools
-            .iter()
-            .map(|pool| PoolSummary {
+            .pools()
+            .map(|(pool, provider)| PoolSummary {
                 name: pool.name.clone(),
                 labels: pool.labels.clone(),
-                provider: pool.provider.kind(),
-                max_running: config
-                    .flow
-                    .pool(&pool.name)
-                    .map(|p| p.max_running)
-                    .unwrap_or_default(),
+                provider: provider.kind(),
+                max_running: pool.max_running,
             })
             .collect();
         info!(%webhook_url, %sfn_url, "runway local started");
@@ -764,7 +758,7 @@ fn ec2_provider(
     clock: &SharedClock,
 ) -> Result<Ec2Provider, LocalError> {
     let (index, pool_config) = config
-        .flow
+        .flow()
         .pools
         .iter()
         .enumerate()

@@ -19,7 +19,7 @@ async fn a_crashed_execution_s_ec2_runner_and_dynamodb_slot_are_cleaned_up_and_n
         table: "runway-reaper".into(),
     };
     // One slot, and a runner that never boots is waited for rather than replaced.
-    let pool = &mut config.flow.pools[0];
+    let pool = &mut config.document.flow.pools[0];
     pool.max_running = 1;
     pool.boot_timeout_seconds = 600;
     pool.idle_timeout_seconds = 600;

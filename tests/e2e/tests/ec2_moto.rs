@@ -26,13 +26,9 @@ fn the_local_ec2_configuration_asks_for_ec2_runners_and_a_dynamodb_table() {
             table: "runway-local".into()
         }
     );
-    assert_eq!(config.pools.len(), 1);
-    assert!(
-        matches!(config.pools[0].provider, ProviderSettings::Ec2(_)),
-        "{:?}",
-        config.pools[0].provider
-    );
-    let pool = &config.flow.pools[0];
+    assert_eq!(config.pools().count(), 1);
+    let (pool, provider) = config.pools().next().unwrap();
+    assert!(matches!(provider, ProviderSettings::Ec2(_)), "{provider:?}");
     assert!(
         pool.image
             .as_deref()
@@ -49,8 +45,8 @@ async fn a_job_runs_on_an_ec2_runner_with_dynamodb_state_and_the_instance_is_ter
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let mut config = sam_config();
     config.listen = Listen::any_free_port();
-    let pool = config.pools[0].name.clone();
-    let labels = config.pools[0].labels.clone();
+    let (pool, _) = config.pools().next().unwrap();
+    let (pool, labels) = (pool.name.clone(), pool.labels.clone());
     let system = LocalSystem::start_with_aws(config, Some(aws.clone()))
         .await
         .unwrap_or_else(|error| panic!("runway local did not start: {error}"));

@@ -287,9 +287,8 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
         .ok_or_else(|| setup("the emulator has no repository to queue jobs in"))?;
 
     let ec2_pools: Vec<(String, String)> = config
-        .pools
-        .iter()
-        .filter_map(|pool| match &pool.provider {
+        .pools()
+        .filter_map(|(pool, provider)| match provider {
             ProviderSettings::Ec2(settings) => Some((
                 pool.name.clone(),
                 settings
@@ -342,8 +341,8 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
 
     // Local pools run their runners as tasks in this process.
     let mut in_process = Vec::new();
-    for pool in &config.pools {
-        if matches!(pool.provider, ProviderSettings::Local(_)) {
+    for (pool, provider) in config.pools() {
+        if matches!(provider, ProviderSettings::Local(_)) {
             let runners = Arc::new(InProcessRunners::for_pool(None, &pool.name));
             supplied
                 .providers
@@ -368,15 +367,12 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     }
 
     let labels_by_pool: Vec<Vec<String>> = config
-        .pools
-        .iter()
-        .map(|pool| pool.labels.clone())
+        .pools()
+        .map(|(pool, _)| pool.labels.clone())
         .collect();
     let ceilings: BTreeMap<String, u32> = config
-        .flow
-        .pools
-        .iter()
-        .map(|pool| (pool.name.clone(), pool.max_running))
+        .pools()
+        .map(|(pool, _)| (pool.name.clone(), pool.max_running))
         .collect();
     let store_kind = match &config.store {
         StoreConfig::Memory => "memory".to_owned(),
@@ -741,10 +737,13 @@ mod tests {
     #[test]
     fn the_built_in_configurations_parse() {
         let local = chaos_config(7, false, 1).unwrap();
-        assert_eq!(local.pools.len(), 1);
-        assert_eq!(local.flow.pool("chaos").unwrap().max_running, 7);
+        assert_eq!(local.pools().count(), 1);
+        assert_eq!(local.flow().pool("chaos").unwrap().max_running, 7);
         let ec2 = chaos_config(5, true, 9).unwrap();
-        assert!(matches!(ec2.pools[0].provider, ProviderSettings::Ec2(_)));
+        assert!(matches!(
+            ec2.pools().next(),
+            Some((_, ProviderSettings::Ec2(_)))
+        ));
         assert_eq!(
             ec2.store,
             StoreConfig::Dynamodb {
