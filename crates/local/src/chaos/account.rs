@@ -143,6 +143,9 @@ pub struct StuckJob {
     pub job_id: Option<u64>,
     pub execution: String,
     pub cause: String,
+    /// The execution's last history events, one line each (type, state, output or error), to
+    /// tell what it last heard.
+    pub last_events: Vec<String>,
 }
 
 /// What was left behind once the campaign was over.
@@ -202,6 +205,11 @@ pub(crate) fn outcomes(
                     .get_execution_history(&execution.execution_arn, false)
                     .unwrap_or_default();
                 let waiting = open_states(&history);
+                let last_events = history
+                    .iter()
+                    .skip(history.len().saturating_sub(LAST_EVENTS))
+                    .map(event_line)
+                    .collect();
                 stuck.push(StuckJob {
                     job_id: job_id_of(&execution.name),
                     execution: execution.name.clone(),
@@ -213,6 +221,7 @@ pub(crate) fn outcomes(
                             waiting.join(" and ")
                         }
                     ),
+                    last_events,
                 });
             }
             _ => {
@@ -238,6 +247,28 @@ pub(crate) fn outcomes(
         }
     }
     (done, failed, stuck)
+}
+
+/// How many of a stuck execution's last events its report shows.
+const LAST_EVENTS: usize = 16;
+
+/// One history event in a line: id, type, the state it names, and what it carried (output,
+/// error and cause), cut short.
+fn event_line(event: &runway_asl::HistoryEvent) -> String {
+    let mut line = format!("{} {}", event.id, event.event_type);
+    for details in event.details.values() {
+        for key in ["name", "error", "cause", "output", "resourceType"] {
+            if let Some(value) = details.get(key) {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let cut: String = text.chars().take(200).collect();
+                line.push_str(&format!(" {key}={cut}"));
+            }
+        }
+    }
+    line
 }
 
 /// The states an execution is in now, innermost: each entered state whose branch of the
