@@ -7,6 +7,7 @@ use std::sync::Arc;
 use runway_asl::{TaskFailure, TaskRegistry};
 use runway_clock::SharedClock;
 use runway_github::GitHub;
+use runway_metrics::Metrics;
 use runway_policy_host::{RouterPolicy, ThrottlePolicy};
 use runway_providers::Provider;
 use runway_store::Store;
@@ -32,6 +33,8 @@ pub struct Deps {
     pub throttle: Option<ThrottlePolicy>,
     pub callbacks: Arc<dyn TaskCallbacks>,
     pub clock: SharedClock,
+    /// Where the steps' measurements go ([`runway_metrics::discard`] for none).
+    pub metrics: Arc<dyn Metrics>,
 }
 
 impl fmt::Debug for Deps {
@@ -101,6 +104,11 @@ impl JobFlow {
 
     pub fn config(&self) -> &FlowConfig {
         &self.inner.config
+    }
+
+    /// Where the steps' measurements go: the reaper records its own there too.
+    pub fn metrics(&self) -> &Arc<dyn Metrics> {
+        &self.inner.deps.metrics
     }
 
     pub(crate) fn deps(&self) -> &Deps {

@@ -37,6 +37,7 @@ pub use config::{
 pub use error::StepError;
 pub use events::JobEventRelay;
 pub use flow::{Deps, JobFlow};
+pub use runway_metrics as metrics;
 pub use step::{Step, UnknownStep};
 
 /// The error names steps fail with.

@@ -141,6 +141,7 @@ async fn every_pool_needs_a_provider() {
             throttle: None,
             callbacks: Arc::new(fixture.tokens.sfn.clone()),
             clock: fixture.clock.clone(),
+            metrics: runway_jobflow::metrics::discard(),
         },
         config(vec![linux_pool()]),
     )

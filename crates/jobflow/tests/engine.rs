@@ -139,6 +139,7 @@ async fn a_job_runs_through_the_state_machine_to_done() {
             throttle: None,
             callbacks: Arc::new(sfn.clone()),
             clock: clock.clone(),
+            metrics: runway_jobflow::metrics::discard(),
         },
         config,
     )

@@ -334,6 +334,7 @@ impl Machine {
                 throttle: None,
                 callbacks: Arc::new(sfn.clone()),
                 clock: clock.clone(),
+                metrics: runway_jobflow::metrics::discard(),
             },
             FlowConfig {
                 pools: vec![pool],

@@ -714,6 +714,7 @@ async fn provision_records_before_launch_and_replacement_is_bounded() {
                 throttle: None,
                 callbacks: Arc::new(fixture.tokens.sfn.clone()),
                 clock: fixture.clock.clone(),
+                metrics: runway_jobflow::metrics::discard(),
             },
             fixture.flow.config().clone(),
         )
@@ -1345,4 +1346,71 @@ async fn teardown_does_not_terminate_a_runner_github_shows_busy() {
     );
     let output = fixture.run(Step::Teardown, teardown).await.unwrap();
     assert_eq!(output["left_running"], json!([]), "{output}");
+}
+
+// ---- metrics ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organisation() {
+    use runway_jobflow::metrics::{Dimension, Metric};
+    let mut pool = linux_pool();
+    pool.max_running = 1;
+    let fixture = Fixture::start(Options {
+        config: config(vec![pool]),
+        ..Options::default()
+    })
+    .await;
+    let mut input = fixture.queue_job(&["self-hosted", "linux"]);
+    // Queued on GitHub half a minute ago.
+    let queued = chrono::Utc::now() - chrono::Duration::seconds(30);
+    input["job"]["created_at"] = json!(queued.to_rfc3339());
+    let state = fixture.routed("job-m1", &input).await;
+    let admitted = fixture.run(Step::Admit, state.clone()).await.unwrap();
+    assert_eq!(admitted["decision"], "admit", "{admitted}");
+    let other = fixture.queue_job(&["self-hosted", "linux"]);
+    let waiting = fixture
+        .run(Step::Admit, fixture.routed("job-m2", &other).await)
+        .await
+        .unwrap();
+    assert_eq!(waiting["decision"], "wait", "{waiting}");
+
+    let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
+    let mut teardown = state;
+    teardown["runner"] = runner;
+    teardown["reason"] = json!("runner finished or idle");
+    fixture.run(Step::Teardown, teardown).await.unwrap();
+
+    let by_pool_and_org = vec![
+        (Dimension::Pool, "linux".to_owned()),
+        (Dimension::Organization, "octo-org".to_owned()),
+    ];
+    let waits = fixture.metrics.of(Metric::JobWaitSeconds);
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert_eq!(waits[0].dimensions, by_pool_and_org);
+    assert!(
+        waits[0].value >= 30.0 && waits[0].value < 3600.0,
+        "{waits:?}"
+    );
+    let slot_waits = fixture.metrics.of(Metric::SlotWaits);
+    assert_eq!(slot_waits.len(), 1);
+    assert_eq!(slot_waits[0].dimensions, by_pool_and_org);
+
+    let launches = fixture.metrics.of(Metric::RunnerLaunches);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert_eq!(launches[0].value, 1.0);
+    assert_eq!(
+        launches[0].dimensions[0],
+        (Dimension::Pool, "linux".to_owned())
+    );
+    let lifetimes = fixture.metrics.of(Metric::RunnerLifetimeSeconds);
+    assert_eq!(lifetimes.len(), 1, "{lifetimes:?}");
+    // It never took a job: torn down idle.
+    assert_eq!(fixture.metrics.of(Metric::IdleRunnersTornDown).len(), 1);
+
+    // No repository or job id is ever a dimension: the series stay few.
+    for sample in fixture.metrics.samples() {
+        let line = sample.to_emf().to_string();
+        assert!(!line.contains("octo-org/"), "{line}");
+        assert!(!line.contains("job-m"), "{line}");
+    }
 }

@@ -115,6 +115,7 @@ impl std::fmt::Debug for Supplied {
 /// the Step Functions API over the local engine running `statemachines/job.asl.json`, the job
 /// flow with its store, providers and policies.
 pub struct LocalSystem {
+    metrics: runway_jobflow::metrics::Recorded,
     emulator: Option<EmulatorHandle>,
     service: StepFunctions,
     flow: JobFlow,
@@ -259,6 +260,7 @@ impl LocalSystem {
 
         let (router, throttle) = load_policies(&config, &mut notes)?;
 
+        let metrics = runway_jobflow::metrics::Recorded::new();
         let tasks = TaskRegistry::new();
         let service = StepFunctions::new(clock.clone(), tasks.clone());
         let callbacks: Arc<dyn TaskCallbacks> = Arc::new(service.clone());
@@ -275,6 +277,7 @@ impl LocalSystem {
                 throttle: throttle.clone(),
                 callbacks,
                 clock: clock.clone(),
+                metrics: Arc::new(metrics.clone()),
             },
             config.flow().clone(),
         )
@@ -340,6 +343,7 @@ impl LocalSystem {
             .collect();
         info!(%webhook_url, %sfn_url, "runway local started");
         Ok(LocalSystem {
+            metrics,
             emulator,
             service,
             flow,
@@ -382,6 +386,11 @@ impl LocalSystem {
 
     pub fn flow(&self) -> &JobFlow {
         &self.flow
+    }
+
+    /// What the job flow and the reaper measured lately (the figures the AWS dashboard shows).
+    pub fn metrics(&self) -> &runway_jobflow::metrics::Recorded {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -527,6 +527,7 @@ impl Reaper {
                 .slot_holders(&name)
                 .await
                 .map_err(|e| ReapError::store(&format!("list the slots of pool {name}"), e))?;
+            self.record_pool_gauges(&name, holders.len(), now).await?;
             for holder in holders {
                 report.examined += 1;
                 held.insert(holder.execution.to_string());
@@ -610,6 +611,39 @@ impl Reaper {
         }
         meter.record(&mut report);
         Ok(report.finish("slots", "released"))
+    }
+
+    /// The pool's queue and slots as metrics: how many jobs wait, how long the oldest has
+    /// waited, how many slots are held. Read at every `stale-slots` sweep, so an alarm on the
+    /// oldest wait fires while the job still waits.
+    async fn record_pool_gauges(
+        &self,
+        pool: &runway_store::PoolName,
+        slots: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReapError> {
+        use runway_jobflow::metrics::{Dimension, Metric, Sample};
+        let waiters = self
+            .deps()
+            .store
+            .waiters(pool)
+            .await
+            .map_err(|e| ReapError::store(&format!("list the queue of pool {pool}"), e))?;
+        let oldest = waiters
+            .iter()
+            .map(|waiter| age(now, waiter.enqueued_at).num_milliseconds().max(0))
+            .max()
+            .unwrap_or(0);
+        let metrics = self.deps().flow.metrics();
+        let name = pool.to_string();
+        for sample in [
+            Sample::new(Metric::QueueDepth, waiters.len() as f64, now),
+            Sample::new(Metric::OldestWaitSeconds, oldest as f64 / 1000.0, now),
+            Sample::new(Metric::SlotsInUse, slots as f64, now),
+        ] {
+            metrics.record(sample.by(Dimension::Pool, name.as_str()));
+        }
+        Ok(())
     }
 
     /// Looks up the job behind the slot of a running execution; when GitHub reports it

@@ -842,3 +842,61 @@ provider = { kind = "local", command = ["sleep", "300"], grace_seconds = 1 }
     assert_eq!(executions_of(&system, refused).len(), 1);
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_slots_sweep_measures_each_pools_queue_and_slots() {
+    use runway_jobflow::metrics::{Dimension, Metric};
+    use runway_store::{
+        Ceilings, ExecutionKey, OrgName, PoolName, RepoName, SlotClaim, TaskToken, Waiter,
+    };
+    let system = system().await;
+    let store = system.store();
+    let pool = PoolName::new(POOL).unwrap();
+    let now = chrono::Utc::now();
+    store
+        .acquire_slot(&SlotClaim {
+            execution: ExecutionKey::new(execution_name(1, 801, 1)).unwrap(),
+            pool: pool.clone(),
+            org: OrgName::new("octo-org").unwrap(),
+            repo: RepoName::new("octo-org/app").unwrap(),
+            ceilings: Ceilings {
+                pool: 10,
+                org: None,
+                repo: None,
+            },
+        })
+        .await
+        .unwrap();
+    for (job, waited) in [(802, 90), (803, 30)] {
+        store
+            .enqueue_waiter(&Waiter {
+                pool: pool.clone(),
+                execution: ExecutionKey::new(execution_name(1, job, 1)).unwrap(),
+                priority: 0,
+                enqueued_at: now - chrono::Duration::seconds(waited),
+                task_token: TaskToken::new(format!("token-{job}")).unwrap(),
+                expires_at: now + chrono::Duration::hours(1),
+            })
+            .await
+            .unwrap();
+    }
+
+    reaper(&system, eager())
+        .sweep(Sweep::StaleSlots)
+        .await
+        .unwrap();
+    let gauge = |metric: Metric| {
+        let samples = system.metrics().of(metric);
+        assert_eq!(samples.len(), 1, "{metric:?}: {samples:?}");
+        assert_eq!(
+            samples[0].dimensions,
+            vec![(Dimension::Pool, POOL.to_owned())]
+        );
+        samples[0].value
+    };
+    assert_eq!(gauge(Metric::QueueDepth), 2.0);
+    assert_eq!(gauge(Metric::SlotsInUse), 1.0);
+    let oldest = gauge(Metric::OldestWaitSeconds);
+    assert!((90.0..120.0).contains(&oldest), "{oldest}");
+    system.shutdown().await;
+}

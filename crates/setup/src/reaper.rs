@@ -107,6 +107,7 @@ pub async fn build_reaper(
             throttle: None,
             callbacks: Arc::new(SfnCallbacks::new(sfn.clone())),
             clock: clock.clone(),
+            metrics: Arc::new(runway_jobflow::metrics::Emf::stdout()),
         },
         document.flow,
     )

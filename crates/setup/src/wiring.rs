@@ -206,6 +206,7 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
         throttle,
         callbacks: Arc::new(SfnCallbacks::new(aws_sdk_sfn::Client::new(aws))),
         clock,
+        metrics: Arc::new(runway_jobflow::metrics::Emf::stdout()),
     };
     let flow =
         JobFlow::new(deps, document.flow).map_err(|error| SetupError::Config(error.to_string()))?;

@@ -36,6 +36,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         .and_then(|value| serde_json::from_value(value).ok())
         .filter(|admission: &Admission| admission.enqueued_at.is_some());
     let mut output = decide(flow, &input, previous.as_ref(), now).await?;
+    record_admission(flow, &input, &pool.name, &output, now);
     let waited = previous.as_ref().map_or(0, |a| a.waits);
     if output["decision"] != "wait" {
         output["waits"] = json!(waited);
@@ -178,11 +179,19 @@ async fn decide(
             },
             now: instant(now),
         };
+        let started = std::time::Instant::now();
         let decided = throttle.decide_or_fallback(
             &policy_job(&input.common, now),
             &policy_pool(pool),
             &policy_load,
             flow.config().throttle_fallback,
+        );
+        crate::steps::route::record_policy(
+            flow,
+            "throttle",
+            started.elapsed(),
+            decided.is_fallback(),
+            now,
         );
         match decided.decision {
             ThrottleDecision::Reject { reason } => {
@@ -425,4 +434,47 @@ pub(crate) async fn wait_for_slot(flow: &JobFlow, input: Value) -> Result<Value,
 
 fn is_policy_wait(admission: &Admission) -> bool {
     admission.waiting_for.as_deref() == Some(WAIT_POLICY)
+}
+
+/// What an admission decided, as metrics: an admitted job's wait since GitHub queued it, a trip
+/// through the queue, a refusal. Split by pool and organisation.
+fn record_admission(
+    flow: &JobFlow,
+    input: &AdmitInput,
+    pool: &str,
+    output: &Value,
+    now: DateTime<Utc>,
+) {
+    use runway_metrics::{Dimension, Metric, Sample};
+    let org = input
+        .common
+        .input
+        .organization
+        .clone()
+        .unwrap_or_else(|| input.common.input.repository.owner.clone());
+    let sample = match output["decision"].as_str() {
+        Some("admit") => {
+            let queued = input
+                .common
+                .input
+                .job
+                .created_at
+                .as_deref()
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok());
+            let Some(queued) = queued else {
+                return;
+            };
+            let waited = (now - queued.with_timezone(&Utc)).num_milliseconds().max(0);
+            Sample::new(Metric::JobWaitSeconds, waited as f64 / 1000.0, now)
+        }
+        Some("wait") => Sample::count(Metric::SlotWaits, now),
+        Some("reject") => Sample::count(Metric::JobsRejected, now),
+        _ => return,
+    };
+    crate::steps::measure(
+        flow,
+        sample
+            .by(Dimension::Pool, pool)
+            .by(Dimension::Organization, org),
+    );
 }

@@ -167,3 +167,8 @@ pub(crate) async fn wake(
 pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Records a measurement; recording never fails a step.
+pub(crate) fn measure(flow: &JobFlow, sample: runway_metrics::Sample) {
+    flow.deps().metrics.record(sample);
+}

@@ -7,6 +7,7 @@ use runway_store::{PutRunner, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::config::PoolConfig;
 use crate::error::{LAUNCHES_SPENT, PROVISION_FAILED, RUNNER_NEVER_REGISTERED, StepError};
 use crate::flow::JobFlow;
 use crate::input::{ProvisionInput, ReplaceReason, decode};
@@ -14,6 +15,7 @@ use crate::naming::runner_name;
 use crate::step::Step;
 use crate::steps::teardown::{Removal, teardown_one};
 use crate::steps::{RECORD_TTL, runner_scope, timestamp};
+use runway_metrics::{Dimension, Metric, Sample};
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: ProvisionInput = decode(Step::Provision, input)?;
@@ -217,6 +219,11 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         })
         .await
         .map_err(|e| {
+            crate::steps::measure(
+                flow,
+                Sample::count(Metric::LaunchFailures, deps.clock.now())
+                    .by(Dimension::Pool, pool.name.as_str()),
+            );
             StepError::provider(
                 &format!("launch runner {name} in pool {}", pool.name),
                 PROVISION_FAILED,
@@ -224,6 +231,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             )
         })?;
     info!(runner = %name, instance = %launched.instance_id, attempt, "runner launched");
+    record_launch(flow, pool, &launched);
     // The record names the instance so that the reaper and operators can find it; the launch
     // stands even if this write fails (teardown finds the instance by its tags).
     if let Err(error) = deps
@@ -283,4 +291,24 @@ async fn remove_stale_registration(
         }
     }
     Ok(())
+}
+
+/// A launch, by pool and the market it got; a fallback when it asked for spot and got
+/// on-demand.
+fn record_launch(flow: &JobFlow, pool: &PoolConfig, launched: &runway_providers::Launched) {
+    let now = launched.launched_at;
+    let market = launched.capacity.map(|c| c.to_string()).unwrap_or_default();
+    crate::steps::measure(
+        flow,
+        Sample::count(Metric::RunnerLaunches, now)
+            .by(Dimension::Pool, pool.name.as_str())
+            .by(Dimension::Market, market.as_str()),
+    );
+    let asked_spot = pool.market == runway_policy_host::Market::Spot;
+    if asked_spot && launched.capacity == Some(runway_providers::Capacity::OnDemand) {
+        crate::steps::measure(
+            flow,
+            Sample::count(Metric::LaunchFallbacks, now).by(Dimension::Pool, pool.name.as_str()),
+        );
+    }
 }

@@ -105,11 +105,19 @@ pub(crate) async fn teardown_one(
             })?;
         stopped |= matches!(outcome, Terminated::Stopped { .. });
     }
+    let record = deps
+        .store
+        .get_runner(name)
+        .await
+        .map_err(|e| StepError::store(&format!("read runner {name}"), e))?;
     deps.store
         .set_runner_state(name, RunnerState::Gone, None)
         .await
         .map_err(|e| StepError::store(&format!("record runner {name} as gone"), e))?;
     info!(runner = %name, stopped, deregistered, "runner torn down");
+    if let Some(record) = record.filter(|r| r.state != RunnerState::Gone) {
+        record_teardown(flow, &record);
+    }
     Ok(Removal::TornDown(TornDown {
         runner_name: name.to_string(),
         stopped,
@@ -250,4 +258,22 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         "left_running": busy,
         "summary": summary,
     }))
+}
+
+/// How long a runner lived, and whether it was torn down without ever taking a job.
+fn record_teardown(flow: &JobFlow, record: &runway_store::RunnerRecord) {
+    use runway_metrics::{Dimension, Metric, Sample};
+    let now = flow.deps().clock.now();
+    let lived = (now - record.launched_at).num_milliseconds().max(0) as f64 / 1000.0;
+    let pool = record.pool.to_string();
+    crate::steps::measure(
+        flow,
+        Sample::new(Metric::RunnerLifetimeSeconds, lived, now).by(Dimension::Pool, pool.as_str()),
+    );
+    if matches!(record.state, RunnerState::Booting | RunnerState::Idle) {
+        crate::steps::measure(
+            flow,
+            Sample::count(Metric::IdleRunnersTornDown, now).by(Dimension::Pool, pool.as_str()),
+        );
+    }
 }

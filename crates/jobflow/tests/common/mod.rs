@@ -152,6 +152,8 @@ pub struct Fixture {
     pub tokens: Tokens,
     pub flow: JobFlow,
     pub clock: SharedClock,
+    /// What the steps measured.
+    pub metrics: runway_jobflow::metrics::Recorded,
 }
 
 pub struct Options {
@@ -198,6 +200,7 @@ impl Fixture {
             .provider
             .unwrap_or_else(|| Arc::new(LocalProvider::new(sleeper()).unwrap()));
         let tokens = Tokens::new(clock.clone());
+        let metrics = runway_jobflow::metrics::Recorded::new();
         let providers = options
             .config
             .pools
@@ -213,6 +216,7 @@ impl Fixture {
                 throttle: options.throttle,
                 callbacks: Arc::new(tokens.sfn.clone()),
                 clock: clock.clone(),
+                metrics: Arc::new(metrics.clone()),
             },
             options.config,
         )
@@ -225,6 +229,7 @@ impl Fixture {
             tokens,
             flow,
             clock,
+            metrics,
         }
     }
 
