@@ -1409,7 +1409,7 @@ async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organ
 
     // No repository or job id is ever a dimension: the series stay few.
     for sample in fixture.metrics.samples() {
-        let line = sample.to_emf().to_string();
+        let line = sample.to_emf("runway/test").to_string();
         assert!(!line.contains("octo-org/"), "{line}");
         assert!(!line.contains("job-m"), "{line}");
     }

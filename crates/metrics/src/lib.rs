@@ -17,8 +17,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-/// The CloudWatch namespace runway's metrics live in.
-pub const NAMESPACE: &str = "runway";
+/// The CloudWatch namespace of a stack's metrics: `runway/<stack>`, so two stacks in one
+/// account keep their figures apart.
+pub fn namespace(stack: &str) -> String {
+    format!("runway/{stack}")
+}
 
 /// What runway measures. Names are the CloudWatch metric names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +56,23 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric runway records.
+    pub const ALL: [Metric; 13] = [
+        Metric::JobWaitSeconds,
+        Metric::SlotWaits,
+        Metric::JobsRejected,
+        Metric::RunnerLaunches,
+        Metric::LaunchFallbacks,
+        Metric::LaunchFailures,
+        Metric::RunnerLifetimeSeconds,
+        Metric::IdleRunnersTornDown,
+        Metric::PolicyDecisionMilliseconds,
+        Metric::PolicyFallbacks,
+        Metric::QueueDepth,
+        Metric::OldestWaitSeconds,
+        Metric::SlotsInUse,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::JobWaitSeconds => "JobWaitSeconds",
@@ -167,7 +187,7 @@ impl Sample {
 
     /// The sample as one embedded-metric-format object: split by its dimensions, and also
     /// without any (the fleet-wide series that alarms watch).
-    pub fn to_emf(&self) -> Value {
+    pub fn to_emf(&self, namespace: &str) -> Value {
         let mut record = Map::new();
         let names: Vec<&str> = self
             .dimensions
@@ -184,7 +204,7 @@ impl Sample {
             json!({
                 "Timestamp": self.at.timestamp_millis(),
                 "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
+                    "Namespace": namespace,
                     "Dimensions": sets,
                     "Metrics": [{"Name": self.metric.name(), "Unit": self.metric.unit().name()}],
                 }],
@@ -220,16 +240,19 @@ pub fn discard() -> Arc<dyn Metrics> {
 /// Writes each sample as one embedded-metric-format line (CloudWatch Logs reads standard
 /// output of a Lambda function).
 pub struct Emf {
+    namespace: String,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
 impl Emf {
-    pub fn stdout() -> Emf {
-        Emf::to(Box::new(std::io::stdout()))
+    /// Lines on standard output, in `namespace` (see [`namespace`]).
+    pub fn stdout(namespace: impl Into<String>) -> Emf {
+        Emf::to(namespace, Box::new(std::io::stdout()))
     }
 
-    pub fn to(out: Box<dyn Write + Send>) -> Emf {
+    pub fn to(namespace: impl Into<String>, out: Box<dyn Write + Send>) -> Emf {
         Emf {
+            namespace: namespace.into(),
             out: Mutex::new(out),
         }
     }
@@ -237,13 +260,15 @@ impl Emf {
 
 impl fmt::Debug for Emf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Emf")
+        f.debug_struct("Emf")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
     }
 }
 
 impl Metrics for Emf {
     fn record(&self, sample: Sample) {
-        let mut line = sample.to_emf().to_string();
+        let mut line = sample.to_emf(&self.namespace).to_string();
         line.push('\n');
         let mut out = self
             .out
@@ -326,12 +351,12 @@ mod tests {
             .by(Dimension::Pool, "linux")
             .by(Dimension::Organization, "octo-org");
         assert_eq!(
-            sample.to_emf(),
+            sample.to_emf("runway/ci"),
             json!({
                 "_aws": {
                     "Timestamp": 1_764_806_400_123_i64,
                     "CloudWatchMetrics": [{
-                        "Namespace": "runway",
+                        "Namespace": "runway/ci",
                         "Dimensions": [["Pool", "Organization"], []],
                         "Metrics": [{"Name": "JobWaitSeconds", "Unit": "Seconds"}],
                     }],
@@ -352,10 +377,10 @@ mod tests {
             .by(Dimension::Pool, "gpu");
         assert_eq!(sample.dimensions, vec![(Dimension::Pool, "gpu".to_owned())]);
         assert_eq!(
-            sample.to_emf()["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            sample.to_emf("runway/ci")["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Pool"], []])
         );
-        assert_eq!(sample.to_emf()["RunnerLaunches"], json!(1.0));
+        assert_eq!(sample.to_emf("runway/ci")["RunnerLaunches"], json!(1.0));
     }
 
     #[test]
@@ -385,7 +410,7 @@ mod tests {
     #[test]
     fn emf_writes_one_line_per_sample() {
         let out = Shared::default();
-        let emf = Emf::to(Box::new(out.clone()));
+        let emf = Emf::to(namespace("ci"), Box::new(out.clone()));
         let at = Utc::now();
         emf.record(Sample::count(Metric::SlotWaits, at).by(Dimension::Pool, "linux"));
         emf.record(

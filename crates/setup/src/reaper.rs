@@ -107,7 +107,9 @@ pub async fn build_reaper(
             throttle: None,
             callbacks: Arc::new(SfnCallbacks::new(sfn.clone())),
             clock: clock.clone(),
-            metrics: Arc::new(runway_jobflow::metrics::Emf::stdout()),
+            metrics: Arc::new(runway_jobflow::metrics::Emf::stdout(
+                runway_jobflow::metrics::namespace(&settings.stack),
+            )),
         },
         document.flow,
     )

@@ -206,7 +206,9 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
         throttle,
         callbacks: Arc::new(SfnCallbacks::new(aws_sdk_sfn::Client::new(aws))),
         clock,
-        metrics: Arc::new(runway_jobflow::metrics::Emf::stdout()),
+        metrics: Arc::new(runway_jobflow::metrics::Emf::stdout(
+            runway_jobflow::metrics::namespace(&settings.stack),
+        )),
     };
     let flow =
         JobFlow::new(deps, document.flow).map_err(|error| SetupError::Config(error.to_string()))?;

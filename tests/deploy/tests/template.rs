@@ -1752,3 +1752,60 @@ fn the_sam_config_builds_with_the_beta_rust_builder() {
     );
     assert!(Path::new(&repo_root().join("sam/env.json")).exists());
 }
+
+// ---- Metrics ---------------------------------------------------------------------------------
+
+/// A `!Sub` string's text.
+fn sub_text(value: &Value) -> String {
+    value
+        .get("Fn::Sub")
+        .unwrap_or(value)
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string or !Sub: {value}"))
+        .to_owned()
+}
+
+#[test]
+fn the_waits_and_launch_failures_raise_alarms_and_the_dashboard_shows_every_metric() {
+    use runway_jobflow::metrics::{Metric, namespace};
+    let template = template();
+    let stack_namespace = namespace("${AWS::StackName}");
+    for (id, metric, parameter) in [
+        (
+            "OldestWaitAlarm",
+            Metric::OldestWaitSeconds,
+            "AlarmOldestWaitSeconds",
+        ),
+        (
+            "LaunchFailuresAlarm",
+            Metric::LaunchFailures,
+            "AlarmLaunchFailures",
+        ),
+    ] {
+        let alarm = &template.resource(id).unwrap()["Properties"];
+        assert_eq!(sub_text(&alarm["Namespace"]), stack_namespace, "{id}");
+        assert_eq!(alarm["MetricName"], metric.name(), "{id}");
+        // The fleet-wide series (every sample is also recorded without dimensions).
+        assert!(alarm.get("Dimensions").is_none(), "{id}");
+        assert_eq!(alarm["Threshold"], json!({"Ref": parameter}), "{id}");
+        assert!(
+            template.root["Parameters"].get(parameter).is_some(),
+            "{parameter}"
+        );
+    }
+
+    let dashboard = template.resource("Dashboard").unwrap();
+    let body = sub_text(&dashboard["Properties"]["DashboardBody"])
+        .replace("${AWS::Region}", "eu-west-1")
+        .replace("${AWS::StackName}", "ci");
+    let body: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let text = body.to_string();
+    assert!(text.contains(&namespace("ci")), "{text}");
+    for metric in Metric::ALL {
+        assert!(
+            text.contains(metric.name()),
+            "the dashboard does not show {}",
+            metric.name()
+        );
+    }
+}
