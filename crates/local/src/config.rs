@@ -32,6 +32,10 @@
 //! throttle = "policies/build/fair-share.wasm"
 //! reuse = "never"                   # or "verified", "verified:N": reuse checked instances
 //!
+//! [reaper]                          # optional; runs statemachines/reaper.asl.json locally
+//! every_seconds = 60                # 0 (the default): never
+//! grace_seconds = 120               # what is younger is left alone
+//!
 //! [[pools]]                         # the job flow's pool settings, plus where runners run
 //! name = "linux-x64"
 //! labels = ["self-hosted", "linux", "x64"]
@@ -176,6 +180,32 @@ pub struct AwsSettings {
     pub region: Option<String>,
 }
 
+/// The reaper, run on the local engine as its schedule runs it on AWS: it starts jobs whose
+/// webhook was lost, frees stale slots and removes orphaned runners.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaperSchedule {
+    /// Seconds between runs; 0 (the default): the reaper does not run.
+    #[serde(default)]
+    pub every_seconds: u64,
+    /// What is younger than this is left alone (a job queued, a runner launched, a slot taken).
+    #[serde(default = "default_reaper_grace")]
+    pub grace_seconds: u64,
+}
+
+impl Default for ReaperSchedule {
+    fn default() -> Self {
+        ReaperSchedule {
+            every_seconds: 0,
+            grace_seconds: default_reaper_grace(),
+        }
+    }
+}
+
+fn default_reaper_grace() -> u64 {
+    120
+}
+
 /// The WebAssembly policies; none: built-in label matching and admission up to the ceilings.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +252,7 @@ pub struct LocalConfig {
     /// Relative paths (policies, private key, log directories) are resolved against these
     /// directories in order; the current directory comes first.
     pub search_dirs: Vec<PathBuf>,
+    pub reaper: ReaperSchedule,
     /// The pools document: the job flow's configuration and where each pool's runners run,
     /// the model the deployed stack reads.
     pub document: Document,
@@ -330,6 +361,7 @@ impl LocalConfig {
         let store: StoreConfig = section(&mut table, "store")?;
         let aws: AwsSettings = section(&mut table, "aws")?;
         let policies: PolicyFiles = section(&mut table, "policies")?;
+        let reaper: ReaperSchedule = section(&mut table, "reaper")?;
 
         let mut github_table = match table.remove("github") {
             None => toml::Table::new(),
@@ -370,6 +402,7 @@ impl LocalConfig {
             policies,
             policies_optional: false,
             search_dirs: Vec::new(),
+            reaper,
             document,
         })
     }

@@ -116,6 +116,7 @@ impl std::fmt::Debug for Supplied {
 /// flow with its store, providers and policies.
 pub struct LocalSystem {
     metrics: runway_jobflow::metrics::Recorded,
+    github: Arc<dyn GitHub>,
     emulator: Option<EmulatorHandle>,
     service: StepFunctions,
     flow: JobFlow,
@@ -222,6 +223,7 @@ impl LocalSystem {
             Some(github) => (None, github),
             None => connect_github(&config, &webhook_url, &secret, &clock).await?,
         };
+        let github_for_reaper = github.clone();
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
             || config
@@ -342,8 +344,14 @@ impl LocalSystem {
             })
             .collect();
         info!(%webhook_url, %sfn_url, "runway local started");
-        Ok(LocalSystem {
+        let schedule = config.reaper.clone();
+        let repositories = match &config.github {
+            GitHubConnection::Emulator(settings) => settings.repositories.clone(),
+            GitHubConnection::App(_) => Vec::new(),
+        };
+        let mut system = LocalSystem {
             metrics,
+            github: github_for_reaper,
             emulator,
             service,
             flow,
@@ -361,7 +369,60 @@ impl LocalSystem {
             stop,
             failures,
             servers,
-        })
+        };
+        if schedule.every_seconds > 0 {
+            system.run_reaper(&schedule, &repositories)?;
+        }
+        Ok(system)
+    }
+
+    /// Runs the reaper machine every `schedule.every_seconds` until the system stops, as the
+    /// stack's schedule runs it on AWS.
+    fn run_reaper(
+        &mut self,
+        schedule: &crate::config::ReaperSchedule,
+        repositories: &[String],
+    ) -> Result<(), LocalError> {
+        let mut sweeper = crate::reaper::Sweeper::new(
+            self,
+            repositories,
+            Duration::from_secs(schedule.grace_seconds),
+        )?;
+        let every = Duration::from_secs(schedule.every_seconds);
+        let mut stopped = self.stop.subscribe();
+        self.servers.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
+                let pass = tokio::select! {
+                    pass = sweeper.pass() => pass,
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                };
+                match pass {
+                    Ok(pass) if pass.acted > 0 => {
+                        info!(
+                            pass = sweeper.passes(),
+                            acted = pass.acted,
+                            "reaper pass acted"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(error) => warn!(%error, "reaper pass failed; the next one runs on time"),
+                }
+            }
+        });
+        info!(
+            every_seconds = schedule.every_seconds,
+            "the reaper runs on a schedule"
+        );
+        Ok(())
+    }
+
+    /// The GitHub client the job flow acts through.
+    pub fn github(&self) -> &Arc<dyn GitHub> {
+        &self.github
     }
 
     /// The GitHub emulator, unless a real GitHub App is configured.

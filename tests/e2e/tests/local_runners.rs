@@ -395,3 +395,27 @@ async fn a_job_whose_runner_ran_a_job_without_an_execution_gets_another_runner()
     assert_nothing_left(&system).await;
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_reaper_on_a_schedule_runway_local_runs_a_job_whose_webhook_was_lost() {
+    let toml = format!(
+        "[reaper]\nevery_seconds = 1\ngrace_seconds = 1\n{}",
+        pool("linux", LINUX, QUICK, &runners(&[]))
+    );
+    let system = start(&toml).await;
+    let emulator = emulator(&system);
+    emulator.set_faults(Faults {
+        drop_webhooks_by_action: [("queued".to_owned(), 1)].into_iter().collect(),
+        ..Faults::default()
+    });
+    let lost = emulator.create_job(job(LINUX, 0.5)).unwrap().job_id;
+    assert!(system.execution_for_job(lost).is_none());
+
+    // The reaper's lost-jobs sweep finds it queued on GitHub and starts its execution.
+    let execution = ended(&system, lost).await;
+    assert_succeeded(&system, &execution, "Done");
+    let done = emulator.job(lost).unwrap();
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
+    assert_nothing_left(&system).await;
+    system.shutdown().await;
+}

@@ -21,7 +21,6 @@ mod account;
 mod boot;
 mod faults;
 mod inject;
-mod sweeps;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,10 +39,10 @@ pub use faults::{FaultKind, FaultSet, UnknownFault};
 
 use crate::bench::InProcessRunners;
 use crate::config::{GitHubConnection, Listen, LocalConfig, ProviderSettings, StoreConfig};
+use crate::reaper::Sweeper;
 use crate::system::{LocalError, LocalSystem, Supplied, TASK_PREFIX};
 use account::{Hosts, WatchedPool};
 use inject::Tally;
-use sweeps::Sweeper;
 
 /// An AMI moto knows, for the built-in EC2 campaign.
 const MOTO_AMI: &str = "ami-12c6146b";

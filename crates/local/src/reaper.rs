@@ -1,12 +1,12 @@
 //! The reaper, as its schedule runs it on AWS: `statemachines/reaper.asl.json` on the local
-//! engine, one execution per pass.
+//! engine, one execution per pass, from `[reaper]` on a timer or from a fault campaign.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use runway_asl::{ExecutionStatus, StepFunctions};
 use runway_clock::SystemClock;
-use runway_github::{Credentials, RestGitHub, RunnerScope, Secret};
+use runway_github::{Credentials, GitHub, RestGitHub, RunnerScope, Secret};
 use runway_reaper::{
     LOCAL_REAP_FUNCTION, LocalExecutions, Reaper, ReaperConfig, ReaperDeps, local_definition,
 };
@@ -37,23 +37,29 @@ pub(crate) struct Sweeper {
 
 impl Sweeper {
     /// Registers the reaper with the system's engine. `grace` is the reaper's
-    /// `grace_seconds`: what is younger is left alone.
+    /// `grace_seconds`: what is younger is left alone. With the emulator, `repositories` are
+    /// the ones it serves; against GitHub, none (the installation's recently active ones).
     pub fn new(
         system: &LocalSystem,
         repositories: &[String],
         grace: Duration,
     ) -> Result<Sweeper, LocalError> {
         let setup = |message: String| LocalError::Setup(message);
-        let emulator = system
-            .emulator()
-            .ok_or_else(|| setup("the reaper's campaign needs the GitHub emulator".into()))?;
         // As the reaper Lambda is built: its own GitHub client with the standard retries.
-        let github = RestGitHub::new(
-            emulator.api_url(),
-            Credentials::Token(Secret::new("runway-chaos-reaper")),
-            SystemClock::shared(),
-        )
-        .map_err(|error| setup(error.to_string()))?;
+        let (github, installation_id): (Arc<dyn GitHub>, _) = match system.emulator() {
+            Some(emulator) => (
+                Arc::new(
+                    RestGitHub::new(
+                        emulator.api_url(),
+                        Credentials::Token(Secret::new("runway-local-reaper")),
+                        SystemClock::shared(),
+                    )
+                    .map_err(|error| setup(error.to_string()))?,
+                ),
+                Some(runway_github_emulator::AppConfig::default().installation_id),
+            ),
+            None => (system.github().clone(), None),
+        };
         let github_scopes = repositories
             .iter()
             .filter_map(|full| full.split_once('/'))
@@ -71,7 +77,7 @@ impl Sweeper {
             ReaperDeps {
                 flow: system.flow().clone(),
                 store: system.store().clone(),
-                github: Arc::new(github),
+                github,
                 providers: system.providers().clone(),
                 executions: Arc::new(executions),
                 starter: Arc::new(SfnStarter::new(
@@ -79,7 +85,7 @@ impl Sweeper {
                     system.machine_arn(),
                 )),
                 job_filter: JobFilter::default(),
-                installation_id: Some(runway_github_emulator::AppConfig::default().installation_id),
+                installation_id,
                 clock: SystemClock::shared(),
             },
             config,
