@@ -223,7 +223,7 @@ impl LocalSystem {
             Some(github) => (None, github),
             None => connect_github(&config, &webhook_url, &secret, &clock).await?,
         };
-        let github_for_reaper = github.clone();
+        let flow_github = github.clone();
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
             || config
@@ -351,7 +351,7 @@ impl LocalSystem {
         };
         let mut system = LocalSystem {
             metrics,
-            github: github_for_reaper,
+            github: flow_github,
             emulator,
             service,
             flow,

@@ -27,7 +27,8 @@ struct Place {
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: AdmitInput = decode(Step::Admit, input)?;
-    let pool = flow.pool(input.route.routed(Step::Admit)?.pool.as_str())?;
+    let routed = input.route.routed(Step::Admit)?;
+    let pool = flow.pool(routed.pool.as_str())?;
     let now = flow.deps().clock.now();
     // A job back from the queue keeps its place: its first arrival and its priority.
     let previous: Option<Admission> = input
@@ -36,7 +37,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         .and_then(|value| serde_json::from_value(value).ok())
         .filter(|admission: &Admission| admission.enqueued_at.is_some());
     let mut output = decide(flow, &input, previous.as_ref(), now).await?;
-    record_admission(flow, &input, &pool.name, &output, now);
+    record_admission(flow, &input, &routed, &output, now);
     let waited = previous.as_ref().map_or(0, |a| a.waits);
     if output["decision"] != "wait" {
         output["waits"] = json!(waited);
@@ -186,7 +187,7 @@ async fn decide(
             &policy_load,
             flow.config().throttle_fallback,
         );
-        crate::steps::route::record_policy(
+        crate::steps::record_policy(
             flow,
             "throttle",
             started.elapsed(),
@@ -441,30 +442,17 @@ fn is_policy_wait(admission: &Admission) -> bool {
 fn record_admission(
     flow: &JobFlow,
     input: &AdmitInput,
-    pool: &str,
+    routed: &Routed,
     output: &Value,
     now: DateTime<Utc>,
 ) {
     use runway_metrics::{Dimension, Metric, Sample};
-    let org = input
-        .common
-        .input
-        .organization
-        .clone()
-        .unwrap_or_else(|| input.common.input.repository.owner.clone());
     let sample = match output["decision"].as_str() {
         Some("admit") => {
-            let queued = input
-                .common
-                .input
-                .job
-                .created_at
-                .as_deref()
-                .and_then(|text| DateTime::parse_from_rfc3339(text).ok());
-            let Some(queued) = queued else {
+            let Some(queued) = crate::steps::queued_at(&input.common) else {
                 return;
             };
-            let waited = (now - queued.with_timezone(&Utc)).num_milliseconds().max(0);
+            let waited = (now - queued).num_milliseconds().max(0);
             Sample::new(Metric::JobWaitSeconds, waited as f64 / 1000.0, now)
         }
         Some("wait") => Sample::count(Metric::SlotWaits, now),
@@ -474,7 +462,7 @@ fn record_admission(
     crate::steps::measure(
         flow,
         sample
-            .by(Dimension::Pool, pool)
-            .by(Dimension::Organization, org),
+            .by(Dimension::Pool, routed.pool.as_str())
+            .by(Dimension::Organization, routed.org.as_str()),
     );
 }

@@ -96,15 +96,7 @@ pub(crate) fn runner_scope(flow: &JobFlow, common: &Common) -> RunnerScope {
 /// The job as the policies see it.
 pub(crate) fn policy_job(common: &Common, now: DateTime<Utc>) -> Job {
     let input = &common.input;
-    let event_time = input
-        .job
-        .created_at
-        .as_deref()
-        .and_then(|text| Instant::parse_rfc3339(text).ok())
-        .unwrap_or(Instant {
-            seconds: now.timestamp(),
-            nanoseconds: now.timestamp_subsec_nanos(),
-        });
+    let event_time = instant(queued_at(common).unwrap_or(now));
     Job {
         job_id: input.job.id,
         run_id: input.job.run_id,
@@ -168,7 +160,38 @@ pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// When GitHub queued the job (its `created_at`), if the input says.
+pub(crate) fn queued_at(common: &Common) -> Option<DateTime<Utc>> {
+    let text = common.input.job.created_at.as_deref()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
 /// Records a measurement; recording never fails a step.
 pub(crate) fn measure(flow: &JobFlow, sample: runway_metrics::Sample) {
     flow.deps().metrics.record(sample);
+}
+
+/// How long a policy (`router`, `throttle`) took to decide, and whether its fallback decided
+/// instead.
+pub(crate) fn record_policy(
+    flow: &JobFlow,
+    policy: &str,
+    took: std::time::Duration,
+    fallback: bool,
+    now: DateTime<Utc>,
+) {
+    use runway_metrics::{Dimension, Metric, Sample};
+    let millis = took.as_secs_f64() * 1000.0;
+    measure(
+        flow,
+        Sample::new(Metric::PolicyDecisionMilliseconds, millis, now).by(Dimension::Policy, policy),
+    );
+    if fallback {
+        measure(
+            flow,
+            Sample::count(Metric::PolicyFallbacks, now).by(Dimension::Policy, policy),
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! launch. The record comes first: the runner's webhooks may arrive before launch returns.
 
 use runway_github::{GitHubError, JitConfigRequest, RunnerScope};
+use runway_metrics::{Dimension, Metric, Sample};
 use runway_providers::{JitConfig, LaunchRequest};
 use runway_store::{PutRunner, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
@@ -15,7 +16,6 @@ use crate::naming::runner_name;
 use crate::step::Step;
 use crate::steps::teardown::{Removal, teardown_one};
 use crate::steps::{RECORD_TTL, runner_scope, timestamp};
-use runway_metrics::{Dimension, Metric, Sample};
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: ProvisionInput = decode(Step::Provision, input)?;
@@ -30,12 +30,19 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
 
     let attempt = match &input.replaces {
         Some(old) => {
+            let record = deps
+                .store
+                .get_runner(&old.runner_name)
+                .await
+                .map_err(|e| StepError::store("read the replaced runner's record", e))?
+                .filter(|record| &record.execution == execution);
             let removal = teardown_one(
                 flow,
                 execution,
                 &scope,
                 Some(pool.name.as_str()),
                 &old.runner_name,
+                record.as_ref(),
             )
             .await?;
             if let Removal::Busy { .. } = removal {

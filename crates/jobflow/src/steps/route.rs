@@ -28,7 +28,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
             let decided =
                 router.route_or_fallback(&policy_job(common, now), &pools, &config.router_fallback);
             let fallback = decided.is_fallback();
-            record_policy(flow, "router", started.elapsed(), fallback, now);
+            crate::steps::record_policy(flow, "router", started.elapsed(), fallback, now);
             match within_allow_lists(&config.pools, &decided.decision) {
                 Ok(()) => (decided.decision, fallback),
                 Err(refusal) => {
@@ -149,27 +149,5 @@ fn launch_overrides(pool: &PoolConfig, overrides: &Overrides) -> LaunchOverrides
             Market::Spot => CapacityPreference::SpotThenOnDemand,
             Market::OnDemand => CapacityPreference::OnDemand,
         }),
-    }
-}
-
-/// How long a policy took to decide, and whether its fallback decided instead.
-pub(crate) fn record_policy(
-    flow: &JobFlow,
-    policy: &str,
-    took: std::time::Duration,
-    fallback: bool,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    use runway_metrics::{Dimension, Metric, Sample};
-    let millis = took.as_secs_f64() * 1000.0;
-    crate::steps::measure(
-        flow,
-        Sample::new(Metric::PolicyDecisionMilliseconds, millis, now).by(Dimension::Policy, policy),
-    );
-    if fallback {
-        crate::steps::measure(
-            flow,
-            Sample::count(Metric::PolicyFallbacks, now).by(Dimension::Policy, policy),
-        );
     }
 }

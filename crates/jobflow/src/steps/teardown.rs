@@ -5,11 +5,11 @@
 //! its host next kills nothing. GitHub refuses to remove a runner that runs a job (one it took
 //! at its idle deadline, before the webhook saying so came): that runner is not terminated.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use runway_github::{GitHubError, RunnerScope};
 use runway_providers::Terminated;
-use runway_store::{ExecutionKey, RunnerName, RunnerState};
+use runway_store::{ExecutionKey, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
 use tracing::info;
 
@@ -55,13 +55,15 @@ pub(crate) enum Removal {
 }
 
 /// Removes one runner of `execution` in `pool` from GitHub, then terminates it and records it
-/// as gone; a runner GitHub shows busy with a job is left alone.
+/// as gone; a runner GitHub shows busy with a job is left alone. `record` is the runner's
+/// live record as the caller read it (for what its teardown measures), if it has one.
 pub(crate) async fn teardown_one(
     flow: &JobFlow,
     execution: &ExecutionKey,
     scope: &RunnerScope,
     pool: Option<&str>,
     name: &RunnerName,
+    record: Option<&RunnerRecord>,
 ) -> Result<Removal, StepError> {
     let deps = flow.deps();
     let mut deregistered = false;
@@ -105,18 +107,13 @@ pub(crate) async fn teardown_one(
             })?;
         stopped |= matches!(outcome, Terminated::Stopped { .. });
     }
-    let record = deps
-        .store
-        .get_runner(name)
-        .await
-        .map_err(|e| StepError::store(&format!("read runner {name}"), e))?;
     deps.store
         .set_runner_state(name, RunnerState::Gone, None)
         .await
         .map_err(|e| StepError::store(&format!("record runner {name} as gone"), e))?;
     info!(runner = %name, stopped, deregistered, "runner torn down");
     if let Some(record) = record.filter(|r| r.state != RunnerState::Gone) {
-        record_teardown(flow, &record);
+        record_teardown(flow, record);
     }
     Ok(Removal::TornDown(TornDown {
         runner_name: name.to_string(),
@@ -135,6 +132,8 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     // The given runner, plus whatever the store and the providers know this execution
     // launched: a failure may come after a launch but before its output was recorded.
     let mut runners: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    // The live records read on the way, by name: what each teardown measures.
+    let mut records: BTreeMap<String, RunnerRecord> = BTreeMap::new();
     if let Some(runner) = &input.runner {
         runners.insert((runner.runner_name.to_string(), route_pool.clone()));
     }
@@ -174,6 +173,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                     record.runner_name.to_string(),
                     Some(record.pool.to_string()),
                 ));
+                records.insert(record.runner_name.to_string(), record);
             }
         }
     }
@@ -193,7 +193,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         }
     }
     // One entry per name: prefer the one that knows its pool.
-    let mut by_name: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    let mut by_name: BTreeMap<String, Option<String>> = Default::default();
     for (name, pool) in runners {
         let entry = by_name.entry(name).or_default();
         if entry.is_none() {
@@ -206,7 +206,8 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     for (name, pool) in &by_name {
         let name = RunnerName::new(name.as_str())
             .map_err(|e| StepError::bad_input(format!("teardown: {e}")))?;
-        match teardown_one(flow, execution, &scope, pool.as_deref(), &name).await? {
+        let record = records.get(name.as_str());
+        match teardown_one(flow, execution, &scope, pool.as_deref(), &name, record).await? {
             Removal::TornDown(done) => torn.push(done),
             Removal::Busy { runner_name } => busy.push(runner_name),
         }
@@ -261,7 +262,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
 }
 
 /// How long a runner lived, and whether it was torn down without ever taking a job.
-fn record_teardown(flow: &JobFlow, record: &runway_store::RunnerRecord) {
+fn record_teardown(flow: &JobFlow, record: &RunnerRecord) {
     use runway_metrics::{Dimension, Metric, Sample};
     let now = flow.deps().clock.now();
     let lived = (now - record.launched_at).num_milliseconds().max(0) as f64 / 1000.0;
