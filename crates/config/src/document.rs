@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 
 use runway_jobflow::{FlowConfig, PoolConfig};
-use runway_providers::{Ec2PoolConfig, ProviderKind};
+use runway_providers::{Ec2PoolConfig, EcsPoolConfig, ProviderKind, RunnerTaskDefinition};
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Format, Problem};
-use crate::provider::{Ec2Defaults, ProviderSettings, ec2_pool_config};
+use crate::provider::{
+    Ec2Defaults, EcsDefaults, ProviderSettings, ec2_pool_config, ecs_default_task_definition,
+    ecs_pool_config,
+};
 
 /// Where a document runs, which decides the provider of a pool that names none and the
 /// providers it may name.
@@ -15,7 +18,7 @@ use crate::provider::{Ec2Defaults, ProviderSettings, ec2_pool_config};
 pub enum Host {
     /// The deployed stack's Lambdas: runners on EC2 (the default).
     Lambda,
-    /// `runway local`: runners as local processes (the default) or on EC2.
+    /// `runway local`: runners as local processes (the default), on EC2 or on ECS.
     Local,
 }
 
@@ -168,21 +171,37 @@ impl Document {
                     format!("pools[{index}].provider.kind"),
                     format!(
                         "pool {:?}: local runners run only under `runway local`; a deployed \
-                         stack launches on ec2",
+                         stack launches on ec2 or ecs",
                         pool.name
                     ),
                 ));
             }
-            if let ProviderSettings::Ec2(settings) = &provider {
-                let stack = options
-                    .stack
-                    .clone()
-                    .unwrap_or_else(|| runway_providers::DEFAULT_STACK.to_owned());
-                if let Err(problem) =
-                    ec2_pool_config(index, pool, settings, &Ec2Defaults::for_stack(stack))
-                {
-                    problems.push(problem);
+            let stack = options
+                .stack
+                .clone()
+                .unwrap_or_else(|| runway_providers::DEFAULT_STACK.to_owned());
+            match &provider {
+                ProviderSettings::Ec2(settings) => {
+                    if let Err(problem) =
+                        ec2_pool_config(index, pool, settings, &Ec2Defaults::for_stack(stack))
+                    {
+                        problems.push(problem);
+                    }
                 }
+                ProviderSettings::Ecs(settings) => {
+                    // The stack's cluster and subnets are known only where the stack runs;
+                    // stand-ins let everything else be checked here ([`Document::ecs_pools`]
+                    // checks with the real ones).
+                    let defaults = EcsDefaults {
+                        cluster: Some("stack-cluster".to_owned()),
+                        subnets: vec!["subnet-stack".to_owned()],
+                        ..EcsDefaults::for_stack(stack)
+                    };
+                    if let Err(found) = ecs_pool_config(index, pool, settings, &defaults) {
+                        problems.extend(found);
+                    }
+                }
+                ProviderSettings::Local(_) => {}
             }
             by_name.entry(pool.name.clone()).or_insert(provider);
         }
@@ -232,6 +251,53 @@ impl Document {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+}
+
+impl Document {
+    /// The provider settings of every ECS pool, with `defaults` filled in.
+    pub fn ecs_pools(
+        &self,
+        defaults: &EcsDefaults,
+    ) -> Result<BTreeMap<String, EcsPoolConfig>, ConfigError> {
+        let mut pools = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (index, pool) in self.flow.pools.iter().enumerate() {
+            let Some(ProviderSettings::Ecs(settings)) = self.providers.get(&pool.name) else {
+                continue;
+            };
+            match ecs_pool_config(index, pool, settings, defaults) {
+                Ok(config) => {
+                    pools.insert(pool.name.clone(), config);
+                }
+                Err(found) => problems.extend(found),
+            }
+        }
+        if problems.is_empty() {
+            Ok(pools)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The task definitions the stack registers: one per ECS pool that names none, by pool.
+    pub fn ecs_task_definitions(
+        &self,
+        defaults: &EcsDefaults,
+    ) -> Result<BTreeMap<String, RunnerTaskDefinition>, ConfigError> {
+        let pools = self.ecs_pools(defaults)?;
+        Ok(self
+            .flow
+            .pools
+            .iter()
+            .filter_map(|pool| {
+                let config = pools.get(&pool.name)?;
+                Some((
+                    pool.name.clone(),
+                    ecs_default_task_definition(pool, config, defaults)?,
+                ))
+            })
+            .collect())
     }
 }
 

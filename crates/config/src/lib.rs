@@ -18,7 +18,7 @@
 //! max_running = 20
 //!
 //! [pools.provider]                           # where the runners run
-//! kind = "ec2"                               # or "local" (runway local only)
+//! kind = "ec2"                               # or "ecs", or "local" (runway local only)
 //! subnets = ["subnet-1", "subnet-2"]         # default: the stack's
 //! security_groups = ["sg-1"]
 //! # launch_template = { name = "runner", version = "4" }  (instead of image)
@@ -33,6 +33,26 @@
 //!               "provider": { "kind": "ec2", "subnets": ["subnet-1"] } }] }
 //! ```
 //!
+//! An ECS pool runs one task per job; its `image` is the runner's container image:
+//!
+//! ```toml
+//! [[pools]]
+//! name = "linux-fargate"
+//! labels = ["self-hosted", "linux", "fargate"]
+//! image = "ghcr.io/actions/actions-runner:latest"  # the stack registers a task definition
+//!
+//! [pools.provider]
+//! kind = "ecs"
+//! cluster = "runners"
+//! subnets = ["subnet-1"]
+//! cpu = 2048                                 # CPU units; memory in MiB
+//! memory = 4096
+//! capacity = "fargate_spot_then_fargate"     # or "fargate", "fargate_spot", "ec2"
+//! # docker = "dind"                          (capacity "ec2" only: Fargate runs nothing
+//! #                                           privileged)
+//! # task_definition = "my-runner:3"          (instead of the stack's)
+//! ```
+//!
 //! A pool without a `provider` runs where its host runs runners by default: EC2 when
 //! deployed, local processes under `runway local` ([`Host`]). Every field of a pool besides
 //! `provider` is the job flow's ([`runway_jobflow::PoolConfig`]).
@@ -44,13 +64,15 @@ mod provider;
 pub use document::{Document, Host, ReadOptions};
 pub use error::{ConfigError, Format, Problem};
 pub use provider::{
-    Ec2Defaults, Ec2Settings, LaunchTemplateSettings, LocalRunners, ProviderSettings,
-    ec2_pool_config,
+    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, LaunchTemplateSettings, LocalRunners,
+    ProviderSettings, ec2_pool_config, ecs_default_task_definition, ecs_pool_config,
 };
 
 #[cfg(test)]
 mod tests {
-    use runway_providers::{CapacityPreference, ImageSource, LaunchTemplateRef, ProviderKind};
+    use runway_providers::{
+        CapacityPreference, DockerMode, EcsCapacity, ImageSource, LaunchTemplateRef, ProviderKind,
+    };
 
     use super::*;
 
@@ -226,8 +248,8 @@ mod tests {
                 "pools[0].provider: unknown field `subnet`",
             ),
             (
-                r#"{"pools": [{"name": "a", "labels": ["x"], "provider": {"kind": "ecs"}}]}"#,
-                "pools[0].provider.kind: unknown variant `ecs`",
+                r#"{"pools": [{"name": "a", "labels": ["x"], "provider": {"kind": "eks"}}]}"#,
+                "pools[0].provider.kind: unknown variant `eks`",
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"]}]}"#,
@@ -296,6 +318,305 @@ mod tests {
             ],
             "{problems:#?}"
         );
+    }
+
+    const ECS_JSON: &str = r#"{
+        "pools": [
+            { "name": "fargate", "labels": ["self-hosted", "fargate"],
+              "image": "ghcr.io/actions/actions-runner:2.321.0", "disk_gib": 50,
+              "provider": { "kind": "ecs", "cluster": "runners", "cpu": 2048, "memory": 8192,
+                            "assign_public_ip": true, "tags": { "team": "ci" } } },
+            { "name": "docker", "labels": ["self-hosted", "docker"], "market": "on-demand",
+              "image": "ghcr.io/actions/actions-runner:2.321.0",
+              "provider": { "kind": "ecs", "capacity": "ec2", "docker": "dind",
+                            "capacity_provider": "runner-asg", "subnets": ["subnet-own"] } },
+            { "name": "own", "labels": ["self-hosted", "own"], "market": "on-demand",
+              "provider": { "kind": "ecs", "task_definition": "my-runner:7",
+                            "container_name": "actions", "capacity": "fargate_spot" } }
+        ]
+    }"#;
+
+    const ECS_TOML: &str = r#"
+        [[pools]]
+        name = "fargate"
+        labels = ["self-hosted", "fargate"]
+        image = "ghcr.io/actions/actions-runner:2.321.0"
+        disk_gib = 50
+        [pools.provider]
+        kind = "ecs"
+        cluster = "runners"
+        cpu = 2048
+        memory = 8192
+        assign_public_ip = true
+        tags = { team = "ci" }
+
+        [[pools]]
+        name = "docker"
+        labels = ["self-hosted", "docker"]
+        market = "on-demand"
+        image = "ghcr.io/actions/actions-runner:2.321.0"
+        provider = { kind = "ecs", capacity = "ec2", docker = "dind", capacity_provider = "runner-asg", subnets = ["subnet-own"] }
+
+        [[pools]]
+        name = "own"
+        labels = ["self-hosted", "own"]
+        market = "on-demand"
+        provider = { kind = "ecs", task_definition = "my-runner:7", container_name = "actions", capacity = "fargate_spot" }
+    "#;
+
+    fn ecs_defaults() -> EcsDefaults {
+        EcsDefaults {
+            cluster: Some("stack-runners".into()),
+            subnets: vec!["subnet-default".into()],
+            security_groups: vec!["sg-default".into()],
+            task_role_arn: Some("arn:aws:iam::123456789012:role/runner-task".into()),
+            ssm_kms_key_id: Some("alias/runway".into()),
+            ..EcsDefaults::for_stack("ci-prod")
+        }
+    }
+
+    #[test]
+    fn ecs_settings_come_from_the_pool_its_provider_and_the_stack() {
+        let json = Document::from_json(ECS_JSON, &lambda()).unwrap();
+        let toml = Document::from_toml(ECS_TOML, &lambda()).unwrap();
+        assert_eq!(json, toml, "two spellings of one document");
+        assert_eq!(json.provider("fargate").unwrap().kind(), ProviderKind::Ecs);
+        let pools = json.ecs_pools(&ecs_defaults()).unwrap();
+        assert!(json.ec2_pools(&defaults()).unwrap().is_empty());
+
+        let fargate = &pools["fargate"];
+        assert_eq!(fargate.stack, "ci-prod");
+        assert_eq!(fargate.cluster, "runners", "the pool's own cluster wins");
+        assert_eq!(fargate.task_definition, "ci-prod-runner-fargate");
+        assert_eq!(
+            fargate.image.as_deref(),
+            Some("ghcr.io/actions/actions-runner:2.321.0")
+        );
+        assert_eq!(fargate.subnets, ["subnet-default"], "the stack's default");
+        assert_eq!(fargate.security_groups, ["sg-default"]);
+        assert!(fargate.assign_public_ip);
+        assert_eq!(
+            fargate.capacity,
+            EcsCapacity::FargateSpotThenFargate,
+            "spot market, the default"
+        );
+        assert_eq!((fargate.cpu, fargate.memory), (Some(2048), Some(8192)));
+        assert_eq!(fargate.ephemeral_storage_gib, Some(50), "the pool's disk");
+        assert_eq!(fargate.docker, DockerMode::None);
+        assert_eq!(fargate.extra_tags["team"], "ci");
+        assert_eq!(fargate.ssm_kms_key_id.as_deref(), Some("alias/runway"));
+        assert_eq!(fargate.jit_prefix(), "/runway/ci-prod/jit/ecs");
+
+        let docker = &pools["docker"];
+        assert_eq!(docker.cluster, "stack-runners");
+        assert_eq!(docker.capacity, EcsCapacity::Ec2);
+        assert_eq!(docker.ec2_capacity_provider.as_deref(), Some("runner-asg"));
+        assert_eq!(docker.docker, DockerMode::Dind);
+        assert_eq!(docker.subnets, ["subnet-own"]);
+
+        let own = &pools["own"];
+        assert_eq!(own.task_definition, "my-runner:7");
+        assert_eq!(own.container_name, "actions");
+        assert_eq!(own.image, None);
+        assert_eq!(own.capacity, EcsCapacity::FargateSpot, "the provider wins");
+    }
+
+    #[test]
+    fn the_stack_registers_task_definitions_only_for_pools_that_name_none() {
+        let document = Document::from_json(ECS_JSON, &lambda()).unwrap();
+        let definitions = document.ecs_task_definitions(&ecs_defaults()).unwrap();
+        assert_eq!(
+            definitions.keys().collect::<Vec<_>>(),
+            ["docker", "fargate"]
+        );
+        let fargate = &definitions["fargate"];
+        assert_eq!(fargate.family, "ci-prod-runner-fargate");
+        assert_eq!(fargate.image, "ghcr.io/actions/actions-runner:2.321.0");
+        assert_eq!((fargate.cpu, fargate.memory), (2048, 8192));
+        assert_eq!(fargate.ephemeral_storage_gib, Some(50));
+        assert_eq!(
+            fargate.task_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/runner-task")
+        );
+        assert_eq!(fargate.container_definitions().unwrap().len(), 1);
+        let docker = &definitions["docker"];
+        let containers = docker.container_definitions().unwrap();
+        assert_eq!(containers.len(), 2, "the runner and its dind sidecar");
+        assert_eq!(containers[1].privileged(), Some(true));
+    }
+
+    #[test]
+    fn an_ecs_pool_needs_a_cluster_where_it_is_deployed() {
+        let text = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ghcr.io/actions/actions-runner",
+                       "provider": {"kind": "ecs"}}]}"#;
+        // Readable: the stack may provide the cluster and subnets.
+        let document = Document::from_json(text, &lambda()).unwrap();
+        let error = document
+            .ecs_pools(&EcsDefaults::for_stack("ci"))
+            .unwrap_err();
+        let problems: Vec<String> = error.problems().iter().map(Problem::to_string).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("pools[0].provider.cluster: pool \"a\"")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("pools[0].provider.subnets:")),
+            "{problems:#?}"
+        );
+        assert!(document.ecs_pools(&ecs_defaults()).is_ok());
+    }
+
+    #[test]
+    fn each_ecs_problem_names_its_field() {
+        let pool = |pool: &str, provider: &str| {
+            format!(
+                r#"{{"pools": [{{"name": "a", "labels": ["x"], {pool}
+                    "provider": {{"kind": "ecs", {provider}}}}}]}}"#
+            )
+        };
+        let image = r#""image": "ghcr.io/actions/actions-runner","#;
+        let cases = [
+            (
+                pool(image, r#""docker": "dind""#),
+                "pools[0].provider.docker: pool \"a\": Docker-in-docker needs a privileged \
+                 container, which Fargate does not run",
+            ),
+            (
+                pool(image, r#""capacity": "fargate", "docker": "dind""#),
+                "use capacity \"ec2\"",
+            ),
+            (
+                pool(image, r#""capacity": "spot""#),
+                "pools[0].provider.capacity: unknown variant `spot`",
+            ),
+            (
+                pool(image, r#""docker": "podman""#),
+                "pools[0].provider.docker: unknown variant `podman`",
+            ),
+            (
+                pool(r#""image": "ami-0123", "#, ""),
+                "pools[0].image: pool \"a\": ami-0123 is an AMI",
+            ),
+            (
+                pool("", r#""cpu": 2048"#),
+                "pools[0].image: pool \"a\": names no provider.task_definition",
+            ),
+            (
+                pool(
+                    r#""image": "ghcr.io/actions/actions-runner", "instance_types": ["m7g.large"],"#,
+                    "",
+                ),
+                "pools[0].instance_types: pool \"a\": an ECS pool has no instance types",
+            ),
+            (
+                pool(image, r#""cpu": 3000"#),
+                "pools[0].provider.cpu: pool \"a\": Fargate runs tasks of 256",
+            ),
+            (
+                pool(image, r#""cpu": 256, "memory": 8192"#),
+                "pools[0].provider.memory: pool \"a\": Fargate has no task of 256 CPU units",
+            ),
+            (
+                pool(image, r#""ephemeral_storage_gib": 500"#),
+                "pools[0].provider.ephemeral_storage_gib: pool \"a\": Fargate ephemeral storage",
+            ),
+            (
+                pool(
+                    r#""image": "ghcr.io/actions/actions-runner", "disk_gib": 40,"#,
+                    r#""capacity": "ec2""#,
+                ),
+                "pools[0].disk_gib: pool \"a\": ephemeral storage is a Fargate setting",
+            ),
+            (
+                pool(
+                    r#""image": "ghcr.io/actions/actions-runner", "disk_gib": 40,"#,
+                    r#""ephemeral_storage_gib": 30"#,
+                ),
+                "pools[0].provider.ephemeral_storage_gib: pool \"a\": says 30 GiB",
+            ),
+            (
+                pool("", r#""task_definition": "runner:latest""#),
+                "pools[0].provider.task_definition: pool \"a\": the task definition",
+            ),
+            (
+                pool(image, r#""capacity_provider": "asg""#),
+                "pools[0].provider.capacity_provider: pool \"a\": a capacity provider name \
+                 goes with capacity \"ec2\" only",
+            ),
+            (
+                pool(image, r#""subnets": []"#),
+                "pools[0].provider.subnets: pool \"a\": an ECS pool needs 1 to 16 subnets",
+            ),
+            (
+                pool(image, r#""runner_dir": "/home/runner; reboot""#),
+                "pools[0].provider.runner_dir:",
+            ),
+            (
+                pool(image, r#""cluster": "my cluster""#),
+                "pools[0].provider.cluster: pool \"a\": the cluster \"my cluster\"",
+            ),
+            (
+                pool(image, r#""subnet": "s""#),
+                "pools[0].provider: unknown field `subnet`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let problems = problems_of(&text, Host::Lambda);
+            assert!(
+                problems.iter().any(|problem| problem.contains(expected)),
+                "{text}: expected {expected:?} in {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_ecs_problem_of_a_pool_is_reported_at_once() {
+        let text = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ghcr.io/actions/actions-runner",
+            "provider": {"kind": "ecs", "cpu": 3000, "docker": "dind", "ephemeral_storage_gib": 5}}]}"#;
+        let problems = problems_of(text, Host::Lambda);
+        for field in [
+            "pools[0].provider.cpu:",
+            "pools[0].provider.docker:",
+            "pools[0].provider.ephemeral_storage_gib:",
+        ] {
+            assert!(
+                problems.iter().any(|problem| problem.starts_with(field)),
+                "{field} in {problems:#?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Any sizes: an ECS pool is either accepted or refused with problems about its
+        /// sizes only, never a panic.
+        #[test]
+        fn ecs_sizes_are_checked_field_by_field(
+            cpu in proptest::option::of(0_u32..20_000),
+            memory in proptest::option::of(0_u32..130_000),
+            storage in proptest::option::of(0_u32..300),
+        ) {
+            let mut provider = serde_json::json!({"kind": "ecs"});
+            for (key, value) in [("cpu", cpu), ("memory", memory), ("ephemeral_storage_gib", storage)] {
+                if let Some(value) = value {
+                    provider[key] = value.into();
+                }
+            }
+            let text = serde_json::json!({"pools": [{"name": "a", "labels": ["x"],
+                "image": "ghcr.io/actions/actions-runner", "provider": provider}]}).to_string();
+            if let Err(error) = Document::from_json(&text, &lambda()) {
+                for problem in error.problems() {
+                    proptest::prop_assert!(
+                        ["pools[0].provider.cpu", "pools[0].provider.memory",
+                         "pools[0].provider.ephemeral_storage_gib"].contains(&problem.path.as_str()),
+                        "{}", problem
+                    );
+                }
+            }
+        }
     }
 
     proptest::proptest! {

@@ -1,8 +1,10 @@
 //! Where a pool's runners run: its `provider`, and how an EC2 pool's settings become an
-//! [`Ec2PoolConfig`].
+//! [`Ec2PoolConfig`] and an ECS pool's an [`EcsPoolConfig`].
 //!
 //! What the job flow routes on (`image`, `instance_types`, `disk_gib`, `market`) is the
-//! pool's own; the provider holds only what is particular to where runners run.
+//! pool's own; the provider holds only what is particular to where runners run. For an ECS
+//! pool, `image` is the runner's container image, `disk_gib` the task's ephemeral storage and
+//! `market` picks Fargate Spot or Fargate.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +12,9 @@ use std::path::PathBuf;
 use runway_jobflow::PoolConfig;
 use runway_policy_host::Market;
 use runway_providers::{
-    CapacityPreference, Ec2PoolConfig, ImageSource, LaunchTemplateRef, ProviderError, ProviderKind,
+    CapacityPreference, DockerMode, Ec2PoolConfig, EcsCapacity, EcsPoolConfig, ImageSource,
+    LaunchTemplateRef, ProviderError, ProviderKind, RunnerTaskDefinition,
+    default_task_definition_family,
 };
 use serde::Deserialize;
 
@@ -24,6 +28,8 @@ pub enum ProviderSettings {
     Local(LocalRunners),
     /// EC2 instances, one per job.
     Ec2(Ec2Settings),
+    /// ECS tasks, one per job.
+    Ecs(EcsSettings),
 }
 
 impl ProviderSettings {
@@ -32,6 +38,7 @@ impl ProviderSettings {
         match kind {
             ProviderKind::Local => ProviderSettings::Local(LocalRunners::default()),
             ProviderKind::Ec2 => ProviderSettings::Ec2(Ec2Settings::default()),
+            ProviderKind::Ecs => ProviderSettings::Ecs(EcsSettings::default()),
         }
     }
 
@@ -39,6 +46,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Local(_) => ProviderKind::Local,
             ProviderSettings::Ec2(_) => ProviderKind::Ec2,
+            ProviderSettings::Ecs(_) => ProviderKind::Ecs,
         }
     }
 }
@@ -220,4 +228,246 @@ pub fn ec2_pool_config(
         Problem::new(at("provider"), format!("pool {name:?}: {message}"))
     })?;
     Ok(config)
+}
+
+/// A pool's ECS settings. Its tasks run `task_definition`, or, when it names none, the task
+/// definition the stack registers for it running the pool's `image` (a runner image such as
+/// `ghcr.io/actions/actions-runner:latest`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcsSettings {
+    /// Cluster name or ARN (default: the stack's cluster).
+    pub cluster: Option<String>,
+    /// `family`, `family:revision` or an ARN; its runner container must run an actions runner
+    /// image with bash, curl and jq (the official image has them).
+    pub task_definition: Option<String>,
+    /// The runner's container in the task definition (default `runner`).
+    pub container_name: Option<String>,
+    /// Subnets of the tasks' network interfaces (default: the stack's `RunnerSubnets`).
+    pub subnets: Option<Vec<String>>,
+    /// Default: the stack's `RunnerSecurityGroups`.
+    pub security_groups: Option<Vec<String>>,
+    /// A public IP per task (default false: the subnets reach GitHub through a NAT gateway).
+    pub assign_public_ip: Option<bool>,
+    /// Task CPU units (1024 = 1 vCPU).
+    pub cpu: Option<u32>,
+    /// Task memory in MiB.
+    pub memory: Option<u32>,
+    /// Fargate ephemeral storage in GiB, 21 to 200 (or the pool's `disk_gib`).
+    pub ephemeral_storage_gib: Option<u32>,
+    /// `fargate_spot_then_fargate`, `fargate`, `fargate_spot` or `ec2` (default: from the
+    /// pool's `market`).
+    pub capacity: Option<EcsCapacity>,
+    /// With capacity `ec2`: the cluster's Auto Scaling group capacity provider (default: the
+    /// EC2 launch type).
+    pub capacity_provider: Option<String>,
+    /// `none` (default) or `dind`: a privileged docker-in-docker sidecar, EC2 capacity only.
+    pub docker: Option<DockerMode>,
+    /// Extra tags on tasks.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Where JIT configs are kept (default `/runway/<stack>/jit`; ECS ones under `.../ecs`).
+    pub ssm_prefix: Option<String>,
+    /// Where `run.sh` is in the image (default `/home/runner`, the official image's).
+    pub runner_dir: Option<String>,
+}
+
+/// What the host fills in for ECS pools: the stack, and what a deployed stack provides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsDefaults {
+    pub stack: String,
+    pub cluster: Option<String>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// The KMS key of the JIT config parameters; none: the account's key for SSM.
+    pub ssm_kms_key_id: Option<String>,
+    /// The roles and log group of the task definitions the stack registers.
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+    /// A CloudWatch Logs group and its region.
+    pub log_group: Option<(String, String)>,
+}
+
+impl EcsDefaults {
+    /// Nothing but the stack.
+    pub fn for_stack(stack: impl Into<String>) -> EcsDefaults {
+        EcsDefaults {
+            stack: stack.into(),
+            cluster: None,
+            subnets: Vec::new(),
+            security_groups: Vec::new(),
+            ssm_kms_key_id: None,
+            task_role_arn: None,
+            execution_role_arn: None,
+            log_group: None,
+        }
+    }
+}
+
+/// The provider settings of ECS pool `pool` (at `pools[index]`) with `defaults` filled in,
+/// or every problem found, each with its field path.
+pub fn ecs_pool_config(
+    index: usize,
+    pool: &PoolConfig,
+    settings: &EcsSettings,
+    defaults: &EcsDefaults,
+) -> Result<EcsPoolConfig, Vec<Problem>> {
+    let at = |field: &str| format!("pools[{index}].{field}");
+    let name = &pool.name;
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem::new(at(field), format!("pool {name:?}: {message}")));
+    };
+    if !pool.instance_types.is_empty() || !pool.allowed_instance_types.is_empty() {
+        let field = if pool.instance_types.is_empty() {
+            "allowed_instance_types"
+        } else {
+            "instance_types"
+        };
+        problem(
+            field,
+            "an ECS pool has no instance types: size its tasks with provider.cpu and \
+             provider.memory"
+                .to_string(),
+        );
+    }
+    if !pool.allowed_images.is_empty() {
+        problem(
+            "allowed_images",
+            "an ECS task runs its task definition's image and cannot switch images at launch: \
+             make a pool per image"
+                .to_string(),
+        );
+    }
+    if let Some(image) = &pool.image
+        && image.starts_with("ami-")
+    {
+        problem(
+            "image",
+            format!(
+                "{image} is an AMI; an ECS pool runs a container image (e.g. \
+                 ghcr.io/actions/actions-runner:latest)"
+            ),
+        );
+    }
+    let task_definition = match (&settings.task_definition, &pool.image) {
+        (Some(task_definition), _) => task_definition.clone(),
+        (None, Some(_)) => default_task_definition_family(&defaults.stack, name),
+        (None, None) => {
+            problem(
+                "image",
+                "names no provider.task_definition, so the stack registers one running the \
+                 pool's image: set \"image\" to a runner image (e.g. \
+                 ghcr.io/actions/actions-runner:latest) or name a task definition"
+                    .to_string(),
+            );
+            String::new()
+        }
+    };
+    let cluster = match settings.cluster.clone().or_else(|| defaults.cluster.clone()) {
+        Some(cluster) => cluster,
+        None => {
+            problem(
+                "provider.cluster",
+                "runs on ECS but names no cluster: set provider.cluster".to_string(),
+            );
+            String::new()
+        }
+    };
+    let capacity = settings.capacity.unwrap_or(match pool.market {
+        Market::Spot => EcsCapacity::FargateSpotThenFargate,
+        Market::OnDemand => EcsCapacity::Fargate,
+    });
+    if capacity == EcsCapacity::Ec2 && !pool.allowed_markets.is_empty() {
+        problem(
+            "allowed_markets",
+            "a pool on EC2 capacity takes no market override: its capacity provider decides"
+                .to_string(),
+        );
+    }
+    // The pool's disk_gib reaches the provider with every launch: one size, said once.
+    if let (Some(storage), Some(disk)) = (settings.ephemeral_storage_gib, pool.disk_gib)
+        && storage != disk
+    {
+        problem(
+            "provider.ephemeral_storage_gib",
+            format!(
+                "says {storage} GiB and the pool's disk_gib {disk} GiB: set the task's \
+                 ephemeral storage once"
+            ),
+        );
+    }
+    let mut config = EcsPoolConfig::new(
+        cluster,
+        task_definition,
+        settings
+            .subnets
+            .clone()
+            .unwrap_or_else(|| defaults.subnets.clone()),
+    );
+    config.stack = defaults.stack.clone();
+    config.image = if settings.task_definition.is_none() {
+        pool.image.clone()
+    } else {
+        None
+    };
+    if let Some(container) = &settings.container_name {
+        config.container_name = container.clone();
+    }
+    config.security_groups = settings
+        .security_groups
+        .clone()
+        .unwrap_or_else(|| defaults.security_groups.clone());
+    config.assign_public_ip = settings.assign_public_ip.unwrap_or(false);
+    config.capacity = capacity;
+    config.ec2_capacity_provider = settings.capacity_provider.clone();
+    config.cpu = settings.cpu;
+    config.memory = settings.memory;
+    config.ephemeral_storage_gib = settings.ephemeral_storage_gib.or(pool.disk_gib);
+    config.docker = settings.docker.unwrap_or_default();
+    config.extra_tags = settings.tags.clone();
+    config.ssm_prefix = settings.ssm_prefix.clone();
+    config.ssm_kms_key_id = defaults.ssm_kms_key_id.clone();
+    if let Some(dir) = &settings.runner_dir {
+        config.runner_dir = dir.clone();
+    }
+    // Missing names were reported above; their follow-on problems would only repeat them.
+    let reported: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+    for (key, message) in config.problems() {
+        let field = match key {
+            "" => "provider".to_string(),
+            // The size came from the pool's disk_gib.
+            "ephemeral_storage_gib" if settings.ephemeral_storage_gib.is_none() => {
+                "disk_gib".to_string()
+            }
+            "cluster" | "task_definition" if reported.iter().any(|path| {
+                path == &at("provider.cluster") || path == &at("image")
+            }) =>
+            {
+                continue;
+            }
+            key => format!("provider.{key}"),
+        };
+        problems.push(Problem::new(at(&field), format!("pool {name:?}: {message}")));
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The task definition the stack registers for ECS pool `pool`, or `None` when the pool names
+/// its own. The pool's settings must have mapped ([`ecs_pool_config`]).
+pub fn ecs_default_task_definition(
+    pool: &PoolConfig,
+    config: &EcsPoolConfig,
+    defaults: &EcsDefaults,
+) -> Option<RunnerTaskDefinition> {
+    let image = config.image.as_ref()?;
+    let mut definition = RunnerTaskDefinition::for_pool(config, &pool.name, image);
+    definition.task_role_arn = defaults.task_role_arn.clone();
+    definition.execution_role_arn = defaults.execution_role_arn.clone();
+    definition.log_group = defaults.log_group.clone();
+    Some(definition)
 }

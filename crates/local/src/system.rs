@@ -256,6 +256,13 @@ impl LocalSystem {
                     })?;
                     Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
                 }
+                ProviderSettings::Ecs(_) => {
+                    return Err(setup(format!(
+                        "pool {:?}: runway local does not launch ECS tasks yet; give the pool \
+                         kind = \"local\" or \"ec2\" here",
+                        pool.name
+                    )));
+                }
             };
             providers.insert(pool.name.clone(), provider);
         }

@@ -11,7 +11,7 @@
 //!    GitHub JIT config is about 4 KB and growing, and the Standard tier refuses values over
 //!    4,096 characters. A throttled write (`ThrottlingException`, `TooManyUpdates`: a large
 //!    matrix writes hundreds at once) is retried with back-off on the provider's clock before
-//!    it is reported as [`ProviderError::Throttled`];
+//!    it is reported as [`ProviderError::Throttled`] (the writer the ECS provider uses too);
 //! 3. on boot the script reads its own instance id through IMDSv2 (required on every
 //!    instance), fetches `<prefix>/<instance id>` with the instance role, deletes it (the
 //!    config registers one runner only), and runs `run.sh --jitconfig "$config"`; when the
@@ -47,53 +47,31 @@ use aws_sdk_ec2::types::{
     MarketType, ResourceType, ShutdownBehavior, SpotInstanceType, SpotMarketOptions, Tag,
     TagSpecification, VolumeType,
 };
-use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
-use chrono::{DateTime, Utc};
-use runway_clock::{Backoff, SharedClock, SystemClock};
-use sha2::{Digest, Sha256};
+use runway_clock::{SharedClock, SystemClock};
 use tracing::{info, warn};
 
+use crate::jit::{
+    JitParameter, check_jit_prefix, check_kms_key, delete_jit_parameter, put_jit_parameter,
+};
+use crate::shared::{
+    DEFAULT_STACK, TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name,
+    hashed_id, is_plain_path_char, sdk_error, to_chrono,
+};
 use crate::{
     Capacity, CapacityPreference, LaunchRequest, Launched, OwnedRunner, Provider, ProviderError,
-    ProviderKind, Terminated,
+    ProviderKind, Terminated, jit_parameter_prefix,
 };
 
-/// The stack a provider belongs to unless told otherwise.
-pub const DEFAULT_STACK: &str = "runway";
-
-/// Where a stack's JIT configs are kept in SSM Parameter Store unless the pool says otherwise:
-/// `/runway/<stack>/jit` (the stack's IAM policies grant this path only).
-pub fn jit_parameter_prefix(stack: &str) -> String {
-    format!("/runway/{stack}/jit")
-}
-
-/// How many times a throttled JIT config write is tried before the launch fails as
-/// [`ProviderError::Throttled`].
-pub const SSM_WRITE_ATTEMPTS: u32 = 8;
-/// The first back-off after a throttled write; it doubles with each try.
-pub const SSM_WRITE_FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
-/// The longest back-off between two tries.
-pub const SSM_WRITE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The pauses between tries of a throttled write: the shared policy, each wait jittered up to
-/// twice its base, so the bases are half the ceilings above.
-const SSM_WRITE: Backoff = Backoff::exponential(
-    std::time::Duration::from_millis(100),
-    std::time::Duration::from_millis(2500),
-    SSM_WRITE_ATTEMPTS as usize - 1,
-);
+/// What to check when EC2 refuses a launch as misconfigured.
+const EC2_FIX: &str = "check the pool's image, instance types, subnets, security groups, \
+                       instance profile and runway's IAM permissions";
 
 /// The IAM policy statement the runner role needs (CloudFormation `!Sub` syntax), for the
 /// SAM template to copy.
 pub const RUNNER_POLICY_DOC: &str = include_str!("runner-policy.json");
 
-const TAG_STACK: &str = "runway:stack";
-const TAG_EXECUTION: &str = "runway:execution";
-const TAG_POOL: &str = "runway:pool";
-const TAG_RUNNER: &str = "runway:runner";
-const TAG_MANAGED: &str = "runway:managed";
 const TAG_INSTANCE_ID: &str = "runway:instance-id";
 
 /// Instance states in which a runner still costs money or may still run.
@@ -200,21 +178,9 @@ impl Ec2PoolConfig {
     /// Checks the settings an [`Ec2Provider`] is built from (the stack name, the JIT config
     /// path, the IMDS hop limit), so a document can be checked before anything launches.
     pub fn validate(&self) -> Result<(), ProviderError> {
-        if !is_stack_name(&self.stack) {
-            return Err(ProviderError::config(format!(
-                "the stack name {:?} must be 1 to 128 letters, digits and '-', starting with a \
-                 letter or digit (a CloudFormation stack name)",
-                self.stack
-            )));
-        }
+        check_stack_name(&self.stack)?;
         let prefix = &self.jit_prefix();
-        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.len() < 2 {
-            return Err(ProviderError::config(format!(
-                "the SSM prefix {prefix:?} must start with '/' and not end with '/', \
-                 e.g. {}",
-                jit_parameter_prefix(&self.stack)
-            )));
-        }
+        check_jit_prefix(prefix, &self.stack)?;
         // These three go into the boot script: plain path characters only.
         for (what, value) in [
             ("SSM prefix", prefix),
@@ -243,13 +209,8 @@ impl Ec2PoolConfig {
             }
             _ => {}
         }
-        if let Some(key) = &self.ssm_kms_key_id
-            && (key.is_empty() || key.chars().any(char::is_whitespace))
-        {
-            return Err(ProviderError::config(format!(
-                "the KMS key {key:?} for JIT configs must be a key id, key ARN, alias name \
-                 (alias/...) or alias ARN, without spaces"
-            )));
+        if let Some(key) = &self.ssm_kms_key_id {
+            check_kms_key(key)?;
         }
         // The stack's IAM policy allows launches with a hop limit of at most 2.
         if !(1..=2).contains(&self.imds_hop_limit) {
@@ -260,18 +221,6 @@ impl Ec2PoolConfig {
         }
         Ok(())
     }
-}
-
-/// A CloudFormation stack name: letters, digits and `-`, at most 128, not starting with `-`.
-pub fn is_stack_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-fn is_plain_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-')
 }
 
 /// Runners as EC2 instances.
@@ -331,7 +280,7 @@ impl Ec2Provider {
             .image_ids(ami)
             .send()
             .await
-            .map_err(|error| sdk_error("EC2", "DescribeImages", error))?;
+            .map_err(|error| sdk_error("EC2", "DescribeImages", error, EC2_FIX))?;
         images
             .images()
             .first()
@@ -375,102 +324,25 @@ impl Ec2Provider {
         instance_id: &str,
     ) -> Result<(), ProviderError> {
         let name = self.parameter_name(instance_id);
-        let mut pauses = write_backoff(&name).pauses(&self.clock);
-        let mut overwrite = false;
-        loop {
-            let written = self
-                .put_parameter_once(request, instance_id, &name, overwrite)
-                .await;
-            let error = match written {
-                Ok(()) => return Ok(()),
-                Err(error) => error,
-            };
-            let code = error.code();
-            if code == Some("ParameterAlreadyExists") && !overwrite {
-                // An earlier try of this launch wrote it; this try's JIT config replaces it.
-                overwrite = true;
-                continue;
-            }
-            // The instance is already running: waiting here is cheaper than failing the
-            // launch, terminating it and launching again into the same throttle.
-            if code.is_some_and(is_throttling)
-                && let Some(delay) = pauses.next_delay()
-            {
-                warn!(parameter = %name, attempt = pauses.taken(), code,
-                    delay_ms = delay.as_millis() as u64,
-                    "SSM throttled the JIT config write; trying again");
-                self.clock.sleep(delay).await;
-                continue;
-            }
-            return Err(sdk_error("SSM", "PutParameter", error));
-        }
-    }
-
-    async fn put_parameter_once(
-        &self,
-        request: &LaunchRequest,
-        instance_id: &str,
-        name: &str,
-        overwrite: bool,
-    ) -> Result<
-        (),
-        SdkError<
-            aws_sdk_ssm::operation::put_parameter::PutParameterError,
-            aws_sdk_ssm::config::http::HttpResponse,
-        >,
-    > {
-        let tag = |key: &str, value: &str| {
-            aws_sdk_ssm::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .ok()
+        let parameter = JitParameter {
+            name: &name,
+            runner_name: &request.runner_name,
+            tags: vec![
+                (TAG_STACK, &self.config.stack),
+                (TAG_EXECUTION, &request.execution),
+                (TAG_POOL, &request.pool),
+                (TAG_RUNNER, &request.runner_name),
+                (TAG_INSTANCE_ID, instance_id),
+                (TAG_MANAGED, "true"),
+            ],
+            kms_key_id: self.config.ssm_kms_key_id.as_deref(),
+            expires_at: None,
         };
-        // Tags cannot be given with Overwrite; the first write set them.
-        let tags = (!overwrite).then(|| {
-            [
-                tag(TAG_STACK, &self.config.stack),
-                tag(TAG_EXECUTION, &request.execution),
-                tag(TAG_POOL, &request.pool),
-                tag(TAG_RUNNER, &request.runner_name),
-                tag(TAG_INSTANCE_ID, instance_id),
-                tag(TAG_MANAGED, "true"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-        });
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .description(format!(
-                "runway JIT config for runner {}",
-                request.runner_name
-            ))
-            .value(request.jit_config.expose())
-            .r#type(ParameterType::SecureString)
-            // A JIT config is over the Standard tier's 4,096 characters.
-            .tier(ParameterTier::Advanced)
-            .set_key_id(self.config.ssm_kms_key_id.clone())
-            .set_overwrite(overwrite.then_some(true))
-            .set_tags(tags)
-            .send()
-            .await
-            .map(|_| ())
+        put_jit_parameter(&self.ssm, &self.clock, &parameter, &request.jit_config).await
     }
 
     async fn delete_jit_config(&self, instance_id: &str) -> Result<(), ProviderError> {
-        match self
-            .ssm
-            .delete_parameter()
-            .name(self.parameter_name(instance_id))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) if error.code() == Some("ParameterNotFound") => Ok(()),
-            Err(error) => Err(sdk_error("SSM", "DeleteParameter", error)),
-        }
+        delete_jit_parameter(&self.ssm, &self.parameter_name(instance_id)).await
     }
 
     async fn terminate_instances(&self, ids: Vec<String>) -> Result<(), ProviderError> {
@@ -483,7 +355,7 @@ impl Ec2Provider {
         {
             Ok(_) => Ok(()),
             Err(error) if error.code() == Some("InvalidInstanceID.NotFound") => Ok(()),
-            Err(error) => Err(sdk_error("EC2", "TerminateInstances", error)),
+            Err(error) => Err(sdk_error("EC2", "TerminateInstances", error, EC2_FIX)),
         }
     }
 
@@ -545,7 +417,7 @@ impl Ec2Provider {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(|error| sdk_error("EC2", "DescribeInstances", error))?;
+                .map_err(|error| sdk_error("EC2", "DescribeInstances", error, EC2_FIX))?;
             for reservation in page.reservations() {
                 instances.extend(reservation.instances().iter().cloned());
             }
@@ -818,15 +690,10 @@ fn is_live(instance: &aws_sdk_ec2::types::Instance) -> bool {
     )
 }
 
-fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
-}
-
 /// The `RunInstances` idempotency token of one launch request: the same stack, execution,
 /// runner name (which counts the launch attempt) and combination give the same token, so a
 /// retried call starts no second instance; another combination is another request.
 pub(crate) fn client_token(seed: &[String; 3], attempt: &Attempt) -> String {
-    let mut hash = Sha256::new();
     let capacity = attempt.capacity.to_string();
     let parts = [
         seed[0].as_str(),
@@ -836,31 +703,8 @@ pub(crate) fn client_token(seed: &[String; 3], attempt: &Attempt) -> String {
         attempt.subnet_id.as_deref().unwrap_or(""),
         capacity.as_str(),
     ];
-    for part in parts {
-        // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
     // EC2 takes up to 64 ASCII characters.
-    format!("runway-{}", hex::encode(&hash.finalize()[..24]))
-}
-
-/// Error codes of a throttled SSM (or EC2) request.
-fn is_throttling(code: &str) -> bool {
-    matches!(
-        code,
-        "ThrottlingException" | "TooManyUpdates" | "Throttling" | "RequestLimitExceeded"
-    )
-}
-
-/// The back-off of a throttled write: [`SSM_WRITE`], jittered by the parameter's name, so a
-/// burst of launches does not retry in lock-step and a launch's retries replay alike.
-pub(crate) fn write_backoff(parameter: &str) -> Backoff {
-    let digest = Sha256::digest(parameter.as_bytes());
-    let seed = u64::from_be_bytes([
-        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-    ]);
-    SSM_WRITE.with_seeded_jitter(seed)
+    hashed_id("runway-", &parts, 24)
 }
 
 fn boot_script(prefix: &str, runner_dir: &str, runner_user: &str) -> String {
@@ -999,66 +843,8 @@ pub(crate) async fn first_fit(
     Err(ProviderError::Capacity { tried })
 }
 
-/// Maps an AWS error code to the error a caller can act on.
 fn classify(service: &str, action: &str, code: Option<&str>, message: &str) -> ProviderError {
-    let reason = format!("{action}: {message}");
-    let Some(code) = code else {
-        return ProviderError::Unavailable {
-            service: service.to_string(),
-            reason,
-        };
-    };
-    match code {
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyUpdates" => {
-            ProviderError::Throttled {
-                service: service.to_string(),
-                reason,
-            }
-        }
-        "InternalError"
-        | "InternalFailure"
-        | "InternalServerError"
-        | "ServiceUnavailable"
-        | "Unavailable" => ProviderError::Unavailable {
-            service: service.to_string(),
-            reason,
-        },
-        _ if code.starts_with("Invalid")
-            || code.starts_with("Unauthorized")
-            || code.starts_with("AccessDenied")
-            || code.starts_with("Missing")
-            || code.ends_with("LimitExceeded")
-            || code == "AuthFailure"
-            || code == "OptInRequired"
-            || code == "PendingVerification"
-            || code == "VcpuLimitExceeded" =>
-        {
-            ProviderError::Config {
-                reason: format!(
-                    "{reason} ({code}); check the pool's image, instance types, subnets, \
-                     security groups, instance profile and runway's IAM permissions"
-                ),
-            }
-        }
-        _ => ProviderError::Other {
-            reason: format!("{service} {reason} ({code})"),
-        },
-    }
-}
-
-fn sdk_error<E, R>(service: &str, action: &str, error: SdkError<E, R>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let message = DisplayErrorContext(&error).to_string();
-    match &error {
-        SdkError::ServiceError(_) => classify(service, action, error.code(), &message),
-        SdkError::ConstructionFailure(_) => {
-            ProviderError::other(format!("{service} {action}: {message}"))
-        }
-        _ => classify(service, action, None, &message),
-    }
+    crate::shared::classify(service, action, code, message, EC2_FIX)
 }
 
 /// The real `RunInstances`, with everything but the combination fixed.
@@ -1419,30 +1205,6 @@ mod tests {
         ];
         for other in others {
             assert_ne!(base, other);
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn write_backoff_grows_and_stays_bounded(name in "[a-z/0-9-]{1,40}", attempt in 1_usize..40) {
-            let backoff = write_backoff(&name);
-            let Some(delay) = backoff.delay(attempt) else {
-                // One try and seven retries.
-                proptest::prop_assert!(attempt >= SSM_WRITE_ATTEMPTS as usize);
-                return Ok(());
-            };
-            proptest::prop_assert!(attempt < SSM_WRITE_ATTEMPTS as usize);
-            proptest::prop_assert!(delay <= SSM_WRITE_MAX_BACKOFF);
-            proptest::prop_assert!(delay >= SSM_WRITE_FIRST_BACKOFF / 2);
-            // Written out, not recomputed: 200 ms doubling per attempt up to the 5 s cap, each
-            // delay jittered within the upper half of its ceiling.
-            let ceiling_ms = [200_u64, 400, 800, 1600, 3200]
-                .get(attempt - 1)
-                .copied()
-                .unwrap_or(5000);
-            let ceiling = std::time::Duration::from_millis(ceiling_ms);
-            proptest::prop_assert!(delay >= ceiling / 2 && delay <= ceiling, "{:?} for attempt {}", delay, attempt);
-            proptest::prop_assert_eq!(Some(delay), write_backoff(&name).delay(attempt));
         }
     }
 

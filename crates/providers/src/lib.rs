@@ -4,24 +4,35 @@
 //! - [`Ec2Provider`]: an EC2 instance per runner (launch template or AMI, instance types across
 //!   subnets, spot with on-demand fallback, IMDSv2 required, JIT config handed over through an
 //!   SSM SecureString only that instance can read);
+//! - [`EcsProvider`]: an ECS task per runner (`RunTask` on Fargate, Fargate Spot with Fargate
+//!   fallback, or EC2 capacity; JIT config handed over through an SSM SecureString the task
+//!   reads at start and deletes);
 //! - [`LocalProvider`]: a process on this machine, for `runway local` and tests.
 //!
-//! Every runner is recorded with the Step Functions execution that launched it (EC2: tags;
-//! local: the provider's own table), so [`Provider::terminate`] finds it again and
+//! Every runner is recorded with the Step Functions execution that launched it (EC2 and ECS:
+//! tags; local: the provider's own table), so [`Provider::terminate`] finds it again and
 //! [`Provider::owned`] lists everything the reaper may have to remove. Nothing leaks.
 //!
 //! Every implementation passes the same contract suite (`tests/contract`).
 
 mod ec2;
+mod ecs;
 mod error;
+mod jit;
 mod local;
+mod shared;
 mod types;
 
-pub use ec2::{
-    DEFAULT_STACK, Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, RUNNER_POLICY_DOC,
-    SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, is_stack_name,
-    jit_parameter_prefix,
+pub use ec2::{Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, RUNNER_POLICY_DOC};
+pub use ecs::{
+    DockerMode, ECS_TASK_ROLE_POLICY_DOC, EcsCapacity, EcsPoolConfig, EcsProvider,
+    RunnerTaskDefinition, default_task_definition_family, ecs_jit_parameter_prefix,
+    ensure_task_definition, register_default_task_definition, started_by,
 };
+pub use jit::{
+    SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, jit_parameter_prefix,
+};
+pub use shared::{DEFAULT_STACK, is_stack_name};
 pub use error::ProviderError;
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use types::{
@@ -45,7 +56,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError>;
 
     /// Stops the runner `runner_name` launched by `execution` and removes what it left (the
-    /// JIT config parameter on EC2). Idempotent: a runner that is unknown or already gone is
+    /// JIT config parameter on EC2 and ECS). Idempotent: a runner that is unknown or already gone is
     /// [`Terminated::AlreadyGone`], which is success.
     async fn terminate(
         &self,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Ec2,
+    Ecs,
     Local,
 }
 
@@ -15,6 +16,7 @@ impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ProviderKind::Ec2 => "ec2",
+            ProviderKind::Ecs => "ecs",
             ProviderKind::Local => "local",
         })
     }
@@ -97,9 +99,10 @@ impl CapacityPreference {
 pub struct LaunchOverrides {
     /// Replaces the pool's instance types (in order of preference).
     pub instance_types: Option<Vec<String>>,
-    /// An AMI id (EC2) replacing the pool's image.
+    /// An AMI id (EC2) replacing the pool's image; ECS refuses any image but its task
+    /// definition's.
     pub image: Option<String>,
-    /// Root disk size in GiB.
+    /// Root disk size in GiB (ECS on Fargate: the task's ephemeral storage).
     pub disk_gib: Option<u32>,
     pub capacity: Option<CapacityPreference>,
 }
@@ -122,7 +125,7 @@ pub struct LaunchRequest {
 pub struct Launched {
     pub runner_name: String,
     pub provider: ProviderKind,
-    /// EC2 instance id, or `pid-<n>` for a local process.
+    /// EC2 instance id, ECS task ARN, or `pid-<n>` for a local process.
     pub instance_id: String,
     pub instance_type: Option<String>,
     pub subnet_id: Option<String>,

@@ -1,9 +1,15 @@
-//! A loopback proxy in front of moto that answers as SSM does when it throttles, and records
-//! what EC2 was asked; everything else goes to moto unchanged.
+//! A loopback proxy in front of moto that answers as SSM does when it throttles and as ECS
+//! does when Fargate Spot has no capacity, and records what EC2 and ECS were asked; everything
+//! else goes to moto unchanged.
 //!
 //! The first `throttled` `PutParameter` calls get SSM's real throttling answers (HTTP 400,
 //! `ThrottlingException` or `TooManyUpdates` in the AWS JSON 1.1 error shape), alternating,
-//! before calls are forwarded again.
+//! before calls are forwarded again. After [`FaultProxy::no_spot_capacity`], `RunTask` calls
+//! for `FARGATE_SPOT` get ECS's answer when Spot has no capacity: HTTP 200, no task, and a
+//! failure "Capacity is unavailable at this time...".
+
+// Each test binary uses the part of the proxy its provider needs.
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,12 +27,17 @@ pub struct Recorded {
     pub put_parameter_calls: usize,
     /// `PutParameter` calls answered with a throttling error.
     pub throttled: usize,
+    /// The body of every `RunTask` call, in order.
+    pub run_task_calls: Vec<serde_json::Value>,
+    /// `RunTask` calls answered with "no capacity".
+    pub no_capacity_answers: usize,
 }
 
 pub struct FaultProxy {
     pub url: String,
     pub recorded: Arc<Mutex<Recorded>>,
     throttle: Arc<AtomicUsize>,
+    no_spot: Arc<AtomicUsize>,
 }
 
 struct Shared {
@@ -34,6 +45,7 @@ struct Shared {
     client: reqwest::Client,
     recorded: Arc<Mutex<Recorded>>,
     throttle: Arc<AtomicUsize>,
+    no_spot: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -42,11 +54,13 @@ impl FaultProxy {
     pub async fn start(moto: String, throttled: usize) -> FaultProxy {
         let recorded = Arc::new(Mutex::new(Recorded::default()));
         let throttle = Arc::new(AtomicUsize::new(throttled));
+        let no_spot = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             moto,
             client: reqwest::Client::new(),
             recorded: recorded.clone(),
             throttle: throttle.clone(),
+            no_spot: no_spot.clone(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -58,12 +72,18 @@ impl FaultProxy {
             url,
             recorded,
             throttle,
+            no_spot,
         }
     }
 
     /// Throttles the next `count` `PutParameter` calls.
     pub fn throttle_next(&self, count: usize) {
         self.throttle.store(count, Ordering::SeqCst);
+    }
+
+    /// Answers the next `count` `RunTask` calls for `FARGATE_SPOT` with "no capacity".
+    pub fn no_spot_capacity(&self, count: usize) {
+        self.no_spot.store(count, Ordering::SeqCst);
     }
 
     /// An SDK configuration that talks to moto through the proxy, with the SDK's own retries
@@ -151,6 +171,40 @@ async fn forward(
                 [
                     ("content-type", "application/x-amz-json-1.1"),
                     ("x-amzn-requestid", "5d2b6a4e-0000-4000-8000-000000000000"),
+                ],
+                body,
+            )
+                .into_response();
+        }
+    }
+    if target == "AmazonEC2ContainerServiceV20141113.RunTask" {
+        let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let spot = call["capacityProviderStrategy"][0]["capacityProvider"] == "FARGATE_SPOT";
+        let mut recorded = shared.recorded.lock().unwrap();
+        recorded.run_task_calls.push(call);
+        if spot
+            && shared
+                .no_spot
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
+        {
+            recorded.no_capacity_answers += 1;
+            // What ECS answers when Fargate Spot has no capacity: a failure, not an error.
+            let body = serde_json::json!({
+                "tasks": [],
+                "failures": [{
+                    "reason": "Capacity is unavailable at this time. Please try again later \
+                               or in a different availability zone"
+                }]
+            })
+            .to_string();
+            return (
+                StatusCode::OK,
+                [
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amzn-requestid", "6e3c7b5f-0000-4000-8000-000000000000"),
                 ],
                 body,
             )
