@@ -16,6 +16,7 @@ pub mod bench;
 pub mod chaos;
 pub mod config;
 pub mod demo;
+mod ecs;
 mod reaper;
 mod starter;
 mod system;

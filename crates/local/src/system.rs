@@ -58,7 +58,7 @@ pub enum LocalError {
     Stopped { what: &'static str, message: String },
 }
 
-fn setup(message: impl Into<String>) -> LocalError {
+pub(crate) fn setup(message: impl Into<String>) -> LocalError {
     LocalError::Setup(message.into())
 }
 
@@ -228,7 +228,9 @@ impl LocalSystem {
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
             || config
                 .pools()
-                .any(|(_, provider)| matches!(provider, ProviderSettings::Ec2(_)));
+                .any(|(_, provider)| {
+                    matches!(provider, ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_))
+                });
         let aws = match (aws, needs_aws) {
             (Some(aws), _) => Some(aws),
             (None, true) => Some(load_aws(&config.aws).await),
@@ -238,6 +240,8 @@ impl LocalSystem {
 
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        // Found (and the cluster made) once, for the first ECS pool.
+        let mut ecs_defaults: Option<runway_config::EcsDefaults> = None;
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
@@ -256,12 +260,26 @@ impl LocalSystem {
                     })?;
                     Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
                 }
-                ProviderSettings::Ecs(_) => {
-                    return Err(setup(format!(
-                        "pool {:?}: runway local does not launch ECS tasks yet; give the pool \
-                         kind = \"local\" or \"ec2\" here",
-                        pool.name
-                    )));
+                ProviderSettings::Ecs(settings) => {
+                    let aws = aws.as_ref().ok_or_else(|| {
+                        setup("the ECS provider needs AWS settings, and none were loaded")
+                    })?;
+                    let defaults = match &ecs_defaults {
+                        Some(defaults) => defaults,
+                        None => ecs_defaults.insert(
+                            crate::ecs::defaults(aws, config.stack.as_str(), &ecs_pools(&config))
+                                .await?,
+                        ),
+                    };
+                    let index = config
+                        .flow()
+                        .pools
+                        .iter()
+                        .position(|candidate| candidate.name == pool.name)
+                        .unwrap_or_default();
+                    Arc::new(crate::ecs::provider(
+                        index, pool, settings, defaults, aws, &clock,
+                    )?)
                 }
             };
             providers.insert(pool.name.clone(), provider);
@@ -825,6 +843,17 @@ fn local_provider(
     LocalProvider::new(local)
         .map(|provider| provider.with_clock(clock.clone()))
         .map_err(|error| setup(error.to_string()))
+}
+
+/// The ECS pools of `config` with their settings.
+fn ecs_pools(config: &LocalConfig) -> Vec<(&runway_jobflow::PoolConfig, &runway_config::EcsSettings)> {
+    config
+        .pools()
+        .filter_map(|(pool, provider)| match provider {
+            ProviderSettings::Ecs(settings) => Some((pool, settings)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn ec2_provider(

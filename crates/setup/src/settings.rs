@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use runway_config::{Document, Ec2Defaults};
+use runway_config::{Document, Ec2Defaults, EcsDefaults};
 use runway_github::GITHUB_API_URL;
 use runway_policy_host::InstanceReuse;
 use runway_providers::{DEFAULT_STACK, Ec2PoolConfig, LaunchTemplateRef};
@@ -54,6 +54,17 @@ pub const RUNNER_LAUNCH_TEMPLATE_ENV: &str = "RUNWAY_RUNNER_LAUNCH_TEMPLATE";
 /// The KMS key (id, ARN or alias) that encrypts the JIT config SecureStrings; unset: the
 /// account's AWS managed key for SSM.
 pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
+/// The ECS cluster of ECS pools that name none.
+pub const ECS_CLUSTER_ENV: &str = "RUNWAY_ECS_CLUSTER";
+/// The role the containers of the task definitions runway registers run as (it may read the
+/// tasks' JIT configs and nothing else).
+pub const ECS_TASK_ROLE_ENV: &str = "RUNWAY_ECS_TASK_ROLE_ARN";
+/// The role ECS pulls runner images and writes their logs with.
+pub const ECS_EXECUTION_ROLE_ENV: &str = "RUNWAY_ECS_EXECUTION_ROLE_ARN";
+/// The CloudWatch Logs group of ECS runners' output.
+pub const ECS_LOG_GROUP_ENV: &str = "RUNWAY_ECS_LOG_GROUP";
+/// The region the function runs in (set by Lambda).
+pub const REGION_ENV: &str = "AWS_REGION";
 /// The router policy: a file (`.wasm`, or `.cwasm` compiled for this architecture), or a
 /// `.wasm` object in S3 pinned to one version,
 /// `s3://BUCKET/KEY.wasm?versionId=VERSION[&sha256=HEX]` (see [`PolicyLocation`]).
@@ -129,6 +140,17 @@ pub struct RunnerDefaults {
     pub security_groups: Vec<String>,
 }
 
+/// What the stack gives ECS pools: a cluster, and the roles and log group of the task
+/// definitions runway registers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcsStackSettings {
+    pub cluster: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+    /// A log group and its region.
+    pub log_group: Option<(String, String)>,
+}
+
 /// Everything a runway Lambda reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackSettings {
@@ -141,6 +163,8 @@ pub struct StackSettings {
     pub github_ca_bundle: Option<std::path::PathBuf>,
     pub github: GitHubAuth,
     pub runners: RunnerDefaults,
+    /// ECS pools' cluster, roles and log group ([`ECS_CLUSTER_ENV`] and its neighbours).
+    pub ecs: EcsStackSettings,
     /// The stack's runner launch template ([`RUNNER_LAUNCH_TEMPLATE_ENV`]).
     pub runner_launch_template: Option<LaunchTemplateRef>,
     /// The KMS key of the JIT config parameters ([`JIT_CONFIG_KMS_KEY_ENV`]).
@@ -270,6 +294,21 @@ impl StackSettings {
                 subnets: list(RUNNER_SUBNETS_ENV),
                 security_groups: list(RUNNER_SECURITY_GROUPS_ENV),
             },
+            ecs: EcsStackSettings {
+                cluster: get(ECS_CLUSTER_ENV),
+                task_role_arn: get(ECS_TASK_ROLE_ENV),
+                execution_role_arn: get(ECS_EXECUTION_ROLE_ENV),
+                log_group: match (get(ECS_LOG_GROUP_ENV), get(REGION_ENV)) {
+                    (Some(group), Some(region)) => Some((group, region)),
+                    (Some(group), None) => {
+                        return Err(SetupError::Settings(format!(
+                            "{ECS_LOG_GROUP_ENV}={group:?} needs {REGION_ENV}, the region of \
+                             the log group"
+                        )));
+                    }
+                    (None, _) => None,
+                },
+            },
             runner_launch_template: get(RUNNER_LAUNCH_TEMPLATE_ENV).map(|template| {
                 // CloudFormation's `!Ref` of a launch template is its id.
                 if template.starts_with("lt-") {
@@ -300,6 +339,22 @@ impl StackSettings {
             security_groups: self.runners.security_groups.clone(),
             launch_template: self.runner_launch_template.clone(),
             ssm_kms_key_id: self.jit_config_kms_key.clone(),
+        }
+    }
+
+    /// What the stack fills in for every ECS pool: its name, cluster, subnets and security
+    /// groups where a pool sets none, the JIT config key, and the roles and log group of the
+    /// task definitions runway registers.
+    pub fn ecs_defaults(&self) -> EcsDefaults {
+        EcsDefaults {
+            stack: self.stack.clone(),
+            cluster: self.ecs.cluster.clone(),
+            subnets: self.runners.subnets.clone(),
+            security_groups: self.runners.security_groups.clone(),
+            ssm_kms_key_id: self.jit_config_kms_key.clone(),
+            task_role_arn: self.ecs.task_role_arn.clone(),
+            execution_role_arn: self.ecs.execution_role_arn.clone(),
+            log_group: self.ecs.log_group.clone(),
         }
     }
 

@@ -9,7 +9,7 @@ use runway_clock::{SharedClock, SystemClock};
 use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, RestGitHubOptions, Secret};
 use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine, PolicyError};
-use runway_providers::{Ec2Provider, Provider};
+use runway_providers::{Ec2Provider, EcsProvider, Provider};
 use runway_store::DynamoStore;
 use tracing::info;
 
@@ -184,7 +184,7 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
     );
     let github: Arc<dyn GitHub> = Arc::new(github(settings, aws, clock.clone()).await?);
 
-    let providers = ec2_providers(settings, &document, aws, &ssm, &clock)?;
+    let providers = runner_providers(settings, &document, aws, &ssm, &clock)?;
 
     let (router, throttle) = match (&settings.router_policy, &settings.throttle_policy) {
         (None, None) => (None, None),
@@ -223,8 +223,10 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
     Ok(flow)
 }
 
-/// One EC2 provider per pool of `document`, with the stack's launch template and KMS key.
-pub(crate) fn ec2_providers(
+/// One provider per pool of `document`: EC2 pools with the stack's launch template and KMS
+/// key, ECS pools in the stack's cluster, running the task definitions runway registers for
+/// them (registered by the first launch, see [`EcsProvider::with_default_task_definition`]).
+pub(crate) fn runner_providers(
     settings: &StackSettings,
     document: &Document,
     aws: &aws_config::SdkConfig,
@@ -237,6 +239,28 @@ pub(crate) fn ec2_providers(
         let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
             .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
             .with_clock(clock.clone());
+        providers.insert(pool, Arc::new(provider));
+    }
+    let defaults = settings.ecs_defaults();
+    let ecs_pools = document
+        .ecs_pools(&defaults)
+        .map_err(|error| SetupError::Config(error.to_string()))?;
+    if ecs_pools.is_empty() {
+        return Ok(providers);
+    }
+    let mut definitions = document
+        .ecs_task_definitions(&defaults)
+        .map_err(|error| SetupError::Config(error.to_string()))?;
+    let ecs = aws_sdk_ecs::Client::new(aws);
+    for (pool, config) in ecs_pools {
+        let mut provider = EcsProvider::new(ecs.clone(), ssm.clone(), config)
+            .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
+            .with_clock(clock.clone());
+        if let Some(definition) = definitions.remove(&pool) {
+            provider = provider
+                .with_default_task_definition(definition)
+                .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?;
+        }
         providers.insert(pool, Arc::new(provider));
     }
     Ok(providers)
