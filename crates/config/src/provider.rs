@@ -364,7 +364,11 @@ pub fn ecs_pool_config(
             String::new()
         }
     };
-    let cluster = match settings.cluster.clone().or_else(|| defaults.cluster.clone()) {
+    let cluster = match settings
+        .cluster
+        .clone()
+        .or_else(|| defaults.cluster.clone())
+    {
         Some(cluster) => cluster,
         None => {
             problem(
@@ -440,15 +444,19 @@ pub fn ecs_pool_config(
             "ephemeral_storage_gib" if settings.ephemeral_storage_gib.is_none() => {
                 "disk_gib".to_string()
             }
-            "cluster" | "task_definition" if reported.iter().any(|path| {
-                path == &at("provider.cluster") || path == &at("image")
-            }) =>
+            "cluster" | "task_definition"
+                if reported
+                    .iter()
+                    .any(|path| path == &at("provider.cluster") || path == &at("image")) =>
             {
                 continue;
             }
             key => format!("provider.{key}"),
         };
-        problems.push(Problem::new(at(&field), format!("pool {name:?}: {message}")));
+        problems.push(Problem::new(
+            at(&field),
+            format!("pool {name:?}: {message}"),
+        ));
     }
     if problems.is_empty() {
         Ok(config)

@@ -3,10 +3,10 @@
 //! in the account's default VPC, so `sam/local-ecs.toml` needs nothing prepared.
 
 use aws_sdk_ec2::types::Filter;
+use runway_clock::SharedClock;
 use runway_config::{EcsDefaults, EcsSettings};
 use runway_jobflow::PoolConfig;
 use runway_providers::EcsProvider;
-use runway_clock::SharedClock;
 
 use crate::system::LocalError;
 
@@ -63,7 +63,12 @@ async fn ensure_cluster(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<(), 
 async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, LocalError> {
     let found = ec2
         .describe_subnets()
-        .filters(Filter::builder().name("default-for-az").values("true").build())
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
         .send()
         .await
         .map_err(|error| {
@@ -107,7 +112,12 @@ async fn default_security_group(ec2: &aws_sdk_ec2::Client) -> Result<Option<Stri
     let groups = ec2
         .describe_security_groups()
         .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(Filter::builder().name("group-name").values("default").build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
         .send()
         .await
         .map_err(|error| {
@@ -133,8 +143,8 @@ pub(crate) fn provider(
     aws: &aws_config::SdkConfig,
     clock: &SharedClock,
 ) -> Result<EcsProvider, LocalError> {
-    let config = runway_config::ecs_pool_config(index, pool, settings, defaults).map_err(
-        |problems| {
+    let config =
+        runway_config::ecs_pool_config(index, pool, settings, defaults).map_err(|problems| {
             crate::system::setup(
                 problems
                     .iter()
@@ -142,8 +152,7 @@ pub(crate) fn provider(
                     .collect::<Vec<_>>()
                     .join("; "),
             )
-        },
-    )?;
+        })?;
     let definition = runway_config::ecs_default_task_definition(pool, &config, defaults);
     let mut provider = EcsProvider::new(
         aws_sdk_ecs::Client::new(aws),

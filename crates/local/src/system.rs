@@ -226,11 +226,12 @@ impl LocalSystem {
         let flow_github = github.clone();
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
-            || config
-                .pools()
-                .any(|(_, provider)| {
-                    matches!(provider, ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_))
-                });
+            || config.pools().any(|(_, provider)| {
+                matches!(
+                    provider,
+                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_)
+                )
+            });
         let aws = match (aws, needs_aws) {
             (Some(aws), _) => Some(aws),
             (None, true) => Some(load_aws(&config.aws).await),
@@ -846,7 +847,9 @@ fn local_provider(
 }
 
 /// The ECS pools of `config` with their settings.
-fn ecs_pools(config: &LocalConfig) -> Vec<(&runway_jobflow::PoolConfig, &runway_config::EcsSettings)> {
+fn ecs_pools(
+    config: &LocalConfig,
+) -> Vec<(&runway_jobflow::PoolConfig, &runway_config::EcsSettings)> {
     config
         .pools()
         .filter_map(|(pool, provider)| match provider {

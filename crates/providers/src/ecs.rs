@@ -72,10 +72,9 @@ use async_trait::async_trait;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
-    ContainerCondition, ContainerDefinition, ContainerDependency, ContainerOverride,
-    DesiredStatus, EphemeralStorage, HealthCheck, KeyValuePair, LaunchType, LogConfiguration,
-    LogDriver, MountPoint, NetworkConfiguration, NetworkMode, Tag, Task, TaskField, TaskOverride,
-    Volume,
+    ContainerCondition, ContainerDefinition, ContainerDependency, ContainerOverride, DesiredStatus,
+    EphemeralStorage, HealthCheck, KeyValuePair, LaunchType, LogConfiguration, LogDriver,
+    MountPoint, NetworkConfiguration, NetworkMode, Tag, Task, TaskField, TaskOverride, Volume,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use runway_clock::{SharedClock, SystemClock};
@@ -320,7 +319,10 @@ impl EcsPoolConfig {
         if let Some(key) = &self.ssm_kms_key_id {
             check("", check_kms_key(key));
         }
-        check("runner_dir", plain_path("runner directory", &self.runner_dir));
+        check(
+            "runner_dir",
+            plain_path("runner directory", &self.runner_dir),
+        );
         if !self.runner_dir.starts_with('/') {
             check(
                 "runner_dir",
@@ -496,7 +498,7 @@ fn is_task_definition_ref(reference: &str) -> bool {
 /// Task sizes Fargate runs: CPU units and the memory (MiB) each allows.
 fn fargate_memory_allowed(cpu: u32, memory: u32) -> bool {
     let range = |low: u32, high: u32, step: u32| {
-        memory >= low && memory <= high && (memory - low) % step == 0
+        memory >= low && memory <= high && (memory - low).is_multiple_of(step)
     };
     match cpu {
         256 => matches!(memory, 512 | 1024 | 2048),
@@ -718,8 +720,7 @@ impl RunnerTaskDefinition {
                 self.container_name
             )));
         }
-        if !self.runner_dir.starts_with('/') || !self.runner_dir.chars().all(is_plain_path_char)
-        {
+        if !self.runner_dir.starts_with('/') || !self.runner_dir.chars().all(is_plain_path_char) {
             return Err(ProviderError::config(format!(
                 "the runner directory {:?} must be an absolute path of letters, digits and \
                  '/', '_', '.', '-'",
@@ -750,7 +751,11 @@ impl RunnerTaskDefinition {
                 container.memory_reservation(),
             )
         };
-        let mut have: Vec<_> = registered.container_definitions().iter().map(shape).collect();
+        let mut have: Vec<_> = registered
+            .container_definitions()
+            .iter()
+            .map(shape)
+            .collect();
         let mut want: Vec<_> = wanted.iter().map(shape).collect();
         have.sort();
         want.sort();
@@ -788,7 +793,11 @@ impl RunnerTaskDefinition {
             .build();
         // The task's memory split between its containers as soft reservations: EC2 capacity
         // places a task by them, and the sidecar's share is the daemon's own, not the jobs'.
-        let sidecar_memory = if dind { DIND_MEMORY_MIB.min(self.memory / 4) } else { 0 };
+        let sidecar_memory = if dind {
+            DIND_MEMORY_MIB.min(self.memory / 4)
+        } else {
+            0
+        };
         let runner_memory = self.memory - sidecar_memory;
         let mut runner = ContainerDefinition::builder()
             .name(&self.container_name)
@@ -1217,7 +1226,9 @@ impl EcsProvider {
                     .build()
                 {
                     Ok(item) => call.capacity_provider_strategy(item),
-                    Err(error) => return RunOutcome::Failed(ProviderError::other(error.to_string())),
+                    Err(error) => {
+                        return RunOutcome::Failed(ProviderError::other(error.to_string()));
+                    }
                 }
             }
             Placement::Ec2LaunchType => call.launch_type(LaunchType::Ec2),
@@ -1327,7 +1338,12 @@ impl EcsProvider {
         Ok(tasks)
     }
 
-    async fn stop_task(&self, arn: &str, execution: &str, runner: &str) -> Result<(), ProviderError> {
+    async fn stop_task(
+        &self,
+        arn: &str,
+        execution: &str,
+        runner: &str,
+    ) -> Result<(), ProviderError> {
         match self
             .ecs
             .stop_task()
@@ -1405,7 +1421,12 @@ impl EcsProvider {
         }
     }
 
-    fn launched(&self, request: LaunchRequest, task: &Task, capacity: Option<Capacity>) -> Launched {
+    fn launched(
+        &self,
+        request: LaunchRequest,
+        task: &Task,
+        capacity: Option<Capacity>,
+    ) -> Launched {
         Launched {
             runner_name: request.runner_name,
             provider: ProviderKind::Ecs,
@@ -1718,7 +1739,12 @@ mod tests {
             client_token("s2", "e", "r", &spot),
             client_token("s", "e2", "r", &spot),
             client_token("s", "e", "r2", &spot),
-            client_token("s", "e", "r", &Placement::CapacityProvider("FARGATE".into())),
+            client_token(
+                "s",
+                "e",
+                "r",
+                &Placement::CapacityProvider("FARGATE".into()),
+            ),
         ] {
             assert_ne!(token, other);
         }
@@ -1819,12 +1845,18 @@ mod tests {
                 Box::new(|c| c.security_groups = vec!["sg".into(); 6]),
             ),
             ("empty cluster", Box::new(|c| c.cluster = String::new())),
-            ("cluster with a space", Box::new(|c| c.cluster = "a b".into())),
+            (
+                "cluster with a space",
+                Box::new(|c| c.cluster = "a b".into()),
+            ),
             (
                 "bad revision",
                 Box::new(|c| c.task_definition = "family:latest".into()),
             ),
-            ("empty container", Box::new(|c| c.container_name = String::new())),
+            (
+                "empty container",
+                Box::new(|c| c.container_name = String::new()),
+            ),
             ("fargate cpu", Box::new(|c| c.cpu = Some(3000))),
             (
                 "fargate memory",
@@ -1859,10 +1891,16 @@ mod tests {
                 "shell in the runner dir",
                 Box::new(|c| c.runner_dir = "/home/r; reboot".into()),
             ),
-            ("relative runner dir", Box::new(|c| c.runner_dir = "home".into())),
+            (
+                "relative runner dir",
+                Box::new(|c| c.runner_dir = "home".into()),
+            ),
             ("prefix", Box::new(|c| c.ssm_prefix = Some("jit".into()))),
             ("stack", Box::new(|c| c.stack = "a/b".into())),
-            ("short ttl", Box::new(|c| c.jit_ttl = Duration::from_secs(10))),
+            (
+                "short ttl",
+                Box::new(|c| c.jit_ttl = Duration::from_secs(10)),
+            ),
         ];
         for (name, change) in cases {
             let mut config = pool();

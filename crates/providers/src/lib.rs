@@ -29,12 +29,12 @@ pub use ecs::{
     RunnerTaskDefinition, default_task_definition_family, ecs_jit_parameter_prefix,
     ensure_task_definition, register_default_task_definition, started_by,
 };
+pub use error::ProviderError;
 pub use jit::{
     SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, jit_parameter_prefix,
 };
-pub use shared::{DEFAULT_STACK, is_stack_name};
-pub use error::ProviderError;
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
+pub use shared::{DEFAULT_STACK, is_stack_name};
 pub use types::{
     Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched, OwnedRunner,
     ProviderKind, Terminated,

@@ -50,7 +50,10 @@ pub(crate) fn hashed_id(prefix: &str, parts: &[&str], bytes: usize) -> String {
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    format!("{prefix}{}", hex::encode(&digest[..bytes.min(digest.len())]))
+    format!(
+        "{prefix}{}",
+        hex::encode(&digest[..bytes.min(digest.len())])
+    )
 }
 
 pub(crate) fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {

@@ -76,7 +76,12 @@ async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
 
 async fn default_security_group(ec2: &aws_sdk_ec2::Client) -> String {
     ec2.describe_security_groups()
-        .filters(Filter::builder().name("group-name").values("default").build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -169,7 +174,11 @@ async fn a_runner_task_is_tagged_found_by_its_execution_and_gets_its_config_from
     let request = contract::request("ecs-details", "ecs-details-runner");
     let secret = request.jit_config.expose().to_string();
     let launched = provider.launch(request).await.unwrap();
-    assert_eq!(launched.capacity, Some(Capacity::Spot), "Fargate Spot first");
+    assert_eq!(
+        launched.capacity,
+        Some(Capacity::Spot),
+        "Fargate Spot first"
+    );
     assert!(launched.subnet_id.is_some());
     let arn = launched.instance_id.clone();
 
@@ -185,7 +194,10 @@ async fn a_runner_task_is_tagged_found_by_its_execution_and_gets_its_config_from
     assert!(expected_started_by.len() <= 36);
     assert_eq!(described.started_by(), Some(expected_started_by.as_str()));
     assert_eq!(described.capacity_provider_name(), Some("FARGATE_SPOT"));
-    assert_eq!(described.task_definition_arn(), Some(task_definition.as_str()));
+    assert_eq!(
+        described.task_definition_arn(),
+        Some(task_definition.as_str())
+    );
 
     // Teardown and the reaper find it by its startedBy.
     let listed = aws
@@ -197,7 +209,7 @@ async fn a_runner_task_is_tagged_found_by_its_execution_and_gets_its_config_from
         .send()
         .await
         .unwrap();
-    assert_eq!(listed.task_arns(), [arn.clone()]);
+    assert_eq!(listed.task_arns(), std::slice::from_ref(&arn));
 
     // The overrides carry the start script and the parameter's name, never the secret.
     let overrides = described.overrides().expect("overrides");
@@ -307,8 +319,7 @@ async fn through_proxy() -> (faults::FaultProxy, EcsProvider, Aws) {
     let proxy = faults::FaultProxy::start(moto.endpoint_url(), 0).await;
     let proxied = clients(&proxy.sdk_config().await);
     let direct = aws().await;
-    let provider =
-        EcsProvider::new(proxied.ecs, proxied.ssm, pool_config(&direct).await).unwrap();
+    let provider = EcsProvider::new(proxied.ecs, proxied.ssm, pool_config(&direct).await).unwrap();
     (proxy, provider, direct)
 }
 
@@ -334,7 +345,10 @@ async fn no_fargate_spot_capacity_falls_back_to_fargate() {
     assert_eq!(provider_of(&calls[1]).as_deref(), Some("FARGATE"));
     for call in &calls {
         assert!(call.get("launchType").is_none(), "{call}");
-        assert!(!call.to_string().contains(&secret), "the secret went to ECS");
+        assert!(
+            !call.to_string().contains(&secret),
+            "the secret went to ECS"
+        );
     }
     // Both tries hand over the same parameter; another placement is another request.
     assert_eq!(
@@ -346,7 +360,9 @@ async fn no_fargate_spot_capacity_falls_back_to_fargate() {
         .map(|call| call["clientToken"].as_str().unwrap_or_default())
         .collect();
     assert!(
-        tokens.iter().all(|token| !token.is_empty() && token.len() <= 64),
+        tokens
+            .iter()
+            .all(|token| !token.is_empty() && token.len() <= 64),
         "{tokens:?}"
     );
     assert_ne!(tokens[0], tokens[1]);
@@ -379,7 +395,10 @@ async fn fargate_spot_alone_without_capacity_is_a_retryable_capacity_error_and_l
         panic!("expected a capacity error, got {error:?}");
     };
     assert_eq!(tried.len(), 1, "{tried:?}");
-    assert!(tried[0].starts_with("FARGATE_SPOT: Capacity is unavailable"), "{tried:?}");
+    assert!(
+        tried[0].starts_with("FARGATE_SPOT: Capacity is unavailable"),
+        "{tried:?}"
+    );
     assert!(error.is_retryable());
     assert_eq!(proxy.recorded.lock().unwrap().run_task_calls.len(), 1);
     // The JIT config written for the launch is gone with it.
@@ -416,7 +435,10 @@ async fn docker_in_docker_on_fargate_is_refused_before_anything_runs() {
     let error = register_default_task_definition(&aws.ecs, &definition)
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("Fargate does not run"), "{error}");
+    assert!(
+        error.to_string().contains("Fargate does not run"),
+        "{error}"
+    );
     let families = aws
         .ecs
         .list_task_definitions()
@@ -424,7 +446,10 @@ async fn docker_in_docker_on_fargate_is_refused_before_anything_runs() {
         .send()
         .await
         .unwrap();
-    assert!(families.task_definition_arns().is_empty(), "nothing registered");
+    assert!(
+        families.task_definition_arns().is_empty(),
+        "nothing registered"
+    );
 }
 
 /// moto places EC2-launch-type tasks only on a registered container instance: one is
@@ -509,7 +534,11 @@ async fn an_ec2_capacity_pool_runs_the_runner_beside_a_privileged_dind_sidecar()
         .iter()
         .find(|container| container.name() == Some("runner"))
         .expect("the runner");
-    assert_ne!(runner.privileged(), Some(true), "only the sidecar is privileged");
+    assert_ne!(
+        runner.privileged(),
+        Some(true),
+        "only the sidecar is privileged"
+    );
 
     let provider = EcsProvider::new(aws.ecs.clone(), aws.ssm.clone(), config).unwrap();
     let launched = provider
@@ -530,7 +559,10 @@ async fn an_ec2_capacity_pool_runs_the_runner_beside_a_privileged_dind_sidecar()
         Some("EC2")
     );
     assert!(matches!(
-        provider.terminate("ec2-dind", "ec2-dind-runner").await.unwrap(),
+        provider
+            .terminate("ec2-dind", "ec2-dind-runner")
+            .await
+            .unwrap(),
         Terminated::Stopped { .. }
     ));
 }
@@ -561,11 +593,7 @@ async fn the_start_script_reads_and_deletes_its_parameter_then_starts_the_runner
         "#!/bin/bash\nprintf '%s\\n' \"$@\" > args\nenv > env\n",
     )
     .unwrap();
-    std::fs::set_permissions(
-        &run,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let credentials = runner_dir.path().join("credentials.json");
     std::fs::write(
         &credentials,
@@ -600,7 +628,10 @@ async fn the_start_script_reads_and_deletes_its_parameter_then_starts_the_runner
         "RUNWAY_JIT_PARAMETER",
         "RUNWAY_SSM_ENDPOINT",
     ] {
-        assert!(!runner_env.contains(dropped), "{dropped} reached the runner");
+        assert!(
+            !runner_env.contains(dropped),
+            "{dropped} reached the runner"
+        );
     }
     assert_eq!(
         parameter_value(&aws.ssm, &parameter).await,
@@ -779,9 +810,8 @@ async fn a_task_that_ended_by_itself_is_already_gone_and_its_parameter_removed()
         .launch(contract::request("self-stop", "self-stop-runner"))
         .await
         .unwrap();
-    let parameter = override_env(&task(&aws.ecs, &launched.instance_id).await)
-        ["RUNWAY_JIT_PARAMETER"]
-        .clone();
+    let parameter =
+        override_env(&task(&aws.ecs, &launched.instance_id).await)["RUNWAY_JIT_PARAMETER"].clone();
     // The runner exits after its job; the task stops.
     aws.ecs
         .stop_task()
@@ -933,6 +963,9 @@ async fn the_default_task_definition_is_registered_once_and_again_when_the_pool_
         .unwrap_err();
     assert!(matches!(error, ProviderError::Config { .. }), "{error:?}");
     for execution in ["td-1", "td-2"] {
-        first.terminate(execution, &format!("{execution}-runner")).await.unwrap();
+        first
+            .terminate(execution, &format!("{execution}-runner"))
+            .await
+            .unwrap();
     }
 }

@@ -50,6 +50,32 @@ pub const TERMINATE: &[&str] = &[
     "ssm:DeleteParameter",
 ];
 
+/// Launching a runner on ECS (`EcsProvider::launch`): the task definition runway registers
+/// for the pool (looked up, and registered when it changed), an earlier try's task, the task,
+/// its JIT config, and the clean-up of a failed launch.
+pub const ECS_LAUNCH: &[&str] = &[
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:RunTask",
+    "ecs:TagResource",
+    "iam:PassRole",
+    "ssm:PutParameter",
+    "ssm:AddTagsToResource",
+    "ssm:DeleteParameter",
+];
+
+/// Stopping runner tasks (`EcsProvider::terminate`, `EcsProvider::owned`), and removing their
+/// JIT configs, also one whose launch died before `RunTask` (found by its tags).
+pub const ECS_TERMINATE: &[&str] = &[
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:StopTask",
+    "ssm:DescribeParameters",
+    "ssm:DeleteParameter",
+];
+
 /// Completing task tokens (`SfnCallbacks`).
 pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailure"];
 
@@ -88,6 +114,18 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         // Tags given at launch need CreateTags; the instance profile needs PassRole.
         ("ec2", "run_instances") => &["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"],
         ("ssm", "get_parameter") => &["ssm:GetParameter"],
+        ("ssm", "describe_parameters") => &["ssm:DescribeParameters"],
+        // Tags given at creation need TagResource; the task definition's roles need PassRole.
+        ("ecs", "run_task") => &["ecs:RunTask", "ecs:TagResource", "iam:PassRole"],
+        ("ecs", "register_task_definition") => &[
+            "ecs:RegisterTaskDefinition",
+            "ecs:TagResource",
+            "iam:PassRole",
+        ],
+        ("ecs", "describe_task_definition") => &["ecs:DescribeTaskDefinition"],
+        ("ecs", "list_tasks") => &["ecs:ListTasks"],
+        ("ecs", "describe_tasks") => &["ecs:DescribeTasks"],
+        ("ecs", "stop_task") => &["ecs:StopTask"],
         ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
         // Reading a given version needs GetObjectVersion.
         ("s3", "get_object") => &["s3:GetObject", "s3:GetObjectVersion"],
@@ -108,8 +146,8 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
 pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
     let mut groups: Vec<&[&str]> = vec![STORE, SETTINGS, SECRETS, POLICY_OBJECTS];
     match step {
-        Step::Provision => groups.extend([LAUNCH, TERMINATE]),
-        Step::Teardown => groups.push(TERMINATE),
+        Step::Provision => groups.extend([LAUNCH, TERMINATE, ECS_LAUNCH, ECS_TERMINATE]),
+        Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE]),
         Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
         Step::Route | Step::Admit | Step::CheckJob | Step::CheckRunner => {}
     }
@@ -136,6 +174,7 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
         SETTINGS,
         SECRETS,
         TERMINATE,
+        ECS_TERMINATE,
         CALLBACKS,
         DESCRIBE_EXECUTIONS,
         LIST_EXECUTIONS,

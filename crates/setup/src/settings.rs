@@ -594,6 +594,60 @@ mod tests {
         assert!(pools.values().all(|pool| pool.ssm_kms_key_id.is_none()));
     }
 
+    #[test]
+    fn ecs_pools_run_in_the_stack_s_cluster_with_its_roles_log_group_and_network() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            (STACK_ENV, "ci"),
+            (ECS_CLUSTER_ENV, "ci-runners"),
+            (ECS_TASK_ROLE_ENV, "arn:aws:iam::123456789012:role/ci-task"),
+            (ECS_EXECUTION_ROLE_ENV, "arn:aws:iam::123456789012:role/ci-exec"),
+            (ECS_LOG_GROUP_ENV, "/runway/ci/ecs-runners"),
+            (REGION_ENV, "eu-west-1"),
+            (RUNNER_SUBNETS_ENV, "subnet-a,subnet-b"),
+            (RUNNER_SECURITY_GROUPS_ENV, "sg-1"),
+            (JIT_CONFIG_KMS_KEY_ENV, "alias/runway/secrets"),
+        ]);
+        let read = settings(&pairs).unwrap();
+        let document = document_for_stack(
+            r#"{"pools": [{"name": "containers", "labels": ["self-hosted", "container"],
+                "image": "ghcr.io/actions/actions-runner:latest",
+                "provider": {"kind": "ecs", "cpu": 1024, "memory": 2048}}]}"#,
+            "ci",
+        );
+        let defaults = read.ecs_defaults();
+        let pools = document.ecs_pools(&defaults).unwrap();
+        let pool = &pools["containers"];
+        assert_eq!(pool.cluster, "ci-runners");
+        assert_eq!(pool.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!(pool.security_groups, ["sg-1"]);
+        assert_eq!(pool.ssm_kms_key_id.as_deref(), Some("alias/runway/secrets"));
+        assert_eq!(pool.task_definition, "ci-runner-containers");
+        let definitions = document.ecs_task_definitions(&defaults).unwrap();
+        let definition = &definitions["containers"];
+        assert_eq!(
+            definition.task_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/ci-task")
+        );
+        assert_eq!(
+            definition.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/ci-exec")
+        );
+        assert_eq!(
+            definition.log_group,
+            Some(("/runway/ci/ecs-runners".to_string(), "eu-west-1".to_string()))
+        );
+
+        // A log group needs its region.
+        let without_region: Vec<(&str, &str)> = pairs
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != REGION_ENV)
+            .collect();
+        let error = settings(&without_region).unwrap_err().to_string();
+        assert!(error.contains(REGION_ENV), "{error}");
+    }
+
     /// The whole path on a real EC2 and SSM API (moto): the environment names the stack's
     /// launch template and key; an image pool launches through the template with its own AMI,
     /// and the JIT config is a SecureString under that key.

@@ -631,6 +631,17 @@ fn the_expected_actions_are_not_vacuous() {
     assert!(!handler_actions(Handler::Step(Step::Route)).contains("kms:Encrypt"));
 }
 
+/// Actions IAM authorises on every resource only (no resource-level permissions), besides
+/// `ec2:Describe*`: each is granted on `"*"`, narrowed where it can be (ListTasks by the
+/// cluster; a registration by what it may tag, see
+/// ecs_runners_run_only_the_stack_s_task_definitions_in_its_cluster_with_only_its_roles).
+const ACTIONS_ON_EVERY_RESOURCE: &[&str] = &[
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:ListTasks",
+    "ssm:DescribeParameters",
+];
+
 #[test]
 fn no_policy_grants_wildcard_actions_or_unscoped_writes() {
     let template = template();
@@ -647,7 +658,8 @@ fn no_policy_grants_wildcard_actions_or_unscoped_writes() {
                 // Describe* calls do not support resource-level permissions.
                 for action in &actions {
                     assert!(
-                        action.starts_with("ec2:Describe"),
+                        action.starts_with("ec2:Describe")
+                            || ACTIONS_ON_EVERY_RESOURCE.contains(action),
                         "{id} grants {action} on every resource"
                     );
                 }
@@ -656,24 +668,63 @@ fn no_policy_grants_wildcard_actions_or_unscoped_writes() {
     }
 }
 
+/// The roles a function may pass, each only to its service: the runner instances' role to
+/// EC2, the runner tasks' two roles to ECS tasks.
+fn passable_roles() -> [(Value, Value); 2] {
+    [
+        (
+            json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
+            json!({"Fn::Sub": "ec2.${AWS::URLSuffix}"}),
+        ),
+        (
+            json!([
+                {"Fn::GetAtt": ["RunnerTaskRole", "Arn"]},
+                {"Fn::GetAtt": ["RunnerTaskExecutionRole", "Arn"]},
+            ]),
+            json!(ECS_TASKS_SERVICE),
+        ),
+    ]
+}
+
 #[test]
-fn only_the_runner_role_may_be_passed_and_only_to_ec2() {
+fn only_the_runner_roles_may_be_passed_each_only_to_its_service() {
     let template = template();
+    let wanted = passable_roles();
+    let mut passed = Vec::new();
     for (id, function) in template.resources_of_type("AWS::Serverless::Function") {
         for statement in statements(function) {
             if list(&statement["Action"]).contains(&&json!("iam:PassRole")) {
                 assert_eq!(
-                    statement["Resource"],
-                    json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
-                    "{id}"
+                    list(&statement["Action"]).len(),
+                    1,
+                    "{id}: PassRole has statements of its own"
+                );
+                let grant = (
+                    statement["Resource"].clone(),
+                    statement["Condition"]["StringEquals"]["iam:PassedToService"].clone(),
+                );
+                assert!(
+                    wanted.contains(&grant),
+                    "{id} passes {} to {}",
+                    grant.0,
+                    grant.1
                 );
                 assert_eq!(
-                    statement["Condition"]["StringEquals"]["iam:PassedToService"],
-                    json!({"Fn::Sub": "ec2.${AWS::URLSuffix}"}),
-                    "{id}"
+                    id, "ProvisionFunction",
+                    "only the provision function launches"
                 );
+                passed.push(grant);
             }
         }
+    }
+    assert_eq!(passed.len(), wanted.len(), "{passed:?}");
+    for grant in &wanted {
+        assert!(
+            passed.contains(grant),
+            "nothing passes {} to {}",
+            grant.0,
+            grant.1
+        );
     }
 }
 
@@ -771,6 +822,33 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         .copied()
         .collect();
     assert_within("the EC2 provider", provider_actions, &launch_and_terminate);
+
+    // The ECS provider, with the JIT config writer it shares with EC2 (their clients are
+    // plain locals too, so any `ecs.`/`ssm.` call counts; reading a client's config calls
+    // nothing).
+    let calls = |file: &str, client: &str| -> BTreeSet<String> {
+        Regex::new(&format!(r"\b{client}\s*\.\s*([a-z_]+)\(\)"))
+            .unwrap()
+            .captures_iter(&read(file))
+            .map(|captures| captures[1].to_owned())
+            .filter(|operation| !["clone", "config"].contains(&operation.as_str()))
+            .collect()
+    };
+    let ecs = calls("crates/providers/src/ecs.rs", "ecs");
+    for operation in ["run_task", "register_task_definition", "stop_task"] {
+        assert!(ecs.contains(operation), "the scan found {ecs:?}");
+    }
+    let mut ssm = calls("crates/providers/src/ecs.rs", "ssm");
+    ssm.extend(calls("crates/providers/src/jit.rs", "ssm"));
+    assert!(ssm.contains("put_parameter"), "the scan found {ssm:?}");
+    let mut ecs_actions = actions_of("ecs", &ecs);
+    ecs_actions.extend(actions_of("ssm", &ssm));
+    let ecs_groups: Vec<&str> = permissions::ECS_LAUNCH
+        .iter()
+        .chain(permissions::ECS_TERMINATE)
+        .copied()
+        .collect();
+    assert_within("the ECS provider", ecs_actions, &ecs_groups);
 
     let callbacks = operations("crates/jobflow/src/callbacks.rs", "client");
     assert!(!callbacks.is_empty());
@@ -1035,6 +1113,7 @@ fn the_webhook_role_reads_its_secret_and_never_the_github_credential_or_a_policy
             "ThrottlePolicyObject",
             "s3:",
             "ec2:",
+            "ecs:",
             "iam:",
         ] {
             assert!(
@@ -1377,14 +1456,17 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
 
     let via_ssm = json!({"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"});
     let via_secrets_manager = json!({"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"});
-    let role = template.resource("RunnerRole").unwrap();
     let mut checked = 0;
-    let role_statements: Vec<(String, &Value)> = role["Properties"]["Policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
-        .map(|statement| ("RunnerRole".to_owned(), statement))
+    let role_statements: Vec<(String, &Value)> = ["RunnerRole", "RunnerTaskRole"]
+        .into_iter()
+        .flat_map(|role| {
+            template.resource(role).unwrap_or_else(|| panic!("{role}"))["Properties"]["Policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+                .map(move |statement| (role.to_owned(), statement))
+        })
         .collect();
     let function_statements: Vec<(String, &Value)> = template
         .functions()
@@ -1425,12 +1507,13 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
         );
     }
     assert!(
-        checked >= 3,
-        "the runner, the provision function and the settings readers"
+        checked >= 4,
+        "the runner, the runner task, the provision function and the settings readers"
     );
     // The runner decrypts only its own parameter.
     let runner = role_statements
         .iter()
+        .filter(|(role, _)| role == "RunnerRole")
         .map(|(_, statement)| statement)
         .find(|statement| list(&statement["Action"]).contains(&&json!("kms:Decrypt")))
         .expect("the runner role may decrypt its JIT config");
@@ -1496,6 +1579,503 @@ fn step_functions_calls_are_scoped_to_the_job_machine() {
         }
     }
     assert!(seen.contains("states:StartExecution") && seen.contains("states:DescribeExecution"));
+}
+
+// ---- ECS runners -----------------------------------------------------------------------------
+
+/// The service principal of ECS tasks (the same in every partition).
+const ECS_TASKS_SERVICE: &str = "ecs-tasks.amazonaws.com";
+
+/// The ARN of the cluster ECS pools run in, as the policies write it: the stack's own, or the
+/// one the `EcsCluster` parameter names.
+fn ecs_cluster_arn() -> Value {
+    json!({"Fn::If": [
+        "CreatesEcsCluster",
+        {"Fn::GetAtt": ["RunnerCluster", "Arn"]},
+        {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${EcsCluster}"},
+    ]})
+}
+
+/// An ECS ARN in the stack's account and region (`task/*`, ...), as the policies write it.
+fn ecs_arn(resource: &str) -> Value {
+    json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:ecs:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")})
+}
+
+/// The task definition families runway registers for the stack's pools
+/// (`<stack>-runner-<pool>`, see `default_task_definition_family`), as an IAM pattern.
+fn stack_task_definition_families() -> String {
+    let family = runway_providers::default_task_definition_family("STACK", "POOL");
+    assert_eq!(
+        family, "STACK-runner-POOL",
+        "the family the provider registers"
+    );
+    format!(
+        "{}*",
+        family
+            .trim_end_matches("POOL")
+            .replace("STACK", "${AWS::StackName}")
+    )
+}
+
+/// Where the provider keeps ECS JIT configs, as the policies write it
+/// (`/runway/${AWS::StackName}/jit/ecs`).
+fn stack_ecs_jit_prefix() -> String {
+    runway_providers::ecs_jit_parameter_prefix(&runway_providers::jit_parameter_prefix(
+        "${AWS::StackName}",
+    ))
+}
+
+/// An ECS JIT config parameter's ARN, as a `!Sub` would name it.
+fn ecs_jit_parameter_arn() -> String {
+    format!(
+        "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{}/0123456789abcdef0123456789abcdef",
+        stack_ecs_jit_prefix()
+    )
+}
+
+/// Whether an IAM resource pattern (an ARN, or one ending in `*`) covers `arn`.
+fn covers(pattern: &str, arn: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => arn.starts_with(prefix),
+        None => pattern == arn,
+    }
+}
+
+/// A function's statements that grant `action`.
+fn statements_granting<'a>(function: &'a Value, action: &str) -> Vec<&'a Value> {
+    statements(function)
+        .into_iter()
+        .filter(|statement| list(&statement["Action"]).contains(&&json!(action)))
+        .collect()
+}
+
+/// Whether one of `function`'s statements grants `action` on `arn`.
+fn grants_on(function: &Value, action: &str, arn: &str) -> bool {
+    statements_granting(function, action)
+        .into_iter()
+        .filter(|statement| statement["Effect"] == "Allow")
+        .any(|statement| {
+            resources_of(statement)
+                .iter()
+                .any(|resource| covers(resource, arn))
+        })
+}
+
+#[test]
+fn the_ecs_task_role_is_the_providers_task_role_policy() {
+    let template = template();
+    let role = template.resource("RunnerTaskRole").expect("RunnerTaskRole");
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    let trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(trust.len(), 1, "{trust:?}");
+    assert_eq!(trust[0]["Principal"], json!({"Service": ECS_TASKS_SERVICE}));
+    assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+    assert_eq!(
+        trust[0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        json!({"Ref": "AWS::AccountId"}),
+        "only tasks of the stack's account"
+    );
+
+    let policies = role["Properties"]["Policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "one inline policy");
+    let granted = policies[0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let statement = &granted[0];
+    let wanted: Value = serde_json::from_str(runway_providers::ECS_TASK_ROLE_POLICY_DOC).unwrap();
+    assert_eq!(statement["Sid"], wanted["Sid"]);
+    assert_eq!(statement["Effect"], wanted["Effect"]);
+    assert_eq!(statement["Action"], wanted["Action"]);
+    assert_eq!(
+        statement["Resource"],
+        json!({"Fn::Sub": wanted["Resource"]})
+    );
+    // The path is the one the provider writes ECS JIT configs under: the stack's JIT prefix
+    // (which the EC2 runner role reads only by instance id) and /ecs.
+    assert_eq!(stack_ecs_jit_prefix(), format!("{STACK_JIT_PREFIX}/ecs"));
+    let readable = wanted["Resource"].as_str().unwrap();
+    assert!(
+        readable.ends_with(&format!("parameter{}/*", stack_ecs_jit_prefix())),
+        "{readable}"
+    );
+    assert!(covers(readable, &ecs_jit_parameter_arn()), "{readable}");
+
+    // Besides: decrypting those parameters with the stack's key through SSM; nothing else.
+    assert_eq!(granted.len(), 2, "{granted:?}");
+    let decrypt = &granted[1];
+    assert_eq!(decrypt["Effect"], "Allow");
+    assert_eq!(decrypt["Action"], json!(["kms:Decrypt"]));
+    assert_eq!(
+        decrypt["Resource"],
+        json!({"Fn::GetAtt": ["SecretsKey", "Arn"]})
+    );
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        json!({"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"})
+    );
+    assert_eq!(
+        decrypt["Condition"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"],
+        statement["Resource"],
+        "decrypts only what it may read"
+    );
+
+    // ECS pulls images and writes logs with the execution role: AWS's managed policy only.
+    let execution = template
+        .resource("RunnerTaskExecutionRole")
+        .expect("RunnerTaskExecutionRole");
+    assert_eq!(execution["Type"], "AWS::IAM::Role");
+    assert_eq!(
+        execution["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+        json!({"Service": ECS_TASKS_SERVICE})
+    );
+    assert_eq!(
+        execution["Properties"]["ManagedPolicyArns"],
+        json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}])
+    );
+    assert!(
+        execution["Properties"].get("Policies").is_none(),
+        "the execution role reads no JIT config"
+    );
+
+    // The runners' output, kept as long as the functions' logs.
+    let logs = template
+        .resource("RunnerTaskLogGroup")
+        .expect("RunnerTaskLogGroup");
+    assert_eq!(logs["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(
+        logs["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": "/runway/${AWS::StackName}/ecs-runners"})
+    );
+    assert_eq!(
+        logs["Properties"]["RetentionInDays"],
+        json!({"Ref": "LogRetentionDays"})
+    );
+}
+
+#[test]
+fn ecs_runners_run_only_the_stack_s_task_definitions_in_its_cluster_with_only_its_roles() {
+    let template = template();
+    let families = ecs_arn(&format!(
+        "task-definition/{}",
+        stack_task_definition_families()
+    ));
+    assert_eq!(
+        families,
+        json!({"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/${AWS::StackName}-runner-*"})
+    );
+    let tasks = ecs_arn("task/*");
+    let cluster = ecs_cluster_arn();
+
+    // Only the provision function runs, registers or tags anything on ECS.
+    for (id, function) in template.functions() {
+        for action in [
+            "ecs:RunTask",
+            "ecs:RegisterTaskDefinition",
+            "ecs:TagResource",
+        ] {
+            assert!(
+                statements_granting(function, action).is_empty() || id == "ProvisionFunction",
+                "{id} may {action}"
+            );
+        }
+    }
+    let provision = template.resource("ProvisionFunction").unwrap();
+
+    // Tasks only of the stack's task definition families, only in the stack's cluster.
+    let run = statements_granting(provision, "ecs:RunTask");
+    assert_eq!(run.len(), 1, "{run:?}");
+    assert_eq!(
+        list(&run[0]["Action"]).len(),
+        1,
+        "RunTask has a statement of its own"
+    );
+    assert_eq!(
+        run[0]["Resource"], families,
+        "only the stack's task definitions"
+    );
+    assert_eq!(
+        run[0]["Condition"]["ArnEquals"]["ecs:cluster"], cluster,
+        "only in the stack's cluster"
+    );
+
+    // Tags only as tasks and the stack's task definitions are created, only the stack's.
+    let mut tagged = BTreeMap::new();
+    for statement in statements_granting(provision, "ecs:TagResource") {
+        let condition = &statement["Condition"]["StringEquals"];
+        let action = condition["ecs:CreateAction"]
+            .as_str()
+            .unwrap_or_else(|| panic!("tags only at creation: {statement}"));
+        assert_eq!(
+            condition["aws:RequestTag/runway:stack"],
+            stack_name(),
+            "tags only with the stack"
+        );
+        tagged.insert(action.to_owned(), statement["Resource"].clone());
+    }
+    assert_eq!(
+        tagged,
+        BTreeMap::from([
+            ("RegisterTaskDefinition".to_owned(), families),
+            ("RunTask".to_owned(), tasks),
+        ])
+    );
+    // Reading and registering task definitions takes no resource-level permission.
+    for action in ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"] {
+        let granted = statements_granting(provision, action);
+        assert_eq!(granted.len(), 1, "{action}: {granted:?}");
+        assert_eq!(granted[0]["Resource"], "*", "{action}");
+    }
+
+    // The two ECS roles, and only to ECS tasks.
+    let pass = statements_granting(provision, "iam:PassRole")
+        .into_iter()
+        .find(|statement| {
+            statement["Condition"]["StringEquals"]["iam:PassedToService"] == ECS_TASKS_SERVICE
+        })
+        .expect("provision passes the runner task roles to ECS tasks");
+    assert_eq!(
+        pass["Resource"],
+        json!([
+            {"Fn::GetAtt": ["RunnerTaskRole", "Arn"]},
+            {"Fn::GetAtt": ["RunnerTaskExecutionRole", "Arn"]},
+        ])
+    );
+    assert_eq!(
+        pass["Condition"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["StringEquals"]
+    );
+
+    // It writes, tags, deletes and encrypts the tasks' JIT configs, under the stack's prefix.
+    let parameter = ecs_jit_parameter_arn();
+    for action in [
+        "ssm:PutParameter",
+        "ssm:AddTagsToResource",
+        "ssm:DeleteParameter",
+    ] {
+        assert!(
+            grants_on(provision, action, &parameter),
+            "provision may not {action} {parameter}"
+        );
+    }
+    let encrypt = statements_granting(provision, "kms:Encrypt");
+    assert!(
+        encrypt.iter().any(|statement| {
+            covers(
+                &sub_text(
+                    &statement["Condition"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"],
+                ),
+                &parameter,
+            )
+        }),
+        "provision may not encrypt {parameter}"
+    );
+}
+
+#[test]
+fn teardown_and_reap_stop_tasks_only_in_the_stack_s_cluster() {
+    let template = template();
+    let cluster = ecs_cluster_arn();
+    let tasks = ecs_arn("task/*");
+    let mut stoppers = BTreeSet::new();
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            let actions = list(&statement["Action"]);
+            let on_tasks = ["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"];
+            if !actions
+                .iter()
+                .any(|action| on_tasks.contains(&action.as_str().unwrap()))
+            {
+                continue;
+            }
+            assert_eq!(
+                actions.len(),
+                1,
+                "{id}: {actions:?} have statements of their own"
+            );
+            let action = actions[0].as_str().unwrap();
+            assert_eq!(statement["Effect"], "Allow", "{id}: {action}");
+            assert_eq!(
+                statement["Condition"]["ArnEquals"]["ecs:cluster"], cluster,
+                "{id}: {action} only in the stack's cluster"
+            );
+            if action == "ecs:ListTasks" {
+                // No resource-level permission: the cluster condition is the scope.
+                assert_eq!(statement["Resource"], "*", "{id}: {action}");
+            } else {
+                assert_eq!(statement["Resource"], tasks, "{id}: {action}");
+            }
+            if action == "ecs:StopTask" {
+                stoppers.insert(id.clone());
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["aws:ResourceTag/runway:stack"],
+                    stack_name(),
+                    "{id}: stops only tasks tagged with its stack"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        stoppers,
+        BTreeSet::from(
+            ["ProvisionFunction", "ReapFunction", "TeardownFunction"].map(str::to_owned)
+        ),
+        "provision (a failed launch), teardown and the reaper stop tasks"
+    );
+
+    // Each finds its tasks and removes their JIT configs, also one whose launch died before
+    // RunTask (found by its tags).
+    let parameter = ecs_jit_parameter_arn();
+    for id in ["ProvisionFunction", "TeardownFunction", "ReapFunction"] {
+        let function = template.resource(id).unwrap();
+        let granted = granted_actions(function);
+        for action in [
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "ecs:StopTask",
+            "ssm:DescribeParameters",
+        ] {
+            assert!(granted.contains(action), "{id} may not {action}");
+        }
+        assert!(
+            grants_on(function, "ssm:DeleteParameter", &parameter),
+            "{id} may not delete {parameter}"
+        );
+    }
+    // Nothing else touches runner tasks.
+    for (id, function) in template.functions() {
+        if ["ProvisionFunction", "TeardownFunction", "ReapFunction"].contains(&id.as_str()) {
+            continue;
+        }
+        assert!(
+            !granted_actions(function)
+                .iter()
+                .any(|action| action.starts_with("ecs:")),
+            "{id} has ECS permissions"
+        );
+    }
+}
+
+#[test]
+fn every_function_gets_the_ecs_cluster_task_roles_and_log_group() {
+    let template = template();
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    let variables = [
+        (
+            "RUNWAY_ECS_CLUSTER",
+            json!({"Fn::If": ["CreatesEcsCluster", {"Ref": "RunnerCluster"}, {"Ref": "EcsCluster"}]}),
+        ),
+        (
+            "RUNWAY_ECS_TASK_ROLE_ARN",
+            json!({"Fn::GetAtt": ["RunnerTaskRole", "Arn"]}),
+        ),
+        (
+            "RUNWAY_ECS_EXECUTION_ROLE_ARN",
+            json!({"Fn::GetAtt": ["RunnerTaskExecutionRole", "Arn"]}),
+        ),
+        ("RUNWAY_ECS_LOG_GROUP", json!({"Ref": "RunnerTaskLogGroup"})),
+    ];
+    for (variable, wanted) in &variables {
+        assert_eq!(&globals[*variable], wanted, "{variable}");
+    }
+    // No function overrides them: every function that builds the job flow (and the reaper,
+    // which stops orphaned tasks) runs ECS pools in the same cluster.
+    for (id, function) in template.functions() {
+        let own = &function["Properties"]["Environment"]["Variables"];
+        for (variable, _) in &variables {
+            assert!(own.get(*variable).is_none(), "{id} overrides {variable}");
+        }
+    }
+    // Each names what the stack creates (the cluster only when EcsCluster is empty).
+    for id in [
+        "RunnerTaskRole",
+        "RunnerTaskExecutionRole",
+        "RunnerTaskLogGroup",
+        "RunnerCluster",
+    ] {
+        assert!(template.resource(id).is_some(), "{id}");
+    }
+    // The same cluster the policies scope tasks to.
+    assert_eq!(
+        ecs_cluster_arn()["Fn::If"][1],
+        json!({"Fn::GetAtt": ["RunnerCluster", "Arn"]})
+    );
+    let outputs = &template.root["Outputs"];
+    assert_eq!(
+        outputs["EcsClusterName"]["Value"], variables[0].1,
+        "the cluster is an output"
+    );
+}
+
+#[test]
+fn with_no_cluster_given_the_stack_creates_one_with_fargate_and_fargate_spot() {
+    let template = template();
+    let parameter = &template.root["Parameters"]["EcsCluster"];
+    assert_eq!(
+        parameter["Default"], "",
+        "the stack's own cluster by default"
+    );
+    assert_eq!(
+        template.root["Conditions"]["CreatesEcsCluster"],
+        json!({"Fn::Equals": [{"Ref": "EcsCluster"}, ""]})
+    );
+    // A cluster name (the policies build its ARN), never an ARN.
+    let name = Regex::new(parameter["AllowedPattern"].as_str().unwrap()).unwrap();
+    for accepted in ["", "runners", "ci_runners-2"] {
+        assert!(name.is_match(accepted), "{accepted:?}");
+    }
+    for refused in [
+        "arn:aws:ecs:eu-west-1:123456789012:cluster/runners",
+        "my runners",
+    ] {
+        assert!(!name.is_match(refused), "{refused:?}");
+    }
+
+    let cluster = template.resource("RunnerCluster").expect("RunnerCluster");
+    assert_eq!(cluster["Type"], "AWS::ECS::Cluster");
+    assert_eq!(cluster["Condition"], "CreatesEcsCluster");
+    let properties = &cluster["Properties"];
+    assert_eq!(
+        properties["ClusterName"],
+        json!({"Fn::Sub": "${AWS::StackName}-runners"})
+    );
+    assert_eq!(
+        properties["ClusterSettings"],
+        json!([{"Name": "containerInsights", "Value": "disabled"}])
+    );
+
+    let associations = template.resources_of_type("AWS::ECS::ClusterCapacityProviderAssociations");
+    assert_eq!(associations.len(), 1, "{associations:?}");
+    let (id, association) = associations.into_iter().next().unwrap();
+    assert_eq!(association["Condition"], "CreatesEcsCluster", "{id}");
+    let properties = &association["Properties"];
+    assert_eq!(
+        properties["Cluster"],
+        json!({"Ref": "RunnerCluster"}),
+        "{id}"
+    );
+    // What Fargate pools ask RunTask for: Fargate Spot, then Fargate.
+    let providers: BTreeSet<&str> = properties["CapacityProviders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|provider| provider.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        BTreeSet::from(["FARGATE", "FARGATE_SPOT"]),
+        "{id}"
+    );
+    assert_eq!(
+        properties["DefaultCapacityProviderStrategy"],
+        json!([{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]),
+        "{id}"
+    );
 }
 
 // ---- Alarms ----------------------------------------------------------------------------------

@@ -110,7 +110,11 @@ async fn a_job_runs_on_an_ecs_task_with_its_jit_config_in_ssm_only_and_the_task_
         .filter_map(|t| Some((t.key()?, t.value()?)))
         .collect();
     let execution = system.execution_for_job(job).unwrap();
-    let runner_name = tags.get("runway:runner").copied().unwrap_or_default().to_owned();
+    let runner_name = tags
+        .get("runway:runner")
+        .copied()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(tags.get("runway:execution"), Some(&execution.name.as_str()));
     assert_eq!(tags.get("runway:pool"), Some(&pool.as_str()));
     assert_eq!(tags.get("runway:managed"), Some(&"true"));
@@ -188,7 +192,11 @@ async fn a_job_runs_on_an_ecs_task_with_its_jit_config_in_ssm_only_and_the_task_
     );
 
     // Play the start script (it deletes the parameter once read) and the runner.
-    ssm.delete_parameter().name(&parameter).send().await.unwrap();
+    ssm.delete_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .unwrap();
     let outcome = runway_github_emulator::runner::run_once(Some(emulator.base_url()), &jit)
         .await
         .unwrap();
@@ -203,7 +211,9 @@ async fn a_job_runs_on_an_ecs_task_with_its_jit_config_in_ssm_only_and_the_task_
     // The task was stopped, and no JIT config of the stack is left.
     let stopped = tasks(&ecs, DesiredStatus::Stopped).await;
     assert!(
-        stopped.iter().any(|task| task.task_arn() == Some(task_arn.as_str())),
+        stopped
+            .iter()
+            .any(|task| task.task_arn() == Some(task_arn.as_str())),
         "the runner task was not stopped: {stopped:?}"
     );
     assert!(tasks(&ecs, DesiredStatus::Running).await.is_empty());
