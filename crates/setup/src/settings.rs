@@ -601,7 +601,10 @@ mod tests {
             (STACK_ENV, "ci"),
             (ECS_CLUSTER_ENV, "ci-runners"),
             (ECS_TASK_ROLE_ENV, "arn:aws:iam::123456789012:role/ci-task"),
-            (ECS_EXECUTION_ROLE_ENV, "arn:aws:iam::123456789012:role/ci-exec"),
+            (
+                ECS_EXECUTION_ROLE_ENV,
+                "arn:aws:iam::123456789012:role/ci-exec",
+            ),
             (ECS_LOG_GROUP_ENV, "/runway/ci/ecs-runners"),
             (REGION_ENV, "eu-west-1"),
             (RUNNER_SUBNETS_ENV, "subnet-a,subnet-b"),
@@ -635,7 +638,10 @@ mod tests {
         );
         assert_eq!(
             definition.log_group,
-            Some(("/runway/ci/ecs-runners".to_string(), "eu-west-1".to_string()))
+            Some((
+                "/runway/ci/ecs-runners".to_string(),
+                "eu-west-1".to_string()
+            ))
         );
 
         // A log group needs its region.
