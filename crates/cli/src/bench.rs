@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use runway_local::bench::{self, BenchOptions};
+use runway_local::provider_bench::{self, BenchProvider, ProviderBenchOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,9 +25,19 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Time launches through a real provider instead (`ec2` or `ecs`), on the AWS API given by
+    /// --aws-endpoint (moto on this machine): webhook → launch call → launched.
+    #[arg(long)]
+    provider: Option<BenchProvider>,
+    /// The AWS API for --provider.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(provider) = args.provider {
+        return run_provider(provider, args);
+    }
     let options = BenchOptions {
         latency_samples: args.latency_samples,
         jobs: args.jobs,
@@ -38,6 +49,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(bench::run(&options))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode> {
+    let aws_endpoint = args.aws_endpoint.context(
+        "--provider needs the AWS API to launch on: start moto (.tools/venv/bin/moto_server -H \
+         127.0.0.1 -p 5000) and give --aws-endpoint http://127.0.0.1:5000",
+    )?;
+    let options = ProviderBenchOptions {
+        provider,
+        samples: args.latency_samples,
+        aws_endpoint,
+        timeout: Duration::from_secs(args.timeout_seconds),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(provider_bench::measure(&options))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -305,6 +305,44 @@ fn invalid(path: &str, message: &str) -> ConfigError {
     ConfigError::Invalid(vec![Problem::new(path, message)])
 }
 
+/// A pool's `provider` table, or the path within it of what is wrong and why. The kind is read
+/// first and the rest as that kind's settings: serde buffers an internally tagged enum's
+/// content, which would lose the path to the field at fault.
+fn provider_settings(value: Value) -> Result<ProviderSettings, (String, String)> {
+    fn settings<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|error| (path_text(error.path()), error.inner().to_string()))
+    }
+    let Value::Object(mut table) = value else {
+        return settings::<ProviderSettings>(value);
+    };
+    let kind = match table.remove("kind") {
+        Some(Value::String(kind)) => kind,
+        other => {
+            // No kind, or not a string: serde's own message says which kinds there are.
+            if let Some(kind) = other {
+                table.insert("kind".to_string(), kind);
+            }
+            return settings::<ProviderSettings>(Value::Object(table));
+        }
+    };
+    let rest = Value::Object(table);
+    match kind.as_str() {
+        "local" => settings(rest).map(ProviderSettings::Local),
+        "ec2" => settings(rest).map(ProviderSettings::Ec2),
+        "ecs" => settings(rest).map(ProviderSettings::Ecs),
+        _ => {
+            let mut table = match rest {
+                Value::Object(table) => table,
+                _ => serde_json::Map::new(),
+            };
+            table.insert("kind".to_string(), Value::String(kind));
+            settings::<ProviderSettings>(Value::Object(table))
+                .map_err(|(_, message)| ("kind".to_string(), message))
+        }
+    }
+}
+
 /// `serde_path_to_error` writes the document's root as `.`.
 fn path_text(path: &serde_path_to_error::Path) -> String {
     let text = path.to_string();
@@ -349,16 +387,15 @@ fn take_providers(
                         }
                     }
                 }
-                match serde_path_to_error::deserialize::<_, ProviderSettings>(value) {
+                match provider_settings(value) {
                     Ok(provider) => Some(provider),
-                    Err(error) => {
-                        let inner = path_text(error.path());
+                    Err((inner, message)) => {
                         let path = if inner.is_empty() {
                             format!("pools[{index}].provider")
                         } else {
                             format!("pools[{index}].provider.{inner}")
                         };
-                        problems.push(Problem::new(path, error.inner().to_string()));
+                        problems.push(Problem::new(path, message));
                         None
                     }
                 }

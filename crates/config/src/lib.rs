@@ -245,7 +245,7 @@ mod tests {
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1", "instance_types": ["t4g.small"], "provider": {"kind": "ec2", "subnet": "s"}}]}"#,
-                "pools[0].provider: unknown field `subnet`",
+                "pools[0].provider.subnet: unknown field `subnet`",
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "provider": {"kind": "eks"}}]}"#,
@@ -473,9 +473,14 @@ mod tests {
     #[test]
     fn each_ecs_problem_names_its_field() {
         let pool = |pool: &str, provider: &str| {
+            let provider = if provider.is_empty() {
+                String::new()
+            } else {
+                format!(", {provider}")
+            };
             format!(
                 r#"{{"pools": [{{"name": "a", "labels": ["x"], {pool}
-                    "provider": {{"kind": "ecs", {provider}}}}}]}}"#
+                    "provider": {{"kind": "ecs"{provider}}}}}]}}"#
             )
         };
         let image = r#""image": "ghcr.io/actions/actions-runner","#;
@@ -561,7 +566,7 @@ mod tests {
             ),
             (
                 pool(image, r#""subnet": "s""#),
-                "pools[0].provider: unknown field `subnet`",
+                "pools[0].provider.subnet: unknown field `subnet`",
             ),
         ];
         for (text, expected) in cases {

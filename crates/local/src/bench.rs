@@ -183,7 +183,7 @@ impl InProcessRunners {
             .map(|(_, at)| *at)
     }
 
-    async fn wait_for_launch(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
+    pub(crate) async fn wait_for_launch(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let seen = self.launch_seen.notified();
@@ -356,7 +356,7 @@ fn bench_job() -> NewJob {
     }
 }
 
-fn queue_job(system: &LocalSystem) -> Result<u64, BenchError> {
+pub(crate) fn queue_bench_job(system: &LocalSystem) -> Result<u64, BenchError> {
     let emulator = system
         .emulator()
         .ok_or_else(|| BenchError::Emulator("the bench needs the GitHub emulator".to_owned()))?;
@@ -386,7 +386,7 @@ pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, Be
     let mut latencies = Vec::with_capacity(options.latency_samples);
     for sample in 0..WARM_UP_JOBS + options.latency_samples {
         let queued = Instant::now();
-        let job_id = queue_job(&system)?;
+        let job_id = queue_bench_job(&system)?;
         let launched =
             runners
                 .wait_for_launch(job_id, timeout)
@@ -410,8 +410,13 @@ pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, Be
             waiting,
         });
     }
+    Ok(latency_report(latencies))
+}
+
+/// Percentiles of `latencies`.
+pub(crate) fn latency_report(mut latencies: Vec<Duration>) -> LatencyReport {
     latencies.sort();
-    Ok(LatencyReport {
+    LatencyReport {
         samples: latencies.len(),
         p50_ms: percentile(&latencies, 0.50),
         p95_ms: percentile(&latencies, 0.95),
@@ -420,11 +425,11 @@ pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, Be
             .last()
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or_default(),
-    })
+    }
 }
 
 /// How many executions are still running, and the states the first few are in.
-fn unfinished(system: &LocalSystem) -> (usize, String) {
+pub(crate) fn unfinished(system: &LocalSystem) -> (usize, String) {
     let running: Vec<_> = system
         .executions()
         .into_iter()
@@ -543,7 +548,7 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
     let started = Instant::now();
     let queued_at = chrono::Utc::now();
     for _ in 0..options.jobs {
-        queue_job(&system)?;
+        queue_bench_job(&system)?;
     }
     let finished = system.wait_until_idle(options.timeout).await;
     let seconds = started.elapsed().as_secs_f64();

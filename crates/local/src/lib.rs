@@ -17,6 +17,7 @@ pub mod chaos;
 pub mod config;
 pub mod demo;
 mod ecs;
+pub mod provider_bench;
 mod reaper;
 mod starter;
 mod system;
@@ -30,6 +31,6 @@ pub use config::{
 pub use starter::SfnStarter;
 pub use system::{
     CallbacksWrapper, JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary,
-    SecretSource, Supplied, TASK_PREFIX, job_definition,
+    ProviderWrapper, SecretSource, Supplied, TASK_PREFIX, job_definition,
 };
 pub use view::EventView;

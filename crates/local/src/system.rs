@@ -86,6 +86,9 @@ pub struct PoolSummary {
 pub type CallbacksWrapper =
     Box<dyn FnOnce(Arc<dyn TaskCallbacks>) -> Arc<dyn TaskCallbacks> + Send>;
 
+/// Put around a pool's configured provider: given the pool's name and its provider.
+pub type ProviderWrapper = Box<dyn Fn(&str, Arc<dyn Provider>) -> Arc<dyn Provider> + Send>;
+
 /// Parts of a [`LocalSystem`] built by the caller rather than from its configuration.
 #[derive(Default)]
 pub struct Supplied {
@@ -95,6 +98,8 @@ pub struct Supplied {
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     /// Put around the engine's own task callbacks before the job flow gets them.
     pub wrap_callbacks: Option<CallbacksWrapper>,
+    /// Put around each pool's configured provider (by pool name) before the job flow gets it.
+    pub wrap_providers: Option<ProviderWrapper>,
     /// The GitHub runway talks to, in place of the configured connection (no emulator is
     /// started): e.g. another local runway's emulator, as two stacks share one GitHub.
     pub github: Option<Arc<dyn GitHub>>,
@@ -106,6 +111,7 @@ impl std::fmt::Debug for Supplied {
             .field("aws", &self.aws.is_some())
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .field("wrap_callbacks", &self.wrap_callbacks.is_some())
+            .field("wrap_providers", &self.wrap_providers.is_some())
             .field("github", &self.github.is_some())
             .finish()
     }
@@ -196,6 +202,7 @@ impl LocalSystem {
             aws,
             providers: mut supplied_providers,
             wrap_callbacks,
+            wrap_providers,
             github: supplied_github,
         } = supplied;
         if let Some(pool) = supplied_providers
@@ -282,6 +289,10 @@ impl LocalSystem {
                         index, pool, settings, defaults, aws, &clock,
                     )?)
                 }
+            };
+            let provider = match &wrap_providers {
+                Some(wrap) => wrap(&pool.name, provider),
+                None => provider,
             };
             providers.insert(pool.name.clone(), provider);
         }

@@ -52,3 +52,73 @@ async fn a_small_bench_runs_every_job_through_the_machine() {
     assert!(report.to_string().contains("jobs/s"));
     assert!(report.to_string().contains("executions ended after: half"));
 }
+
+/// `runway bench --provider`: launches through the real EC2 and ECS providers on moto, every
+/// execution run to its end, and what was launched stopped by teardown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_bench_times_real_ec2_and_ecs_launches_and_leaves_nothing_running() {
+    use runway_local::provider_bench::{self, BenchProvider, ProviderBenchOptions};
+
+    let moto = runway_testkit::MotoServer::start().expect("moto starts (run scripts/setup.sh)");
+    let aws = moto.sdk_config().await;
+    for provider in [BenchProvider::Ec2, BenchProvider::Ecs] {
+        let report = provider_bench::measure(&ProviderBenchOptions {
+            provider,
+            samples: 4,
+            aws_endpoint: moto.endpoint_url(),
+            timeout: Duration::from_secs(120),
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{provider:?}: {error}"));
+        for figure in [
+            &report.webhook_to_launch_call,
+            &report.launch_call_to_launched,
+            &report.webhook_to_launched,
+        ] {
+            assert_eq!(figure.samples, 4, "{provider:?}");
+            assert!(figure.p50_ms > 0.0 && figure.p50_ms <= figure.max_ms);
+        }
+        assert!(
+            report.webhook_to_launched.p50_ms >= report.webhook_to_launch_call.p50_ms,
+            "{report:?}"
+        );
+    }
+
+    // Seven launches of each (three to warm up), none left running.
+    let ec2 = aws_sdk_ec2::Client::new(&aws);
+    let instances: Vec<_> = ec2
+        .describe_instances()
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances().to_vec())
+        .collect();
+    assert_eq!(instances.len(), 7);
+    assert!(instances.iter().all(|instance| matches!(
+        instance.state().and_then(|s| s.name()),
+        Some(
+            aws_sdk_ec2::types::InstanceStateName::Terminated
+                | aws_sdk_ec2::types::InstanceStateName::ShuttingDown
+        )
+    )));
+    let ecs = aws_sdk_ecs::Client::new(&aws);
+    // moto lists every task unless asked for a status (ECS lists running ones).
+    let running = ecs
+        .list_tasks()
+        .cluster("runway-bench-runners")
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .send()
+        .await
+        .unwrap();
+    assert!(running.task_arns().is_empty(), "{running:?}");
+    let stopped = ecs
+        .list_tasks()
+        .cluster("runway-bench-runners")
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.task_arns().len(), 7);
+}

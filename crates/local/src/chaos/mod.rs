@@ -228,7 +228,7 @@ params = {{ "fair-share.org-percent" = "100", "fair-share.repo-percent" = "100" 
 }
 
 /// Only an AWS API on this machine: a campaign launches hundreds of instances.
-fn local_endpoint(endpoint: &str) -> bool {
+pub(crate) fn local_endpoint(endpoint: &str) -> bool {
     let rest = endpoint
         .strip_prefix("http://")
         .unwrap_or_default()
@@ -238,7 +238,7 @@ fn local_endpoint(endpoint: &str) -> bool {
         .any(|host| rest.starts_with(host))
 }
 
-async fn sdk_config(endpoint: &str, region: Option<&str>) -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config(endpoint: &str, region: Option<&str>) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .empty_test_environment()
         .test_credentials()

@@ -1,0 +1,315 @@
+//! `runway bench --provider ec2|ecs`: webhook → launch with a real provider, on an AWS API on
+//! this machine (moto).
+//!
+//! The same path as [`crate::bench`]'s webhook → launch figure (signed webhook, intake,
+//! execution, Route, Admit, JIT config, Provision), with the pool's real EC2 or ECS provider
+//! behind it, so the figure also says what the provider's own calls cost: writing the JIT
+//! config to SSM and `RunInstances` or `RunTask` (and, for ECS, finding the pool's task
+//! definition on the first launch). Nothing boots on moto, so each runner starts in this
+//! process the moment its launch is asked for, as an instance or task that booted at once
+//! would, and every execution runs to its end: teardown terminates what was launched.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use runway_providers::{
+    LaunchRequest, Launched, OwnedRunner, Provider, ProviderError, ProviderKind, Terminated,
+};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::bench::{
+    BenchError, InProcessRunners, LatencyReport, latency_report, queue_bench_job, unfinished,
+};
+use crate::system::{LocalError, LocalSystem, Supplied};
+use crate::{Listen, LocalConfig};
+
+const POOL: &str = "bench";
+/// Launches before the samples, so connections, caches and the task definition are warm.
+const WARM_UP_JOBS: usize = 3;
+
+/// The provider whose launches are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchProvider {
+    Ec2,
+    Ecs,
+}
+
+impl BenchProvider {
+    fn pool_settings(self) -> &'static str {
+        match self {
+            // An AMI moto knows.
+            BenchProvider::Ec2 => {
+                "image = \"ami-12c6146b\"\ninstance_types = [\"m5.large\"]\n\
+                 provider = { kind = \"ec2\", capacity = \"spot-then-on-demand\" }"
+            }
+            BenchProvider::Ecs => {
+                "image = \"ghcr.io/actions/actions-runner:latest\"\nmarket = \"spot\"\n\
+                 provider = { kind = \"ecs\", cpu = 1024, memory = 2048 }"
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for BenchProvider {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "ec2" => Ok(BenchProvider::Ec2),
+            "ecs" => Ok(BenchProvider::Ecs),
+            other => Err(format!(
+                "{other:?} is not a provider the bench can time: ec2 or ecs"
+            )),
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ProviderBenchOptions {
+    pub provider: BenchProvider,
+    /// Jobs timed one after another.
+    pub samples: usize,
+    /// The AWS API: moto on this machine (a loopback URL).
+    pub aws_endpoint: String,
+    /// Longest wait for the runs to finish.
+    pub timeout: Duration,
+}
+
+/// Webhook → launch call and launch call → launched, jobs one after another.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderBenchReport {
+    pub provider: BenchProvider,
+    /// From the emulator queueing a job to the job flow calling the provider's `launch`.
+    pub webhook_to_launch_call: LatencyReport,
+    /// From that call to the provider's answer (its SSM and EC2 or ECS calls).
+    pub launch_call_to_launched: LatencyReport,
+    /// From the emulator queueing a job to the provider's answer.
+    pub webhook_to_launched: LatencyReport,
+}
+
+impl std::fmt::Display for ProviderBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let provider = match self.provider {
+            BenchProvider::Ec2 => "EC2",
+            BenchProvider::Ecs => "ECS",
+        };
+        for (what, report) in [
+            ("webhook → launch call", &self.webhook_to_launch_call),
+            ("launch call → launched", &self.launch_call_to_launched),
+            ("webhook → launched", &self.webhook_to_launched),
+        ] {
+            writeln!(
+                f,
+                "{provider} {what}, {} jobs one after another: p50 {:.2} ms, p95 {:.2} ms, \
+                 p99 {:.2} ms, max {:.2} ms",
+                report.samples, report.p50_ms, report.p95_ms, report.p99_ms, report.max_ms
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The real provider, with a runner started in this process at each launch and the time each
+/// launch returned noted.
+#[derive(Debug)]
+struct TimedLaunches {
+    inner: Arc<dyn Provider>,
+    runners: Arc<InProcessRunners>,
+    returned: Mutex<HashMap<String, Instant>>,
+    returned_seen: Notify,
+}
+
+impl TimedLaunches {
+    fn returned_at(&self, job_id: u64) -> Option<Instant> {
+        let prefix = format!("job-{job_id}-");
+        self.returned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(execution, _)| execution.starts_with(&prefix))
+            .map(|(_, at)| *at)
+    }
+
+    async fn wait_for_return(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.returned_seen.notified();
+            if let Some(at) = self.returned_at(job_id) {
+                return Some(at);
+            }
+            if tokio::time::timeout_at(deadline, seen).await.is_err() {
+                return self.returned_at(job_id);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for TimedLaunches {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        // Noted as asked for, and the runner started, before the provider's calls: the
+        // runner stands for an instance or task that booted at once.
+        self.runners.launch(request.clone()).await?;
+        let launched = self.inner.launch(request.clone()).await;
+        self.returned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(request.execution.clone())
+            .or_insert_with(Instant::now);
+        self.returned_seen.notify_waiters();
+        if launched.is_err() {
+            let _ = self
+                .runners
+                .terminate(&request.execution, &request.runner_name)
+                .await;
+        }
+        launched
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError> {
+        let _ = self.runners.terminate(execution, runner_name).await;
+        self.inner.terminate(execution, runner_name).await
+    }
+
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.inner.owned().await
+    }
+
+    async fn owned_by(&self, execution: &str) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.inner.owned_by(execution).await
+    }
+}
+
+/// The bench's configuration: one pool of `provider`, the in-memory store (the figure is the
+/// job machine's and the provider's, not DynamoDB's), the emulator, no policies.
+pub fn provider_bench_config(provider: BenchProvider) -> Result<LocalConfig, BenchError> {
+    let text = format!(
+        r#"
+stack = "runway-bench"
+
+[github]
+mode = "emulator"
+repositories = ["octo-org/app"]
+organizations = ["octo-org"]
+
+[store]
+kind = "memory"
+
+[[pools]]
+name = "{POOL}"
+labels = ["self-hosted", "linux", "x64"]
+max_running = 100
+boot_timeout_seconds = 120
+idle_timeout_seconds = 60
+{settings}
+"#,
+        settings = provider.pool_settings()
+    );
+    let mut config = LocalConfig::from_toml_str(&text).map_err(LocalError::from)?;
+    config.listen = Listen::any_free_port();
+    Ok(config)
+}
+
+/// Times `options.samples` launches through the pool's real provider.
+pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchReport, BenchError> {
+    if !crate::chaos::local_endpoint(&options.aws_endpoint) {
+        return Err(BenchError::Local(crate::system::setup(format!(
+            "{} is not an AWS API on this machine: the provider bench launches hundreds of \
+             runners, so it runs only against moto on 127.0.0.1",
+            options.aws_endpoint
+        ))));
+    }
+    let config = provider_bench_config(options.provider)?;
+    // moto takes any credentials; the region is moto's default unless one is set.
+    let region = std::env::var("AWS_REGION").ok();
+    let aws = crate::chaos::sdk_config(&options.aws_endpoint, region.as_deref()).await;
+    let runners = Arc::new(InProcessRunners::for_pool(None, POOL));
+    let timed: Arc<Mutex<Option<Arc<TimedLaunches>>>> = Arc::new(Mutex::new(None));
+    let supplied = Supplied {
+        aws: Some(aws),
+        wrap_providers: Some(Box::new({
+            let runners = runners.clone();
+            let timed = timed.clone();
+            move |_pool: &str, inner: Arc<dyn Provider>| -> Arc<dyn Provider> {
+                let wrapped = Arc::new(TimedLaunches {
+                    inner,
+                    runners: runners.clone(),
+                    returned: Mutex::new(HashMap::new()),
+                    returned_seen: Notify::new(),
+                });
+                *timed.lock().unwrap_or_else(PoisonError::into_inner) = Some(wrapped.clone());
+                wrapped
+            }
+        })),
+        ..Supplied::default()
+    };
+    let system = LocalSystem::start_with(config, supplied).await?;
+    runners.set_url(
+        system
+            .emulator()
+            .map(|emulator| emulator.base_url().to_owned()),
+    );
+    let Some(timed) = timed.lock().unwrap_or_else(PoisonError::into_inner).clone() else {
+        system.shutdown().await;
+        return Err(BenchError::Emulator(
+            "the bench pool's provider was never built".to_owned(),
+        ));
+    };
+    let wait = Duration::from_secs(60);
+    let (mut to_call, mut to_return, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for sample in 0..WARM_UP_JOBS + options.samples {
+        let queued = Instant::now();
+        let job_id = queue_bench_job(&system)?;
+        let called =
+            runners
+                .wait_for_launch(job_id, wait)
+                .await
+                .ok_or(BenchError::NeverLaunched {
+                    job_id,
+                    seconds: wait.as_secs(),
+                })?;
+        let returned =
+            timed
+                .wait_for_return(job_id, wait)
+                .await
+                .ok_or(BenchError::NeverLaunched {
+                    job_id,
+                    seconds: wait.as_secs(),
+                })?;
+        if sample >= WARM_UP_JOBS {
+            to_call.push(called.saturating_duration_since(queued));
+            to_return.push(returned.saturating_duration_since(called));
+            total.push(returned.saturating_duration_since(queued));
+        }
+    }
+    let finished = system.wait_until_idle(options.timeout).await;
+    let (left, waiting) = unfinished(&system);
+    system.shutdown().await;
+    if !finished {
+        return Err(BenchError::Unfinished {
+            jobs: WARM_UP_JOBS + options.samples,
+            left,
+            seconds: options.timeout.as_secs(),
+            waiting,
+        });
+    }
+    Ok(ProviderBenchReport {
+        provider: options.provider,
+        webhook_to_launch_call: latency_report(to_call),
+        launch_call_to_launched: latency_report(to_return),
+        webhook_to_launched: latency_report(total),
+    })
+}
