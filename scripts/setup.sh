@@ -50,6 +50,16 @@ if ! have_any clang clang-19 clang-16 clang-15 clang-14 || ! have_any wasm-ld wa
   fi
 fi
 
+# Headless Chromium loads the web console of `runway local` in the console tests.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "missing chromium for the web console tests: sudo apt-get install chromium"; exit 1
+  fi
+fi
+
 # Python tools: moto (real AWS APIs on loopback), boto3 and the aws CLI.
 if [ ! -x "$tools/venv/bin/python" ]; then
   say "creating $tools/venv"

@@ -142,6 +142,7 @@ fn print_banner(system: &LocalSystem) {
     }
     println!("  {:<20} {}", "webhook intake", system.webhook_url());
     println!("  {:<20} {}", "Step Functions API", system.sfn_url());
+    println!("  {:<20} {}", "web console", system.console_url());
     match system.webhook_secret_source() {
         SecretSource::Generated => println!(
             "  {:<20} {} (generated; set RUNWAY_WEBHOOK_SECRET to choose one)",

@@ -1,6 +1,6 @@
 //! `runway local`, run as the built binary: the built-in configuration runs its demo workload
 //! to completion with a live view of the states, serves the Step Functions API with the job
-//! machine, and stops cleanly on Ctrl-C.
+//! machine and the web console, and stops cleanly on Ctrl-C.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -63,6 +63,15 @@ fn spawn(args: &[&str]) -> (Running, mpsc::Receiver<String>) {
     (Running(child), lines)
 }
 
+fn get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 #[test]
 fn the_demo_runs_every_job_to_done_and_exits_when_idle() {
     let (mut child, lines) = spawn(&["--exit-when-idle"]);
@@ -81,6 +90,7 @@ fn the_demo_runs_every_job_to_done_and_exits_when_idle() {
     for expected in [
         "GitHub emulator",
         "webhook intake",
+        "web console",
         "(generated; set RUNWAY_WEBHOOK_SECRET",
         "linux-x64: [self-hosted, linux, x64], local runners",
         "queued 7 demo jobs",
@@ -110,10 +120,14 @@ fn the_demo_runs_every_job_to_done_and_exits_when_idle() {
 fn runway_local_serves_the_job_machine_and_stops_on_ctrl_c() {
     let (child, lines) = spawn(&["--no-demo"]);
     let mut address = None;
+    let mut console = None;
     let mut seen = Vec::new();
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) {
         if let Some(url) = line.trim().strip_prefix("Step Functions API") {
             address = Some(url.trim().trim_start_matches("http://").to_owned());
+        }
+        if let Some(url) = line.trim().strip_prefix("web console") {
+            console = Some(url.trim().to_owned());
         }
         let done = line.starts_with("Press Ctrl-C");
         seen.push(line);
@@ -127,6 +141,14 @@ fn runway_local_serves_the_job_machine_and_stops_on_ctrl_c() {
     let listed = post(&address, "ListStateMachines", "{}");
     assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
     assert!(listed.contains("stateMachine:job"), "{listed}");
+    // The web console answers GET on the same port.
+    assert_eq!(console, Some(format!("http://{address}/")), "{output}");
+    let page = get(&address, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("<title>Executions · runway local</title>"),
+        "{page}"
+    );
 
     let pid = child.0.id().to_string();
     let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();

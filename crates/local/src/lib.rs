@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod config;
+pub mod console;
 pub mod demo;
 mod ecs;
 pub mod provider_bench;

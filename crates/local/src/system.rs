@@ -27,6 +27,7 @@ use crate::config::{
     AwsSettings, ConfigError, Ec2Settings, GitHubConnection, LocalConfig, LocalRunners,
     ProviderSettings, StoreConfig,
 };
+use crate::console::Console;
 use crate::starter::SfnStarter;
 
 /// The job state machine, built in so a local runway works from any directory.
@@ -132,6 +133,7 @@ pub struct LocalSystem {
     secret_source: SecretSource,
     webhook_url: String,
     sfn_url: String,
+    console_url: String,
     machine_arn: String,
     pools: Vec<PoolSummary>,
     router: Option<RouterPolicy>,
@@ -337,6 +339,30 @@ impl LocalSystem {
         )
         .with_job_events(Arc::new(flow.clone()));
 
+        let pools: Vec<PoolSummary> = config
+            .pools()
+            .map(|(pool, provider)| PoolSummary {
+                name: pool.name.clone(),
+                labels: pool.labels.clone(),
+                provider: provider.kind(),
+                max_running: pool.max_running,
+            })
+            .collect();
+        let console = Console::new(
+            service.clone(),
+            machine.arn.clone(),
+            &definition,
+            store.clone(),
+            pools.clone(),
+            metrics.clone(),
+        )
+        .map_err(|error| {
+            setup(format!(
+                "the web console cannot draw the job machine: {error}"
+            ))
+        })?;
+        let console_url = format!("{sfn_url}/");
+
         let (stop, _) = watch::channel(false);
         let (failures, _) = watch::channel(None);
         let mut servers = JoinSet::new();
@@ -360,10 +386,11 @@ impl LocalSystem {
             let stopping = stop.subscribe();
             let report = move |what, served| report_stop(&failures, &stopping, what, served);
             let mut stopped = stop.subscribe();
-            let service = service.clone();
+            // The console's GET pages share the port with the POST-only API.
+            let app = runway_sfn_local::router_with_pages(service.clone(), console.router());
             servers.spawn(async move {
-                let served =
-                    runway_sfn_local::serve_with_shutdown(sfn_listener, service, async move {
+                let served = axum::serve(sfn_listener, app)
+                    .with_graceful_shutdown(async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     })
                     .await;
@@ -371,16 +398,7 @@ impl LocalSystem {
             });
         }
 
-        let pools = config
-            .pools()
-            .map(|(pool, provider)| PoolSummary {
-                name: pool.name.clone(),
-                labels: pool.labels.clone(),
-                provider: provider.kind(),
-                max_running: pool.max_running,
-            })
-            .collect();
-        info!(%webhook_url, %sfn_url, "runway local started");
+        info!(%webhook_url, %sfn_url, %console_url, "runway local started");
         let schedule = config.reaper.clone();
         let repositories = match &config.github {
             GitHubConnection::Emulator(settings) => settings.repositories.clone(),
@@ -398,6 +416,7 @@ impl LocalSystem {
             secret_source,
             webhook_url,
             sfn_url,
+            console_url,
             machine_arn: machine.arn,
             pools,
             router,
@@ -475,6 +494,11 @@ impl LocalSystem {
     /// The Step Functions API endpoint (`--endpoint-url` for the AWS CLI).
     pub fn sfn_url(&self) -> &str {
         &self.sfn_url
+    }
+
+    /// The web console: `http://127.0.0.1:PORT/` on the Step Functions API's port.
+    pub fn console_url(&self) -> &str {
+        &self.console_url
     }
 
     /// The Step Functions service the executions run on.

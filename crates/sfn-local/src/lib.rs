@@ -8,7 +8,8 @@
 //! ```
 //!
 //! [`router`] gives the axum router for a [`StepFunctions`] service; [`serve`] and
-//! [`serve_with_shutdown`] run it on a listener.
+//! [`serve_with_shutdown`] run it on a listener. [`router_with_pages`] shares the port with
+//! read-only pages (the API itself takes only POST).
 
 use std::future::Future;
 use std::io;
@@ -36,6 +37,13 @@ pub fn router(service: StepFunctions) -> Router {
         .fallback(handle)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(service)
+}
+
+/// The HTTP API, with GET and HEAD requests handed to `pages` instead: Step Functions takes
+/// only POST, so a web view can live on the same port without shadowing any operation.
+pub fn router_with_pages(service: StepFunctions, pages: Router) -> Router {
+    let api = router(service);
+    Router::new().fallback_service(axum::routing::get_service(pages).fallback_service(api))
 }
 
 async fn handle(
@@ -82,4 +90,50 @@ where
     axum::serve(listener, router(service))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use runway_asl::TaskRegistry;
+    use runway_clock::SystemClock;
+    use tower::ServiceExt;
+
+    fn app() -> Router {
+        let service = StepFunctions::new(SystemClock::shared(), TaskRegistry::new());
+        let pages = Router::new().route("/", axum::routing::get(|| async { "the pages" }));
+        router_with_pages(service, pages)
+    }
+
+    async fn body_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn gets_go_to_the_pages_and_posts_to_the_api() {
+        let page = app()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(body_text(page).await, "the pages");
+
+        let listed = app()
+            .oneshot(
+                Request::post("/")
+                    .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .body(Body::from("{}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+        assert!(body_text(listed).await.contains("stateMachines"));
+    }
 }
