@@ -67,18 +67,25 @@
     let timer = null;
     async function tick() {
       clearTimeout(timer);
+      timer = null;
+      let body;
       try {
         const response = await fetch(url(), { cache: "no-store" });
-        const body = await response.json();
+        body = await response.json();
         if (!response.ok) throw new Error(body.error || response.statusText);
-        render(body);
-        live.textContent = "live · " + time(new Date().toISOString());
-        live.className = "ok";
       } catch (error) {
+        // runway local stopped or refused: say so, and keep trying.
         live.textContent = "not updating: " + error.message;
         live.className = "down";
+        timer = setTimeout(tick, POLL_MS);
+        return;
       }
+      // Scheduled first: a bug in a page's drawing is reported (uncaught) but does not
+      // stop the updates.
       timer = setTimeout(tick, POLL_MS);
+      live.textContent = "live · " + time(new Date().toISOString());
+      live.className = "ok";
+      render(body);
     }
     tick();
     return tick;
