@@ -783,6 +783,52 @@ async fn provision_records_before_launch_and_replacement_is_bounded() {
     assert!(fixture.provider.owned().await.unwrap().is_empty());
 }
 
+/// A provision step that died after its launch is tried again; by then its runner may have
+/// run a job and left. The retry must not launch a second runner under the same name (nothing
+/// would wait for it, and it would idle on GitHub for ever): following the first one finds it
+/// gone and checks the job.
+#[tokio::test]
+async fn a_retried_provision_whose_runner_already_ran_a_job_launches_no_second_runner() {
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let state = fixture.routed("job-retry", &input).await;
+    let first = fixture.run(Step::Provision, state.clone()).await.unwrap();
+    let name = RunnerName::new(first["runner_name"].as_str().unwrap()).unwrap();
+
+    // The runner took a job and exited before the step's retry.
+    fixture
+        .store()
+        .set_runner_state(
+            &name,
+            RunnerState::Busy {
+                job_id: JobId(4242),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    fixture
+        .provider
+        .terminate("job-retry", name.as_str())
+        .await
+        .unwrap();
+    assert!(fixture.provider.owned().await.unwrap().is_empty());
+
+    let retried = fixture.run(Step::Provision, state).await.unwrap();
+    assert_eq!(retried["runner_name"], first["runner_name"], "{retried}");
+    assert!(
+        retried["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already ran a job (busy:4242)"),
+        "{retried}"
+    );
+    assert!(
+        fixture.provider.owned().await.unwrap().is_empty(),
+        "a second runner was launched under the same name"
+    );
+}
+
 #[tokio::test]
 async fn teardown_removes_everything_the_execution_launched_and_is_idempotent() {
     let fixture = Fixture::start(Options::default()).await;

@@ -211,6 +211,27 @@ impl Provider for InProcessRunners {
             .entry(request.execution.clone())
             .or_insert(now);
         self.launch_seen.notify_waiters();
+        // A retried launch (the step died after its first try) finds the runner that try
+        // started, as the EC2 and ECS providers find their instance or task: two runners
+        // under one name would leave one behind.
+        if let Some(instance_id) = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&request.runner_name)
+            .filter(|(owner, runner)| *owner == request.execution && !runner.is_finished())
+            .map(|(_, runner)| format!("task-{}", runner.id()))
+        {
+            return Ok(Launched {
+                runner_name: request.runner_name,
+                provider: ProviderKind::Local,
+                instance_id,
+                instance_type: None,
+                subnet_id: None,
+                capacity: None,
+                launched_at: chrono::Utc::now(),
+            });
+        }
         let url = self
             .url
             .lock()

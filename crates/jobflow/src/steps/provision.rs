@@ -156,6 +156,25 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                 "reason": format!("runner {name} was already launched by an earlier try of this step"),
             }));
         }
+        // Gone from the provider after taking a job: the earlier try's runner ran and left
+        // before this try. Launching again under its name would start a second runner that no
+        // job waits for; following it finds it gone and checks the job.
+        if matches!(existing.state, RunnerState::Busy { .. } | RunnerState::Gone) {
+            return Ok(json!({
+                "runner_name": name.as_str(),
+                "runner_id": null,
+                "provider": existing.provider,
+                "instance_id": existing.instance_id,
+                "instance_type": null,
+                "capacity": null,
+                "attempt": attempt,
+                "launched_at": timestamp(existing.launched_at),
+                "reason": format!(
+                    "runner {name}, launched by an earlier try of this step, already ran a job ({})",
+                    existing.state.as_key()
+                ),
+            }));
+        }
     }
 
     let request = JitConfigRequest {
