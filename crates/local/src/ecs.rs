@@ -2,7 +2,6 @@
 //! Fargate capacity providers) is made here when missing, and pools that name no subnets run
 //! in the account's default VPC, so `sam/local-ecs.toml` needs nothing prepared.
 
-use aws_sdk_ec2::types::Filter;
 use runway_clock::SharedClock;
 use runway_config::{EcsDefaults, EcsSettings};
 use runway_jobflow::PoolConfig;
@@ -61,29 +60,13 @@ async fn ensure_cluster(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<(), 
 }
 
 async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, LocalError> {
-    let found = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
+    let mut subnets = runway_providers::default_vpc_subnets(ec2)
         .await
         .map_err(|error| {
             crate::system::setup(format!(
-                "could not find the default VPC's subnets for the ECS pools: {}; name subnets \
-                 in the pools' provider.subnets",
-                aws_smithy_types::error::display::DisplayErrorContext(&error)
+                "could not find the default VPC's subnets for the ECS pools: {error}"
             ))
         })?;
-    let mut subnets: Vec<String> = found
-        .subnets()
-        .iter()
-        .filter_map(|subnet| subnet.subnet_id().map(str::to_string))
-        .collect();
-    subnets.sort();
     subnets.truncate(16);
     if subnets.is_empty() {
         return Err(crate::system::setup(
@@ -95,42 +78,13 @@ async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, Local
 }
 
 async fn default_security_group(ec2: &aws_sdk_ec2::Client) -> Result<Option<String>, LocalError> {
-    let vpcs = ec2
-        .describe_vpcs()
-        .filters(Filter::builder().name("is-default").values("true").build())
-        .send()
+    runway_providers::default_vpc_security_group(ec2)
         .await
         .map_err(|error| {
             crate::system::setup(format!(
-                "could not find the default VPC: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&error)
+                "could not find the default VPC's security group for the ECS pools: {error}"
             ))
-        })?;
-    let Some(vpc) = vpcs.vpcs().first().and_then(|vpc| vpc.vpc_id()) else {
-        return Ok(None);
-    };
-    let groups = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|error| {
-            crate::system::setup(format!(
-                "could not find the default VPC's security group: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&error)
-            ))
-        })?;
-    Ok(groups
-        .security_groups()
-        .first()
-        .and_then(|group| group.group_id())
-        .map(str::to_string))
+        })
 }
 
 /// The provider of ECS pool `pool` (at `pools[index]`), mapped as the deployed stack maps it,

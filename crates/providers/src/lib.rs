@@ -20,6 +20,7 @@ mod ecs;
 mod error;
 mod jit;
 mod local;
+mod network;
 mod shared;
 mod types;
 
@@ -34,6 +35,7 @@ pub use jit::{
     SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, jit_parameter_prefix,
 };
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
+pub use network::{default_vpc_security_group, default_vpc_subnets};
 pub use shared::{DEFAULT_STACK, is_stack_name};
 pub use types::{
     Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched, OwnedRunner,

@@ -39,23 +39,7 @@ async fn some_ami(ec2: &aws_sdk_ec2::Client) -> String {
 }
 
 async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
-    let mut subnets: Vec<String> = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .subnets()
-        .iter()
-        .filter_map(|subnet| subnet.subnet_id().map(str::to_string))
-        .collect();
-    subnets.sort();
-    subnets
+    runway_providers::default_vpc_subnets(ec2).await.unwrap()
 }
 
 async fn pool_config(aws: &Aws) -> Ec2PoolConfig {

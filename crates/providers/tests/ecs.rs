@@ -13,7 +13,6 @@ mod faults;
 
 use std::collections::HashMap;
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::{DesiredStatus, Task, TaskDefinitionField, TaskField};
 use runway_providers::{
     Capacity, DockerMode, EcsCapacity, EcsPoolConfig, EcsProvider, Provider, ProviderError,
@@ -55,41 +54,14 @@ async fn cluster(ecs: &aws_sdk_ecs::Client) {
 }
 
 async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
-    let mut subnets: Vec<String> = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .subnets()
-        .iter()
-        .filter_map(|subnet| subnet.subnet_id().map(str::to_string))
-        .collect();
-    subnets.sort();
-    subnets
+    runway_providers::default_vpc_subnets(ec2).await.unwrap()
 }
 
 async fn default_security_group(ec2: &aws_sdk_ec2::Client) -> String {
-    ec2.describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
+    runway_providers::default_vpc_security_group(ec2)
         .await
         .unwrap()
-        .security_groups()
-        .first()
-        .and_then(|group| group.group_id())
         .expect("moto's default VPC has a default group")
-        .to_string()
 }
 
 /// A Fargate pool running the stack's default task definition.

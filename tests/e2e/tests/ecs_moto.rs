@@ -231,13 +231,8 @@ async fn a_job_runs_on_an_ecs_task_with_its_jit_config_in_ssm_only_and_the_task_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_stops_an_ecs_task_whose_execution_has_ended_and_removes_its_jit_config() {
-    use std::sync::Arc;
-
-    use runway_clock::SystemClock;
-    use runway_github::RunnerScope;
-    use runway_local::SfnStarter;
     use runway_providers::{JitConfig as ProviderJit, LaunchOverrides, LaunchRequest};
-    use runway_reaper::{LocalExecutions, Reaper, ReaperConfig, ReaperDeps, Sweep};
+    use runway_reaper::Sweep;
 
     let moto = MotoServer::start().expect("moto starts (run scripts/setup.sh)");
     let aws = moto.sdk_config().await;
@@ -287,31 +282,7 @@ async fn the_reaper_stops_an_ecs_task_whose_execution_has_ended_and_removes_its_
     assert_eq!(running.len(), 1);
     let parameter = override_env(&running[0])["RUNWAY_JIT_PARAMETER"].clone();
 
-    let reaper = Reaper::new(
-        ReaperDeps {
-            flow: system.flow().clone(),
-            store: system.store().clone(),
-            github: system.github().clone(),
-            providers: system.providers().clone(),
-            executions: Arc::new(
-                LocalExecutions::new(system.service().clone(), system.machine_arn()).unwrap(),
-            ),
-            starter: Arc::new(SfnStarter::new(
-                system.service().clone(),
-                system.machine_arn(),
-            )),
-            job_filter: Default::default(),
-            installation_id: None,
-            clock: SystemClock::shared(),
-        },
-        ReaperConfig {
-            grace_seconds: 0,
-            unknown_execution_grace_seconds: 0,
-            github_scopes: vec![RunnerScope::repository("octo-org", "app")],
-            ..ReaperConfig::default()
-        },
-    )
-    .unwrap();
+    let reaper = reaper_without_grace(&system, system.github().clone());
     let report = reaper.sweep(Sweep::OrphanRunners).await.unwrap();
 
     let stopped = tasks(&ecs, DesiredStatus::Stopped).await;

@@ -17,14 +17,13 @@ use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use runway_asl::ExecutionStatus;
 use runway_clock::SystemClock;
-use runway_github::{Credentials, GitHub, RestGitHub, RunnerScope, Secret};
+use runway_github::{Credentials, GitHub, RestGitHub, Secret};
 use runway_github_emulator::{NewJob, WebhookTarget};
-use runway_local::{LocalConfig, LocalSystem, SfnStarter, Supplied};
+use runway_local::{LocalConfig, LocalSystem, Supplied};
 use runway_providers::OwnedRunner;
-use runway_reaper::{LocalExecutions, Reaper, ReaperConfig, ReaperDeps, Sweep};
+use runway_reaper::Sweep;
 use runway_store::PoolName;
 use runway_testkit::MotoServer;
-use runway_webhook::JobFilter;
 
 const SECRET: &str = "two-stacks-webhook-secret";
 
@@ -101,35 +100,6 @@ async fn start_fanout() -> (Fanout, String) {
         let _ = axum::serve(listener, app).await;
     });
     (fanout, url)
-}
-
-fn reaper(system: &LocalSystem, github: Arc<dyn GitHub>) -> Reaper {
-    Reaper::new(
-        ReaperDeps {
-            flow: system.flow().clone(),
-            store: system.store().clone(),
-            github,
-            providers: system.providers().clone(),
-            executions: Arc::new(
-                LocalExecutions::new(system.service().clone(), system.machine_arn()).unwrap(),
-            ),
-            starter: Arc::new(SfnStarter::new(
-                system.service().clone(),
-                system.machine_arn(),
-            )),
-            job_filter: JobFilter::default(),
-            installation_id: None,
-            clock: SystemClock::shared(),
-        },
-        // No grace: anything whose execution is not running may go.
-        ReaperConfig {
-            grace_seconds: 0,
-            unknown_execution_grace_seconds: 0,
-            github_scopes: vec![RunnerScope::repository("octo-org", "app")],
-            ..ReaperConfig::default()
-        },
-    )
-    .unwrap()
 }
 
 async fn owned(system: &LocalSystem) -> Vec<OwnedRunner> {
@@ -285,8 +255,14 @@ async fn two_stacks_in_one_account_never_touch_each_other() {
 
     // Both reapers sweep everything, with no grace.
     let reapers = [
-        ("stack a", reaper(&system_a, github("reaper-a"))),
-        ("stack b", reaper(&system_b, github("reaper-b"))),
+        (
+            "stack a",
+            reaper_without_grace(&system_a, github("reaper-a")),
+        ),
+        (
+            "stack b",
+            reaper_without_grace(&system_b, github("reaper-b")),
+        ),
     ];
     let mut reports = BTreeMap::new();
     for (stack, reaper) in &reapers {

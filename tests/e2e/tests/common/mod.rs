@@ -212,3 +212,40 @@ pub async fn post_webhook(url: &str, secret: &str, body: &[u8]) -> (u16, String)
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
 }
+
+/// A reaper of `system`'s stack with no grace at all: anything whose execution is not running
+/// may go. It acts through `github` and sees the repository `octo-org/app`.
+pub fn reaper_without_grace(
+    system: &LocalSystem,
+    github: std::sync::Arc<dyn runway_github::GitHub>,
+) -> runway_reaper::Reaper {
+    use std::sync::Arc;
+
+    use runway_reaper::{LocalExecutions, Reaper, ReaperConfig, ReaperDeps};
+    Reaper::new(
+        ReaperDeps {
+            flow: system.flow().clone(),
+            store: system.store().clone(),
+            github,
+            providers: system.providers().clone(),
+            executions: Arc::new(
+                LocalExecutions::new(system.service().clone(), system.machine_arn())
+                    .expect("the job machine's ARN"),
+            ),
+            starter: Arc::new(runway_local::SfnStarter::new(
+                system.service().clone(),
+                system.machine_arn(),
+            )),
+            job_filter: runway_webhook::JobFilter::default(),
+            installation_id: None,
+            clock: runway_clock::SystemClock::shared(),
+        },
+        ReaperConfig {
+            grace_seconds: 0,
+            unknown_execution_grace_seconds: 0,
+            github_scopes: vec![runway_github::RunnerScope::repository("octo-org", "app")],
+            ..ReaperConfig::default()
+        },
+    )
+    .expect("a reaper with no grace")
+}
