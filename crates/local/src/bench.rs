@@ -197,6 +197,19 @@ impl InProcessRunners {
     }
 }
 
+/// What launching an in-process runner answers: a task of this process, launched now.
+fn in_process_launch(runner_name: String, instance_id: String) -> Launched {
+    Launched {
+        runner_name,
+        provider: ProviderKind::Local,
+        instance_id,
+        instance_type: None,
+        subnet_id: None,
+        capacity: None,
+        launched_at: chrono::Utc::now(),
+    }
+}
+
 #[async_trait]
 impl Provider for InProcessRunners {
     fn kind(&self) -> ProviderKind {
@@ -222,15 +235,7 @@ impl Provider for InProcessRunners {
             .filter(|(owner, runner)| *owner == request.execution && !runner.is_finished())
             .map(|(_, runner)| format!("task-{}", runner.id()))
         {
-            return Ok(Launched {
-                runner_name: request.runner_name,
-                provider: ProviderKind::Local,
-                instance_id,
-                instance_type: None,
-                subnet_id: None,
-                capacity: None,
-                launched_at: chrono::Utc::now(),
-            });
+            return Ok(in_process_launch(request.runner_name, instance_id));
         }
         let url = self
             .url
@@ -252,15 +257,7 @@ impl Provider for InProcessRunners {
                 request.runner_name.clone(),
                 (request.execution.clone(), runner.abort_handle()),
             );
-        Ok(Launched {
-            runner_name: request.runner_name,
-            provider: ProviderKind::Local,
-            instance_id,
-            instance_type: None,
-            subnet_id: None,
-            capacity: None,
-            launched_at: chrono::Utc::now(),
-        })
+        Ok(in_process_launch(request.runner_name, instance_id))
     }
 
     async fn terminate(
