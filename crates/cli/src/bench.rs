@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use runway_local::bench::{self, BenchOptions};
+use std::io::IsTerminal;
+
+use runway_local::bench::{self, BenchOptions, Progress};
 use runway_local::provider_bench::{self, BenchProvider, ProviderBenchOptions};
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         runner_processes: args.runner_processes,
         timeout: Duration::from_secs(args.timeout_seconds),
+        progress: progress(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -67,6 +70,7 @@ fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode>
         samples: args.latency_samples,
         aws_endpoint,
         timeout: Duration::from_secs(args.timeout_seconds),
+        progress: progress(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,4 +83,11 @@ fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode>
         print!("{report}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress lines on stderr when it is a terminal; a redirected run stays quiet.
+fn progress() -> Option<Progress> {
+    std::io::stderr()
+        .is_terminal()
+        .then(|| Progress::new(|line| eprintln!("runway bench: {line}")))
 }

@@ -47,6 +47,8 @@ pub struct BenchOptions {
     pub runner_processes: bool,
     /// Longest wait for a burst to finish before the run is called failed.
     pub timeout: Duration,
+    /// Where progress lines go while the bench runs (a terminal); none: quiet.
+    pub progress: Option<Progress>,
 }
 
 impl Default for BenchOptions {
@@ -56,6 +58,71 @@ impl Default for BenchOptions {
             jobs: 1000,
             runner_processes: false,
             timeout: Duration::from_secs(600),
+            progress: None,
+        }
+    }
+}
+
+/// Receives a line now and then while a bench runs, so a long run is seen to move.
+#[derive(Clone)]
+pub struct Progress(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Progress {
+    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Progress {
+        Progress(Arc::new(say))
+    }
+
+    fn say(&self, line: &str) {
+        (self.0)(line);
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// How often a progress line is written at most.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Says `line()` when `progress` is set and the last line is older than [`PROGRESS_EVERY`].
+pub(crate) fn report_progress(
+    progress: Option<&Progress>,
+    last: &mut Option<Instant>,
+    line: impl FnOnce() -> String,
+) {
+    let Some(progress) = progress else {
+        return;
+    };
+    if last.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+        progress.say(&line());
+        *last = Some(Instant::now());
+    }
+}
+
+/// Waits until `system` is idle, saying how many executions have ended meanwhile.
+pub(crate) async fn wait_until_idle_saying(
+    system: &LocalSystem,
+    timeout: Duration,
+    progress: Option<&Progress>,
+    what: &str,
+) -> bool {
+    let idle = system.wait_until_idle(timeout);
+    tokio::pin!(idle);
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    let mut last = None;
+    loop {
+        tokio::select! {
+            finished = &mut idle => return finished,
+            _ = tick.tick() => report_progress(progress, &mut last, || {
+                let executions = system.executions();
+                let ended = executions
+                    .iter()
+                    .filter(|e| e.status != ExecutionStatus::Running)
+                    .count();
+                format!("{what}: {ended} of {} executions ended", executions.len())
+            }),
         }
     }
 }
@@ -402,7 +469,15 @@ pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, Be
     .await?;
     let timeout = Duration::from_secs(30);
     let mut latencies = Vec::with_capacity(options.latency_samples);
+    let mut last_line = None;
     for sample in 0..WARM_UP_JOBS + options.latency_samples {
+        report_progress(options.progress.as_ref(), &mut last_line, || {
+            format!(
+                "webhook → launch: {} of {} jobs",
+                sample.saturating_sub(WARM_UP_JOBS),
+                options.latency_samples
+            )
+        });
         let queued = Instant::now();
         let job_id = queue_bench_job(&system)?;
         let launched =
@@ -417,7 +492,13 @@ pub async fn measure_latency(options: &BenchOptions) -> Result<LatencyReport, Be
             latencies.push(launched.saturating_duration_since(queued));
         }
     }
-    let finished = system.wait_until_idle(options.timeout).await;
+    let finished = wait_until_idle_saying(
+        &system,
+        options.timeout,
+        options.progress.as_ref(),
+        "webhook → launch, finishing",
+    )
+    .await;
     let (left, waiting) = unfinished(&system);
     system.shutdown().await;
     if !finished {
@@ -568,7 +649,13 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
     for _ in 0..options.jobs {
         queue_bench_job(&system)?;
     }
-    let finished = system.wait_until_idle(options.timeout).await;
+    let finished = wait_until_idle_saying(
+        &system,
+        options.timeout,
+        options.progress.as_ref(),
+        &format!("{} jobs at once", options.jobs),
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     if !finished {
         let (left, waiting) = unfinished(&system);

@@ -21,7 +21,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::bench::{
-    BenchError, InProcessRunners, LatencyReport, latency_report, queue_bench_job, unfinished,
+    BenchError, InProcessRunners, LatencyReport, Progress, latency_report, queue_bench_job,
+    report_progress, unfinished, wait_until_idle_saying,
 };
 use crate::system::{LocalError, LocalSystem, Supplied};
 use crate::{Listen, LocalConfig};
@@ -78,6 +79,8 @@ pub struct ProviderBenchOptions {
     pub aws_endpoint: String,
     /// Longest wait for the runs to finish.
     pub timeout: Duration,
+    /// Where progress lines go while the bench runs (a terminal); none: quiet.
+    pub progress: Option<Progress>,
 }
 
 /// Webhook → launch call and launch call → launched, jobs one after another.
@@ -270,7 +273,15 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
     };
     let wait = Duration::from_secs(60);
     let (mut to_call, mut to_return, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last_line = None;
     for sample in 0..WARM_UP_JOBS + options.samples {
+        report_progress(options.progress.as_ref(), &mut last_line, || {
+            format!(
+                "webhook → launched: {} of {} jobs",
+                sample.saturating_sub(WARM_UP_JOBS),
+                options.samples
+            )
+        });
         let queued = Instant::now();
         let job_id = queue_bench_job(&system)?;
         let called =
@@ -295,7 +306,13 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
             total.push(returned.saturating_duration_since(queued));
         }
     }
-    let finished = system.wait_until_idle(options.timeout).await;
+    let finished = wait_until_idle_saying(
+        &system,
+        options.timeout,
+        options.progress.as_ref(),
+        "finishing",
+    )
+    .await;
     let (left, waiting) = unfinished(&system);
     system.shutdown().await;
     if !finished {

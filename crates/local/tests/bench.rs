@@ -6,13 +6,25 @@ use runway_local::bench::{self, BenchOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_bench_runs_every_job_through_the_machine() {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let options = BenchOptions {
         latency_samples: 5,
         jobs: 25,
         runner_processes: false,
         timeout: Duration::from_secs(120),
+        progress: Some(bench::Progress::new({
+            let lines = lines.clone();
+            move |line| lines.lock().unwrap().push(line.to_owned())
+        })),
     };
     let report = bench::run(&options).await.expect("the bench completes");
+    // A long run is seen to move: the first line comes at once.
+    let said = lines.lock().unwrap().clone();
+    assert_eq!(
+        said.first().map(String::as_str),
+        Some("webhook → launch: 0 of 5 jobs"),
+        "{said:?}"
+    );
 
     assert_eq!(report.latency.samples, 5);
     assert!(report.latency.p50_ms > 0.0);
@@ -67,6 +79,7 @@ async fn the_provider_bench_times_real_ec2_and_ecs_launches_and_leaves_nothing_r
             samples: 4,
             aws_endpoint: moto.endpoint_url(),
             timeout: Duration::from_secs(120),
+            progress: None,
         })
         .await
         .unwrap_or_else(|error| panic!("{provider:?}: {error}"));
