@@ -216,6 +216,8 @@ async fn load(url: &str) -> Loaded {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // Containers often give /dev/shm a few megabytes; Chromium then crashes without it.
+            "--disable-dev-shm-usage",
             "--enable-logging=stderr",
             "--v=0",
             "--no-first-run",
