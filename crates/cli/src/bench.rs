@@ -47,17 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout_seconds),
         progress: progress(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let report = runtime.block_on(bench::run(&options))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{report}");
-    }
-    Ok(ExitCode::SUCCESS)
+    report(args.json, bench::run(&options))
 }
 
 fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode> {
@@ -72,12 +62,24 @@ fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode>
         timeout: Duration::from_secs(args.timeout_seconds),
         progress: progress(),
     };
+    report(args.json, provider_bench::measure(&options))
+}
+
+/// Runs a bench to its report and prints it, as JSON when asked.
+fn report<R, E>(
+    json: bool,
+    bench: impl std::future::Future<Output = Result<R, E>>,
+) -> anyhow::Result<ExitCode>
+where
+    R: serde::Serialize + std::fmt::Display,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(provider_bench::measure(&options))?;
-    if args.json {
+    let report = runtime.block_on(bench)?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");

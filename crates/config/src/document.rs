@@ -280,14 +280,14 @@ impl Document {
         }
     }
 
-    /// The task definitions the stack registers: one per ECS pool that names none, by pool.
+    /// The task definitions the stack registers for `pools` (what [`Document::ecs_pools`]
+    /// gave): one per ECS pool that names none, by pool.
     pub fn ecs_task_definitions(
         &self,
+        pools: &BTreeMap<String, EcsPoolConfig>,
         defaults: &EcsDefaults,
-    ) -> Result<BTreeMap<String, RunnerTaskDefinition>, ConfigError> {
-        let pools = self.ecs_pools(defaults)?;
-        Ok(self
-            .flow
+    ) -> BTreeMap<String, RunnerTaskDefinition> {
+        self.flow
             .pools
             .iter()
             .filter_map(|pool| {
@@ -297,7 +297,7 @@ impl Document {
                     ecs_default_task_definition(pool, config, defaults)?,
                 ))
             })
-            .collect())
+            .collect()
     }
 }
 

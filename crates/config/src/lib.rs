@@ -424,7 +424,8 @@ mod tests {
     #[test]
     fn the_stack_registers_task_definitions_only_for_pools_that_name_none() {
         let document = Document::from_json(ECS_JSON, &lambda()).unwrap();
-        let definitions = document.ecs_task_definitions(&ecs_defaults()).unwrap();
+        let pools = document.ecs_pools(&ecs_defaults()).unwrap();
+        let definitions = document.ecs_task_definitions(&pools, &ecs_defaults());
         assert_eq!(
             definitions.keys().collect::<Vec<_>>(),
             ["docker", "fargate"]

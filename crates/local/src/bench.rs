@@ -206,15 +206,58 @@ pub enum BenchError {
     },
 }
 
+/// When something first happened to each execution (its launch asked for, say), waited on by
+/// job: the bench's executions are named `job-<id>-…`.
+#[derive(Debug, Default)]
+pub(crate) struct ExecutionTimes {
+    first: Mutex<HashMap<String, Instant>>,
+    noted: Notify,
+}
+
+impl ExecutionTimes {
+    /// Notes now for `execution`, unless it was noted before.
+    pub(crate) fn note(&self, execution: &str) {
+        self.first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(execution.to_owned())
+            .or_insert_with(Instant::now);
+        self.noted.notify_waiters();
+    }
+
+    fn of_job(&self, job_id: u64) -> Option<Instant> {
+        let prefix = format!("job-{job_id}-");
+        self.first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(execution, _)| execution.starts_with(&prefix))
+            .map(|(_, at)| *at)
+    }
+
+    /// The time noted for the execution of `job_id`, waiting up to `timeout` for it.
+    pub(crate) async fn wait_for_job(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let noted = self.noted.notified();
+            if let Some(at) = self.of_job(job_id) {
+                return Some(at);
+            }
+            if tokio::time::timeout_at(deadline, noted).await.is_err() {
+                return self.of_job(job_id);
+            }
+        }
+    }
+}
+
 /// Runs each runner as a task in this process and notes when each launch was asked for.
 #[derive(Debug, Default)]
 pub struct InProcessRunners {
     url: Mutex<Option<String>>,
     /// The pool its runners are listed under (the bench's own pool when `None`).
     pool: Option<String>,
-    launched: Mutex<HashMap<String, Instant>>,
+    launched: ExecutionTimes,
     running: Mutex<BTreeMap<String, (String, tokio::task::AbortHandle)>>,
-    launch_seen: Notify,
 }
 
 impl InProcessRunners {
@@ -240,27 +283,9 @@ impl InProcessRunners {
         *self.url.lock().unwrap_or_else(PoisonError::into_inner) = url;
     }
 
-    /// When the launch for the execution of `job_id` was asked for.
-    fn launched_at(&self, job_id: u64) -> Option<Instant> {
-        let prefix = format!("job-{job_id}-");
-        let launched = self.launched.lock().unwrap_or_else(PoisonError::into_inner);
-        launched
-            .iter()
-            .find(|(execution, _)| execution.starts_with(&prefix))
-            .map(|(_, at)| *at)
-    }
-
+    /// When the launch for the execution of `job_id` was asked for, waiting up to `timeout`.
     pub(crate) async fn wait_for_launch(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let seen = self.launch_seen.notified();
-            if let Some(at) = self.launched_at(job_id) {
-                return Some(at);
-            }
-            if tokio::time::timeout_at(deadline, seen).await.is_err() {
-                return self.launched_at(job_id);
-            }
-        }
+        self.launched.wait_for_job(job_id, timeout).await
     }
 }
 
@@ -284,13 +309,7 @@ impl Provider for InProcessRunners {
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
-        let now = Instant::now();
-        self.launched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(request.execution.clone())
-            .or_insert(now);
-        self.launch_seen.notify_waiters();
+        self.launched.note(&request.execution);
         // A retried launch (the step died after its first try) finds the runner that try
         // started, as the EC2 and ECS providers find their instance or task: two runners
         // under one name would leave one behind.

@@ -2,11 +2,14 @@
 //! Fargate capacity providers) is made here when missing, and pools that name no subnets run
 //! in the account's default VPC, so `sam/local-ecs.toml` needs nothing prepared.
 
+use std::collections::BTreeMap;
+
 use runway_clock::SharedClock;
-use runway_config::{EcsDefaults, EcsSettings};
+use runway_config::{EcsDefaults, EcsSettings, ProviderSettings};
 use runway_jobflow::PoolConfig;
 use runway_providers::EcsProvider;
 
+use crate::LocalConfig;
 use crate::system::LocalError;
 
 /// The cluster `runway local` runs a stack's ECS pools in when they name none.
@@ -17,7 +20,7 @@ pub fn local_cluster(stack: &str) -> String {
 /// The ECS defaults of `stack` on `runway local`: its cluster (created when missing, with
 /// FARGATE and FARGATE_SPOT), and the default VPC's subnets and security group for pools that
 /// name none.
-pub(crate) async fn defaults(
+async fn defaults(
     aws: &aws_config::SdkConfig,
     stack: &str,
     pools: &[(&PoolConfig, &EcsSettings)],
@@ -87,38 +90,42 @@ async fn default_security_group(ec2: &aws_sdk_ec2::Client) -> Result<Option<Stri
         })
 }
 
-/// The provider of ECS pool `pool` (at `pools[index]`), mapped as the deployed stack maps it,
+/// A provider for every ECS pool of `config`, mapped as the deployed stack maps them, each
 /// running the task definition runway registers for it when it names none.
-pub(crate) fn provider(
-    index: usize,
-    pool: &PoolConfig,
-    settings: &EcsSettings,
-    defaults: &EcsDefaults,
+pub(crate) async fn providers(
+    config: &LocalConfig,
     aws: &aws_config::SdkConfig,
     clock: &SharedClock,
-) -> Result<EcsProvider, LocalError> {
-    let config =
-        runway_config::ecs_pool_config(index, pool, settings, defaults).map_err(|problems| {
-            crate::system::setup(
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
-    let definition = runway_config::ecs_default_task_definition(pool, &config, defaults);
-    let mut provider = EcsProvider::new(
-        aws_sdk_ecs::Client::new(aws),
-        aws_sdk_ssm::Client::new(aws),
-        config,
-    )
-    .map_err(|error| crate::system::setup(format!("pool {}: {error}", pool.name)))?
-    .with_clock(clock.clone());
-    if let Some(definition) = definition {
-        provider = provider
-            .with_default_task_definition(definition)
-            .map_err(|error| crate::system::setup(format!("pool {}: {error}", pool.name)))?;
+) -> Result<BTreeMap<String, EcsProvider>, LocalError> {
+    let pools: Vec<(&PoolConfig, &EcsSettings)> = config
+        .pools()
+        .filter_map(|(pool, provider)| match provider {
+            ProviderSettings::Ecs(settings) => Some((pool, settings)),
+            _ => None,
+        })
+        .collect();
+    if pools.is_empty() {
+        return Ok(BTreeMap::new());
     }
-    Ok(provider)
+    let defaults = defaults(aws, config.stack.as_str(), &pools).await?;
+    let document = &config.document;
+    let configs = document
+        .ecs_pools(&defaults)
+        .map_err(|error| crate::system::setup(error.to_string()))?;
+    let mut definitions = document.ecs_task_definitions(&configs, &defaults);
+    let (ecs, ssm) = (aws_sdk_ecs::Client::new(aws), aws_sdk_ssm::Client::new(aws));
+    let mut providers = BTreeMap::new();
+    for (pool, pool_config) in configs {
+        let definition = definitions.remove(&pool);
+        let provider = EcsProvider::for_pool(
+            ecs.clone(),
+            ssm.clone(),
+            pool_config,
+            definition,
+            clock.clone(),
+        )
+        .map_err(|error| crate::system::setup(format!("pool {pool}: {error}")))?;
+        providers.insert(pool, provider);
+    }
+    Ok(providers)
 }

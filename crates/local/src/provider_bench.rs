@@ -9,8 +9,7 @@
 //! process the moment its launch is asked for, as an instance or task that booted at once
 //! would, and every execution runs to its end: teardown terminates what was launched.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,11 +17,10 @@ use runway_providers::{
     LaunchRequest, Launched, OwnedRunner, Provider, ProviderError, ProviderKind, Terminated,
 };
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use crate::bench::{
-    BenchError, InProcessRunners, LatencyReport, Progress, latency_report, queue_bench_job,
-    report_progress, unfinished, wait_until_idle_saying,
+    BenchError, ExecutionTimes, InProcessRunners, LatencyReport, Progress, latency_report,
+    queue_bench_job, report_progress, unfinished, wait_until_idle_saying,
 };
 use crate::system::{LocalError, LocalSystem, Supplied};
 use crate::{Listen, LocalConfig};
@@ -123,33 +121,7 @@ impl std::fmt::Display for ProviderBenchReport {
 struct TimedLaunches {
     inner: Arc<dyn Provider>,
     runners: Arc<InProcessRunners>,
-    returned: Mutex<HashMap<String, Instant>>,
-    returned_seen: Notify,
-}
-
-impl TimedLaunches {
-    fn returned_at(&self, job_id: u64) -> Option<Instant> {
-        let prefix = format!("job-{job_id}-");
-        self.returned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(execution, _)| execution.starts_with(&prefix))
-            .map(|(_, at)| *at)
-    }
-
-    async fn wait_for_return(&self, job_id: u64, timeout: Duration) -> Option<Instant> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let seen = self.returned_seen.notified();
-            if let Some(at) = self.returned_at(job_id) {
-                return Some(at);
-            }
-            if tokio::time::timeout_at(deadline, seen).await.is_err() {
-                return self.returned_at(job_id);
-            }
-        }
-    }
+    returned: Arc<ExecutionTimes>,
 }
 
 #[async_trait]
@@ -163,12 +135,7 @@ impl Provider for TimedLaunches {
         // runner stands for an instance or task that booted at once.
         self.runners.launch(request.clone()).await?;
         let launched = self.inner.launch(request.clone()).await;
-        self.returned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(request.execution.clone())
-            .or_insert_with(Instant::now);
-        self.returned_seen.notify_waiters();
+        self.returned.note(&request.execution);
         if launched.is_err() {
             let _ = self
                 .runners
@@ -240,21 +207,18 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
     let region = std::env::var("AWS_REGION").ok();
     let aws = crate::chaos::sdk_config(&options.aws_endpoint, region.as_deref()).await;
     let runners = Arc::new(InProcessRunners::for_pool(None, POOL));
-    let timed: Arc<Mutex<Option<Arc<TimedLaunches>>>> = Arc::new(Mutex::new(None));
+    let launch_returns = Arc::new(ExecutionTimes::default());
     let supplied = Supplied {
         aws: Some(aws),
         wrap_providers: Some(Box::new({
             let runners = runners.clone();
-            let timed = timed.clone();
+            let launch_returns = launch_returns.clone();
             move |_pool: &str, inner: Arc<dyn Provider>| -> Arc<dyn Provider> {
-                let wrapped = Arc::new(TimedLaunches {
+                Arc::new(TimedLaunches {
                     inner,
                     runners: runners.clone(),
-                    returned: Mutex::new(HashMap::new()),
-                    returned_seen: Notify::new(),
-                });
-                *timed.lock().unwrap_or_else(PoisonError::into_inner) = Some(wrapped.clone());
-                wrapped
+                    returned: launch_returns.clone(),
+                })
             }
         })),
         ..Supplied::default()
@@ -265,12 +229,6 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
             .emulator()
             .map(|emulator| emulator.base_url().to_owned()),
     );
-    let Some(timed) = timed.lock().unwrap_or_else(PoisonError::into_inner).clone() else {
-        system.shutdown().await;
-        return Err(BenchError::Emulator(
-            "the bench pool's provider was never built".to_owned(),
-        ));
-    };
     let wait = Duration::from_secs(60);
     let (mut to_call, mut to_return, mut total) = (Vec::new(), Vec::new(), Vec::new());
     let mut last_line = None;
@@ -293,8 +251,8 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
                     seconds: wait.as_secs(),
                 })?;
         let returned =
-            timed
-                .wait_for_return(job_id, wait)
+            launch_returns
+                .wait_for_job(job_id, wait)
                 .await
                 .ok_or(BenchError::NeverLaunched {
                     job_id,

@@ -250,8 +250,8 @@ impl LocalSystem {
 
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        // Found (and the cluster made) once, for the first ECS pool.
-        let mut ecs_defaults: Option<runway_config::EcsDefaults> = None;
+        // Built (and the cluster made) once, for the first ECS pool.
+        let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
@@ -270,26 +270,20 @@ impl LocalSystem {
                     })?;
                     Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
                 }
-                ProviderSettings::Ecs(settings) => {
+                ProviderSettings::Ecs(_) => {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the ECS provider needs AWS settings, and none were loaded")
                     })?;
-                    let defaults = match &ecs_defaults {
-                        Some(defaults) => defaults,
-                        None => ecs_defaults.insert(
-                            crate::ecs::defaults(aws, config.stack.as_str(), &ecs_pools(&config))
-                                .await?,
-                        ),
+                    let built = match &mut ecs_providers {
+                        Some(built) => built,
+                        None => {
+                            ecs_providers.insert(crate::ecs::providers(&config, aws, &clock).await?)
+                        }
                     };
-                    let index = config
-                        .flow()
-                        .pools
-                        .iter()
-                        .position(|candidate| candidate.name == pool.name)
-                        .unwrap_or_default();
-                    Arc::new(crate::ecs::provider(
-                        index, pool, settings, defaults, aws, &clock,
-                    )?)
+                    let provider = built
+                        .remove(&pool.name)
+                        .ok_or_else(|| setup(format!("pool {} has no ECS provider", pool.name)))?;
+                    Arc::new(provider)
                 }
             };
             let provider = match &wrap_providers {
@@ -879,19 +873,6 @@ fn local_provider(
     LocalProvider::new(local)
         .map(|provider| provider.with_clock(clock.clone()))
         .map_err(|error| setup(error.to_string()))
-}
-
-/// The ECS pools of `config` with their settings.
-fn ecs_pools(
-    config: &LocalConfig,
-) -> Vec<(&runway_jobflow::PoolConfig, &runway_config::EcsSettings)> {
-    config
-        .pools()
-        .filter_map(|(pool, provider)| match provider {
-            ProviderSettings::Ecs(settings) => Some((pool, settings)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn ec2_provider(

@@ -1027,6 +1027,23 @@ impl EcsProvider {
             .cloned()
     }
 
+    /// The provider of one pool of a pools document: its settings on `clock`, running
+    /// `definition` (see [`EcsProvider::with_default_task_definition`]) when the pool names
+    /// no task definition of its own.
+    pub fn for_pool(
+        ecs: aws_sdk_ecs::Client,
+        ssm: aws_sdk_ssm::Client,
+        config: EcsPoolConfig,
+        definition: Option<RunnerTaskDefinition>,
+        clock: SharedClock,
+    ) -> Result<EcsProvider, ProviderError> {
+        let provider = EcsProvider::new(ecs, ssm, config)?.with_clock(clock);
+        match definition {
+            Some(definition) => provider.with_default_task_definition(definition),
+            None => Ok(provider),
+        }
+    }
+
     /// Uses `clock` for launch times, back-off and parameter expiry instead of the system clock.
     pub fn with_clock(mut self, clock: SharedClock) -> EcsProvider {
         self.clock = clock;

@@ -626,7 +626,7 @@ mod tests {
         assert_eq!(pool.security_groups, ["sg-1"]);
         assert_eq!(pool.ssm_kms_key_id.as_deref(), Some("alias/runway/secrets"));
         assert_eq!(pool.task_definition, "ci-runner-containers");
-        let definitions = document.ecs_task_definitions(&defaults).unwrap();
+        let definitions = document.ecs_task_definitions(&pools, &defaults);
         let definition = &definitions["containers"];
         assert_eq!(
             definition.task_role_arn.as_deref(),

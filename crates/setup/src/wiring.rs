@@ -248,19 +248,13 @@ pub(crate) fn runner_providers(
     if ecs_pools.is_empty() {
         return Ok(providers);
     }
-    let mut definitions = document
-        .ecs_task_definitions(&defaults)
-        .map_err(|error| SetupError::Config(error.to_string()))?;
+    let mut definitions = document.ecs_task_definitions(&ecs_pools, &defaults);
     let ecs = aws_sdk_ecs::Client::new(aws);
     for (pool, config) in ecs_pools {
-        let mut provider = EcsProvider::new(ecs.clone(), ssm.clone(), config)
-            .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
-            .with_clock(clock.clone());
-        if let Some(definition) = definitions.remove(&pool) {
-            provider = provider
-                .with_default_task_definition(definition)
+        let definition = definitions.remove(&pool);
+        let provider =
+            EcsProvider::for_pool(ecs.clone(), ssm.clone(), config, definition, clock.clone())
                 .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?;
-        }
         providers.insert(pool, Arc::new(provider));
     }
     Ok(providers)
