@@ -25,7 +25,7 @@ use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use crate::error::GitHubError;
 
@@ -165,6 +165,30 @@ impl Transport {
     /// Sends `request` (a path and query under the base URL) and reads the whole answer,
     /// within the transport's request timeout and `bound`, whichever is shorter.
     pub async fn send(
+        &self,
+        request: Request<OctoBody>,
+        bound: Option<Duration>,
+    ) -> Result<Answer, GitHubError> {
+        // The call as other systems describe theirs (OpenTelemetry's RPC and HTTP fields):
+        // tracing turns it into an X-Ray subsegment on AWS.
+        let call = tracing::debug_span!(
+            "github_request",
+            "rpc.system" = "http",
+            "rpc.service" = "GitHub",
+            "http.request.method" = %request.method(),
+            "url.path" = request.uri().path(),
+            "http.response.status_code" = tracing::field::Empty,
+            "error.message" = tracing::field::Empty,
+        );
+        let answer = self.exchange(request, bound).instrument(call.clone()).await;
+        match &answer {
+            Ok(answer) => call.record("http.response.status_code", answer.status.as_u16()),
+            Err(error) => call.record("error.message", error.to_string()),
+        };
+        answer
+    }
+
+    async fn exchange(
         &self,
         request: Request<OctoBody>,
         bound: Option<Duration>,

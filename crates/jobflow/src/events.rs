@@ -327,6 +327,9 @@ mod tests {
         ) -> Result<StateChange, StoreError> {
             self.0.set_runner_state(name, state, expected).await
         }
+        async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError> {
+            self.0.set_runner_torn_down(name).await
+        }
         async fn set_runner_token(
             &self,
             name: &RunnerName,
@@ -461,6 +464,9 @@ mod tests {
                 state: RunnerState::Idle,
                 runner_watch: None,
                 launched_at: now,
+                job_started_at: None,
+                left_at: None,
+                torn_down_at: None,
                 expires_at: now + Duration::hours(1),
             })
             .await

@@ -1460,3 +1460,70 @@ async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organ
         assert!(!line.contains("job-m"), "{line}");
     }
 }
+
+#[tokio::test]
+async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time() {
+    use runway_jobflow::metrics::{Dimension, Metric};
+    let fixture = Fixture::start(Options::default()).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let job_id = input["job"]["id"].as_u64().unwrap();
+    let state = fixture.routed("job-t1", &input).await;
+    let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
+    let runner_name = runner["runner_name"].as_str().unwrap().to_owned();
+    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
+        kind,
+        job_id,
+        run_id: 1,
+        run_attempt: 1,
+        repository_id: REPOSITORY_ID,
+        repository: REPOSITORY.into(),
+        runner_name: Some(runner_name.clone()),
+        runner_id: Some(1),
+        conclusion: conclusion.map(str::to_owned),
+        delivery_id: Some("d-t1".into()),
+    };
+    // Booting, then the job, then the runner waits for its teardown.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    fixture
+        .flow
+        .job_event(update(JobEventKind::Started, None))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fixture
+        .flow
+        .job_event(update(JobEventKind::Completed, Some("success")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let mut teardown = state;
+    teardown["runner"] = runner;
+    teardown["reason"] = json!("runner finished or idle");
+    fixture.run(Step::Teardown, teardown).await.unwrap();
+
+    let one = |metric| {
+        let samples = fixture.metrics.of(metric);
+        assert_eq!(samples.len(), 1, "{metric:?}: {samples:?}");
+        assert_eq!(
+            samples[0].dimensions,
+            vec![(Dimension::Pool, "linux".to_owned())],
+            "{metric:?}"
+        );
+        samples[0].value
+    };
+    let lifetime = one(Metric::RunnerLifetimeSeconds);
+    let boot = one(Metric::RunnerBootSeconds);
+    let ran = one(Metric::JobRunSeconds);
+    let idle = one(Metric::RunnerIdleSeconds);
+    assert!(boot >= 0.12, "boot {boot}");
+    assert!(ran >= 0.2, "job {ran}");
+    assert!(idle >= boot + 0.08, "idle {idle}, boot {boot}");
+    assert!(
+        (lifetime - (idle + ran)).abs() < 1e-9,
+        "{lifetime} = {idle} + {ran}"
+    );
+    assert!(
+        fixture.metrics.of(Metric::IdleRunnersTornDown).is_empty(),
+        "it took a job"
+    );
+}

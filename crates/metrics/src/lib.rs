@@ -42,6 +42,14 @@ pub enum Metric {
     RunnerLifetimeSeconds,
     /// A runner torn down without ever taking a job (idle until its deadline, or lost).
     IdleRunnersTornDown,
+    /// From a runner's launch to the start of its first job: its boot and registration, and
+    /// any wait for a job after them (recorded at teardown, for runners that took one).
+    RunnerBootSeconds,
+    /// From the start of a runner's job to the runner leaving (recorded at teardown).
+    JobRunSeconds,
+    /// The part of a runner's life paid for without a job running on it: lifetime minus
+    /// job run time (recorded at teardown).
+    RunnerIdleSeconds,
     /// The time a policy (router or throttle) took to decide.
     PolicyDecisionMilliseconds,
     /// A policy decision that fell back to the built-in behaviour (trap, timeout, refusal).
@@ -57,7 +65,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric runway records.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 16] = [
         Metric::JobWaitSeconds,
         Metric::SlotWaits,
         Metric::JobsRejected,
@@ -66,6 +74,9 @@ impl Metric {
         Metric::LaunchFailures,
         Metric::RunnerLifetimeSeconds,
         Metric::IdleRunnersTornDown,
+        Metric::RunnerBootSeconds,
+        Metric::JobRunSeconds,
+        Metric::RunnerIdleSeconds,
         Metric::PolicyDecisionMilliseconds,
         Metric::PolicyFallbacks,
         Metric::QueueDepth,
@@ -83,6 +94,9 @@ impl Metric {
             Metric::LaunchFailures => "LaunchFailures",
             Metric::RunnerLifetimeSeconds => "RunnerLifetimeSeconds",
             Metric::IdleRunnersTornDown => "IdleRunnersTornDown",
+            Metric::RunnerBootSeconds => "RunnerBootSeconds",
+            Metric::JobRunSeconds => "JobRunSeconds",
+            Metric::RunnerIdleSeconds => "RunnerIdleSeconds",
             Metric::PolicyDecisionMilliseconds => "PolicyDecisionMilliseconds",
             Metric::PolicyFallbacks => "PolicyFallbacks",
             Metric::QueueDepth => "QueueDepth",
@@ -93,9 +107,12 @@ impl Metric {
 
     pub fn unit(self) -> Unit {
         match self {
-            Metric::JobWaitSeconds | Metric::RunnerLifetimeSeconds | Metric::OldestWaitSeconds => {
-                Unit::Seconds
-            }
+            Metric::JobWaitSeconds
+            | Metric::RunnerLifetimeSeconds
+            | Metric::RunnerBootSeconds
+            | Metric::JobRunSeconds
+            | Metric::RunnerIdleSeconds
+            | Metric::OldestWaitSeconds => Unit::Seconds,
             Metric::PolicyDecisionMilliseconds => Unit::Milliseconds,
             Metric::SlotWaits
             | Metric::JobsRejected

@@ -10,7 +10,7 @@
 //! | repo counter   | `SLOT#REPO#<owner/repo>`  | `COUNT`              | `count` (N) |
 //! | slot holder    | `SLOT#HOLDER#<execution>` | `HOLDER`             | `execution`, `pool`, `org`, `repo`, `acquired_at`; `gsi1pk` = `HOLDERS#<pool>`, `gsi1sk` = `<acquired_at>#<execution>` |
 //! | waiter         | `QUEUE#<pool>`            | `WAITER#<execution>` | `qpos` (queue position, below), `pool`, `execution`, `priority` (N), `enqueued_at`, `task_token`, `expires_at` |
-//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `runner_wait`? (`busy`, `gone`: what the step holding `runner_token` waits for; absent on items written before it was recorded, whose wait any event answers), `launched_at`, `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
+//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `runner_wait`? (`busy`, `gone`: what the step holding `runner_token` waits for; absent on items written before it was recorded, whose wait any event answers), `launched_at`, `job_started_at`?, `left_at`? and `torn_down_at`? (stamped at the first moves to busy, to gone, and at the first teardown), `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
 //! | job watch      | `JOB#<job id>`            | `WATCH`              | `job_id` (N), `execution`, `task_token`, `expires_at` |
 //!
 //! Times other than `expires_at` are RFC 3339 strings in UTC with nine fractional digits, so
@@ -702,11 +702,24 @@ impl Store for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(self.now_seconds()))
             .expression_attribute_values(":state", s(state.as_key()));
+        // The first move to busy and to gone are stamped once, for the runner's timings.
+        let stamped_now = s(text_time(self.clock.now()));
         request = match state {
             RunnerState::Busy { job_id } => request
-                .update_expression("SET #state = :state, job_id = :job_id")
-                .expression_attribute_values(":job_id", n(job_id.0)),
-            _ => request.update_expression("SET #state = :state REMOVE job_id"),
+                .update_expression(
+                    "SET #state = :state, job_id = :job_id, \
+                     job_started_at = if_not_exists(job_started_at, :at)",
+                )
+                .expression_attribute_values(":job_id", n(job_id.0))
+                .expression_attribute_values(":at", stamped_now),
+            RunnerState::Gone => request
+                .update_expression(
+                    "SET #state = :state, left_at = if_not_exists(left_at, :at) REMOVE job_id",
+                )
+                .expression_attribute_values(":at", stamped_now),
+            RunnerState::Booting | RunnerState::Idle => {
+                request.update_expression("SET #state = :state REMOVE job_id")
+            }
         };
         if state != RunnerState::Gone {
             condition.push_str(" AND #state <> :gone");
@@ -727,6 +740,36 @@ impl Store for DynamoStore {
                 })
             }
             Err(error) => Err(self.sdk_error("change a runner's state", error)),
+        }
+    }
+
+    async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::runner(name).item()))
+            .update_expression(
+                "SET #state = :gone, left_at = if_not_exists(left_at, :at), \
+                 torn_down_at = if_not_exists(torn_down_at, :at) REMOVE job_id",
+            )
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .expression_attribute_values(":gone", s(RunnerState::Gone.as_key()))
+            .expression_attribute_values(":at", s(text_time(self.clock.now())))
+            // The item as it was: a teardown stamp on it means an earlier teardown got there
+            // first.
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match outcome {
+            Ok(output) => Ok(!output
+                .attributes()
+                .is_some_and(|old| old.contains_key("torn_down_at"))),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error("record a runner as torn down", error)),
         }
     }
 
@@ -1245,6 +1288,15 @@ fn runner_item(record: &RunnerRecord) -> Item {
         }
     }
     item.insert("launched_at".into(), s(text_time(record.launched_at)));
+    if let Some(at) = record.job_started_at {
+        item.insert("job_started_at".into(), s(text_time(at)));
+    }
+    if let Some(at) = record.left_at {
+        item.insert("left_at".into(), s(text_time(at)));
+    }
+    if let Some(at) = record.torn_down_at {
+        item.insert("torn_down_at".into(), s(text_time(at)));
+    }
     item.insert(
         TTL_ATTRIBUTE.into(),
         n(whole_seconds(record.expires_at).timestamp()),
@@ -1277,6 +1329,9 @@ fn runner_from_item(item: &Item) -> Result<RunnerRecord, StoreError> {
         state,
         runner_watch: runner_watch(item)?,
         launched_at: time(item, "launched_at")?,
+        job_started_at: optional_time(item, "job_started_at")?,
+        left_at: optional_time(item, "left_at")?,
+        torn_down_at: optional_time(item, "torn_down_at")?,
         expires_at: expiry(item)?,
     })
 }
@@ -1414,6 +1469,13 @@ fn time(item: &Item, attribute: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|error| corrupt(item, &format!("{attribute} {text:?}: {error}")))
+}
+
+fn optional_time(item: &Item, attribute: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    match item.get(attribute) {
+        Some(_) => time(item, attribute).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn expiry(item: &Item) -> Result<DateTime<Utc>, StoreError> {

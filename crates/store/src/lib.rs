@@ -113,6 +113,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         expected: Option<RunnerState>,
     ) -> Result<StateChange, StoreError>;
 
+    /// Records a runner as torn down, hence gone (stamping `left_at` and `torn_down_at` if
+    /// unset). True only for the first call on a live record, so that what a teardown
+    /// measures counts once whichever retry gets there.
+    async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError>;
+
     /// Sets the watch of the step waiting on this runner's events: its token and what it
     /// waits for, replacing any earlier watch. False when no such runner.
     async fn set_runner_token(

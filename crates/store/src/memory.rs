@@ -305,7 +305,27 @@ impl Store for MemoryStore {
             return Ok(StateChange::Stale { current });
         }
         record.state = new_state;
+        match new_state {
+            RunnerState::Busy { .. } => {
+                record.job_started_at.get_or_insert(now);
+            }
+            RunnerState::Gone => {
+                record.left_at.get_or_insert(now);
+            }
+            RunnerState::Booting | RunnerState::Idle => {}
+        }
         Ok(StateChange::Applied)
+    }
+
+    async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError> {
+        let now = self.now();
+        Ok(self.change_live_runner(name, |record| {
+            record.state = RunnerState::Gone;
+            record.left_at.get_or_insert(now);
+            let first = record.torn_down_at.is_none();
+            record.torn_down_at.get_or_insert(now);
+            first
+        }))
     }
 
     async fn set_runner_token(

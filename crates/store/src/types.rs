@@ -411,7 +411,36 @@ pub struct RunnerRecord {
     /// The execution step waiting on this runner's events, if one is.
     pub runner_watch: Option<RunnerWatch>,
     pub launched_at: DateTime<Utc>,
+    /// When the store first saw it busy: its first job started (the job's webhook arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_started_at: Option<DateTime<Utc>>,
+    /// When the store first saw it gone: its job ended, or it was torn down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<DateTime<Utc>>,
+    /// When a teardown first removed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torn_down_at: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
+}
+
+impl RunnerRecord {
+    /// The seconds it spent running its job: from the job's start to its leaving (or `now`,
+    /// if it has not left), 0 if it never took one.
+    pub fn job_seconds(&self, now: DateTime<Utc>) -> f64 {
+        self.job_started_at.map_or(0.0, |started| {
+            seconds_between(started, self.left_at.unwrap_or(now))
+        })
+    }
+
+    /// From its launch to its first job's start: the boot, plus any wait for a job.
+    pub fn seconds_to_first_job(&self) -> Option<f64> {
+        self.job_started_at
+            .map(|started| seconds_between(self.launched_at, started))
+    }
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

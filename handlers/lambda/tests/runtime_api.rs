@@ -74,7 +74,7 @@ async fn next_invocation(State(api): State<RuntimeApi>) -> Response {
                 ),
                 (
                     "lambda-runtime-trace-id",
-                    "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".to_owned(),
+                    format!("Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"),
                 ),
             ];
             for (name, value) in pairs {
@@ -87,6 +87,9 @@ async fn next_invocation(State(api): State<RuntimeApi>) -> Response {
         api.queued.notified().await;
     }
 }
+
+const TRACE_ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+const TRACE_PARENT: &str = "53995c3f42cd8ad8";
 
 fn parse(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|_| json!(String::from_utf8_lossy(body)))
@@ -326,6 +329,76 @@ async fn the_webhook_entry_point_refuses_a_bad_signature_with_401() {
         panic!("{report:?}");
     };
     assert_eq!(body["statusCode"], 401, "{body}");
+}
+
+/// Runs one invocation with active tracing (an X-Ray daemon on 127.0.0.1); its report and
+/// the subsegments the daemon received.
+async fn traced_invocation(handler: &str, event: Value) -> (Report, Vec<Value>) {
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let address = daemon.local_addr().unwrap().to_string();
+    let report = invoke_with(handler, event, |command| {
+        command.env("AWS_XRAY_DAEMON_ADDRESS", address);
+    })
+    .await;
+    let mut subsegments = Vec::new();
+    let mut buffer = [0u8; 65_536];
+    while let Ok(length) = daemon.recv(&mut buffer) {
+        let text = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        let (header, document) = text.split_once('\n').unwrap();
+        assert_eq!(header, r#"{"format":"json","version":1}"#);
+        subsegments.push(serde_json::from_str::<Value>(document).unwrap());
+    }
+    (report, subsegments)
+}
+
+fn calls_in(subsegments: &[Value]) -> Vec<String> {
+    for subsegment in subsegments {
+        assert_eq!(subsegment["trace_id"], TRACE_ROOT, "{subsegment}");
+        assert_eq!(subsegment["parent_id"], TRACE_PARENT, "{subsegment}");
+        assert_eq!(subsegment["type"], "subsegment", "{subsegment}");
+    }
+    subsegments
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["aws"]["operation"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_active_tracing_each_aws_call_of_an_invocation_is_an_xray_subsegment_of_its_trace() {
+    let (report, subsegments) = traced_invocation("webhook", sample("webhook-queued.json")).await;
+    let Report::Response { body, .. } = report else {
+        panic!("{report:?}");
+    };
+    assert_eq!(body["statusCode"], 202, "{body}");
+    let calls = calls_in(&subsegments);
+    assert!(
+        calls.contains(&"SFN StartExecution".to_owned()),
+        "{calls:?}"
+    );
+    for subsegment in &subsegments {
+        assert_eq!(subsegment["namespace"], "aws", "{subsegment}");
+        assert!(subsegment["end_time"].as_f64() >= subsegment["start_time"].as_f64());
+    }
+
+    let (report, subsegments) = traced_invocation("admit", sample("admit.json")).await;
+    let Report::Response { body, .. } = report else {
+        panic!("{report:?}");
+    };
+    assert_eq!(body["decision"], "admit", "{body}");
+    let calls = calls_in(&subsegments);
+    assert!(
+        calls.iter().any(|call| call.starts_with("DynamoDB ")),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]

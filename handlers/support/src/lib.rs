@@ -21,17 +21,32 @@ pub use handler::{HANDLER_ENV, Handler, UnknownHandler};
 pub use runway_setup::*;
 
 /// JSON log lines on stdout, filtered by `RUST_LOG` (default `info`). Lambda adds the time.
+/// With active tracing (Lambda sets `AWS_XRAY_DAEMON_ADDRESS`), each call to GitHub, an AWS
+/// service or a policy is also an X-Ray subsegment of the invocation's trace.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_target(false)
         .without_time()
+        .with_filter(filter);
+    let (xray, unreachable) = match runway_xray::XRayLayer::from_env() {
+        Ok(layer) => (layer.map(runway_xray::XRayLayer::filtered), None),
+        Err(error) => (None, Some(error)),
+    };
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(xray)
         .try_init();
+    if let Some(error) = unreachable {
+        tracing::warn!(%error, "X-Ray subsegments are off");
+    }
 }
 
 /// The Lambda error for a step failure: Step Functions matches `Retry`/`Catch` on the

@@ -947,6 +947,15 @@ impl RouterPolicy {
 
     /// Asks the policy where `job` runs. A `run` naming a pool not in `pools` is an error.
     pub fn route(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
+        let call = policy_call("route", &self.policy).entered();
+        let decision = self.route_in_guest(job, pools);
+        if let Err(failure) = &decision {
+            call.record("error.message", failure.to_string());
+        }
+        decision
+    }
+
+    fn route_in_guest(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
         let inner = &self.policy.inner;
         let wit_job = router::wit::Job::from(job);
         let wit_pools: Vec<router::wit::Pool> = pools.iter().map(Into::into).collect();
@@ -987,6 +996,19 @@ impl RouterPolicy {
     }
 }
 
+/// The span of one call into a policy, described as a call to another system (OpenTelemetry's
+/// RPC fields), so that tracing can show it beside the GitHub and AWS calls (X-Ray on AWS).
+fn policy_call(method: &'static str, policy: &Policy) -> tracing::Span {
+    tracing::debug_span!(
+        "policy_call",
+        "rpc.system" = "wasm",
+        "rpc.service" = "Policy",
+        "rpc.method" = method,
+        "policy.sha256" = policy.sha256(),
+        "error.message" = tracing::field::Empty,
+    )
+}
+
 /// A loaded `throttle` policy.
 #[derive(Debug, Clone)]
 pub struct ThrottlePolicy {
@@ -1000,6 +1022,20 @@ impl ThrottlePolicy {
 
     /// Asks the policy whether `job` may start now in `pool`, given its `load`.
     pub fn decide(
+        &self,
+        job: &Job,
+        pool: &Pool,
+        load: &Load,
+    ) -> Result<ThrottleDecision, PolicyError> {
+        let call = policy_call("decide", &self.policy).entered();
+        let decision = self.decide_in_guest(job, pool, load);
+        if let Err(failure) = &decision {
+            call.record("error.message", failure.to_string());
+        }
+        decision
+    }
+
+    fn decide_in_guest(
         &self,
         job: &Job,
         pool: &Pool,

@@ -211,6 +211,9 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         state: RunnerState::Booting,
         runner_watch: None,
         launched_at: now,
+        job_started_at: None,
+        left_at: None,
+        torn_down_at: None,
         expires_at: now + RECORD_TTL,
     };
     match deps

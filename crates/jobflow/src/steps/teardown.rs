@@ -107,12 +107,13 @@ pub(crate) async fn teardown_one(
             })?;
         stopped |= matches!(outcome, Terminated::Stopped { .. });
     }
-    deps.store
-        .set_runner_state(name, RunnerState::Gone, None)
+    let first_teardown = deps
+        .store
+        .set_runner_torn_down(name)
         .await
         .map_err(|e| StepError::store(&format!("record runner {name} as gone"), e))?;
     info!(runner = %name, stopped, deregistered, "runner torn down");
-    if let Some(record) = record.filter(|r| r.state != RunnerState::Gone) {
+    if first_teardown && let Some(record) = record {
         record_teardown(flow, record);
     }
     Ok(Removal::TornDown(TornDown {
@@ -166,13 +167,15 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                 .get_runner(&name)
                 .await
                 .map_err(|e| StepError::store("read the execution's runner records", e))?;
-            if let Some(record) =
-                record.filter(|r| &r.execution == execution && r.state != RunnerState::Gone)
-            {
-                runners.insert((
-                    record.runner_name.to_string(),
-                    Some(record.pool.to_string()),
-                ));
+            // A gone runner (its job ended) still has its teardown to measure; only live ones
+            // are added to what is torn down.
+            if let Some(record) = record.filter(|r| &r.execution == execution) {
+                if record.state != RunnerState::Gone {
+                    runners.insert((
+                        record.runner_name.to_string(),
+                        Some(record.pool.to_string()),
+                    ));
+                }
                 records.insert(record.runner_name.to_string(), record);
             }
         }
@@ -261,20 +264,26 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     }))
 }
 
-/// How long a runner lived, and whether it was torn down without ever taking a job.
+/// How a runner's life was spent: its lifetime, its boot (launch to first job), its job and
+/// the rest, paid for idle; and whether it was torn down without ever taking a job.
 fn record_teardown(flow: &JobFlow, record: &RunnerRecord) {
     use runway_metrics::{Dimension, Metric, Sample};
     let now = flow.deps().clock.now();
     let lived = (now - record.launched_at).num_milliseconds().max(0) as f64 / 1000.0;
+    let ran = record.job_seconds(now).min(lived);
     let pool = record.pool.to_string();
-    crate::steps::measure(
-        flow,
-        Sample::new(Metric::RunnerLifetimeSeconds, lived, now).by(Dimension::Pool, pool.as_str()),
-    );
+    let mut samples = vec![
+        Sample::new(Metric::RunnerLifetimeSeconds, lived, now),
+        Sample::new(Metric::RunnerIdleSeconds, lived - ran, now),
+    ];
+    if let Some(boot) = record.seconds_to_first_job() {
+        samples.push(Sample::new(Metric::RunnerBootSeconds, boot, now));
+        samples.push(Sample::new(Metric::JobRunSeconds, ran, now));
+    }
     if matches!(record.state, RunnerState::Booting | RunnerState::Idle) {
-        crate::steps::measure(
-            flow,
-            Sample::count(Metric::IdleRunnersTornDown, now).by(Dimension::Pool, pool.as_str()),
-        );
+        samples.push(Sample::count(Metric::IdleRunnersTornDown, now));
+    }
+    for sample in samples {
+        crate::steps::measure(flow, sample.by(Dimension::Pool, pool.as_str()));
     }
 }

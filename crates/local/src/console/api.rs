@@ -366,7 +366,7 @@ impl Console {
 
 /// The widgets of the stack's CloudWatch dashboard (`template.yaml`, `Dashboard`): their
 /// titles and the metrics each draws.
-pub const DASHBOARD: [(&str, &[Metric]); 7] = [
+pub const DASHBOARD: [(&str, &[Metric]); 8] = [
     (
         "Job wait, GitHub queued to admitted (s)",
         &[Metric::JobWaitSeconds],
@@ -395,6 +395,14 @@ pub const DASHBOARD: [(&str, &[Metric]); 7] = [
     (
         "Slot waits and rejected jobs",
         &[Metric::SlotWaits, Metric::JobsRejected],
+    ),
+    (
+        "Runner boot to first job, job run and time paid idle (s)",
+        &[
+            Metric::RunnerBootSeconds,
+            Metric::JobRunSeconds,
+            Metric::RunnerIdleSeconds,
+        ],
     ),
 ];
 

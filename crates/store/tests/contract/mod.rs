@@ -98,6 +98,7 @@ macro_rules! contract_tests {
             removed_and_expired_waiters_are_gone,
             runner_records_are_created_once,
             runner_transitions_are_conditional_and_gone_is_final,
+            a_runner_records_when_it_first_took_a_job_left_and_was_torn_down,
             runner_tokens_are_taken_once,
             a_runner_event_takes_only_a_wait_it_answers,
             a_step_takes_back_only_its_own_runner_token,
@@ -208,6 +209,9 @@ fn runner(fixture: &Fixture, name: &str, pool_name: &str, launched_secs_ago: i64
         state: RunnerState::Booting,
         runner_watch: None,
         launched_at: fixture.now() - TimeDelta::seconds(launched_secs_ago),
+        job_started_at: None,
+        left_at: None,
+        torn_down_at: None,
         expires_at: after(fixture, 3600),
     }
 }
@@ -930,6 +934,75 @@ pub async fn runner_transitions_are_conditional_and_gone_is_final(fixture: &Fixt
             .await
             .unwrap(),
         StateChange::NotFound
+    );
+}
+
+pub async fn a_runner_records_when_it_first_took_a_job_left_and_was_torn_down(fixture: &Fixture) {
+    let store = &fixture.store;
+    let record = runner(fixture, "runner-timed", "linux", 0);
+    let name = record.runner_name.clone();
+    let launched = record.launched_at;
+    store.put_runner(&record).await.unwrap();
+    fixture.advance(Duration::from_secs(20)).await;
+    store
+        .set_runner_state(&name, RunnerState::Idle, None)
+        .await
+        .unwrap();
+    let stored = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!((stored.job_started_at, stored.left_at), (None, None));
+
+    fixture.advance(Duration::from_secs(10)).await;
+    let busy = RunnerState::Busy { job_id: JobId(7) };
+    store.set_runner_state(&name, busy, None).await.unwrap();
+    let started = fixture.now();
+    fixture.advance(Duration::from_secs(5)).await;
+    // A redelivered event keeps the first time.
+    store.set_runner_state(&name, busy, None).await.unwrap();
+    fixture.advance(Duration::from_secs(60)).await;
+    store
+        .set_runner_state(&name, RunnerState::Gone, None)
+        .await
+        .unwrap();
+    let left = fixture.now();
+    fixture.advance(Duration::from_secs(30)).await;
+    store
+        .set_runner_state(&name, RunnerState::Gone, None)
+        .await
+        .unwrap();
+
+    let stored = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(stored.job_started_at, Some(started));
+    assert_eq!(stored.left_at, Some(left));
+    assert_eq!(stored.seconds_to_first_job(), Some(30.0));
+    assert_eq!(stored.job_seconds(fixture.now()), 65.0);
+    assert_eq!(launched + TimeDelta::seconds(30), started);
+
+    // The first teardown is told it is the first; a retried one is not.
+    let torn = fixture.now();
+    assert!(store.set_runner_torn_down(&name).await.unwrap());
+    fixture.advance(Duration::from_secs(5)).await;
+    assert!(!store.set_runner_torn_down(&name).await.unwrap());
+    let stored = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(stored.torn_down_at, Some(torn));
+    assert_eq!(stored.left_at, Some(left), "it left before its teardown");
+
+    // A runner torn down without a job leaves at its teardown.
+    let idle = runner(fixture, "runner-untimed", "linux", 0);
+    store.put_runner(&idle).await.unwrap();
+    let torn = fixture.now();
+    assert!(store.set_runner_torn_down(&idle.runner_name).await.unwrap());
+    let stored = store.get_runner(&idle.runner_name).await.unwrap().unwrap();
+    assert_eq!(stored.state, RunnerState::Gone);
+    assert_eq!(
+        (stored.left_at, stored.torn_down_at),
+        (Some(torn), Some(torn))
+    );
+    assert_eq!(stored.seconds_to_first_job(), None);
+    assert!(
+        !store
+            .set_runner_torn_down(&runner_name("nobody"))
+            .await
+            .unwrap()
     );
 }
 
