@@ -330,6 +330,9 @@ mod tests {
         async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError> {
             self.0.set_runner_torn_down(name).await
         }
+        async fn set_runner_reclaimed(&self, name: &RunnerName) -> Result<bool, StoreError> {
+            self.0.set_runner_reclaimed(name).await
+        }
         async fn set_runner_token(
             &self,
             name: &RunnerName,
@@ -467,6 +470,7 @@ mod tests {
                 job_started_at: None,
                 left_at: None,
                 torn_down_at: None,
+                reclaimed_at: None,
                 expires_at: now + Duration::hours(1),
             })
             .await

@@ -1462,7 +1462,8 @@ async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organ
 }
 
 #[tokio::test]
-async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time() {
+async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time_once_and_names_a_spot_reclaim()
+{
     use runway_jobflow::metrics::{Dimension, Metric};
     let fixture = Fixture::start(Options::default()).await;
     let input = fixture.queue_job(&["self-hosted", "linux"]);
@@ -1495,10 +1496,21 @@ async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time() {
         .job_event(update(JobEventKind::Completed, Some("success")))
         .await
         .unwrap();
+    // EC2 warned it was reclaiming the runner's spot instance: the teardown says so.
+    let name = RunnerName::new(runner_name.as_str()).unwrap();
+    assert!(fixture.store().set_runner_reclaimed(&name).await.unwrap());
     tokio::time::sleep(Duration::from_millis(80)).await;
     let mut teardown = state;
     teardown["runner"] = runner;
     teardown["reason"] = json!("runner finished or idle");
+    let output = fixture.run(Step::Teardown, teardown.clone()).await.unwrap();
+    assert!(
+        output["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.contains("its spot instance was reclaimed by EC2")),
+        "{output}"
+    );
+    // A retried teardown measures nothing twice.
     fixture.run(Step::Teardown, teardown).await.unwrap();
 
     let one = |metric| {

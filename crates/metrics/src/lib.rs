@@ -38,6 +38,8 @@ pub enum Metric {
     LaunchFallbacks,
     /// A launch that failed.
     LaunchFailures,
+    /// A runner's spot instance EC2 warned it is reclaiming (an interruption warning).
+    SpotReclaims,
     /// From a runner's launch to its teardown.
     RunnerLifetimeSeconds,
     /// A runner torn down without ever taking a job (idle until its deadline, or lost).
@@ -65,13 +67,14 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric runway records.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::JobWaitSeconds,
         Metric::SlotWaits,
         Metric::JobsRejected,
         Metric::RunnerLaunches,
         Metric::LaunchFallbacks,
         Metric::LaunchFailures,
+        Metric::SpotReclaims,
         Metric::RunnerLifetimeSeconds,
         Metric::IdleRunnersTornDown,
         Metric::RunnerBootSeconds,
@@ -92,6 +95,7 @@ impl Metric {
             Metric::RunnerLaunches => "RunnerLaunches",
             Metric::LaunchFallbacks => "LaunchFallbacks",
             Metric::LaunchFailures => "LaunchFailures",
+            Metric::SpotReclaims => "SpotReclaims",
             Metric::RunnerLifetimeSeconds => "RunnerLifetimeSeconds",
             Metric::IdleRunnersTornDown => "IdleRunnersTornDown",
             Metric::RunnerBootSeconds => "RunnerBootSeconds",
@@ -119,6 +123,7 @@ impl Metric {
             | Metric::RunnerLaunches
             | Metric::LaunchFallbacks
             | Metric::LaunchFailures
+            | Metric::SpotReclaims
             | Metric::IdleRunnersTornDown
             | Metric::PolicyFallbacks
             | Metric::QueueDepth

@@ -616,25 +616,32 @@ impl Provider for Ec2Provider {
     }
 
     async fn owned_by(&self, execution: &str) -> Result<Vec<OwnedRunner>, ProviderError> {
-        self.owned_where(Some(execution)).await
+        self.owned_where(Some(filter(&format!("tag:{TAG_EXECUTION}"), [execution])))
+            .await
+    }
+
+    async fn runner_on(&self, instance_id: &str) -> Result<Option<OwnedRunner>, ProviderError> {
+        let owned = self
+            .owned_where(Some(filter("instance-id", [instance_id])))
+            .await?;
+        Ok(owned.into_iter().next())
     }
 }
 
 impl Ec2Provider {
-    /// This stack's live instances, only those of `execution` when given (tag filters, so EC2
-    /// does the filtering; another stack's instances are never listed).
+    /// This stack's live instances, only those `narrower` matches when given (one execution's,
+    /// one instance): filters, so EC2 does the filtering, and another stack's instances are
+    /// never listed.
     async fn owned_where(
         &self,
-        execution: Option<&str>,
+        narrower: Option<Filter>,
     ) -> Result<Vec<OwnedRunner>, ProviderError> {
         let mut filters = vec![
             filter(&format!("tag:{TAG_MANAGED}"), ["true"]),
             filter(&format!("tag:{TAG_STACK}"), [self.config.stack.as_str()]),
             filter("instance-state-name", LIVE_STATES),
         ];
-        if let Some(execution) = execution {
-            filters.push(filter(&format!("tag:{TAG_EXECUTION}"), [execution]));
-        }
+        filters.extend(narrower);
         let instances = self.describe(filters).await?;
         let mut owned = Vec::with_capacity(instances.len());
         for instance in &instances {

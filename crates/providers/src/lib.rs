@@ -76,4 +76,15 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         owned.retain(|runner| runner.execution == execution);
         Ok(owned)
     }
+
+    /// The live runner on the host `instance_id` (instance id, task ARN, process id), if this
+    /// provider launched it: for events that name a host, such as a spot interruption
+    /// warning. Providers that can ask their host for one instance do so.
+    async fn runner_on(&self, instance_id: &str) -> Result<Option<OwnedRunner>, ProviderError> {
+        Ok(self
+            .owned()
+            .await?
+            .into_iter()
+            .find(|runner| runner.instance_id == instance_id))
+    }
 }

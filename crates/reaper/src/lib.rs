@@ -21,6 +21,10 @@
 //!   cause ([`classify`]) → started again as `<name>-retry<n>`, at most `max_retries` times,
 //!   the input saying why.
 //!
+//! The reap function also takes EC2's spot interruption warnings from EventBridge
+//! ([`SpotInterruptionWarning`]): the runner on the instance is recorded as reclaimed and
+//! counted.
+//!
 //! GitHub requests are bounded per sweep (`github_requests_per_sweep`, `304 Not Modified`
 //! answers free), and a sweep stops when the rate limit left falls under
 //! `rate_limit_reserve`; the report says where it stopped and what is left.
@@ -34,6 +38,7 @@
 mod config;
 mod error;
 mod executions;
+mod interruption;
 mod meter;
 mod reaper;
 mod report;
@@ -50,6 +55,9 @@ pub use error::{BAD_INPUT, REAP_FAILED, ReapError, TRANSIENT};
 pub use executions::{
     ExecutionFailure, ExecutionState, ExecutionStatus, Executions, LocalExecutions, SfnExecutions,
     execution_arn,
+};
+pub use interruption::{
+    InterruptionReport, SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail, SpotInterruptionWarning,
 };
 pub use reaper::{Reaper, ReaperDeps};
 pub use report::{Sweep, SweepReport, UnknownSweep};

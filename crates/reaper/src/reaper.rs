@@ -23,6 +23,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{ReaperConfig, ReaperConfigError, split_repository};
 use crate::error::ReapError;
 use crate::executions::{ExecutionState, ExecutionStatus, Executions};
+use crate::interruption::SpotInterruptionWarning;
 use crate::meter::GitHubMeter;
 use crate::report::{Sweep, SweepReport};
 use crate::retry::{FailureKind, classify};
@@ -139,7 +140,7 @@ impl Reaper {
         &self.inner.config
     }
 
-    fn deps(&self) -> &ReaperDeps {
+    pub(crate) fn deps(&self) -> &ReaperDeps {
         &self.inner.deps
     }
 
@@ -150,9 +151,17 @@ impl Reaper {
         }
     }
 
-    /// Runs the sweep a Task state names (`{"sweep": "orphan-runners", ...}`) and returns its
-    /// report as JSON.
+    /// Runs the sweep a Task state names (`{"sweep": "orphan-runners", ...}`), or handles an
+    /// EC2 spot interruption warning from EventBridge, and returns its report as JSON.
     pub async fn run(&self, input: Value) -> Result<Value, ReapError> {
+        // EventBridge events reach the reap function too: EC2's spot interruption warnings.
+        if input.get("detail-type").is_some() {
+            let warning = SpotInterruptionWarning::from_event(input)?;
+            let report = self.spot_interruption(&warning).await?;
+            return serde_json::to_value(&report).map_err(|error| {
+                ReapError::Failed(format!("the report could not be encoded: {error}"))
+            });
+        }
         let input: SweepInput = serde_json::from_value(input).map_err(|error| {
             ReapError::BadInput(format!(
                 "the reaper's input is not usable ({error}); it expects {{\"sweep\": \"<name>\"}} \
@@ -204,7 +213,7 @@ impl Reaper {
     }
 
     /// Each distinct provider once, with the pools it serves.
-    fn distinct_providers(&self) -> Vec<(String, Arc<dyn Provider>)> {
+    pub(crate) fn distinct_providers(&self) -> Vec<(String, Arc<dyn Provider>)> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for (pool, provider) in &self.deps().providers {

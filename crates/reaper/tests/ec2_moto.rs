@@ -107,3 +107,101 @@ async fn an_unreachable_step_functions_is_a_retryable_error() {
     assert!(error.is_retryable(), "{error:?}");
     assert_eq!(error.name(), "Runway.Transient");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_interruption_warning_is_recorded_once_on_the_runner_of_its_instance() {
+    use runway_jobflow::metrics::{Dimension, Metric};
+    use runway_store::RunnerName;
+    use serde_json::json;
+
+    let moto = MotoServer::start().expect("moto starts (run scripts/setup.sh)");
+    let aws = moto.sdk_config().await;
+    let mut config = LocalConfig::from_file(&workspace_root().join("sam/local-ec2.toml"))
+        .expect("sam/local-ec2.toml parses");
+    config.listen = Listen::any_free_port();
+    // The runner is waited for rather than replaced while the warning comes.
+    let pool = &mut config.document.flow.pools[0];
+    pool.boot_timeout_seconds = 600;
+    pool.idle_timeout_seconds = 600;
+    pool.recheck_after_seconds = 600;
+    let pool_name = pool.name.clone();
+    let labels = pool.labels.clone();
+    let system = LocalSystem::start_with_aws(config, Some(aws))
+        .await
+        .unwrap_or_else(|error| panic!("runway local did not start: {error}"));
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    emulator(&system)
+        .create_job(runway_github_emulator::NewJob::new("octo-org/app", &labels))
+        .unwrap();
+    let provider = system.providers()[&pool_name].clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let runner = loop {
+        if let Some(runner) = provider.owned().await.unwrap().into_iter().next() {
+            break runner;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job's runner is never launched on EC2"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let warning = |instance: &str| {
+        json!({
+            "version": "0",
+            "id": "1e5527d7-bb36-4607-3370-4164db56a40e",
+            "detail-type": "EC2 Spot Instance Interruption Warning",
+            "source": "aws.ec2",
+            "account": "123456789012",
+            "time": "2026-12-04T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [format!("arn:aws:ec2:us-east-1:123456789012:instance/{instance}")],
+            "detail": {"instance-id": instance, "instance-action": "terminate"}
+        })
+    };
+    let reaper = reaper(&system, eager());
+
+    let report = reaper.run(warning(&runner.instance_id)).await.unwrap();
+    assert_eq!(report["recorded"], true, "{report}");
+    assert_eq!(
+        report["runner_name"],
+        runner.runner_name.as_str(),
+        "{report}"
+    );
+    assert_eq!(report["execution"], runner.execution.as_str(), "{report}");
+    assert_eq!(report["pool"], pool_name.as_str(), "{report}");
+    let name = RunnerName::new(runner.runner_name.as_str()).unwrap();
+    let record = system.store().get_runner(&name).await.unwrap().unwrap();
+    assert!(record.reclaimed_at.is_some(), "{record:?}");
+
+    // EventBridge may deliver it again: counted once.
+    let again = reaper.run(warning(&runner.instance_id)).await.unwrap();
+    assert_eq!(again["recorded"], false, "{again}");
+    let reclaims = system.metrics().of(Metric::SpotReclaims);
+    assert_eq!(reclaims.len(), 1, "{reclaims:?}");
+    assert_eq!(
+        reclaims[0].dimensions,
+        vec![(Dimension::Pool, pool_name.clone())]
+    );
+
+    // Another instance of the account is none of the stack's business.
+    let stranger = reaper.run(warning("i-0fffffffffffffff0")).await.unwrap();
+    assert_eq!(
+        stranger["runner_name"],
+        serde_json::Value::Null,
+        "{stranger}"
+    );
+    assert_eq!(stranger["recorded"], false, "{stranger}");
+
+    // An event of another kind is refused, naming what the rule must match.
+    let mut other = warning(&runner.instance_id);
+    other["detail-type"] = json!("EC2 Instance State-change Notification");
+    let refused = reaper.run(other).await.unwrap_err();
+    assert_eq!(refused.name(), runway_reaper::BAD_INPUT);
+    assert!(
+        refused
+            .to_string()
+            .contains("EC2 Spot Instance Interruption Warning"),
+        "{refused}"
+    );
+    system.shutdown().await;
+}

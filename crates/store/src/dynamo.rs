@@ -10,7 +10,7 @@
 //! | repo counter   | `SLOT#REPO#<owner/repo>`  | `COUNT`              | `count` (N) |
 //! | slot holder    | `SLOT#HOLDER#<execution>` | `HOLDER`             | `execution`, `pool`, `org`, `repo`, `acquired_at`; `gsi1pk` = `HOLDERS#<pool>`, `gsi1sk` = `<acquired_at>#<execution>` |
 //! | waiter         | `QUEUE#<pool>`            | `WAITER#<execution>` | `qpos` (queue position, below), `pool`, `execution`, `priority` (N), `enqueued_at`, `task_token`, `expires_at` |
-//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `runner_wait`? (`busy`, `gone`: what the step holding `runner_token` waits for; absent on items written before it was recorded, whose wait any event answers), `launched_at`, `job_started_at`?, `left_at`? and `torn_down_at`? (stamped at the first moves to busy, to gone, and at the first teardown), `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
+//! | runner         | `RUNNER#<runner name>`    | `RUNNER`             | `runner_name`, `execution`, `pool`, `provider`, `instance_id`?, `state` (`booting`, `idle`, `busy:<job id>`, `gone`), `runner_token`?, `runner_wait`? (`busy`, `gone`: what the step holding `runner_token` waits for; absent on items written before it was recorded, whose wait any event answers), `launched_at`, `job_started_at`?, `left_at`?, `torn_down_at`? and `reclaimed_at`? (stamped at the first moves to busy and to gone, the first teardown, the first spot interruption warning), `expires_at`; `gsi1pk` = `RUNNERS#<pool>`, `gsi1sk` = `<launched_at>#<runner name>` |
 //! | job watch      | `JOB#<job id>`            | `WATCH`              | `job_id` (N), `execution`, `task_token`, `expires_at` |
 //!
 //! Times other than `expires_at` are RFC 3339 strings in UTC with nine fractional digits, so
@@ -131,6 +131,42 @@ impl DynamoStore {
         }
         let outcome = request.send().await;
         self.conditional_outcome(doing, outcome)
+    }
+
+    /// Applies `update` (which stamps `attribute` with `:at`, now, if unset) to a live runner
+    /// record: true when this call stamped it, false when an earlier one had or no live record
+    /// is there. `update` may use `#state` and `:gone`.
+    async fn stamp_runner_once(
+        &self,
+        name: &RunnerName,
+        attribute: &str,
+        update: &str,
+        doing: &'static str,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::runner(name).item()))
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
+            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(self.now_seconds()))
+            .expression_attribute_values(":at", s(text_time(self.clock.now())))
+            // The item as it was: the stamp on it means an earlier call got there first.
+            .return_values(ReturnValue::AllOld);
+        if update.contains("#state") {
+            request = request
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":gone", s(RunnerState::Gone.as_key()));
+        }
+        match request.send().await {
+            Ok(output) => Ok(!output
+                .attributes()
+                .is_some_and(|old| old.contains_key(attribute))),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(self.sdk_error(doing, error)),
+        }
     }
 
     /// A short, jittered pause on the store's clock before trying a contended write again.
@@ -744,33 +780,24 @@ impl Store for DynamoStore {
     }
 
     async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError> {
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::runner(name).item()))
-            .update_expression(
-                "SET #state = :gone, left_at = if_not_exists(left_at, :at), \
-                 torn_down_at = if_not_exists(torn_down_at, :at) REMOVE job_id",
-            )
-            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
-            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", n(self.now_seconds()))
-            .expression_attribute_values(":gone", s(RunnerState::Gone.as_key()))
-            .expression_attribute_values(":at", s(text_time(self.clock.now())))
-            // The item as it was: a teardown stamp on it means an earlier teardown got there
-            // first.
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match outcome {
-            Ok(output) => Ok(!output
-                .attributes()
-                .is_some_and(|old| old.contains_key("torn_down_at"))),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(self.sdk_error("record a runner as torn down", error)),
-        }
+        self.stamp_runner_once(
+            name,
+            "torn_down_at",
+            "SET #state = :gone, left_at = if_not_exists(left_at, :at), \
+             torn_down_at = if_not_exists(torn_down_at, :at) REMOVE job_id",
+            "record a runner as torn down",
+        )
+        .await
+    }
+
+    async fn set_runner_reclaimed(&self, name: &RunnerName) -> Result<bool, StoreError> {
+        self.stamp_runner_once(
+            name,
+            "reclaimed_at",
+            "SET reclaimed_at = if_not_exists(reclaimed_at, :at)",
+            "record a runner's host as reclaimed",
+        )
+        .await
     }
 
     async fn set_runner_token(
@@ -1297,6 +1324,9 @@ fn runner_item(record: &RunnerRecord) -> Item {
     if let Some(at) = record.torn_down_at {
         item.insert("torn_down_at".into(), s(text_time(at)));
     }
+    if let Some(at) = record.reclaimed_at {
+        item.insert("reclaimed_at".into(), s(text_time(at)));
+    }
     item.insert(
         TTL_ATTRIBUTE.into(),
         n(whole_seconds(record.expires_at).timestamp()),
@@ -1332,6 +1362,7 @@ fn runner_from_item(item: &Item) -> Result<RunnerRecord, StoreError> {
         job_started_at: optional_time(item, "job_started_at")?,
         left_at: optional_time(item, "left_at")?,
         torn_down_at: optional_time(item, "torn_down_at")?,
+        reclaimed_at: optional_time(item, "reclaimed_at")?,
         expires_at: expiry(item)?,
     })
 }

@@ -118,6 +118,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// measures counts once whichever retry gets there.
     async fn set_runner_torn_down(&self, name: &RunnerName) -> Result<bool, StoreError>;
 
+    /// Records that the runner's host is being reclaimed (an EC2 spot interruption warning),
+    /// stamping `reclaimed_at` if unset. True only for the first call on a live record.
+    async fn set_runner_reclaimed(&self, name: &RunnerName) -> Result<bool, StoreError>;
+
     /// Sets the watch of the step waiting on this runner's events: its token and what it
     /// waits for, replacing any earlier watch. False when no such runner.
     async fn set_runner_token(

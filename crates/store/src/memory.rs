@@ -328,6 +328,15 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn set_runner_reclaimed(&self, name: &RunnerName) -> Result<bool, StoreError> {
+        let now = self.now();
+        Ok(self.change_live_runner(name, |record| {
+            let first = record.reclaimed_at.is_none();
+            record.reclaimed_at.get_or_insert(now);
+            first
+        }))
+    }
+
     async fn set_runner_token(
         &self,
         name: &RunnerName,

@@ -420,6 +420,9 @@ pub struct RunnerRecord {
     /// When a teardown first removed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torn_down_at: Option<DateTime<Utc>>,
+    /// When its host was first said to be reclaimed (an EC2 spot interruption warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaimed_at: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -436,6 +436,22 @@ async fn the_reap_entry_point_runs_a_sweep() {
 }
 
 #[tokio::test]
+async fn the_reap_entry_point_takes_a_spot_interruption_warning_from_eventbridge() {
+    let report = invoke("reap", sample("reap-spot-interruption.json")).await;
+    let Report::Response { body, .. } = report else {
+        panic!("{report:?}");
+    };
+    assert_eq!(body["instance_id"], "i-1234567890abcdef0", "{body}");
+    assert_eq!(body["recorded"], false, "{body}");
+    assert!(
+        body["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.contains("not a runner of this stack")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     let (address, _api, mut reports) = start_runtime_api().await;

@@ -398,6 +398,7 @@ async fn the_console_pages_load_in_chromium_and_show_a_running_job_move() {
         "RunnerLaunches",
         "LaunchFallbacks",
         "LaunchFailures",
+        "SpotReclaims",
         "SlotsInUse",
         "RunnerLifetimeSeconds",
         "IdleRunnersTornDown",
@@ -418,7 +419,7 @@ async fn the_console_pages_load_in_chromium_and_show_a_running_job_move() {
     assert!(
         metrics
             .dom
-            .contains("Launches, fallbacks to on-demand, failures"),
+            .contains("Launches, fallbacks to on-demand, failures, spot reclaims"),
         "{}",
         metrics.dom
     );

@@ -214,6 +214,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         job_started_at: None,
         left_at: None,
         torn_down_at: None,
+        reclaimed_at: None,
         expires_at: now + RECORD_TTL,
     };
     match deps

@@ -26,6 +26,8 @@ pub(crate) struct TornDown {
     pub runner_name: String,
     pub stopped: bool,
     pub deregistered: bool,
+    /// EC2 warned that it was reclaiming the runner's spot instance.
+    pub reclaimed: bool,
 }
 
 impl TornDown {
@@ -40,7 +42,12 @@ impl TornDown {
         } else {
             "host already gone"
         };
-        format!("{}: {deregistered}, {stopped}", self.runner_name)
+        let reclaimed = if self.reclaimed {
+            " (its spot instance was reclaimed by EC2)"
+        } else {
+            ""
+        };
+        format!("{}: {deregistered}, {stopped}{reclaimed}", self.runner_name)
     }
 }
 
@@ -120,6 +127,7 @@ pub(crate) async fn teardown_one(
         runner_name: name.to_string(),
         stopped,
         deregistered,
+        reclaimed: record.is_some_and(|record| record.reclaimed_at.is_some()),
     }))
 }
 

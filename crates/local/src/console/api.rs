@@ -376,11 +376,12 @@ pub const DASHBOARD: [(&str, &[Metric]); 8] = [
         &[Metric::QueueDepth, Metric::OldestWaitSeconds],
     ),
     (
-        "Launches, fallbacks to on-demand, failures",
+        "Launches, fallbacks to on-demand, failures, spot reclaims",
         &[
             Metric::RunnerLaunches,
             Metric::LaunchFallbacks,
             Metric::LaunchFailures,
+            Metric::SpotReclaims,
         ],
     ),
     ("Slots in use, by pool", &[Metric::SlotsInUse]),

@@ -98,7 +98,7 @@ macro_rules! contract_tests {
             removed_and_expired_waiters_are_gone,
             runner_records_are_created_once,
             runner_transitions_are_conditional_and_gone_is_final,
-            a_runner_records_when_it_first_took_a_job_left_and_was_torn_down,
+            a_runner_records_when_it_first_took_a_job_left_was_torn_down_and_reclaimed,
             runner_tokens_are_taken_once,
             a_runner_event_takes_only_a_wait_it_answers,
             a_step_takes_back_only_its_own_runner_token,
@@ -212,6 +212,7 @@ fn runner(fixture: &Fixture, name: &str, pool_name: &str, launched_secs_ago: i64
         job_started_at: None,
         left_at: None,
         torn_down_at: None,
+        reclaimed_at: None,
         expires_at: after(fixture, 3600),
     }
 }
@@ -937,7 +938,9 @@ pub async fn runner_transitions_are_conditional_and_gone_is_final(fixture: &Fixt
     );
 }
 
-pub async fn a_runner_records_when_it_first_took_a_job_left_and_was_torn_down(fixture: &Fixture) {
+pub async fn a_runner_records_when_it_first_took_a_job_left_was_torn_down_and_reclaimed(
+    fixture: &Fixture,
+) {
     let store = &fixture.store;
     let record = runner(fixture, "runner-timed", "linux", 0);
     let name = record.runner_name.clone();
@@ -985,6 +988,21 @@ pub async fn a_runner_records_when_it_first_took_a_job_left_and_was_torn_down(fi
     let stored = store.get_runner(&name).await.unwrap().unwrap();
     assert_eq!(stored.torn_down_at, Some(torn));
     assert_eq!(stored.left_at, Some(left), "it left before its teardown");
+
+    // A spot interruption warning is recorded once, even after the teardown.
+    let reclaimed = fixture.now();
+    assert!(store.set_runner_reclaimed(&name).await.unwrap());
+    fixture.advance(Duration::from_secs(5)).await;
+    assert!(!store.set_runner_reclaimed(&name).await.unwrap());
+    let stored = store.get_runner(&name).await.unwrap().unwrap();
+    assert_eq!(stored.reclaimed_at, Some(reclaimed));
+    assert_eq!(stored.torn_down_at, Some(torn), "unchanged by the warning");
+    assert!(
+        !store
+            .set_runner_reclaimed(&runner_name("nobody"))
+            .await
+            .unwrap()
+    );
 
     // A runner torn down without a job leaves at its teardown.
     let idle = runner(fixture, "runner-untimed", "linux", 0);
