@@ -173,15 +173,24 @@ async fn the_console_json_describes_a_job_that_ran_on_a_local_runner() {
 
     // Metrics: the dashboard's widgets, with the launch counted.
     let metrics = get_json(&format!("{console}/console/api/metrics")).await;
-    assert_eq!(metrics["panels"].as_array().unwrap().len(), 7);
-    let launches = metrics["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["metrics"].as_array().unwrap())
-        .find(|m| m["name"] == "RunnerLaunches")
-        .unwrap();
+    assert_eq!(metrics["panels"].as_array().unwrap().len(), 8);
+    let metric = |name: &str| {
+        metrics["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["metrics"].as_array().unwrap())
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let launches = metric("RunnerLaunches");
     assert_eq!(launches["all"]["count"], 1, "{launches:#}");
+    // The runner took the job and was torn down after it: its life is split once.
+    for name in ["RunnerBootSeconds", "JobRunSeconds", "RunnerIdleSeconds"] {
+        let figure = metric(name);
+        assert_eq!(figure["all"]["count"], 1, "{name}: {figure:#}");
+    }
 
     // An unknown execution is a 404; the API's POSTs still work on the same port.
     let missing = reqwest::get(format!("{console}/console/api/executions/nope"))
