@@ -398,7 +398,7 @@ pub const DASHBOARD: [(&str, &[Metric]); 8] = [
         &[Metric::SlotWaits, Metric::JobsRejected],
     ),
     (
-        "Runner boot to first job, job run and time paid idle (s)",
+        "Runner boot to first job and job run (s, p50 and p90), runner-minutes paid idle",
         &[
             Metric::RunnerBootSeconds,
             Metric::JobRunSeconds,
