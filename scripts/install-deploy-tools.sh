@@ -45,6 +45,5 @@ install-deploy-tools: ready. Build and deploy from the repository root with the 
 (cargo-lambda finds zig there):
 
   export PATH="$venv/bin:\$PATH"
-  sam build --beta-features --config-file sam/samconfig.toml
-  sam deploy --guided --config-file sam/samconfig.toml
+  sam build && sam deploy
 MSG

@@ -9,18 +9,19 @@ cd "$root"
 if [ -x scripts/build-policies.sh ]; then scripts/build-policies.sh; fi
 
 say() { printf 'local.sh: %s\n' "$*" >&2; }
-# One build for both README commands: the test suite's. Its `runway` binary is built with the
-# features the tests resolve, so after scripts/test.sh nothing is rebuilt here, and after this
-# scripts/test.sh rebuilds nothing but changes (`cargo run -p runway-cli` would resolve other
-# features and build the AWS SDKs a second time).
+# The runway binary alone, with the features the test build turns on in every shared
+# dependency (crates/workspace-hack, checked by scripts/check-feature-unity.sh): so after
+# scripts/test.sh nothing is rebuilt here, and after this scripts/test.sh builds only the
+# tests. (`cargo run -p runway-cli` would resolve other features and build the AWS SDKs a
+# second time.)
 binary="$CARGO_TARGET_DIR/debug/runway"
 if [ -x "$binary" ]; then
   say "checking the build (seconds when nothing changed)"
 else
-  say "building runway and its tests: a first build takes 30 to 45 minutes on 2 cores;" \
+  say "building runway: a first build takes about 12 minutes on 2 cores;" \
     "cargo shows its progress below"
 fi
 started=$SECONDS
-cargo test --workspace --locked --no-run
+cargo build --workspace --locked --bin runway
 say "built in $((SECONDS - started)) s; starting runway local"
 exec "$binary" local "$@"

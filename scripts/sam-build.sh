@@ -5,9 +5,9 @@
 #
 # 1. Installs the deploy tools (scripts/install-deploy-tools.sh; idempotent, a second run
 #    only checks).
-# 2. Runs `sam build --beta-features --config-file sam/samconfig.toml` from the repository
-#    root. The build directory is $RUNWAY_SAM_BUILD_DIR (default .aws-sam/build, where
-#    `sam deploy` looks); cargo builds in $RUNWAY_LAMBDA_TARGET_DIR (default
+# 2. Runs `sam build` from the repository root, as typed (samconfig.toml there enables the
+#    Rust builder's beta feature). The build directory is $RUNWAY_SAM_BUILD_DIR (default
+#    .aws-sam/build, where `sam deploy` looks); cargo builds in $RUNWAY_LAMBDA_TARGET_DIR (default
 #    ~/.cache/runway/target-lambda), apart from the test builds.
 # 3. Checks the built template: every function's code is a directory holding an arm64 ELF
 #    `bootstrap`, and all functions share the one executable.
@@ -41,7 +41,7 @@ export SAM_CLI_TELEMETRY=0
 
 cd "$root"
 started=$(date +%s)
-sam build --beta-features --config-file sam/samconfig.toml --build-dir "$build_dir" "$@"
+sam build --build-dir "$build_dir" "$@"
 say "sam build took $(( $(date +%s) - started )) s"
 
 # The built template, read by the Python that runs the SAM CLI (PyYAML is there).

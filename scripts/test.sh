@@ -31,6 +31,9 @@ scripts/test-policies.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "the runway binary and the tests share their dependencies' features"
+scripts/check-feature-unity.sh
+
 # Diagnostics still print as usual; stdout keeps the list of artifacts each build used.
 listings="$(mktemp -d)"
 trap 'rm -rf "$listings"' EXIT

@@ -994,18 +994,8 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
         .await
         .unwrap();
 
-    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
-        kind,
-        job_id: job_a,
-        run_id: 1,
-        run_attempt: 1,
-        repository_id: REPOSITORY_ID,
-        repository: REPOSITORY.into(),
-        runner_name: Some(runner_b_name.clone()),
-        runner_id: Some(1),
-        conclusion: conclusion.map(str::to_owned),
-        delivery_id: Some("d-1".into()),
-    };
+    let update =
+        |kind, conclusion: Option<&str>| job_event(kind, job_a, &runner_b_name, conclusion, "d-1");
     fixture
         .flow
         .job_event(update(JobEventKind::Started, None))
@@ -1176,18 +1166,8 @@ async fn a_started_event_leaves_a_runner_gone_wait_waiting_until_the_runner_leav
         .unwrap();
     assert_eq!(output["completed_now"], false, "{output}");
 
-    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
-        kind,
-        job_id,
-        run_id: 1,
-        run_attempt: 1,
-        repository_id: REPOSITORY_ID,
-        repository: REPOSITORY.into(),
-        runner_name: Some(runner_name.clone()),
-        runner_id: Some(1),
-        conclusion: conclusion.map(str::to_owned),
-        delivery_id: Some("d-g".into()),
-    };
+    let update =
+        |kind, conclusion: Option<&str>| job_event(kind, job_id, &runner_name, conclusion, "d-g");
     // The started event records the runner busy but does not answer a wait for it to leave.
     fixture
         .flow
@@ -1471,18 +1451,8 @@ async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time_once_and_nam
     let state = fixture.routed("job-t1", &input).await;
     let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
     let runner_name = runner["runner_name"].as_str().unwrap().to_owned();
-    let update = |kind, conclusion: Option<&str>| JobEventUpdate {
-        kind,
-        job_id,
-        run_id: 1,
-        run_attempt: 1,
-        repository_id: REPOSITORY_ID,
-        repository: REPOSITORY.into(),
-        runner_name: Some(runner_name.clone()),
-        runner_id: Some(1),
-        conclusion: conclusion.map(str::to_owned),
-        delivery_id: Some("d-t1".into()),
-    };
+    let update =
+        |kind, conclusion: Option<&str>| job_event(kind, job_id, &runner_name, conclusion, "d-t1");
     // Booting, then the job, then the runner waits for its teardown.
     tokio::time::sleep(Duration::from_millis(120)).await;
     fixture
@@ -1538,4 +1508,26 @@ async fn teardown_splits_a_runners_life_into_boot_job_and_idle_time_once_and_nam
         fixture.metrics.of(Metric::IdleRunnersTornDown).is_empty(),
         "it took a job"
     );
+}
+
+/// A webhook's event for `job_id` on the runner `runner_name`, as the intake forwards it.
+fn job_event(
+    kind: JobEventKind,
+    job_id: u64,
+    runner_name: &str,
+    conclusion: Option<&str>,
+    delivery: &str,
+) -> JobEventUpdate {
+    JobEventUpdate {
+        kind,
+        job_id,
+        run_id: 1,
+        run_attempt: 1,
+        repository_id: REPOSITORY_ID,
+        repository: REPOSITORY.into(),
+        runner_name: Some(runner_name.to_owned()),
+        runner_id: Some(1),
+        conclusion: conclusion.map(str::to_owned),
+        delivery_id: Some(delivery.to_owned()),
+    }
 }

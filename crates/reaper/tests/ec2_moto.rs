@@ -8,24 +8,30 @@ use runway_local::{Listen, LocalConfig, LocalSystem, StoreConfig};
 use runway_reaper::{ExecutionStatus, Executions, SfnExecutions};
 use runway_testkit::{MotoServer, workspace_root};
 
+/// `sam/local-ec2.toml` on free ports, its pool's runner waited for (never replaced, never
+/// torn down idle) within a test; with the pool's name and labels.
+fn local_ec2_config() -> (LocalConfig, String, Vec<String>) {
+    let mut config = LocalConfig::from_file(&workspace_root().join("sam/local-ec2.toml"))
+        .expect("sam/local-ec2.toml parses");
+    config.listen = Listen::any_free_port();
+    let pool = &mut config.document.flow.pools[0];
+    pool.boot_timeout_seconds = 600;
+    pool.idle_timeout_seconds = 600;
+    pool.recheck_after_seconds = 600;
+    let (name, labels) = (pool.name.clone(), pool.labels.clone());
+    (config, name, labels)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_execution_s_ec2_runner_and_dynamodb_slot_are_cleaned_up_and_nothing_else() {
     let moto = MotoServer::start().expect("moto starts (run scripts/setup.sh)");
     let aws = moto.sdk_config().await;
-    let mut config = LocalConfig::from_file(&workspace_root().join("sam/local-ec2.toml"))
-        .expect("sam/local-ec2.toml parses");
-    config.listen = Listen::any_free_port();
+    let (mut config, name, labels) = local_ec2_config();
     config.store = StoreConfig::Dynamodb {
         table: "runway-reaper".into(),
     };
-    // One slot, and a runner that never boots is waited for rather than replaced.
-    let pool = &mut config.document.flow.pools[0];
-    pool.max_running = 1;
-    pool.boot_timeout_seconds = 600;
-    pool.idle_timeout_seconds = 600;
-    pool.recheck_after_seconds = 600;
-    let name = pool.name.clone();
-    let labels = pool.labels.clone();
+    // One slot.
+    config.document.flow.pools[0].max_running = 1;
     let system = LocalSystem::start_with_aws(config, Some(aws))
         .await
         .unwrap_or_else(|error| panic!("runway local did not start: {error}"));
@@ -116,16 +122,7 @@ async fn a_spot_interruption_warning_is_recorded_once_on_the_runner_of_its_insta
 
     let moto = MotoServer::start().expect("moto starts (run scripts/setup.sh)");
     let aws = moto.sdk_config().await;
-    let mut config = LocalConfig::from_file(&workspace_root().join("sam/local-ec2.toml"))
-        .expect("sam/local-ec2.toml parses");
-    config.listen = Listen::any_free_port();
-    // The runner is waited for rather than replaced while the warning comes.
-    let pool = &mut config.document.flow.pools[0];
-    pool.boot_timeout_seconds = 600;
-    pool.idle_timeout_seconds = 600;
-    pool.recheck_after_seconds = 600;
-    let pool_name = pool.name.clone();
-    let labels = pool.labels.clone();
+    let (config, pool_name, labels) = local_ec2_config();
     let system = LocalSystem::start_with_aws(config, Some(aws))
         .await
         .unwrap_or_else(|error| panic!("runway local did not start: {error}"));

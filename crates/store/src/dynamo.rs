@@ -112,25 +112,35 @@ impl DynamoStore {
         values: &[(&str, &str)],
         doing: &'static str,
     ) -> Result<bool, StoreError> {
+        let mut request = self.live_runner_update(name, update, also);
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(*placeholder, s(*value));
+        }
+        let outcome = request.send().await;
+        self.conditional_outcome(doing, outcome)
+    }
+
+    /// An `UpdateItem` of the runner record `name` that applies only while the record is live
+    /// (and `also` holds, when given); `:now` and `#expires_at` are set.
+    fn live_runner_update(
+        &self,
+        name: &RunnerName,
+        update: &str,
+        also: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let live = "attribute_exists(pk) AND #expires_at > :now";
         let condition = match also {
             Some(also) => format!("{live} AND {also}"),
             None => live.to_owned(),
         };
-        let mut request = self
-            .client
+        self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Key::runner(name).item()))
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()));
-        for (placeholder, value) in values {
-            request = request.expression_attribute_values(*placeholder, s(*value));
-        }
-        let outcome = request.send().await;
-        self.conditional_outcome(doing, outcome)
+            .expression_attribute_values(":now", n(self.now_seconds()))
     }
 
     /// Applies `update` (which stamps `attribute` with `:at`, now, if unset) to a live runner
@@ -144,14 +154,7 @@ impl DynamoStore {
         doing: &'static str,
     ) -> Result<bool, StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::runner(name).item()))
-            .update_expression(update)
-            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
-            .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(self.now_seconds()))
+            .live_runner_update(name, update, None)
             .expression_attribute_values(":at", s(text_time(self.clock.now())))
             // The item as it was: the stamp on it means an earlier call got there first.
             .return_values(ReturnValue::AllOld);

@@ -3,7 +3,6 @@
 //! key, tracing, schedule and alarms.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use regex::Regex;
 use runway_deploy_tests::{
@@ -2323,14 +2322,49 @@ async fn the_table_is_the_one_the_store_creates() {
     );
 }
 
+/// `sam build && sam deploy` as typed in the root: the configuration is where SAM looks, the
+/// Rust builder's beta feature is on (no question), and deploy has its stack name,
+/// capabilities and bucket, and asks for no confirmation.
 #[test]
-fn the_sam_config_builds_with_the_beta_rust_builder() {
-    let config: toml::Value = toml::from_str(&read("sam/samconfig.toml")).unwrap();
+fn the_sam_config_in_the_root_lets_sam_build_and_deploy_run_as_typed() {
+    let config: toml::Value = toml::from_str(&read("samconfig.toml")).unwrap();
+    let default = &config["default"];
     assert_eq!(
-        config["default"]["build"]["parameters"]["beta_features"].as_bool(),
+        default["build"]["parameters"]["beta_features"].as_bool(),
         Some(true)
     );
-    assert!(Path::new(&repo_root().join("sam/env.json")).exists());
+    assert_eq!(
+        default["global"]["parameters"]["stack_name"].as_str(),
+        Some("runway")
+    );
+    let deploy = &default["deploy"]["parameters"];
+    assert_eq!(deploy["capabilities"].as_str(), Some("CAPABILITY_IAM"));
+    assert_eq!(deploy["resolve_s3"].as_bool(), Some(true));
+    assert_eq!(deploy["confirm_changeset"].as_bool(), Some(false));
+    assert!(
+        deploy.get("parameter_overrides").is_none(),
+        "the stack deploys with its parameters' defaults"
+    );
+    assert_eq!(
+        default["validate"]["parameters"]["lint"].as_bool(),
+        Some(true)
+    );
+    assert!(
+        !repo_root().join("sam/samconfig.toml").exists(),
+        "one configuration"
+    );
+    let env_vars = default["local_invoke"]["parameters"]["env_vars"]
+        .as_str()
+        .unwrap();
+    assert!(repo_root().join(env_vars).exists(), "{env_vars}");
+    // Every parameter has a default: nothing to type at deploy.
+    let template = template();
+    for (name, parameter) in template.root["Parameters"].as_object().unwrap() {
+        assert!(
+            parameter.get("Default").is_some(),
+            "parameter {name} has no default"
+        );
+    }
 }
 
 // ---- Metrics ---------------------------------------------------------------------------------

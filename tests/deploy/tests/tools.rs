@@ -22,10 +22,16 @@ fn tool(relative: &str) -> PathBuf {
 }
 
 fn sam(dir: &Path, template: &Path) -> Output {
+    let mut args = vec!["validate".into(), "--lint".into(), "--template-file".into()];
+    args.push(template.as_os_str().to_owned());
+    sam_as_typed(dir, &args)
+}
+
+/// The SAM CLI run in `dir` with exactly `args`, offline.
+fn sam_as_typed(dir: &Path, args: &[std::ffi::OsString]) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(tool(".tools/sam-venv/bin/sam"))
-        .args(["validate", "--lint", "--template-file"])
-        .arg(template)
+        .args(args)
         .current_dir(dir)
         // Offline: no telemetry, no profile, static fake credentials, a fixed region.
         .env("HOME", home.path())
@@ -45,6 +51,47 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// `sam validate` typed with no flags in the repository root lints (samconfig.toml says so)
+/// and passes; the same configuration beside a template that only the linter refuses fails.
+#[test]
+fn sam_validate_as_typed_in_the_root_lints_and_passes() {
+    let root = repo_root();
+    let output = sam_as_typed(&root, &["validate".into()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("is a valid SAM Template"),
+        "{}",
+        text(&output)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("samconfig.toml"),
+        dir.path().join("samconfig.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("template.yaml"),
+        "AWSTemplateFormatVersion: \"2010-09-09\"\n\
+         Transform: AWS::Serverless-2016-10-31\n\
+         Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n\
+         \x20     Handler: index.handler\n      Runtime: python2.7\n\
+         \x20     InlineCode: \"def handler(e, c): pass\"\n",
+    )
+    .unwrap();
+    let refused = sam_as_typed(dir.path(), &["validate".into()]);
+    assert!(
+        !text(&refused).contains("is a valid SAM Template"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        text(&refused).contains("Linting failed"),
+        "{}",
+        text(&refused)
+    );
 }
 
 #[test]
