@@ -18,7 +18,7 @@ binary="$CARGO_TARGET_DIR/debug/runway"
 if [ -x "$binary" ]; then
   say "checking the build (seconds when nothing changed)"
 else
-  say "building runway: a first build takes about 12 minutes on 2 cores;" \
+  say "building runway: a first build takes about 10 minutes on 2 cores;" \
     "cargo shows its progress below"
 fi
 started=$SECONDS

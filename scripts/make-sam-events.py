@@ -152,12 +152,12 @@ context = {
 # Task state of job.asl.json -> sample event, one or more per step function.
 samples = {
     "Route": "route.json",
-    # A job's first admission: NewArrival has set `admission` to {"decision": "new"}.
-    "Admit": ("admit.json", {"admission": {"decision": "new"}}),
+    # A job's first admission: the state is the execution input and the route, no admission.
+    "Admit": ("admit.json", {"$": {**queued, "route": ROUTE}}),
     "WaitForSlot": "wait-for-slot.json",
-    "CheckStillQueued": "check-job.json",
+    "CheckJobAfterRunner": "check-job.json",
     "Provision": "provision.json",
-    "AwaitJobStart": "watch-job-started.json",
+    "AwaitJobEnd": "watch-job-completed.json",
     "AwaitRunnerGone": "watch-runner-gone.json",
     "CheckRunner": "check-runner.json",
     "Teardown": "teardown.json",
@@ -186,6 +186,8 @@ def resolve(parameters: dict, state: dict) -> dict:
             event[key] = value
         elif value in context:
             event[key[:-2]] = context[value]
+        elif value == "$":
+            event[key[:-2]] = state["$"]
         elif value.startswith("$.") and value[2:] in state:
             event[key[:-2]] = state[value[2:]]
         else:

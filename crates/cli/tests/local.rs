@@ -97,7 +97,7 @@ fn the_demo_runs_every_job_to_done_and_exits_when_idle() {
         "  started  ",
         "Route",
         "Provision",
-        "AwaitJobStart",
+        "AwaitRunnerBusy",
         "Teardown",
         "Release",
         "Done",

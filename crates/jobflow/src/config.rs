@@ -45,13 +45,14 @@ pub const RECHECK_BOUNDS: (u32, u32) = (1, 900);
 /// The longest Step Functions lets a Standard execution, and so any wait of it, run: a year.
 pub const STEP_FUNCTIONS_MAX_SECONDS: u32 = 31_536_000;
 
-/// What the job machine (`statemachines/job.asl.json`, `TimeoutSeconds` 10 days) leaves for a
-/// job to wait for a slot and for its runner to start: 5 days, the other 5 being the longest
-/// a job may run.
+/// What the job machine (`statemachines/job.asl.json`, `TimeoutSeconds` 11 days) leaves for a
+/// job to wait for a slot and for its runner to start: 5 days, 5 more being the longest a job
+/// may run and the last one [`JOB_FOLLOW_SECONDS`].
 pub const WAIT_AND_START_BUDGET_SECONDS: u32 = 432_000;
 
-/// How long the job machine gives a job to start once its runner is launched (`AwaitJobStart`).
-pub const JOB_START_SECONDS: u32 = 86_400;
+/// How long the job machine follows a job after its runner left without running it
+/// (`AwaitJobEnd`), holding neither runner nor slot.
+pub const JOB_FOLLOW_SECONDS: u32 = 86_400;
 
 /// How many times one execution may be sent to its pool's queue. Each wait adds 13 events to
 /// the execution's history, which Step Functions caps at 25,000: this bound, not only the time
@@ -366,12 +367,16 @@ impl PoolConfig {
     }
 
     /// The longest the job machine may take from the job's first admission until its runner
-    /// has had every chance to start: the wait for a slot, then the longer of the job's own
-    /// start deadline and the runner's (every replacement's boot deadline, then the idle one).
+    /// has had every chance to start: the wait for a slot, every replacement's boot deadline,
+    /// then the idle one.
     pub fn wait_and_start_seconds(&self) -> u64 {
+        u64::from(self.max_wait_seconds) + self.runner_start_seconds()
+    }
+
+    /// Every launch's boot deadline, then the idle one.
+    pub fn runner_start_seconds(&self) -> u64 {
         let boots = u64::from(self.boot_timeout_seconds) * (u64::from(self.max_replacements) + 1);
-        let runner = boots + u64::from(self.idle_timeout_seconds);
-        u64::from(self.max_wait_seconds) + runner.max(u64::from(JOB_START_SECONDS))
+        boots + u64::from(self.idle_timeout_seconds)
     }
 
     /// Adds this pool's problems; `index` is its place in `pools`, for the field paths.
@@ -447,9 +452,8 @@ impl PoolConfig {
         let total = self.wait_and_start_seconds();
         // Only once each bound is in range: the sum of out-of-range values says nothing new.
         if in_range && total > u64::from(WAIT_AND_START_BUDGET_SECONDS) {
-            let field = if u64::from(self.max_wait_seconds) + u64::from(JOB_START_SECONDS)
-                > u64::from(WAIT_AND_START_BUDGET_SECONDS)
-            {
+            // The larger share is the one to shorten.
+            let field = if u64::from(self.max_wait_seconds) >= self.runner_start_seconds() {
                 "max_wait_seconds"
             } else if u64::from(self.idle_timeout_seconds)
                 >= u64::from(self.boot_timeout_seconds) * (u64::from(self.max_replacements) + 1)
@@ -462,10 +466,11 @@ impl PoolConfig {
                 field,
                 format!(
                     "pool {name:?} may take {total} s before its runner has started: \
-                     max_wait_seconds ({}) plus the longer of a day for the job to start and \
-                     boot_timeout_seconds ({}) x (max_replacements ({}) + 1) + \
-                     idle_timeout_seconds ({}); at most {WAIT_AND_START_BUDGET_SECONDS} s fit, \
-                     since the job machine ends after 10 days and a job may run for 5",
+                     max_wait_seconds ({}) plus boot_timeout_seconds ({}) x (max_replacements \
+                     ({}) + 1) + idle_timeout_seconds ({}); at most \
+                     {WAIT_AND_START_BUDGET_SECONDS} s fit, since the job machine ends after 11 \
+                     days, a job may run for 5 and is followed for one more after a runner \
+                     left without it",
                     self.max_wait_seconds,
                     self.boot_timeout_seconds,
                     self.max_replacements,

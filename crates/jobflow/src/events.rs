@@ -126,27 +126,20 @@ impl JobEventRelay {
     async fn job_watch_event(&self, update: &JobEventUpdate) -> Result<(), ForwardError> {
         let store = &self.store;
         let job_id = JobId(update.job_id);
-        let output = match update.kind {
-            JobEventKind::Started => json!({
-                "status": "in_progress",
-                "runner_name": update.runner_name,
-                "reason": format!(
-                    "job {} started on {}",
-                    update.job_id,
-                    update.runner_name.as_deref().unwrap_or("a runner")
-                ),
-            }),
-            JobEventKind::Completed => json!({
-                "status": "completed",
-                "conclusion": update.conclusion,
-                "runner_name": update.runner_name,
-                "reason": format!(
-                    "job {} completed ({})",
-                    update.job_id,
-                    update.conclusion.as_deref().unwrap_or("no conclusion")
-                ),
-            }),
-        };
+        // A job watch waits for the job's end only.
+        if update.kind != JobEventKind::Completed {
+            return Ok(());
+        }
+        let output = json!({
+            "status": "completed",
+            "conclusion": update.conclusion,
+            "runner_name": update.runner_name,
+            "reason": format!(
+                "job {} completed ({})",
+                update.job_id,
+                update.conclusion.as_deref().unwrap_or("no conclusion")
+            ),
+        });
         let Some(watch) = store
             .take_job_watch(job_id)
             .await
@@ -464,7 +457,7 @@ mod tests {
                 pool: PoolName::new("linux").unwrap(),
                 provider: "local".into(),
                 instance_id: None,
-                state: RunnerState::Idle,
+                state: RunnerState::Busy { job_id: JobId(7) },
                 runner_watch: None,
                 launched_at: now,
                 job_started_at: None,
@@ -480,7 +473,7 @@ mod tests {
                 .set_runner_token(
                     &runner,
                     &TaskToken::new("runner-token").unwrap(),
-                    RunnerWait::Busy
+                    RunnerWait::Gone
                 )
                 .await
                 .unwrap()
@@ -498,7 +491,7 @@ mod tests {
         let relay = JobEventRelay::new(store.clone(), Arc::new(Unreachable));
         let delivered = relay
             .job_event(JobEventUpdate {
-                kind: JobEventKind::Started,
+                kind: JobEventKind::Completed,
                 job_id: 7,
                 run_id: 1,
                 run_attempt: 1,
@@ -506,7 +499,7 @@ mod tests {
                 repository: "octo-org/app".into(),
                 runner_name: Some(runner.to_string()),
                 runner_id: Some(1),
-                conclusion: None,
+                conclusion: Some("success".into()),
                 delivery_id: None,
             })
             .await;

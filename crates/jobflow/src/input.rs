@@ -133,6 +133,25 @@ pub(crate) struct AdmitInput {
     /// first time).
     #[serde(default)]
     pub admission: Option<Value>,
+    /// The state so far (`"state.$": "$"`), whose `admission` is the previous one: the job
+    /// machine passes the whole state because a path to a field that is not there yet (the
+    /// first time) would fail the task.
+    #[serde(default)]
+    pub state: Option<Value>,
+}
+
+impl AdmitInput {
+    /// The admission a job back from the queue had, from `admission` or the state's.
+    pub fn previous_admission(&self) -> Option<Value> {
+        self.admission
+            .clone()
+            .or_else(|| {
+                self.state
+                    .as_ref()
+                    .and_then(|state| state.get("admission").cloned())
+            })
+            .filter(|admission| !admission.is_null())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,7 +195,6 @@ pub(crate) enum ReplaceReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum WatchKind {
-    JobStarted,
     JobCompleted,
     RunnerBusy,
     RunnerGone,
@@ -223,9 +241,13 @@ pub(crate) struct TeardownInput {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub(crate) enum Outcome {
+    /// The job ran on the execution's runner, which is gone.
     Done,
+    /// The execution's runner is gone without having run the job, which is followed on.
+    RunnerGone,
+    /// The job ended before a runner was launched.
     Cancelled,
     Failed,
 }
@@ -282,7 +304,7 @@ mod check_input_tests {
     #[test]
     fn a_step_takes_what_job_asl_json_passes_and_refuses_what_it_lacks() {
         let mut watch = common();
-        watch["watch"] = json!("job-started");
+        watch["watch"] = json!("job-completed");
         watch["task_token"] = json!("token");
         assert_eq!(Step::Watch.check_input(&watch), Ok(()));
         assert_eq!(Step::CheckJob.check_input(&common()), Ok(()));

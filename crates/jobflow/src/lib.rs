@@ -8,10 +8,12 @@
 //! ([`JobFlow::register_tasks`]) run the same code.
 //!
 //! Webhook `in_progress`/`completed` events reach the waiting executions through
-//! `impl runway_webhook::JobEvents for JobFlow`: matched by job id (the execution that follows
-//! the job) and, independently, by runner name (the execution that launched the runner),
-//! because GitHub gives a queued job to any idle runner with matching labels. The webhook
-//! does the same through [`JobEventRelay`], which needs only the store and the callbacks.
+//! `impl runway_webhook::JobEvents for JobFlow`: matched by runner name (the execution that
+//! launched the runner waits for it to take a job, then to leave) and, independently, a
+//! `completed` event by job id (an execution whose runner left without running its job
+//! follows the job to its end), because GitHub gives a queued job to any idle runner with
+//! matching labels. The webhook does the same through [`JobEventRelay`], which needs only the
+//! store and the callbacks.
 //!
 //! Every wait-for-event step registers its task token first and then checks whether the event
 //! already happened, completing its own token when it did: an event that arrives before the
@@ -30,7 +32,7 @@ mod steps;
 
 pub use callbacks::{CallbackError, SfnCallbacks, TaskCallbacks};
 pub use config::{
-    ConfigError, FlowConfig, JOB_START_SECONDS, MAX_RUNNER_NAME_PREFIX, MAX_SLOT_WAITS,
+    ConfigError, FlowConfig, JOB_FOLLOW_SECONDS, MAX_RUNNER_NAME_PREFIX, MAX_SLOT_WAITS,
     PoolCeilings, PoolConfig, Problem, RECHECK_BOUNDS, RunnerScopeConfig, RunnerScopeLevel,
     STEP_FUNCTIONS_MAX_SECONDS, WAIT_AND_START_BUDGET_SECONDS,
 };

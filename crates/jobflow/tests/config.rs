@@ -172,10 +172,10 @@ fn step_names_substitutions_and_local_arns() {
     runway_asl::Definition::parse_with_substitutions(&template, &substitutions).unwrap();
 }
 
-/// A lost `in_progress` or `completed` webhook must not leave a watch waiting for days: each
-/// job watch times out hourly, the runner's every 15 minutes, and is retried, and the retried
-/// watch asks GitHub. Together the retries cover the watch's whole span (a day to start, five
-/// to finish).
+/// A lost `completed` webhook must not leave a watch waiting for days: the job watch times
+/// out hourly, the runner's every 15 minutes, and is retried, and the retried watch asks
+/// GitHub. Together the retries cover the watch's whole span (five days for the runner's job,
+/// one to follow a job after its runner left without it).
 #[test]
 fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
     let text = std::fs::read_to_string(
@@ -183,17 +183,13 @@ fn job_watches_re_read_the_job_every_hour_for_their_whole_span() {
     )
     .unwrap();
     let machine: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let branches = machine["States"]["Follow"]["Branches"].as_array().unwrap();
     // The runner's wait holds a slot, so it re-checks more often.
     for (name, span_seconds, heartbeat) in [
-        ("AwaitJobStart", 86_400, 3600),
-        ("AwaitJobDone", 432_000, 3600),
+        ("AwaitJobEnd", runway_jobflow::JOB_FOLLOW_SECONDS, 3600),
         ("AwaitRunnerGone", 432_000, 900),
     ] {
-        let state = branches
-            .iter()
-            .find_map(|branch| branch["States"].get(name))
-            .unwrap_or_else(|| panic!("{name} is in a branch of Follow"));
+        let span_seconds = u64::from(span_seconds);
+        let state = &machine["States"][name];
         let timeout = state["TimeoutSeconds"].as_u64().unwrap();
         assert!(
             timeout <= heartbeat,
@@ -308,12 +304,12 @@ fn timeouts_step_functions_cannot_wait_are_refused_naming_the_field() {
             vec![pool("a", r#", "recheck_after_seconds": 0"#)],
             "pools[0].recheck_after_seconds",
         ),
-        // Each within a year, together beyond what the job machine's 10 days leave.
+        // Each within a year, together beyond what the job machine's 11 days leave.
         (
             vec![
                 pool("a", ""),
                 pool("b", ""),
-                pool("c", r#", "max_wait_seconds": 400000"#),
+                pool("c", r#", "max_wait_seconds": 432000"#),
             ],
             "pools[2].max_wait_seconds",
         ),
@@ -359,7 +355,10 @@ fn timeouts_step_functions_cannot_wait_are_refused_naming_the_field() {
     fits.validate().unwrap();
     assert!(fits.pools[0].wait_and_start_seconds() <= u64::from(WAIT_AND_START_BUDGET_SECONDS));
     let mut full = fits.clone();
-    full.pools[0].max_wait_seconds =
-        WAIT_AND_START_BUDGET_SECONDS - runway_jobflow::JOB_START_SECONDS;
+    full.pools[0].max_wait_seconds = WAIT_AND_START_BUDGET_SECONDS
+        - u32::try_from(full.pools[0].runner_start_seconds()).unwrap();
     full.validate().unwrap();
+    full.pools[0].max_wait_seconds += 1;
+    let over = full.validate().unwrap_err().to_string();
+    assert!(over.contains("pools[0].max_wait_seconds"), "{over}");
 }

@@ -24,7 +24,7 @@ use runway_github_emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, JobStatus, NewJob, Scope, WebhookTarget,
 };
 use runway_jobflow::{
-    Deps, FlowConfig, JOB_START_SECONDS, JobFlow, MAX_SLOT_WAITS, PoolConfig, RECHECK_BOUNDS,
+    Deps, FlowConfig, JobFlow, MAX_SLOT_WAITS, PoolConfig, RECHECK_BOUNDS,
     WAIT_AND_START_BUDGET_SECONDS,
 };
 use runway_providers::{
@@ -697,10 +697,9 @@ async fn a_lost_completed_webhook_holds_the_slot_at_most_one_heartbeat() {
         seconds(completed_at, done.stop_date.unwrap())
     );
     let result = output(&done);
-    assert_eq!(
-        result["outcome"]["job"]["status"], "completed",
-        "{result:#}"
-    );
+    // GitHub, asked on the re-check, says the runner ran this job: it is done too.
+    assert_eq!(result["runner_status"]["status"], "gone", "{result:#}");
+    assert_eq!(result["runner_status"]["job_id"], job, "{result:#}");
     let runner_name = result["runner"]["runner_name"].as_str().unwrap().to_owned();
     assert_eq!(
         machine.runners.ended(&runner_name),
@@ -721,8 +720,9 @@ async fn the_longest_allowed_wait_for_a_slot_stays_within_the_history_limit() {
     let mut pool = pool();
     pool.max_running = 1;
     pool.recheck_after_seconds = RECHECK_BOUNDS.0;
-    // The longest wait a pool may configure (its runner deadlines are far below a day).
-    pool.max_wait_seconds = WAIT_AND_START_BUDGET_SECONDS - JOB_START_SECONDS;
+    // The longest wait a pool may configure.
+    pool.max_wait_seconds =
+        WAIT_AND_START_BUDGET_SECONDS - u32::try_from(pool.runner_start_seconds()).unwrap();
     let mut longer = FlowConfig {
         pools: vec![pool.clone()],
         ..FlowConfig::default()
@@ -839,9 +839,10 @@ async fn the_longest_allowed_wait_for_a_slot_stays_within_the_history_limit() {
     );
 }
 
-/// A job whose webhooks all arrive: the states it passes through, what Step Functions bills.
+/// A job whose webhooks all arrive: the states it passes through, what Step Functions bills
+/// (at most 12 a job).
 #[tokio::test(start_paused = true)]
-async fn a_happy_path_job_takes_20_state_transitions() {
+async fn a_happy_path_job_takes_11_state_transitions() {
     let machine = Machine::start(pool()).await;
     let job = machine.queue_job(Duration::from_secs(30));
     let execution = machine.execution_of(job).await;
@@ -853,7 +854,22 @@ async fn a_happy_path_job_takes_20_state_transitions() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(states.len(), 20, "{states:#?}");
+    assert_eq!(
+        states,
+        [
+            "Route",
+            "IsItOurs",
+            "Admit",
+            "AdmitDecision",
+            "Provision",
+            "AwaitRunnerBusy",
+            "AwaitRunnerGone",
+            "Teardown",
+            "RunnerLeft",
+            "Release",
+            "Done",
+        ]
+    );
     let result = output(&done);
     let runner_name = result["runner"]["runner_name"].as_str().unwrap().to_owned();
     assert_nothing_left(&machine, &execution, &runner_name).await;

@@ -218,6 +218,7 @@ async fn a_full_ceiling_makes_the_job_wait_naming_the_ceiling() {
         ..Options::default()
     })
     .await;
+    let mut admitted_inputs = Vec::new();
     for name in ["job-a", "job-b"] {
         let input = fixture.queue_job(&["self-hosted", "linux"]);
         let admitted = fixture
@@ -225,6 +226,9 @@ async fn a_full_ceiling_makes_the_job_wait_naming_the_ceiling() {
             .await
             .unwrap();
         assert_eq!(admitted["decision"], "admit", "{admitted}");
+        // Admitted, the job was read from GitHub: still queued.
+        assert_eq!(admitted["job"]["status"], "queued", "{admitted}");
+        admitted_inputs.push(input);
     }
     let input = fixture.queue_job(&["self-hosted", "linux"]);
     let waiting = fixture
@@ -238,7 +242,7 @@ async fn a_full_ceiling_makes_the_job_wait_naming_the_ceiling() {
     assert_eq!(waiting["recheck_after_seconds"], 60);
 
     // A retried admission of a job that holds a slot counts nothing twice.
-    let input = job_input(0, 0, &["self-hosted", "linux"]);
+    let input = admitted_inputs[0].clone();
     let mut again = fixture.routed("job-a", &input).await;
     again["input"] = input;
     let admitted = fixture.run(Step::Admit, again).await.unwrap();
@@ -528,6 +532,27 @@ async fn check_job_reports_github_status_and_errors_clearly() {
     let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
     assert_eq!(status["status"], "completed");
     assert_eq!(status["conclusion"], "cancelled");
+    // Admitted after it was cancelled, the job needs no runner: the slot it took is for the
+    // machine to release (ReleaseUnneededSlot).
+    let admitted = fixture.run(Step::Admit, state.clone()).await.unwrap();
+    assert_eq!(admitted["decision"], "not-needed", "{admitted}");
+    assert!(
+        admitted["reason"]
+            .as_str()
+            .unwrap()
+            .contains("before any runner took it"),
+        "{admitted}"
+    );
+    let holder = fixture.store().slot_holder(&exec("job-a")).await.unwrap();
+    assert!(holder.is_some(), "the slot is held until it is released");
+    let released = fixture
+        .run(
+            Step::Release,
+            json!({"execution": "job-a", "input": input, "route": state["route"], "outcome": "cancelled"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(released["slot"], "released", "{released}");
     assert!(
         status["reason"]
             .as_str()
@@ -537,7 +562,7 @@ async fn check_job_reports_github_status_and_errors_clearly() {
     );
 
     // A job that already ran took a runner launched for another job of the pool, which now
-    // waits for a runner in its turn: this one is launched anyway.
+    // waits for a runner in its turn: admitted, it is launched one anyway.
     let ran = fixture.queue_job(&["self-hosted", "linux"]);
     let ran_id = ran["job"]["id"].as_u64().unwrap();
     let runner = fixture
@@ -557,6 +582,20 @@ async fn check_job_reports_github_status_and_errors_clearly() {
         "{outcome:?}"
     );
     let ran_state = fixture.routed("job-ran", &ran).await;
+    let admitted = fixture.run(Step::Admit, ran_state.clone()).await.unwrap();
+    assert_eq!(admitted["decision"], "admit", "{admitted}");
+    assert_eq!(
+        admitted["job"]["status"], "completed-elsewhere",
+        "{admitted}"
+    );
+    assert!(
+        admitted["job"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a runner is launched anyway"),
+        "{admitted}"
+    );
+    // Asked once the execution's runner left having run another job, it needs none.
     let status = fixture.run(Step::CheckJob, ran_state).await.unwrap();
     assert_eq!(status["status"], "completed-elsewhere", "{status}");
     assert_eq!(status["runner_name"], "launched-for-another-job");
@@ -564,7 +603,7 @@ async fn check_job_reports_github_status_and_errors_clearly() {
         status["reason"]
             .as_str()
             .unwrap()
-            .contains("a runner is launched anyway"),
+            .ends_with("it needs no runner"),
         "{status}"
     );
 
@@ -889,7 +928,7 @@ async fn a_watch_completes_itself_when_the_event_already_happened() {
     let output = fixture
         .run(
             Step::Watch,
-            json!({"execution": "job-w", "input": input, "watch": "job-started", "task_token": waiting.token}),
+            json!({"execution": "job-w", "input": input, "watch": "job-completed", "task_token": waiting.token}),
         )
         .await
         .unwrap();
@@ -977,11 +1016,11 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
     let runner_b = fixture.run(Step::Provision, state_b).await.unwrap();
     let runner_b_name = runner_b["runner_name"].as_str().unwrap().to_owned();
 
-    let job_watch_a = fixture.tokens.park("a-job-started").await;
+    let job_done_a = fixture.tokens.park("a-job-done").await;
     fixture
         .run(
             Step::Watch,
-            json!({"execution": "job-a", "input": input_a, "watch": "job-started", "task_token": job_watch_a.token}),
+            json!({"execution": "job-a", "input": input_a, "watch": "job-completed", "task_token": job_done_a.token}),
         )
         .await
         .unwrap();
@@ -1001,11 +1040,8 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
         .job_event(update(JobEventKind::Started, None))
         .await
         .unwrap();
-    let started = fixture
-        .tokens
-        .output(&fixture.tokens.outcome(&job_watch_a).await);
-    assert_eq!(started["status"], "in_progress");
-    assert_eq!(started["runner_name"], runner_b_name.as_str());
+    // The job's start is not its end: A's job watch keeps waiting.
+    assert!(fixture.tokens.is_running(&job_done_a));
     let busy = fixture
         .tokens
         .output(&fixture.tokens.outcome(&runner_watch_b).await);
@@ -1025,14 +1061,6 @@ async fn job_events_reach_the_job_watch_and_the_runner_watch_independently() {
     );
 
     // Completion: the job watch gets the conclusion, the runner watch "gone".
-    let job_done_a = fixture.tokens.park("a-job-done").await;
-    fixture
-        .run(
-            Step::Watch,
-            json!({"execution": "job-a", "input": input_a, "watch": "job-completed", "task_token": job_done_a.token}),
-        )
-        .await
-        .unwrap();
     let runner_gone_b = fixture.tokens.park("b-runner-gone").await;
     fixture
         .run(

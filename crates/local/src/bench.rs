@@ -33,6 +33,9 @@ use crate::system::{LocalError, LocalSystem, Supplied};
 const REPOSITORY: &str = "octo-org/app";
 const POOL: &str = "bench";
 const LABELS: [&str; 3] = ["self-hosted", "linux", "x64"];
+/// What Step Functions Standard charges for 1,000 state transitions, in US dollars (the
+/// published price in most regions, us-east-1 among them).
+const STANDARD_PRICE_PER_1000_TRANSITIONS: f64 = 0.025;
 /// Jobs run before the latency samples, so connections and caches are warm.
 const WARM_UP_JOBS: usize = 20;
 
@@ -146,8 +149,12 @@ pub struct ThroughputReport {
     pub succeeded: usize,
     /// States entered per execution (what Step Functions Standard bills), mean over the burst.
     pub transitions_per_job: f64,
-    /// States entered by one happy-path execution, by name, in order.
+    /// States entered by the execution with the fewest, by name, in order: the happy path.
     pub happy_path: Vec<String>,
+    /// Step function invocations per execution (its `LambdaFunctionScheduled` and
+    /// `TaskScheduled` events), mean over the burst; the webhook function's invocations (one
+    /// per delivery) come on top.
+    pub step_invocations_per_job: f64,
     /// Peak resident memory of this process after the run, in MiB.
     pub peak_rss_mib: Option<f64>,
     /// When the executions ended, in seconds after the burst was queued: whether a slow run
@@ -733,6 +740,7 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
         max: in_seconds(&durations, 1.0),
     };
     let mut transitions = 0usize;
+    let mut invocations = 0usize;
     let mut happy_path = Vec::new();
     for execution in &executions {
         let history = system
@@ -744,7 +752,20 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
             .map(str::to_owned)
             .collect();
         transitions += entered.len();
-        if happy_path.is_empty() {
+        invocations += history
+            .iter()
+            // A Task naming a function is `LambdaFunctionScheduled`; `lambda:invoke` ones
+            // (the waits for a task token) are `TaskScheduled`.
+            .filter(|event| {
+                matches!(
+                    event.event_type.as_str(),
+                    "LambdaFunctionScheduled" | "TaskScheduled"
+                )
+            })
+            .count();
+        // The shortest: in a burst many runners run another execution's job, whose paths
+        // are longer.
+        if happy_path.is_empty() || entered.len() < happy_path.len() {
             happy_path = entered;
         }
     }
@@ -755,6 +776,7 @@ pub async fn measure_throughput(options: &BenchOptions) -> Result<ThroughputRepo
         succeeded: executions.len(),
         transitions_per_job: transitions as f64 / executions.len().max(1) as f64,
         happy_path,
+        step_invocations_per_job: invocations as f64 / executions.len().max(1) as f64,
         peak_rss_mib: peak_rss_mib(),
         ended_after,
         execution_seconds,
@@ -814,9 +836,16 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "state transitions per job: {:.1}; a happy path: {}",
+            "state transitions per job: {:.1} (${:.3} per 1,000 jobs on Standard workflows at \
+             ${STANDARD_PRICE_PER_1000_TRANSITIONS} per 1,000 transitions); a happy path: {}",
             t.transitions_per_job,
+            t.transitions_per_job * STANDARD_PRICE_PER_1000_TRANSITIONS,
             t.happy_path.join(" → ")
+        )?;
+        writeln!(
+            f,
+            "step function invocations per job: {:.1} (and one webhook invocation per delivery)",
+            t.step_invocations_per_job
         )?;
         if let Some(rss) = t.peak_rss_mib {
             writeln!(f, "peak resident memory: {rss:.0} MiB")?;

@@ -790,12 +790,7 @@ impl Reaper {
                 .open_waits(&execution)
                 .await?
                 .iter()
-                .any(|wait| {
-                    matches!(
-                        wait.get("watch").and_then(Value::as_str),
-                        Some("job-started" | "job-completed")
-                    )
-                });
+                .any(|wait| wait.get("watch").and_then(Value::as_str) == Some("job-completed"));
             if !waits_for_job {
                 report.keep(KEEP_NO_SLOT);
                 continue;

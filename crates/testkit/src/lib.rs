@@ -3,6 +3,8 @@
 //! - [`MotoServer`]: a real AWS API (moto) on 127.0.0.1, for tests of code that talks to
 //!   DynamoDB, EC2, SSM, ECS and friends. One server per test binary via
 //!   [`MotoServer::shared`]; tests keep apart by using their own table or resource names.
+//! - [`RuntimeApi`]: the Lambda Runtime API on 127.0.0.1, for running the Lambda executable as
+//!   Lambda does.
 //! - [`workspace_root`], [`shared_dir`], [`fixtures_dir`], [`asl_conformance_dir`]: where the
 //!   repository, the shared fixtures and the recorded ASL executions live (every reader uses
 //!   these, so `RUNWAY_SHARED_DIR`, `RUNWAY_FIXTURES_DIR` and `RUNWAY_ASL_CONFORMANCE_DIR` are
@@ -21,11 +23,13 @@
 
 mod moto;
 mod paths;
+pub mod runtime_api;
 
 pub use moto::MotoServer;
 pub use paths::{
     asl_conformance_dir, built_policy, built_policy_bytes, fixtures_dir, shared_dir, workspace_root,
 };
+pub use runtime_api::RuntimeApi;
 
 /// What can go wrong while setting up test support.
 #[derive(Debug, thiserror::Error)]
@@ -60,4 +64,6 @@ pub enum TestkitError {
     },
     #[error("{path}: {reason}; run scripts/build-policies.sh to build the policy modules")]
     PolicyNotBuilt { path: String, reason: String },
+    #[error("could not serve the Lambda Runtime API on 127.0.0.1: {0}")]
+    RuntimeApi(String),
 }

@@ -8,191 +8,15 @@
 //! a command: `scripts/sam-build.sh --smoke` sets it to the arm64 `bootstrap` that `sam build`
 //! made, under `qemu-aarch64`.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use aws_sdk_ssm::types::ParameterType;
-use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use runway_testkit::MotoServer;
+use runway_testkit::runtime_api::{Report, RuntimeApi, TRACE_PARENT, TRACE_ROOT};
 use serde_json::{Value, json};
+use support::{function_command, sam_environment, sam_resources, sample};
 use tokio::process::Command;
-use tokio::sync::{Notify, mpsc};
-
-const RUNTIME: &str = "/2018-06-01/runtime";
-
-/// What the executable reported to the Runtime API.
-#[derive(Debug)]
-enum Report {
-    Response { request_id: String, body: Value },
-    Error { request_id: String, body: Value },
-}
-
-#[derive(Clone)]
-struct RuntimeApi {
-    events: Arc<Mutex<VecDeque<(String, Value)>>>,
-    queued: Arc<Notify>,
-    reports: mpsc::UnboundedSender<Report>,
-}
-
-impl RuntimeApi {
-    fn queue(&self, request_id: &str, event: Value) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push_back((request_id.to_owned(), event));
-        }
-        self.queued.notify_one();
-    }
-}
-
-/// `GET .../invocation/next`: long-polls until an event is queued, as Lambda does.
-async fn next_invocation(State(api): State<RuntimeApi>) -> Response {
-    loop {
-        let next = api
-            .events
-            .lock()
-            .ok()
-            .and_then(|mut events| events.pop_front());
-        if let Some((request_id, event)) = next {
-            let mut headers = HeaderMap::new();
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-                + 60_000;
-            let pairs = [
-                ("lambda-runtime-aws-request-id", request_id.clone()),
-                ("lambda-runtime-deadline-ms", deadline.to_string()),
-                (
-                    "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:runway-test".to_owned(),
-                ),
-                (
-                    "lambda-runtime-trace-id",
-                    format!("Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"),
-                ),
-            ];
-            for (name, value) in pairs {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    headers.insert(name, value);
-                }
-            }
-            return (headers, axum::Json(event)).into_response();
-        }
-        api.queued.notified().await;
-    }
-}
-
-const TRACE_ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
-const TRACE_PARENT: &str = "53995c3f42cd8ad8";
-
-fn parse(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| json!(String::from_utf8_lossy(body)))
-}
-
-/// `POST .../invocation/{request_id}/response` and `.../error`.
-async fn invocation_result(
-    State(api): State<RuntimeApi>,
-    UrlPath((request_id, result)): UrlPath<(String, String)>,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let body = parse(&body);
-    let report = match result.as_str() {
-        "response" => Report::Response { request_id, body },
-        "error" => Report::Error { request_id, body },
-        _ => return StatusCode::NOT_FOUND,
-    };
-    let _ = api.reports.send(report);
-    StatusCode::ACCEPTED
-}
-
-/// A Runtime API on 127.0.0.1: its address, the API, and the reports it receives.
-async fn start_runtime_api() -> (String, RuntimeApi, mpsc::UnboundedReceiver<Report>) {
-    let (reports, received) = mpsc::unbounded_channel();
-    let api = RuntimeApi {
-        events: Arc::default(),
-        queued: Arc::default(),
-        reports,
-    };
-    let app = Router::new()
-        .route(&format!("{RUNTIME}/invocation/next"), get(next_invocation))
-        .route(
-            &format!("{RUNTIME}/invocation/{{request_id}}/{{result}}"),
-            post(invocation_result),
-        )
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (address, api, received)
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample(name: &str) -> Value {
-    let path = repo_root().join("sam/events").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// The function environment `sam local invoke` gives every function (`sam/env.json`).
-fn sam_environment() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(repo_root().join("sam/env.json")).unwrap();
-    let env: Value = serde_json::from_str(&text).unwrap();
-    env["Parameters"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
-        .collect()
-}
-
-/// The executable with `_HANDLER=handler`, as Lambda starts it: the Runtime API's address,
-/// the function's variables, credentials and an endpoint that lead to moto, nothing
-/// inherited.
-fn function_command(handler: &str, runtime_api: &str, moto: &MotoServer) -> Command {
-    let mut command = match std::env::var("RUNWAY_LAMBDA_EXECUTABLE") {
-        Ok(line) if !line.trim().is_empty() => {
-            let mut words = line.split_whitespace();
-            let mut command = Command::new(words.next().unwrap_or_default());
-            command.args(words);
-            command
-        }
-        _ => Command::new(env!("CARGO_BIN_EXE_runway-lambda")),
-    };
-    command
-        .env_clear()
-        .envs(sam_environment())
-        .env("_HANDLER", handler)
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", format!("runway-{handler}"))
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/runway/test/{handler}"),
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]0123")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", moto.endpoint_url())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 /// Runs the function until it exits (it must, within a minute); what it printed.
 async fn exits_with(mut command: Command) -> (std::process::ExitStatus, String) {
@@ -208,40 +32,6 @@ async fn exits_with(mut command: Command) -> (std::process::ExitStatus, String) 
     (output.status, printed)
 }
 
-/// What sam/env.json points at, made on moto once per test binary.
-async fn sam_resources(moto: &'static MotoServer) {
-    static MADE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    MADE.get_or_init(|| async move {
-        let env: std::collections::HashMap<String, String> =
-            sam_environment().into_iter().collect();
-        let aws = moto.sdk_config().await;
-        runway_store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &env["RUNWAY_TABLE"])
-            .await
-            .unwrap();
-        aws_sdk_ssm::Client::new(&aws)
-            .put_parameter()
-            .name(&env["RUNWAY_GITHUB_CREDENTIAL_PARAMETER"])
-            .value("ghp_sample")
-            .r#type(ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-        let machine_arn = &env["RUNWAY_JOB_STATE_MACHINE_ARN"];
-        let name = machine_arn.rsplit(':').next().unwrap();
-        let created = aws_sdk_sfn::Client::new(&aws)
-            .create_state_machine()
-            .name(name)
-            .definition(r#"{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}"#)
-            .role_arn("arn:aws:iam::123456789012:role/runway-job")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.state_machine_arn(), machine_arn);
-    })
-    .await;
-}
-
 /// Runs one invocation of `event` on the function with `_HANDLER=handler`; its report.
 async fn invoke(handler: &str, event: Value) -> Report {
     invoke_with(handler, event, |_| {}).await
@@ -251,13 +41,13 @@ async fn invoke(handler: &str, event: Value) -> Report {
 async fn invoke_with(handler: &str, event: Value, adjust: impl FnOnce(&mut Command)) -> Report {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
     sam_resources(moto).await;
-    let (address, api, mut reports) = start_runtime_api().await;
-    let mut command = function_command(handler, &address, moto);
+    let mut api = RuntimeApi::start().await.unwrap();
+    let mut command = function_command(handler, api.address(), moto);
     adjust(&mut command);
     let mut function = command.spawn().unwrap();
     api.queue("request-1", event);
     let report = tokio::select! {
-        report = reports.recv() => report.expect("the Runtime API stays up"),
+        report = api.report() => report.expect("the Runtime API stays up"),
         status = function.wait() => {
             let output = function.wait_with_output().await.ok();
             panic!("{handler} exited ({status:?}) before answering: {output:?}")
@@ -389,11 +179,11 @@ async fn with_active_tracing_each_aws_call_of_an_invocation_is_an_xray_subsegmen
         assert!(subsegment["end_time"].as_f64() >= subsegment["start_time"].as_f64());
     }
 
-    let (report, subsegments) = traced_invocation("admit", sample("admit.json")).await;
+    let (report, subsegments) = traced_invocation("release", sample("release-done.json")).await;
     let Report::Response { body, .. } = report else {
         panic!("{report:?}");
     };
-    assert_eq!(body["decision"], "admit", "{body}");
+    assert_eq!(body["slot"], "not-held", "{body}");
     let calls = calls_in(&subsegments);
     assert!(
         calls.iter().any(|call| call.starts_with("DynamoDB ")),
@@ -454,8 +244,8 @@ async fn the_reap_entry_point_takes_a_spot_interruption_warning_from_eventbridge
 #[tokio::test]
 async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
-    let (address, _api, mut reports) = start_runtime_api().await;
-    let (status, printed) = exits_with(function_command("bootstrap", &address, moto)).await;
+    let mut api = RuntimeApi::start().await.unwrap();
+    let (status, printed) = exits_with(function_command("bootstrap", api.address(), moto)).await;
     assert!(!status.success());
     assert!(
         printed.contains(r#"unknown handler \"bootstrap\""#),
@@ -463,7 +253,7 @@ async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
     );
     assert!(printed.contains("webhook, route, admit"), "{printed}");
     assert!(
-        reports.try_recv().is_err(),
+        api.try_report().is_none() && api.first_poll().is_none(),
         "it asked for no work and reported nothing"
     );
 }
@@ -471,8 +261,8 @@ async fn an_unknown_handler_stops_the_function_with_the_names_to_use() {
 #[tokio::test]
 async fn a_setting_missing_stops_the_function_with_one_log_line_saying_what_to_set() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
-    let (address, _api, mut reports) = start_runtime_api().await;
-    let mut command = function_command("route", &address, moto);
+    let api = RuntimeApi::start().await.unwrap();
+    let mut command = function_command("route", api.address(), moto);
     command.env_remove("RUNWAY_TABLE");
     let (status, printed) = exits_with(command).await;
     assert!(!status.success());
@@ -489,5 +279,5 @@ async fn a_setting_missing_stops_the_function_with_one_log_line_saying_what_to_s
             .is_some_and(|error| error.contains("RUNWAY_TABLE is not set")),
         "{printed}"
     );
-    assert!(reports.try_recv().is_err(), "it asked for no work");
+    assert!(api.first_poll().is_none(), "it asked for no work");
 }

@@ -58,6 +58,7 @@ fn event(payload: Value) -> LambdaEvent<Value> {
 #[tokio::test]
 async fn route_admit_and_release_run_through_the_lambda_handler_on_dynamodb() {
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
+    let emulator = sample_repository_on_github().await;
     let store = table(moto, "lambda-flow").await;
     put_parameter(
         moto,
@@ -72,14 +73,15 @@ async fn route_admit_and_release_run_through_the_lambda_handler_on_dynamodb() {
             (TABLE_ENV, "lambda-flow"),
             (CONFIG_ENV, CONFIG),
             (GITHUB_CREDENTIAL_PARAMETER_ENV, "/lambda-flow/github/token"),
-            // Route, admit and release do not call GitHub.
-            (GITHUB_API_URL_ENV, "http://127.0.0.1:9"),
+            // Admit reads the job it admits.
+            (GITHUB_API_URL_ENV, emulator.api_url()),
         ],
     )
     .await
     .unwrap();
 
-    let route_input = sample("route.json");
+    let mut route_input = sample("route.json");
+    route_input["input"]["job"]["id"] = json!(queued_job(&emulator));
     let execution = route_input["execution"].as_str().unwrap().to_owned();
     let route = handle(&flow, Step::Route, event(route_input.clone()))
         .await
@@ -421,6 +423,26 @@ async fn a_policy_file_compiled_for_another_architecture_is_a_setup_error_saying
     );
 }
 
+/// The sample job's repository on the emulated GitHub, where its runner registers.
+async fn sample_repository_on_github() -> runway_github_emulator::EmulatorHandle {
+    runway_github_emulator::Emulator::start(runway_github_emulator::EmulatorConfig {
+        repositories: vec!["lineville/elastic-machines-testing".to_owned()],
+        organizations: vec!["lineville".to_owned()],
+        ..runway_github_emulator::EmulatorConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A job queued in the sample repository, as the admit step reads the jobs it admits.
+fn queued_job(emulator: &runway_github_emulator::EmulatorHandle) -> u64 {
+    let job = runway_github_emulator::NewJob::new(
+        "lineville/elastic-machines-testing",
+        &["self-hosted", "k8s"],
+    );
+    emulator.create_job(job).unwrap().job_id
+}
+
 fn sample_state(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../sam/sample-state")
@@ -450,16 +472,8 @@ fn keys(value: &Value) -> Vec<&str> {
 /// a launched runner field for field.
 #[tokio::test]
 async fn the_sample_events_carry_what_the_steps_return_for_the_sample_job() {
-    use runway_github_emulator::{Emulator, EmulatorConfig};
     let moto = MotoServer::shared().expect("moto (scripts/setup.sh)");
-    // The sample job's repository on the emulated GitHub, where its runner registers.
-    let emulator = Emulator::start(EmulatorConfig {
-        repositories: vec!["lineville/elastic-machines-testing".to_owned()],
-        organizations: vec!["lineville".to_owned()],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let emulator = sample_repository_on_github().await;
     table(moto, "sam-samples").await;
     put_parameter(
         moto,
@@ -494,7 +508,7 @@ async fn the_sample_events_carry_what_the_steps_return_for_the_sample_job() {
     for other in 0..pool_size {
         let mut input = sample("admit.json");
         input["execution"] = json!(format!("job-{other}-r1-a1"));
-        input["input"]["job"]["id"] = json!(other);
+        input["input"]["job"]["id"] = json!(queued_job(&emulator));
         input["input"]["repository"]["id"] = json!(1);
         let admitted = handle(&flow, Step::Admit, event(input)).await.unwrap();
         assert_eq!(admitted["decision"], "admit", "{admitted}");

@@ -218,7 +218,7 @@ async fn the_intake_starts_and_relays_with_its_own_settings_only_for_its_install
     );
     assert_eq!(executions(&aws, &machine).await, started);
 
-    // The job starting wakes the execution that watches it, through the store and the task
+    // The job ending wakes the execution that watches it, through the store and the task
     // callbacks alone.
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
@@ -230,16 +230,17 @@ async fn the_intake_starts_and_relays_with_its_own_settings_only_for_its_install
         .watch_job(&JobWatch {
             job_id,
             execution: ExecutionKey::new(started[0].as_str()).unwrap(),
-            task_token: TaskToken::new("token-of-the-watch-job-started-state").unwrap(),
+            task_token: TaskToken::new("token-of-the-watch-job-completed-state").unwrap(),
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
         })
         .await
         .unwrap();
-    let mut in_progress = queued.clone();
-    in_progress["action"] = "in_progress".into();
-    in_progress["workflow_job"]["status"] = "in_progress".into();
-    in_progress["workflow_job"]["runner_name"] = "runway-webhook-test".into();
-    let answer = deliver(&intake, "intake-secret", &in_progress).await;
+    let mut completed = queued.clone();
+    completed["action"] = "completed".into();
+    completed["workflow_job"]["status"] = "completed".into();
+    completed["workflow_job"]["conclusion"] = "success".into();
+    completed["workflow_job"]["runner_name"] = "runway-webhook-test".into();
+    let answer = deliver(&intake, "intake-secret", &completed).await;
     assert_eq!(answer["outcome"], "forwarded", "{answer}");
     assert_eq!(
         store.get_job_watch(job_id).await.unwrap(),

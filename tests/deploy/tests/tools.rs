@@ -309,7 +309,7 @@ fn every_step_function_has_sample_events_that_its_step_takes() {
 }
 
 /// `event` has exactly the fields of `parameters`, with its constants (`"watch":
-/// "job-started"`) and a value for each path (`"route.$": "$.route"`).
+/// "job-completed"`) and a value for each path (`"route.$": "$.route"`).
 fn is_resolved_from(event: &Value, parameters: &Value) -> bool {
     let (Some(event), Some(parameters)) = (event.as_object(), parameters.as_object()) else {
         return false;

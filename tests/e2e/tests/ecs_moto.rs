@@ -259,7 +259,7 @@ async fn the_reaper_stops_an_ecs_task_whose_execution_has_ended_and_removes_its_
         .create_job(NewJob::new("octo-org/app", &labels))
         .unwrap()
         .job_id;
-    wait_for_state(&system, job, "AwaitJobStart").await;
+    wait_for_state(&system, job, "AwaitRunnerBusy").await;
     emulator(&system).cancel_job(job).unwrap();
     let ended_execution = ended(&system, job).await;
     assert!(tasks(&ecs, DesiredStatus::Running).await.is_empty());

@@ -29,11 +29,10 @@ async fn a_job_runs_on_a_local_runner_and_nothing_is_left() {
     let states = states(&system, &execution);
     for state in [
         "Route",
+        "IsItOurs",
         "Admit",
-        "CheckStillQueued",
+        "AdmitDecision",
         "Provision",
-        "Follow",
-        "AwaitJobStart",
         "AwaitRunnerBusy",
         "AwaitRunnerGone",
         "Teardown",
@@ -51,10 +50,12 @@ async fn a_job_runs_on_a_local_runner_and_nothing_is_left() {
     );
     let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
     assert_eq!(
-        output["outcome"]["runner"]["runner"],
+        output["runner"]["runner_name"],
         runner.as_str(),
         "{output:#}"
     );
+    assert_eq!(output["runner_status"]["status"], "gone", "{output:#}");
+    assert_eq!(output["runner_status"]["job_id"], job.job_id, "{output:#}");
     assert_nothing_left(&system).await;
 
     // The webhooks were signed with the secret; a redelivery of `queued` starts nothing new,
@@ -142,17 +143,16 @@ async fn swapped_runners_each_job_runs_on_the_runner_launched_for_the_other() {
         let done = emulator.job(job_id).unwrap();
         assert_eq!(done.conclusion.as_deref(), Some("success"));
         assert_eq!(done.runner_name.as_deref(), Some(ran_on.name.as_str()));
-        // Each execution accounts for the runner it launched, whatever job that runner ran.
+        // Each execution accounts for the runner it launched, whatever job that runner ran,
+        // and follows its own job to its end.
         let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
         assert_eq!(
-            output["outcome"]["runner"]["runner"],
+            output["runner"]["runner_name"],
             own.name.as_str(),
             "{output:#}"
         );
-        assert_eq!(
-            output["outcome"]["job"]["status"], "completed",
-            "{output:#}"
-        );
+        assert_ne!(output["runner_status"]["job_id"], job_id, "{output:#}");
+        assert_eq!(output["job_status"]["status"], "completed", "{output:#}");
     }
     assert_nothing_left(&system).await;
     system.shutdown().await;
@@ -261,11 +261,15 @@ async fn a_job_cancelled_before_its_runner_took_it_leaves_the_runner_to_the_idle
         matches!((idle, teardown), (Some(i), Some(t)) if i < t),
         "{states:?}"
     );
-    let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
-    assert_eq!(
-        output["outcome"]["job"]["status"], "completed",
-        "{output:#}"
+    // Released, then the job followed to its end (it had ended already).
+    let release = states.iter().position(|s| s == "ReleaseBeforeJobEnds");
+    let job_end = states.iter().position(|s| s == "AwaitJobEnd");
+    assert!(
+        matches!((teardown, release, job_end), (Some(t), Some(r), Some(j)) if t < r && r < j),
+        "{states:?}"
     );
+    let output: Value = serde_json::from_str(execution.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["job_status"]["status"], "completed", "{output:#}");
     assert_nothing_left(&system).await;
     system.shutdown().await;
 }

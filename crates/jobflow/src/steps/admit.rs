@@ -13,6 +13,7 @@ use crate::error::{StepError, WAITED_TOO_LONG};
 use crate::flow::JobFlow;
 use crate::input::{Admission, AdmitInput, Routed, WaitInput, decode};
 use crate::step::Step;
+use crate::steps::check_job;
 use crate::steps::{WAITER_MARGIN, instant, policy_job, policy_pool, timestamp, wake};
 
 /// Why a job waits: the policy said so, a ceiling is full, or older jobs wait first.
@@ -32,11 +33,20 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let now = flow.deps().clock.now();
     // A job back from the queue keeps its place: its first arrival and its priority.
     let previous: Option<Admission> = input
-        .admission
-        .clone()
+        .previous_admission()
         .and_then(|value| serde_json::from_value(value).ok())
         .filter(|admission: &Admission| admission.enqueued_at.is_some());
     let mut output = decide(flow, &input, previous.as_ref(), now).await?;
+    if output["decision"] == "admit" {
+        // Read once the job is admitted, not on every trip through the queue: a job waiting
+        // for hours would otherwise read GitHub at each re-check.
+        let job = check_job::job_status(flow, &input.common, check_job::Asked::OnAdmission).await?;
+        if check_job::needs_no_runner(&job) {
+            output["decision"] = json!("not-needed");
+            output["reason"] = job["reason"].clone();
+        }
+        output["job"] = job;
+    }
     record_admission(flow, &input, &routed, &output, now);
     let waited = previous.as_ref().map_or(0, |a| a.waits);
     if output["decision"] != "wait" {

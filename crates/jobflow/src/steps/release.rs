@@ -95,6 +95,10 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     };
     let summary = match input.outcome {
         Outcome::Done => format!("job done: {freed}{woke_text}"),
+        Outcome::RunnerGone => format!(
+            "the runner is gone and the job did not run on it: {freed}{woke_text}; the job is \
+             followed until it ends"
+        ),
         Outcome::Cancelled => {
             format!("the job ended before it needed a runner: {freed}{woke_text}")
         }

@@ -13,7 +13,7 @@ use crate::steps::{RECORD_TTL, runner_scope, wake};
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: WatchInput = decode(Step::Watch, input)?;
     match input.watch {
-        WatchKind::JobStarted | WatchKind::JobCompleted => watch_job(flow, &input).await,
+        WatchKind::JobCompleted => watch_job(flow, &input).await,
         WatchKind::RunnerBusy => watch_runner(flow, &input, RunnerWait::Busy).await,
         WatchKind::RunnerGone => watch_runner(flow, &input, RunnerWait::Gone).await,
     }
@@ -50,33 +50,22 @@ async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepErro
         .workflow_job(&repository.owner, &repository.name, job_id.0)
         .await
         .map_err(|e| StepError::github(&format!("read job {job_id}"), e))?;
-    let wake_output = match (input.watch, job.status.as_str()) {
-        (_, "completed") => Some(json!({
-            "status": "completed",
-            "conclusion": job.conclusion,
-            "runner_name": job.runner_name,
-            "reason": format!(
-                "job {job_id} had already completed ({})",
-                job.conclusion.as_deref().unwrap_or("no conclusion")
-            ),
-        })),
-        (WatchKind::JobStarted, "in_progress") => Some(json!({
-            "status": "in_progress",
-            "runner_name": job.runner_name,
-            "reason": format!(
-                "job {job_id} had already started on {}",
-                job.runner_name.as_deref().unwrap_or("a runner")
-            ),
-        })),
-        _ => None,
-    };
-    let Some(output) = wake_output else {
+    if job.status != "completed" {
         return Ok(json!({
             "watching": watch_name(input.watch),
             "completed_now": false,
             "reason": format!("waiting for job {job_id} ({})", job.status),
         }));
-    };
+    }
+    let output = json!({
+        "status": "completed",
+        "conclusion": job.conclusion,
+        "runner_name": job.runner_name,
+        "reason": format!(
+            "job {job_id} had already completed ({})",
+            job.conclusion.as_deref().unwrap_or("no conclusion")
+        ),
+    });
     // Whoever takes the watch completes it: the webhook may have been first. Only this step's
     // own watch: on AWS the webhook can complete this task while this call still runs, and
     // the job's next step may already have registered a watch of its own.
@@ -208,30 +197,42 @@ async fn runner_left_github(
         .await
         .map_err(|e| StepError::github(&format!("look up runner {name} on GitHub"), e))?;
     let recheck = input.recheck;
-    let output = match listed.iter().find(|runner| runner.name == name.as_str()) {
-        None => Some(json!({
+    let mut output = match listed.iter().find(|runner| runner.name == name.as_str()) {
+        None => json!({
             "status": "gone",
             "reason": format!(
                 "runner {name} is no longer registered with GitHub (found on re-check {recheck}; \
                  the webhook saying its job completed never came)"
             ),
-        })),
-        Some(runner) if runner.status != "online" => Some(json!({
+        }),
+        Some(runner) if runner.status != "online" => json!({
             "status": "gone",
             "reason": format!(
                 "runner {name} is {} on GitHub (found on re-check {recheck}); its host is lost \
                  or its runner exited",
                 runner.status
             ),
-        })),
-        Some(_) => None,
+        }),
+        Some(_) => return Ok(None),
     };
-    Ok(output)
+    // The lost webhook would have named the job the runner ran: if it was this execution's
+    // own, the job is done too and nothing more needs following.
+    let repository = &input.common.input.repository;
+    let job_id = input.common.job_id();
+    let job = flow
+        .deps()
+        .github
+        .workflow_job(&repository.owner, &repository.name, job_id.0)
+        .await
+        .map_err(|e| StepError::github(&format!("read job {job_id}"), e))?;
+    if job.status == "completed" && job.runner_name.as_deref() == Some(name.as_str()) {
+        output["job_id"] = json!(job_id.0);
+    }
+    Ok(Some(output))
 }
 
 fn watch_name(kind: WatchKind) -> &'static str {
     match kind {
-        WatchKind::JobStarted => "job-started",
         WatchKind::JobCompleted => "job-completed",
         WatchKind::RunnerBusy => "runner-busy",
         WatchKind::RunnerGone => "runner-gone",

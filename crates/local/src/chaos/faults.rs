@@ -34,7 +34,7 @@ pub enum FaultKind {
     /// Lost `SendTaskSuccess` of admission wake-ups and runner-started events (their waits end
     /// by their own timeouts and re-check).
     LostWakeups,
-    /// Lost `SendTaskSuccess` of job-started, job-completed and runner-gone events.
+    /// Lost `SendTaskSuccess` of job-completed and runner-gone events.
     LostCompletionCallbacks,
 }
 
