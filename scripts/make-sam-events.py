@@ -137,6 +137,12 @@ state = {
     "route": ROUTE,
     "admission": ADMISSION,
     "runner": RUNNER,
+    # The runner-gone watch's answer: the runner left after running this job.
+    "runner_status": {
+        "status": "gone",
+        "job_id": queued["job"]["id"],
+        "reason": f"runner {RUNNER['runner_name']} finished job {queued['job']['id']} (success)",
+    },
     "error": {
         "Error": "Runway.ProvisionFailed",
         "Cause": "no capacity for any instance type of pool linux-x64 in any subnet",
@@ -155,7 +161,6 @@ samples = {
     # A job's first admission: the state is the execution input and the route, no admission.
     "Admit": ("admit.json", {"$": {**queued, "route": ROUTE}}),
     "WaitForSlot": "wait-for-slot.json",
-    "CheckJobAfterRunner": "check-job.json",
     "Provision": "provision.json",
     "AwaitJobEnd": "watch-job-completed.json",
     "AwaitRunnerGone": "watch-runner-gone.json",

@@ -164,12 +164,6 @@ pub(crate) struct WaitInput {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CheckJobInput {
-    #[serde(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ProvisionInput {
     #[serde(flatten)]
     pub common: Common,
@@ -238,6 +232,10 @@ pub(crate) struct TeardownInput {
     pub reason: Option<String>,
     #[serde(default)]
     pub error: Option<Value>,
+    /// The runner's last status (a watch's or check-runner's output, or a caught timeout):
+    /// whether it ran the execution's own job.
+    #[serde(default)]
+    pub runner_status: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -273,7 +271,6 @@ impl Step {
             Step::Route => decode::<RouteInput>(self, input).map(drop),
             Step::Admit => decode::<AdmitInput>(self, input).map(drop),
             Step::WaitForSlot => decode::<WaitInput>(self, input).map(drop),
-            Step::CheckJob => decode::<CheckJobInput>(self, input).map(drop),
             Step::Provision => decode::<ProvisionInput>(self, input).map(drop),
             Step::Watch => decode::<WatchInput>(self, input).map(drop),
             Step::CheckRunner => decode::<CheckRunnerInput>(self, input).map(drop),
@@ -307,7 +304,10 @@ mod check_input_tests {
         watch["watch"] = json!("job-completed");
         watch["task_token"] = json!("token");
         assert_eq!(Step::Watch.check_input(&watch), Ok(()));
-        assert_eq!(Step::CheckJob.check_input(&common()), Ok(()));
+        assert_eq!(
+            Step::Release.check_input(&common()).map_err(|e| e.error),
+            Err("Runway.BadInput".into())
+        );
         let error = Step::Watch.check_input(&common()).unwrap_err();
         assert_eq!(error.error, "Runway.BadInput");
         assert!(error.cause.contains("watch step"), "{}", error.cause);

@@ -9,7 +9,6 @@ pub enum Step {
     Route,
     Admit,
     WaitForSlot,
-    CheckJob,
     Provision,
     Watch,
     CheckRunner,
@@ -18,11 +17,10 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 8] = [
         Step::Route,
         Step::Admit,
         Step::WaitForSlot,
-        Step::CheckJob,
         Step::Provision,
         Step::Watch,
         Step::CheckRunner,
@@ -36,7 +34,6 @@ impl Step {
             Step::Route => "RouteFunctionArn",
             Step::Admit => "AdmitFunctionArn",
             Step::WaitForSlot => "WaitForSlotFunctionArn",
-            Step::CheckJob => "CheckJobFunctionArn",
             Step::Provision => "ProvisionFunctionArn",
             Step::Watch => "WatchFunctionArn",
             Step::CheckRunner => "CheckRunnerFunctionArn",
@@ -51,7 +48,6 @@ impl Step {
             Step::Route => "route",
             Step::Admit => "admit",
             Step::WaitForSlot => "wait-for-slot",
-            Step::CheckJob => "check-job",
             Step::Provision => "provision",
             Step::Watch => "watch",
             Step::CheckRunner => "check-runner",
@@ -70,7 +66,7 @@ impl fmt::Display for Step {
 /// A name that is not one of [`Step::name`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown step {0:?}: expected one of route, admit, wait-for-slot, check-job, provision, watch, check-runner, teardown, release"
+    "unknown step {0:?}: expected one of route, admit, wait-for-slot, provision, watch, check-runner, teardown, release"
 )]
 pub struct UnknownStep(pub String);
 

@@ -156,10 +156,10 @@ fn step_names_substitutions_and_local_arns() {
         assert!(step.substitution().ends_with("FunctionArn"));
     }
     assert_eq!(Step::WaitForSlot.name(), "wait-for-slot");
-    assert_eq!(Step::CheckJob.substitution(), "CheckJobFunctionArn");
+    assert_eq!(Step::CheckRunner.substitution(), "CheckRunnerFunctionArn");
     assert!("launch".parse::<Step>().is_err());
     let substitutions = JobFlow::local_substitutions("runway-");
-    assert_eq!(substitutions.len(), 9);
+    assert_eq!(substitutions.len(), 8);
     assert_eq!(
         substitutions["CheckRunnerFunctionArn"],
         "arn:aws:lambda:us-east-1:000000000000:function:runway-check-runner"

@@ -517,25 +517,33 @@ async fn the_throttle_policy_can_queue_or_reject() {
     );
 }
 
-// ---- check-job ------------------------------------------------------------------------------
+// ---- the job as GitHub has it: on admission, and once the runner left ----------------------
+
+/// What the machine's Release states pass for `execution`.
+fn release_of(execution: &str, state: &Value) -> Value {
+    json!({"execution": execution, "input": state["input"], "route": state["route"], "outcome": "cancelled"})
+}
 
 #[tokio::test]
-async fn check_job_reports_github_status_and_errors_clearly() {
+async fn an_admitted_job_is_read_from_github_and_read_again_once_its_runner_left() {
     let fixture = Fixture::start(Options::default()).await;
     let input = fixture.queue_job(&["self-hosted", "linux"]);
     let state = fixture.routed("job-a", &input).await;
-    let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
-    assert_eq!(status["status"], "queued", "{status}");
+    let admitted = fixture.run(Step::Admit, state.clone()).await.unwrap();
+    assert_eq!(admitted["decision"], "admit", "{admitted}");
+    assert_eq!(admitted["job"]["status"], "queued", "{admitted}");
+    fixture
+        .run(Step::Release, release_of("job-a", &state))
+        .await
+        .unwrap();
 
+    // Cancelled before it was admitted: it needs no runner, and the slot it took is for the
+    // machine to release (ReleaseUnneededSlot).
     let job_id = input["job"]["id"].as_u64().unwrap();
     fixture.emulator.cancel_job(job_id).unwrap();
-    let status = fixture.run(Step::CheckJob, state.clone()).await.unwrap();
-    assert_eq!(status["status"], "completed");
-    assert_eq!(status["conclusion"], "cancelled");
-    // Admitted after it was cancelled, the job needs no runner: the slot it took is for the
-    // machine to release (ReleaseUnneededSlot).
     let admitted = fixture.run(Step::Admit, state.clone()).await.unwrap();
     assert_eq!(admitted["decision"], "not-needed", "{admitted}");
+    assert_eq!(admitted["job"]["conclusion"], "cancelled", "{admitted}");
     assert!(
         admitted["reason"]
             .as_str()
@@ -546,20 +554,10 @@ async fn check_job_reports_github_status_and_errors_clearly() {
     let holder = fixture.store().slot_holder(&exec("job-a")).await.unwrap();
     assert!(holder.is_some(), "the slot is held until it is released");
     let released = fixture
-        .run(
-            Step::Release,
-            json!({"execution": "job-a", "input": input, "route": state["route"], "outcome": "cancelled"}),
-        )
+        .run(Step::Release, release_of("job-a", &state))
         .await
         .unwrap();
     assert_eq!(released["slot"], "released", "{released}");
-    assert!(
-        status["reason"]
-            .as_str()
-            .unwrap()
-            .contains("before any runner took it"),
-        "{status}"
-    );
 
     // A job that already ran took a runner launched for another job of the pool, which now
     // waits for a runner in its turn: admitted, it is launched one anyway.
@@ -588,6 +586,7 @@ async fn check_job_reports_github_status_and_errors_clearly() {
         admitted["job"]["status"], "completed-elsewhere",
         "{admitted}"
     );
+    assert_eq!(admitted["job"]["runner_name"], "launched-for-another-job");
     assert!(
         admitted["job"]["reason"]
             .as_str()
@@ -595,40 +594,60 @@ async fn check_job_reports_github_status_and_errors_clearly() {
             .contains("a runner is launched anyway"),
         "{admitted}"
     );
-    // Asked once the execution's runner left having run another job, it needs none.
-    let status = fixture.run(Step::CheckJob, ran_state).await.unwrap();
-    assert_eq!(status["status"], "completed-elsewhere", "{status}");
-    assert_eq!(status["runner_name"], "launched-for-another-job");
+
+    // Its own runner ran another job and left: teardown reads the job again, which needs no
+    // runner now. A runner that ran this execution's own job needs no reading.
+    let mut teardown = ran_state.clone();
+    teardown["reason"] = json!("runner finished or idle");
+    teardown["runner_status"] = json!({"status": "gone", "job_id": 1, "reason": "ran job 1"});
+    let torn = fixture.run(Step::Teardown, teardown.clone()).await.unwrap();
+    assert_eq!(torn["job"]["status"], "completed-elsewhere", "{torn}");
     assert!(
-        status["reason"]
+        torn["job"]["reason"]
             .as_str()
             .unwrap()
             .ends_with("it needs no runner"),
-        "{status}"
+        "{torn}"
     );
+    teardown["runner_status"]["job_id"] = json!(ran_id);
+    let torn = fixture.run(Step::Teardown, teardown.clone()).await.unwrap();
+    assert!(torn.get("job").is_none(), "{torn}");
+    fixture
+        .run(Step::Release, release_of("job-ran", &ran_state))
+        .await
+        .unwrap();
 
-    // GitHub failing with 5xx is retryable.
+    // GitHub failing with 5xx: admission is retried (the slot it took is held once), and a
+    // teardown says it could not tell, leaving the job to be followed.
     fixture.emulator.set_faults(Faults {
         server_errors: 3,
         server_error_status: Some(502),
         ..Faults::default()
     });
-    let error = fixture
-        .run(Step::CheckJob, state.clone())
-        .await
-        .unwrap_err();
+    let error = fixture.run(Step::Admit, state.clone()).await.unwrap_err();
     assert_eq!(error.error, errors::TRANSIENT, "{error}");
     assert!(error.cause.contains("502"), "{error}");
+    fixture.emulator.set_faults(Faults {
+        server_errors: 3,
+        server_error_status: Some(502),
+        ..Faults::default()
+    });
+    teardown["runner_status"]["job_id"] = json!(1);
+    let torn = fixture.run(Step::Teardown, teardown).await.unwrap();
+    assert_eq!(torn["job"]["status"], "unknown", "{torn}");
+    assert!(
+        torn["job"]["reason"].as_str().unwrap().contains("502"),
+        "{torn}"
+    );
     fixture.emulator.set_faults(Faults::default());
+    fixture
+        .run(Step::Release, release_of("job-a", &state))
+        .await
+        .unwrap();
 
     let missing = job_input(987_654, 1, &["self-hosted", "linux"]);
-    let error = fixture
-        .run(
-            Step::CheckJob,
-            json!({"execution": "job-x", "input": missing}),
-        )
-        .await
-        .unwrap_err();
+    let missing_state = fixture.routed("job-x", &missing).await;
+    let error = fixture.run(Step::Admit, missing_state).await.unwrap_err();
     assert_eq!(error.error, errors::JOB_NOT_FOUND);
     assert!(error.cause.contains("App may not be installed"), "{error}");
 }

@@ -149,7 +149,7 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
         Step::Provision => groups.extend([LAUNCH, TERMINATE, ECS_LAUNCH, ECS_TERMINATE]),
         Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE]),
         Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
-        Step::Route | Step::Admit | Step::CheckJob | Step::CheckRunner => {}
+        Step::Route | Step::Admit | Step::CheckRunner => {}
     }
     groups.into_iter().flatten().copied().collect()
 }

@@ -39,7 +39,7 @@ const fn entry(handler: &'static str, event: Option<&'static str>) -> Entry {
     }
 }
 
-const ENTRY_POINTS: [Entry; 12] = [
+const ENTRY_POINTS: [Entry; 11] = [
     entry("webhook", Some("webhook-queued.json")),
     entry("route", Some("route.json")),
     Entry {
@@ -49,7 +49,6 @@ const ENTRY_POINTS: [Entry; 12] = [
     },
     entry("admit", None),
     entry("wait-for-slot", None),
-    entry("check-job", None),
     entry("provision", None),
     entry("watch", None),
     entry("check-runner", None),

@@ -3,7 +3,7 @@
 //! runway ships one Lambda executable for all its functions. Each function's `Handler`
 //! setting names what it runs (`webhook`, a step of the job flow, `reap`), and Lambda passes
 //! that setting to the executable as `_HANDLER`. One executable is compiled once and uploaded
-//! once, where one per function would link the same dependencies eleven times.
+//! once, where one per function would link the same dependencies ten times.
 
 use std::fmt;
 use std::str::FromStr;

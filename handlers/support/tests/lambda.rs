@@ -618,8 +618,8 @@ async fn a_step_stops_retrying_github_before_its_invocation_times_out() {
     context.deadline = now_ms + u64::try_from(DEADLINE_MARGIN.as_millis()).unwrap();
     let error = handle(
         &flow,
-        Step::CheckJob,
-        LambdaEvent::new(sample("check-job.json"), context),
+        Step::CheckRunner,
+        LambdaEvent::new(sample("check-runner.json"), context),
     )
     .await
     .unwrap_err();

@@ -965,7 +965,7 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
     }
     assert!(
-        checked >= 10,
+        checked >= Handler::all().count() - 1,
         "every function but the webhook reads its GitHub credential: {checked}"
     );
 }
@@ -1039,7 +1039,7 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
         }
     }
     assert!(
-        checked >= 19,
+        checked >= 18,
         "every function's grants were checked ({checked})"
     );
     // The locations reach the functions only when set; the packaged files stay the default.

@@ -1,26 +1,20 @@
-//! Check job: is the job still waiting for a runner? Asked when the job is admitted (by the
-//! admit step) and when its runner left after running another job (`CheckJobAfterRunner`).
+//! Is the job still waiting for a runner? Asked by the admit step when it admits the job, and
+//! by teardown when the execution's runner left without running it.
 
 use runway_github::GitHubError;
 use serde_json::{Value, json};
 
 use crate::error::{JOB_NOT_FOUND, StepError};
 use crate::flow::JobFlow;
-use crate::input::{CheckJobInput, Common, decode};
-use crate::step::Step;
+use crate::input::Common;
 
 /// When the job is read, which decides what its state means for the execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Asked {
     /// Just admitted, before a runner is launched for it.
     OnAdmission,
-    /// After the execution's runner left having run another job of the pool.
+    /// After the execution's runner left without running it.
     AfterRunnerLeft,
-}
-
-pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
-    let input: CheckJobInput = decode(Step::CheckJob, input)?;
-    job_status(flow, &input.common, Asked::AfterRunnerLeft).await
 }
 
 /// The job as GitHub has it: `queued`, `in_progress`, `completed` (before any runner took it)

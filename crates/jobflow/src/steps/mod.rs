@@ -39,7 +39,6 @@ impl JobFlow {
                 Step::Route => route::run(self, input).await,
                 Step::Admit => admit::run(self, input).await,
                 Step::WaitForSlot => admit::wait_for_slot(self, input).await,
-                Step::CheckJob => check_job::run(self, input).await,
                 Step::Provision => provision::run(self, input).await,
                 Step::Watch => watch::run(self, input).await,
                 Step::CheckRunner => check_runner::run(self, input).await,

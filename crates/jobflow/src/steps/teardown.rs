@@ -1,5 +1,6 @@
 //! Teardown: every runner an execution launched is removed from GitHub, terminated and
-//! recorded as gone. Idempotent.
+//! recorded as gone. Idempotent. When the runner left without running the execution's own
+//! job, the job is read from GitHub: whether it still needs a runner.
 //!
 //! GitHub first: once GitHub has removed a runner it cannot be handed a job, so terminating
 //! its host next kills nothing. GitHub refuses to remove a runner that runs a job (one it took
@@ -18,7 +19,7 @@ use crate::flow::JobFlow;
 use crate::input::{TeardownInput, decode};
 use crate::naming::runner_name;
 use crate::step::Step;
-use crate::steps::runner_scope;
+use crate::steps::{check_job, runner_scope};
 
 /// What tearing one runner down did.
 #[derive(Debug, Clone)]
@@ -265,11 +266,37 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     } else {
         format!("{why}: {}", sentences.join("; "))
     };
-    Ok(json!({
+    let mut output = json!({
         "terminated": torn.iter().map(|t| t.runner_name.clone()).collect::<Vec<_>>(),
         "left_running": busy,
         "summary": summary,
-    }))
+    });
+    if let Some(status) = &input.runner_status
+        && input.error.is_none()
+        && !ran_this_job(status, job.id)
+    {
+        output["job"] = job_after_runner_left(flow, &input).await;
+    }
+    Ok(output)
+}
+
+/// Whether the runner's last status (`runner_status`) says it ran the execution's own job.
+fn ran_this_job(status: &Value, job_id: u64) -> bool {
+    status.get("job_id").and_then(Value::as_u64) == Some(job_id)
+}
+
+/// The execution's job as GitHub has it, once its runner left without running it (it ran
+/// another job of the pool, or was torn down idle): whether the job still needs a runner. A
+/// failure to ask is an `unknown` status, not a failed teardown: the job is then followed
+/// until it ends, which asks again.
+async fn job_after_runner_left(flow: &JobFlow, input: &TeardownInput) -> Value {
+    match check_job::job_status(flow, &input.common, check_job::Asked::AfterRunnerLeft).await {
+        Ok(status) => status,
+        Err(error) => json!({
+            "status": "unknown",
+            "reason": format!("could not read the job from GitHub ({}): {}", error.error, error.cause),
+        }),
+    }
 }
 
 /// How a runner's life was spent: its lifetime, its boot (launch to first job), its job and
