@@ -30,6 +30,22 @@ pub mod naming;
 mod step;
 mod steps;
 
+/// The states of `statemachines/job.asl.json` a job passes through when all goes well (the
+/// runner launched for it runs it): what Standard workflows bill per job.
+pub const HAPPY_PATH: [&str; 11] = [
+    "Route",
+    "IsItOurs",
+    "Admit",
+    "AdmitDecision",
+    "Provision",
+    "AwaitRunnerBusy",
+    "AwaitRunnerGone",
+    "Teardown",
+    "RunnerLeft",
+    "Release",
+    "Done",
+];
+
 pub use callbacks::{CallbackError, SfnCallbacks, TaskCallbacks};
 pub use config::{
     ConfigError, FlowConfig, JOB_FOLLOW_SECONDS, MAX_RUNNER_NAME_PREFIX, MAX_SLOT_WAITS,

@@ -854,22 +854,7 @@ async fn a_happy_path_job_takes_11_state_transitions() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(
-        states,
-        [
-            "Route",
-            "IsItOurs",
-            "Admit",
-            "AdmitDecision",
-            "Provision",
-            "AwaitRunnerBusy",
-            "AwaitRunnerGone",
-            "Teardown",
-            "RunnerLeft",
-            "Release",
-            "Done",
-        ]
-    );
+    assert_eq!(states, runway_jobflow::HAPPY_PATH);
     let result = output(&done);
     let runner_name = result["runner"]["runner_name"].as_str().unwrap().to_owned();
     assert_nothing_left(&machine, &execution, &runner_name).await;
