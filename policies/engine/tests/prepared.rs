@@ -107,9 +107,11 @@ fn reason(router: &RouterPolicy) -> String {
     }
 }
 
-/// Waits (bounded) until the policy has `wanted` spares.
+/// Waits (bounded) until the policy has `wanted` spares. The bound only catches a top-up that
+/// never comes: on a loaded 2-core machine, with the suite's other tests beside it, a top-up
+/// took longer than 5 s.
 fn wait_for_spares(router: &RouterPolicy, wanted: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while router.policy().prepared_instances() < wanted {
         assert!(
             Instant::now() < deadline,
