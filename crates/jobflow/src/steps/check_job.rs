@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::error::{JOB_NOT_FOUND, StepError};
 use crate::flow::JobFlow;
 use crate::input::Common;
+use crate::steps::read_job;
 
 /// When the job is read, which decides what its state means for the execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,22 +27,17 @@ pub(crate) async fn job_status(
 ) -> Result<Value, StepError> {
     let repository = &common.input.repository;
     let job_id = common.input.job.id;
-    let job = flow
-        .deps()
-        .github
-        .workflow_job(&repository.owner, &repository.name, job_id)
-        .await
-        .map_err(|error| match error {
-            GitHubError::NotFound { .. } => StepError::new(
-                JOB_NOT_FOUND,
-                format!(
-                    "job {job_id} of {} is not found on GitHub; the GitHub App may not be \
+    let job = read_job(flow, common).await.map_err(|error| match error {
+        GitHubError::NotFound { .. } => StepError::new(
+            JOB_NOT_FOUND,
+            format!(
+                "job {job_id} of {} is not found on GitHub; the GitHub App may not be \
                      installed on that repository (or lacks the actions permission)",
-                    repository.full_name
-                ),
+                repository.full_name
             ),
-            other => StepError::github(&format!("read job {job_id}"), other),
-        })?;
+        ),
+        other => StepError::github(&format!("read job {job_id}"), other),
+    })?;
     // The runner that ran the job, if one did (GitHub reports none, or an empty name, for a
     // job cancelled before any runner took it).
     let ran_on = job.runner_name.as_deref().filter(|name| !name.is_empty());

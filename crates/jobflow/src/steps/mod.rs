@@ -10,7 +10,7 @@ pub(crate) mod teardown;
 pub(crate) mod watch;
 
 use chrono::{DateTime, Utc};
-use runway_github::RunnerScope;
+use runway_github::{GitHubError, RunnerScope, WorkflowJob};
 use runway_policy_host::{Instant, Job, Pool};
 use serde_json::Value;
 use tracing::{Instrument, info, info_span, warn};
@@ -70,6 +70,15 @@ pub(crate) const RECORD_TTL: chrono::Duration = chrono::Duration::days(11);
 /// A parked waiter outlives its re-check by this margin, so the store never drops an entry
 /// whose execution is still about to come back.
 pub(crate) const WAITER_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The execution's job as GitHub has it now.
+pub(crate) async fn read_job(flow: &JobFlow, common: &Common) -> Result<WorkflowJob, GitHubError> {
+    let repository = &common.input.repository;
+    flow.deps()
+        .github
+        .workflow_job(&repository.owner, &repository.name, common.input.job.id)
+        .await
+}
 
 /// Where this job's runners register.
 pub(crate) fn runner_scope(flow: &JobFlow, common: &Common) -> RunnerScope {

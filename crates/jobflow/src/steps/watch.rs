@@ -8,7 +8,7 @@ use crate::error::StepError;
 use crate::flow::JobFlow;
 use crate::input::{WatchInput, WatchKind, decode};
 use crate::step::Step;
-use crate::steps::{RECORD_TTL, runner_scope, wake};
+use crate::steps::{RECORD_TTL, read_job, runner_scope, wake};
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {
     let input: WatchInput = decode(Step::Watch, input)?;
@@ -44,10 +44,7 @@ async fn watch_job(flow: &JobFlow, input: &WatchInput) -> Result<Value, StepErro
     }
 
     // Registered first, checked second: an event that came before the watch is not lost.
-    let repository = &common.input.repository;
-    let job = deps
-        .github
-        .workflow_job(&repository.owner, &repository.name, job_id.0)
+    let job = read_job(flow, common)
         .await
         .map_err(|e| StepError::github(&format!("read job {job_id}"), e))?;
     if job.status != "completed" {
@@ -217,12 +214,8 @@ async fn runner_left_github(
     };
     // The lost webhook would have named the job the runner ran: if it was this execution's
     // own, the job is done too and nothing more needs following.
-    let repository = &input.common.input.repository;
     let job_id = input.common.job_id();
-    let job = flow
-        .deps()
-        .github
-        .workflow_job(&repository.owner, &repository.name, job_id.0)
+    let job = read_job(flow, &input.common)
         .await
         .map_err(|e| StepError::github(&format!("read job {job_id}"), e))?;
     if job.status == "completed" && job.runner_name.as_deref() == Some(name.as_str()) {
