@@ -6,7 +6,8 @@
 # Policies build for wasm32-unknown-unknown in their own workspaces (policies/sdk/rust,
 # policies/examples, policies/tests/*) with their own target directory, then
 # runway-policy-build (policies/sdk/rust/build) turns each module into a component that
-# imports nothing.
+# imports nothing. Policies in C, Python and TypeScript (a build.sh beside their sources) are
+# built with clang, componentize-py and tsc with componentize-js.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -48,7 +49,7 @@ find_tool() {
 }
 c_examples=()
 for dir in policies/examples/*/; do
-  [ -x "$dir/build.sh" ] && c_examples+=("$dir")
+  [ -x "$dir/build.sh" ] && [ -f "$dir/policy.c" ] && c_examples+=("$dir")
 done
 if [ "${#c_examples[@]}" -gt 0 ]; then
   clang="$(find_tool clang clang-19 clang-18 clang-17 clang-16 clang-15 clang-14 || true)"
@@ -71,5 +72,53 @@ if [ "${#c_examples[@]}" -gt 0 ]; then
     done
   fi
 fi
+
+# Policies in Python (app.py, componentize-py from the venv scripts/setup.sh makes) and in
+# TypeScript (policy.ts, tsc and componentize-js from scripts/node). Each takes 10 to 20 s, so
+# one is rebuilt only when its sources, the contract or the toolchain changed (a stamp of
+# their hashes beside the component).
+venv_bin="$root/.tools/venv/bin"
+node_bin="$root/scripts/node/node_modules/.bin"
+sources_stamp() {
+  local dir="$1"; shift
+  {
+    find "$dir" -maxdepth 1 -type f ! -name cases.json ! -name README.md -print0 \
+      | sort -z | xargs -0 sha256sum
+    sha256sum policies/wit/*.wit policies/sdk/typescript/*.d.ts
+    "$@"
+  } | sha256sum | cut -d' ' -f1
+}
+for dir in policies/examples/*/ policies/tests/*/; do
+  [ -x "$dir/build.sh" ] || continue
+  name="$(basename "$dir")"
+  dest="$out"
+  case "$dir" in policies/tests/*) dest="$out/tests" ;; esac
+  if [ -f "$dir/app.py" ]; then
+    tools=("$venv_bin/componentize-py")
+    versions() { "$venv_bin/componentize-py" --version; }
+  elif [ -f "$dir/policy.ts" ]; then
+    tools=("$node_bin/tsc" "$node_bin/componentize-js")
+    versions() { "$node_bin/tsc" --version; "$node_bin/componentize-js" --version; }
+  else
+    continue
+  fi
+  for tool in "${tools[@]}"; do
+    if [ ! -x "$tool" ]; then
+      say "cannot build $name: $tool is missing; run scripts/setup.sh"
+      exit 1
+    fi
+  done
+  stamp="$(sources_stamp "$dir" versions)"
+  stamp_file="$CARGO_TARGET_DIR/stamps/$name"
+  if [ -f "$dest/$name.wasm" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+    continue
+  fi
+  say "building policy $name into ${dest#"$root/"}"
+  COMPONENTIZE_PY="$venv_bin/componentize-py" TSC="$node_bin/tsc" \
+    COMPONENTIZE_JS="$node_bin/componentize-js" \
+    "$dir/build.sh" "$dest" "$CARGO_TARGET_DIR/$name"
+  mkdir -p "$(dirname "$stamp_file")"
+  printf '%s\n' "$stamp" > "$stamp_file"
+done
 
 say "done: $(cd "$out" && ls -1 ./*.wasm tests/*.wasm | tr '\n' ' ')"

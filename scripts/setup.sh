@@ -60,14 +60,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-# Python tools: moto (real AWS APIs on loopback), boto3 and the aws CLI.
+# Python tools: moto (real AWS APIs on loopback), boto3, the aws CLI and componentize-py.
 if [ ! -x "$tools/venv/bin/python" ]; then
   say "creating $tools/venv"
   python3 -m venv "$tools/venv" || {
     say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
 fi
 if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
-  say "installing Python tools (moto, boto3, awscli)"
+  say "installing Python tools (moto, boto3, awscli, componentize-py)"
   "$tools/venv/bin/python" -m pip install --quiet --upgrade pip
   "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
   stamp_write pip "$root/scripts/requirements-dev.txt"
@@ -81,10 +81,11 @@ if ! "$tools/sam-venv/bin/sam" --version 2>/dev/null | grep -q "$sam_cli_version
   "$tools/sam-venv/bin/python" -m pip install --quiet "aws-sam-cli==$sam_cli_version"
 fi
 
-# npm packages: GitHub's published OpenAPI specs and a States Language validator.
+# npm packages: GitHub's published OpenAPI specs, a States Language validator, and the
+# TypeScript compiler and componentize-js that build JavaScript policies.
 if ! stamp_ok npm "$root/scripts/node/package.json" "$root/scripts/node/package-lock.json" \
    || [ ! -d "$root/scripts/node/node_modules" ]; then
-  say "installing npm packages (@octokit/openapi, @octokit/openapi-webhooks, asl-validator)"
+  say "installing npm packages (@octokit/openapi, @octokit/openapi-webhooks, asl-validator, typescript, componentize-js)"
   (cd "$root/scripts/node" && npm ci --no-audit --no-fund --loglevel=error)
   stamp_write npm "$root/scripts/node/package.json" "$root/scripts/node/package-lock.json"
 fi

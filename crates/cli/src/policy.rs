@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use runway_policy_host::{EngineConfig, Policy, PolicyEngine, Target, World, cases};
+use runway_policy_host::{
+    EngineConfig, Policy, PolicyBounds, PolicyEngine, PolicyOutput, Target, World, cases,
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -46,7 +48,8 @@ pub enum Command {
     },
 }
 
-/// Per-call bounds; the defaults are the ones runway runs policies with.
+/// The policy's bounds per call; unset, the ones runway runs such a policy with (more for a
+/// policy importing WASI, such as a Python or JavaScript one, than for one in Rust or C).
 #[derive(Debug, clap::Args)]
 pub struct Bounds {
     /// Fuel (roughly WebAssembly instructions) per call.
@@ -61,18 +64,21 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    fn config(&self) -> EngineConfig {
+    fn policy_bounds(&self) -> PolicyBounds {
+        PolicyBounds {
+            fuel: self.fuel,
+            time_budget: self.time_budget_ms.map(std::time::Duration::from_millis),
+            memory_limit_bytes: self.memory_mib.map(|mib| mib.saturating_mul(1 << 20)),
+        }
+    }
+
+    /// An engine whose instances have room for the memory cap asked for.
+    fn engine(&self) -> anyhow::Result<PolicyEngine> {
         let mut config = EngineConfig::default();
-        if let Some(fuel) = self.fuel {
-            config.fuel = fuel;
+        if let Some(bytes) = self.policy_bounds().memory_limit_bytes {
+            config.max_memory_bytes = config.max_memory_bytes.max(bytes);
         }
-        if let Some(ms) = self.time_budget_ms {
-            config.time_budget = std::time::Duration::from_millis(ms);
-        }
-        if let Some(mib) = self.memory_mib {
-            config.memory_limit_bytes = mib << 20;
-        }
-        config
+        Ok(PolicyEngine::new(config)?)
     }
 }
 
@@ -98,10 +104,30 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads a component, or a precompiled artefact the user pointed at.
-fn load(engine: &PolicyEngine, path: &Path) -> Result<Policy, runway_policy_host::PolicyError> {
+fn load(
+    engine: &PolicyEngine,
+    path: &Path,
+    bounds: &Bounds,
+) -> Result<Policy, runway_policy_host::PolicyError> {
     // The operator named this file on the command line: a `.cwasm` is trusted as `runway`
     // itself is (wasmtime still refuses one this version and architecture did not produce).
-    engine.load_file(path)
+    engine.load_file_with(path, &bounds.policy_bounds())
+}
+
+/// What the policy wrote, on standard error, so that standard output stays the decision.
+fn print_output(output: &PolicyOutput) {
+    for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        for line in text.lines() {
+            eprintln!("policy {stream}: {line}");
+        }
+    }
+    if output.dropped_bytes > 0 {
+        eprintln!(
+            "policy output: {} more bytes were not kept (runway keeps {} per stream)",
+            output.dropped_bytes,
+            runway_policy_host::CAPTURED_OUTPUT_BYTES
+        );
+    }
 }
 
 fn print_error(error: &runway_policy_host::PolicyError) -> anyhow::Result<ExitCode> {
@@ -131,8 +157,8 @@ fn eval(
     };
     let input: serde_json::Value = serde_json::from_str(&input_text)
         .with_context(|| format!("{} is not JSON", input_path.display()))?;
-    let engine = PolicyEngine::new(bounds.config())?;
-    let policy = match load(&engine, policy_path) {
+    let engine = bounds.engine()?;
+    let policy = match load(&engine, policy_path, bounds) {
         Ok(policy) => policy,
         Err(error) => return print_error(&error),
     };
@@ -145,10 +171,14 @@ fn eval(
             return print_error(&error);
         }
     }
-    match cases::eval(&policy, &input) {
+    match cases::eval_with_output(&policy, &input) {
         Err(message) => bail!("{}: {message}", input_path.display()),
-        Ok(Err(error)) => print_error(&error),
-        Ok(Ok(decision)) => {
+        Ok((Err(error), output)) => {
+            print_output(&output);
+            print_error(&error)
+        }
+        Ok((Ok(decision), output)) => {
+            print_output(&output);
             println!("{}", serde_json::to_string_pretty(&decision)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -156,8 +186,8 @@ fn eval(
 }
 
 fn test(policy_path: &Path, cases_path: &Path, bounds: &Bounds) -> anyhow::Result<ExitCode> {
-    let engine = PolicyEngine::new(bounds.config())?;
-    let policy = load(&engine, policy_path)
+    let engine = bounds.engine()?;
+    let policy = load(&engine, policy_path, bounds)
         .with_context(|| format!("loading policy {}", policy_path.display()))?;
     let cases = cases::load(cases_path)?;
     if cases.is_empty() {
@@ -278,6 +308,29 @@ mod tests {
         // Input that is not JSON is an error of the command itself.
         std::fs::write(&input, "{").unwrap();
         assert!(eval(&router, None, &input, &bounds()).is_err());
+    }
+
+    #[test]
+    fn python_and_typescript_policies_pass_their_cases_and_bounds_apply_to_them() {
+        for name in ["python-router", "typescript-throttle"] {
+            let outcome = code(test(
+                &build(&format!("{name}.wasm")),
+                &example(name).join("cases.json"),
+                &bounds(),
+            ));
+            assert_eq!(outcome, ExitCode::SUCCESS, "{name}");
+        }
+        // Too little fuel for CPython to decide: every case fails with out-of-fuel.
+        let starved = Bounds {
+            fuel: Some(1_000),
+            ..bounds()
+        };
+        let outcome = code(test(
+            &build("python-router.wasm"),
+            &example("python-router").join("cases.json"),
+            &starved,
+        ));
+        assert_eq!(outcome, ExitCode::FAILURE);
     }
 
     #[test]

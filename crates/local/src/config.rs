@@ -30,6 +30,7 @@
 //! [policies]                        # optional; else built-in label matching, admit to ceilings
 //! router = "policies/build/labels-router.wasm"   # or a .cwasm from `runway policy compile`
 //! throttle = "policies/build/fair-share.wasm"
+//! # router_bounds = "fuel=2000000000,time=500ms,memory=128MiB"   # per policy; optional
 //! reuse = "never"                   # or "verified", "verified:N": reuse checked instances
 //!
 //! [reaper]                          # optional; runs statemachines/reaper.asl.json locally
@@ -54,7 +55,7 @@ use std::path::{Path, PathBuf};
 use runway_config::{Document, Host, ReadOptions};
 pub use runway_config::{Ec2Settings, LocalRunners, ProviderSettings};
 use runway_jobflow::{FlowConfig, PoolConfig};
-use runway_policy_host::InstanceReuse;
+use runway_policy_host::{InstanceReuse, PolicyBounds};
 use serde::Deserialize;
 
 /// The stack name of a local runway that names none: apart from a deployed stack (`runway`
@@ -219,6 +220,25 @@ pub struct PolicyFiles {
     /// policies; see [`InstanceReuse`]).
     #[serde(default, deserialize_with = "instance_reuse")]
     pub reuse: InstanceReuse,
+    /// Each policy's bounds, `"fuel=N,time=Dms,memory=MMiB"` (any subset); unset bounds
+    /// keep the defaults for the policy's kind (a policy importing WASI, such as a Python
+    /// or JavaScript one, gets more than one compiled from Rust or C).
+    #[serde(default, deserialize_with = "policy_bounds")]
+    pub router_bounds: PolicyBounds,
+    #[serde(default, deserialize_with = "policy_bounds")]
+    pub throttle_bounds: PolicyBounds,
+}
+
+fn policy_bounds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<PolicyBounds, D::Error> {
+    let toml::Value::String(text) = toml::Value::deserialize(deserializer)? else {
+        return Err(serde::de::Error::custom(
+            "[policies] bounds must be a string such as \"fuel=2000000000,time=500ms,memory=128MiB\"",
+        ));
+    };
+    text.parse()
+        .map_err(|error: String| serde::de::Error::custom(format!("[policies] {error}")))
 }
 
 fn instance_reuse<'de, D: serde::Deserializer<'de>>(

@@ -14,7 +14,9 @@ use runway_github_emulator::{
     Emulator, EmulatorConfig, EmulatorError, EmulatorHandle, WebhookTarget,
 };
 use runway_jobflow::{Deps, JobFlow, TaskCallbacks};
-use runway_policy_host::{EngineConfig, InstanceReuse, PolicyEngine, RouterPolicy, ThrottlePolicy};
+use runway_policy_host::{
+    EngineConfig, InstanceReuse, PolicyBounds, PolicyEngine, RouterPolicy, ThrottlePolicy,
+};
 use runway_providers::{Ec2Provider, LocalProvider, Provider};
 use runway_store::{DynamoStore, MemoryStore, Store};
 use runway_webhook::{Intake, IntakeConfig, JobFilter, WebhookSecrets};
@@ -958,19 +960,21 @@ fn load_policies(
         ));
     }
     // The error names the file and says what to do (e.g. compile a .cwasm again).
-    let load = |path: &std::path::Path| {
+    let load = |path: &std::path::Path, bounds: &PolicyBounds| {
         engine
-            .load_file(path)
+            .load_file_with(path, bounds)
             .map_err(|error| setup(format!("cannot load the policy: {error}")))
     };
     let router = match &found[0] {
         Some(path) => {
-            let policy = load(path)?.router().map_err(|error| {
-                setup(format!(
-                    "{} is not a router policy: {error}",
-                    path.display()
-                ))
-            })?;
+            let policy = load(path, &config.policies.router_bounds)?
+                .router()
+                .map_err(|error| {
+                    setup(format!(
+                        "{} is not a router policy: {error}",
+                        path.display()
+                    ))
+                })?;
             notes.push(format!("router policy {}", path.display()));
             Some(policy)
         }
@@ -978,12 +982,14 @@ fn load_policies(
     };
     let throttle = match &found[1] {
         Some(path) => {
-            let policy = load(path)?.throttle().map_err(|error| {
-                setup(format!(
-                    "{} is not a throttle policy: {error}",
-                    path.display()
-                ))
-            })?;
+            let policy = load(path, &config.policies.throttle_bounds)?
+                .throttle()
+                .map_err(|error| {
+                    setup(format!(
+                        "{} is not a throttle policy: {error}",
+                        path.display()
+                    ))
+                })?;
             notes.push(format!("throttle policy {}", path.display()));
             Some(policy)
         }

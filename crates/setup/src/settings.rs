@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use runway_config::{Document, Ec2Defaults, EcsDefaults};
 use runway_github::GITHUB_API_URL;
-use runway_policy_host::InstanceReuse;
+use runway_policy_host::{InstanceReuse, PolicyBounds};
 use runway_providers::{DEFAULT_STACK, Ec2PoolConfig, LaunchTemplateRef};
 
 use crate::SetupError;
@@ -74,6 +74,11 @@ pub const THROTTLE_POLICY_ENV: &str = "RUNWAY_THROTTLE_POLICY";
 /// Whether a policy instance serves more than one decision: `never` (the default, a pristine
 /// instance per decision), `verified` or `verified:N` (see [`InstanceReuse`]).
 pub const POLICY_REUSE_ENV: &str = "RUNWAY_POLICY_REUSE";
+/// The router policy's own bounds, `fuel=N,time=Dms,memory=MMiB` (any subset; see
+/// [`PolicyBounds`]); unset, the defaults for the policy's kind.
+pub const ROUTER_POLICY_BOUNDS_ENV: &str = "RUNWAY_ROUTER_POLICY_BOUNDS";
+/// The throttle policy's own bounds, as [`ROUTER_POLICY_BOUNDS_ENV`].
+pub const THROTTLE_POLICY_BOUNDS_ENV: &str = "RUNWAY_THROTTLE_POLICY_BOUNDS";
 
 /// Where the configuration document comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +178,9 @@ pub struct StackSettings {
     pub throttle_policy: Option<PolicyLocation>,
     /// How the policies' instances are used ([`POLICY_REUSE_ENV`]).
     pub policy_reuse: InstanceReuse,
+    /// The policies' own bounds ([`ROUTER_POLICY_BOUNDS_ENV`], [`THROTTLE_POLICY_BOUNDS_ENV`]).
+    pub router_bounds: PolicyBounds,
+    pub throttle_bounds: PolicyBounds,
     /// Where policies fetched from S3 are kept, by content hash, for the life of the
     /// execution environment (`/tmp/runway-policies` in Lambda). Not read from the
     /// environment.
@@ -282,6 +290,15 @@ impl StackSettings {
                 SetupError::Settings(format!("{POLICY_REUSE_ENV}: {reason}"))
             })?,
         };
+        let bounds = |name: &str| -> Result<PolicyBounds, SetupError> {
+            get(name)
+                .map(|text| {
+                    text.parse()
+                        .map_err(|reason: String| SetupError::Settings(format!("{name}: {reason}")))
+                })
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
         Ok(StackSettings {
             stack,
             table,
@@ -321,6 +338,8 @@ impl StackSettings {
             router_policy: policy_location(ROUTER_POLICY_ENV)?,
             throttle_policy: policy_location(THROTTLE_POLICY_ENV)?,
             policy_reuse,
+            router_bounds: bounds(ROUTER_POLICY_BOUNDS_ENV)?,
+            throttle_bounds: bounds(THROTTLE_POLICY_BOUNDS_ENV)?,
             policy_cache_dir: crate::policy_source::default_cache_dir(),
         })
     }
@@ -808,6 +827,28 @@ mod tests {
             let error = settings(&pairs).unwrap_err().to_string();
             assert!(error.starts_with(THROTTLE_POLICY_ENV), "{error}");
         }
+    }
+
+    #[test]
+    fn policy_bounds_are_read_per_policy_and_a_bad_value_names_the_variable() {
+        let defaults = settings(&BASE).unwrap();
+        assert_eq!(defaults.router_bounds, PolicyBounds::default());
+        assert_eq!(defaults.throttle_bounds, PolicyBounds::default());
+        let mut pairs = BASE.to_vec();
+        pairs.push((ROUTER_POLICY_BOUNDS_ENV, "time=300ms,memory=96MiB"));
+        pairs.push((THROTTLE_POLICY_BOUNDS_ENV, ""));
+        let read = settings(&pairs).unwrap();
+        assert_eq!(
+            read.router_bounds.time_budget,
+            Some(std::time::Duration::from_millis(300))
+        );
+        assert_eq!(read.router_bounds.memory_limit_bytes, Some(96 << 20));
+        assert_eq!(read.throttle_bounds, PolicyBounds::default());
+        let mut pairs = BASE.to_vec();
+        pairs.push((THROTTLE_POLICY_BOUNDS_ENV, "time=fast"));
+        let message = settings(&pairs).unwrap_err().to_string();
+        assert!(message.starts_with(THROTTLE_POLICY_BOUNDS_ENV), "{message}");
+        assert!(message.contains("500ms"), "{message}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use aws_config::SdkConfig;
 use runway_clock::{SharedClock, SystemClock};
 use runway_github::{AppCredentials, Credentials, GitHub, RestGitHub, RestGitHubOptions, Secret};
 use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
-use runway_policy_host::{EngineConfig, InstanceAllocation, Policy, PolicyEngine, PolicyError};
+use runway_policy_host::{
+    EngineConfig, InstanceAllocation, Policy, PolicyBounds, PolicyEngine, PolicyError,
+};
 use runway_providers::{Ec2Provider, EcsProvider, Provider};
 use runway_store::DynamoStore;
 use tracing::info;
@@ -107,22 +109,29 @@ pub(crate) async fn github(
 async fn load_policy(
     engine: &PolicyEngine,
     location: &PolicyLocation,
+    bounds: &PolicyBounds,
     objects: &PolicyObjects,
 ) -> Result<Policy, SetupError> {
     match location {
         // A `.cwasm` is native code, trusted because a file is only read from the
         // deployment's own package (the function's policy layer), which the operator built
         // with `runway policy compile`.
-        PolicyLocation::File(path) => engine.load_file(path).map_err(|error| SetupError::Policy {
-            path: path.display().to_string(),
-            reason: without_file_name(error),
-        }),
+        PolicyLocation::File(path) => {
+            engine
+                .load_file_with(path, bounds)
+                .map_err(|error| SetupError::Policy {
+                    path: path.display().to_string(),
+                    reason: without_file_name(error),
+                })
+        }
         PolicyLocation::S3(object) => {
             let bytes = objects.fetch(object).await?;
-            engine.load(&bytes).map_err(|error| SetupError::Policy {
-                path: object.to_string(),
-                reason: error.to_string(),
-            })
+            engine
+                .load_with(&bytes, bounds)
+                .map_err(|error| SetupError::Policy {
+                    path: object.to_string(),
+                    reason: error.to_string(),
+                })
         }
     }
 }
@@ -141,13 +150,14 @@ fn without_file_name(error: PolicyError) -> String {
 async fn load_role<T>(
     engine: &PolicyEngine,
     location: Option<&PolicyLocation>,
+    bounds: &PolicyBounds,
     objects: &PolicyObjects,
     role: impl Fn(&Policy) -> Result<T, runway_policy_host::PolicyError>,
 ) -> Result<Option<T>, SetupError> {
     let Some(location) = location else {
         return Ok(None);
     };
-    let policy = load_policy(engine, location, objects).await?;
+    let policy = load_policy(engine, location, bounds, objects).await?;
     role(&policy).map(Some).map_err(|error| SetupError::Policy {
         path: location.to_string(),
         reason: error.to_string(),
@@ -192,8 +202,22 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
             let engine = policy_engine(settings)?;
             let objects = PolicyObjects::from_config(aws, settings.policy_cache_dir.clone());
             (
-                load_role(&engine, router.as_ref(), &objects, Policy::router).await?,
-                load_role(&engine, throttle.as_ref(), &objects, Policy::throttle).await?,
+                load_role(
+                    &engine,
+                    router.as_ref(),
+                    &settings.router_bounds,
+                    &objects,
+                    Policy::router,
+                )
+                .await?,
+                load_role(
+                    &engine,
+                    throttle.as_ref(),
+                    &settings.throttle_bounds,
+                    &objects,
+                    Policy::throttle,
+                )
+                .await?,
             )
         }
     };

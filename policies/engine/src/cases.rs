@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::engine::Policy;
 use crate::error::{PolicyError, World};
 use crate::types::{RouterInput, ThrottleInput};
+use crate::wasi::PolicyOutput;
 
 /// One recorded case.
 #[derive(Debug, Clone)]
@@ -194,22 +195,34 @@ pub fn matches(pattern: &Value, actual: &Value) -> bool {
 /// Evaluates one input document (`{"job", "pools"}` or `{"job", "pool", "load"}`, as the
 /// policy's world wants) and returns the decision as JSON.
 pub fn eval(policy: &Policy, input: &Value) -> Result<Result<Value, PolicyError>, String> {
+    eval_with_output(policy, input).map(|(decision, _)| decision)
+}
+
+/// As [`eval`], with what the policy wrote to stdout and stderr while deciding.
+pub fn eval_with_output(
+    policy: &Policy,
+    input: &Value,
+) -> Result<(Result<Value, PolicyError>, PolicyOutput), String> {
+    fn as_json<D: serde::Serialize>(
+        decision: Result<D, PolicyError>,
+    ) -> Result<Value, PolicyError> {
+        decision.map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+    }
     match policy.world() {
         World::Router => {
             let input: RouterInput = serde_json::from_value(input.clone())
                 .map_err(|e| format!("not a router input: {e}"))?;
             let router = policy.router().map_err(|e| e.to_string())?;
-            Ok(router
-                .route(&input.job, &input.pools)
-                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null)))
+            let (decision, output) = router.route_with_output(&input.job, &input.pools);
+            Ok((as_json(decision), output))
         }
         World::Throttle => {
             let input: ThrottleInput = serde_json::from_value(input.clone())
                 .map_err(|e| format!("not a throttle input: {e}"))?;
             let throttle = policy.throttle().map_err(|e| e.to_string())?;
-            Ok(throttle
-                .decide(&input.job, &input.pool, &input.load)
-                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null)))
+            let (decision, output) =
+                throttle.decide_with_output(&input.job, &input.pool, &input.load);
+            Ok((as_json(decision), output))
         }
     }
 }

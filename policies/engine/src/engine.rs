@@ -15,6 +15,7 @@ use crate::bindings::{router, throttle};
 use crate::error::{PolicyError, World};
 use crate::fallback::{Decided, RouterFallback, ThrottleFallback};
 use crate::types::{Job, Load, Pool, RouteDecision, ThrottleDecision};
+use crate::wasi::{self, DecisionEnv, DecisionWasi, Imports, PolicyOutput};
 
 /// An architecture to compile policies for ahead of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,6 +174,151 @@ pub struct EngineConfig {
     pub reuse: InstanceReuse,
     /// Where compiled policies are kept between processes, keyed by content hash.
     pub cache_dir: Option<PathBuf>,
+    /// The bounds of a policy that imports the deterministic WASI: a language runtime
+    /// (CPython, a JavaScript engine) starts with more memory and runs more instructions for
+    /// the same decision than a policy compiled from Rust or C.
+    pub runtime_bounds: CallBounds,
+    /// The largest linear memory any policy may be given (its instance slot); a policy
+    /// loaded with a larger memory cap is refused.
+    pub max_memory_bytes: usize,
+}
+
+/// The bounds of one call into a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallBounds {
+    /// WebAssembly instructions (roughly) a call may execute, instantiation included.
+    pub fuel: u64,
+    /// Wall-clock budget of a call, enforced by epoch interruption.
+    pub time_budget: Duration,
+    /// Linear memory one call may use.
+    pub memory_limit_bytes: usize,
+}
+
+/// One policy's bounds, set in its configuration; `None` keeps the engine's default for the
+/// kind of policy it is ([`EngineConfig::fuel`] and its siblings for a policy importing
+/// nothing, [`EngineConfig::runtime_bounds`] for one importing WASI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PolicyBounds {
+    pub fuel: Option<u64>,
+    pub time_budget: Option<Duration>,
+    pub memory_limit_bytes: Option<usize>,
+}
+
+/// `fuel=N,time=Dms,memory=MMiB` (any subset, in any order; `time` also takes `s`, `memory`
+/// also `GiB`), as configuration files and environment variables write a policy's bounds.
+/// An empty string keeps every default.
+impl std::str::FromStr for PolicyBounds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut bounds = PolicyBounds::default();
+        for item in s.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let Some((key, value)) = item.split_once('=') else {
+                return Err(format!(
+                    "policy bounds {s:?}: {item:?} is not key=value; expected for example \
+                     fuel=2000000000,time=500ms,memory=128MiB"
+                ));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let bad = |what: &str| format!("policy bounds {s:?}: {key}={value:?} {what}");
+            match key {
+                "fuel" => {
+                    let fuel = value
+                        .replace('_', "")
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|fuel| *fuel > 0)
+                        .ok_or_else(|| bad("is not a positive whole number"))?;
+                    bounds.fuel = Some(fuel);
+                }
+                "time" => {
+                    let budget = parse_duration(value)
+                        .filter(|budget| !budget.is_zero())
+                        .ok_or_else(|| bad("is not a duration such as 500ms or 2s"))?;
+                    bounds.time_budget = Some(budget);
+                }
+                "memory" => {
+                    let bytes = parse_bytes(value)
+                        .filter(|bytes| *bytes > 0)
+                        .ok_or_else(|| bad("is not a size such as 128MiB or 1GiB"))?;
+                    bounds.memory_limit_bytes = Some(bytes);
+                }
+                _ => {
+                    return Err(format!(
+                        "policy bounds {s:?}: unknown bound {key:?}; expected fuel, time or memory"
+                    ));
+                }
+            }
+        }
+        Ok(bounds)
+    }
+}
+
+impl std::fmt::Display for PolicyBounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(fuel) = self.fuel {
+            parts.push(format!("fuel={fuel}"));
+        }
+        if let Some(budget) = self.time_budget {
+            parts.push(format!("time={}ms", budget.as_millis()));
+        }
+        if let Some(bytes) = self.memory_limit_bytes {
+            parts.push(format!("memory={}MiB", bytes >> 20));
+        }
+        f.write_str(&parts.join(","))
+    }
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, unit) = split_unit(text);
+    let value: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(value)),
+        "s" => Some(Duration::from_secs(value)),
+        _ => None,
+    }
+}
+
+fn parse_bytes(text: &str) -> Option<usize> {
+    let (number, unit) = split_unit(text);
+    let value: usize = number.parse().ok()?;
+    match unit {
+        "MiB" => value.checked_mul(1 << 20),
+        "GiB" => value.checked_mul(1 << 30),
+        _ => None,
+    }
+}
+
+fn split_unit(text: &str) -> (&str, &str) {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text.split_at(digits)
+}
+
+impl EngineConfig {
+    /// The bounds a policy runs under: its own where set, else the default for its kind.
+    fn bounds_for(&self, imports: Imports, own: &PolicyBounds) -> CallBounds {
+        let default = match imports {
+            Imports::Nothing => CallBounds {
+                fuel: self.fuel,
+                time_budget: self.time_budget,
+                memory_limit_bytes: self.memory_limit_bytes,
+            },
+            Imports::DeterministicWasi => self.runtime_bounds,
+        };
+        CallBounds {
+            fuel: own.fuel.unwrap_or(default.fuel),
+            time_budget: own.time_budget.unwrap_or(default.time_budget),
+            memory_limit_bytes: own.memory_limit_bytes.unwrap_or(default.memory_limit_bytes),
+        }
+    }
+
+    /// The size of an instance's memory slot: the largest cap any policy may have.
+    fn slot_bytes(&self) -> usize {
+        self.max_memory_bytes
+            .max(self.memory_limit_bytes)
+            .max(self.runtime_bounds.memory_limit_bytes)
+    }
 }
 
 impl Default for EngineConfig {
@@ -187,6 +333,12 @@ impl Default for EngineConfig {
             prepared_instances: 4,
             reuse: InstanceReuse::Never,
             cache_dir: None,
+            runtime_bounds: CallBounds {
+                fuel: 2_000_000_000,
+                time_budget: Duration::from_millis(500),
+                memory_limit_bytes: 128 << 20,
+            },
+            max_memory_bytes: 256 << 20,
         }
     }
 }
@@ -197,8 +349,8 @@ fn wasmtime_config(config: &EngineConfig, target: Option<Target>) -> Result<Conf
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack_bytes)
-        // Policies are small and short-lived: no need for multi-GiB reservations.
-        .memory_reservation(64 << 20)
+        // Policies are short-lived: no need for multi-GiB reservations.
+        .memory_reservation(config.slot_bytes().max(64 << 20) as u64)
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0);
     if let Some(target) = target {
@@ -208,14 +360,17 @@ fn wasmtime_config(config: &EngineConfig, target: Option<Target>) -> Result<Conf
         let mut pooling = PoolingAllocationConfig::default();
         pooling
             .total_component_instances(max_instances)
-            .total_core_instances(max_instances)
-            .total_memories(max_instances)
-            .total_tables(max_instances)
-            .max_memory_size(config.memory_limit_bytes)
+            // A language runtime links a dozen core modules (libc, the interpreter, the WASI
+            // adapter, shims) where a Rust or C policy has one: room for every instance to be
+            // one. Slots are address space, reserved once, not memory.
+            .total_core_instances(max_instances.saturating_mul(32))
+            .total_memories(max_instances.saturating_mul(4))
+            .total_tables(max_instances.saturating_mul(8))
+            .max_memory_size(config.slot_bytes())
             .max_component_instance_size(1 << 20)
-            .max_core_instances_per_component(4)
-            .max_memories_per_component(2)
-            .max_tables_per_component(2)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
             .table_elements(20_000)
             // Reset a returned slot by zeroing the first pages rather than unmapping them,
             // so the next call does not page-fault its stack and heap back in.
@@ -228,6 +383,18 @@ fn wasmtime_config(config: &EngineConfig, target: Option<Target>) -> Result<Conf
             .memory_init_cow(false);
     }
     Ok(wasm)
+}
+
+fn epoch_tick(configured: Duration) -> Duration {
+    configured.max(Duration::from_micros(100))
+}
+
+/// How many epoch ticks make `budget`.
+fn epoch_ticks(budget: Duration, tick: Duration) -> u64 {
+    budget
+        .as_nanos()
+        .div_ceil(epoch_tick(tick).as_nanos())
+        .max(1) as u64
 }
 
 /// Stops the epoch ticker when the last user of the engine is gone.
@@ -357,20 +524,22 @@ struct Shared {
     engine: Engine,
     config: EngineConfig,
     linker: Linker<CallState>,
-    epoch_ticks: u64,
     preparer: Preparer,
     _ticker: Ticker,
 }
 
 /// Loaded policies by the SHA-256 of their bytes. Policies point at `Shared`, not at the
 /// cache, so that dropping the engine and its policies stops the ticker.
-type Cache = Mutex<HashMap<[u8; 32], Policy>>;
+type Cache = Mutex<HashMap<([u8; 32], PolicyBounds), Policy>>;
 
 /// The wasmtime engine that loads and runs policies. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct PolicyEngine {
     shared: Arc<Shared>,
     cache: Arc<Cache>,
+    /// Compiled components by the SHA-256 of their bytes, so that loading the same policy with
+    /// other bounds does not compile it again.
+    components: Arc<Mutex<HashMap<[u8; 32], Component>>>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -384,25 +553,20 @@ impl std::fmt::Debug for PolicyEngine {
 impl PolicyEngine {
     pub fn new(config: EngineConfig) -> Result<Self, PolicyError> {
         let engine = Engine::new(&wasmtime_config(&config, None)?).map_err(PolicyError::engine)?;
-        let tick = config.epoch_tick.max(Duration::from_micros(100));
-        let epoch_ticks = config
-            .time_budget
-            .as_nanos()
-            .div_ceil(tick.as_nanos())
-            .max(1) as u64;
-        let ticker = Ticker::start(engine.clone(), tick)?;
+        let ticker = Ticker::start(engine.clone(), epoch_tick(config.epoch_tick))?;
         let preparer = Preparer::start()?;
-        let linker = Linker::new(&engine);
+        let mut linker = Linker::new(&engine);
+        wasi::add_to_linker(&mut linker).map_err(PolicyError::engine)?;
         Ok(PolicyEngine {
             shared: Arc::new(Shared {
                 engine,
                 config,
                 linker,
-                epoch_ticks,
                 preparer,
                 _ticker: ticker,
             }),
             cache: Arc::new(Mutex::new(HashMap::new())),
+            components: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -413,16 +577,35 @@ impl PolicyEngine {
     /// Loads a policy component (the `.wasm` that runway-policy-build writes). Compiled
     /// policies are cached by content hash, in memory and in `cache_dir` if configured.
     pub fn load(&self, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        self.load_with(bytes, &PolicyBounds::default())
+    }
+
+    /// As [`PolicyEngine::load`], with the policy's own bounds.
+    pub fn load_with(&self, bytes: &[u8], bounds: &PolicyBounds) -> Result<Policy, PolicyError> {
         check_component_header(bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(policy) = self.cached(&hash) {
+        if let Some(policy) = self.cached(&hash, bounds) {
             return Ok(policy);
         }
-        let component = match self.disk_cache_path(&hash) {
-            Some(path) => self.compile_with_disk_cache(bytes, &path)?,
-            None => self.compile(bytes)?,
+        let compiled = self
+            .components
+            .lock()
+            .ok()
+            .and_then(|components| components.get(&hash).cloned());
+        let component = match compiled {
+            Some(component) => component,
+            None => {
+                let component = match self.disk_cache_path(&hash) {
+                    Some(path) => self.compile_with_disk_cache(bytes, &path)?,
+                    None => self.compile(bytes)?,
+                };
+                if let Ok(mut components) = self.components.lock() {
+                    components.insert(hash, component.clone());
+                }
+                component
+            }
         };
-        self.finish_load(component, hash)
+        self.finish_load(component, hash, bounds)
     }
 
     /// Loads a policy compiled ahead of time by [`PolicyEngine::precompile`].
@@ -432,6 +615,19 @@ impl PolicyEngine {
     /// `runway policy compile`) of a trusted policy, for example a file this deployment
     /// built. wasmtime checks the version and settings, not the code.
     pub unsafe fn load_precompiled(&self, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        // SAFETY: as this function's.
+        unsafe { self.load_precompiled_with(bytes, &PolicyBounds::default()) }
+    }
+
+    /// As [`PolicyEngine::load_precompiled`], with the policy's own bounds.
+    ///
+    /// # Safety
+    /// As [`PolicyEngine::load_precompiled`].
+    pub unsafe fn load_precompiled_with(
+        &self,
+        bytes: &[u8],
+        bounds: &PolicyBounds,
+    ) -> Result<Policy, PolicyError> {
         if !matches!(
             Engine::detect_precompiled(bytes),
             Some(wasmtime::Precompiled::Component)
@@ -441,7 +637,7 @@ impl PolicyEngine {
             });
         }
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(policy) = self.cached(&hash) {
+        if let Some(policy) = self.cached(&hash, bounds) {
             return Ok(policy);
         }
         // SAFETY: the caller vouches for the bytes (see above).
@@ -451,7 +647,7 @@ impl PolicyEngine {
                     reason: format!("{e:#}"),
                 }
             })?;
-        self.finish_load(component, hash)
+        self.finish_load(component, hash, bounds)
     }
 
     /// Compiles a policy component ahead of time for `target`, for a runway built with the
@@ -475,11 +671,11 @@ impl PolicyEngine {
             })
     }
 
-    fn cached(&self, hash: &[u8; 32]) -> Option<Policy> {
+    fn cached(&self, hash: &[u8; 32], bounds: &PolicyBounds) -> Option<Policy> {
         self.cache
             .lock()
             .ok()
-            .and_then(|cache| cache.get(hash).cloned())
+            .and_then(|cache| cache.get(&(*hash, *bounds)).cloned())
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component, PolicyError> {
@@ -529,20 +725,37 @@ impl PolicyEngine {
             .map_err(PolicyError::engine)
     }
 
-    fn finish_load(&self, component: Component, hash: [u8; 32]) -> Result<Policy, PolicyError> {
-        let imports: Vec<String> = component
+    fn finish_load(
+        &self,
+        component: Component,
+        hash: [u8; 32],
+        own_bounds: &PolicyBounds,
+    ) -> Result<Policy, PolicyError> {
+        let import_names: Vec<String> = component
             .component_type()
             .imports(&self.shared.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        if !imports.is_empty() {
-            return Err(PolicyError::HasImports { imports });
+        let imports = wasi::classify_imports(&import_names)?;
+        let bounds = self.shared.config.bounds_for(imports, own_bounds);
+        let slot = self.shared.config.slot_bytes();
+        if bounds.memory_limit_bytes > slot {
+            return Err(PolicyError::Engine {
+                message: format!(
+                    "the policy's memory cap ({} MiB) is above the largest this engine gives \
+                     any policy ({} MiB); lower the cap or raise the engine's max_memory_bytes",
+                    bounds.memory_limit_bytes >> 20,
+                    slot >> 20
+                ),
+            });
         }
         let pre = self
             .shared
             .linker
             .instantiate_pre(&component)
-            .map_err(PolicyError::engine)?;
+            .map_err(|e| PolicyError::ImportMismatch {
+                reason: format!("{e:#}"),
+            })?;
         let kind = if let Ok(router) = router::RouterPre::new(pre.clone()) {
             Kind::Router(router)
         } else if let Ok(throttle) = throttle::ThrottlePre::new(pre) {
@@ -566,6 +779,9 @@ impl PolicyEngine {
                 shared: self.shared.clone(),
                 hash: hex::encode(hash),
                 kind,
+                imports,
+                bounds,
+                epoch_ticks: epoch_ticks(bounds.time_budget, self.shared.config.epoch_tick),
                 spares: Mutex::new(Vec::new()),
                 warm: Mutex::new(Vec::new()),
                 reused_calls: AtomicU64::new(0),
@@ -573,7 +789,7 @@ impl PolicyEngine {
             }),
         };
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(hash, policy.clone());
+            cache.insert((hash, *own_bounds), policy.clone());
         }
         Ok(policy)
     }
@@ -626,6 +842,10 @@ struct PolicyInner {
     shared: Arc<Shared>,
     hash: String,
     kind: Kind,
+    imports: Imports,
+    bounds: CallBounds,
+    /// The time budget in epoch ticks.
+    epoch_ticks: u64,
     /// Instances made ahead of calls; each is taken by exactly one call.
     spares: Mutex<Vec<Prepared>>,
     /// Instances that served a clean call, for the next ones ([`InstanceReuse::Verified`]).
@@ -639,20 +859,23 @@ impl PolicyInner {
     /// A store with the call's bounds. The fuel covers instantiation and the call, as it
     /// always has; the epoch deadline is set again when the call starts.
     fn store(&self) -> Result<Store<CallState>, PolicyError> {
-        let shared = &self.shared;
         let mut store = Store::new(
-            &shared.engine,
+            &self.shared.engine,
             CallState {
-                memory_limit: shared.config.memory_limit_bytes,
+                memory_limit: self.bounds.memory_limit_bytes,
                 memory_denied: false,
                 memory_grew: false,
+                wasi: match self.imports {
+                    Imports::Nothing => None,
+                    Imports::DeterministicWasi => Some(Box::new(DecisionWasi::new())),
+                },
             },
         );
         store.limiter(|state| state);
         store
-            .set_fuel(shared.config.fuel)
+            .set_fuel(self.bounds.fuel)
             .map_err(PolicyError::engine)?;
-        store.set_epoch_deadline(shared.epoch_ticks);
+        store.set_epoch_deadline(self.epoch_ticks);
         Ok(store)
     }
 
@@ -669,7 +892,7 @@ impl PolicyInner {
         let spare = self.spares.lock().ok().and_then(|mut spares| spares.pop());
         if let Some(mut prepared) = spare {
             // Time spent waiting as a spare is not the call's.
-            prepared.store.set_epoch_deadline(self.shared.epoch_ticks);
+            prepared.store.set_epoch_deadline(self.epoch_ticks);
             return Ok(prepared);
         }
         let mut store = self.store()?;
@@ -693,27 +916,42 @@ impl PolicyInner {
 
     /// Runs one decision: on a pristine instance, or under [`InstanceReuse::Verified`] on a
     /// warm one (checked against a pristine one now and then).
-    fn call<T: PartialEq + std::fmt::Debug>(
+    fn call<T: PartialEq + std::fmt::Debug + Send>(
         self: &Arc<Self>,
-        decide: impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
-    ) -> Result<T, PolicyError> {
+        env: &DecisionEnv,
+        decide: impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T> + Sync,
+    ) -> Called<T> {
+        match self.imports {
+            Imports::Nothing => self.call_here(env, &decide),
+            Imports::DeterministicWasi => wasi::off_async_runtime(|| self.call_here(env, &decide)),
+        }
+    }
+
+    fn call_here<T: PartialEq + std::fmt::Debug>(
+        self: &Arc<Self>,
+        env: &DecisionEnv,
+        decide: &impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Called<T> {
         let Some(verify_every) = self.verify_every() else {
-            return self.call_pristine(&decide);
+            return self.call_pristine(env, decide);
         };
         let warm = self.warm.lock().ok().and_then(|mut warm| warm.pop());
         let reused = warm.is_some();
         let mut prepared = match warm {
             Some(prepared) => prepared,
-            None => self.take()?,
+            None => match self.take() {
+                Ok(prepared) => prepared,
+                Err(error) => return (Err(error), PolicyOutput::default()),
+            },
         };
         // A warm instance gets the whole budget again.
         let store = &mut prepared.store;
-        store
-            .set_fuel(self.shared.config.fuel)
-            .map_err(PolicyError::engine)?;
-        store.set_epoch_deadline(self.shared.epoch_ticks);
+        if let Err(error) = store.set_fuel(self.bounds.fuel) {
+            return (Err(PolicyError::engine(error)), PolicyOutput::default());
+        }
+        store.set_epoch_deadline(self.epoch_ticks);
         store.data_mut().memory_grew = false;
-        let answer = decide(&prepared.instance, store).map_err(|e| self.call_error(store, e));
+        let (answer, output) = self.decide_on(&mut prepared, env, decide);
         // An instance that failed, or needed more memory (a policy that keeps what it
         // allocates), is not used again.
         let clean = answer.is_ok() && !prepared.store.data().memory_grew;
@@ -724,7 +962,10 @@ impl PolicyInner {
         } else {
             self.retire(prepared.store);
         }
-        let answer = answer?;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => return (Err(error), output),
+        };
         let count = if reused {
             self.reused_calls.fetch_add(1, Ordering::Relaxed) + 1
         } else {
@@ -732,7 +973,7 @@ impl PolicyInner {
         };
         if reused
             && count.is_multiple_of(verify_every)
-            && let Ok(pristine) = self.call_pristine(&decide)
+            && let (Ok(pristine), pristine_output) = self.call_pristine(env, decide)
             && pristine != answer
         {
             self.reuse_revoked.store(true, Ordering::Relaxed);
@@ -746,22 +987,55 @@ impl PolicyInner {
                 "a reused policy instance answered differently from a pristine one: the \
                  policy keeps state between calls, so its instances are no longer reused"
             );
-            return Ok(pristine);
+            return (Ok(pristine), pristine_output);
         }
-        Ok(answer)
+        (Ok(answer), output)
     }
 
     fn call_pristine<T>(
         self: &Arc<Self>,
+        env: &DecisionEnv,
         decide: &impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
-    ) -> Result<T, PolicyError> {
-        let Prepared {
-            mut store,
-            instance,
-        } = self.take()?;
-        let answer = decide(&instance, &mut store).map_err(|e| self.call_error(&store, e));
-        self.retire(store);
-        answer
+    ) -> Called<T> {
+        let mut prepared = match self.take() {
+            Ok(prepared) => prepared,
+            Err(error) => return (Err(error), PolicyOutput::default()),
+        };
+        let called = self.decide_on(&mut prepared, env, decide);
+        self.retire(prepared.store);
+        called
+    }
+
+    /// One decision on `prepared`: its WASI set to the decision's time and seed, and what it
+    /// wrote to stdout and stderr collected.
+    fn decide_on<T>(
+        &self,
+        prepared: &mut Prepared,
+        env: &DecisionEnv,
+        decide: &impl Fn(&Instance, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Called<T> {
+        let store = &mut prepared.store;
+        if let Some(wasi) = store.data_mut().wasi.as_deref_mut() {
+            wasi.begin(env);
+        }
+        let answer = decide(&prepared.instance, store).map_err(|e| self.call_error(store, e));
+        let output = store
+            .data()
+            .wasi
+            .as_deref()
+            .map(DecisionWasi::output)
+            .unwrap_or_default();
+        let answer = answer.map_err(|error| match error {
+            // A runtime's trap is explained on its stderr (a Python traceback, say).
+            PolicyError::Trap { message } => PolicyError::Trap {
+                message: match output.stderr_tail(STDERR_IN_ERRORS) {
+                    Some(tail) => format!("{message}; the policy's stderr ends: {tail}"),
+                    None => message,
+                },
+            },
+            other => other,
+        });
+        (answer, output)
     }
 
     /// Leaves the used store for the preparing thread, which also tops the spares up.
@@ -805,16 +1079,16 @@ impl PolicyInner {
 
     /// Turns a failed call into the error that explains it.
     fn call_error(&self, store: &Store<CallState>, error: wasmtime::Error) -> PolicyError {
-        let config = &self.shared.config;
+        let bounds = &self.bounds;
         if store.data().memory_denied {
             return PolicyError::MemoryLimit {
-                limit_bytes: config.memory_limit_bytes,
+                limit_bytes: bounds.memory_limit_bytes,
             };
         }
         match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::OutOfFuel) => PolicyError::OutOfFuel { fuel: config.fuel },
+            Some(wasmtime::Trap::OutOfFuel) => PolicyError::OutOfFuel { fuel: bounds.fuel },
             Some(wasmtime::Trap::Interrupt) => PolicyError::Timeout {
-                budget: config.time_budget,
+                budget: bounds.time_budget,
             },
             Some(trap) => PolicyError::Trap {
                 message: trap.to_string(),
@@ -825,6 +1099,12 @@ impl PolicyInner {
         }
     }
 }
+
+/// A call's answer and what the policy wrote meanwhile.
+type Called<T> = (Result<T, PolicyError>, PolicyOutput);
+
+/// Characters of a trapping policy's stderr quoted in its error.
+const STDERR_IN_ERRORS: usize = 600;
 
 /// A loaded policy of either world.
 #[derive(Clone)]
@@ -907,6 +1187,25 @@ struct CallState {
     memory_denied: bool,
     /// Whether linear memory grew during the call (a warm instance that grew is retired).
     memory_grew: bool,
+    /// The deterministic WASI, for a policy that imports it.
+    wasi: Option<Box<DecisionWasi>>,
+}
+
+impl wasmtime_wasi::WasiView for CallState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        // Only a policy importing WASI reaches here, and its stores are made with one; a
+        // store made without gets one on first use rather than a panic.
+        self.wasi
+            .get_or_insert_with(|| Box::new(DecisionWasi::new()))
+            .view()
+    }
+}
+
+impl wasi::HasDecisionWasi for CallState {
+    fn decision_wasi(&mut self) -> &mut DecisionWasi {
+        self.wasi
+            .get_or_insert_with(|| Box::new(DecisionWasi::new()))
+    }
 }
 
 impl wasmtime::ResourceLimiter for CallState {
@@ -947,19 +1246,28 @@ impl RouterPolicy {
 
     /// Asks the policy where `job` runs. A `run` naming a pool not in `pools` is an error.
     pub fn route(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
-        let call = policy_call("route", &self.policy).entered();
-        let decision = self.route_in_guest(job, pools);
-        if let Err(failure) = &decision {
-            call.record("error.message", failure.to_string());
-        }
-        decision
+        self.route_with_output(job, pools).0
     }
 
-    fn route_in_guest(&self, job: &Job, pools: &[Pool]) -> Result<RouteDecision, PolicyError> {
+    /// As [`RouterPolicy::route`], with what the policy wrote to stdout and stderr. A
+    /// router's clock reads the job's `event-time`, the one time in its input.
+    pub fn route_with_output(
+        &self,
+        job: &Job,
+        pools: &[Pool],
+    ) -> (Result<RouteDecision, PolicyError>, PolicyOutput) {
+        let call = policy_call("route", &self.policy).entered();
+        let (decision, output) = self.route_in_guest(job, pools);
+        record_call(&call, &decision, &output);
+        (decision, output)
+    }
+
+    fn route_in_guest(&self, job: &Job, pools: &[Pool]) -> Called<RouteDecision> {
         let inner = &self.policy.inner;
         let wit_job = router::wit::Job::from(job);
         let wit_pools: Vec<router::wit::Pool> = pools.iter().map(Into::into).collect();
-        let decision = inner.call(|instance, store| {
+        let env = DecisionEnv::for_job(job, job.event_time);
+        let (decision, output) = inner.call(&env, |instance, store| {
             let Instance::Router(instance) = instance else {
                 unreachable!("RouterPolicy is only made for a router");
             };
@@ -967,16 +1275,17 @@ impl RouterPolicy {
                 .runway_policy_routing()
                 .call_route(store, &wit_job, &wit_pools)
                 .map(RouteDecision::from)
-        })?;
-        if let RouteDecision::Run { pool, .. } = &decision
-            && !pools.iter().any(|p| &p.name == pool)
-        {
-            return Err(PolicyError::UnknownPool {
-                pool: pool.clone(),
-                known: pools.iter().map(|p| p.name.clone()).collect(),
-            });
-        }
-        Ok(decision)
+        });
+        let decision = decision.and_then(|decision| match &decision {
+            RouteDecision::Run { pool, .. } if !pools.iter().any(|p| &p.name == pool) => {
+                Err(PolicyError::UnknownPool {
+                    pool: pool.clone(),
+                    known: pools.iter().map(|p| p.name.clone()).collect(),
+                })
+            }
+            _ => Ok(decision),
+        });
+        (decision, output)
     }
 
     /// As [`RouterPolicy::route`], with `fallback` deciding when the policy fails.
@@ -986,13 +1295,35 @@ impl RouterPolicy {
         pools: &[Pool],
         fallback: &RouterFallback,
     ) -> Decided<RouteDecision> {
-        match self.route(job, pools) {
+        let (decision, output) = self.route_with_output(job, pools);
+        let decided = match decision {
             Ok(decision) => Decided::by_policy(decision),
             Err(failure) => {
                 tracing::warn!(kind = failure.kind(), %failure, "router policy failed; using the fallback");
                 fallback.decide(failure)
             }
-        }
+        };
+        decided.with_output(output)
+    }
+}
+
+/// Notes a call's failure on its span, and what the policy wrote as an event in it: the
+/// decision's log record.
+fn record_call<T>(
+    span: &tracing::span::EnteredSpan,
+    answer: &Result<T, PolicyError>,
+    output: &PolicyOutput,
+) {
+    if let Err(failure) = answer {
+        span.record("error.message", failure.to_string());
+    }
+    if !output.is_empty() {
+        tracing::info!(
+            policy.stdout = %output.stdout,
+            policy.stderr = %output.stderr,
+            policy.output_dropped_bytes = output.dropped_bytes,
+            "policy output"
+        );
     }
 }
 
@@ -1027,25 +1358,30 @@ impl ThrottlePolicy {
         pool: &Pool,
         load: &Load,
     ) -> Result<ThrottleDecision, PolicyError> {
-        let call = policy_call("decide", &self.policy).entered();
-        let decision = self.decide_in_guest(job, pool, load);
-        if let Err(failure) = &decision {
-            call.record("error.message", failure.to_string());
-        }
-        decision
+        self.decide_with_output(job, pool, load).0
     }
 
-    fn decide_in_guest(
+    /// As [`ThrottlePolicy::decide`], with what the policy wrote to stdout and stderr. A
+    /// throttle's clock reads `load.now`.
+    pub fn decide_with_output(
         &self,
         job: &Job,
         pool: &Pool,
         load: &Load,
-    ) -> Result<ThrottleDecision, PolicyError> {
+    ) -> (Result<ThrottleDecision, PolicyError>, PolicyOutput) {
+        let call = policy_call("decide", &self.policy).entered();
+        let (decision, output) = self.decide_in_guest(job, pool, load);
+        record_call(&call, &decision, &output);
+        (decision, output)
+    }
+
+    fn decide_in_guest(&self, job: &Job, pool: &Pool, load: &Load) -> Called<ThrottleDecision> {
         let inner = &self.policy.inner;
         let wit_job = throttle::wit::Job::from(job);
         let wit_pool = throttle::wit::Pool::from(pool);
         let wit_load = throttle::wit::Load::from(load);
-        inner.call(|instance, store| {
+        let env = DecisionEnv::for_job(job, load.now);
+        inner.call(&env, |instance, store| {
             let Instance::Throttle(instance) = instance else {
                 unreachable!("ThrottlePolicy is only made for a throttle");
             };
@@ -1064,12 +1400,14 @@ impl ThrottlePolicy {
         load: &Load,
         fallback: ThrottleFallback,
     ) -> Decided<ThrottleDecision> {
-        match self.decide(job, pool, load) {
+        let (decision, output) = self.decide_with_output(job, pool, load);
+        let decided = match decision {
             Ok(decision) => Decided::by_policy(decision),
             Err(failure) => {
                 tracing::warn!(kind = failure.kind(), %failure, "throttle policy failed; using the fallback");
                 fallback.decide(failure)
             }
-        }
+        };
+        decided.with_output(output)
     }
 }

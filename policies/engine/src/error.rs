@@ -57,10 +57,16 @@ pub enum PolicyError {
         "not a policy component: {reason} (build policies with runway-policy-build, see policies/README.md)"
     )]
     Malformed { reason: String },
+    /// The policy imports something outside the deterministic WASI subset.
     #[error(
-        "the policy imports {imports:?}: a policy may import nothing (no WASI, no host functions); build it for wasm32-unknown-unknown with runway-policy-build"
+        "the policy imports {refused:?}, which runway does not offer: a policy may import nothing, or only WASI 0.2's cli, clocks, random and io interfaces (and filesystem and sockets, with nothing to open); remove the import or the library that needs it"
     )]
-    HasImports { imports: Vec<String> },
+    ForbiddenImports { refused: Vec<String> },
+    /// The policy imports a WASI interface under a name runway offers but with another shape.
+    #[error(
+        "the policy's imports do not match the WASI 0.2 that runway offers: {reason}; build it against WASI 0.2 (wasm32-wasip2, componentize-py, componentize-js)"
+    )]
+    ImportMismatch { reason: String },
     #[error(
         "the policy is not a {expected} (it exports {found}); load it as the world it implements"
     )]
@@ -95,7 +101,8 @@ impl PolicyError {
         match self {
             PolicyError::Io { .. } => "io",
             PolicyError::Malformed { .. } => "malformed",
-            PolicyError::HasImports { .. } => "has-imports",
+            PolicyError::ForbiddenImports { .. } => "forbidden-import",
+            PolicyError::ImportMismatch { .. } => "import-mismatch",
             PolicyError::WrongWorld { .. } => "wrong-world",
             PolicyError::Incompatible { .. } => "incompatible",
             PolicyError::File { error, .. } => error.kind(),

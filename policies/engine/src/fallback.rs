@@ -2,6 +2,7 @@
 
 use crate::error::PolicyError;
 use crate::types::{RouteDecision, ThrottleDecision};
+use crate::wasi::PolicyOutput;
 
 /// What the router's failure turns into.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +29,8 @@ pub enum ThrottleFallback {
 pub struct Decided<D> {
     pub decision: D,
     pub failure: Option<PolicyError>,
+    /// What the policy wrote to stdout and stderr while deciding (a policy importing WASI).
+    pub output: PolicyOutput,
 }
 
 impl<D> Decided<D> {
@@ -35,7 +38,12 @@ impl<D> Decided<D> {
         Decided {
             decision,
             failure: None,
+            output: PolicyOutput::default(),
         }
+    }
+
+    pub fn with_output(self, output: PolicyOutput) -> Self {
+        Decided { output, ..self }
     }
 
     /// Whether the fallback made this decision.
@@ -65,6 +73,7 @@ impl RouterFallback {
         Decided {
             decision,
             failure: Some(failure),
+            output: PolicyOutput::default(),
         }
     }
 }
@@ -88,6 +97,7 @@ impl ThrottleFallback {
         Decided {
             decision,
             failure: Some(failure),
+            output: PolicyOutput::default(),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The wasmtime host for runway's WebAssembly routing and throttling policies.
 //!
 //! A policy is a component implementing the `router` or `throttle` world of the WIT package
-//! in `policies/wit` and importing nothing. The host knows only that contract:
+//! in `policies/wit`, importing nothing or only a deterministic WASI 0.2 (for policies built
+//! by language runtimes such as componentize-py and componentize-js: no arguments, an empty
+//! environment, clocks reading the decision's time, randomness seeded from the job, output
+//! captured, no files, no network). The host knows only that contract:
 //!
 //! ```no_run
 //! use runway_policy_host::{EngineConfig, Job, Pool, PolicyEngine};
@@ -30,10 +33,11 @@ mod error;
 mod fallback;
 mod loader;
 mod types;
+mod wasi;
 
 pub use engine::{
-    EngineConfig, InstanceAllocation, InstanceReuse, Policy, PolicyEngine, RouterPolicy, Target,
-    ThrottlePolicy,
+    CallBounds, EngineConfig, InstanceAllocation, InstanceReuse, Policy, PolicyBounds,
+    PolicyEngine, RouterPolicy, Target, ThrottlePolicy,
 };
 pub use error::{PolicyError, World};
 pub use fallback::{Decided, RouterFallback, ThrottleFallback};
@@ -41,3 +45,4 @@ pub use types::{
     Counts, Instant, Job, Load, Market, Overrides, Pool, RouteDecision, RouterInput,
     ThrottleDecision, ThrottleInput,
 };
+pub use wasi::{CAPTURED_OUTPUT_BYTES, PolicyOutput};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use wasmtime::Engine;
 
-use crate::engine::{Policy, PolicyEngine};
+use crate::engine::{Policy, PolicyBounds, PolicyEngine};
 use crate::error::PolicyError;
 
 /// What a policy file holds, by its first bytes.
@@ -47,6 +47,15 @@ impl PolicyEngine {
     /// operator's configuration). Bytes from anywhere else (S3, an upload) go through
     /// [`PolicyEngine::load`], which takes components only.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        self.load_file_with(path, &PolicyBounds::default())
+    }
+
+    /// As [`PolicyEngine::load_file`], with the policy's own bounds.
+    pub fn load_file_with(
+        &self,
+        path: impl AsRef<Path>,
+        bounds: &PolicyBounds,
+    ) -> Result<Policy, PolicyError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
             path: path.to_owned(),
@@ -62,11 +71,11 @@ impl PolicyEngine {
                          a fast start"
                     );
                 }
-                self.load(&bytes)
+                self.load_with(&bytes, bounds)
             }
             // SAFETY: a policy file is trusted as the program is (see above); wasmtime still
             // refuses an artefact that another version, architecture or setting produced.
-            FileFormat::Precompiled => unsafe { self.load_precompiled(&bytes) },
+            FileFormat::Precompiled => unsafe { self.load_precompiled_with(&bytes, bounds) },
             FileFormat::Unknown if named_cwasm(path) => Err(PolicyError::Incompatible {
                 reason: "the file is not a precompiled policy".into(),
             }),

@@ -215,16 +215,16 @@ fn malformed_bytes_are_refused() {
 }
 
 #[test]
-fn a_component_that_imports_anything_is_refused() {
+fn a_component_that_imports_a_host_function_is_refused() {
     let bytes = wat::parse_str(
         r#"(component
-             (import "wasi:clocks/wall-clock@0.2.0" (instance (export "now" (func (result u64))))))"#,
+             (import "acme:clock/now@1.0.0" (instance (export "now" (func (result u64))))))"#,
     )
     .unwrap();
     let error = engine().load(&bytes).unwrap_err();
     match error {
-        PolicyError::HasImports { imports } => {
-            assert_eq!(imports, ["wasi:clocks/wall-clock@0.2.0"])
+        PolicyError::ForbiddenImports { refused } => {
+            assert_eq!(refused, ["acme:clock/now@1.0.0"])
         }
         other => panic!("{other:?}"),
     }

@@ -1,6 +1,6 @@
 //! Properties of the labels router over random jobs: it never names a pool it was not
 //! given, it decides the same way every time, and it agrees with the same matching code
-//! compiled natively.
+//! compiled natively. And the parser of policy bounds (`fuel=…,time=…,memory=…`).
 
 use std::sync::OnceLock;
 
@@ -107,5 +107,48 @@ proptest! {
             RouteDecision::Ignore { .. } => None,
         };
         prop_assert_eq!(chosen, native);
+    }
+}
+
+proptest::proptest! {
+    /// Any bounds written out read back the same, and nothing panics the parser.
+    #[test]
+    fn policy_bounds_round_trip(
+        fuel in proptest::option::of(1u64..u64::MAX),
+        millis in proptest::option::of(1u64..10_000_000),
+        mib in proptest::option::of(1usize..1 << 20),
+    ) {
+        let bounds = runway_policy_host::PolicyBounds {
+            fuel,
+            time_budget: millis.map(std::time::Duration::from_millis),
+            memory_limit_bytes: mib.map(|mib| mib << 20),
+        };
+        let read: runway_policy_host::PolicyBounds = bounds.to_string().parse().unwrap();
+        proptest::prop_assert_eq!(read, bounds);
+    }
+
+    #[test]
+    fn policy_bounds_parser_never_panics(text in ".{0,40}") {
+        let _ = text.parse::<runway_policy_host::PolicyBounds>();
+    }
+}
+
+#[test]
+fn policy_bounds_errors_say_what_is_expected() {
+    use runway_policy_host::PolicyBounds;
+    let read: PolicyBounds = "fuel=1_000_000, time=2s ,memory=1GiB".parse().unwrap();
+    assert_eq!(read.fuel, Some(1_000_000));
+    assert_eq!(read.time_budget, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(read.memory_limit_bytes, Some(1 << 30));
+    assert_eq!("".parse::<PolicyBounds>().unwrap(), PolicyBounds::default());
+    for (bad, says) in [
+        ("fuel", "not key=value"),
+        ("fuel=0", "positive whole number"),
+        ("time=5", "duration such as 500ms"),
+        ("memory=12MB", "size such as 128MiB"),
+        ("cpu=2", "unknown bound \"cpu\""),
+    ] {
+        let error = bad.parse::<PolicyBounds>().unwrap_err();
+        assert!(error.contains(says), "{bad}: {error}");
     }
 }

@@ -1190,6 +1190,48 @@ fn policy_instance_reuse_is_a_parameter_every_function_reads_and_defaults_to_pri
 }
 
 #[test]
+fn policy_bounds_are_parameters_whose_pattern_admits_what_the_functions_read() {
+    let template = template();
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    for (name, env) in [
+        (
+            "RouterPolicyBounds",
+            runway_lambda_support::ROUTER_POLICY_BOUNDS_ENV,
+        ),
+        (
+            "ThrottlePolicyBounds",
+            runway_lambda_support::THROTTLE_POLICY_BOUNDS_ENV,
+        ),
+    ] {
+        let parameter = &template.root["Parameters"][name];
+        assert_eq!(parameter["Default"], "", "{name}: the kind's defaults");
+        assert_eq!(globals[env], json!({"Ref": name}), "{name}");
+        let pattern = regex::Regex::new(parameter["AllowedPattern"].as_str().unwrap()).unwrap();
+        let read = |value: &str| {
+            runway_lambda_support::StackSettings::from_lookup(&|key| match key {
+                runway_lambda_support::TABLE_ENV => Some("runway".to_owned()),
+                runway_lambda_support::CONFIG_ENV => Some("{}".to_owned()),
+                runway_lambda_support::GITHUB_TOKEN_ENV => Some("ghp_x".to_owned()),
+                key if key == env => Some(value.to_owned()),
+                _ => None,
+            })
+        };
+        for good in [
+            "",
+            "time=300ms",
+            "fuel=1_000_000,memory=96MiB",
+            "memory=1GiB,time=2s",
+        ] {
+            assert!(pattern.is_match(good), "{name} refuses {good:?}");
+            assert!(read(good).is_ok(), "{name}: the functions refuse {good:?}");
+        }
+        for bad in ["time=fast", "cpu=2", "fuel", "time=300ms;memory=1GiB"] {
+            assert!(!pattern.is_match(bad), "{name} admits {bad:?}");
+        }
+    }
+}
+
+#[test]
 fn each_state_machine_may_invoke_its_own_functions_and_nothing_else() {
     let template = template();
     for (id, machine) in template.state_machines() {
