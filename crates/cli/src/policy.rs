@@ -240,7 +240,12 @@ mod tests {
 
     #[test]
     fn test_passes_the_examples_and_fails_a_wrong_expectation() {
-        for name in ["labels-router", "fair-share", "business-hours"] {
+        for name in [
+            "labels-router",
+            "spec-router",
+            "fair-share",
+            "business-hours",
+        ] {
             let outcome = code(test(
                 &build(&format!("{name}.wasm")),
                 &example(name).join("cases.json"),
