@@ -123,7 +123,13 @@ pub fn all() -> Vec<InstanceType> {
     let mut types = Vec::new();
     for (arch_family, arch) in BURSTABLE {
         for (size, vcpus, mem_mib) in BURSTABLE_SIZES {
-            types.push((format!("{arch_family}.{size}"), *vcpus, *mem_mib, *arch, true));
+            types.push((
+                format!("{arch_family}.{size}"),
+                *vcpus,
+                *mem_mib,
+                *arch,
+                true,
+            ));
         }
     }
     for family in FAMILIES {
@@ -143,21 +149,25 @@ pub fn all() -> Vec<InstanceType> {
     types
         .into_iter()
         .enumerate()
-        .map(|(rank, (name, vcpus, mem_mib, arch, burstable))| InstanceType {
-            name,
-            vcpus,
-            mem_mib,
-            arch,
-            burstable,
-            rank,
-        })
+        .map(
+            |(rank, (name, vcpus, mem_mib, arch, burstable))| InstanceType {
+                name,
+                vcpus,
+                mem_mib,
+                arch,
+                burstable,
+                rank,
+            },
+        )
         .collect()
 }
 
 /// The catalog entry of `name` (case-insensitive).
 pub fn lookup(name: &str) -> Option<InstanceType> {
     let name = name.trim();
-    all().into_iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    all()
+        .into_iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -184,7 +194,12 @@ mod tests {
         assert_eq!(get("t4g.2xlarge"), (8, 32, Arm64));
         assert_eq!(lookup("t3.nano").map(|t| t.mem_mib), Some(512));
         // Sizes the families do not have.
-        for missing in ["m7i.medium", "c6i.medium", "m7i-flex.16xlarge", "p5.48xlarge"] {
+        for missing in [
+            "m7i.medium",
+            "c6i.medium",
+            "m7i-flex.16xlarge",
+            "p5.48xlarge",
+        ] {
             assert_eq!(lookup(missing), None, "{missing}");
         }
     }

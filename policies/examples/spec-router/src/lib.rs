@@ -29,8 +29,13 @@ fn matching_pools<'a>(wanted: &[String], pools: &'a [Pool]) -> Vec<(&'a Pool, us
         .enumerate()
         .filter(|(_, pool)| {
             wanted.iter().all(|label| {
-                IMPLICIT_LABELS.iter().any(|l| l.eq_ignore_ascii_case(label))
-                    || pool.labels.iter().any(|o| o.trim().eq_ignore_ascii_case(label))
+                IMPLICIT_LABELS
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(label))
+                    || pool
+                        .labels
+                        .iter()
+                        .any(|o| o.trim().eq_ignore_ascii_case(label))
             })
         })
         .map(|(index, pool)| {
@@ -96,10 +101,7 @@ fn route(job: Job, pools: Vec<Pool>) -> RouteDecision {
     };
     let matching = matching_pools(&labels, &pools);
     let Some(&(first, extra)) = matching.first() else {
-        return RouteDecision::ignore(format!(
-            "no pool offers all of [{}]",
-            labels.join(", ")
-        ));
+        return RouteDecision::ignore(format!("no pool offers all of [{}]", labels.join(", ")));
     };
     let Some((label, spec)) = asked else {
         return RouteDecision::run(

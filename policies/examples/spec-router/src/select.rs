@@ -120,7 +120,11 @@ pub fn fit(spec: &Spec, pool: &Pool) -> Result<Fit, String> {
     if let (Some(asked), Some(runs)) = (spec.arch, arch)
         && asked != runs
     {
-        return Err(format!("runs {} and the spec asks for {}", runs.name(), asked.name()));
+        return Err(format!(
+            "runs {} and the spec asks for {}",
+            runs.name(),
+            asked.name()
+        ));
     }
     let mut fitting: Vec<InstanceType> = allowed_types
         .iter()

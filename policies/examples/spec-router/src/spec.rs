@@ -172,7 +172,9 @@ pub fn parse(label: &str) -> Result<Spec, SpecError> {
                             .bytes()
                             .all(|b| b.is_ascii_alphanumeric() || b == b'-');
                     if !valid {
-                        return Err(bad("instance family prefixes joined by +, such as m7 or c7g+m7g"));
+                        return Err(bad(
+                            "instance family prefixes joined by +, such as m7 or c7g+m7g",
+                        ));
                     }
                     if !families.contains(&family) {
                         families.push(family);
@@ -180,9 +182,7 @@ pub fn parse(label: &str) -> Result<Spec, SpecError> {
                 }
                 spec.families = families;
             }
-            "arch" => {
-                spec.arch = Some(Arch::from_name(value).ok_or_else(|| bad("x64 or arm64"))?)
-            }
+            "arch" => spec.arch = Some(Arch::from_name(value).ok_or_else(|| bad("x64 or arm64"))?),
             "disk" => {
                 spec.disk_gib = Some(
                     parse_whole(strip_gib(value))
@@ -219,10 +219,7 @@ fn strip_gib(value: &str) -> &str {
         let Some(cut) = value.len().checked_sub(suffix.len()) else {
             continue;
         };
-        if cut > 0
-            && value.is_char_boundary(cut)
-            && value[cut..].eq_ignore_ascii_case(suffix)
-        {
+        if cut > 0 && value.is_char_boundary(cut) && value[cut..].eq_ignore_ascii_case(suffix) {
             return value[..cut].trim_end();
         }
     }
@@ -254,7 +251,7 @@ fn parse_gib_as_mib(text: &str) -> Option<u32> {
 
 /// MiB as GiB for reasons: `16`, `0.5`.
 pub fn gib(mib: u32) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{}", mib / 1024)
     } else {
         let tenths = (u64::from(mib) * 10).div_ceil(1024);
@@ -301,7 +298,8 @@ mod tests {
         assert_eq!(spec.cpu, Some(4));
         assert_eq!(spec.ram_mib, Some(16 * 1024));
         assert_eq!(spec.families, ["m7"]);
-        let spec = parse("Runway/Family=C7G+m7g/ARCH=aarch64/disk=100GB/spot=No/mem=0.5g/").unwrap();
+        let spec =
+            parse("Runway/Family=C7G+m7g/ARCH=aarch64/disk=100GB/spot=No/mem=0.5g/").unwrap();
         assert_eq!(spec.families, ["c7g", "m7g"]);
         assert_eq!(spec.arch, Some(Arch::Arm64));
         assert_eq!(spec.disk_gib, Some(100));
