@@ -9,7 +9,7 @@
 //!
 //! The order is the tie-break between types of the same vCPUs and memory: within one shape,
 //! the cheaper family first by Linux on-demand price per vCPU (us-east-1: Graviton, then AMD
-//! 6th generation, Graviton 4, Intel, AMD 7th generation).
+//! 6th generation, Graviton 4, Intel (-flex, 6i, 7i), AMD 7th generation).
 
 use crate::spec::Arch;
 
