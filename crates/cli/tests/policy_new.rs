@@ -19,10 +19,14 @@ fn policies_target_dir() -> PathBuf {
     }
 }
 
-/// A fresh directory for one project.
+/// A fresh directory for one project. Its path is fixed for this checkout (clones sharing a
+/// build directory do not share it), so builds reuse what the last run compiled.
 fn project_dir(name: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut checkout = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut checkout);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("policy-new")
+        .join(format!("policy-new-{:016x}", checkout.finish()))
         .join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap();

@@ -12,7 +12,9 @@
 //! into a component that imports nothing. Another language (Python with componentize-py,
 //! TypeScript with jco) is a variant here, a template directory under
 //! `crates/cli/templates/policy/`, and a module with its `files` and `build`; projects that
-//! are not Cargo crates name their language in `runway-policy.toml` ([`Manifest`]).
+//! are not Cargo crates name their language in `runway-policy.toml` ([`Manifest`]). Tools that
+//! write a component themselves skip [`component::componentize`]; the rule that it imports
+//! nothing ([`component::check`]) is for languages that need no runtime from the host.
 
 pub mod c;
 pub mod component;
