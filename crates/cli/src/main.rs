@@ -9,6 +9,7 @@ mod chaos;
 mod config;
 mod local;
 mod policy;
+mod policy_project;
 mod runner_sim;
 mod sfn;
 

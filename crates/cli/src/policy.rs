@@ -9,6 +9,8 @@ use runway_policy_host::{
     EngineConfig, Policy, PolicyBounds, PolicyEngine, PolicyOutput, Target, World, cases,
 };
 
+use crate::policy_project::{self, Language};
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run a policy on one input and print its decision as JSON.
@@ -35,6 +37,31 @@ pub enum Command {
         cases: PathBuf,
         #[command(flatten)]
         bounds: Bounds,
+    },
+    /// Write a new policy project that builds and passes its cases as written: the policy's
+    /// source, a cases file, and a README with the commands to build and test it.
+    New {
+        /// The policy's name: lower-case letters, digits, `-` and `_` (its component is
+        /// build/NAME.wasm).
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Language,
+        /// The world it implements: router or throttle.
+        #[arg(long, default_value = "router")]
+        world: World,
+        /// Where to write the project (default: ./NAME); it must be new or empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the policy project in DIR (default: the current directory) into a component
+    /// that imports nothing, DIR/build/NAME.wasm; the language is found from the project's
+    /// files (runway-policy.toml, or Cargo.toml for Rust).
+    Build {
+        dir: Option<PathBuf>,
+        /// Where to write the component (default: DIR/build).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
     },
     /// Compile a policy ahead of time for a Lambda architecture (a .cwasm artefact).
     Compile {
@@ -95,12 +122,51 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             cases,
             bounds,
         } => test(&policy, &cases, &bounds),
+        Command::New {
+            name,
+            lang,
+            world,
+            dir,
+        } => new(&name, lang, world, dir),
+        Command::Build { dir, out_dir } => build(dir, out_dir),
         Command::Compile {
             file,
             output,
             target,
         } => compile(&file, &output, target),
     }
+}
+
+fn new(name: &str, lang: Language, world: World, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let files = policy_project::new_project(&dir, name, lang, world)?;
+    println!(
+        "runway: wrote a {lang} {world} policy into {}:",
+        dir.display()
+    );
+    for file in files {
+        println!("  {}", file.display());
+    }
+    println!(
+        "build and test it (README.md says more):\n  cd {}\n  runway policy build\n  \
+         runway policy test --policy build/{name}.wasm --cases cases.json",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build(dir: Option<PathBuf>, out_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    let project = policy_project::Project::find(&dir)?;
+    let out_dir = out_dir.unwrap_or_else(|| dir.join("build"));
+    project.build(&out_dir).with_context(|| {
+        format!(
+            "building the {} policy in {}",
+            project.language,
+            dir.display()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads a component, or a precompiled artefact the user pointed at.
@@ -270,7 +336,12 @@ mod tests {
 
     #[test]
     fn test_passes_the_examples_and_fails_a_wrong_expectation() {
-        for name in ["labels-router", "fair-share", "business-hours"] {
+        for name in [
+            "labels-router",
+            "spec-router",
+            "fair-share",
+            "business-hours",
+        ] {
             let outcome = code(test(
                 &build(&format!("{name}.wasm")),
                 &example(name).join("cases.json"),
