@@ -55,6 +55,25 @@ fn readme_commands(readme: &str) -> Vec<String> {
         .collect()
 }
 
+/// The language toolchains scripts/setup.sh installs into the checkout (componentize-py in
+/// `.tools/venv`, tsc and componentize-js in `scripts/node`), named as a user would name
+/// their own.
+fn toolchain_env() -> Vec<(&'static str, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    [
+        ("COMPONENTIZE_PY", ".tools/venv/bin/componentize-py"),
+        ("TSC", "scripts/node/node_modules/.bin/tsc"),
+        (
+            "COMPONENTIZE_JS",
+            "scripts/node/node_modules/.bin/componentize-js",
+        ),
+    ]
+    .into_iter()
+    .map(|(var, relative)| (var, root.join(relative)))
+    .filter(|(_, path)| path.is_file())
+    .collect()
+}
+
 /// Writes `name` with `runway policy new`, runs its README's commands in it and checks the
 /// cases passed.
 fn new_build_and_test(name: &str, lang: &str, world: &str) {
@@ -80,6 +99,7 @@ fn new_build_and_test(name: &str, lang: &str, world: &str) {
             .args(&words[1..])
             .current_dir(&dir)
             .env("CARGO_TARGET_DIR", policies_target_dir())
+            .envs(toolchain_env())
             .output()
             .unwrap();
         last_output = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -180,6 +200,28 @@ fn a_new_c_throttle_builds_and_passes_its_cases() {
     if c_toolchain_present() {
         new_build_and_test("c-throttle", "c", "throttle");
     }
+}
+
+// Python and TypeScript projects build with the toolchains scripts/setup.sh installs (CI
+// has them); each component carries its runtime, so these take tens of seconds.
+#[test]
+fn a_new_python_router_builds_and_passes_its_cases() {
+    new_build_and_test("python-router", "python", "router");
+}
+
+#[test]
+fn a_new_python_throttle_builds_and_passes_its_cases() {
+    new_build_and_test("python-throttle", "python", "throttle");
+}
+
+#[test]
+fn a_new_typescript_router_builds_and_passes_its_cases() {
+    new_build_and_test("typescript-router", "typescript", "router");
+}
+
+#[test]
+fn a_new_typescript_throttle_builds_and_passes_its_cases() {
+    new_build_and_test("typescript-throttle", "typescript", "throttle");
 }
 
 #[test]

@@ -8,6 +8,24 @@ pub fn pool_offers<P: AsRef<str>, J: AsRef<str>>(pool_labels: &[P], job_labels: 
     !job_labels.is_empty() && runway_github_types::labels_match(job_labels, pool_labels)
 }
 
+/// The labels a runner of `pool_labels` registers with for a job asking for `job_labels`: the
+/// pool's, then each of the job's the pool lacks. A router may send a job to a pool that
+/// does not carry all of its labels (a runner spec such as `runway/cpu=4/ram=16`, options a
+/// policy reads), and GitHub gives a job only to a runner carrying every one of them.
+pub fn runner_labels<P: AsRef<str>, J: AsRef<str>>(
+    pool_labels: &[P],
+    job_labels: &[J],
+) -> Vec<String> {
+    let mut labels: Vec<String> = pool_labels.iter().map(|l| l.as_ref().to_owned()).collect();
+    for wanted in job_labels {
+        let wanted = wanted.as_ref();
+        if !labels.iter().any(|have| have.eq_ignore_ascii_case(wanted)) {
+            labels.push(wanted.to_owned());
+        }
+    }
+    labels
+}
+
 /// GitHub's limit on runner names.
 pub const MAX_RUNNER_NAME: usize = 64;
 
@@ -86,6 +104,36 @@ pub fn is_runner_name_of(prefix: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runner_carries_its_pools_labels_and_the_jobs_it_lacks() {
+        assert_eq!(
+            runner_labels(
+                &["self-hosted", "linux", "x64"],
+                &["Self-Hosted", "LINUX", "runway/cpu=4/ram=16"]
+            ),
+            ["self-hosted", "linux", "x64", "runway/cpu=4/ram=16"]
+        );
+        assert_eq!(
+            runner_labels(&["self-hosted", "linux"], &[] as &[&str]),
+            ["self-hosted", "linux"]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever pool the router picks, GitHub can give the job to the runner launched for
+        /// it, and the runner keeps every label of its pool.
+        #[test]
+        fn the_job_always_matches_its_runner(
+            pool in proptest::collection::vec("[a-zA-Z]{1,4}", 0..5),
+            job in proptest::collection::vec("[a-zA-Z/=0-9]{1,6}", 1..6),
+        ) {
+            let labels = runner_labels(&pool, &job);
+            proptest::prop_assert!(runway_github_types::labels_match(&job, &labels));
+            proptest::prop_assert!(runway_github_types::labels_match(&pool, &labels));
+            proptest::prop_assert!(labels.len() <= pool.len() + job.len());
+        }
+    }
 
     #[test]
     fn a_short_stack_is_its_own_prefix_and_a_long_one_keeps_a_hash() {

@@ -27,13 +27,6 @@ const WASM_LDS: &[&str] = &[
     "wasm-ld-14",
 ];
 
-fn world_name(world: World) -> &'static str {
-    match world {
-        World::Router => "router",
-        World::Throttle => "throttle",
-    }
-}
-
 pub fn files(name: &str, world: World) -> Vec<(PathBuf, String)> {
     let (source, cases, export) = match world {
         World::Router => (
@@ -49,7 +42,7 @@ pub fn files(name: &str, world: World) -> Vec<(PathBuf, String)> {
     };
     let values = [
         ("name", name),
-        ("world", world_name(world)),
+        ("world", super::world_name(world)),
         ("export", export),
         ("runway_version", env!("CARGO_PKG_VERSION")),
         ("wit_bindgen_version", WIT_BINDGEN_VERSION),
@@ -176,7 +169,7 @@ pub fn build(project: &Project, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let wit_bindgen = wit_bindgen()?;
     let work = dir.join("target/c");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let world = world_name(world);
+    let world = super::world_name(world);
     run(
         Command::new(&wit_bindgen)
             .arg("c")

@@ -63,3 +63,24 @@ pub mod c {
     pub const README: &str = include_str!("../../templates/policy/c/README.md");
     pub const GITIGNORE: &str = include_str!("../../templates/policy/c/gitignore");
 }
+
+pub mod python {
+    pub const ROUTER: &str = include_str!("../../templates/policy/python/router.py");
+    pub const THROTTLE: &str = include_str!("../../templates/policy/python/throttle.py");
+    pub const MANIFEST: &str = include_str!("../../templates/policy/python/runway-policy.toml");
+    pub const README: &str = include_str!("../../templates/policy/python/README.md");
+    pub const GITIGNORE: &str = include_str!("../../templates/policy/python/gitignore");
+}
+
+pub mod typescript {
+    pub const ROUTER: &str = include_str!("../../templates/policy/typescript/router.ts");
+    pub const THROTTLE: &str = include_str!("../../templates/policy/typescript/throttle.ts");
+    /// The contract as JavaScript sees it (`policies/sdk/typescript`).
+    pub const CONTRACT: &str =
+        include_str!("../../../../policies/sdk/typescript/runway-policy.d.ts");
+    pub const TSCONFIG: &str = include_str!("../../templates/policy/typescript/tsconfig.json");
+    pub const PACKAGE: &str = include_str!("../../templates/policy/typescript/package.json");
+    pub const MANIFEST: &str = include_str!("../../templates/policy/typescript/runway-policy.toml");
+    pub const README: &str = include_str!("../../templates/policy/typescript/README.md");
+    pub const GITIGNORE: &str = include_str!("../../templates/policy/typescript/gitignore");
+}

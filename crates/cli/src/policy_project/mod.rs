@@ -8,18 +8,19 @@
 //! project to whatever that checkout holds later.
 //!
 //! Each language is a [`Language`]: the files `policy new` writes (a module's `files`) and the
-//! steps `policy build` runs to get a core module, which [`component::componentize`] turns
-//! into a component that imports nothing. Another language (Python with componentize-py,
-//! TypeScript with jco) is a variant here, a template directory under
-//! `crates/cli/templates/policy/`, and a module with its `files` and `build`; projects that
-//! are not Cargo crates name their language in `runway-policy.toml` ([`Manifest`]). Tools that
-//! write a component themselves skip [`component::componentize`]; the rule that it imports
-//! nothing ([`component::check`]) is for languages that need no runtime from the host.
+//! steps `policy build` runs. Rust and C build a core module, which [`component::componentize`]
+//! turns into a component that imports nothing; Python (componentize-py) and TypeScript (tsc,
+//! then componentize-js) tools write a component themselves, one that imports only the
+//! deterministic WASI runway offers language runtimes. Templates live under
+//! `crates/cli/templates/policy/`; projects that are not Cargo crates name their language in
+//! `runway-policy.toml` ([`Manifest`]).
 
 pub mod c;
 pub mod component;
 pub mod embedded;
+pub mod python;
 pub mod rust;
+pub mod typescript;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,15 +36,25 @@ pub const MANIFEST: &str = "runway-policy.toml";
 pub enum Language {
     Rust,
     C,
+    Python,
+    #[value(alias = "ts")]
+    Typescript,
 }
 
 impl Language {
-    pub const ALL: [Language; 2] = [Language::Rust, Language::C];
+    pub const ALL: [Language; 4] = [
+        Language::Rust,
+        Language::C,
+        Language::Python,
+        Language::Typescript,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "rust",
             Language::C => "c",
+            Language::Python => "python",
+            Language::Typescript => "typescript",
         }
     }
 
@@ -74,6 +85,8 @@ impl Language {
         match self {
             Language::Rust => rust::files(name, world),
             Language::C => Ok(c::files(name, world)),
+            Language::Python => Ok(python::files(name, world)),
+            Language::Typescript => Ok(typescript::files(name, world)),
         }
     }
 
@@ -82,6 +95,8 @@ impl Language {
         match self {
             Language::Rust => rust::build(project, out_dir),
             Language::C => c::build(project, out_dir),
+            Language::Python => python::build(project, out_dir),
+            Language::Typescript => typescript::build(project, out_dir),
         }
     }
 }
@@ -154,6 +169,14 @@ impl Project {
 
     pub fn build(&self, out_dir: &Path) -> anyhow::Result<PathBuf> {
         self.language.build(self, out_dir)
+    }
+}
+
+/// The world's name in the contract, as bindings generators take it.
+pub(crate) fn world_name(world: World) -> &'static str {
+    match world {
+        World::Router => "router",
+        World::Throttle => "throttle",
     }
 }
 
@@ -266,7 +289,7 @@ mod tests {
         let error = Language::from_name("cobol").unwrap_err().to_string();
         assert_eq!(
             error,
-            "unknown policy language \"cobol\"; runway knows rust, c"
+            "unknown policy language \"cobol\"; runway knows rust, c, python, typescript"
         );
     }
 
@@ -313,7 +336,10 @@ mod tests {
         )
         .unwrap();
         let error = format!("{:#}", Project::find(dir.path()).unwrap_err());
-        assert!(error.contains("runway knows rust, c"), "{error}");
+        assert!(
+            error.contains("runway knows rust, c, python, typescript"),
+            "{error}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let written = new_project(dir.path(), "sizer", Language::Rust, World::Router).unwrap();

@@ -18,7 +18,7 @@ const GUEST_STACK_BYTES: u32 = 128 * 1024;
 pub fn files(name: &str, world: World) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let values = [
         ("name", name),
-        ("world", world_name(world)),
+        ("world", super::world_name(world)),
         ("runway_version", env!("CARGO_PKG_VERSION")),
     ];
     let (source, cases) = match world {
@@ -48,13 +48,6 @@ pub fn files(name: &str, world: World) -> anyhow::Result<Vec<(PathBuf, String)>>
         files.push((Path::new("sdk/rust/src").join(file), text.to_string()));
     }
     Ok(files)
-}
-
-fn world_name(world: World) -> &'static str {
-    match world {
-        World::Router => "router",
-        World::Throttle => "throttle",
-    }
 }
 
 /// The SDK's manifest without its `[workspace]` (the SDK and its build tool) and profiles:

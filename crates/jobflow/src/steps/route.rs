@@ -9,7 +9,7 @@ use crate::config::PoolConfig;
 use crate::error::StepError;
 use crate::flow::JobFlow;
 use crate::input::{RouteInput, decode};
-use crate::naming::pool_offers;
+use crate::naming::{pool_offers, runner_labels};
 use crate::step::Step;
 use crate::steps::{policy_job, policy_pool};
 
@@ -75,7 +75,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         output["decision"] = json!("run");
         output["pool"] = json!(pool.name);
         output["provider"] = json!(provider.kind().to_string());
-        output["labels"] = json!(pool.labels);
+        output["labels"] = json!(runner_labels(&pool.labels, &job.labels));
         output["overrides"] = json!(launch_overrides(pool, overrides));
         output["boot_timeout_seconds"] = json!(pool.boot_timeout_seconds);
         output["idle_timeout_seconds"] = json!(pool.idle_timeout_seconds);
