@@ -121,6 +121,65 @@ async fn without_reuse_every_decision_gets_a_pristine_instance() {
     system.shutdown().await;
 }
 
+/// The output of the first `state` an execution left, as JSON.
+fn state_output(system: &LocalSystem, state: &str) -> Option<serde_json::Value> {
+    system.executions().iter().find_map(|execution| {
+        system
+            .service()
+            .get_execution_history(&execution.execution_arn, false)
+            .unwrap_or_default()
+            .iter()
+            .filter(|event| event.event_type.ends_with("StateExited"))
+            .filter_map(|event| event.detail())
+            .find(|detail| detail["name"].as_str() == Some(state))
+            .and_then(|detail| serde_json::from_str(detail["output"].as_str()?).ok())
+    })
+}
+
+/// A Python router and a TypeScript throttle drive the real job machine: the Route and Admit
+/// states carry their decisions and reasons. The bounds come from `[policies]` (a generous
+/// time budget: the first decision of each runs on a loaded test machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_typescript_policies_route_and_admit_jobs() {
+    let router = runway_testkit::built_policy("python-router.wasm").unwrap();
+    let throttle = runway_testkit::built_policy("typescript-throttle.wasm").unwrap();
+    let system = LocalSystem::start(config(&format!(
+        "router = {:?}\nthrottle = {:?}\nrouter_bounds = \"time=5s\"\nthrottle_bounds = \"time=5s,memory=96MiB\"",
+        router.display().to_string(),
+        throttle.display().to_string()
+    )))
+    .await
+    .unwrap_or_else(|error| panic!("runway local did not start: {error}"));
+    let emulator = system.emulator().expect("the emulator runs");
+    emulator
+        .create_job(NewJob::new("octo-org/app", &LABELS))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let admitted = loop {
+        if let Some(admit) = state_output(&system, "Admit") {
+            break admit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job was not admitted in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let state = state_output(&system, "Route").expect("Route ran before Admit");
+    let route = &state["route"];
+    assert_eq!(route["pool"], "linux-x64", "{route}");
+    assert_eq!(
+        route["reason"], "labels [linux, self-hosted, x64] fit pool linux-x64 (0 extra labels)",
+        "{route}"
+    );
+    assert_eq!(route["fallback"], false, "{route}");
+    // The throttle's reason (its caps depend on the hour it reads from the clock).
+    let admitted = admitted.to_string();
+    assert!(admitted.contains("octo-org 0/"), "{admitted}");
+    assert!(admitted.contains("octo-org/app 0/"), "{admitted}");
+    system.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_policy_for_another_architecture_stops_the_start_naming_the_file_and_the_fix() {
     let host = Target::host().unwrap();

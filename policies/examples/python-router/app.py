@@ -72,7 +72,7 @@ class Routing(wit_world.exports.Routing):
 
         fitting = []
         for index, pool in enumerate(pools):
-            offered = {label.lower() for label in pool.labels}
+            offered = {label.lower() for label in pool.labels} - IMPLICIT_LABELS
             if not wanted <= offered:
                 continue
             pattern = repository_allowed(pool, job.repository)
