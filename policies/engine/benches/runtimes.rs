@@ -150,9 +150,10 @@ fn main() {
         .unwrap_or(200);
     // No instances made ahead: each decision instantiates on the call, so its time includes
     // the instance, as for a Lambda (which keeps none ahead either).
+    // As a Lambda's engine (crates/setup: `policy_engine`).
     let config = EngineConfig {
         prepared_instances: 0,
-        allocation: InstanceAllocation::Pooling { max_instances: 8 },
+        allocation: InstanceAllocation::Pooling { max_instances: 4 },
         ..EngineConfig::default()
     };
     let engine = PolicyEngine::new(config).expect("engine");
@@ -175,7 +176,7 @@ fn main() {
         // A fresh engine per example, so its load is a cold one and its memory its own.
         let fresh = PolicyEngine::new(EngineConfig {
             prepared_instances: 0,
-            allocation: InstanceAllocation::Pooling { max_instances: 8 },
+            allocation: InstanceAllocation::Pooling { max_instances: 4 },
             ..EngineConfig::default()
         })
         .expect("engine");
@@ -195,7 +196,7 @@ fn main() {
         times.sort();
         let fuel = fuel_needed(&engine, &bytes);
         println!(
-            "| {} | {} | {:.2} s | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} M | {} |",
+            "| {} | {} | {:.2} s | {} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
             example.language,
             mib(bytes.len() as u64),
             compile.as_secs_f64(),
@@ -203,7 +204,11 @@ fn main() {
             load.as_secs_f64() * 1e3,
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.95).as_secs_f64() * 1e3,
-            fuel as f64 / 1e6,
+            if fuel < 1_000_000 {
+                format!("{:.0} k", fuel as f64 / 1e3)
+            } else {
+                format!("{:.1} M", fuel as f64 / 1e6)
+            },
             mib(after.saturating_sub(before)),
         );
     }

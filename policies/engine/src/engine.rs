@@ -1040,6 +1040,13 @@ impl PolicyInner {
 
     /// Leaves the used store for the preparing thread, which also tops the spares up.
     fn retire(self: &Arc<Self>, used: Store<CallState>) {
+        // With no spares to make, the preparing thread would only drop the store, and a
+        // store waiting for it holds an instance slot the next call may need (a small pool,
+        // as a Lambda's, runs out in a burst of calls): drop it here.
+        if self.shared.config.prepared_instances == 0 {
+            drop(used);
+            return;
+        }
         let refill = Refill {
             policy: Arc::downgrade(self),
             used,
