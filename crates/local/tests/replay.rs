@@ -270,3 +270,13 @@ fn simulation_settings_for_an_unknown_pool_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn the_sample_day_configurations_read() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sam");
+    for name in ["replay-day.toml", "replay-day-lean.toml"] {
+        let config = LocalConfig::from_file(&root.join(name)).unwrap();
+        assert_eq!(config.pools().count(), 3, "{name}");
+        assert!(config.replay.price("m7i.large", "spot").is_some(), "{name}");
+    }
+}

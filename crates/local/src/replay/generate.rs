@@ -33,19 +33,18 @@ impl Default for GenerateOptions {
     }
 }
 
-const REPOSITORIES: [&str; 9] = [
-    "octo-org/app",
-    "octo-org/api",
-    "octo-org/docs",
-    "octo-org/monorepo",
-    "acme/web",
-    "acme/infra",
-    "acme/mobile",
-    "hooli/search",
-    "hooli/ads",
+/// Repositories with their relative weights: a few busy ones, a long tail.
+const REPOSITORIES: [(&str, f64); 9] = [
+    ("octo-org/app", 20.0),
+    ("octo-org/api", 15.0),
+    ("octo-org/docs", 3.0),
+    ("octo-org/monorepo", 25.0),
+    ("acme/web", 12.0),
+    ("acme/infra", 5.0),
+    ("acme/mobile", 6.0),
+    ("hooli/search", 9.0),
+    ("hooli/ads", 5.0),
 ];
-/// Relative weights of the repositories (a few busy ones, a long tail).
-const REPOSITORY_WEIGHTS: [f64; 9] = [20.0, 15.0, 3.0, 25.0, 12.0, 5.0, 6.0, 9.0, 5.0];
 const LABELS: [(&[&str], f64); 3] = [
     (&["self-hosted", "linux", "x64"], 0.75),
     (&["self-hosted", "linux", "arm64"], 0.21),
@@ -149,9 +148,7 @@ pub fn generate(options: &GenerateOptions) -> Vec<TraceJob> {
             .random_range(BURST_SIZE / 4..=BURST_SIZE)
             .min(bursty - jobs.len());
         let at = at_minute(&mut rng);
-        let repository = *pick(&mut rng, &REPOSITORIES, |r| {
-            REPOSITORY_WEIGHTS[REPOSITORIES.iter().position(|x| x == r).unwrap_or(0)]
-        });
+        let (repository, _) = *pick(&mut rng, &REPOSITORIES, |(_, weight)| *weight);
         for _ in 0..size {
             let offset = Duration::milliseconds(
                 (rng.random::<f64>() * BURST_SPREAD_SECONDS * 1000.0) as i64,
@@ -161,9 +158,7 @@ pub fn generate(options: &GenerateOptions) -> Vec<TraceJob> {
     }
     while jobs.len() < options.jobs {
         let at = at_minute(&mut rng);
-        let repository = *pick(&mut rng, &REPOSITORIES, |r| {
-            REPOSITORY_WEIGHTS[REPOSITORIES.iter().position(|x| x == r).unwrap_or(0)]
-        });
+        let (repository, _) = *pick(&mut rng, &REPOSITORIES, |(_, weight)| *weight);
         jobs.push(job(&mut rng, at, repository));
     }
     jobs.sort_by_key(|job| job.at);

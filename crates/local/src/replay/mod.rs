@@ -39,6 +39,10 @@ use trace::TraceJob;
 /// time): GitHub cancels a job queued for a day.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2 * 24 * 3600);
 
+/// How often (virtual time) a replay checks whether everything has ended after the last
+/// arrival.
+const CHECK_EVERY: Duration = Duration::from_secs(300);
+
 /// How a replay runs.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -277,7 +281,8 @@ async fn drive(
                 waiting,
             });
         }
-        clock.sleep(Duration::from_secs(60)).await;
+        // The end is read from the executions' stop times, not from this check's.
+        clock.sleep(CHECK_EVERY).await;
     }
     Ok(wall.elapsed().as_secs_f64())
 }
@@ -285,17 +290,16 @@ async fn drive(
 /// Every webhook has been delivered and no execution still runs. (A job runway does not take,
 /// e.g. one for GitHub's own runners, stays queued on GitHub: it counts as not run.)
 fn all_ended(system: &LocalSystem) -> bool {
-    let delivered = system.emulator().is_none_or(|emulator| {
-        emulator
-            .deliveries()
-            .iter()
-            .all(|delivery| delivery.outcome != runway_github_emulator::DeliveryOutcome::Pending)
-    });
-    delivered
-        && system
-            .executions()
-            .iter()
-            .all(|execution| execution.status != ExecutionStatus::Running)
+    let running = system
+        .executions()
+        .iter()
+        .any(|execution| execution.status == ExecutionStatus::Running);
+    !running
+        && system.emulator().is_none_or(|emulator| {
+            emulator.deliveries().iter().all(|delivery| {
+                delivery.outcome != runway_github_emulator::DeliveryOutcome::Pending
+            })
+        })
 }
 
 fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {

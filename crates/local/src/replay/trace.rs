@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_with_what_is_wrong() {
-        let cases = [
+        let cases: [(&str, &str); 6] = [
             ("{\"at\": \"yesterday\"", "line 2 of the trace"),
             (&GOOD.replace("octo-org/app", "app"), "is not owner/name"),
             (&GOOD.replace("60}", "-5}"), "run_seconds must be 0 or more"),
