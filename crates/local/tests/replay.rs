@@ -280,3 +280,35 @@ fn the_sample_day_configurations_read() {
         assert!(config.replay.price("m7i.large", "spot").is_some(), "{name}");
     }
 }
+
+/// The speed figure of BENCHMARKS.md: a generated day through `sam/replay-day.toml` without its
+/// policies (the example policies are built separately). `RUNWAY_REPLAY_JOBS` jobs (10,000 by
+/// default); run with `cargo test --release -p runway-local --test replay -- --ignored
+/// --nocapture a_generated_day`.
+#[test]
+#[ignore = "a benchmark: run it in release"]
+fn a_generated_day_replays_in_under_a_minute() {
+    let jobs: usize = std::env::var("RUNWAY_REPLAY_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sam");
+    let mut config = LocalConfig::from_file(&root.join("replay-day.toml")).unwrap();
+    if std::env::var_os("RUNWAY_REPLAY_POLICIES").is_none() {
+        config.policies = Default::default();
+    }
+    let trace = generate(&GenerateOptions {
+        jobs,
+        ..GenerateOptions::default()
+    });
+    let started = std::time::Instant::now();
+    let report = replay_blocking(config, &trace, &options("replay-day.toml")).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("{report}");
+    eprintln!(
+        "{jobs} jobs replayed in {seconds:.1} s ({:.0} jobs/s); peak memory {:?} MiB",
+        jobs as f64 / seconds,
+        runway_local::bench::peak_rss_mib()
+    );
+    assert_eq!(report.jobs, jobs);
+}
