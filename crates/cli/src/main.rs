@@ -10,6 +10,7 @@ mod config;
 mod local;
 mod policy;
 mod policy_project;
+mod replay;
 mod runner_sim;
 mod sfn;
 
@@ -37,6 +38,9 @@ enum Command {
     Bench(bench::Args),
     /// Run a burst of jobs through the job machine with faults at every boundary; report leaks.
     Chaos(chaos::Args),
+    /// Replay a trace of jobs through the real job machine on virtual time with simulated
+    /// hosts: queue waits, runner-minutes, cost; compare two configurations.
+    Replay(replay::Args),
     /// Check a configuration file and print every problem with its field path.
     #[command(subcommand)]
     Config(config::Command),
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::RunnerSim(args) => runner_sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Chaos(args) => chaos::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Config(command) => config::run(command),
     };
     match outcome {

@@ -212,6 +212,7 @@ impl Emulator {
         let watchdog = tokio::spawn(watch_runners(shared.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::router(shared.clone());
+        let in_process = app.clone();
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -225,6 +226,7 @@ impl Emulator {
         tracing::info!(%base_url, "GitHub emulator listening");
         Ok(EmulatorHandle {
             shared,
+            in_process,
             addr,
             base_url,
             api_url,
@@ -250,6 +252,8 @@ async fn watch_runners(shared: Arc<Shared>) {
 /// A running emulator. Dropping it stops the server.
 pub struct EmulatorHandle {
     shared: Arc<Shared>,
+    /// The same routes the server serves, for callers in this process.
+    in_process: axum::Router,
     addr: SocketAddr,
     base_url: String,
     api_url: String,
@@ -365,6 +369,19 @@ impl EmulatorHandle {
     /// Changes where webhooks go (e.g. once the receiver has its port).
     pub fn set_webhook(&self, target: Option<WebhookTarget>) {
         self.shared.set_webhook_target(target);
+    }
+
+    /// Everything the server serves (REST API, control API, runner protocol), to be called in
+    /// this process without a socket: on virtual time, where waiting on a socket would let
+    /// the clock jump ahead, callers use this (see [`runner::RunnerOptions::in_process`]).
+    pub fn in_process(&self) -> axum::Router {
+        self.in_process.clone()
+    }
+
+    /// Delivers webhooks to `receiver` in this process instead of POSTing them to the
+    /// target's URL (the target's secret still signs them); `None`: over HTTP again.
+    pub fn set_webhook_receiver(&self, receiver: Option<axum::Router>) {
+        self.shared.set_webhook_receiver(receiver);
     }
 
     /// Registers a JIT runner without going through the REST API (for tests and demos).

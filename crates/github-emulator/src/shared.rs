@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub app: AppConfig,
     pub(crate) tokens: Vec<String>,
     pub(crate) webhook: Mutex<Option<WebhookTarget>>,
+    /// Where webhooks go in this process, when set (instead of the target's URL).
+    pub(crate) receiver: Mutex<Option<axum::Router>>,
     pub(crate) outbox: mpsc::UnboundedSender<Outgoing>,
     /// When the emulated repositories were "created".
     pub(crate) epoch: DateTime<Utc>,
@@ -55,6 +57,7 @@ impl Shared {
             app,
             tokens,
             webhook: Mutex::new(webhook),
+            receiver: Mutex::new(None),
             outbox,
             epoch,
             api: Mutex::new(ApiAccounting::new(epoch)),
@@ -123,6 +126,20 @@ impl Shared {
             .webhook
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = target;
+    }
+
+    pub fn webhook_receiver(&self) -> Option<axum::Router> {
+        self.receiver
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn set_webhook_receiver(&self, receiver: Option<axum::Router>) {
+        *self
+            .receiver
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = receiver;
     }
 
     pub(crate) fn queue_webhooks(&self, world: &mut World) {

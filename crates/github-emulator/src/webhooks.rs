@@ -96,6 +96,9 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
     let Some(target) = shared.webhook_target() else {
         return Err("no webhook target is configured".to_string());
     };
+    if let Some(receiver) = shared.webhook_receiver() {
+        return send_in_process(shared, receiver, &target, outgoing).await;
+    }
     let response = client
         .post(&target.url)
         .header("Content-Type", "application/json")
@@ -133,6 +136,41 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
             tracing::warn!(url = %target.url, %error, "webhook delivery failed");
             Err(error.to_string())
         }
+    }
+}
+
+/// Hands one webhook to a receiver in this process, with the headers GitHub sends.
+async fn send_in_process(
+    shared: &Shared,
+    receiver: axum::Router,
+    target: &crate::config::WebhookTarget,
+    outgoing: &Outgoing,
+) -> SendResult {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post(&target.url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", USER_AGENT)
+        .header("X-GitHub-Event", "workflow_job")
+        .header("X-GitHub-Delivery", &outgoing.guid)
+        .header("X-GitHub-Hook-ID", HOOK_ID.to_string())
+        .header(
+            "X-GitHub-Hook-Installation-Target-ID",
+            shared.app.app_id.to_string(),
+        )
+        .header("X-GitHub-Hook-Installation-Target-Type", "integration")
+        .header(
+            "X-Hub-Signature",
+            signature_sha1(&target.secret, &outgoing.body),
+        )
+        .header(
+            "X-Hub-Signature-256",
+            signature_sha256(&target.secret, &outgoing.body),
+        )
+        .body(axum::body::Body::from(outgoing.body.clone()))
+        .map_err(|error| error.to_string())?;
+    match receiver.oneshot(request).await {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(never) => match never {},
     }
 }
 

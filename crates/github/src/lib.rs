@@ -32,7 +32,9 @@ pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES};
 pub use error::GitHubError;
 pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
 pub use secret::Secret;
-pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, RestGitHubOptions};
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, InProcess, InProcessAnswer, RestGitHubOptions,
+};
 pub use types::{
     Account, InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Repository,
     Runner, RunnerLabel, RunnerScope, WorkflowJob, WorkflowRun,

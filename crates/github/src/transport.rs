@@ -45,6 +45,30 @@ pub struct RestGitHubOptions {
     pub request_timeout: Option<Duration>,
     /// How long connecting may take; `None`: no bound of its own.
     pub connect_timeout: Option<Duration>,
+    /// Requests go to this service in this process instead of over a socket (a GitHub
+    /// emulator run on virtual time, where a socket's wait would let the clock jump).
+    pub in_process: Option<InProcess>,
+}
+
+/// What an [`InProcess`] service answers: the response with its whole body.
+pub type InProcessAnswer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<Bytes>> + Send>>;
+
+/// A GitHub API served in this process: takes a request whose URI is the full URL (base URL
+/// and path) and its whole body, and answers.
+#[derive(Clone)]
+pub struct InProcess(Arc<dyn Fn(Request<Bytes>) -> InProcessAnswer + Send + Sync>);
+
+impl InProcess {
+    pub fn new(serve: impl Fn(Request<Bytes>) -> InProcessAnswer + Send + Sync + 'static) -> Self {
+        InProcess(Arc::new(serve))
+    }
+}
+
+impl fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InProcess")
+    }
 }
 
 impl Default for RestGitHubOptions {
@@ -53,6 +77,7 @@ impl Default for RestGitHubOptions {
             extra_ca_pem: None,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            in_process: None,
         }
     }
 }
@@ -88,6 +113,7 @@ impl fmt::Debug for RestGitHubOptions {
             )
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("in_process", &self.in_process.is_some())
             .finish()
     }
 }
@@ -106,6 +132,7 @@ pub(crate) struct Transport {
     base_uri: Uri,
     http: HttpClient,
     request_timeout: Option<Duration>,
+    in_process: Option<InProcess>,
     /// Built on first use: octocrab's request buffer spawns its worker on the running tokio
     /// runtime, and a client may be built before there is one.
     octocrab: OnceLock<Octocrab>,
@@ -143,6 +170,7 @@ impl Transport {
             base_uri,
             http,
             request_timeout: options.request_timeout,
+            in_process: options.in_process.clone(),
             octocrab: OnceLock::new(),
         })
     }
@@ -193,6 +221,9 @@ impl Transport {
         request: Request<OctoBody>,
         bound: Option<Duration>,
     ) -> Result<Answer, GitHubError> {
+        if let Some(service) = &self.in_process {
+            return self.exchange_in_process(service, request).await;
+        }
         let exchange = async {
             let response = self
                 .octocrab()
@@ -225,6 +256,39 @@ impl Transport {
                     })
                 }),
         }
+    }
+}
+
+impl Transport {
+    /// Sends `request` to the in-process service: no socket, no timer of its own.
+    async fn exchange_in_process(
+        &self,
+        service: &InProcess,
+        request: Request<OctoBody>,
+    ) -> Result<Answer, GitHubError> {
+        let (mut parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|err| transport_error(&err))?
+            .to_bytes();
+        let base = self.base_uri.to_string();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let url = format!("{}{}", base.trim_end_matches('/'), path);
+        parts.uri = url.parse().map_err(|err| GitHubError::Transport {
+            message: format!("cannot make a URL of {url:?}: {err}"),
+        })?;
+        let response = (service.0)(Request::from_parts(parts, body)).await;
+        let (parts, body) = response.into_parts();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 }
 

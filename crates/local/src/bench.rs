@@ -801,7 +801,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
 }
 
 /// `VmHWM` from `/proc/self/status` (Linux only).
-pub(crate) fn peak_rss_mib() -> Option<f64> {
+pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -37,6 +37,9 @@
 //! every_seconds = 60                # 0 (the default): never
 //! grace_seconds = 120               # what is younger is left alone
 //!
+//! [replay]                          # optional; how `runway replay` simulates the hosts
+//! seed = 7                          # (see `runway_local::replay::settings`)
+//!
 //! [[pools]]                         # the job flow's pool settings, plus where runners run
 //! name = "linux-x64"
 //! labels = ["self-hosted", "linux", "x64"]
@@ -57,6 +60,8 @@ pub use runway_config::{Ec2Settings, LocalRunners, ProviderSettings};
 use runway_jobflow::{FlowConfig, PoolConfig};
 use runway_policy_host::{InstanceReuse, PolicyBounds};
 use serde::Deserialize;
+
+use crate::replay::settings::ReplaySettings;
 
 /// The stack name of a local runway that names none: apart from a deployed stack (`runway`
 /// by default) sharing the account, so neither touches the other's runners.
@@ -273,6 +278,8 @@ pub struct LocalConfig {
     /// directories in order; the current directory comes first.
     pub search_dirs: Vec<PathBuf>,
     pub reaper: ReaperSchedule,
+    /// How `runway replay` simulates the hosts runners run on (`runway local` ignores it).
+    pub replay: ReplaySettings,
     /// The pools document: the job flow's configuration and where each pool's runners run,
     /// the model the deployed stack reads.
     pub document: Document,
@@ -382,6 +389,7 @@ impl LocalConfig {
         let aws: AwsSettings = section(&mut table, "aws")?;
         let policies: PolicyFiles = section(&mut table, "policies")?;
         let reaper: ReaperSchedule = section(&mut table, "reaper")?;
+        let replay: ReplaySettings = section(&mut table, "replay")?;
 
         let mut github_table = match table.remove("github") {
             None => toml::Table::new(),
@@ -412,6 +420,9 @@ impl LocalConfig {
         // The rest is the pools document, the same model the deployed stack reads.
         let document =
             Document::from_toml_table(table, &ReadOptions::for_stack(Host::Local, &stack))?;
+        replay
+            .validate(document.flow.pools.iter().map(|pool| pool.name.as_str()))
+            .map_err(ConfigError::Invalid)?;
         Ok(LocalConfig {
             stack,
             listen,
@@ -423,6 +434,7 @@ impl LocalConfig {
             policies_optional: false,
             search_dirs: Vec::new(),
             reaper,
+            replay,
             document,
         })
     }

@@ -106,6 +106,16 @@ pub struct Supplied {
     /// The GitHub runway talks to, in place of the configured connection (no emulator is
     /// started): e.g. another local runway's emulator, as two stacks share one GitHub.
     pub github: Option<Arc<dyn GitHub>>,
+    /// The clock every part reads (wall-clock time otherwise): `runway replay` runs on a
+    /// [`runway_clock::VirtualClock`] in a runtime with paused time.
+    pub clock: Option<SharedClock>,
+    /// The job flow's GitHub client, the emulator's webhooks and its runners' protocol go
+    /// through in-process calls, not loopback sockets. Needed on virtual time: while a task
+    /// waits on a socket the paused runtime may jump the clock to its next timer.
+    pub in_process: bool,
+    /// Also receives every metric sample the job flow records (they are kept for the
+    /// console either way, the latest few thousand).
+    pub metrics: Option<Arc<dyn runway_jobflow::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Supplied {
@@ -116,6 +126,9 @@ impl std::fmt::Debug for Supplied {
             .field("wrap_callbacks", &self.wrap_callbacks.is_some())
             .field("wrap_providers", &self.wrap_providers.is_some())
             .field("github", &self.github.is_some())
+            .field("clock", &self.clock)
+            .field("in_process", &self.in_process)
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -208,6 +221,9 @@ impl LocalSystem {
             wrap_callbacks,
             wrap_providers,
             github: supplied_github,
+            clock: supplied_clock,
+            in_process,
+            metrics: metrics_tap,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -217,7 +233,7 @@ impl LocalSystem {
                 "a provider was supplied for pool {pool}, which the configuration does not have"
             )));
         }
-        let clock = SystemClock::shared();
+        let clock = supplied_clock.unwrap_or_else(SystemClock::shared);
         let mut notes = Vec::new();
         let (secret, secret_source) = webhook_secret(&config);
 
@@ -232,7 +248,7 @@ impl LocalSystem {
 
         let (emulator, github) = match supplied_github {
             Some(github) => (None, github),
-            None => connect_github(&config, &webhook_url, &secret, &clock).await?,
+            None => connect_github(&config, &webhook_url, &secret, &clock, in_process).await?,
         };
         let flow_github = github.clone();
 
@@ -314,7 +330,10 @@ impl LocalSystem {
                 throttle: throttle.clone(),
                 callbacks,
                 clock: clock.clone(),
-                metrics: Arc::new(metrics.clone()),
+                metrics: match metrics_tap {
+                    Some(tap) => Arc::new(Tee(Arc::new(metrics.clone()), tap)),
+                    None => Arc::new(metrics.clone()),
+                },
             },
             config.flow().clone(),
         )
@@ -334,6 +353,10 @@ impl LocalSystem {
             Arc::new(SfnStarter::new(service.clone(), machine.arn.clone())),
         )
         .with_job_events(Arc::new(flow.clone()));
+        let webhook_app = runway_webhook::router(intake);
+        if in_process && let Some(emulator) = &emulator {
+            emulator.set_webhook_receiver(Some(webhook_app.clone()));
+        }
 
         let pools: Vec<PoolSummary> = config
             .pools()
@@ -367,7 +390,7 @@ impl LocalSystem {
             let stopping = stop.subscribe();
             let report = move |what, served| report_stop(&failures, &stopping, what, served);
             let mut stopped = stop.subscribe();
-            let app = runway_webhook::router(intake);
+            let app = webhook_app;
             servers.spawn(async move {
                 let served = axum::serve(webhook_listener, app)
                     .with_graceful_shutdown(async move {
@@ -677,6 +700,20 @@ impl LocalSystem {
     }
 }
 
+/// Hands each metric sample to two recorders.
+#[derive(Debug)]
+struct Tee(
+    Arc<dyn runway_jobflow::metrics::Metrics>,
+    Arc<dyn runway_jobflow::metrics::Metrics>,
+);
+
+impl runway_jobflow::metrics::Metrics for Tee {
+    fn record(&self, sample: runway_jobflow::metrics::Sample) {
+        self.1.record(sample.clone());
+        self.0.record(sample);
+    }
+}
+
 /// Records a server that stopped while runway was not stopping.
 fn report_stop(
     failures: &watch::Sender<Option<(&'static str, String)>>,
@@ -725,6 +762,7 @@ async fn connect_github(
     webhook_url: &str,
     secret: &str,
     clock: &SharedClock,
+    in_process: bool,
 ) -> Result<(Option<EmulatorHandle>, Arc<dyn GitHub>), LocalError> {
     match &config.github {
         GitHubConnection::Emulator(settings) => {
@@ -742,11 +780,22 @@ async fn connect_github(
                 ..EmulatorConfig::default()
             })
             .await?;
+            let options = if in_process {
+                RestGitHubOptions {
+                    request_timeout: None,
+                    connect_timeout: None,
+                    in_process: Some(crate::in_process::github_api(emulator.in_process())),
+                    ..RestGitHubOptions::default()
+                }
+            } else {
+                RestGitHubOptions::default()
+            };
             // The emulator accepts any token.
-            let github = RestGitHub::new(
+            let github = RestGitHub::with_options(
                 emulator.api_url(),
                 Credentials::Token(Secret::new("runway-local")),
                 clock.clone(),
+                options,
             )
             .map_err(|error| setup(error.to_string()))?;
             Ok((Some(emulator), Arc::new(github)))
