@@ -84,7 +84,7 @@ sources_stamp() {
   {
     find "$dir" -maxdepth 1 -type f ! -name cases.json ! -name README.md -print0 \
       | sort -z | xargs -0 sha256sum
-    sha256sum policies/wit/*.wit policies/sdk/typescript/*.d.ts
+    sha256sum policies/wit/*.wit policies/sdk/typescript/*.d.ts policies/sdk/python/*.sh
     "$@"
   } | sha256sum | cut -d' ' -f1
 }

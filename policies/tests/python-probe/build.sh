@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
-# Builds the probe like the Python example (componentize-py). Usage: build.sh OUT_DIR WORK_DIR.
+# Builds the probe like the Python example (policies/sdk/python/componentize.sh).
+# Usage: build.sh OUT_DIR WORK_DIR.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="$1"; work="$2"
-componentize_py="${COMPONENTIZE_PY:-componentize-py}"
-mkdir -p "$work" "$out"
-"$componentize_py" -d "$here/../../wit" -w router componentize app \
-  -p "$here" -o "$work/python-probe.wasm" >/dev/null
-mv "$work/python-probe.wasm" "$out/python-probe.wasm"
+exec "$here/../../sdk/python/componentize.sh" router python-probe "$here" "$1" "$2"
