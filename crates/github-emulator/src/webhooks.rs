@@ -99,29 +99,11 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
     if let Some(receiver) = shared.webhook_receiver() {
         return send_in_process(shared, receiver, &target, outgoing).await;
     }
-    let response = client
-        .post(&target.url)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", USER_AGENT)
-        .header("X-GitHub-Event", "workflow_job")
-        .header("X-GitHub-Delivery", &outgoing.guid)
-        .header("X-GitHub-Hook-ID", HOOK_ID.to_string())
-        .header(
-            "X-GitHub-Hook-Installation-Target-ID",
-            shared.app.app_id.to_string(),
-        )
-        .header("X-GitHub-Hook-Installation-Target-Type", "integration")
-        .header(
-            "X-Hub-Signature",
-            signature_sha1(&target.secret, &outgoing.body),
-        )
-        .header(
-            "X-Hub-Signature-256",
-            signature_sha256(&target.secret, &outgoing.body),
-        )
-        .body(outgoing.body.clone())
-        .send()
-        .await;
+    let mut request = client.post(&target.url);
+    for (name, value) in delivery_headers(shared, &target, outgoing) {
+        request = request.header(name, value);
+    }
+    let response = request.body(outgoing.body.clone()).send().await;
     match response {
         Ok(response) => {
             tracing::debug!(
@@ -139,6 +121,38 @@ async fn send(shared: &Shared, client: &reqwest::Client, outgoing: &Outgoing) ->
     }
 }
 
+/// The headers GitHub sends with a `workflow_job` delivery, signatures included: one list for
+/// deliveries over HTTP and to a receiver in this process.
+fn delivery_headers(
+    shared: &Shared,
+    target: &crate::config::WebhookTarget,
+    outgoing: &Outgoing,
+) -> [(&'static str, String); 9] {
+    [
+        ("Content-Type", "application/json".to_owned()),
+        ("User-Agent", USER_AGENT.to_owned()),
+        ("X-GitHub-Event", "workflow_job".to_owned()),
+        ("X-GitHub-Delivery", outgoing.guid.clone()),
+        ("X-GitHub-Hook-ID", HOOK_ID.to_string()),
+        (
+            "X-GitHub-Hook-Installation-Target-ID",
+            shared.app.app_id.to_string(),
+        ),
+        (
+            "X-GitHub-Hook-Installation-Target-Type",
+            "integration".to_owned(),
+        ),
+        (
+            "X-Hub-Signature",
+            signature_sha1(&target.secret, &outgoing.body),
+        ),
+        (
+            "X-Hub-Signature-256",
+            signature_sha256(&target.secret, &outgoing.body),
+        ),
+    ]
+}
+
 /// Hands one webhook to a receiver in this process, with the headers GitHub sends.
 async fn send_in_process(
     shared: &Shared,
@@ -147,25 +161,11 @@ async fn send_in_process(
     outgoing: &Outgoing,
 ) -> SendResult {
     use tower::ServiceExt;
-    let request = axum::http::Request::post(&target.url)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", USER_AGENT)
-        .header("X-GitHub-Event", "workflow_job")
-        .header("X-GitHub-Delivery", &outgoing.guid)
-        .header("X-GitHub-Hook-ID", HOOK_ID.to_string())
-        .header(
-            "X-GitHub-Hook-Installation-Target-ID",
-            shared.app.app_id.to_string(),
-        )
-        .header("X-GitHub-Hook-Installation-Target-Type", "integration")
-        .header(
-            "X-Hub-Signature",
-            signature_sha1(&target.secret, &outgoing.body),
-        )
-        .header(
-            "X-Hub-Signature-256",
-            signature_sha256(&target.secret, &outgoing.body),
-        )
+    let mut request = axum::http::Request::post(&target.url);
+    for (name, value) in delivery_headers(shared, target, outgoing) {
+        request = request.header(name, value);
+    }
+    let request = request
         .body(axum::body::Body::from(outgoing.body.clone()))
         .map_err(|error| error.to_string())?;
     match receiver.oneshot(request).await {

@@ -353,28 +353,19 @@ where
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     linker.allow_shadowing(true);
     let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
-    clock.func_wrap(
-        "subscribe-duration",
-        |_store: wasmtime::StoreContextMut<'_, T>,
-         (_duration,): (u64,)|
-         -> wasmtime::Result<(Resource<DynPollable>,)> {
-            Err(wasmtime::format_err!(
-                "the policy tried to sleep (wasi:clocks/monotonic-clock.subscribe-duration): \
-                 a decision must not wait; decide from the input"
-            ))
-        },
-    )?;
-    clock.func_wrap(
-        "subscribe-instant",
-        |_store: wasmtime::StoreContextMut<'_, T>,
-         (_when,): (u64,)|
-         -> wasmtime::Result<(Resource<DynPollable>,)> {
-            Err(wasmtime::format_err!(
-                "the policy tried to sleep (wasi:clocks/monotonic-clock.subscribe-instant): \
-                 a decision must not wait; decide from the input"
-            ))
-        },
-    )?;
+    for function in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_wrap(
+            function,
+            move |_store: wasmtime::StoreContextMut<'_, T>,
+                  (_nanoseconds,): (u64,)|
+                  -> wasmtime::Result<(Resource<DynPollable>,)> {
+                Err(wasmtime::format_err!(
+                    "the policy tried to sleep (wasi:clocks/monotonic-clock.{function}): a \
+                     decision must not wait; decide from the input"
+                ))
+            },
+        )?;
+    }
     let mut seed = linker.instance("wasi:random/insecure-seed@0.2.12")?;
     seed.func_wrap(
         "insecure-seed",
