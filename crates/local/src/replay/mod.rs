@@ -98,7 +98,8 @@ impl Metrics for Counts {
     fn record(&self, sample: Sample) {
         let counted = matches!(
             sample.metric,
-            Metric::SlotWaits
+            Metric::CeilingHits
+                | Metric::PolicyWaits
                 | Metric::JobsRejected
                 | Metric::LaunchFallbacks
                 | Metric::PolicyFallbacks
@@ -406,7 +407,8 @@ fn collect(
         .map(|(mut pool, waits)| {
             pool.wait_seconds = Waits::of(&waits);
             pool.idle_minutes = (pool.runner_minutes - pool.busy_minutes).max(0.0);
-            pool.ceilings_hit = counts.get(Metric::SlotWaits, &pool.pool);
+            pool.ceilings_hit = counts.get(Metric::CeilingHits, &pool.pool);
+            pool.policy_waits = counts.get(Metric::PolicyWaits, &pool.pool);
             pool.rejected = counts.get(Metric::JobsRejected, &pool.pool);
             pool.market_fallbacks = counts.get(Metric::LaunchFallbacks, &pool.pool);
             pool.capacity_errors = capacity_errors.get(&pool.pool).copied().unwrap_or(0);
@@ -417,6 +419,7 @@ fn collect(
             overall.idle_minutes += pool.idle_minutes;
             overall.cost_usd += pool.cost_usd;
             overall.ceilings_hit += pool.ceilings_hit;
+            overall.policy_waits += pool.policy_waits;
             overall.rejected += pool.rejected;
             overall.market_fallbacks += pool.market_fallbacks;
             overall.capacity_errors += pool.capacity_errors;
