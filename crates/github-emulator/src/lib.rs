@@ -61,7 +61,9 @@ mod webhooks;
 
 pub use api::{ApiUsage, DEFAULT_RATE_LIMIT, RateView};
 pub use auth::check_app_jwt;
-pub use config::{AppConfig, EmulatorConfig, EnterpriseConfig, WebhookTarget};
+pub use config::{
+    AppConfig, DEFAULT_DELIVERIES_KEPT, EmulatorConfig, EnterpriseConfig, WebhookTarget,
+};
 pub use jit::{JitConfig, JitConfigError};
 pub use matching::{Scope, labels_match};
 pub use state::{CreatedJob, Delivery, DeliveryOutcome, Faults, JobStatus, NewJob, RunnerLabel};
@@ -338,6 +340,17 @@ impl EmulatorHandle {
     /// Every webhook produced so far, in order (with duplicates sent by the fault switch).
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.read(|world, _| world.deliveries.clone())
+    }
+
+    /// How many webhooks are still on their way (without copying the deliveries).
+    pub fn pending_deliveries(&self) -> usize {
+        self.shared.read(|world, _| {
+            world
+                .deliveries
+                .iter()
+                .filter(|delivery| delivery.outcome == DeliveryOutcome::Pending)
+                .count()
+        })
     }
 
     /// The REST requests served so far: counted, `304 Not Modified`, refused for the rate

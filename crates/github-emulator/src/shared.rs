@@ -185,7 +185,7 @@ impl Shared {
             } else {
                 (1, DeliveryOutcome::Pending)
             };
-            world.deliveries.push(Delivery {
+            world.record_delivery(Delivery {
                 sequence,
                 guid: guid.clone(),
                 event: "workflow_job".to_string(),
@@ -225,9 +225,11 @@ impl Shared {
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
         self.update(|world, _| {
             if duplicate {
+                // The delivery is among the latest: search from the end.
                 let Some(original) = world
                     .deliveries
                     .iter()
+                    .rev()
                     .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
                     .cloned()
                 else {
@@ -241,10 +243,11 @@ impl Shared {
                     ..original
                 };
                 copy.complete(result);
-                world.deliveries.push(copy);
+                world.record_delivery(copy);
             } else if let Some(delivery) = world
                 .deliveries
                 .iter_mut()
+                .rev()
                 .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
             {
                 delivery.complete(result);

@@ -39,6 +39,9 @@ pub const JOB_MACHINE_NAME: &str = "job";
 /// Task functions are registered as `{TASK_PREFIX}{step}` (`runway-route`, …).
 pub const TASK_PREFIX: &str = "runway-";
 
+/// Webhook deliveries the emulator keeps during a replay (it reads none of them back).
+const REPLAY_DELIVERIES_KEPT: usize = 1_000;
+
 /// Why a local runway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -588,6 +591,13 @@ impl LocalSystem {
             .unwrap_or_default()
     }
 
+    /// How many of the job machine's executions still run.
+    pub fn running_executions(&self) -> usize {
+        self.service
+            .list_executions(&self.machine_arn, Some(ExecutionStatus::Running))
+            .map_or(0, |running| running.len())
+    }
+
     /// The execution following `job_id` (any repository, the latest attempt).
     pub fn execution_for_job(&self, job_id: u64) -> Option<ExecutionDescription> {
         let prefix = format!("job-{job_id}-r");
@@ -774,6 +784,12 @@ async fn connect_github(
                 }),
                 seed: settings.seed,
                 delivery_concurrency: settings.delivery_concurrency,
+                // A replay reads no delivery history; a day of jobs would hold every payload.
+                deliveries_kept: if in_process {
+                    REPLAY_DELIVERIES_KEPT
+                } else {
+                    runway_github_emulator::DEFAULT_DELIVERIES_KEPT
+                },
                 repositories: settings.repositories.clone(),
                 organizations: settings.organizations.clone(),
                 clock: clock.clone(),

@@ -291,16 +291,10 @@ async fn drive(
 /// Every webhook has been delivered and no execution still runs. (A job runway does not take,
 /// e.g. one for GitHub's own runners, stays queued on GitHub: it counts as not run.)
 fn all_ended(system: &LocalSystem) -> bool {
-    let running = system
-        .executions()
-        .iter()
-        .any(|execution| execution.status == ExecutionStatus::Running);
-    !running
-        && system.emulator().is_none_or(|emulator| {
-            emulator.deliveries().iter().all(|delivery| {
-                delivery.outcome != runway_github_emulator::DeliveryOutcome::Pending
-            })
-        })
+    system.running_executions() == 0
+        && system
+            .emulator()
+            .is_none_or(|emulator| emulator.pending_deliveries() == 0)
 }
 
 fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
