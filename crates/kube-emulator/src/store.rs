@@ -212,11 +212,18 @@ impl Store {
                     .as_object_mut()
             })
             .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-        if metadata.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) else {
-                return Err(ApiError::invalid(kind, "", &[Cause::required(
-                    "metadata.name",
-                )]));
+                return Err(ApiError::invalid(
+                    kind,
+                    "",
+                    &[Cause::required("metadata.name")],
+                ));
             };
             let name = format!("{prefix}{}", random_suffix());
             metadata.insert("name".into(), json!(name));
@@ -290,7 +297,13 @@ impl Store {
             object = old.clone();
             object["status"] = status;
         } else {
-            for field in ["name", "namespace", "uid", "creationTimestamp", "generateName"] {
+            for field in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generateName",
+            ] {
                 match old["metadata"].get(field) {
                     Some(value) => object["metadata"][field] = value.clone(),
                     None => {
@@ -412,9 +425,9 @@ fn validate(kind: Kind, object: &Value) -> Result<(), ApiError> {
         Kind::Secret => {
             if let Some(data) = object["data"].as_object() {
                 for (key, value) in data {
-                    let decoded = value.as_str().map(|v| {
-                        base64::engine::general_purpose::STANDARD.decode(v).is_ok()
-                    });
+                    let decoded = value
+                        .as_str()
+                        .map(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
                     if decoded != Some(true) {
                         causes.push(Cause::invalid(
                             &format!("data[{key}]"),
