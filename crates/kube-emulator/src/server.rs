@@ -758,10 +758,10 @@ pub(crate) fn after_delete(shared: &Shared, kind: Kind, object: &Value) {
             let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
             shared.kill(uid);
             let dir = pods::pod_dir(&shared.work_dir, namespace, name, uid);
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
-                if error.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), %error, "cannot remove a pod's files");
-                }
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), %error, "cannot remove a pod's files");
             }
         }
         Kind::Namespace => {

@@ -176,10 +176,10 @@ fn pod_status(pod: &Value) -> String {
         if let Some(reason) = status["state"]["waiting"]["reason"].as_str() {
             return reason.to_string();
         }
-        if let Some(reason) = status["state"]["terminated"]["reason"].as_str() {
-            if phase != "Succeeded" || reason != "Completed" {
-                return reason.to_string();
-            }
+        if let Some(reason) = status["state"]["terminated"]["reason"].as_str()
+            && (phase != "Succeeded" || reason != "Completed")
+        {
+            return reason.to_string();
         }
     }
     if phase == "Succeeded" {
