@@ -584,6 +584,7 @@ fn handler_actions(handler: Handler) -> BTreeSet<String> {
             listed
         }
         Handler::Step(step) => permissions::step_actions(step),
+        Handler::RunnerCache => permissions::runner_cache_actions(),
     };
     let mut actions: BTreeSet<String> = actions.into_iter().map(str::to_owned).collect();
     actions.extend(implied_actions(&actions));
@@ -900,6 +901,18 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         actions_of("secretsmanager", &secrets),
         permissions::SECRETS,
     );
+    // The runner cache's S3 calls, but for the bucket creation only the CLI and `runway
+    // local` use (the stack's template makes the bucket).
+    let mut cache: BTreeSet<String> = operations("crates/runner-cache/src/store.rs", "client");
+    cache.retain(|operation| {
+        !["head_bucket", "create_bucket", "put_bucket_versioning"].contains(&operation.as_str())
+    });
+    assert!(cache.contains("upload_part"), "the scan found {cache:?}");
+    assert_within(
+        "the runner cache",
+        actions_of("s3", &cache),
+        permissions::RUNNER_CACHE_WRITE,
+    );
     let objects = operations("crates/setup/src/policy_source.rs", "s3");
     assert!(objects.contains("get_object"), "the scan found {objects:?}");
     assert_within(
@@ -965,8 +978,8 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
     }
     assert!(
-        checked >= Handler::all().count() - 1,
-        "every function but the webhook reads its GitHub credential: {checked}"
+        checked >= Handler::all().count() - 2,
+        "every function but the webhook and runner-cache reads its GitHub credential: {checked}"
     );
 }
 
