@@ -194,10 +194,20 @@ mod tests {
             )
         );
         assert_eq!(linux.os, runway_providers::BootOs::Linux);
-        assert_eq!(linux.hooks.before_runner.as_deref(), Some("dnf install -y git"));
-        assert_eq!(linux.runner_cache_bucket.as_deref(), Some("ci-prod-runner-cache"));
+        assert_eq!(
+            linux.hooks.before_runner.as_deref(),
+            Some("dnf install -y git")
+        );
+        assert_eq!(
+            linux.runner_cache_bucket.as_deref(),
+            Some("ci-prod-runner-cache")
+        );
         let windows = &pools["win"];
-        assert_eq!(windows.os, runway_providers::BootOs::Windows, "from its labels");
+        assert_eq!(
+            windows.os,
+            runway_providers::BootOs::Windows,
+            "from its labels"
+        );
         assert_eq!(windows.runner_dir, WINDOWS_RUNNER_DIR);
     }
 
@@ -324,7 +334,7 @@ mod tests {
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ubuntu", "instance_types": ["t"]}]}"#,
-                "pools[0].provider: pool \"a\": \"ubuntu\" is not an AMI id",
+                "pools[0].image: pool \"a\": \"ubuntu\" is neither an AMI id (ami-...) nor resolve:ssm:<parameter>",
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1", "instance_types": ["t"], "provider": {"kind": "ec2", "ssm_prefix": "jit/"}}]}"#,

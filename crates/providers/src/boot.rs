@@ -373,7 +373,7 @@ try {{
     $actual = (Get-FileHash -Algorithm SHA256 -Path $archive).Hash.ToLowerInvariant()
     if ($actual -ne $sha256) {{
       Remove-Item -Force $archive
-      Stop-Boot "s3://$cacheBucket/$package has SHA-256 $actual, the runner cache says $sha256: refused"
+      Stop-Boot "s3://$cacheBucket/$package has SHA-256 $actual, the runner cache says ${{sha256}}: refused"
     }}
     New-Item -ItemType Directory -Force -Path $runnerDir | Out-Null
     Expand-Archive -Path $archive -DestinationPath $runnerDir -Force
@@ -469,6 +469,20 @@ mod tests {
         assert!(script.contains("& .\\run.cmd --jitconfig $config"));
         assert!(script.contains("shutdown /s /t 0"));
         assert!(!script.contains("linux-x64"));
+        // PowerShell reads `"$name:"` as a scoped variable: such text must say `${name}:`.
+        for line in script.lines().filter(|line| line.contains('"')) {
+            for (index, _) in line.match_indices('$') {
+                let name: String = line[index + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                let after = line[index + 1 + name.len()..].chars().next();
+                assert!(
+                    name.is_empty() || after != Some(':') || name == "env",
+                    "{line}"
+                );
+            }
+        }
     }
 
     #[test]
