@@ -70,6 +70,16 @@ if ! command -v kubectl >/dev/null 2>&1; then
   fi
 fi
 
+# The EC2 boot script tests lint the user data they generate with shellcheck.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing shellcheck (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  else
+    say "missing shellcheck for the boot script tests: sudo apt-get install shellcheck"; exit 1
+  fi
+fi
+
 # Python tools: moto (real AWS APIs on loopback), boto3, the aws CLI and componentize-py.
 if [ ! -x "$tools/venv/bin/python" ]; then
   say "creating $tools/venv"

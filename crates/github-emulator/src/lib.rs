@@ -23,7 +23,11 @@
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`. The App may have several installations
+//!   `POST /app/installations/{id}/access_tokens`. Releases ([`EmulatorHandle::publish_release`]):
+//!   `GET /repos/o/r/releases`, `GET /repos/o/r/releases/latest`,
+//!   `GET /repos/o/r/releases/assets/{id}` (with `Accept: application/octet-stream`, a `302` to
+//!   the file) and the `browser_download_url` `GET /o/r/releases/download/{tag}/{name}`, with
+//!   no credentials needed, as for a public repository. The App may have several installations
 //!   ([`AppConfig::installations`]): an installation token reaches only its installation's
 //!   accounts (`404` for another's repository, `403` for another's organization), as on
 //!   GitHub; a personal access token reaches every account. `GET` answers carry an `ETag`; a request
@@ -52,6 +56,7 @@ mod jit;
 mod matching;
 mod payloads;
 mod reach;
+mod releases;
 pub mod runner;
 mod server;
 mod shared;
@@ -66,6 +71,7 @@ pub use config::{
 };
 pub use jit::{JitConfig, JitConfigError};
 pub use matching::{Scope, labels_match};
+pub use releases::{NewAsset, NewRelease, runner_release_stand_in};
 pub use state::{CreatedJob, Delivery, DeliveryOutcome, Faults, JobStatus, NewJob, RunnerLabel};
 pub use views::{JobView, RunnerView};
 pub use webhooks::{HOOK_ID, USER_AGENT, signature_sha1, signature_sha256};
@@ -308,6 +314,16 @@ impl EmulatorHandle {
             delivery.abort();
         }
         self.watchdog.abort();
+    }
+
+    /// Publishes a release with its assets (see the release routes in the crate docs); returns
+    /// its id. The newest release that is no prerelease is `releases/latest`.
+    pub fn publish_release(&self, release: NewRelease) -> Result<u64, EmulatorError> {
+        let now = self.shared.clock.now();
+        self.shared
+            .releases()
+            .publish(release, now)
+            .map_err(EmulatorError::Config)
     }
 
     /// Queues a job, as `POST /_emulator/jobs` does; a `queued` webhook follows.

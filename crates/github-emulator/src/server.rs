@@ -25,6 +25,7 @@ use crate::config::WebhookTarget;
 use crate::matching::Scope;
 use crate::payloads::{self, timestamp};
 use crate::reach::{self, Caller, OutOfReach};
+use crate::releases;
 use crate::shared::{Shared, random_token};
 use crate::state::{Faults, JobStatus, NewJob, WorldError};
 
@@ -34,9 +35,10 @@ const MAX_POLL: Duration = Duration::from_secs(30);
 type AppState = Arc<Shared>;
 
 pub(crate) fn router(shared: AppState) -> Router {
-    let rest = rest_router(shared.clone());
+    let rest = releases::api_router(shared.clone()).merge(rest_router(shared.clone()));
     Router::new()
         .merge(rest.clone())
+        .merge(releases::download_router(shared.clone()))
         .nest("/api/v3", rest)
         .nest("/_emulator", control_router())
         .nest("/_runner", runner_router())

@@ -16,6 +16,7 @@ use crate::jit::JitConfig;
 use crate::matching::Scope;
 use crate::payloads::{self, Urls};
 use crate::reach::Caller;
+use crate::releases::Releases;
 use crate::state::{
     Delivery, DeliveryOutcome, IssuedToken, Outgoing, SendResult, World, WorldError,
 };
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     /// The rate limit and request counts (apart from the world: counting a request is no
     /// change runners or webhooks wait for).
     pub(crate) api: Mutex<ApiAccounting>,
+    /// Published releases (apart from the world: no runner or webhook waits on them).
+    pub(crate) releases: Mutex<Releases>,
 }
 
 impl Shared {
@@ -61,7 +64,14 @@ impl Shared {
             outbox,
             epoch,
             api: Mutex::new(ApiAccounting::new(epoch)),
+            releases: Mutex::new(Releases::default()),
         }
+    }
+
+    pub(crate) fn releases(&self) -> MutexGuard<'_, Releases> {
+        self.releases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn api(&self) -> MutexGuard<'_, ApiAccounting> {

@@ -270,6 +270,16 @@ impl LocalSystem {
         let store = build_store(&config.store, aws.as_ref(), &clock).await?;
 
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
+        // EC2 pools boot stock images: their runner cache, made and filled once for all.
+        let has_ec2_pools = config
+            .pools()
+            .any(|(_, provider)| matches!(provider, ProviderSettings::Ec2(_)));
+        let runner_cache = match (&aws, has_ec2_pools) {
+            (Some(aws), true) => Some(
+                crate::runner_cache::fill(&config.stack, aws, emulator.as_ref(), &clock).await?,
+            ),
+            _ => None,
+        };
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         // Built (and the cluster made) once, for the first ECS pool.
         let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
@@ -289,7 +299,14 @@ impl LocalSystem {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the EC2 provider needs AWS settings, and none were loaded")
                     })?;
-                    Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
+                    Arc::new(ec2_provider(
+                        &config,
+                        &pool.name,
+                        settings,
+                        aws,
+                        &clock,
+                        runner_cache.as_ref(),
+                    )?)
                 }
                 ProviderSettings::Ecs(_) => {
                     let aws = aws.as_ref().ok_or_else(|| {
@@ -948,6 +965,7 @@ fn ec2_provider(
     settings: &Ec2Settings,
     aws: &aws_config::SdkConfig,
     clock: &SharedClock,
+    runner_cache: Option<&crate::runner_cache::LocalRunnerCache>,
 ) -> Result<Ec2Provider, LocalError> {
     let (index, pool_config) = config
         .flow()
@@ -956,20 +974,24 @@ fn ec2_provider(
         .enumerate()
         .find(|(_, candidate)| candidate.name == pool)
         .ok_or_else(|| setup(format!("pool {pool} is not in the job flow's pools")))?;
-    // The same mapping the deployed stack uses; `runway local` fills in only the stack.
-    let ec2 = runway_config::ec2_pool_config(
-        index,
-        pool_config,
-        settings,
-        &runway_config::Ec2Defaults::for_stack(config.stack.as_str()),
-    )
-    .map_err(|problem| setup(problem.to_string()))?;
+    // The same mapping the deployed stack uses; `runway local` fills in only the stack and
+    // its runner cache.
+    let mut defaults = runway_config::Ec2Defaults::for_stack(config.stack.as_str());
+    defaults.runner_cache_bucket = runner_cache.map(|cache| cache.bucket.clone());
+    let ec2 = runway_config::ec2_pool_config(index, pool_config, settings, &defaults)
+        .map_err(|problem| setup(problem.to_string()))?;
     Ec2Provider::new(
         aws_sdk_ec2::Client::new(aws),
         aws_sdk_ssm::Client::new(aws),
         ec2,
     )
-    .map(|provider| provider.with_clock(clock.clone()))
+    .map(|provider| {
+        let provider = provider.with_clock(clock.clone());
+        match runner_cache {
+            Some(cache) => provider.with_runner_cache(cache.reader.clone()),
+            None => provider,
+        }
+    })
     .map_err(|error| setup(format!("pool {pool}: {error}")))
 }
 
