@@ -23,13 +23,19 @@
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`. The App may have several installations
+//!   `POST /app/installations/{id}/access_tokens`, `POST /app-manifests/{code}/conversions`
+//!   (no credential: see the manifest flow below). The App may have several installations
 //!   ([`AppConfig::installations`]): an installation token reaches only its installation's
 //!   accounts (`404` for another's repository, `403` for another's organization), as on
 //!   GitHub; a personal access token reaches every account. `GET` answers carry an `ETag`; a request
 //!   whose `If-None-Match` names it gets `304 Not Modified` with no body, which is not counted
 //!   against the primary rate limit (`x-ratelimit-*`, 5000 an hour, see
 //!   [`EmulatorHandle::set_rate_limit`]); [`EmulatorHandle::api_usage`] counts requests.
+//! - The App manifest flow (GitHub's web pages): `POST /settings/apps/new` and
+//!   `POST /organizations/{org}/settings/apps/new` take a `manifest` form field and a `state`
+//!   query; their page's "Create GitHub App" button sends the browser to the manifest's
+//!   `redirect_url?code=...&state=...`. The conversion of that code makes the App the
+//!   emulator's App ([`EmulatorHandle::app`]).
 //! - Control: `/_emulator/jobs`, `/_emulator/jobs/{id}`, `/_emulator/jobs/{id}/cancel`,
 //!   `/_emulator/runners`, `/_emulator/deliveries`, `/_emulator/faults`, `/_emulator/webhook`.
 //! - Runner protocol (see [`runner`]): `/_runner/connect`, `/_runner/acquire`,
@@ -49,6 +55,7 @@ mod api;
 mod auth;
 mod config;
 mod jit;
+mod manifest;
 mod matching;
 mod payloads;
 mod reach;
@@ -63,6 +70,7 @@ pub use api::{ApiUsage, DEFAULT_RATE_LIMIT, RateView};
 pub use auth::check_app_jwt;
 pub use config::{AppConfig, EmulatorConfig, EnterpriseConfig, WebhookTarget};
 pub use jit::{JitConfig, JitConfigError};
+pub use manifest::MANIFEST_APP_PRIVATE_KEY;
 pub use matching::{Scope, labels_match};
 pub use state::{CreatedJob, Delivery, DeliveryOutcome, Faults, JobStatus, NewJob, RunnerLabel};
 pub use views::{JobView, RunnerView};
@@ -125,6 +133,7 @@ pub const REST_OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/app"),
     ("GET", "/app/installations/{installation_id}"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
+    ("POST", "/app-manifests/{code}/conversions"),
 ];
 
 /// Why the emulator could not start or refused a request made through the handle.
@@ -325,6 +334,17 @@ impl EmulatorHandle {
 
     pub fn job(&self, job_id: u64) -> Option<JobView> {
         views::job(&self.shared, job_id)
+    }
+
+    /// The App runway authenticates as now: the configured one, or the one a manifest
+    /// conversion made.
+    pub fn app(&self) -> AppConfig {
+        self.shared.app()
+    }
+
+    /// The URL webhooks go to now (an App made from a manifest brings its own).
+    pub fn webhook_url(&self) -> Option<String> {
+        self.shared.webhook_target().map(|target| target.url)
     }
 
     pub fn jobs(&self) -> Vec<JobView> {

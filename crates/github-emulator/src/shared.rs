@@ -25,7 +25,8 @@ pub(crate) struct Shared {
     pub(crate) changes: watch::Sender<u64>,
     pub clock: SharedClock,
     pub urls: Urls,
-    pub app: AppConfig,
+    /// The App runway authenticates as; replaced when a manifest becomes a new App.
+    app: std::sync::RwLock<AppConfig>,
     pub(crate) tokens: Vec<String>,
     pub(crate) webhook: Mutex<Option<WebhookTarget>>,
     /// Where webhooks go in this process, when set (instead of the target's URL).
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     /// The rate limit and request counts (apart from the world: counting a request is no
     /// change runners or webhooks wait for).
     pub(crate) api: Mutex<ApiAccounting>,
+    /// App manifests confirmed and waiting for their conversion.
+    pub(crate) manifests: Mutex<crate::manifest::Manifests>,
 }
 
 impl Shared {
@@ -54,14 +57,31 @@ impl Shared {
             changes: watch::Sender::new(0),
             clock,
             urls,
-            app,
+            app: std::sync::RwLock::new(app),
             tokens,
             webhook: Mutex::new(webhook),
             receiver: Mutex::new(None),
             outbox,
             epoch,
             api: Mutex::new(ApiAccounting::new(epoch)),
+            manifests: Mutex::new(crate::manifest::Manifests::default()),
         }
+    }
+
+    /// The App as it is now (a copy: a manifest conversion may replace it meanwhile).
+    pub fn app(&self) -> AppConfig {
+        self.app
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Makes `app` the App runway authenticates as (its installations stay).
+    pub fn replace_app(&self, app: AppConfig) {
+        *self
+            .app
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
     }
 
     pub(crate) fn api(&self) -> MutexGuard<'_, ApiAccounting> {
@@ -219,7 +239,7 @@ impl Shared {
         let owner = full_name
             .split_once('/')
             .map_or(full_name, |(owner, _)| owner);
-        self.app.installation_of(owner)
+        self.app().installation_of(owner)
     }
 
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
