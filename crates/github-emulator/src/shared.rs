@@ -26,7 +26,8 @@ pub(crate) struct Shared {
     pub(crate) changes: watch::Sender<u64>,
     pub clock: SharedClock,
     pub urls: Urls,
-    pub app: AppConfig,
+    /// The App runway authenticates as; replaced when a manifest becomes a new App.
+    app: std::sync::RwLock<AppConfig>,
     pub(crate) tokens: Vec<String>,
     pub(crate) webhook: Mutex<Option<WebhookTarget>>,
     /// Where webhooks go in this process, when set (instead of the target's URL).
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) api: Mutex<ApiAccounting>,
     /// Published releases (apart from the world: no runner or webhook waits on them).
     pub(crate) releases: Mutex<Releases>,
+    /// App manifests confirmed and waiting for their conversion.
+    pub(crate) manifests: Mutex<crate::manifest::Manifests>,
 }
 
 impl Shared {
@@ -57,7 +60,7 @@ impl Shared {
             changes: watch::Sender::new(0),
             clock,
             urls,
-            app,
+            app: std::sync::RwLock::new(app),
             tokens,
             webhook: Mutex::new(webhook),
             receiver: Mutex::new(None),
@@ -65,6 +68,7 @@ impl Shared {
             epoch,
             api: Mutex::new(ApiAccounting::new(epoch)),
             releases: Mutex::new(Releases::default()),
+            manifests: Mutex::new(crate::manifest::Manifests::default()),
         }
     }
 
@@ -72,6 +76,22 @@ impl Shared {
         self.releases
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The App as it is now (a copy: a manifest conversion may replace it meanwhile).
+    pub fn app(&self) -> AppConfig {
+        self.app
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Makes `app` the App runway authenticates as (its installations stay).
+    pub fn replace_app(&self, app: AppConfig) {
+        *self
+            .app
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
     }
 
     pub(crate) fn api(&self) -> MutexGuard<'_, ApiAccounting> {
@@ -229,7 +249,7 @@ impl Shared {
         let owner = full_name
             .split_once('/')
             .map_or(full_name, |(owner, _)| owner);
-        self.app.installation_of(owner)
+        self.app().installation_of(owner)
     }
 
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
