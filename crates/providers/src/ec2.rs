@@ -333,8 +333,11 @@ pub struct Ec2Provider {
     /// Reads the runner cache's manifest; `None`: boots install nothing.
     runner_cache: Option<Arc<dyn RunnerCacheReader>>,
     /// Images resolved through SSM: parameter → (AMI id, when read).
-    resolved_images: Arc<Mutex<HashMap<String, (String, DateTime<Utc>)>>>,
+    resolved_images: Arc<Mutex<ResolvedImages>>,
 }
+
+/// SSM parameter → (AMI id, when it was read).
+type ResolvedImages = HashMap<String, (String, DateTime<Utc>)>;
 
 impl Ec2Provider {
     /// Checks the pool configuration; an unusable one is [`ProviderError::Config`].

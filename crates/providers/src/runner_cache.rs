@@ -34,8 +34,11 @@ pub type StoreFor = Arc<dyn Fn(&str) -> Arc<dyn CacheStore> + Send + Sync>;
 pub struct ManifestReader {
     store_for: StoreFor,
     clock: SharedClock,
-    read: Arc<Mutex<HashMap<String, (Option<RunnerInstall>, DateTime<Utc>)>>>,
+    read: Arc<Mutex<Remembered>>,
 }
+
+/// Bucket → (what its manifest said, when it was read).
+type Remembered = HashMap<String, (Option<RunnerInstall>, DateTime<Utc>)>;
 
 impl fmt::Debug for ManifestReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,9 +66,7 @@ impl ManifestReader {
         )
     }
 
-    fn remembered(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, (Option<RunnerInstall>, DateTime<Utc>)>> {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
         self.read
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
