@@ -70,10 +70,20 @@ if [ ! -x "$tools/venv/bin/python" ]; then
     say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
 fi
 if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
-  say "installing Python tools (moto, boto3, awscli, componentize-py, kubernetes)"
+  say "installing Python tools (moto, boto3, awscli, componentize-py)"
   "$tools/venv/bin/python" -m pip install --quiet --upgrade pip
   "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
   stamp_write pip "$root/scripts/requirements-dev.txt"
+fi
+if [ ! -x "$tools/kube-venv/bin/python" ]; then
+  say "creating $tools/kube-venv"
+  python3 -m venv "$tools/kube-venv" || {
+    say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+fi
+if ! stamp_ok pip-kube "$root/scripts/requirements-kube.txt"; then
+  say "installing the Kubernetes Python client"
+  "$tools/kube-venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-kube.txt"
+  stamp_write pip-kube "$root/scripts/requirements-kube.txt"
 fi
 # The AWS SAM CLI (`sam validate --lint` in the deploy tests) pins its own boto3, which
 # clashes with moto's, so it lives in a venv of its own.

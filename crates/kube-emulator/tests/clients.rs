@@ -1,5 +1,5 @@
 //! Stock clients against the emulator over HTTPS with a bearer token: kubectl (Debian's
-//! `kubernetes-client`) and the official Python client (`kubernetes`, in `.tools/venv`),
+//! `kubernetes-client`) and the official Python client (`kubernetes`, in `.tools/kube-venv`),
 //! both installed by `scripts/setup.sh`. No network is used.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ fn kubectl_path() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    let python =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/kube-venv/bin/python");
     assert!(
         python.exists(),
         "the Python tools are missing from {}: run scripts/setup.sh",
