@@ -41,8 +41,8 @@
 //! execution, runner name (which counts the launch attempt), instance type, subnet and market,
 //! so EC2 starts at most one instance per request even when a retried call races the first.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -56,7 +56,6 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use runway_clock::{SharedClock, SystemClock};
 use tracing::{info, warn};
 
@@ -64,6 +63,7 @@ use crate::boot::{BootHooks, BootOs, BootScript, DEFAULT_IMDS_URL};
 use crate::jit::{
     JitParameter, check_jit_prefix, check_kms_key, delete_jit_parameter, put_jit_parameter,
 };
+use crate::remembered::Remembered;
 use crate::runner_cache::RunnerCacheReader;
 use crate::shared::{
     DEFAULT_STACK, TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name,
@@ -332,12 +332,9 @@ pub struct Ec2Provider {
     clock: SharedClock,
     /// Reads the runner cache's manifest; `None`: boots install nothing.
     runner_cache: Option<Arc<dyn RunnerCacheReader>>,
-    /// Images resolved through SSM: parameter → (AMI id, when read).
-    resolved_images: Arc<Mutex<ResolvedImages>>,
+    /// Images resolved through SSM: parameter → AMI id.
+    resolved_images: Remembered<String>,
 }
-
-/// SSM parameter → (AMI id, when it was read).
-type ResolvedImages = HashMap<String, (String, DateTime<Utc>)>;
 
 impl Ec2Provider {
     /// Checks the pool configuration; an unusable one is [`ProviderError::Config`].
@@ -353,7 +350,7 @@ impl Ec2Provider {
             config,
             clock: SystemClock::shared(),
             runner_cache: None,
-            resolved_images: Arc::default(),
+            resolved_images: Remembered::new(IMAGE_PARAMETER_TTL),
         })
     }
 
@@ -420,11 +417,8 @@ impl Ec2Provider {
             }
         };
         let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(IMAGE_PARAMETER_TTL).unwrap_or_default();
-        if let Some((ami, read)) = self.images().get(&parameter)
-            && now - *read < ttl
-        {
-            return Ok(ami.clone());
+        if let Some(ami) = self.resolved_images.get(&parameter, now) {
+            return Ok(ami);
         }
         let output = self
             .ssm
@@ -452,14 +446,8 @@ impl Ec2Provider {
             )));
         }
         info!(%parameter, %ami, "resolved the pool's image");
-        self.images().insert(parameter, (ami.clone(), now));
+        self.resolved_images.put(&parameter, ami.clone(), now);
         Ok(ami)
-    }
-
-    fn images(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, DateTime<Utc>)>> {
-        self.resolved_images
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The root device of `ami`, to size its volume.

@@ -22,6 +22,7 @@ mod error;
 mod jit;
 mod local;
 mod network;
+mod remembered;
 mod runner_cache;
 mod shared;
 mod types;

@@ -2,18 +2,17 @@
 //! (`runners/latest.json`) at launch and remembered briefly, so a burst of launches reads it
 //! once.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use runway_clock::SharedClock;
 use runway_runner_cache::{CacheError, CacheStore, Platform, current_manifest};
 
 use crate::ProviderError;
 use crate::boot::{CachedRunner, RunnerInstall};
+use crate::remembered::Remembered;
 
 /// How long a manifest read is reused.
 pub const MANIFEST_TTL: Duration = Duration::from_secs(300);
@@ -34,11 +33,9 @@ pub type StoreFor = Arc<dyn Fn(&str) -> Arc<dyn CacheStore> + Send + Sync>;
 pub struct ManifestReader {
     store_for: StoreFor,
     clock: SharedClock,
-    read: Arc<Mutex<Remembered>>,
+    /// Bucket → what its manifest said.
+    read: Remembered<Option<RunnerInstall>>,
 }
-
-/// Bucket → (what its manifest said, when it was read).
-type Remembered = HashMap<String, (Option<RunnerInstall>, DateTime<Utc>)>;
 
 impl fmt::Debug for ManifestReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,7 +48,7 @@ impl ManifestReader {
         ManifestReader {
             store_for,
             clock,
-            read: Arc::default(),
+            read: Remembered::new(MANIFEST_TTL),
         }
     }
 
@@ -65,23 +62,14 @@ impl ManifestReader {
             clock,
         )
     }
-
-    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
-        self.read
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 #[async_trait]
 impl RunnerCacheReader for ManifestReader {
     async fn runner_install(&self, bucket: &str) -> Result<Option<RunnerInstall>, ProviderError> {
         let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(MANIFEST_TTL).unwrap_or_default();
-        if let Some((install, read)) = self.remembered().get(bucket)
-            && now - *read < ttl
-        {
-            return Ok(install.clone());
+        if let Some(install) = self.read.get(bucket, now) {
+            return Ok(install);
         }
         let store = (self.store_for)(bucket);
         let manifest = current_manifest(store.as_ref())
@@ -113,8 +101,7 @@ impl RunnerCacheReader for ManifestReader {
                 win_x64: package(Platform::WinX64),
             }
         });
-        self.remembered()
-            .insert(bucket.to_string(), (install.clone(), now));
+        self.read.put(bucket, install.clone(), now);
         Ok(install)
     }
 }
