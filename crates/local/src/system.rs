@@ -116,6 +116,9 @@ pub struct Supplied {
     /// Also receives every metric sample the job flow records (they are kept for the
     /// console either way, the latest few thousand).
     pub metrics: Option<Arc<dyn runway_jobflow::metrics::Metrics>>,
+    /// What the pods of EKS pools run, followed by `--jitconfig-file <the mounted secret>`
+    /// (this binary's `runway runner-sim` otherwise).
+    pub pod_command: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Supplied {
@@ -129,6 +132,7 @@ impl std::fmt::Debug for Supplied {
             .field("clock", &self.clock)
             .field("in_process", &self.in_process)
             .field("metrics", &self.metrics.is_some())
+            .field("pod_command", &self.pod_command)
             .finish()
     }
 }
@@ -224,6 +228,7 @@ impl LocalSystem {
             clock: supplied_clock,
             in_process,
             metrics: metrics_tap,
+            pod_command: _,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -256,7 +261,7 @@ impl LocalSystem {
             || config.pools().any(|(_, provider)| {
                 matches!(
                     provider,
-                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_)
+                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_) | ProviderSettings::Eks(_)
                 )
             });
         let aws = match (aws, needs_aws) {
@@ -302,6 +307,13 @@ impl LocalSystem {
                         .remove(&pool.name)
                         .ok_or_else(|| setup(format!("pool {} has no ECS provider", pool.name)))?;
                     Arc::new(provider)
+                }
+                ProviderSettings::Eks(_) => {
+                    return Err(setup(format!(
+                        "pool {}: runway local does not run EKS pools; deploy the stack to run \
+                         them",
+                        pool.name
+                    )));
                 }
             };
             let provider = match &wrap_providers {

@@ -11,7 +11,7 @@ use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_policy_host::{
     EngineConfig, InstanceAllocation, Policy, PolicyBounds, PolicyEngine, PolicyError,
 };
-use runway_providers::{Ec2Provider, EcsProvider, Provider};
+use runway_providers::{Ec2Provider, EcsProvider, EksTokenSource, Provider, eks_providers};
 use runway_store::DynamoStore;
 use tracing::info;
 
@@ -247,7 +247,19 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
     Ok(flow)
 }
 
-/// One provider per pool of `document`: EC2 pools with the stack's launch template and KMS
+/// EKS tokens signed with the function's credentials in its region.
+fn eks_tokens(aws: &aws_config::SdkConfig) -> Result<EksTokenSource, SetupError> {
+    let credentials = aws.credentials_provider().ok_or_else(|| {
+        SetupError::Config("EKS pools need AWS credentials to sign tokens, and none are set".into())
+    })?;
+    let region = aws.region().ok_or_else(|| {
+        SetupError::Config("EKS pools need an AWS region to sign tokens in, and none is set".into())
+    })?;
+    Ok(EksTokenSource::new(credentials, region.as_ref()))
+}
+
+/// One provider per pool of `document`: EKS pools reaching their clusters' APIs with the
+/// function's role (its EKS access entry), EC2 pools with the stack's launch template and KMS
 /// key, ECS pools in the stack's cluster, running the task definitions runway registers for
 /// them (registered by the first launch, see [`EcsProvider::with_default_task_definition`]).
 pub(crate) fn runner_providers(
@@ -264,6 +276,18 @@ pub(crate) fn runner_providers(
             .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
             .with_clock(clock.clone());
         providers.insert(pool, Arc::new(provider));
+    }
+    let eks_pools = document
+        .eks_pools(&settings.stack)
+        .map_err(|error| SetupError::Config(error.to_string()))?;
+    if !eks_pools.is_empty() {
+        let tokens = Arc::new(eks_tokens(aws)?);
+        let eks = aws_sdk_eks::Client::new(aws);
+        for (pool, provider) in eks_providers(&eks, tokens, eks_pools, None, clock.clone())
+            .map_err(|error| SetupError::Config(error.to_string()))?
+        {
+            providers.insert(pool, Arc::new(provider));
+        }
     }
     let defaults = settings.ecs_defaults();
     let ecs_pools = document
