@@ -60,6 +60,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# kubectl (Debian's kubernetes-client) drives the Kubernetes emulator in its client tests.
+if ! command -v kubectl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing kubectl (apt-get install kubernetes-client)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+  else
+    say "missing kubectl for the Kubernetes emulator tests: sudo apt-get install kubernetes-client"; exit 1
+  fi
+fi
+
 # Python tools: moto (real AWS APIs on loopback), boto3, the aws CLI and componentize-py.
 if [ ! -x "$tools/venv/bin/python" ]; then
   say "creating $tools/venv"
@@ -67,7 +77,7 @@ if [ ! -x "$tools/venv/bin/python" ]; then
     say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
 fi
 if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
-  say "installing Python tools (moto, boto3, awscli, componentize-py)"
+  say "installing Python tools (moto, boto3, awscli, componentize-py, kubernetes)"
   "$tools/venv/bin/python" -m pip install --quiet --upgrade pip
   "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
   stamp_write pip "$root/scripts/requirements-dev.txt"
