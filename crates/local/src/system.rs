@@ -144,6 +144,8 @@ pub struct LocalSystem {
     metrics: runway_jobflow::metrics::Recorded,
     github: Arc<dyn GitHub>,
     emulator: Option<EmulatorHandle>,
+    /// The Kubernetes API of EKS pools.
+    kube: Option<runway_kube_emulator::KubeEmulatorHandle>,
     service: StepFunctions,
     flow: JobFlow,
     store: Arc<dyn Store>,
@@ -228,7 +230,7 @@ impl LocalSystem {
             clock: supplied_clock,
             in_process,
             metrics: metrics_tap,
-            pod_command: _,
+            pod_command,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -275,6 +277,8 @@ impl LocalSystem {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         // Built (and the cluster made) once, for the first ECS pool.
         let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
+        // Built (clusters made, the Kubernetes emulator started) once, for the first EKS pool.
+        let mut eks: Option<crate::eks::LocalEks> = None;
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
@@ -309,11 +313,27 @@ impl LocalSystem {
                     Arc::new(provider)
                 }
                 ProviderSettings::Eks(_) => {
-                    return Err(setup(format!(
-                        "pool {}: runway local does not run EKS pools; deploy the stack to run \
-                         them",
-                        pool.name
-                    )));
+                    let aws = aws.as_ref().ok_or_else(|| {
+                        setup("the EKS provider needs AWS settings, and none were loaded")
+                    })?;
+                    if eks.is_none() {
+                        eks = crate::eks::providers(
+                            &config,
+                            aws,
+                            match &pod_command {
+                                Some(command) => command.clone(),
+                                None => default_runner_command()?,
+                            },
+                            runner_url.clone(),
+                            &clock,
+                        )
+                        .await?;
+                    }
+                    let provider = eks
+                        .as_mut()
+                        .and_then(|eks| eks.providers.remove(&pool.name))
+                        .ok_or_else(|| setup(format!("pool {} has no EKS provider", pool.name)))?;
+                    Arc::new(provider)
                 }
             };
             let provider = match &wrap_providers {
@@ -439,6 +459,7 @@ impl LocalSystem {
             metrics,
             github: flow_github,
             emulator,
+            kube: eks.map(|eks| eks.emulator),
             service,
             flow,
             store,
@@ -515,6 +536,11 @@ impl LocalSystem {
     /// The GitHub emulator, unless a real GitHub App is configured.
     pub fn emulator(&self) -> Option<&EmulatorHandle> {
         self.emulator.as_ref()
+    }
+
+    /// The Kubernetes emulator standing in for the EKS pools' clusters, when there are any.
+    pub fn kube_emulator(&self) -> Option<&runway_kube_emulator::KubeEmulatorHandle> {
+        self.kube.as_ref()
     }
 
     /// `http://127.0.0.1:PORT/webhook`.
@@ -706,6 +732,9 @@ impl LocalSystem {
             }
         }
         while self.servers.join_next().await.is_some() {}
+        if let Some(kube) = self.kube.take() {
+            kube.shutdown().await;
+        }
         if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;
         }
