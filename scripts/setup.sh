@@ -39,36 +39,29 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   fi
 done
 
-# clang and wasm-ld build the C example policy (Debian: clang, lld).
+# Debian packages the tests use, installed when the command they provide is missing.
+# apt_need WHAT PACKAGES...: WHAT says what needs them.
+apt_need() {
+  local what="$1"; shift
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $* (apt-get) for $what"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    say "missing $* for $what: sudo apt-get install $*"; exit 1
+  fi
+}
 have_any() { local n; for n in "$@"; do command -v "$n" >/dev/null 2>&1 && return 0; done; return 1; }
+
+# clang and wasm-ld build the C example policy.
 if ! have_any clang clang-19 clang-16 clang-15 clang-14 || ! have_any wasm-ld wasm-ld-19 wasm-ld-16 wasm-ld-15 wasm-ld-14; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing clang and lld (apt-get)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null
-  else
-    say "missing clang/wasm-ld for C policies: sudo apt-get install clang lld"; exit 1
-  fi
+  apt_need "the C example policy" clang lld
 fi
-
 # Headless Chromium loads the web console of `runway local` in the console tests.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing chromium (apt-get)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    say "missing chromium for the web console tests: sudo apt-get install chromium"; exit 1
-  fi
-fi
-
-# kubectl (Debian's kubernetes-client) drives the Kubernetes emulator in its client tests.
-if ! command -v kubectl >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing kubectl (apt-get install kubernetes-client)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
-  else
-    say "missing kubectl for the Kubernetes emulator tests: sudo apt-get install kubernetes-client"; exit 1
-  fi
-fi
+have_any chromium || apt_need "the web console tests" chromium
+# kubectl drives the Kubernetes emulator in its client tests.
+have_any kubectl || apt_need "the Kubernetes emulator tests" kubernetes-client
+# The EC2 boot script tests lint the user data they generate.
+have_any shellcheck || apt_need "the boot script tests" shellcheck
 
 # Python tools: moto (real AWS APIs on loopback), boto3, the aws CLI and componentize-py.
 if [ ! -x "$tools/venv/bin/python" ]; then
@@ -77,10 +70,20 @@ if [ ! -x "$tools/venv/bin/python" ]; then
     say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
 fi
 if ! stamp_ok pip "$root/scripts/requirements-dev.txt"; then
-  say "installing Python tools (moto, boto3, awscli, componentize-py, kubernetes)"
+  say "installing Python tools (moto, boto3, awscli, componentize-py)"
   "$tools/venv/bin/python" -m pip install --quiet --upgrade pip
   "$tools/venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-dev.txt"
   stamp_write pip "$root/scripts/requirements-dev.txt"
+fi
+if [ ! -x "$tools/kube-venv/bin/python" ]; then
+  say "creating $tools/kube-venv"
+  python3 -m venv "$tools/kube-venv" || {
+    say "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+fi
+if ! stamp_ok pip-kube "$root/scripts/requirements-kube.txt"; then
+  say "installing the Kubernetes Python client"
+  "$tools/kube-venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements-kube.txt"
+  stamp_write pip-kube "$root/scripts/requirements-kube.txt"
 fi
 # The AWS SAM CLI (`sam validate --lint` in the deploy tests) pins its own boto3, which
 # clashes with moto's, so it lives in a venv of its own.

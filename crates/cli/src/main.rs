@@ -11,6 +11,7 @@ mod local;
 mod policy;
 mod policy_project;
 mod replay;
+mod runner_cache;
 mod runner_sim;
 mod sfn;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Check a configuration file and print every problem with its field path.
     #[command(subcommand)]
     Config(config::Command),
+    /// Fill the runner cache bucket boot scripts install the actions runner from.
+    #[command(subcommand)]
+    RunnerCache(runner_cache::Command),
 }
 
 fn init_tracing() {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Chaos(args) => chaos::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Config(command) => config::run(command),
+        Command::RunnerCache(command) => runner_cache::run(command),
     };
     match outcome {
         Ok(code) => code,

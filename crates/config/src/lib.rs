@@ -84,9 +84,9 @@ mod provider;
 pub use document::{Document, Host, ReadOptions};
 pub use error::{ConfigError, Format, Problem};
 pub use provider::{
-    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, EksSettings, LaunchTemplateSettings,
-    LocalRunners, ProviderSettings, ec2_pool_config, ecs_default_task_definition, ecs_pool_config,
-    eks_pool_config,
+    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, EksSettings, HookSettings,
+    LaunchTemplateSettings, LocalRunners, PoolOs, ProviderSettings, WINDOWS_RUNNER_DIR,
+    ec2_pool_config, ecs_default_task_definition, ecs_pool_config, eks_pool_config,
 };
 
 #[cfg(test)]
@@ -190,6 +190,74 @@ mod tests {
     }
 
     #[test]
+    fn stock_image_pools_take_an_image_parameter_an_os_and_hooks() {
+        let text = r#"{"pools": [
+            {"name": "al2023", "labels": ["self-hosted", "linux"],
+             "image": "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+             "instance_types": ["m7i.large"],
+             "provider": {"kind": "ec2", "hooks": {"before_runner": "dnf install -y git",
+                          "job_started": "echo start", "job_completed": "echo done"}}},
+            {"name": "win", "labels": ["self-hosted", "Windows"], "image": "ami-1",
+             "instance_types": ["m7i.large"]}
+        ]}"#;
+        let document = Document::from_json(text, &lambda()).unwrap();
+        let stack = Ec2Defaults {
+            runner_cache_bucket: Some("ci-prod-runner-cache".into()),
+            ..defaults()
+        };
+        let pools = document.ec2_pools(&stack).unwrap();
+        let linux = &pools["al2023"];
+        assert_eq!(
+            linux.image,
+            ImageSource::SsmParameter(
+                "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into()
+            )
+        );
+        assert_eq!(linux.os, runway_providers::BootOs::Linux);
+        assert_eq!(
+            linux.hooks.before_runner.as_deref(),
+            Some("dnf install -y git")
+        );
+        assert_eq!(
+            linux.runner_cache_bucket.as_deref(),
+            Some("ci-prod-runner-cache")
+        );
+        let windows = &pools["win"];
+        assert_eq!(
+            windows.os,
+            runway_providers::BootOs::Windows,
+            "from its labels"
+        );
+        assert_eq!(windows.runner_dir, WINDOWS_RUNNER_DIR);
+    }
+
+    #[test]
+    fn hooks_too_large_for_user_data_or_unknown_are_refused_with_their_path() {
+        let large = "echo 0123456789\\n".repeat(1200);
+        let text = format!(
+            r#"{{"pools": [{{"name": "a", "labels": ["x"], "image": "ami-1",
+                "instance_types": ["m7i.large"],
+                "provider": {{"kind": "ec2", "hooks": {{"job_started": "{large}"}}}}}}]}}"#
+        );
+        let error = Document::from_json(&text, &lambda())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pools[0].provider.hooks"), "{error}");
+        assert!(error.contains("16384-byte user data limit"), "{error}");
+        let unknown = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1",
+            "instance_types": ["m7i.large"],
+            "provider": {"kind": "ec2", "hooks": {"after_job": "x"}}}]}"#;
+        assert!(Document::from_json(unknown, &lambda()).is_err());
+        let bad_image = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ubuntu",
+            "instance_types": ["m7i.large"], "provider": {"kind": "ec2"}}]}"#;
+        let error = Document::from_json(bad_image, &lambda())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pools[0].image"), "{error}");
+        assert!(error.contains("resolve:ssm:"), "{error}");
+    }
+
+    #[test]
     fn a_pool_without_a_provider_runs_where_its_host_runs_runners() {
         let text = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1",
                        "instance_types": ["t4g.small"]}]}"#;
@@ -286,7 +354,7 @@ mod tests {
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ubuntu", "instance_types": ["t"]}]}"#,
-                "pools[0].provider: pool \"a\": \"ubuntu\" is not an AMI id",
+                "pools[0].image: pool \"a\": \"ubuntu\" is neither an AMI id (ami-...) nor resolve:ssm:<parameter>",
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1", "instance_types": ["t"], "provider": {"kind": "ec2", "ssm_prefix": "jit/"}}]}"#,

@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use runway_jobflow::PoolConfig;
 use runway_policy_host::Market;
 use runway_providers::{
-    CapacityPreference, DockerMode, Ec2PoolConfig, EcsCapacity, EcsPoolConfig, EksPoolConfig,
-    EksToleration, ImageSource, LaunchTemplateRef, ProviderError, ProviderKind,
-    RunnerTaskDefinition, default_task_definition_family,
+    BootHooks, BootOs, BootScript, CachedRunner, CapacityPreference, DEFAULT_IMDS_URL, DockerMode,
+    Ec2PoolConfig, EcsCapacity, EcsPoolConfig, EksPoolConfig, EksToleration, ImageSource,
+    LaunchTemplateRef, ProviderError, ProviderKind, RunnerInstall, RunnerTaskDefinition,
+    default_task_definition_family,
 };
 use serde::Deserialize;
 
@@ -98,6 +99,31 @@ pub struct Ec2Settings {
     pub runner_user: Option<String>,
     /// IMDSv2 hop limit: 1 (default) keeps containers away from the instance role.
     pub imds_hop_limit: Option<u8>,
+    /// `linux` or `windows` (default: `windows` when the pool's labels say so).
+    pub os: Option<PoolOs>,
+    /// Scripts the boot runs around the runner.
+    pub hooks: Option<HookSettings>,
+}
+
+/// What a pool's instances boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolOs {
+    Linux,
+    Windows,
+}
+
+/// A pool's boot hooks (`hooks = { before_runner = "...", job_started = "...",
+/// job_completed = "..." }`): shell on Linux, PowerShell on Windows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSettings {
+    /// Runs as root (Administrator) once, before the runner starts; a failure stops the boot.
+    pub before_runner: Option<String>,
+    /// Runs before each job, as the runner (`ACTIONS_RUNNER_HOOK_JOB_STARTED`).
+    pub job_started: Option<String>,
+    /// Runs after each job, as the runner (`ACTIONS_RUNNER_HOOK_JOB_COMPLETED`).
+    pub job_completed: Option<String>,
 }
 
 /// A launch template by id or by name, and optionally its version.
@@ -123,6 +149,9 @@ pub struct Ec2Defaults {
     pub launch_template: Option<LaunchTemplateRef>,
     /// The KMS key of the JIT config parameters; none: the account's key for SSM.
     pub ssm_kms_key_id: Option<String>,
+    /// The stack's runner cache bucket: boots on images without the runner install it from
+    /// there.
+    pub runner_cache_bucket: Option<String>,
 }
 
 impl Ec2Defaults {
@@ -135,6 +164,7 @@ impl Ec2Defaults {
             security_groups: Vec::new(),
             launch_template: None,
             ssm_kms_key_id: None,
+            runner_cache_bucket: None,
         }
     }
 }
@@ -177,6 +207,9 @@ pub fn ec2_pool_config(
                 ));
             }
             let mut config = Ec2PoolConfig::from_ami(image.clone(), pool.instance_types.clone());
+            config.image = ImageSource::parse(image).map_err(|error| {
+                Problem::new(at("image"), format!("pool {name:?}: {}", reason_of(error)))
+            })?;
             if let Some(template) = &defaults.launch_template {
                 config.image = ImageSource::LaunchTemplate {
                     template: template.clone(),
@@ -225,14 +258,80 @@ pub fn ec2_pool_config(
     if let Some(limit) = settings.imds_hop_limit {
         config.imds_hop_limit = limit;
     }
-    config.validate().map_err(|error| {
-        let message = match error {
-            ProviderError::Config { reason } => reason,
-            other => other.to_string(),
+    let windows_labels = pool
+        .labels
+        .iter()
+        .any(|label| label.eq_ignore_ascii_case("windows"));
+    config.os = match settings.os {
+        Some(PoolOs::Windows) => BootOs::Windows,
+        Some(PoolOs::Linux) => BootOs::Linux,
+        None if windows_labels => BootOs::Windows,
+        None => BootOs::Linux,
+    };
+    if config.os == BootOs::Windows && settings.runner_dir.is_none() {
+        config.runner_dir = WINDOWS_RUNNER_DIR.to_string();
+    }
+    if let Some(hooks) = &settings.hooks {
+        config.hooks = BootHooks {
+            before_runner: hooks.before_runner.clone(),
+            job_started: hooks.job_started.clone(),
+            job_completed: hooks.job_completed.clone(),
         };
-        Problem::new(at("provider"), format!("pool {name:?}: {message}"))
+        config.hooks.validate().map_err(|error| {
+            Problem::new(
+                at("provider.hooks"),
+                format!("pool {name:?}: {}", reason_of(error)),
+            )
+        })?;
+    }
+    config.runner_cache_bucket = defaults.runner_cache_bucket.clone();
+    config.validate().map_err(|error| {
+        Problem::new(
+            at("provider"),
+            format!("pool {name:?}: {}", reason_of(error)),
+        )
+    })?;
+    // EC2 refuses user data over 16 KB: a pool whose hooks make it larger is refused now,
+    // not at its first launch.
+    let boot = BootScript {
+        jit_prefix: config.jit_prefix(),
+        runner_dir: config.runner_dir.clone(),
+        runner_user: config.runner_user.clone(),
+        imds_url: DEFAULT_IMDS_URL.to_string(),
+        install: Some(RunnerInstall {
+            bucket: "a-runner-cache-bucket-name-of-the-longest-length-s3-allows-xyz".to_string(),
+            version: "999.999.999".to_string(),
+            linux_x64: Some(longest_package("linux-x64", "tar.gz")),
+            linux_arm64: Some(longest_package("linux-arm64", "tar.gz")),
+            win_x64: Some(longest_package("win-x64", "zip")),
+        }),
+        hooks: config.hooks.clone(),
+    };
+    boot.render(config.os).map_err(|error| {
+        Problem::new(
+            at("provider.hooks"),
+            format!("pool {name:?}: {}", reason_of(error)),
+        )
     })?;
     Ok(config)
+}
+
+/// Where Windows pools keep the runner unless they say otherwise.
+pub const WINDOWS_RUNNER_DIR: &str = "C:\\actions-runner";
+
+/// A package entry as long as a real manifest's can be, for the size check.
+fn longest_package(platform: &str, extension: &str) -> CachedRunner {
+    CachedRunner {
+        key: format!("runners/999.999.999/actions-runner-{platform}-999.999.999.{extension}"),
+        sha256: "0".repeat(64),
+    }
+}
+
+fn reason_of(error: ProviderError) -> String {
+    match error {
+        ProviderError::Config { reason } => reason,
+        other => other.to_string(),
+    }
 }
 
 /// A pool's ECS settings. Its tasks run `task_definition`, or, when it names none, the task

@@ -107,7 +107,14 @@ pub struct EmulatorConfig {
     /// order; the emulator always keeps one job's events in order, and with 1 (the default,
     /// for reproducible tests) every event in the order it happened.
     pub delivery_concurrency: usize,
+    /// Deliveries kept for `/_emulator/deliveries` (each with its payload); beyond this the
+    /// oldest finished ones are forgotten, as GitHub forgets old deliveries. Pending ones are
+    /// always kept.
+    pub deliveries_kept: usize,
 }
+
+/// [`EmulatorConfig::deliveries_kept`] by default.
+pub const DEFAULT_DELIVERIES_KEPT: usize = 10_000;
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -124,6 +131,7 @@ impl Default for EmulatorConfig {
             clock: SystemClock::shared(),
             runner_offline_after: Duration::from_secs(60),
             delivery_concurrency: 1,
+            deliveries_kept: DEFAULT_DELIVERIES_KEPT,
         }
     }
 }

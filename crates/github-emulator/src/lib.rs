@@ -23,13 +23,24 @@
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
 //!   `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`. The App may have several installations
+//!   `POST /app/installations/{id}/access_tokens`, `POST /app-manifests/{code}/conversions`
+//!   (no credential: see the manifest flow below). Releases
+//!   ([`EmulatorHandle::publish_release`]): `GET /repos/o/r/releases`,
+//!   `GET /repos/o/r/releases/latest`, `GET /repos/o/r/releases/assets/{id}` (with
+//!   `Accept: application/octet-stream`, a `302` to the file) and the `browser_download_url`
+//!   `GET /o/r/releases/download/{tag}/{name}`, with no credentials needed, as for a public
+//!   repository. The App may have several installations
 //!   ([`AppConfig::installations`]): an installation token reaches only its installation's
 //!   accounts (`404` for another's repository, `403` for another's organization), as on
 //!   GitHub; a personal access token reaches every account. `GET` answers carry an `ETag`; a request
 //!   whose `If-None-Match` names it gets `304 Not Modified` with no body, which is not counted
 //!   against the primary rate limit (`x-ratelimit-*`, 5000 an hour, see
 //!   [`EmulatorHandle::set_rate_limit`]); [`EmulatorHandle::api_usage`] counts requests.
+//! - The App manifest flow (GitHub's web pages): `POST /settings/apps/new` and
+//!   `POST /organizations/{org}/settings/apps/new` take a `manifest` form field and a `state`
+//!   query; their page's "Create GitHub App" button sends the browser to the manifest's
+//!   `redirect_url?code=...&state=...`. The conversion of that code makes the App the
+//!   emulator's App ([`EmulatorHandle::app`]).
 //! - Control: `/_emulator/jobs`, `/_emulator/jobs/{id}`, `/_emulator/jobs/{id}/cancel`,
 //!   `/_emulator/runners`, `/_emulator/deliveries`, `/_emulator/faults`, `/_emulator/webhook`.
 //! - Runner protocol (see [`runner`]): `/_runner/connect`, `/_runner/acquire`,
@@ -49,9 +60,11 @@ mod api;
 mod auth;
 mod config;
 mod jit;
+mod manifest;
 mod matching;
 mod payloads;
 mod reach;
+mod releases;
 pub mod runner;
 mod server;
 mod shared;
@@ -61,9 +74,13 @@ mod webhooks;
 
 pub use api::{ApiUsage, DEFAULT_RATE_LIMIT, RateView};
 pub use auth::check_app_jwt;
-pub use config::{AppConfig, EmulatorConfig, EnterpriseConfig, WebhookTarget};
+pub use config::{
+    AppConfig, DEFAULT_DELIVERIES_KEPT, EmulatorConfig, EnterpriseConfig, WebhookTarget,
+};
 pub use jit::{JitConfig, JitConfigError};
+pub use manifest::MANIFEST_APP_PRIVATE_KEY;
 pub use matching::{Scope, labels_match};
+pub use releases::{NewAsset, NewRelease, runner_release_stand_in};
 pub use state::{CreatedJob, Delivery, DeliveryOutcome, Faults, JobStatus, NewJob, RunnerLabel};
 pub use views::{JobView, RunnerView};
 pub use webhooks::{HOOK_ID, USER_AGENT, signature_sha1, signature_sha256};
@@ -125,6 +142,7 @@ pub const REST_OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/app"),
     ("GET", "/app/installations/{installation_id}"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
+    ("POST", "/app-manifests/{code}/conversions"),
 ];
 
 /// Why the emulator could not start or refused a request made through the handle.
@@ -308,6 +326,16 @@ impl EmulatorHandle {
         self.watchdog.abort();
     }
 
+    /// Publishes a release with its assets (see the release routes in the crate docs); returns
+    /// its id. The newest release that is no prerelease is `releases/latest`.
+    pub fn publish_release(&self, release: NewRelease) -> Result<u64, EmulatorError> {
+        let now = self.shared.clock.now();
+        self.shared
+            .releases()
+            .publish(release, now)
+            .map_err(EmulatorError::Config)
+    }
+
     /// Queues a job, as `POST /_emulator/jobs` does; a `queued` webhook follows.
     pub fn create_job(&self, job: NewJob) -> Result<CreatedJob, EmulatorError> {
         Ok(self
@@ -327,6 +355,17 @@ impl EmulatorHandle {
         views::job(&self.shared, job_id)
     }
 
+    /// The App runway authenticates as now: the configured one, or the one a manifest
+    /// conversion made.
+    pub fn app(&self) -> AppConfig {
+        self.shared.app()
+    }
+
+    /// The URL webhooks go to now (an App made from a manifest brings its own).
+    pub fn webhook_url(&self) -> Option<String> {
+        self.shared.webhook_target().map(|target| target.url)
+    }
+
     pub fn jobs(&self) -> Vec<JobView> {
         views::jobs(&self.shared)
     }
@@ -338,6 +377,17 @@ impl EmulatorHandle {
     /// Every webhook produced so far, in order (with duplicates sent by the fault switch).
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.read(|world, _| world.deliveries.clone())
+    }
+
+    /// How many webhooks are still on their way (without copying the deliveries).
+    pub fn pending_deliveries(&self) -> usize {
+        self.shared.read(|world, _| {
+            world
+                .deliveries
+                .iter()
+                .filter(|delivery| delivery.outcome == DeliveryOutcome::Pending)
+                .count()
+        })
     }
 
     /// The REST requests served so far: counted, `304 Not Modified`, refused for the rate

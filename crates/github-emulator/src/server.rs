@@ -25,6 +25,7 @@ use crate::config::WebhookTarget;
 use crate::matching::Scope;
 use crate::payloads::{self, timestamp};
 use crate::reach::{self, Caller, OutOfReach};
+use crate::releases;
 use crate::shared::{Shared, random_token};
 use crate::state::{Faults, JobStatus, NewJob, WorldError};
 
@@ -34,10 +35,12 @@ const MAX_POLL: Duration = Duration::from_secs(30);
 type AppState = Arc<Shared>;
 
 pub(crate) fn router(shared: AppState) -> Router {
-    let rest = rest_router(shared.clone());
+    let rest = releases::api_router(shared.clone()).merge(rest_router(shared.clone()));
     Router::new()
         .merge(rest.clone())
+        .merge(releases::download_router(shared.clone()))
         .nest("/api/v3", rest)
+        .merge(crate::manifest::routes())
         .nest("/_emulator", control_router())
         .nest("/_runner", runner_router())
         .with_state(shared)
@@ -91,6 +94,10 @@ fn rest_router(shared: AppState) -> Router<AppState> {
             "/app/installations/{installation_id}/access_tokens",
             post(create_access_token),
         )
+        .route(
+            "/app-manifests/{code}/conversions",
+            post(crate::manifest::convert),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared, rest_gate))
 }
@@ -108,6 +115,11 @@ async fn rest_gate(State(shared): State<AppState>, mut request: Request, next: N
     }
     let path = request.uri().path().to_string();
     let path = path.strip_prefix("/api/v3").unwrap_or(&path);
+    // A manifest's conversion needs no credential: the one-time code is the proof.
+    if path.starts_with("/app-manifests/") {
+        let response = next.run(request).await;
+        return with_github_headers(response, now);
+    }
     let auth = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -122,7 +134,7 @@ async fn rest_gate(State(shared): State<AppState>, mut request: Request, next: N
     if let Err(rate) = admitted {
         return rate_limited_response(rate, now);
     }
-    let out_of_reach = caller.and_then(|caller| reach::check(&shared.app, caller, path).err());
+    let out_of_reach = caller.and_then(|caller| reach::check(&shared.app(), caller, path).err());
     if let Some(caller) = caller {
         request.extensions_mut().insert(caller);
     }
@@ -162,7 +174,7 @@ fn authenticate(
 ) -> Result<Option<Caller>, String> {
     match (credential(auth), wants_jwt) {
         (None, _) => Err("Requires authentication".to_string()),
-        (Some(Credential::Jwt(jwt)), true) => check_app_jwt(&jwt, &shared.app, now).map(|()| None),
+        (Some(Credential::Jwt(jwt)), true) => check_app_jwt(&jwt, &shared.app(), now).map(|()| None),
         (Some(Credential::Token(_)), true) => Err(
             "A JSON web token could not be decoded; this endpoint needs the GitHub App's JWT"
                 .to_string(),
@@ -772,11 +784,12 @@ async fn installation_repositories(
     OriginalUri(uri): OriginalUri,
 ) -> Response {
     let caller = caller.map_or(Caller::Personal, |Extension(caller)| caller);
+    let app = shared.app();
     let repositories: Vec<Value> = shared.read(|world, _| {
         world
             .repositories
             .iter()
-            .filter(|repo| caller.reaches(&shared.app, &repo.owner.login))
+            .filter(|repo| caller.reaches(&app, &repo.owner.login))
             .map(|repo| {
                 let mut payload = payloads::repository(repo, &shared.urls, shared.epoch);
                 // A job comes from a push (or another event) to its repository: the latest
@@ -808,7 +821,7 @@ async fn installation_repositories(
 
 /// The installation covering `account`, as GitHub describes it.
 fn installation(shared: &Shared, account: &crate::state::Account) -> Value {
-    let app = &shared.app;
+    let app = &shared.app();
     let id = app.installation_of(&account.login);
     let api = &shared.urls.api;
     let at = timestamp(shared.epoch);
@@ -877,11 +890,12 @@ async fn get_installation(
         return not_found_response();
     };
     // The default installation covers several accounts; it is described with the first.
+    let app = shared.app();
     let account = shared.read(|world, _| {
         world
             .accounts
             .iter()
-            .find(|account| shared.app.installation_of(&account.login) == id)
+            .find(|account| app.installation_of(&account.login) == id)
             .cloned()
     });
     match account {
@@ -894,7 +908,7 @@ async fn get_app(State(shared): State<AppState>) -> Response {
     let Some(owner) = shared.read(|world, _| world.accounts.first().cloned()) else {
         return not_found_response();
     };
-    let app = &shared.app;
+    let app = &shared.app();
     let at = timestamp(shared.epoch);
     gh_json(
         StatusCode::OK,
@@ -928,7 +942,7 @@ async fn create_access_token(
     body: Bytes,
 ) -> Response {
     let id = match id_param(&params, "installation_id") {
-        Ok(id) if shared.app.has_installation(id) => id,
+        Ok(id) if shared.app().has_installation(id) => id,
         _ => return not_found_response(),
     };
     let body = match json_body(&body) {

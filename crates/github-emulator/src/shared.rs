@@ -16,6 +16,7 @@ use crate::jit::JitConfig;
 use crate::matching::Scope;
 use crate::payloads::{self, Urls};
 use crate::reach::Caller;
+use crate::releases::Releases;
 use crate::state::{
     Delivery, DeliveryOutcome, IssuedToken, Outgoing, SendResult, World, WorldError,
 };
@@ -25,7 +26,8 @@ pub(crate) struct Shared {
     pub(crate) changes: watch::Sender<u64>,
     pub clock: SharedClock,
     pub urls: Urls,
-    pub app: AppConfig,
+    /// The App runway authenticates as; replaced when a manifest becomes a new App.
+    app: std::sync::RwLock<AppConfig>,
     pub(crate) tokens: Vec<String>,
     pub(crate) webhook: Mutex<Option<WebhookTarget>>,
     /// Where webhooks go in this process, when set (instead of the target's URL).
@@ -36,6 +38,10 @@ pub(crate) struct Shared {
     /// The rate limit and request counts (apart from the world: counting a request is no
     /// change runners or webhooks wait for).
     pub(crate) api: Mutex<ApiAccounting>,
+    /// Published releases (apart from the world: no runner or webhook waits on them).
+    pub(crate) releases: Mutex<Releases>,
+    /// App manifests confirmed and waiting for their conversion.
+    pub(crate) manifests: Mutex<crate::manifest::Manifests>,
 }
 
 impl Shared {
@@ -54,14 +60,38 @@ impl Shared {
             changes: watch::Sender::new(0),
             clock,
             urls,
-            app,
+            app: std::sync::RwLock::new(app),
             tokens,
             webhook: Mutex::new(webhook),
             receiver: Mutex::new(None),
             outbox,
             epoch,
             api: Mutex::new(ApiAccounting::new(epoch)),
+            releases: Mutex::new(Releases::default()),
+            manifests: Mutex::new(crate::manifest::Manifests::default()),
         }
+    }
+
+    pub(crate) fn releases(&self) -> MutexGuard<'_, Releases> {
+        self.releases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The App as it is now (a copy: a manifest conversion may replace it meanwhile).
+    pub fn app(&self) -> AppConfig {
+        self.app
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Makes `app` the App runway authenticates as (its installations stay).
+    pub fn replace_app(&self, app: AppConfig) {
+        *self
+            .app
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
     }
 
     pub(crate) fn api(&self) -> MutexGuard<'_, ApiAccounting> {
@@ -185,7 +215,7 @@ impl Shared {
             } else {
                 (1, DeliveryOutcome::Pending)
             };
-            world.deliveries.push(Delivery {
+            world.record_delivery(Delivery {
                 sequence,
                 guid: guid.clone(),
                 event: "workflow_job".to_string(),
@@ -219,15 +249,17 @@ impl Shared {
         let owner = full_name
             .split_once('/')
             .map_or(full_name, |(owner, _)| owner);
-        self.app.installation_of(owner)
+        self.app().installation_of(owner)
     }
 
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
         self.update(|world, _| {
             if duplicate {
+                // The delivery is among the latest: search from the end.
                 let Some(original) = world
                     .deliveries
                     .iter()
+                    .rev()
                     .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
                     .cloned()
                 else {
@@ -241,10 +273,11 @@ impl Shared {
                     ..original
                 };
                 copy.complete(result);
-                world.deliveries.push(copy);
+                world.record_delivery(copy);
             } else if let Some(delivery) = world
                 .deliveries
                 .iter_mut()
+                .rev()
                 .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
             {
                 delivery.complete(result);

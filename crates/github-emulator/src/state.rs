@@ -1,7 +1,7 @@
 //! The emulated world: accounts, runners, jobs, deliveries and fault switches, and the rules
 //! that move jobs between runners. Everything here runs under one lock and never awaits.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -273,7 +273,12 @@ pub struct World {
     pub enterprises: Vec<Enterprise>,
     pub runners: BTreeMap<u64, Runner>,
     pub jobs: BTreeMap<u64, Job>,
+    /// The jobs not completed yet: the scans that run on every runner poll (assignment, lost
+    /// work) walk these, not every job of the day.
+    open_jobs: BTreeSet<u64>,
     pub deliveries: Vec<Delivery>,
+    /// See [`crate::EmulatorConfig::deliveries_kept`].
+    deliveries_kept: usize,
     pub faults: Faults,
     /// Installation tokens issued through `POST /app/installations/{id}/access_tokens`.
     pub issued_tokens: BTreeMap<String, IssuedToken>,
@@ -367,7 +372,9 @@ impl World {
             enterprises: Vec::new(),
             runners: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            open_jobs: BTreeSet::new(),
             deliveries: Vec::new(),
+            deliveries_kept: config.deliveries_kept.max(1),
             faults: Faults::default(),
             issued_tokens: BTreeMap::new(),
             removed_credentials: HashSet::new(),
@@ -594,6 +601,29 @@ impl World {
         }
     }
 
+    /// Records a delivery; past the retention the oldest finished ones are forgotten (in
+    /// batches, so that recording stays cheap).
+    pub fn record_delivery(&mut self, delivery: Delivery) {
+        self.deliveries.push(delivery);
+        let slack = (self.deliveries_kept / 4).max(64);
+        if self.deliveries.len() <= self.deliveries_kept + slack {
+            return;
+        }
+        let mut excess = self.deliveries.len() - self.deliveries_kept;
+        self.deliveries.retain(|delivery| {
+            if excess > 0 && delivery.outcome != DeliveryOutcome::Pending {
+                excess -= 1;
+                return false;
+            }
+            true
+        });
+    }
+
+    /// The jobs not completed yet, oldest first.
+    fn open_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.open_jobs.iter().filter_map(|id| self.jobs.get(id))
+    }
+
     pub fn runner_by_credential(&self, credential: &str) -> Option<&Runner> {
         self.runners.values().find(|r| r.credential == credential)
     }
@@ -667,6 +697,7 @@ impl World {
                 run_id
             }
         };
+        self.open_jobs.insert(id);
         self.jobs.insert(
             id,
             Job {
@@ -709,7 +740,10 @@ impl World {
     pub fn assign(&mut self, now: DateTime<Utc>) {
         let offline_after = self.offline_after;
         // A job handed to a runner that went silent before starting it goes back to the queue.
-        for job in self.jobs.values_mut() {
+        for job_id in &self.open_jobs {
+            let Some(job) = self.jobs.get_mut(job_id) else {
+                continue;
+            };
             let Some(runner_id) = job.assigned_runner else {
                 continue;
             };
@@ -728,8 +762,7 @@ impl World {
             }
         }
         let waiting: Vec<u64> = self
-            .jobs
-            .values()
+            .open_jobs()
             .filter(|j| j.status == JobStatus::Queued && j.assigned_runner.is_none())
             .map(|j| j.id)
             .collect();
@@ -785,7 +818,7 @@ impl World {
 
     /// True when [`World::expire_lost`] would change something at `now`.
     pub fn has_lost_work(&self, now: DateTime<Utc>) -> bool {
-        self.jobs.values().any(|job| {
+        self.open_jobs().any(|job| {
             let runner = match job.status {
                 JobStatus::InProgress => job.runner.as_ref().map(|r| r.id),
                 JobStatus::Queued => job.assigned_runner,
@@ -804,8 +837,7 @@ impl World {
     pub fn expire_lost(&mut self, now: DateTime<Utc>) {
         let offline_after = self.offline_after;
         let lost: Vec<(u64, u64)> = self
-            .jobs
-            .values()
+            .open_jobs()
             .filter(|job| job.status == JobStatus::InProgress)
             .filter_map(|job| job.runner.as_ref().map(|r| (job.id, r.id)))
             .filter(|(_, runner_id)| {
@@ -819,6 +851,7 @@ impl World {
                 job.status = JobStatus::Completed;
                 job.conclusion = Some("failure".to_string());
                 job.completed_at = Some(now);
+                self.open_jobs.remove(&job_id);
                 self.pending_events.push((job_id, JobEvent::Completed));
             }
             if let Some(runner) = self.runners.get_mut(&runner_id) {
@@ -922,6 +955,7 @@ impl World {
                 job.status = JobStatus::Completed;
                 job.conclusion = Some(conclusion.to_string());
                 job.completed_at = Some(now);
+                self.open_jobs.remove(&job_id);
                 self.pending_events.push((job_id, JobEvent::Completed));
             }
             // Cancelled while running: the runner only reports back.
@@ -983,6 +1017,7 @@ impl World {
                 job.completed_at = Some(now);
             }
         }
+        self.open_jobs.remove(&job_id);
         self.pending_events.push((job_id, JobEvent::Completed));
         self.assign(now);
         Ok(())
@@ -1056,6 +1091,56 @@ mod tests {
             ..EmulatorConfig::default()
         };
         (World::new(&config).unwrap(), Utc::now())
+    }
+
+    fn delivery(sequence: u64, outcome: DeliveryOutcome) -> Delivery {
+        Delivery {
+            sequence,
+            guid: format!("guid-{sequence}"),
+            event: "workflow_job".into(),
+            action: "queued".into(),
+            job_id: sequence,
+            duplicate: false,
+            outcome,
+            response_status: None,
+            error: None,
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn old_finished_deliveries_are_forgotten_past_the_retention_and_pending_ones_kept() {
+        let config = EmulatorConfig {
+            deliveries_kept: 100,
+            ..EmulatorConfig::default()
+        };
+        let mut world = World::new(&config).unwrap();
+        world.record_delivery(delivery(0, DeliveryOutcome::Pending));
+        for sequence in 1..=1_000 {
+            world.record_delivery(delivery(sequence, DeliveryOutcome::Delivered));
+        }
+        assert!(
+            world.deliveries.len() <= 100 + 64,
+            "{}",
+            world.deliveries.len()
+        );
+        assert_eq!(world.deliveries[0].sequence, 0, "the pending one stays");
+        assert_eq!(world.deliveries.last().map(|d| d.sequence), Some(1_000));
+        let sequences: Vec<u64> = world.deliveries.iter().map(|d| d.sequence).collect();
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]), "kept in order");
+    }
+
+    #[test]
+    fn completed_jobs_leave_the_open_set_that_assignment_walks() {
+        let (mut world, now) = world();
+        let new = NewJob::new("octo-org/app", &["self-hosted"]);
+        let first = world.create_job(&new, now).unwrap().job_id;
+        let second = world.create_job(&new, now).unwrap().job_id;
+        assert_eq!(world.open_jobs().count(), 2);
+        world.cancel_job(first, now).unwrap();
+        let open: Vec<u64> = world.open_jobs().map(|job| job.id).collect();
+        assert_eq!(open, [second]);
+        assert_eq!(world.jobs.len(), 2, "completed jobs stay listed");
     }
 
     fn connected_runner(

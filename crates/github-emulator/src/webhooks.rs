@@ -136,7 +136,7 @@ fn delivery_headers(
         ("X-GitHub-Hook-ID", HOOK_ID.to_string()),
         (
             "X-GitHub-Hook-Installation-Target-ID",
-            shared.app.app_id.to_string(),
+            shared.app().app_id.to_string(),
         ),
         (
             "X-GitHub-Hook-Installation-Target-Type",

@@ -551,6 +551,71 @@ async fn every_rest_response_matches_githubs_openapi_description() {
         401,
     )
     .await;
+    // The manifest flow: the page's button gives a code, converted once (201), then 404.
+    let manifest = json!({"name": "runway spec", "url": "http://127.0.0.1:9/setup",
+        "hook_attributes": {"url": "http://127.0.0.1:9/webhook"},
+        "redirect_url": "http://127.0.0.1:9/setup/callback", "public": false,
+        "default_permissions": {"actions": "read", "administration": "write"},
+        "default_events": ["workflow_job"]});
+    let created = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/settings/apps/new/create", emulator.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "state=s1&manifest={}",
+            manifest
+                .to_string()
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 302);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/setup/callback?code="),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=s1"), "{location}");
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned();
+    let converted = check(
+        Probe {
+            spec: rest,
+            emulator: &emulator,
+        },
+        "/app-manifests/{code}/conversions",
+        Method::POST,
+        &format!("/app-manifests/{code}/conversions"),
+        "",
+        None,
+        201,
+    )
+    .await;
+    assert_eq!(converted["id"], json!(emulator.app().app_id));
+    assert_eq!(converted["slug"], "runway-spec");
+    assert!(converted["pem"].as_str().unwrap().contains("PRIVATE KEY"));
+    check(
+        Probe {
+            spec: rest,
+            emulator: &emulator,
+        },
+        "/app-manifests/{code}/conversions",
+        Method::POST,
+        &format!("/app-manifests/{code}/conversions"),
+        "",
+        None,
+        404,
+    )
+    .await;
     let served: std::collections::BTreeSet<(String, String)> = REST_OPERATIONS
         .iter()
         .map(|(method, path)| (method.to_string(), path.to_string()))

@@ -46,6 +46,9 @@ pub struct AppCredentials {
     installation_id: u64,
     /// Every installation runway may act for, `installation_id` first.
     served: Arc<[u64]>,
+    /// Every installation of the App is served (an App made for this runway alone, with no
+    /// installation list given): each request acts for the installation on its owner.
+    any_installation: bool,
 }
 
 impl AppCredentials {
@@ -66,7 +69,29 @@ impl AppCredentials {
             key,
             installation_id,
             served: Arc::from([installation_id]),
+            any_installation: false,
         })
+    }
+
+    /// The same App serving every installation it has: each request acts for the
+    /// installation on its repository's or organization's owner, found when first needed.
+    /// A request naming no owner (an enterprise's runners) acts for the installation the
+    /// credentials were made with.
+    pub fn serving_any(&self) -> AppCredentials {
+        AppCredentials {
+            any_installation: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether every installation of the App is served ([`AppCredentials::serving_any`]).
+    pub fn serves_any(&self) -> bool {
+        self.any_installation
+    }
+
+    /// Whether runway acts for installation `id`.
+    pub fn serves(&self, id: u64) -> bool {
+        self.any_installation || self.served.contains(&id)
     }
 
     /// The same App serving several of its installations (one per organization or user it is
@@ -85,6 +110,7 @@ impl AppCredentials {
             Some(first) => AppCredentials {
                 installation_id: *first,
                 served: Arc::from(served),
+                any_installation: false,
                 ..self.clone()
             },
             None => self.clone(),
@@ -109,6 +135,7 @@ impl AppCredentials {
         AppCredentials {
             installation_id,
             served: Arc::from([installation_id]),
+            any_installation: false,
             ..self.clone()
         }
     }
@@ -138,6 +165,7 @@ impl fmt::Debug for AppCredentials {
             .field("app_id", &self.app_id)
             .field("key", &"[redacted]")
             .field("installations", &self.served)
+            .field("any_installation", &self.any_installation)
             .finish()
     }
 }

@@ -21,8 +21,10 @@ use async_trait::async_trait;
 pub mod auth;
 mod cache;
 mod error;
+mod manifest;
 mod rest;
 mod secret;
+mod switch;
 mod transport;
 mod types;
 mod usage;
@@ -30,8 +32,10 @@ mod usage;
 pub use auth::{AppClaims, AppCredentials, Credentials};
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES};
 pub use error::GitHubError;
+pub use manifest::{ConvertedApp, convert_app_manifest};
 pub use rest::{API_VERSION, GITHUB_API_URL, RestGitHub, RetryPolicy, enterprise_server_url};
 pub use secret::Secret;
+pub use switch::SwitchableGitHub;
 pub use transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, InProcess, InProcessAnswer, RestGitHubOptions,
 };

@@ -287,7 +287,7 @@ impl RestGitHub {
         match who {
             As::App => Ok(Identity::App),
             As::InstallationId(id) => Ok(Identity::Installation(id)),
-            As::Installation if app.installations().len() <= 1 => {
+            As::Installation if app.installations().len() <= 1 && !app.serves_any() => {
                 Ok(Identity::Installation(app.installation_id()))
             }
             As::Installation => match Owner::of(path) {
@@ -328,7 +328,7 @@ impl RestGitHub {
                 found.id
             }
         };
-        if !app.installations().contains(&id) {
+        if !app.serves(id) {
             return Err(GitHubError::Forbidden {
                 message: format!(
                     "the GitHub App's installation on {login} is {id}, which runway does not \

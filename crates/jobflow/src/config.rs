@@ -407,6 +407,19 @@ impl PoolConfig {
                 ),
             );
         }
+        if let Some(key) = self
+            .params
+            .keys()
+            .find(|key| key.starts_with(runway_policy_host::HOST_PARAM_PREFIX))
+        {
+            problem(
+                "params",
+                format!(
+                    "pool {name:?} has the param {key:?}: params starting with \"runway.\" are \
+                     the ones runway passes to policies (the pool's allow-lists); rename it"
+                ),
+            );
+        }
         for (field, patterns) in [
             ("allowed_images", &self.allowed_images),
             ("allowed_instance_types", &self.allowed_instance_types),

@@ -83,6 +83,15 @@ fn the_toml_form_parses_with_defaults_and_clamps() {
         error.contains("empty entry in allowed_instance_types"),
         "{error}"
     );
+    let reserved = FlowConfig::from_json(
+        r#"{"pools": [{"name": "p", "labels": ["x"], "params": {"runway.max_disk_gib": "900"}}]}"#,
+    )
+    .unwrap();
+    let error = reserved.validate().unwrap_err().to_string();
+    assert!(
+        error.contains("\"runway.max_disk_gib\"") && error.contains("rename it"),
+        "{error}"
+    );
     let organization = FlowConfig::from_toml("[github]\nscope = \"organization\"\n").unwrap();
     assert_eq!(organization.github.scope, RunnerScopeLevel::Organization);
 }

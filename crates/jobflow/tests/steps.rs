@@ -1441,11 +1441,15 @@ async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organ
     let admitted = fixture.run(Step::Admit, state.clone()).await.unwrap();
     assert_eq!(admitted["decision"], "admit", "{admitted}");
     let other = fixture.queue_job(&["self-hosted", "linux"]);
-    let waiting = fixture
-        .run(Step::Admit, fixture.routed("job-m2", &other).await)
-        .await
-        .unwrap();
+    let mut waiter = fixture.routed("job-m2", &other).await;
+    let waiting = fixture.run(Step::Admit, waiter.clone()).await.unwrap();
     assert_eq!(waiting["decision"], "wait", "{waiting}");
+    assert_eq!(waiting["waiting_for"], "ceiling", "{waiting}");
+    // Its re-check finds the ceiling still full: one more trip through the queue, the same
+    // ceiling hit.
+    waiter["admission"] = waiting;
+    let rechecked = fixture.run(Step::Admit, waiter).await.unwrap();
+    assert_eq!(rechecked["waiting_for"], "ceiling", "{rechecked}");
 
     let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
     let mut teardown = state;
@@ -1465,8 +1469,12 @@ async fn the_steps_measure_waits_launches_and_runner_lifetimes_by_pool_and_organ
         "{waits:?}"
     );
     let slot_waits = fixture.metrics.of(Metric::SlotWaits);
-    assert_eq!(slot_waits.len(), 1);
+    assert_eq!(slot_waits.len(), 2);
     assert_eq!(slot_waits[0].dimensions, by_pool_and_org);
+    let ceiling_hits = fixture.metrics.of(Metric::CeilingHits);
+    assert_eq!(ceiling_hits.len(), 1, "{ceiling_hits:?}");
+    assert_eq!(ceiling_hits[0].dimensions, by_pool_and_org);
+    assert!(fixture.metrics.of(Metric::PolicyWaits).is_empty());
 
     let launches = fixture.metrics.of(Metric::RunnerLaunches);
     assert_eq!(launches.len(), 1, "{launches:?}");

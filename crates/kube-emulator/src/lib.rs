@@ -127,7 +127,11 @@ pub(crate) fn change_view(change: &Change) -> ChangeView {
         namespace: change.namespace.clone(),
         name: change.name.clone(),
         phase: (change.kind == Kind::Pod)
-            .then(|| change.object["status"]["phase"].as_str().map(str::to_string))
+            .then(|| {
+                change.object["status"]["phase"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .flatten(),
     }
 }
@@ -142,7 +146,10 @@ pub(crate) fn set_phase(
     exit_code: Option<i32>,
 ) -> Result<Value, ApiError> {
     let pod = shared.store().require(Kind::Pod, namespace, name)?;
-    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if !["Pending", "Running", "Succeeded", "Failed", "Unknown"].contains(&phase) {
         return Err(ApiError::bad_request(format!("unknown phase {phase:?}")));
     }
@@ -176,7 +183,9 @@ pub struct KubeEmulator;
 impl KubeEmulator {
     /// Binds the listen address and serves until [`KubeEmulatorHandle::shutdown`] (or the
     /// handle is dropped). Must be called inside a tokio runtime.
-    pub async fn start(config: KubeEmulatorConfig) -> Result<KubeEmulatorHandle, KubeEmulatorError> {
+    pub async fn start(
+        config: KubeEmulatorConfig,
+    ) -> Result<KubeEmulatorHandle, KubeEmulatorError> {
         let work = match &config.work_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(KubeEmulatorError::WorkDir)?;
@@ -395,7 +404,10 @@ impl KubeEmulatorHandle {
                 self.shared.clone(),
                 namespace.to_string(),
                 store::name_of(&created).to_string(),
-                created["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+                created["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             );
         }
         Ok(created)
@@ -429,7 +441,11 @@ impl KubeEmulatorHandle {
 
     /// Every change kept (the last 10,000), oldest first.
     pub fn events(&self) -> Vec<ChangeView> {
-        self.shared.store().history().map(|c| change_view(c)).collect()
+        self.shared
+            .store()
+            .history()
+            .map(|c| change_view(c))
+            .collect()
     }
 
     /// Requests served, by `verb resource` (`list pods`, `watch pods`, `create secrets`,
@@ -482,7 +498,10 @@ impl KubeEmulatorHandle {
         self.stop_all();
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

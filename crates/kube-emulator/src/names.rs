@@ -17,11 +17,13 @@ pub fn dns_subdomain(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \
+        Err(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \
              '-' or '.', and must start and end with an alphanumeric character (e.g. \
              'example.com', regex used for validation is \
              '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -37,10 +39,12 @@ pub fn dns_label(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \
+        Err(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \
              '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or \
              '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -68,11 +72,13 @@ pub fn label_key(key: &str) -> Result<(), String> {
     if qualified_part(name) {
         Ok(())
     } else {
-        Err("name part must consist of alphanumeric characters, '-', '_' or '.', and must start \
+        Err(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start \
              and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
              '123-abc', regex used for validation is \
              '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -81,11 +87,13 @@ pub fn label_value(value: &str) -> Result<(), String> {
     if value.is_empty() || qualified_part(value) {
         Ok(())
     } else {
-        Err("a valid label must be an empty string or consist of alphanumeric characters, '-', \
+        Err(
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', \
              '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  \
              or 'my_value',  or '12345', regex used for validation is \
              '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-            .into())
+                .into(),
+        )
     }
 }
 

@@ -118,8 +118,7 @@ fn prepare(store: &Store, pod: &Value, work_dir: &Path) -> Result<PodLaunch, Not
                     )));
                 };
                 // A path may not climb out of the volume.
-                if path.is_empty() || path.split('/').any(|p| p == "..") || path.starts_with('/')
-                {
+                if path.is_empty() || path.split('/').any(|p| p == "..") || path.starts_with('/') {
                     return Err(mount_error(format!("invalid path {path:?} in volume")));
                 }
                 let file = host.join(&path);
@@ -274,7 +273,10 @@ fn field_value(pod: &Value, path: &str) -> String {
             .unwrap_or_default()
             .to_string(),
         "status.hostIP" => HOST_IP.to_string(),
-        "status.podIP" => pod["status"]["podIP"].as_str().unwrap_or_default().to_string(),
+        "status.podIP" => pod["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         _ => {
             if let Some(rest) = path.strip_prefix("metadata.labels") {
                 from_map(&metadata["labels"], rest)
@@ -501,7 +503,9 @@ async fn launch(shared: Arc<Shared>, namespace: String, name: String, uid: Strin
     };
     let (exited, kill) = running.into_parts();
     shared.register_kill(&uid, kill);
-    let shown = update_status(&shared, &namespace, &name, &uid, |pod| set_running(pod, &uid));
+    let shown = update_status(&shared, &namespace, &name, &uid, |pod| {
+        set_running(pod, &uid)
+    });
     if shown.is_none() || *shared.stopping.borrow() {
         // Deleted while starting.
         shared.kill(&uid);

@@ -74,11 +74,14 @@ pub struct ContainerExit {
     pub reason: Option<String>,
 }
 
+type Exited = BoxFuture<'static, Vec<ContainerExit>>;
+type Kill = Box<dyn FnOnce() + Send>;
+
 /// A started pod: a future that resolves when all its containers have exited, and a way to
 /// kill them (called when the pod is deleted or the emulator stops).
 pub struct RunningPod {
-    exited: BoxFuture<'static, Vec<ContainerExit>>,
-    kill: Box<dyn FnOnce() + Send>,
+    exited: Exited,
+    kill: Kill,
 }
 
 impl std::fmt::Debug for RunningPod {
@@ -120,12 +123,7 @@ impl RunningPod {
         )
     }
 
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        BoxFuture<'static, Vec<ContainerExit>>,
-        Box<dyn FnOnce() + Send>,
-    ) {
+    pub(crate) fn into_parts(self) -> (Exited, Kill) {
         (self.exited, self.kill)
     }
 }
@@ -338,7 +336,10 @@ mod tests {
     #[test]
     fn mount_names() {
         assert_eq!(mount_env_name("/etc/runner"), "KUBE_MOUNT_ETC_RUNNER");
-        assert_eq!(mount_env_name("/run/secrets//jit-config/"), "KUBE_MOUNT_RUN_SECRETS_JIT_CONFIG");
+        assert_eq!(
+            mount_env_name("/run/secrets//jit-config/"),
+            "KUBE_MOUNT_RUN_SECRETS_JIT_CONFIG"
+        );
         assert_eq!(mount_env_name("/a.b"), "KUBE_MOUNT_A_B");
     }
 }

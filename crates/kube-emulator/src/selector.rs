@@ -38,7 +38,9 @@ impl Requirement {
             Operator::DoesNotExist => value.is_none(),
             Operator::Equals | Operator::In => value.is_some_and(|v| self.values.contains(v)),
             // As in Kubernetes: a missing key satisfies `!=` and `notin`.
-            Operator::NotEquals | Operator::NotIn => !value.is_some_and(|v| self.values.contains(v)),
+            Operator::NotEquals | Operator::NotIn => {
+                !value.is_some_and(|v| self.values.contains(v))
+            }
         }
     }
 }
@@ -166,7 +168,9 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
         Operator::In | Operator::NotIn => {
             // `in` must be a word of its own: `inx` is no operator.
             if !value_text.starts_with([' ', '\t', '(']) {
-                return Err(SelectorError(format!("{term:?}: expected '(' after operator")));
+                return Err(SelectorError(format!(
+                    "{term:?}: expected '(' after operator"
+                )));
             }
             let inner = value_text
                 .trim()
@@ -225,9 +229,7 @@ impl FieldSelector {
             };
             let field = field.trim();
             if !fields.contains(&field) {
-                return Err(SelectorError(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(SelectorError(format!("field label not supported: {field}")));
             }
             terms.push((field.to_string(), equal, value.trim().to_string()));
         }
@@ -295,12 +297,16 @@ mod tests {
 
     #[test]
     fn fields() {
-        let s = FieldSelector::parse("metadata.name=a,status.phase!=Running", &[
-            "metadata.name",
-            "status.phase",
-        ])
+        let s = FieldSelector::parse(
+            "metadata.name=a,status.phase!=Running",
+            &["metadata.name", "status.phase"],
+        )
         .unwrap();
-        assert!(s.matches(|f| if f == "metadata.name" { "a".into() } else { "Pending".into() }));
+        assert!(s.matches(|f| if f == "metadata.name" {
+            "a".into()
+        } else {
+            "Pending".into()
+        }));
         assert!(FieldSelector::parse("spec.x=1", &["metadata.name"]).is_err());
     }
 }

@@ -47,7 +47,10 @@ pub(crate) fn router(shared: AppState) -> Router {
         .route("/api/v1/namespaces", get(namespaces).post(namespaces))
         .route(
             "/api/v1/namespaces/{name}",
-            get(namespace).put(namespace).patch(namespace).delete(namespace),
+            get(namespace)
+                .put(namespace)
+                .patch(namespace)
+                .delete(namespace),
         )
         .route(
             "/api/v1/namespaces/{ns}/{resource}",
@@ -90,7 +93,11 @@ fn ok_json(body: &Value) -> Response {
 async fn not_found() -> Response {
     ApiError {
         details: Some(json!({})),
-        ..ApiError::new(404, "NotFound", "the server could not find the requested resource")
+        ..ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
     .into_response()
 }
@@ -121,7 +128,9 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
 }
 
 fn authenticate(auth: &Auth, authorization: Option<&str>) -> Result<(), String> {
-    let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let token = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
     match auth {
         Auth::None => Ok(()),
         Auth::Bearer(want) => match token {
@@ -210,7 +219,16 @@ async fn api_groups() -> Response {
 
 /// The `APIResourceList` of core `v1`: what kubectl and kube-rs discover.
 pub fn api_resource_list() -> Value {
-    let full = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+    let full = [
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    ];
     let status_verbs = ["get", "patch", "update"];
     json!({
         "kind": "APIResourceList",
@@ -316,7 +334,17 @@ async fn namespaces(
         name: None,
         sub: None,
     };
-    serve(shared, target, Call { method, headers, params, body }).await
+    serve(
+        shared,
+        target,
+        Call {
+            method,
+            headers,
+            params,
+            body,
+        },
+    )
+    .await
 }
 
 async fn namespace(
@@ -333,7 +361,17 @@ async fn namespace(
         name: Some(name),
         sub: None,
     };
-    serve(shared, target, Call { method, headers, params, body }).await
+    serve(
+        shared,
+        target,
+        Call {
+            method,
+            headers,
+            params,
+            body,
+        },
+    )
+    .await
 }
 
 async fn collection(
@@ -344,7 +382,12 @@ async fn collection(
     Query(params): Params,
     body: Bytes,
 ) -> Response {
-    let call = Call { method, headers, params, body };
+    let call = Call {
+        method,
+        headers,
+        params,
+        body,
+    };
     // `/api/v1/namespaces/{name}/status` shares the path's shape.
     if resource == "status" {
         let target = Target {
@@ -384,7 +427,17 @@ async fn item(
         name: Some(name),
         sub: None,
     };
-    serve(shared, target, Call { method, headers, params, body }).await
+    serve(
+        shared,
+        target,
+        Call {
+            method,
+            headers,
+            params,
+            body,
+        },
+    )
+    .await
 }
 
 async fn subresource(
@@ -410,7 +463,17 @@ async fn subresource(
         name: Some(name),
         sub: Some(sub),
     };
-    serve(shared, target, Call { method, headers, params, body }).await
+    serve(
+        shared,
+        target,
+        Call {
+            method,
+            headers,
+            params,
+            body,
+        },
+    )
+    .await
 }
 
 async fn all_namespaces(
@@ -429,7 +492,12 @@ async fn all_namespaces(
         name: None,
         sub: None,
     };
-    let call = Call { method, headers, params, body: Bytes::new() };
+    let call = Call {
+        method,
+        headers,
+        params,
+        body: Bytes::new(),
+    };
     serve(shared, target, call).await
 }
 
@@ -646,7 +714,9 @@ fn patch(
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
         ));
     }
     // A resourceVersion in the patch is a precondition; none means "whatever is stored".
@@ -664,7 +734,10 @@ fn after_write(shared: &AppState, kind: Kind, object: &Value, created: bool) {
             shared.clone(),
             namespace.to_string(),
             store::name_of(object).to_string(),
-            object["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+            object["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         ),
         Kind::Secret => {
             for (ns, name, uid) in shared.take_waiting(namespace) {
@@ -685,10 +758,10 @@ pub(crate) fn after_delete(shared: &Shared, kind: Kind, object: &Value) {
             let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
             shared.kill(uid);
             let dir = pods::pod_dir(&shared.work_dir, namespace, name, uid);
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
-                if error.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), %error, "cannot remove a pod's files");
-                }
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), %error, "cannot remove a pod's files");
             }
         }
         Kind::Namespace => {
@@ -702,8 +775,7 @@ pub(crate) fn after_delete(shared: &Shared, kind: Kind, object: &Value) {
                         ..Selection::default()
                     };
                     for object in store.list(inner, &selection) {
-                        if let Ok(gone) = store.delete(inner, &namespace, store::name_of(&object))
-                        {
+                        if let Ok(gone) = store.delete(inner, &namespace, store::name_of(&object)) {
                             deleted.push((inner, gone));
                         }
                     }
@@ -735,10 +807,9 @@ fn pod_log(
     let dir = pods::pod_dir(&shared.work_dir, namespace, name, uid);
     let text = std::fs::read(pods::log_path(&dir, &container)).unwrap_or_default();
     let mut response = (StatusCode::OK, text).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(response)
 }
 
@@ -969,7 +1040,10 @@ mod tests {
     #[test]
     fn describes_requests() {
         let get = Method::GET;
-        assert_eq!(describe(&get, "/api/v1/namespaces/default/pods", ""), "list pods");
+        assert_eq!(
+            describe(&get, "/api/v1/namespaces/default/pods", ""),
+            "list pods"
+        );
         assert_eq!(
             describe(&get, "/api/v1/namespaces/default/pods", "watch=1&x=y"),
             "watch pods"
@@ -979,8 +1053,14 @@ mod tests {
             describe(&Method::PATCH, "/api/v1/namespaces/a/pods/p/status", ""),
             "patch pods/status"
         );
-        assert_eq!(describe(&Method::POST, "/api/v1/namespaces", ""), "create namespaces");
-        assert_eq!(describe(&Method::DELETE, "/api/v1/namespaces/x", ""), "delete namespaces");
+        assert_eq!(
+            describe(&Method::POST, "/api/v1/namespaces", ""),
+            "create namespaces"
+        );
+        assert_eq!(
+            describe(&Method::DELETE, "/api/v1/namespaces/x", ""),
+            "delete namespaces"
+        );
         assert_eq!(describe(&get, "/version", ""), "get /version");
     }
 

@@ -102,10 +102,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn matches(&self, object: &Value) -> bool {
-        if let Some(ns) = &self.namespace {
-            if object["metadata"]["namespace"].as_str() != Some(ns) {
-                return false;
-            }
+        if let Some(ns) = &self.namespace
+            && object["metadata"]["namespace"].as_str() != Some(ns)
+        {
+            return false;
         }
         self.labels.matches(&labels_of(object)) && self.fields.matches(|f| field_of(object, f))
     }
@@ -212,11 +212,18 @@ impl Store {
                     .as_object_mut()
             })
             .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-        if metadata.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) else {
-                return Err(ApiError::invalid(kind, "", &[Cause::required(
-                    "metadata.name",
-                )]));
+                return Err(ApiError::invalid(
+                    kind,
+                    "",
+                    &[Cause::required("metadata.name")],
+                ));
             };
             let name = format!("{prefix}{}", random_suffix());
             metadata.insert("name".into(), json!(name));
@@ -273,24 +280,31 @@ impl Store {
         if !object["metadata"].is_object() {
             object["metadata"] = json!({});
         }
-        if let Some(body_name) = object["metadata"]["name"].as_str() {
-            if body_name != name {
-                return Err(ApiError::bad_request(
-                    "the name of the object does not match the name on the URL",
-                ));
-            }
+        if let Some(body_name) = object["metadata"]["name"].as_str()
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
         }
-        if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
-            if !rv.is_empty() && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
-                return Err(ApiError::conflict(kind, name));
-            }
+        if let Some(rv) = object["metadata"]["resourceVersion"].as_str()
+            && !rv.is_empty()
+            && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("")
+        {
+            return Err(ApiError::conflict(kind, name));
         }
         if status_only {
             let status = object["status"].take();
             object = old.clone();
             object["status"] = status;
         } else {
-            for field in ["name", "namespace", "uid", "creationTimestamp", "generateName"] {
+            for field in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generateName",
+            ] {
                 match old["metadata"].get(field) {
                     Some(value) => object["metadata"][field] = value.clone(),
                     None => {
@@ -330,13 +344,13 @@ fn expect_object(kind: Kind, body: Value) -> Result<Value, ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
-    if let Some(k) = body["kind"].as_str() {
-        if k != kind.kind() {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data (v1) does not match the expected kind {}: got {k}",
-                kind.kind()
-            )));
-        }
+    if let Some(k) = body["kind"].as_str()
+        && k != kind.kind()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data (v1) does not match the expected kind {}: got {k}",
+            kind.kind()
+        )));
     }
     let mut body = body;
     body["kind"] = json!(kind.kind());
@@ -412,9 +426,9 @@ fn validate(kind: Kind, object: &Value) -> Result<(), ApiError> {
         Kind::Secret => {
             if let Some(data) = object["data"].as_object() {
                 for (key, value) in data {
-                    let decoded = value.as_str().map(|v| {
-                        base64::engine::general_purpose::STANDARD.decode(v).is_ok()
-                    });
+                    let decoded = value
+                        .as_str()
+                        .map(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
                     if decoded != Some(true) {
                         causes.push(Cause::invalid(
                             &format!("data[{key}]"),

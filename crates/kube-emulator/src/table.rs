@@ -32,7 +32,13 @@ fn column(name: &str, kind: &str, format: &str, description: &str, priority: u32
 }
 
 pub fn columns(kind: Kind) -> Value {
-    let name = column("Name", "string", "name", "Name must be unique within a namespace.", 0);
+    let name = column(
+        "Name",
+        "string",
+        "name",
+        "Name must be unique within a namespace.",
+        0,
+    );
     let age = column(
         "Age",
         "string",
@@ -43,17 +49,47 @@ pub fn columns(kind: Kind) -> Value {
     match kind {
         Kind::Pod => json!([
             name,
-            column("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            column("Status", "string", "", "The aggregate status of the containers in this pod.", 0),
-            column("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            column(
+                "Ready",
+                "string",
+                "",
+                "The aggregate readiness state of this pod for accepting traffic.",
+                0
+            ),
+            column(
+                "Status",
+                "string",
+                "",
+                "The aggregate status of the containers in this pod.",
+                0
+            ),
+            column(
+                "Restarts",
+                "string",
+                "",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                0
+            ),
             age,
             column("IP", "string", "", "The IP address assigned to the pod", 1),
-            column("Node", "string", "", "The name of the node assigned to the pod", 1),
+            column(
+                "Node",
+                "string",
+                "",
+                "The name of the node assigned to the pod",
+                1
+            ),
         ]),
         Kind::Secret => json!([
             name,
             column("Type", "string", "", "The type of the secret", 0),
-            column("Data", "string", "", "The number of entries in the secret", 0),
+            column(
+                "Data",
+                "string",
+                "",
+                "The number of entries in the secret",
+                0
+            ),
             age,
         ]),
         Kind::Namespace => json!([
@@ -83,7 +119,10 @@ pub fn age(created: &str, now: DateTime<Utc>) -> String {
 fn cells(kind: Kind, object: &Value, now: DateTime<Utc>) -> Value {
     let metadata = &object["metadata"];
     let name = metadata["name"].clone();
-    let age = age(metadata["creationTimestamp"].as_str().unwrap_or_default(), now);
+    let age = age(
+        metadata["creationTimestamp"].as_str().unwrap_or_default(),
+        now,
+    );
     match kind {
         Kind::Pod => {
             let statuses = object["status"]["containerStatuses"]
@@ -137,10 +176,10 @@ fn pod_status(pod: &Value) -> String {
         if let Some(reason) = status["state"]["waiting"]["reason"].as_str() {
             return reason.to_string();
         }
-        if let Some(reason) = status["state"]["terminated"]["reason"].as_str() {
-            if phase != "Succeeded" || reason != "Completed" {
-                return reason.to_string();
-            }
+        if let Some(reason) = status["state"]["terminated"]["reason"].as_str()
+            && (phase != "Succeeded" || reason != "Completed")
+        {
+            return reason.to_string();
         }
     }
     if phase == "Succeeded" {

@@ -139,7 +139,12 @@ async fn errors_are_status_objects() {
     );
 
     let secret = json!({"metadata": {"name": "jit"}, "stringData": {"a": "b"}});
-    assert_eq!(api.post("/api/v1/namespaces/default/secrets", secret.clone()).await.0, 201);
+    assert_eq!(
+        api.post("/api/v1/namespaces/default/secrets", secret.clone())
+            .await
+            .0,
+        201
+    );
     let (status, body) = api.post("/api/v1/namespaces/default/secrets", secret).await;
     assert_eq!(status, 409);
     assert_eq!(body["reason"], "AlreadyExists");
@@ -176,7 +181,10 @@ async fn errors_are_status_objects() {
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.labels");
 
     let (status, body) = api
-        .post("/api/v1/namespaces/nowhere/pods", pod("p", json!({}), &["true"]))
+        .post(
+            "/api/v1/namespaces/nowhere/pods",
+            pod("p", json!({}), &["true"]),
+        )
         .await;
     assert_eq!(status, 404);
     assert_eq!(body["message"], "namespaces \"nowhere\" not found");
@@ -204,7 +212,10 @@ async fn namespaces_and_secrets() {
     assert_eq!(status, 201);
     assert_eq!(ns["status"]["phase"], "Active");
     let (status, _) = api
-        .post("/api/v1/namespaces", json!({"metadata": {"name": "Not.A.Label"}}))
+        .post(
+            "/api/v1/namespaces",
+            json!({"metadata": {"name": "Not.A.Label"}}),
+        )
         .await;
     assert_eq!(status, 422);
 
@@ -259,12 +270,18 @@ async fn pods_metadata_selectors_and_patches() {
     let name = first["metadata"]["name"].as_str().unwrap();
     assert!(name.starts_with("runner-") && name.len() == "runner-".len() + 5);
     assert_eq!(first["metadata"]["uid"].as_str().unwrap().len(), 36);
-    assert!(first["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        first["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(first["status"]["phase"], "Pending");
     assert_eq!(first["metadata"]["namespace"], "default");
     assert!(rv(&created[1]) > rv(&created[0]));
 
-    let query = |selector: &str| format!("/api/v1/namespaces/default/pods?labelSelector={selector}");
+    let query =
+        |selector: &str| format!("/api/v1/namespaces/default/pods?labelSelector={selector}");
     let (_, list) = api.get(&query("pool%3Dsmall")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(list["items"][0].get("kind").is_none());
@@ -273,7 +290,9 @@ async fn pods_metadata_selectors_and_patches() {
     let (_, list) = api.get(&query("!pool")).await;
     assert!(list["items"].as_array().unwrap().is_empty());
     let (_, list) = api
-        .get(&format!("/api/v1/pods?fieldSelector=metadata.name%3D{name}"))
+        .get(&format!(
+            "/api/v1/pods?fieldSelector=metadata.name%3D{name}"
+        ))
         .await;
     assert_eq!(names(&list), [name]);
     assert!(rv(&list) >= rv(&created[2]));
@@ -321,12 +340,13 @@ async fn pods_metadata_selectors_and_patches() {
     assert_eq!(kube.request_count("create pods"), 3);
 }
 
-/// Reads a watch's newline-delimited events until `count` have come.
+/// Reads a watch's newline-delimited events (bookmarks aside) until `count` have come.
 async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
     let mut buffer = Vec::new();
     let mut events = Vec::new();
     while events.len() < count {
-        let chunk = tokio::time::timeout(WAIT, response.chunk())
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
             .await
             .expect("no watch event in time")
             .unwrap()
@@ -349,79 +369,105 @@ fn summary(events: &[Value]) -> Vec<(String, String)> {
         .map(|e| {
             (
                 e["type"].as_str().unwrap().to_string(),
-                e["object"]["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             )
         })
         .collect()
 }
 
+fn secret(name: &str, app: &str) -> Value {
+    json!({"metadata": {"name": name, "labels": {"app": app}}, "stringData": {"k": "v"}})
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
 #[tokio::test]
 async fn watches_replay_and_follow_in_order() {
-    let (kube, api) = start(KubeEmulatorConfig::default()).await;
-    api.post("/api/v1/namespaces/default/pods", pod("before", json!({"app": "r"}), &["true"]))
-        .await;
-    let (_, list) = api.get("/api/v1/namespaces/default/pods").await;
+    let (_kube, api) = start(KubeEmulatorConfig::default()).await;
+    let secrets = "/api/v1/namespaces/default/secrets";
+    api.post(secrets, secret("s1", "r")).await;
+    let (_, list) = api.get(secrets).await;
     let list_rv = rv(&list);
-    assert!(kube.wait_for_phase("default", "before", "Running", WAIT).await.is_some());
+
+    api.post(secrets, secret("s2", "x")).await;
+    api.post(secrets, secret("s3", "r")).await;
+    // A label change that moves an object out of the selection is seen as its deletion.
+    api.patch(
+        &format!("{secrets}/s1"),
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"app": "gone"}}}),
+    )
+    .await;
+    api.patch(
+        &format!("{secrets}/s3"),
+        "application/merge-patch+json",
+        json!({"metadata": {"annotations": {"a": "b"}}}),
+    )
+    .await;
+    api.delete(&format!("{secrets}/s3")).await;
 
     let mut watch = api
         .client
         .get(format!(
-            "{}/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dr&resourceVersion={list_rv}&allowWatchBookmarks=true",
+            "{}{secrets}?watch=1&labelSelector=app%3Dr&resourceVersion={list_rv}&allowWatchBookmarks=true",
             api.base
         ))
         .send()
         .await
         .unwrap();
     assert_eq!(watch.status(), 200);
-    // What happened since the list: the pod was scheduled and started.
-    let replayed = read_events(&mut watch, 2).await;
-    assert!(replayed.iter().all(|e| e["type"] == "MODIFIED"));
-    let mut last = 0;
-    for event in &replayed {
-        let this = rv(&event["object"]);
-        assert!(this > last && this > list_rv);
-        last = this;
-    }
-    assert_eq!(replayed.last().unwrap()["object"]["status"]["phase"], "Running");
-
-    api.post("/api/v1/namespaces/default/pods", pod("other", json!({"app": "x"}), &["true"]))
-        .await;
-    api.post("/api/v1/namespaces/default/pods", pod("after", json!({"app": "r"}), &["true"]))
-        .await;
-    // A label change that moves a pod out of the selection is seen as its deletion.
-    api.patch(
-        "/api/v1/namespaces/default/pods/before",
-        "application/merge-patch+json",
-        json!({"metadata": {"labels": {"app": "gone"}}}),
-    )
-    .await;
-    let events = read_events(&mut watch, 2).await;
+    let replayed = read_events(&mut watch, 4).await;
     assert_eq!(
-        summary(&events),
-        [("ADDED".into(), "after".into()), ("DELETED".into(), "before".into())]
+        summary(&replayed),
+        pairs(&[
+            ("ADDED", "s3"),
+            ("DELETED", "s1"),
+            ("MODIFIED", "s3"),
+            ("DELETED", "s3")
+        ])
     );
-    api.delete("/api/v1/namespaces/default/pods/after").await;
-    let deleted = loop {
-        let event = read_events(&mut watch, 1).await.remove(0);
-        if event["type"] == "DELETED" {
-            break event;
-        }
-    };
-    assert_eq!(deleted["object"]["metadata"]["name"], "after");
-    assert!(deleted["object"]["metadata"]["deletionTimestamp"].is_string());
+    let mut last = list_rv;
+    for event in &replayed {
+        assert!(rv(&event["object"]) > last);
+        last = rv(&event["object"]);
+    }
+    assert!(replayed[3]["object"]["metadata"]["deletionTimestamp"].is_string());
+
+    // Then live changes.
+    api.post(secrets, secret("s4", "x")).await;
+    api.post(secrets, secret("s5", "r")).await;
+    let live = read_events(&mut watch, 1).await;
+    assert_eq!(summary(&live), pairs(&[("ADDED", "s5")]));
+    assert!(rv(&live[0]["object"]) > last);
 
     // Without a resourceVersion: the current objects first, as ADDED.
     let mut fresh = api
         .client
-        .get(format!("{}/api/v1/pods?watch=true&timeoutSeconds=1", api.base))
+        .get(format!(
+            "{}/api/v1/secrets?watch=true&timeoutSeconds=1",
+            api.base
+        ))
         .send()
         .await
         .unwrap();
-    let initial = read_events(&mut fresh, 2).await;
-    let mut seen = summary(&initial);
+    let mut seen = summary(&read_events(&mut fresh, 4).await);
     seen.sort();
-    assert_eq!(seen, [("ADDED".into(), "before".into()), ("ADDED".into(), "other".into())]);
+    assert_eq!(
+        seen,
+        pairs(&[
+            ("ADDED", "s1"),
+            ("ADDED", "s2"),
+            ("ADDED", "s4"),
+            ("ADDED", "s5")
+        ])
+    );
     // timeoutSeconds ends the stream.
     let end = tokio::time::timeout(WAIT, async {
         while fresh.chunk().await.unwrap().is_some() {}
@@ -432,7 +478,8 @@ async fn watches_replay_and_follow_in_order() {
 
 #[tokio::test]
 async fn bearer_and_eks_auth() {
-    let (_kube, mut api) = start(KubeEmulatorConfig::default().with_auth(Auth::Bearer("s3cret".into()))).await;
+    let (_kube, mut api) =
+        start(KubeEmulatorConfig::default().with_auth(Auth::Bearer("s3cret".into()))).await;
     let (status, body) = api.get("/api/v1/namespaces").await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -460,7 +507,9 @@ async fn bearer_and_eks_auth() {
 
 #[tokio::test]
 async fn https_with_the_generated_ca() {
-    let kube = KubeEmulator::start(KubeEmulatorConfig::default()).await.unwrap();
+    let kube = KubeEmulator::start(KubeEmulatorConfig::default())
+        .await
+        .unwrap();
     assert!(kube.url().starts_with("https://127.0.0.1:"));
     let ca = reqwest::Certificate::from_pem(kube.ca_pem().unwrap().as_bytes()).unwrap();
     let client = reqwest::Client::builder()
@@ -477,7 +526,13 @@ async fn https_with_the_generated_ca() {
         .unwrap();
     assert_eq!(version["major"], "1");
     let untrusting = reqwest::Client::new();
-    assert!(untrusting.get(format!("{}/version", kube.url())).send().await.is_err());
+    assert!(
+        untrusting
+            .get(format!("{}/version", kube.url()))
+            .send()
+            .await
+            .is_err()
+    );
     let kubeconfig = kube.kubeconfig("tok");
     assert!(kubeconfig.contains(&kube.ca_base64().unwrap()));
     assert!(kubeconfig.contains("token: tok"));
@@ -506,18 +561,23 @@ fn runner_pod(name: &str, script: &str) -> Value {
 
 #[tokio::test]
 async fn command_runtime_runs_pods_to_the_end() {
-    let (kube, api) = start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
+    let (kube, api) =
+        start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
     api.post(
         "/api/v1/namespaces/default/secrets",
         json!({"metadata": {"name": "jit"}, "stringData": {"jitconfig": "e30="}}),
     )
     .await;
-    let script = r#"cat "$KUBE_MOUNT_ETC_RUNNER/jitconfig"; echo " $GREETING $JIT $KUBE_POD_NAME"; exit 0"#;
+    let script =
+        r#"cat "$KUBE_MOUNT_ETC_RUNNER/jitconfig"; echo " $GREETING $JIT $KUBE_POD_NAME"; exit 0"#;
     let (status, _) = api
         .post("/api/v1/namespaces/default/pods", runner_pod("ok", script))
         .await;
     assert_eq!(status, 201);
-    let done = kube.wait_for_phase("default", "ok", "Succeeded", WAIT).await.unwrap();
+    let done = kube
+        .wait_for_phase("default", "ok", "Succeeded", WAIT)
+        .await
+        .unwrap();
     let terminated = &done["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(terminated["exitCode"], 0);
     assert_eq!(terminated["reason"], "Completed");
@@ -534,9 +594,15 @@ async fn command_runtime_runs_pods_to_the_end() {
     distinct.dedup();
     assert_eq!(distinct, ["Pending", "Running", "Succeeded"], "{phases:?}");
 
-    api.post("/api/v1/namespaces/default/pods", runner_pod("bad", "exit 3"))
-        .await;
-    let failed = kube.wait_for_phase("default", "bad", "Failed", WAIT).await.unwrap();
+    api.post(
+        "/api/v1/namespaces/default/pods",
+        runner_pod("bad", "exit 3"),
+    )
+    .await;
+    let failed = kube
+        .wait_for_phase("default", "bad", "Failed", WAIT)
+        .await
+        .unwrap();
     let terminated = &failed["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(terminated["exitCode"], 3);
     assert_eq!(terminated["reason"], "Error");
@@ -549,7 +615,8 @@ async fn command_runtime_runs_pods_to_the_end() {
 
 #[tokio::test]
 async fn a_missing_secret_holds_the_pod_until_it_exists() {
-    let (kube, api) = start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
+    let (kube, api) =
+        start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
     let mut spec = runner_pod("waits", "echo $JIT");
     spec["spec"]["volumes"] = json!([]);
     spec["spec"]["containers"][0]["volumeMounts"] = json!([]);
@@ -571,7 +638,11 @@ async fn a_missing_secret_holds_the_pod_until_it_exists() {
         json!({"metadata": {"name": "jit"}, "stringData": {"jitconfig": "late"}}),
     )
     .await;
-    assert!(kube.wait_for_phase("default", "waits", "Succeeded", WAIT).await.is_some());
+    assert!(
+        kube.wait_for_phase("default", "waits", "Succeeded", WAIT)
+            .await
+            .is_some()
+    );
     let (_, log) = api.get("/api/v1/namespaces/default/pods/waits/log").await;
     assert_eq!(log, Value::String("late\n".into()));
 }
@@ -588,7 +659,8 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test]
 async fn deleting_a_pod_kills_its_processes() {
-    let (kube, api) = start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
+    let (kube, api) =
+        start(KubeEmulatorConfig::default().with_runtime(CommandRuntime::new())).await;
     let scratch = tempfile::tempdir().unwrap();
     let pid_file = scratch.path().join("pid");
     let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
@@ -597,7 +669,10 @@ async fn deleting_a_pod_kills_its_processes() {
         "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", script]}]},
     });
     api.post("/api/v1/namespaces/default/pods", spec).await;
-    let running = kube.wait_for_phase("default", "sleeper", "Running", WAIT).await.unwrap();
+    let running = kube
+        .wait_for_phase("default", "sleeper", "Running", WAIT)
+        .await
+        .unwrap();
     let dir = kube.work_dir().join("default").join(format!(
         "sleeper-{}",
         running["metadata"]["uid"].as_str().unwrap()
@@ -620,7 +695,10 @@ async fn deleting_a_pod_kills_its_processes() {
     assert_eq!(deleted["kind"], "Pod");
     let deadline = tokio::time::Instant::now() + WAIT;
     while alive(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "process {pid} survived the delete");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} survived the delete"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!dir.exists());
@@ -630,9 +708,15 @@ async fn deleting_a_pod_kills_its_processes() {
 #[tokio::test]
 async fn without_a_runtime_pods_run_until_told() {
     let (kube, api) = start(KubeEmulatorConfig::default()).await;
-    api.post("/api/v1/namespaces/default/pods", pod("idle", json!({}), &["true"]))
-        .await;
-    let running = kube.wait_for_phase("default", "idle", "Running", WAIT).await.unwrap();
+    api.post(
+        "/api/v1/namespaces/default/pods",
+        pod("idle", json!({}), &["true"]),
+    )
+    .await;
+    let running = kube
+        .wait_for_phase("default", "idle", "Running", WAIT)
+        .await
+        .unwrap();
     let status = &running["status"];
     assert_eq!(status["containerStatuses"][0]["ready"], true);
     assert!(status["startTime"].is_string());

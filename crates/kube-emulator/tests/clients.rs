@@ -1,5 +1,5 @@
 //! Stock clients against the emulator over HTTPS with a bearer token: kubectl (Debian's
-//! `kubernetes-client`) and the official Python client (`kubernetes`, in `.tools/venv`),
+//! `kubernetes-client`) and the official Python client (`kubernetes`, in `.tools/kube-venv`),
 //! both installed by `scripts/setup.sh`. No network is used.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ fn kubectl_path() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    let python =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/kube-venv/bin/python");
     assert!(
         python.exists(),
         "the Python tools are missing from {}: run scripts/setup.sh",
@@ -124,38 +125,64 @@ async fn kubectl_creates_lists_watches_and_deletes() {
     std::fs::write(home.path().join("runner.yaml"), MANIFEST).unwrap();
 
     let created = stdout(
-        &run(kubectl(home.path()).args(["create", "-f"]).arg(home.path().join("runner.yaml")))
-            .await,
+        &run(kubectl(home.path())
+            .args(["create", "-f"])
+            .arg(home.path().join("runner.yaml")))
+        .await,
     );
     assert_eq!(created, "secret/jit created\npod/runner-1 created\n");
     kube.wait_for_phase("default", "runner-1", "Running", WAIT)
         .await
         .unwrap();
 
-    let listed: Value =
-        serde_json::from_str(&stdout(&run(kubectl(home.path()).args(["get", "pods", "-o", "json"])).await))
-            .unwrap();
+    let listed: Value = serde_json::from_str(&stdout(
+        &run(kubectl(home.path()).args(["get", "pods", "-o", "json"])).await,
+    ))
+    .unwrap();
     assert_eq!(listed["kind"], "List");
     assert_eq!(listed["items"][0]["kind"], "Pod");
     assert_eq!(listed["items"][0]["metadata"]["name"], "runner-1");
     assert_eq!(listed["items"][0]["status"]["phase"], "Running");
 
-    let named = stdout(&run(kubectl(home.path()).args(["get", "pods", "-l", "pool in (small,large)", "-o", "name"])).await);
+    let named = stdout(
+        &run(kubectl(home.path()).args([
+            "get",
+            "pods",
+            "-l",
+            "pool in (small,large)",
+            "-o",
+            "name",
+        ]))
+        .await,
+    );
     assert_eq!(named, "pod/runner-1\n");
     let none = run(kubectl(home.path()).args(["get", "pods", "-l", "app!=runner"])).await;
     assert!(none.status.success());
-    assert!(String::from_utf8_lossy(&none.stderr).contains("No resources found in default namespace."));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("No resources found in default namespace.")
+    );
 
-    let table = rows(&stdout(&run(kubectl(home.path()).args(["get", "pods"])).await));
+    let table = rows(&stdout(
+        &run(kubectl(home.path()).args(["get", "pods"])).await,
+    ));
     assert_eq!(table[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
     assert_eq!(table[1][..4], ["runner-1", "1/1", "Running", "0"]);
-    let wide = rows(&stdout(&run(kubectl(home.path()).args(["get", "pods", "-o", "wide"])).await));
-    assert_eq!(wide[0][..7], ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]);
+    let wide = rows(&stdout(
+        &run(kubectl(home.path()).args(["get", "pods", "-o", "wide"])).await,
+    ));
+    assert_eq!(
+        wide[0][..7],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    );
     assert_eq!(wide[1][6], "kube-emulator");
-    let secrets = rows(&stdout(&run(kubectl(home.path()).args(["get", "secrets"])).await));
+    let secrets = rows(&stdout(
+        &run(kubectl(home.path()).args(["get", "secrets"])).await,
+    ));
     assert_eq!(secrets[0], ["NAME", "TYPE", "DATA", "AGE"]);
     assert_eq!(secrets[1][..3], ["jit", "Opaque", "1"]);
-    let namespaces = rows(&stdout(&run(kubectl(home.path()).args(["get", "namespaces"])).await));
+    let namespaces = rows(&stdout(
+        &run(kubectl(home.path()).args(["get", "namespaces"])).await,
+    ));
     assert_eq!(namespaces[0], ["NAME", "STATUS", "AGE"]);
     assert_eq!(namespaces[1][..2], ["default", "Active"]);
 
@@ -180,15 +207,23 @@ async fn kubectl_creates_lists_watches_and_deletes() {
     )
     .unwrap();
     let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.starts_with("runner-2") && l.contains("Running")) {
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("runner-2") && l.contains("Running"))
+    {
         seen.push(next_line(&mut lines).await);
     }
     assert!(seen[0].starts_with("runner-2"), "{seen:?}");
     watch.kill().await.unwrap();
 
-    let deleted = stdout(&run(kubectl(home.path()).args(["delete", "pod", "runner-1", "runner-2"])).await);
-    assert_eq!(deleted, "pod \"runner-1\" deleted\npod \"runner-2\" deleted\n");
-    let deleted = stdout(&run(kubectl(home.path()).args(["delete", "secret", "-l", "app=runner"])).await);
+    let deleted =
+        stdout(&run(kubectl(home.path()).args(["delete", "pod", "runner-1", "runner-2"])).await);
+    assert_eq!(
+        deleted,
+        "pod \"runner-1\" deleted\npod \"runner-2\" deleted\n"
+    );
+    let deleted =
+        stdout(&run(kubectl(home.path()).args(["delete", "secret", "-l", "app=runner"])).await);
     assert_eq!(deleted, "secret \"jit\" deleted\n");
     assert!(kube.pods("default").is_empty());
     assert!(kube.secrets("default").is_empty());
@@ -262,18 +297,17 @@ out["patched_labels"] = patched.metadata.labels
 deleted = v1.delete_namespaced_pod(name, "default")
 out["deleted_kind"] = deleted.kind
 status = v1.delete_namespaced_secret("jit", "default")
-out["secret_delete_status"] = status.status
+out["secret_delete_status"] = status["status"] if isinstance(status, dict) else status.status
 out["left"] = len(v1.list_namespaced_pod("default").items)
 print(json.dumps(out))
 "#;
 
 #[tokio::test]
 async fn the_python_client_creates_watches_and_deletes() {
-    let kube = KubeEmulator::start(
-        KubeEmulatorConfig::default().with_auth(Auth::Bearer(TOKEN.into())),
-    )
-    .await
-    .unwrap();
+    let kube =
+        KubeEmulator::start(KubeEmulatorConfig::default().with_auth(Auth::Bearer(TOKEN.into())))
+            .await
+            .unwrap();
     let home = tempfile::tempdir().unwrap();
     let kubeconfig = home.path().join("config");
     std::fs::write(&kubeconfig, kube.kubeconfig(TOKEN)).unwrap();
@@ -297,7 +331,10 @@ async fn the_python_client_creates_watches_and_deletes() {
     assert_eq!(out["ready"], true);
     assert_eq!(out["missing"], json!([404, "NotFound"]));
     assert_eq!(out["duplicate"], json!([409, "AlreadyExists"]));
-    assert_eq!(out["patched_labels"], json!({"app": "runner", "state": "busy"}));
+    assert_eq!(
+        out["patched_labels"],
+        json!({"app": "runner", "state": "busy"})
+    );
     assert_eq!(out["deleted_kind"], "Pod");
     assert_eq!(out["secret_delete_status"], "Success");
     assert_eq!(out["left"], 0);

@@ -23,6 +23,7 @@ pub mod in_process;
 pub mod provider_bench;
 mod reaper;
 pub mod replay;
+pub mod runner_cache;
 mod starter;
 mod system;
 pub mod view;

@@ -39,6 +39,9 @@ pub const JOB_MACHINE_NAME: &str = "job";
 /// Task functions are registered as `{TASK_PREFIX}{step}` (`runway-route`, …).
 pub const TASK_PREFIX: &str = "runway-";
 
+/// Webhook deliveries the emulator keeps during a replay (it reads none of them back).
+const REPLAY_DELIVERIES_KEPT: usize = 1_000;
+
 /// Why a local runway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -274,6 +277,16 @@ impl LocalSystem {
         let store = build_store(&config.store, aws.as_ref(), &clock).await?;
 
         let runner_url = emulator.as_ref().map(|e| e.base_url().to_owned());
+        // EC2 pools boot stock images: their runner cache, made and filled once for all.
+        let has_ec2_pools = config
+            .pools()
+            .any(|(_, provider)| matches!(provider, ProviderSettings::Ec2(_)));
+        let runner_cache = match (&aws, has_ec2_pools) {
+            (Some(aws), true) => Some(
+                crate::runner_cache::fill(&config.stack, aws, emulator.as_ref(), &clock).await?,
+            ),
+            _ => None,
+        };
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         // Built (and the cluster made) once, for the first ECS pool.
         let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
@@ -295,7 +308,14 @@ impl LocalSystem {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the EC2 provider needs AWS settings, and none were loaded")
                     })?;
-                    Arc::new(ec2_provider(&config, &pool.name, settings, aws, &clock)?)
+                    Arc::new(ec2_provider(
+                        &config,
+                        &pool.name,
+                        settings,
+                        aws,
+                        &clock,
+                        runner_cache.as_ref(),
+                    )?)
                 }
                 ProviderSettings::Ecs(_) => {
                     let aws = aws.as_ref().ok_or_else(|| {
@@ -626,6 +646,13 @@ impl LocalSystem {
             .unwrap_or_default()
     }
 
+    /// How many of the job machine's executions still run.
+    pub fn running_executions(&self) -> usize {
+        self.service
+            .list_executions(&self.machine_arn, Some(ExecutionStatus::Running))
+            .map_or(0, |running| running.len())
+    }
+
     /// The execution following `job_id` (any repository, the latest attempt).
     pub fn execution_for_job(&self, job_id: u64) -> Option<ExecutionDescription> {
         let prefix = format!("job-{job_id}-r");
@@ -815,6 +842,12 @@ async fn connect_github(
                 }),
                 seed: settings.seed,
                 delivery_concurrency: settings.delivery_concurrency,
+                // A replay reads no delivery history; a day of jobs would hold every payload.
+                deliveries_kept: if in_process {
+                    REPLAY_DELIVERIES_KEPT
+                } else {
+                    runway_github_emulator::DEFAULT_DELIVERIES_KEPT
+                },
                 repositories: settings.repositories.clone(),
                 organizations: settings.organizations.clone(),
                 clock: clock.clone(),
@@ -973,6 +1006,7 @@ fn ec2_provider(
     settings: &Ec2Settings,
     aws: &aws_config::SdkConfig,
     clock: &SharedClock,
+    runner_cache: Option<&crate::runner_cache::LocalRunnerCache>,
 ) -> Result<Ec2Provider, LocalError> {
     let (index, pool_config) = config
         .flow()
@@ -981,20 +1015,24 @@ fn ec2_provider(
         .enumerate()
         .find(|(_, candidate)| candidate.name == pool)
         .ok_or_else(|| setup(format!("pool {pool} is not in the job flow's pools")))?;
-    // The same mapping the deployed stack uses; `runway local` fills in only the stack.
-    let ec2 = runway_config::ec2_pool_config(
-        index,
-        pool_config,
-        settings,
-        &runway_config::Ec2Defaults::for_stack(config.stack.as_str()),
-    )
-    .map_err(|problem| setup(problem.to_string()))?;
+    // The same mapping the deployed stack uses; `runway local` fills in only the stack and
+    // its runner cache.
+    let mut defaults = runway_config::Ec2Defaults::for_stack(config.stack.as_str());
+    defaults.runner_cache_bucket = runner_cache.map(|cache| cache.bucket.clone());
+    let ec2 = runway_config::ec2_pool_config(index, pool_config, settings, &defaults)
+        .map_err(|problem| setup(problem.to_string()))?;
     Ec2Provider::new(
         aws_sdk_ec2::Client::new(aws),
         aws_sdk_ssm::Client::new(aws),
         ec2,
     )
-    .map(|provider| provider.with_clock(clock.clone()))
+    .map(|provider| {
+        let provider = provider.with_clock(clock.clone());
+        match runner_cache {
+            Some(cache) => provider.with_runner_cache(cache.reader.clone()),
+            None => provider,
+        }
+    })
     .map_err(|error| setup(format!("pool {pool}: {error}")))
 }
 

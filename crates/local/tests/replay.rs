@@ -97,6 +97,7 @@ fn a_tiny_trace_replays_to_the_figures_worked_out_by_hand() {
     assert!((all.cost_usd - 0.01).abs() < 1e-12, "{}", all.cost_usd);
     // Job 2 was told to wait once, by the ceiling of one.
     assert_eq!(all.ceilings_hit, 1);
+    assert_eq!(all.policy_waits, 0);
     assert_eq!(all.capacity_errors, 0);
     assert_eq!(all.market_fallbacks, 0);
     assert_eq!(all.spot_reclaims, 0);

@@ -30,6 +30,12 @@ pub enum Metric {
     JobWaitSeconds,
     /// A job told to wait for a slot (each trip through the queue).
     SlotWaits,
+    /// A job that found a ceiling (pool, organisation or repository) full: counted when its wait
+    /// starts or turns to a ceiling, not at each re-check.
+    CeilingHits,
+    /// A job the throttle policy queued: counted when its wait starts or turns to the policy,
+    /// not at each re-check.
+    PolicyWaits,
     /// A job refused by the throttle policy.
     JobsRejected,
     /// A runner launched (dimensions: pool, market).
@@ -67,9 +73,11 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric runway records.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 19] = [
         Metric::JobWaitSeconds,
         Metric::SlotWaits,
+        Metric::CeilingHits,
+        Metric::PolicyWaits,
         Metric::JobsRejected,
         Metric::RunnerLaunches,
         Metric::LaunchFallbacks,
@@ -91,6 +99,8 @@ impl Metric {
         match self {
             Metric::JobWaitSeconds => "JobWaitSeconds",
             Metric::SlotWaits => "SlotWaits",
+            Metric::CeilingHits => "CeilingHits",
+            Metric::PolicyWaits => "PolicyWaits",
             Metric::JobsRejected => "JobsRejected",
             Metric::RunnerLaunches => "RunnerLaunches",
             Metric::LaunchFallbacks => "LaunchFallbacks",
@@ -119,6 +129,8 @@ impl Metric {
             | Metric::OldestWaitSeconds => Unit::Seconds,
             Metric::PolicyDecisionMilliseconds => Unit::Milliseconds,
             Metric::SlotWaits
+            | Metric::CeilingHits
+            | Metric::PolicyWaits
             | Metric::JobsRejected
             | Metric::RunnerLaunches
             | Metric::LaunchFallbacks

@@ -14,8 +14,14 @@
 //!    it is reported as [`ProviderError::Throttled`] (the writer the ECS provider uses too);
 //! 3. on boot the script reads its own instance id through IMDSv2 (required on every
 //!    instance), fetches `<prefix>/<instance id>` with the instance role, deletes it (the
-//!    config registers one runner only), and runs `run.sh --jitconfig "$config"`; when the
-//!    ephemeral runner exits the instance shuts down, which terminates it.
+//!    config registers one runner only), installs the runner from the stack's runner cache
+//!    when the image has none, and runs it for one job; when the ephemeral runner exits the
+//!    instance shuts down, which terminates it. See [`crate::BootScript`] for the Linux and
+//!    Windows scripts.
+//!
+//! A pool's image is an AMI id or `resolve:ssm:<parameter>` (AWS's public parameters such as
+//! `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`), resolved at
+//! launch and remembered for [`IMAGE_PARAMETER_TTL`].
 //!
 //! The runner role may read and delete only its own parameter. Statement for the runner
 //! role (CloudFormation `!Sub` syntax; the `${!...}` escapes keep the IAM policy variable):
@@ -35,7 +41,8 @@
 //! execution, runner name (which counts the launch attempt), instance type, subnet and market,
 //! so EC2 starts at most one instance per request even when a retried call races the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -49,12 +56,15 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use runway_clock::{SharedClock, SystemClock};
 use tracing::{info, warn};
 
+use crate::boot::{BootHooks, BootOs, BootScript, DEFAULT_IMDS_URL};
 use crate::jit::{
     JitParameter, check_jit_prefix, check_kms_key, delete_jit_parameter, put_jit_parameter,
 };
+use crate::runner_cache::RunnerCacheReader;
 use crate::shared::{
     DEFAULT_STACK, TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name,
     hashed_id, is_plain_path_char, sdk_error, to_chrono,
@@ -95,6 +105,46 @@ pub enum ImageSource {
     },
     /// An AMI id; instance types must then be listed in the pool.
     Ami(String),
+    /// `resolve:ssm:<parameter>`: the AMI id an SSM parameter holds (such as AWS's public
+    /// `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`), read at
+    /// launch and remembered for [`IMAGE_PARAMETER_TTL`].
+    SsmParameter(String),
+}
+
+/// The prefix of an image named through an SSM parameter.
+pub const RESOLVE_SSM: &str = "resolve:ssm:";
+
+/// How long an image resolved through SSM is reused before it is read again.
+pub const IMAGE_PARAMETER_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl ImageSource {
+    /// `ami-...` or `resolve:ssm:/parameter`, as a pool's `image` says it.
+    pub fn parse(image: &str) -> Result<ImageSource, ProviderError> {
+        match image.strip_prefix(RESOLVE_SSM) {
+            Some(parameter) => {
+                check_image_parameter(parameter)?;
+                Ok(ImageSource::SsmParameter(parameter.to_string()))
+            }
+            None if image.starts_with("ami-") => Ok(ImageSource::Ami(image.to_string())),
+            None => Err(ProviderError::config(format!(
+                "{image:?} is neither an AMI id (ami-...) nor resolve:ssm:<parameter>"
+            ))),
+        }
+    }
+}
+
+/// An SSM parameter name runway may resolve an image through: a path of plain characters.
+fn check_image_parameter(parameter: &str) -> Result<(), ProviderError> {
+    if parameter.len() > 1
+        && parameter.starts_with('/')
+        && parameter.chars().all(is_plain_path_char)
+    {
+        Ok(())
+    } else {
+        Err(ProviderError::config(format!(
+            "the image parameter {parameter:?} is not an SSM parameter path (resolve:ssm:/aws/service/...)"
+        )))
+    }
 }
 
 /// One pool's EC2 settings.
@@ -130,6 +180,12 @@ pub struct Ec2PoolConfig {
     /// IMDSv2 PUT response hop limit: 1 keeps containers on the instance away from the
     /// instance role; 2 lets them reach it.
     pub imds_hop_limit: u8,
+    /// Linux (a bash boot script) or Windows (PowerShell).
+    pub os: BootOs,
+    /// The pool's scripts around the runner.
+    pub hooks: BootHooks,
+    /// The stack's runner cache: a boot on an image without the runner installs it from here.
+    pub runner_cache_bucket: Option<String>,
 }
 
 impl Ec2PoolConfig {
@@ -165,6 +221,9 @@ impl Ec2PoolConfig {
             runner_dir: "/opt/actions-runner".to_string(),
             runner_user: "runner".to_string(),
             imds_hop_limit: 1,
+            os: BootOs::Linux,
+            hooks: BootHooks::default(),
+            runner_cache_bucket: None,
         }
     }
 
@@ -181,17 +240,18 @@ impl Ec2PoolConfig {
         check_stack_name(&self.stack)?;
         let prefix = &self.jit_prefix();
         check_jit_prefix(prefix, &self.stack)?;
-        // These three go into the boot script: plain path characters only.
-        for (what, value) in [
-            ("SSM prefix", prefix),
-            ("runner directory", &self.runner_dir),
-            ("runner user", &self.runner_user),
-        ] {
+        // These go into the boot script: plain path characters only.
+        for (what, value) in [("SSM prefix", prefix), ("runner user", &self.runner_user)] {
             if value.is_empty() || !value.chars().all(is_plain_path_char) {
                 return Err(ProviderError::config(format!(
                     "the {what} {value:?} may only use letters, digits and '/', '_', '.', '-'"
                 )));
             }
+        }
+        check_runner_dir(&self.runner_dir, self.os)?;
+        self.hooks.validate()?;
+        if let Some(bucket) = &self.runner_cache_bucket {
+            check_bucket_name(bucket)?;
         }
         match &self.image {
             ImageSource::Ami(ami) if !ami.starts_with("ami-") => {
@@ -199,6 +259,7 @@ impl Ec2PoolConfig {
                     "{ami:?} is not an AMI id (ami-...)"
                 )));
             }
+            ImageSource::SsmParameter(parameter) => check_image_parameter(parameter)?,
             ImageSource::LaunchTemplate {
                 template: LaunchTemplateRef::Id(id) | LaunchTemplateRef::Name(id),
                 ..
@@ -223,6 +284,45 @@ impl Ec2PoolConfig {
     }
 }
 
+/// A runner directory the boot script can use as is: absolute, plain characters.
+fn check_runner_dir(dir: &str, os: BootOs) -> Result<(), ProviderError> {
+    let usable = match os {
+        BootOs::Linux => dir.starts_with('/') && dir.chars().all(is_plain_path_char),
+        // `C:\actions-runner`
+        BootOs::Windows => {
+            let bytes = dir.as_bytes();
+            bytes.len() > 3
+                && bytes[0].is_ascii_alphabetic()
+                && &bytes[1..3] == b":\\"
+                && dir[3..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '\\' | '_' | '.' | '-'))
+        }
+    };
+    if usable {
+        Ok(())
+    } else {
+        Err(ProviderError::config(format!(
+            "the runner directory {dir:?} must be an absolute path of letters, digits and              '_', '.', '-' (/opt/actions-runner on Linux, C:\\actions-runner on Windows)"
+        )))
+    }
+}
+
+/// An S3 bucket name: 3 to 63 lower-case letters, digits, '.', '-'.
+fn check_bucket_name(bucket: &str) -> Result<(), ProviderError> {
+    let usable = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
+    if usable {
+        Ok(())
+    } else {
+        Err(ProviderError::config(format!(
+            "{bucket:?} is not an S3 bucket name (3 to 63 lower-case letters, digits, '.', '-')"
+        )))
+    }
+}
+
 /// Runners as EC2 instances.
 #[derive(Debug, Clone)]
 pub struct Ec2Provider {
@@ -230,7 +330,14 @@ pub struct Ec2Provider {
     ssm: aws_sdk_ssm::Client,
     config: Ec2PoolConfig,
     clock: SharedClock,
+    /// Reads the runner cache's manifest; `None`: boots install nothing.
+    runner_cache: Option<Arc<dyn RunnerCacheReader>>,
+    /// Images resolved through SSM: parameter → (AMI id, when read).
+    resolved_images: Arc<Mutex<ResolvedImages>>,
 }
+
+/// SSM parameter → (AMI id, when it was read).
+type ResolvedImages = HashMap<String, (String, DateTime<Utc>)>;
 
 impl Ec2Provider {
     /// Checks the pool configuration; an unusable one is [`ProviderError::Config`].
@@ -245,7 +352,16 @@ impl Ec2Provider {
             ssm,
             config,
             clock: SystemClock::shared(),
+            runner_cache: None,
+            resolved_images: Arc::default(),
         })
+    }
+
+    /// Boots install the runner the cache's manifest names when the image lacks it; the
+    /// pool's `runner_cache_bucket` says which bucket the instance reads.
+    pub fn with_runner_cache(mut self, reader: Arc<dyn RunnerCacheReader>) -> Ec2Provider {
+        self.runner_cache = Some(reader);
+        self
     }
 
     /// Uses `clock` for launch times instead of the system clock.
@@ -263,13 +379,87 @@ impl Ec2Provider {
         format!("{}/{instance_id}", self.config.jit_prefix())
     }
 
-    /// The boot script: no secret in it, see the module docs.
-    pub fn user_data_script(&self) -> String {
-        boot_script(
-            &self.config.jit_prefix(),
-            &self.config.runner_dir,
-            &self.config.runner_user,
-        )
+    /// What the boot script says, with the runner the cache holds now (read through the
+    /// runner cache reader, when the pool has a cache bucket).
+    pub async fn boot_script(&self) -> Result<BootScript, ProviderError> {
+        let install = match (&self.config.runner_cache_bucket, &self.runner_cache) {
+            (Some(bucket), Some(reader)) => {
+                let install = reader.runner_install(bucket).await?;
+                if install.is_none() {
+                    warn!(%bucket, "the runner cache is empty: only images with the runner \
+                        boot; run `runway runner-cache sync --bucket {bucket}`");
+                }
+                install
+            }
+            _ => None,
+        };
+        Ok(BootScript {
+            jit_prefix: self.config.jit_prefix(),
+            runner_dir: self.config.runner_dir.clone(),
+            runner_user: self.config.runner_user.clone(),
+            imds_url: DEFAULT_IMDS_URL.to_string(),
+            install,
+            hooks: self.config.hooks.clone(),
+        })
+    }
+
+    /// The user data: the boot script for the pool's OS. No secret in it, see the module
+    /// docs; refused when over EC2's 16 KB.
+    pub async fn user_data_script(&self) -> Result<String, ProviderError> {
+        self.boot_script().await?.render(self.config.os)
+    }
+
+    /// The AMI `image` names: itself, or what its SSM parameter holds (read at most once
+    /// every [`IMAGE_PARAMETER_TTL`]).
+    async fn resolve_image(&self, image: &str) -> Result<String, ProviderError> {
+        let parameter = match ImageSource::parse(image)? {
+            ImageSource::Ami(ami) => return Ok(ami),
+            ImageSource::SsmParameter(parameter) => parameter,
+            ImageSource::LaunchTemplate { .. } => {
+                return Err(ProviderError::config(format!("{image:?} is not an image")));
+            }
+        };
+        let now = self.clock.now();
+        let ttl = chrono::Duration::from_std(IMAGE_PARAMETER_TTL).unwrap_or_default();
+        if let Some((ami, read)) = self.images().get(&parameter)
+            && now - *read < ttl
+        {
+            return Ok(ami.clone());
+        }
+        let output = self
+            .ssm
+            .get_parameter()
+            .name(&parameter)
+            .send()
+            .await
+            .map_err(|error| {
+                sdk_error(
+                    "SSM",
+                    "GetParameter",
+                    error,
+                    "check the pool's image parameter exists in this region and runway may \
+                     read it (ssm:GetParameter)",
+                )
+            })?;
+        let ami = output
+            .parameter()
+            .and_then(|parameter| parameter.value())
+            .unwrap_or_default()
+            .to_string();
+        if !ami.starts_with("ami-") {
+            return Err(ProviderError::config(format!(
+                "the SSM parameter {parameter} holds {ami:?}, not an AMI id"
+            )));
+        }
+        info!(%parameter, %ami, "resolved the pool's image");
+        self.images().insert(parameter, (ami.clone(), now));
+        Ok(ami)
+    }
+
+    fn images(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, DateTime<Utc>)>> {
+        self.resolved_images
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The root device of `ami`, to size its volume.
@@ -465,20 +655,18 @@ impl Provider for Ec2Provider {
             .instance_types
             .clone()
             .unwrap_or_else(|| self.config.instance_types.clone());
-        let ami = overrides
+        let image = overrides
             .image
             .clone()
             .or_else(|| match &self.config.image {
                 ImageSource::Ami(ami) => Some(ami.clone()),
+                ImageSource::SsmParameter(parameter) => Some(format!("{RESOLVE_SSM}{parameter}")),
                 ImageSource::LaunchTemplate { .. } => None,
             });
-        if let Some(ami) = &ami
-            && !ami.starts_with("ami-")
-        {
-            return Err(ProviderError::config(format!(
-                "the image override {ami:?} is not an AMI id (ami-...)"
-            )));
-        }
+        let ami = match &image {
+            Some(image) => Some(self.resolve_image(image).await?),
+            None => None,
+        };
         let template = match &self.config.image {
             ImageSource::LaunchTemplate { template, version } => {
                 let spec = LaunchTemplateSpecification::builder().set_version(version.clone());
@@ -490,7 +678,7 @@ impl Provider for Ec2Provider {
                     .build(),
                 )
             }
-            ImageSource::Ami(_) => None,
+            ImageSource::Ami(_) | ImageSource::SsmParameter(_) => None,
         };
         if template.is_none() && instance_types.is_empty() {
             return Err(ProviderError::config(
@@ -545,7 +733,8 @@ impl Provider for Ec2Provider {
             template,
             security_groups: self.config.security_groups.clone(),
             profile,
-            user_data: base64::engine::general_purpose::STANDARD.encode(self.user_data_script()),
+            user_data: base64::engine::general_purpose::STANDARD
+                .encode(self.user_data_script().await?),
             hop_limit: i32::from(self.config.imds_hop_limit),
             block_device,
             tag_specifications: [ResourceType::Instance, ResourceType::Volume]
@@ -712,36 +901,6 @@ pub(crate) fn client_token(seed: &[String; 3], attempt: &Attempt) -> String {
     ];
     // EC2 takes up to 64 ASCII characters.
     hashed_id("runway-", &parts, 24)
-}
-
-fn boot_script(prefix: &str, runner_dir: &str, runner_user: &str) -> String {
-    format!(
-        r#"#!/bin/bash
-# runway runner boot: fetch this instance's JIT config from SSM (only this instance may read
-# it), remove it, run one ephemeral runner, then shut down (which terminates the instance).
-set -uo pipefail
-imds=http://169.254.169.254/latest
-token=$(curl -sf -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-instance_id=$(curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id")
-region=$(curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/placement/region")
-parameter="{prefix}/$instance_id"
-config=""
-for attempt in $(seq 1 60); do
-  config=$(aws ssm get-parameter --region "$region" --name "$parameter" --with-decryption \
-    --query Parameter.Value --output text 2>/dev/null) && break
-  config=""
-  sleep 5
-done
-if [ -z "$config" ]; then
-  echo "runway: no JIT config at $parameter; shutting down" >&2
-  shutdown -h now
-  exit 1
-fi
-aws ssm delete-parameter --region "$region" --name "$parameter" || true
-cd "{runner_dir}" && sudo -u "{runner_user}" ./run.sh --jitconfig "$config"
-shutdown -h now
-"#
-    )
 }
 
 /// One combination to try: instance type × subnet × market.
@@ -1213,16 +1372,6 @@ mod tests {
         for other in others {
             assert_ne!(base, other);
         }
-    }
-
-    #[test]
-    fn the_boot_script_fetches_its_own_parameter_and_holds_no_secret() {
-        let script = boot_script("/runway/jit", "/opt/actions-runner", "runner");
-        assert!(script.contains("X-aws-ec2-metadata-token"), "IMDSv2 token");
-        assert!(script.contains("parameter=\"/runway/jit/$instance_id\""));
-        assert!(script.contains("--with-decryption"));
-        assert!(script.contains("./run.sh --jitconfig \"$config\""));
-        assert!(script.contains("aws ssm delete-parameter"));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!
 //! Every implementation passes the same contract suite (`tests/contract`).
 
+mod boot;
 mod ec2;
 mod ecs;
 mod eks;
@@ -24,10 +25,17 @@ mod error;
 mod jit;
 mod local;
 mod network;
+mod runner_cache;
 mod shared;
 mod types;
 
-pub use ec2::{Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, RUNNER_POLICY_DOC};
+pub use boot::{
+    BootHooks, BootOs, BootScript, CachedRunner, DEFAULT_IMDS_URL, RunnerInstall, USER_DATA_LIMIT,
+};
+pub use ec2::{
+    Ec2PoolConfig, Ec2Provider, IMAGE_PARAMETER_TTL, ImageSource, LaunchTemplateRef, RESOLVE_SSM,
+    RUNNER_POLICY_DOC,
+};
 pub use ecs::{
     DockerMode, ECS_TASK_ROLE_POLICY_DOC, EcsCapacity, EcsPoolConfig, EcsProvider,
     RunnerTaskDefinition, default_task_definition_family, ecs_jit_parameter_prefix,
@@ -46,6 +54,7 @@ pub use jit::{
 };
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use network::{default_vpc_security_group, default_vpc_subnets};
+pub use runner_cache::{MANIFEST_TTL, ManifestReader, RunnerCacheReader, StoreFor};
 pub use shared::{DEFAULT_STACK, is_stack_name};
 pub use types::{
     Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched, OwnedRunner,

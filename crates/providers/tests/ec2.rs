@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName};
 use base64::Engine;
 use runway_providers::{
-    Capacity, Ec2PoolConfig, Ec2Provider, LaunchTemplateRef, Provider, ProviderError, Terminated,
+    BootOs, Capacity, Ec2PoolConfig, Ec2Provider, ImageSource, LaunchTemplateRef, ManifestReader,
+    Provider, ProviderError, Terminated,
 };
 use runway_testkit::MotoServer;
 
@@ -153,8 +154,8 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(user_data, provider.user_data_script());
-    assert!(user_data.contains("/runway/runway/jit/$instance_id"));
+    assert_eq!(user_data, provider.user_data_script().await.unwrap());
+    assert!(user_data.contains("parameter_prefix=\"/runway/runway/jit\""));
     assert!(
         !user_data.contains(&secret),
         "the JIT config leaked into user data"
@@ -736,4 +737,171 @@ async fn two_stacks_in_one_account_never_touch_each_other_s_runners() {
             Terminated::Stopped { .. }
         ));
     }
+}
+
+/// User data decoded from an instance's attribute.
+async fn user_data_of(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+    let attribute = ec2
+        .describe_instance_attribute()
+        .instance_id(id)
+        .attribute(InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let encoded = attribute
+        .user_data()
+        .and_then(|value| value.value())
+        .expect("user data");
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_windows_pool_on_an_image_parameter_boots_powershell_that_installs_from_the_cache() {
+    use std::sync::Arc;
+
+    use runway_runner_cache::{CacheStore, FixedRelease, MemoryStore, Platform, Release};
+    use sha2::Digest;
+
+    let aws = aws().await;
+    let ami = some_ami(&aws.ec2).await;
+    let parameter = "/ec2-tests/images/windows-server";
+    aws.ssm
+        .put_parameter()
+        .name(parameter)
+        .value(&ami)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    // A runner cache holding one release.
+    let store = MemoryStore::new();
+    let mut release = Release {
+        id: 1,
+        tag_name: "v2.321.0".into(),
+        body: None,
+        assets: Vec::new(),
+    };
+    let mut files = std::collections::BTreeMap::new();
+    for (index, platform) in Platform::ALL.iter().enumerate() {
+        let content = bytes::Bytes::from(format!("package {platform}"));
+        release.assets.push(runway_runner_cache::ReleaseAsset {
+            id: index as u64,
+            name: platform.asset_name("2.321.0"),
+            size: content.len() as u64,
+            url: String::new(),
+            browser_download_url: String::new(),
+            digest: Some(format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(&content))
+            )),
+        });
+        files.insert(index as u64, content);
+    }
+    runway_runner_cache::sync(&FixedRelease { release, files }, &store)
+        .await
+        .unwrap();
+    let manifest = runway_runner_cache::current_manifest(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    let windows = &manifest.platforms[&Platform::WinX64];
+
+    let mut config = pool_config(&aws).await;
+    config.image = ImageSource::parse(&format!("resolve:ssm:{parameter}")).unwrap();
+    config.os = BootOs::Windows;
+    config.runner_dir = "C:\\actions-runner".into();
+    config.runner_cache_bucket = Some("ec2-tests-runner-cache".into());
+    let shared: Arc<dyn CacheStore> = Arc::new(store);
+    let reader = ManifestReader::new(
+        Arc::new(move |_: &str| shared.clone()),
+        runway_clock::SystemClock::shared(),
+    );
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config)
+        .unwrap()
+        .with_runner_cache(Arc::new(reader));
+    let request = contract::request("ec2-windows", "ec2-windows-runner");
+    let secret = request.jit_config.expose().to_string();
+    let launched = provider.launch(request).await.unwrap();
+    let described = instance(&aws.ec2, &launched.instance_id).await;
+    assert_eq!(
+        described.image_id(),
+        Some(ami.as_str()),
+        "the parameter's AMI"
+    );
+
+    let user_data = user_data_of(&aws.ec2, &launched.instance_id).await;
+    assert!(user_data.starts_with("<powershell>"), "{user_data}");
+    assert!(
+        user_data.ends_with("<persist>false</persist>\n"),
+        "{user_data}"
+    );
+    assert!(user_data.contains(&format!("$package = '{}'", windows.key)));
+    assert!(user_data.contains(&format!("$sha256 = '{}'", windows.sha256)));
+    assert!(user_data.contains("$cacheBucket = 'ec2-tests-runner-cache'"));
+    assert!(
+        !user_data.contains(&secret),
+        "the JIT config leaked into user data"
+    );
+
+    // The parameter is read once per while: a change shows after IMAGE_PARAMETER_TTL.
+    aws.ssm
+        .put_parameter()
+        .name(parameter)
+        .value("ami-0000000000000000f")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let again = provider
+        .launch(contract::request("ec2-windows-2", "ec2-windows-runner-2"))
+        .await
+        .unwrap();
+    let described = instance(&aws.ec2, &again.instance_id).await;
+    assert_eq!(described.image_id(), Some(ami.as_str()));
+    for (execution, runner) in [
+        ("ec2-windows", "ec2-windows-runner"),
+        ("ec2-windows-2", "ec2-windows-runner-2"),
+    ] {
+        provider.terminate(execution, runner).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_image_parameter_without_an_ami_is_a_configuration_error() {
+    let aws = aws().await;
+    let parameter = "/ec2-tests/images/not-an-ami";
+    aws.ssm
+        .put_parameter()
+        .name(parameter)
+        .value("ubuntu-24.04")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let mut config = pool_config(&aws).await;
+    config.image = ImageSource::parse(&format!("resolve:ssm:{parameter}")).unwrap();
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let error = provider
+        .launch(contract::request("ec2-bad-image", "ec2-bad-image-runner"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProviderError::Config { .. }), "{error:?}");
+    assert!(error.to_string().contains("not an AMI id"), "{error}");
+    let missing = ImageSource::parse("resolve:ssm:/ec2-tests/images/none").unwrap();
+    let mut config = pool_config(&aws).await;
+    config.image = missing;
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let error = provider
+        .launch(contract::request("ec2-no-image", "ec2-no-image-runner"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("GetParameter"), "{error}");
 }

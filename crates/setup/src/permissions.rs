@@ -31,8 +31,10 @@ pub const SECRETS: &[&str] = &["secretsmanager:GetSecretValue"];
 /// location is an S3 object. The template grants it only then, on those objects only.
 pub const POLICY_OBJECTS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
 
-/// Launching a runner (`Ec2Provider::launch`), including the clean-up of a failed launch.
+/// Launching a runner (`Ec2Provider::launch`), including the clean-up of a failed launch and
+/// the image a pool names through an SSM parameter (`resolve:ssm:/aws/service/...`).
 pub const LAUNCH: &[&str] = &[
+    "ssm:GetParameter",
     "ec2:DescribeImages",
     "ec2:RunInstances",
     "ec2:CreateTags",
@@ -41,6 +43,19 @@ pub const LAUNCH: &[&str] = &[
     "ssm:AddTagsToResource",
     "ssm:DeleteParameter",
     "ec2:TerminateInstances",
+];
+
+/// Reading the runner cache's manifest at launch (`runway_providers::ManifestReader`), for
+/// the boot script of images without the runner.
+pub const RUNNER_CACHE_MANIFEST: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
+
+/// Filling the runner cache (`runway_runner_cache::S3Store`): the manifest read and written,
+/// packages uploaded in parts (each part is `s3:PutObject`) or aborted.
+pub const RUNNER_CACHE_WRITE: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
 ];
 
 /// Terminating runners (`Ec2Provider::terminate`).
@@ -134,6 +149,12 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
         // Reading a given version needs GetObjectVersion.
         ("s3", "get_object") => &["s3:GetObject", "s3:GetObjectVersion"],
+        // A multipart upload is authorised part by part as PutObject.
+        ("s3", "put_object")
+        | ("s3", "create_multipart_upload")
+        | ("s3", "upload_part")
+        | ("s3", "complete_multipart_upload") => &["s3:PutObject"],
+        ("s3", "abort_multipart_upload") => &["s3:AbortMultipartUpload"],
         // Tags given with the parameter need AddTagsToResource.
         ("ssm", "put_parameter") => &["ssm:PutParameter", "ssm:AddTagsToResource"],
         ("ssm", "delete_parameter") => &["ssm:DeleteParameter"],
@@ -151,7 +172,13 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
 pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
     let mut groups: Vec<&[&str]> = vec![STORE, SETTINGS, SECRETS, POLICY_OBJECTS];
     match step {
-        Step::Provision => groups.extend([LAUNCH, TERMINATE, ECS_LAUNCH, ECS_TERMINATE]),
+        Step::Provision => groups.extend([
+            LAUNCH,
+            RUNNER_CACHE_MANIFEST,
+            TERMINATE,
+            ECS_LAUNCH,
+            ECS_TERMINATE,
+        ]),
         Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE]),
         Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
         Step::Route | Step::Admit | Step::CheckRunner => {}
@@ -189,4 +216,11 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
     .flatten()
     .copied()
     .collect()
+}
+
+/// Every action the runner-cache function calls: the runner cache bucket's objects only (it
+/// reads no settings: the bucket comes from its environment, the release from GitHub without
+/// credentials).
+pub fn runner_cache_actions() -> BTreeSet<&'static str> {
+    RUNNER_CACHE_WRITE.iter().copied().collect()
 }

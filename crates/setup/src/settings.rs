@@ -54,6 +54,9 @@ pub const RUNNER_LAUNCH_TEMPLATE_ENV: &str = "RUNWAY_RUNNER_LAUNCH_TEMPLATE";
 /// The KMS key (id, ARN or alias) that encrypts the JIT config SecureStrings; unset: the
 /// account's AWS managed key for SSM.
 pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
+/// The stack's runner cache bucket: EC2 boots on images without the runner install it from
+/// there, and the `runner-cache` function fills it.
+pub const RUNNER_CACHE_BUCKET_ENV: &str = "RUNWAY_RUNNER_CACHE_BUCKET";
 /// The ECS cluster of ECS pools that name none.
 pub const ECS_CLUSTER_ENV: &str = "RUNWAY_ECS_CLUSTER";
 /// The role the containers of the task definitions runway registers run as (it may read the
@@ -174,6 +177,8 @@ pub struct StackSettings {
     pub runner_launch_template: Option<LaunchTemplateRef>,
     /// The KMS key of the JIT config parameters ([`JIT_CONFIG_KMS_KEY_ENV`]).
     pub jit_config_kms_key: Option<String>,
+    /// The runner cache bucket ([`RUNNER_CACHE_BUCKET_ENV`]).
+    pub runner_cache_bucket: Option<String>,
     pub router_policy: Option<PolicyLocation>,
     pub throttle_policy: Option<PolicyLocation>,
     /// How the policies' instances are used ([`POLICY_REUSE_ENV`]).
@@ -335,6 +340,7 @@ impl StackSettings {
                 }
             }),
             jit_config_kms_key: get(JIT_CONFIG_KMS_KEY_ENV),
+            runner_cache_bucket: get(RUNNER_CACHE_BUCKET_ENV),
             router_policy: policy_location(ROUTER_POLICY_ENV)?,
             throttle_policy: policy_location(THROTTLE_POLICY_ENV)?,
             policy_reuse,
@@ -358,6 +364,7 @@ impl StackSettings {
             security_groups: self.runners.security_groups.clone(),
             launch_template: self.runner_launch_template.clone(),
             ssm_kms_key_id: self.jit_config_kms_key.clone(),
+            runner_cache_bucket: self.runner_cache_bucket.clone(),
         }
     }
 

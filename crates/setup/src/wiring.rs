@@ -11,7 +11,10 @@ use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_policy_host::{
     EngineConfig, InstanceAllocation, Policy, PolicyBounds, PolicyEngine, PolicyError,
 };
-use runway_providers::{Ec2Provider, EcsProvider, EksTokenSource, Provider, eks_providers};
+use runway_providers::{
+    Ec2Provider, EcsProvider, EksTokenSource, ManifestReader, Provider, RunnerCacheReader,
+    eks_providers,
+};
 use runway_store::DynamoStore;
 use tracing::info;
 
@@ -271,10 +274,16 @@ pub(crate) fn runner_providers(
 ) -> Result<BTreeMap<String, Arc<dyn Provider>>, SetupError> {
     let ec2 = aws_sdk_ec2::Client::new(aws);
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    // One reader for every pool: a burst of launches reads the cache's manifest once.
+    let runner_cache: Arc<dyn RunnerCacheReader> = Arc::new(ManifestReader::s3(
+        aws_sdk_s3::Client::new(aws),
+        clock.clone(),
+    ));
     for (pool, config) in settings.ec2_pools(document)? {
         let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
             .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
-            .with_clock(clock.clone());
+            .with_clock(clock.clone())
+            .with_runner_cache(runner_cache.clone());
         providers.insert(pool, Arc::new(provider));
     }
     let eks_pools = document

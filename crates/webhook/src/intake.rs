@@ -71,7 +71,7 @@ pub enum Decision {
 pub struct IntakeResponse {
     #[serde(skip)]
     pub status: StatusCode,
-    /// `started`, `duplicate`, `forwarded`, `ignored`, `pong` or `rejected`.
+    /// `started`, `duplicate`, `forwarded`, `ignored`, `pong`, `rejected` or `not_set_up`.
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
@@ -86,6 +86,15 @@ impl IntakeResponse {
             outcome,
             execution: None,
             reason: None,
+        }
+    }
+
+    /// The answer while runway has no GitHub credentials yet: 503, and where to set it up.
+    /// Nothing is verified or started (there is no secret to verify with).
+    pub fn not_set_up(setup_url: &str) -> Self {
+        IntakeResponse {
+            reason: Some(format!("runway is not set up yet: open {setup_url}")),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_set_up")
         }
     }
 

@@ -38,7 +38,7 @@ pub use execution::{
 };
 pub use filter::{DEFAULT_RUNNER_LABEL, InstallationFilter, JobFilter, parse_installation_ids};
 pub use forward::{ForwardError, JobEventKind, JobEventUpdate, JobEvents};
-pub use http::{WEBHOOK_PATH, router};
+pub use http::{IntakeSlot, WEBHOOK_PATH, router, slot_router};
 pub use intake::{Decision, Delivery, Intake, IntakeConfig, IntakeResponse, decide};
 #[cfg(feature = "aws-sfn")]
 pub use sfn::SfnExecutionStarter;

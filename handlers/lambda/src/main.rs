@@ -3,7 +3,9 @@
 //! - `webhook`: API Gateway event in, webhook intake, HTTP response out ([`webhook`]);
 //! - a job step's name (`route`, `admit`, ..., `release`): that step of the job flow
 //!   ([`runway_lambda_support::run_step`]);
-//! - `reap`: one reaper sweep per invocation ([`runway_lambda_support::reaper::run_reaper`]).
+//! - `reap`: one reaper sweep per invocation ([`runway_lambda_support::reaper::run_reaper`]);
+//! - `runner-cache`: the runner cache bucket brought up to the latest runner release
+//!   ([`runway_lambda_support::runner_cache::run_runner_cache`]).
 //!
 //! Settings come from the environment: see each entry point and `runway_lambda_support`.
 
@@ -27,6 +29,7 @@ async fn main() -> ExitCode {
         Handler::Webhook => webhook::run().await,
         Handler::Step(step) => runway_lambda_support::run_step(step).await,
         Handler::Reap => runway_lambda_support::reaper::run_reaper().await,
+        Handler::RunnerCache => runway_lambda_support::runner_cache::run_runner_cache().await,
     };
     // Setup failures end here: one JSON line saying what to fix (Lambda reports the exit as
     // an init error), rather than the error's debug form on stderr.

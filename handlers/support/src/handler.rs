@@ -25,6 +25,8 @@ pub enum Handler {
     Step(Step),
     /// The reaper machine's sweeps.
     Reap,
+    /// The scheduled refresh of the runner cache bucket.
+    RunnerCache,
 }
 
 impl Handler {
@@ -32,7 +34,7 @@ impl Handler {
     pub fn all() -> impl Iterator<Item = Handler> {
         std::iter::once(Handler::Webhook)
             .chain(Step::ALL.into_iter().map(Handler::Step))
-            .chain(std::iter::once(Handler::Reap))
+            .chain([Handler::Reap, Handler::RunnerCache])
     }
 
     /// The `Handler` setting that selects this entry point.
@@ -41,6 +43,7 @@ impl Handler {
             Handler::Webhook => "webhook",
             Handler::Step(step) => step.name(),
             Handler::Reap => "reap",
+            Handler::RunnerCache => "runner-cache",
         }
     }
 
@@ -109,7 +112,7 @@ mod tests {
     #[test]
     fn every_entry_point_has_its_own_name_and_parses_back() {
         let handlers: Vec<Handler> = Handler::all().collect();
-        assert_eq!(handlers.len(), Step::ALL.len() + 2);
+        assert_eq!(handlers.len(), Step::ALL.len() + 3);
         let names: BTreeSet<&str> = handlers.iter().map(|handler| handler.name()).collect();
         assert_eq!(names.len(), handlers.len(), "names are unique");
         for handler in handlers {
@@ -118,6 +121,7 @@ mod tests {
         }
         assert_eq!("route".parse(), Ok(Handler::Step(Step::Route)));
         assert_eq!("reap".parse(), Ok(Handler::Reap));
+        assert_eq!("runner-cache".parse(), Ok(Handler::RunnerCache));
     }
 
     #[test]

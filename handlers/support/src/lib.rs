@@ -10,6 +10,7 @@
 
 mod handler;
 pub mod reaper;
+pub mod runner_cache;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};

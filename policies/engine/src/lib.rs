@@ -42,7 +42,7 @@ pub use engine::{
 pub use error::{PolicyError, World};
 pub use fallback::{Decided, RouterFallback, ThrottleFallback};
 pub use types::{
-    Counts, Instant, Job, Load, Market, Overrides, Pool, RouteDecision, RouterInput,
-    ThrottleDecision, ThrottleInput,
+    AllowLists, Counts, HOST_PARAM_PREFIX, Instant, Job, Load, Market, Overrides, Pool,
+    RouteDecision, RouterInput, ThrottleDecision, ThrottleInput,
 };
 pub use wasi::{CAPTURED_OUTPUT_BYTES, PolicyOutput};

@@ -105,8 +105,13 @@ pub enum Market {
 }
 
 /// A pool of runners as configured by the operator.
+///
+/// Its JSON form (cases files) may also give the pool's allow-lists as runway's configuration
+/// writes them (`allowed_instance_types`, `allowed_images`, `max_disk_gib`,
+/// `allowed_markets`): they reach the policy as the `runway.` params the host adds
+/// ([`Pool::with_allow_lists`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "PoolJson")]
 pub struct Pool {
     pub name: String,
     pub labels: Vec<String>,
@@ -134,6 +139,147 @@ impl Default for Pool {
             max_booting: 10,
             params: Vec::new(),
         }
+    }
+}
+
+/// What runway lets a policy's overrides reach in a pool, beyond the pool's own settings. runway
+/// enforces them after the policy decides; a policy reads them to stay inside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowLists {
+    /// Instance type patterns (`*` for any run of characters).
+    pub instance_types: Vec<String>,
+    /// Image patterns.
+    pub images: Vec<String>,
+    /// The largest disk an override may ask for.
+    pub max_disk_gib: Option<u32>,
+    /// Markets an override may ask for besides the pool's own.
+    pub markets: Vec<Market>,
+}
+
+/// The prefix of the params the host adds to a pool; an operator's params may not use it.
+pub const HOST_PARAM_PREFIX: &str = "runway.";
+
+impl AllowLists {
+    /// The allow-lists as the `runway.` params a policy reads: `runway.allowed_instance_types`,
+    /// `runway.allowed_images`, `runway.allowed_markets` (comma-separated) and
+    /// `runway.max_disk_gib`, each only when the pool sets it.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut params = Vec::new();
+        let mut list = |key: &str, items: Vec<&str>| {
+            if !items.is_empty() {
+                params.push((format!("{HOST_PARAM_PREFIX}{key}"), items.join(", ")));
+            }
+        };
+        list(
+            "allowed_instance_types",
+            self.instance_types.iter().map(String::as_str).collect(),
+        );
+        list(
+            "allowed_images",
+            self.images.iter().map(String::as_str).collect(),
+        );
+        list(
+            "allowed_markets",
+            self.markets
+                .iter()
+                .map(|market| match market {
+                    Market::Spot => "spot",
+                    Market::OnDemand => "on-demand",
+                })
+                .collect(),
+        );
+        if let Some(max) = self.max_disk_gib {
+            params.push((format!("{HOST_PARAM_PREFIX}max_disk_gib"), max.to_string()));
+        }
+        params
+    }
+}
+
+impl Pool {
+    /// The pool with its allow-lists appended to its params, after the operator's own (see
+    /// [`AllowLists::params`]). Any `runway.` params it had are replaced.
+    pub fn with_allow_lists(mut self, allow: &AllowLists) -> Pool {
+        self.params
+            .retain(|(key, _)| !key.starts_with(HOST_PARAM_PREFIX));
+        self.params.extend(allow.params());
+        self
+    }
+}
+
+/// A pool's JSON form: the record's fields, plus the allow-lists as the configuration writes
+/// them.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PoolJson {
+    name: String,
+    labels: Vec<String>,
+    instance_types: Vec<String>,
+    image: Option<String>,
+    disk_gib: Option<u32>,
+    market: Market,
+    max_running: u32,
+    max_booting: u32,
+    #[serde(with = "params_json")]
+    params: Vec<(String, String)>,
+    allowed_instance_types: Vec<String>,
+    allowed_images: Vec<String>,
+    max_disk_gib: Option<u32>,
+    allowed_markets: Vec<Market>,
+}
+
+impl Default for PoolJson {
+    fn default() -> Self {
+        let pool = Pool::default();
+        PoolJson {
+            name: pool.name,
+            labels: pool.labels,
+            instance_types: pool.instance_types,
+            image: pool.image,
+            disk_gib: pool.disk_gib,
+            market: pool.market,
+            max_running: pool.max_running,
+            max_booting: pool.max_booting,
+            params: pool.params,
+            allowed_instance_types: Vec::new(),
+            allowed_images: Vec::new(),
+            max_disk_gib: None,
+            allowed_markets: Vec::new(),
+        }
+    }
+}
+
+impl TryFrom<PoolJson> for Pool {
+    type Error = String;
+
+    fn try_from(json: PoolJson) -> Result<Pool, String> {
+        if let Some((key, _)) = json
+            .params
+            .iter()
+            .find(|(key, _)| key.starts_with(HOST_PARAM_PREFIX))
+        {
+            return Err(format!(
+                "pool {:?} has the param `{key}`: params starting with `{HOST_PARAM_PREFIX}` are                  the ones runway adds; give the pool's allowed_instance_types, allowed_images,                  max_disk_gib or allowed_markets instead",
+                json.name
+            ));
+        }
+        let allow = AllowLists {
+            instance_types: json.allowed_instance_types,
+            images: json.allowed_images,
+            max_disk_gib: json.max_disk_gib,
+            markets: json.allowed_markets,
+        };
+        Ok(Pool {
+            name: json.name,
+            labels: json.labels,
+            instance_types: json.instance_types,
+            image: json.image,
+            disk_gib: json.disk_gib,
+            market: json.market,
+            max_running: json.max_running,
+            max_booting: json.max_booting,
+            params: json.params,
+        }
+        .with_allow_lists(&allow))
     }
 }
 
@@ -273,4 +419,70 @@ pub struct ThrottleInput {
     pub pool: Pool,
     #[serde(default)]
     pub load: Load,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_reach_a_policy_as_runway_params_after_the_operators_own() {
+        let pool = Pool {
+            name: "linux".into(),
+            params: vec![
+                ("tier".into(), "gold".into()),
+                ("runway.max_disk_gib".into(), "stale".into()),
+            ],
+            ..Pool::default()
+        }
+        .with_allow_lists(&AllowLists {
+            instance_types: vec!["c7g.*".into(), "m7g.large".into()],
+            images: Vec::new(),
+            max_disk_gib: Some(200),
+            markets: vec![Market::OnDemand],
+        });
+        let params: Vec<(&str, &str)> = pool
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("tier", "gold"),
+                ("runway.allowed_instance_types", "c7g.*, m7g.large"),
+                ("runway.allowed_markets", "on-demand"),
+                ("runway.max_disk_gib", "200"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cases_pool_gives_allow_lists_as_fields_and_may_not_set_runway_params() {
+        let pool: Pool = serde_json::from_str(
+            r#"{"name": "p", "allowed_instance_types": ["t3.*"], "params": {"tier": "a"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pool.params,
+            [
+                ("tier".to_owned(), "a".to_owned()),
+                (
+                    "runway.allowed_instance_types".to_owned(),
+                    "t3.*".to_owned()
+                ),
+            ]
+        );
+        let error = serde_json::from_str::<Pool>(
+            r#"{"name": "p", "params": {"runway.allowed_images": "ami-1"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("give the pool's allowed_instance_types"),
+            "{error}"
+        );
+        let unknown = serde_json::from_str::<Pool>(r#"{"name": "p", "colour": "red"}"#);
+        assert!(unknown.is_err());
+    }
 }

@@ -136,8 +136,16 @@ struct Inner {
     region: String,
     account: String,
     machines: Mutex<Vec<MachineRecord>>,
-    executions: Mutex<Vec<Arc<ExecutionRecord>>>,
+    executions: Mutex<Executions>,
     events: broadcast::Sender<ExecutionEvent>,
+}
+
+/// Every execution, in start order (for listing) and by ARN: callbacks and describes look one
+/// up by ARN, and a day of jobs must not make each lookup walk every execution.
+#[derive(Default)]
+struct Executions {
+    in_order: Vec<Arc<ExecutionRecord>>,
+    by_arn: std::collections::HashMap<String, Arc<ExecutionRecord>>,
 }
 
 /// A local Step Functions service.
@@ -174,7 +182,7 @@ impl StepFunctions {
                 region: crate::service::DEFAULT_REGION.into(),
                 account: DEFAULT_ACCOUNT.into(),
                 machines: Mutex::new(Vec::new()),
-                executions: Mutex::new(Vec::new()),
+                executions: Mutex::new(Executions::default()),
                 events,
             }),
         }
@@ -309,10 +317,7 @@ impl StepFunctions {
             self.inner.region, self.inner.account, machine.name
         );
         let mut executions = lock(&self.inner.executions);
-        if let Some(existing) = executions
-            .iter()
-            .find(|e| lock(&e.description).execution_arn == execution_arn)
-        {
+        if let Some(existing) = executions.by_arn.get(&execution_arn) {
             let description = lock(&existing.description).clone();
             let same_input =
                 serde_json::from_str::<Value>(&description.input).ok() == Some(input_value.clone());
@@ -341,15 +346,18 @@ impl StepFunctions {
             definition,
         );
         let description = lock(&record.description).clone();
-        executions.push(record);
+        executions
+            .by_arn
+            .insert(description.execution_arn.clone(), record.clone());
+        executions.in_order.push(record);
         Ok(description)
     }
 
     fn execution(&self, arn: &str) -> Result<Arc<ExecutionRecord>, ServiceError> {
         self.check_arn(arn, "execution")?;
         lock(&self.inner.executions)
-            .iter()
-            .find(|e| lock(&e.description).execution_arn == arn)
+            .by_arn
+            .get(arn)
             .cloned()
             .ok_or_else(|| {
                 ServiceError::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
@@ -368,11 +376,16 @@ impl StepFunctions {
     ) -> Result<Vec<ExecutionDescription>, ServiceError> {
         self.machine(state_machine_arn)?;
         let executions = lock(&self.inner.executions);
+        // Filtered before copying: a description carries the execution's input and output.
         let mut out: Vec<ExecutionDescription> = executions
+            .in_order
             .iter()
-            .map(|e| lock(&e.description).clone())
-            .filter(|d| d.state_machine_arn == state_machine_arn)
-            .filter(|d| status.is_none_or(|s| d.status == s))
+            .filter_map(|e| {
+                let description = lock(&e.description);
+                let wanted = description.state_machine_arn == state_machine_arn
+                    && status.is_none_or(|s| description.status == s);
+                wanted.then(|| description.clone())
+            })
             .collect();
         out.reverse();
         Ok(out)

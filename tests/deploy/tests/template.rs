@@ -584,6 +584,7 @@ fn handler_actions(handler: Handler) -> BTreeSet<String> {
             listed
         }
         Handler::Step(step) => permissions::step_actions(step),
+        Handler::RunnerCache => permissions::runner_cache_actions(),
     };
     let mut actions: BTreeSet<String> = actions.into_iter().map(str::to_owned).collect();
     actions.extend(implied_actions(&actions));
@@ -900,6 +901,18 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         actions_of("secretsmanager", &secrets),
         permissions::SECRETS,
     );
+    // The runner cache's S3 calls, but for the bucket creation only the CLI and `runway
+    // local` use (the stack's template makes the bucket).
+    let mut cache: BTreeSet<String> = operations("crates/runner-cache/src/store.rs", "client");
+    cache.retain(|operation| {
+        !["head_bucket", "create_bucket", "put_bucket_versioning"].contains(&operation.as_str())
+    });
+    assert!(cache.contains("upload_part"), "the scan found {cache:?}");
+    assert_within(
+        "the runner cache",
+        actions_of("s3", &cache),
+        permissions::RUNNER_CACHE_WRITE,
+    );
     let objects = operations("crates/setup/src/policy_source.rs", "s3");
     assert!(objects.contains("get_object"), "the scan found {objects:?}");
     assert_within(
@@ -965,8 +978,8 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
     }
     assert!(
-        checked >= Handler::all().count() - 1,
-        "every function but the webhook reads its GitHub credential: {checked}"
+        checked >= Handler::all().count() - 2,
+        "every function but the webhook and runner-cache reads its GitHub credential: {checked}"
     );
 }
 
@@ -977,6 +990,12 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
     let template = template();
     let mut checked = 0;
     for (id, function) in template.functions() {
+        // It reads no secret and no policy: only the runner cache (see
+        // the_runner_cache_is_private_and_each_role_reads_only_its_part).
+        if id == "RunnerCacheFunction" {
+            assert_eq!(statement_condition(function, "ReadSecrets"), None);
+            continue;
+        }
         let webhook = id == "WebhookFunction";
         let secrets = if webhook {
             "HasWebhookSecretArn"
@@ -1015,7 +1034,12 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
                 };
                 assert_eq!(named, wanted.iter().collect::<Vec<_>>(), "{id}");
             }
-            if actions.contains(&&json!("s3:GetObjectVersion")) {
+            // The runner cache's statements name its bucket (see
+            // the_runner_cache_is_private_and_each_role_reads_only_its_part).
+            let runner_cache = statement["Resource"]
+                .to_string()
+                .contains("RunnerCacheBucket.Arn");
+            if actions.contains(&&json!("s3:GetObjectVersion")) && !runner_cache {
                 checked += 1;
                 let objects: Vec<&Value> = list(&statement["Resource"])
                     .into_iter()
@@ -2464,4 +2488,91 @@ fn the_waits_and_launch_failures_raise_alarms_and_the_dashboard_shows_every_metr
             metric.name()
         );
     }
+}
+
+#[test]
+fn the_runner_cache_is_private_and_each_role_reads_only_its_part() {
+    let template = template();
+    let bucket = template.resource("RunnerCacheBucket").unwrap();
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let properties = &bucket["Properties"];
+    assert_eq!(properties["VersioningConfiguration"]["Status"], "Enabled");
+    for block in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            properties["PublicAccessBlockConfiguration"][block], true,
+            "{block}"
+        );
+    }
+    assert!(
+        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .is_string()
+    );
+    let rules = &properties["LifecycleConfiguration"]["Rules"][0];
+    assert!(rules["NoncurrentVersionExpiration"]["NoncurrentDays"].is_number());
+    let policy = template.resource("RunnerCacheBucketPolicy").unwrap();
+    let deny = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    // Who may touch it, and what.
+    let objects = |prefix: &str| json!({"Fn::Sub": format!("${{RunnerCacheBucket.Arn}}/{prefix}")});
+    let role = template.resource("RunnerRole").unwrap();
+    let runner_reads = role["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+        .find(|statement| statement["Sid"] == "RunwayRunnerReadsRunnerPackages")
+        .expect("runners read the packages");
+    assert_eq!(runner_reads["Action"], json!(["s3:GetObject"]));
+    assert_eq!(runner_reads["Resource"], objects("runners/*"));
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            if !statement["Resource"]
+                .to_string()
+                .contains("RunnerCacheBucket")
+            {
+                continue;
+            }
+            match id.as_str() {
+                "ProvisionFunction" => {
+                    assert_eq!(statement["Resource"], objects("runners/latest.json"))
+                }
+                "RunnerCacheFunction" => assert_eq!(statement["Resource"], objects("runners/*")),
+                other => panic!("{other} may not touch the runner cache"),
+            }
+        }
+    }
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        globals[runway_lambda_support::RUNNER_CACHE_BUCKET_ENV],
+        json!({"Ref": "RunnerCacheBucket"})
+    );
+    let function = template.resource("RunnerCacheFunction").unwrap();
+    assert_eq!(function["Properties"]["Handler"], "runner-cache");
+    assert_eq!(
+        function["Properties"]["Events"]["Daily"]["Properties"]["Schedule"],
+        json!({"Ref": "RunnerCacheSchedule"})
+    );
+}
+
+#[test]
+fn public_image_parameters_are_the_only_ones_provision_reads_besides_its_settings() {
+    let template = template();
+    let provision = template.resource("ProvisionFunction").unwrap();
+    let resolve = statements(provision)
+        .into_iter()
+        .find(|statement| statement["Sid"] == "ResolvePublicImages")
+        .expect("provision resolves image parameters");
+    assert_eq!(resolve["Action"], json!(["ssm:GetParameter"]));
+    assert_eq!(
+        resolve["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*"})
+    );
 }

@@ -29,10 +29,10 @@ fn the_local_ec2_configuration_asks_for_ec2_runners_and_a_dynamodb_table() {
     assert_eq!(config.pools().count(), 1);
     let (pool, provider) = config.pools().next().unwrap();
     assert!(matches!(provider, ProviderSettings::Ec2(_)), "{provider:?}");
-    assert!(
-        pool.image
-            .as_deref()
-            .is_some_and(|ami| ami.starts_with("ami-"))
+    // A stock image, named through AWS's public parameter.
+    assert_eq!(
+        pool.image.as_deref(),
+        Some("resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
     );
     assert!(!pool.instance_types.is_empty());
 }
@@ -160,6 +160,50 @@ async fn a_job_runs_on_an_ec2_runner_with_dynamodb_state_and_the_instance_is_ter
     assert!(
         !script.contains(&decoded.credential),
         "a credential leaked into user data"
+    );
+    // A plain shell script that installs the runner the cache's manifest names.
+    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(true)
+            .build(),
+    );
+    let manifest = s3
+        .get_object()
+        .bucket("runway-local-runner-cache")
+        .key("runners/latest.json")
+        .send()
+        .await
+        .expect("runway local filled the runner cache")
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let manifest = runway_runner_cache::Manifest::parse(&manifest).unwrap();
+    let linux = &manifest.platforms[&runway_runner_cache::Platform::LinuxX64];
+    assert!(
+        script.contains("cache_bucket=\"runway-local-runner-cache\""),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("package_linux_x64=\"{}\"", linux.key)),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("sha256_linux_x64=\"{}\"", linux.sha256)),
+        "{script}"
+    );
+    // The stock image the public parameter names.
+    let image = ssm
+        .get_parameter()
+        .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        instance.image_id(),
+        image.parameter().and_then(|parameter| parameter.value())
     );
 
     // Play the runner the instance would start.

@@ -47,7 +47,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         }
         output["job"] = job;
     }
-    record_admission(flow, &input, &routed, &output, now);
+    record_admission(flow, &input, previous.as_ref(), &routed, &output, now);
     let waited = previous.as_ref().map_or(0, |a| a.waits);
     if output["decision"] != "wait" {
         output["waits"] = json!(waited);
@@ -452,6 +452,7 @@ fn is_policy_wait(admission: &Admission) -> bool {
 fn record_admission(
     flow: &JobFlow,
     input: &AdmitInput,
+    previous: Option<&Admission>,
     routed: &Routed,
     output: &Value,
     now: DateTime<Utc>,
@@ -469,10 +470,23 @@ fn record_admission(
         Some("reject") => Sample::count(Metric::JobsRejected, now),
         _ => return,
     };
-    crate::steps::measure(
-        flow,
+    let by_pool_and_org = |sample: Sample| {
         sample
             .by(Dimension::Pool, routed.pool.as_str())
-            .by(Dimension::Organization, routed.org.as_str()),
-    );
+            .by(Dimension::Organization, routed.org.as_str())
+    };
+    crate::steps::measure(flow, by_pool_and_org(sample));
+    // A re-check that finds the same cause is the same wait: counting it again would make a
+    // long wait look like many full ceilings.
+    let cause = output["waiting_for"].as_str();
+    if cause != previous.and_then(|admission| admission.waiting_for.as_deref()) {
+        let started = match cause {
+            Some(WAIT_CEILING) => Some(Metric::CeilingHits),
+            Some(WAIT_POLICY) => Some(Metric::PolicyWaits),
+            _ => None,
+        };
+        if let Some(metric) = started {
+            crate::steps::measure(flow, by_pool_and_org(Sample::count(metric, now)));
+        }
+    }
 }

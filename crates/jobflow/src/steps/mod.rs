@@ -138,6 +138,12 @@ pub(crate) fn policy_pool(pool: &PoolConfig) -> Pool {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect(),
     }
+    .with_allow_lists(&runway_policy_host::AllowLists {
+        instance_types: pool.allowed_instance_types.clone(),
+        images: pool.allowed_images.clone(),
+        max_disk_gib: pool.max_disk_gib,
+        markets: pool.allowed_markets.clone(),
+    })
 }
 
 pub(crate) fn instant(now: DateTime<Utc>) -> Instant {

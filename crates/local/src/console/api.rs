@@ -394,8 +394,13 @@ pub const DASHBOARD: [(&str, &[Metric]); 8] = [
         &[Metric::PolicyDecisionMilliseconds, Metric::PolicyFallbacks],
     ),
     (
-        "Slot waits and rejected jobs",
-        &[Metric::SlotWaits, Metric::JobsRejected],
+        "Slot waits, ceilings hit, policy waits and rejected jobs",
+        &[
+            Metric::SlotWaits,
+            Metric::CeilingHits,
+            Metric::PolicyWaits,
+            Metric::JobsRejected,
+        ],
     ),
     (
         "Runner boot to first job and job run (s, p50 and p90), runner-minutes paid idle",

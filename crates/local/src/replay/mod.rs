@@ -98,7 +98,8 @@ impl Metrics for Counts {
     fn record(&self, sample: Sample) {
         let counted = matches!(
             sample.metric,
-            Metric::SlotWaits
+            Metric::CeilingHits
+                | Metric::PolicyWaits
                 | Metric::JobsRejected
                 | Metric::LaunchFallbacks
                 | Metric::PolicyFallbacks
@@ -290,16 +291,10 @@ async fn drive(
 /// Every webhook has been delivered and no execution still runs. (A job runway does not take,
 /// e.g. one for GitHub's own runners, stays queued on GitHub: it counts as not run.)
 fn all_ended(system: &LocalSystem) -> bool {
-    let running = system
-        .executions()
-        .iter()
-        .any(|execution| execution.status == ExecutionStatus::Running);
-    !running
-        && system.emulator().is_none_or(|emulator| {
-            emulator.deliveries().iter().all(|delivery| {
-                delivery.outcome != runway_github_emulator::DeliveryOutcome::Pending
-            })
-        })
+    system.running_executions() == 0
+        && system
+            .emulator()
+            .is_none_or(|emulator| emulator.pending_deliveries() == 0)
 }
 
 fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
@@ -406,7 +401,8 @@ fn collect(
         .map(|(mut pool, waits)| {
             pool.wait_seconds = Waits::of(&waits);
             pool.idle_minutes = (pool.runner_minutes - pool.busy_minutes).max(0.0);
-            pool.ceilings_hit = counts.get(Metric::SlotWaits, &pool.pool);
+            pool.ceilings_hit = counts.get(Metric::CeilingHits, &pool.pool);
+            pool.policy_waits = counts.get(Metric::PolicyWaits, &pool.pool);
             pool.rejected = counts.get(Metric::JobsRejected, &pool.pool);
             pool.market_fallbacks = counts.get(Metric::LaunchFallbacks, &pool.pool);
             pool.capacity_errors = capacity_errors.get(&pool.pool).copied().unwrap_or(0);
@@ -417,6 +413,7 @@ fn collect(
             overall.idle_minutes += pool.idle_minutes;
             overall.cost_usd += pool.cost_usd;
             overall.ceilings_hit += pool.ceilings_hit;
+            overall.policy_waits += pool.policy_waits;
             overall.rejected += pool.rejected;
             overall.market_fallbacks += pool.market_fallbacks;
             overall.capacity_errors += pool.capacity_errors;

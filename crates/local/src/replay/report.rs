@@ -58,8 +58,11 @@ pub struct PoolReport {
     /// US dollars: billed seconds (at least a minute an instance) at the instance type's price
     /// in its market.
     pub cost_usd: f64,
-    /// Times a job was told to wait for a slot (a ceiling, or the throttle policy, said not yet).
+    /// Jobs that found a ceiling (pool, organisation or repository) full, once per wait (a
+    /// re-check that finds it still full is the same wait).
     pub ceilings_hit: u64,
+    /// Jobs the throttle policy queued, once per wait.
+    pub policy_waits: u64,
     /// Jobs the throttle policy refused.
     pub rejected: u64,
     /// Launch attempts refused for capacity (simulated), one per market tried.
@@ -106,7 +109,7 @@ fn seconds(s: f64) -> String {
     }
 }
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "pool",
     "jobs",
     "wait p50",
@@ -117,12 +120,13 @@ const COLUMNS: [&str; 13] = [
     "idle-min",
     "cost $",
     "ceilings",
+    "policy waits",
     "fallbacks",
     "capacity",
     "reclaims",
 ];
 
-fn row(pool: &PoolReport) -> [String; 13] {
+fn row(pool: &PoolReport) -> [String; 14] {
     [
         pool.pool.clone(),
         pool.jobs.to_string(),
@@ -134,6 +138,7 @@ fn row(pool: &PoolReport) -> [String; 13] {
         format!("{:.1}", pool.idle_minutes),
         format!("{:.2}", pool.cost_usd),
         pool.ceilings_hit.to_string(),
+        pool.policy_waits.to_string(),
         pool.market_fallbacks.to_string(),
         pool.capacity_errors.to_string(),
         pool.spot_reclaims.to_string(),
@@ -239,7 +244,7 @@ fn change(a: f64, b: f64, format: impl Fn(f64) -> String) -> String {
 
 fn compare_rows(rows: &mut Vec<Vec<String>>, a: &PoolReport, b: &PoolReport) {
     type Figure = (&'static str, fn(&PoolReport) -> f64, fn(f64) -> String);
-    let figures: [Figure; 11] = [
+    let figures: [Figure; 12] = [
         ("jobs", |p| p.jobs as f64, |x| format!("{x:.0}")),
         ("wait p50", |p| p.wait_seconds.p50, seconds),
         ("wait p95", |p| p.wait_seconds.p95, seconds),
@@ -255,6 +260,11 @@ fn compare_rows(rows: &mut Vec<Vec<String>>, a: &PoolReport, b: &PoolReport) {
         (
             "ceilings hit",
             |p| p.ceilings_hit as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "policy waits",
+            |p| p.policy_waits as f64,
             |x| format!("{x:.0}"),
         ),
         (

@@ -1,14 +1,16 @@
 //! Which instance types of a pool fit a spec, within what the pool allows.
 //!
-//! The router sees a pool's default `instance_types`, `disk_gib` and `market` and its
-//! `params`, not its allow-lists: those stay with runway, which refuses any override outside
-//! them. So the pool's params say what the router may ask for, with the same names and
-//! syntax as the allow-lists they mirror:
+//! runway passes a pool's allow-lists to the router as params, after the operator's own, and
+//! refuses any override outside them whatever the router says. This router reads them to stay
+//! inside:
 //!
-//! - `allowed_instance_types`: patterns separated by commas or spaces, `*` for any run of
+//! - `runway.allowed_instance_types`: patterns separated by commas, `*` for any run of
 //!   characters (`c7g.*, m7g.*`). The pool's own `instance_types` are always allowed.
-//! - `max_disk_gib`: the largest disk (default: the pool's `disk_gib`).
-//! - `allowed_markets`: `spot`, `on-demand` (the pool's own `market` is always allowed).
+//! - `runway.max_disk_gib`: the largest disk (default: the pool's `disk_gib`).
+//! - `runway.allowed_markets`: `spot`, `on-demand` (the pool's own `market` is always allowed).
+//!
+//! and one param of its own, set by the operator:
+//!
 //! - `max_instance_types`: how many fitting types the decision lists, smallest first, for
 //!   runway to try in order when one has no capacity (default 3, 1 to 20).
 
@@ -18,6 +20,11 @@ use crate::catalog::{self, InstanceType};
 use crate::spec::{Arch, Spec, gib};
 
 const DEFAULT_MAX_TYPES: usize = 3;
+
+/// The pool's allow-lists, as runway passes them.
+const ALLOWED_INSTANCE_TYPES: &str = "runway.allowed_instance_types";
+const MAX_DISK_GIB: &str = "runway.max_disk_gib";
+const ALLOWED_MARKETS: &str = "runway.allowed_markets";
 
 /// What a pool gives a spec.
 #[derive(Debug, Clone)]
@@ -91,7 +98,7 @@ fn market_name(market: Market) -> &'static str {
 
 /// The types, disk and market `pool` gives `spec`, or why it cannot.
 pub fn fit(spec: &Spec, pool: &Pool) -> Result<Fit, String> {
-    let patterns = list_param(pool, "allowed_instance_types");
+    let patterns = list_param(pool, ALLOWED_INSTANCE_TYPES);
     let allowed = |t: &InstanceType| {
         pool.instance_types
             .iter()
@@ -112,7 +119,7 @@ pub fn fit(spec: &Spec, pool: &Pool) -> Result<Fit, String> {
     if allowed_types.is_empty() {
         return Err(
             "allows no instance type the catalog knows (set its instance_types or \
-             params.allowed_instance_types)"
+             allowed_instance_types)"
                 .to_string(),
         );
     }
@@ -163,13 +170,13 @@ pub fn fit(spec: &Spec, pool: &Pool) -> Result<Fit, String> {
     if let Some(disk) = spec.disk_gib
         && pool.disk_gib.is_none_or(|own| own < disk)
     {
-        let limit = pool.param_parse::<u32>("max_disk_gib").or(pool.disk_gib);
+        let limit = pool.param_parse::<u32>(MAX_DISK_GIB).or(pool.disk_gib);
         match limit {
             Some(limit) if disk <= limit => overrides.disk_gib = Some(disk),
             Some(limit) => return Err(format!("allows disks up to {limit} GiB, not {disk}")),
             None => {
                 return Err(format!(
-                    "sets no disk_gib and no params.max_disk_gib, so not {disk} GiB"
+                    "sets no disk_gib and no max_disk_gib, so not {disk} GiB"
                 ));
             }
         }
@@ -177,12 +184,12 @@ pub fn fit(spec: &Spec, pool: &Pool) -> Result<Fit, String> {
     if let Some(spot) = spec.spot {
         let market = if spot { Market::Spot } else { Market::OnDemand };
         if market != pool.market {
-            let allowed = list_param(pool, "allowed_markets")
+            let allowed = list_param(pool, ALLOWED_MARKETS)
                 .iter()
                 .any(|m| m.eq_ignore_ascii_case(market_name(market)));
             if !allowed {
                 return Err(format!(
-                    "runs {} and does not allow {} (params.allowed_markets)",
+                    "runs {} and does not allow {} (allowed_markets)",
                     market_name(pool.market),
                     market_name(market)
                 ));
@@ -219,7 +226,7 @@ mod tests {
             market: Market::Spot,
             max_running: 10,
             max_booting: 10,
-            params: vec![("allowed_instance_types".into(), allowed.into())],
+            params: vec![(ALLOWED_INSTANCE_TYPES.into(), allowed.into())],
         }
     }
 
