@@ -192,7 +192,21 @@ impl EksCluster {
             .name(&self.cluster)
             .send()
             .await
-            .map_err(|error| sdk_error("EKS", "DescribeCluster", error, FIX))?;
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    // A cluster that is not there is the pool's setting to fix, not an outage.
+                    ProviderError::config(format!(
+                        "EKS DescribeCluster: there is no cluster {:?} in this account and \
+                         region; {FIX}",
+                        self.cluster
+                    ))
+                } else {
+                    sdk_error("EKS", "DescribeCluster", error, FIX)
+                }
+            })?;
         let Some(cluster) = described.cluster() else {
             return Err(ProviderError::config(format!(
                 "EKS describes no cluster {:?}; {FIX}",
