@@ -42,7 +42,7 @@
 //!   `redirect_url?code=...&state=...`. The conversion of that code makes the App the
 //!   emulator's App ([`EmulatorHandle::app`]).
 //! - Control: `/_emulator/jobs`, `/_emulator/jobs/{id}`, `/_emulator/jobs/{id}/cancel`,
-//!   `/_emulator/runners`, `/_emulator/deliveries`, `/_emulator/faults`, `/_emulator/webhook`.
+//!   `/_emulator/runners`, `/_emulator/deliveries`, `/_emulator/faults`, `/_emulator/usage`, `/_emulator/webhook`.
 //! - Runner protocol (see [`runner`]): `/_runner/connect`, `/_runner/acquire`,
 //!   `/_runner/jobs/{id}`, `/_runner/jobs/{id}/started`, `/_runner/jobs/{id}/finished`.
 

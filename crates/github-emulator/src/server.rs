@@ -980,6 +980,7 @@ fn control_router() -> Router<AppState> {
         .route("/runners", get(control_list_runners))
         .route("/deliveries", get(control_deliveries))
         .route("/faults", get(control_faults).post(control_set_faults))
+        .route("/usage", get(control_usage))
         .route("/webhook", get(control_webhook).put(control_set_webhook))
         .route("/webhook", delete(control_clear_webhook))
 }
@@ -1056,6 +1057,11 @@ async fn control_deliveries(State(shared): State<AppState>) -> Response {
 
 async fn control_faults(State(shared): State<AppState>) -> Response {
     axum::Json(shared.read(|world, _| world.faults.clone())).into_response()
+}
+
+/// The REST requests served so far (`ApiUsage`): what a fault driver paces its bursts by.
+async fn control_usage(State(shared): State<AppState>) -> Response {
+    axum::Json(shared.api_usage()).into_response()
 }
 
 async fn control_set_faults(State(shared): State<AppState>, body: Bytes) -> Response {

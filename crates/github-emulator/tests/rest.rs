@@ -365,6 +365,16 @@ async fn fault_switches_answer_5xx_and_429_for_the_next_calls_then_recover() {
     assert_ne!(response.headers()["x-ratelimit-remaining"], "0");
     assert_eq!(call(Method::GET, &url, Some("t"), None).await.0, 200);
     assert_eq!(emulator.faults(), Faults::default());
+    // The usage route counts the answered calls, the injected faults not among them.
+    let (status, usage) = call(
+        Method::GET,
+        &format!("{}/_emulator/usage", emulator.base_url()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(usage["requests"], 2, "{usage}");
 
     let (status, _) = call(
         Method::POST,

@@ -25,6 +25,8 @@ const PROVISION_CRASH_RATE: f64 = 0.15;
 const LOST_CALLBACK_RATE: f64 = 0.08;
 /// How often the GitHub driver arms the emulator's switches.
 const GITHUB_TICK: Duration = Duration::from_millis(200);
+/// REST requests answered between two bursts of one kind.
+const CALLS_BETWEEN_BURSTS: u64 = 8;
 
 /// What was injected, by fault kind.
 #[derive(Debug, Clone, Default)]
@@ -180,12 +182,20 @@ impl TaskCallbacks for LossyCallbacks {
 struct Switches {
     client: reqwest::Client,
     url: String,
+    usage_url: String,
 }
 
 impl Switches {
     async fn get(&self) -> Option<Faults> {
         let answer = self.client.get(&self.url).send().await.ok()?;
         answer.json().await.ok()
+    }
+
+    /// REST requests the emulator answered (injected faults excluded).
+    async fn requests_served(&self) -> Option<u64> {
+        let answer = self.client.get(&self.usage_url).send().await.ok()?;
+        let usage: runway_github_emulator::ApiUsage = answer.json().await.ok()?;
+        Some(usage.requests)
     }
 
     async fn set(&self, faults: &Faults) -> bool {
@@ -204,7 +214,9 @@ impl Switches {
 /// Every switch is consumed by an event (a REST call, a webhook of its action), never by the
 /// clock: the first tick, before the burst is queued, arms one of each kind switched on, so a
 /// campaign injects every kind however slowly a loaded machine runs it. Later ticks re-arm a
-/// switch once its last burst was consumed.
+/// REST switch once its last burst was consumed and [`CALLS_BETWEEN_BURSTS`] requests were
+/// answered since it was armed: bursts follow the traffic, so the one execution left at a
+/// campaign's tail meets one now and then, not one on every retry.
 pub(crate) async fn drive_github_faults(
     emulator_url: String,
     faults: FaultSet,
@@ -215,10 +227,15 @@ pub(crate) async fn drive_github_faults(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
+    let base = emulator_url.trim_end_matches('/');
     let switches = Switches {
         client: reqwest::Client::new(),
-        url: format!("{}/_emulator/faults", emulator_url.trim_end_matches('/')),
+        url: format!("{base}/_emulator/faults"),
+        usage_url: format!("{base}/_emulator/usage"),
     };
+    // Requests served when each REST switch was last armed.
+    let mut server_errors_armed_at = 0_u64;
+    let mut rate_limits_armed_at = 0_u64;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6769_7468_7562);
     // What was set at the last tick: the difference to what is left is what was injected.
     let mut armed = Faults::default();
@@ -236,22 +253,26 @@ pub(crate) async fn drive_github_faults(
             return;
         }
         let first = ready.is_some();
+        let served = switches.requests_served().await.unwrap_or(0);
+        let quiet_since = |armed_at: u64| served.saturating_sub(armed_at) >= CALLS_BETWEEN_BURSTS;
         let mut next = left.clone();
         // A new burst only once the last one was answered: switches armed on top of unused
         // ones pile up while few calls come (the campaign's tail) into one long outage that
         // fails every call of whichever execution comes next, which is no burst.
         if faults.contains(FaultKind::Github5xx)
             && left.server_errors == 0
-            && (first || rng.random_bool(0.25))
+            && (first || (quiet_since(server_errors_armed_at) && rng.random_bool(0.25)))
         {
             next.server_errors += rng.random_range(1..=2);
             next.server_error_status = Some([500, 502, 503][rng.random_range(0..3)]);
+            server_errors_armed_at = served;
         }
         if faults.contains(FaultKind::Github429)
             && left.rate_limits == 0
-            && (first || rng.random_bool(0.12))
+            && (first || (quiet_since(rate_limits_armed_at) && rng.random_bool(0.12)))
         {
             next.rate_limits += 1;
+            rate_limits_armed_at = served;
         }
         if faults.contains(FaultKind::DuplicateWebhooks)
             && left.duplicate_webhooks == 0

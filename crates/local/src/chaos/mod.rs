@@ -523,6 +523,11 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
         proxy.set_enabled(false);
     }
     let _ = github_driver.await;
+    // A task that met the last burst waits out its retry (at most half a minute) and ends.
+    let until = Instant::now() + options.settle;
+    while !system.is_idle() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     for _ in 0..options.final_passes {
         tokio::time::sleep(options.reaper_grace + Duration::from_secs(1)).await;
         let pass = sweeper.pass().await;
@@ -675,6 +680,9 @@ struct Movement {
     executions: usize,
     ended: usize,
     jobs_completed: usize,
+    /// Events in the running executions' histories: a task retrying through a fault burst
+    /// is moving even while no execution ends.
+    running_events: usize,
 }
 
 impl Movement {
@@ -684,6 +692,16 @@ impl Movement {
             .iter()
             .filter(|e| e.status != runway_asl::ExecutionStatus::Running)
             .count();
+        let running_events = executions
+            .iter()
+            .filter(|e| e.status == runway_asl::ExecutionStatus::Running)
+            .map(|e| {
+                system
+                    .service()
+                    .get_execution_history(&e.execution_arn, false)
+                    .map_or(0, |history| history.len())
+            })
+            .sum();
         let jobs_completed = system.emulator().map_or(0, |emulator| {
             emulator
                 .jobs()
@@ -695,6 +713,7 @@ impl Movement {
             executions: executions.len(),
             ended,
             jobs_completed,
+            running_events,
         }
     }
 }
