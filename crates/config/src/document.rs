@@ -3,13 +3,15 @@
 use std::collections::BTreeMap;
 
 use runway_jobflow::{FlowConfig, PoolConfig};
-use runway_providers::{Ec2PoolConfig, EcsPoolConfig, ProviderKind, RunnerTaskDefinition};
+use runway_providers::{
+    Ec2PoolConfig, EcsPoolConfig, EksPoolConfig, ProviderKind, RunnerTaskDefinition,
+};
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Format, Problem};
 use crate::provider::{
     Ec2Defaults, EcsDefaults, ProviderSettings, ec2_pool_config, ecs_default_task_definition,
-    ecs_pool_config,
+    ecs_pool_config, eks_pool_config,
 };
 
 /// Where a document runs, which decides the provider of a pool that names none and the
@@ -171,7 +173,7 @@ impl Document {
                     format!("pools[{index}].provider.kind"),
                     format!(
                         "pool {:?}: local runners run only under `runway local`; a deployed \
-                         stack launches on ec2 or ecs",
+                         stack launches on ec2, ecs or eks",
                         pool.name
                     ),
                 ));
@@ -198,6 +200,11 @@ impl Document {
                         ..EcsDefaults::for_stack(stack)
                     };
                     if let Err(found) = ecs_pool_config(index, pool, settings, &defaults) {
+                        problems.extend(found);
+                    }
+                }
+                ProviderSettings::Eks(settings) => {
+                    if let Err(found) = eks_pool_config(index, pool, settings, &stack) {
                         problems.extend(found);
                     }
                 }
@@ -280,6 +287,28 @@ impl Document {
         }
     }
 
+    /// The provider settings of every EKS pool of `stack`.
+    pub fn eks_pools(&self, stack: &str) -> Result<BTreeMap<String, EksPoolConfig>, ConfigError> {
+        let mut pools = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (index, pool) in self.flow.pools.iter().enumerate() {
+            let Some(ProviderSettings::Eks(settings)) = self.providers.get(&pool.name) else {
+                continue;
+            };
+            match eks_pool_config(index, pool, settings, stack) {
+                Ok(config) => {
+                    pools.insert(pool.name.clone(), config);
+                }
+                Err(found) => problems.extend(found),
+            }
+        }
+        if problems.is_empty() {
+            Ok(pools)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
     /// The task definitions the stack registers for `pools` (what [`Document::ecs_pools`]
     /// gave): one per ECS pool that names none, by pool.
     pub fn ecs_task_definitions(
@@ -331,6 +360,7 @@ fn provider_settings(value: Value) -> Result<ProviderSettings, (String, String)>
         "local" => settings(rest).map(ProviderSettings::Local),
         "ec2" => settings(rest).map(ProviderSettings::Ec2),
         "ecs" => settings(rest).map(ProviderSettings::Ecs),
+        "eks" => settings(rest).map(ProviderSettings::Eks),
         _ => {
             let mut table = match rest {
                 Value::Object(table) => table,

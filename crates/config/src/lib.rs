@@ -18,7 +18,7 @@
 //! max_running = 20
 //!
 //! [pools.provider]                           # where the runners run
-//! kind = "ec2"                               # or "ecs", or "local" (runway local only)
+//! kind = "ec2"                               # or "ecs", "eks", or "local" (runway local only)
 //! subnets = ["subnet-1", "subnet-2"]         # default: the stack's
 //! security_groups = ["sg-1"]
 //! # launch_template = { name = "runner", version = "4" }  (instead of image)
@@ -53,6 +53,26 @@
 //! # task_definition = "my-runner:3"          (instead of the stack's)
 //! ```
 //!
+//! An EKS pool runs one pod per job in a namespace of an EKS cluster; its `image` is the
+//! pod's runner image:
+//!
+//! ```toml
+//! [[pools]]
+//! name = "linux-eks"
+//! labels = ["self-hosted", "linux", "eks"]
+//! image = "ghcr.io/actions/actions-runner:latest"
+//!
+//! [pools.provider]
+//! kind = "eks"
+//! cluster = "ci"                             # the EKS cluster's name
+//! namespace = "runners"                      # runway's access entry may create pods there
+//! cpu = "2"                                  # requests; memory_limit defaults to memory
+//! memory = "4Gi"
+//! node_selector = { "kubernetes.io/arch" = "arm64" }
+//! tolerations = [{ key = "ci", operator = "Exists", effect = "NoSchedule" }]
+//! # service_account = "runner"               (IRSA or EKS Pod Identity for the jobs)
+//! ```
+//!
 //! A pool without a `provider` runs where its host runs runners by default: EC2 when
 //! deployed, local processes under `runway local` ([`Host`]). Every field of a pool besides
 //! `provider` is the job flow's ([`runway_jobflow::PoolConfig`]).
@@ -64,9 +84,9 @@ mod provider;
 pub use document::{Document, Host, ReadOptions};
 pub use error::{ConfigError, Format, Problem};
 pub use provider::{
-    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, HookSettings, LaunchTemplateSettings,
-    LocalRunners, PoolOs, ProviderSettings, WINDOWS_RUNNER_DIR, ec2_pool_config,
-    ecs_default_task_definition, ecs_pool_config,
+    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, EksSettings, HookSettings,
+    LaunchTemplateSettings, LocalRunners, PoolOs, ProviderSettings, WINDOWS_RUNNER_DIR,
+    ec2_pool_config, ecs_default_task_definition, ecs_pool_config, eks_pool_config,
 };
 
 #[cfg(test)]
@@ -317,8 +337,8 @@ mod tests {
                 "pools[0].provider.subnet: unknown field `subnet`",
             ),
             (
-                r#"{"pools": [{"name": "a", "labels": ["x"], "provider": {"kind": "eks"}}]}"#,
-                "pools[0].provider.kind: unknown variant `eks`",
+                r#"{"pools": [{"name": "a", "labels": ["x"], "provider": {"kind": "gke"}}]}"#,
+                "pools[0].provider.kind: unknown variant `gke`",
             ),
             (
                 r#"{"pools": [{"name": "a", "labels": ["x"]}]}"#,
@@ -661,6 +681,150 @@ mod tests {
             assert!(
                 problems.iter().any(|problem| problem.starts_with(field)),
                 "{field} in {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn eks_settings_come_from_the_pool_and_its_provider() {
+        let text = r#"
+            [[pools]]
+            name = "linux-eks"
+            labels = ["self-hosted", "linux", "eks"]
+            image = "ghcr.io/actions/actions-runner:2.321.0"
+
+            [pools.provider]
+            kind = "eks"
+            cluster = "ci"
+            namespace = "runners"
+            service_account = "runner"
+            cpu = 2
+            memory = "4Gi"
+            cpu_limit = "2500m"
+            node_selector = { "kubernetes.io/arch" = "arm64" }
+            tolerations = [{ key = "ci", operator = "Exists", effect = "NoSchedule" }]
+            labels = { team = "platform" }
+            annotations = { "example.com/owner" = "ci" }
+        "#;
+        let document =
+            Document::from_toml(text, &ReadOptions::for_stack(Host::Lambda, "ci-prod")).unwrap();
+        assert_eq!(
+            document.provider("linux-eks").unwrap().kind(),
+            ProviderKind::Eks
+        );
+        let pools = document.eks_pools("ci-prod").unwrap();
+        let pool = &pools["linux-eks"];
+        assert_eq!(pool.stack, "ci-prod");
+        assert_eq!(pool.cluster, "ci");
+        assert_eq!(pool.namespace, "runners");
+        assert_eq!(pool.image, "ghcr.io/actions/actions-runner:2.321.0");
+        assert_eq!(pool.service_account.as_deref(), Some("runner"));
+        assert_eq!(pool.cpu.as_deref(), Some("2"));
+        assert_eq!(pool.memory.as_deref(), Some("4Gi"));
+        assert_eq!(pool.cpu_limit.as_deref(), Some("2500m"));
+        assert_eq!(
+            pool.memory_limit.as_deref(),
+            Some("4Gi"),
+            "the request by default"
+        );
+        assert_eq!(pool.node_selector["kubernetes.io/arch"], "arm64");
+        assert_eq!(pool.tolerations[0].operator.as_deref(), Some("Exists"));
+        assert_eq!(pool.extra_labels["team"], "platform");
+        assert_eq!(pool.annotations["example.com/owner"], "ci");
+        assert_eq!(pool.runner_dir, "/home/runner");
+    }
+
+    #[test]
+    fn each_eks_problem_names_its_field() {
+        let pool = |pool: &str, provider: &str| {
+            format!(
+                r#"{{"pools": [{{"name": "a", "labels": ["self-hosted", "linux"], {pool}
+                    "provider": {{"kind": "eks", "cluster": "ci", "namespace": "runners"{provider}}}}}]}}"#
+            )
+        };
+        let image = r#""image": "ghcr.io/actions/actions-runner","#;
+        let cases = [
+            (
+                format!(
+                    r#"{{"pools": [{{"name": "a", "labels": ["x"], {image} "provider": {{"kind": "eks"}}}}]}}"#
+                ),
+                "pools[0].provider.cluster: pool \"a\": runs on EKS but names no cluster",
+            ),
+            (
+                format!(
+                    r#"{{"pools": [{{"name": "a", "labels": ["x"], {image} "provider": {{"kind": "eks", "cluster": "c"}}}}]}}"#
+                ),
+                "pools[0].provider.namespace: pool \"a\": runs on EKS but names no namespace",
+            ),
+            (
+                format!(
+                    r#"{{"pools": [{{"name": "a", "labels": ["self-hosted", "Windows"], {image} "provider": {{"kind": "eks", "cluster": "c", "namespace": "n"}}}}]}}"#
+                ),
+                "pools[0].labels: pool \"a\": offers \"Windows\", but EKS runs runners as Linux \
+                 containers: run Windows runners on EC2",
+            ),
+            (
+                pool("", ""),
+                "pools[0].image: pool \"a\": an EKS pool runs its \"image\" in a pod",
+            ),
+            (
+                pool(r#""image": "ami-0123","#, ""),
+                "pools[0].image: pool \"a\": ami-0123 is an AMI",
+            ),
+            (
+                pool(
+                    r#""image": "ghcr.io/actions/actions-runner", "instance_types": ["m7g.large"],"#,
+                    "",
+                ),
+                "pools[0].instance_types: pool \"a\": an EKS pool has no instance types",
+            ),
+            (
+                pool(
+                    r#""image": "ghcr.io/actions/actions-runner", "disk_gib": 40,"#,
+                    "",
+                ),
+                "pools[0].disk_gib: pool \"a\": an EKS pod uses its node's disk",
+            ),
+            (
+                pool(
+                    image,
+                    r#", "cluster": "arn:aws:eks:us-east-1:1:cluster/ci""#,
+                ),
+                "pools[0].provider.cluster: pool \"a\": the EKS cluster",
+            ),
+            (
+                pool(image, r#", "namespace": "CI Runners""#),
+                "pools[0].provider.namespace: pool \"a\": the namespace \"CI Runners\"",
+            ),
+            (
+                pool(image, r#", "memory": "4GB""#),
+                "pools[0].provider.memory: pool \"a\": \"4GB\" is not a Kubernetes quantity",
+            ),
+            (
+                pool(image, r#", "service_account": "Runner Account""#),
+                "pools[0].provider.service_account:",
+            ),
+            (
+                pool(
+                    image,
+                    r#", "tolerations": [{"key": "k", "operator": "In"}]"#,
+                ),
+                "pools[0].provider.tolerations: pool \"a\": a toleration's operator",
+            ),
+            (
+                pool(image, r#", "labels": {"runway/stack": "x"}"#),
+                "pools[0].provider.labels: pool \"a\": \"runway/stack\": keys under runway/",
+            ),
+            (
+                pool(image, r#", "nodes": 3"#),
+                "pools[0].provider.nodes: unknown field `nodes`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let problems = problems_of(&text, Host::Lambda);
+            assert!(
+                problems.iter().any(|problem| problem.contains(expected)),
+                "{text}: expected {expected:?} in {problems:#?}"
             );
         }
     }

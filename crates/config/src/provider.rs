@@ -4,7 +4,8 @@
 //! What the job flow routes on (`image`, `instance_types`, `disk_gib`, `market`) is the
 //! pool's own; the provider holds only what is particular to where runners run. For an ECS
 //! pool, `image` is the runner's container image, `disk_gib` the task's ephemeral storage and
-//! `market` picks Fargate Spot or Fargate.
+//! `market` picks Fargate Spot or Fargate. For an EKS pool ([`eks_pool_config`]), `image` is
+//! the pod's runner image.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,8 +14,9 @@ use runway_jobflow::PoolConfig;
 use runway_policy_host::Market;
 use runway_providers::{
     BootHooks, BootOs, BootScript, CachedRunner, CapacityPreference, DEFAULT_IMDS_URL, DockerMode,
-    Ec2PoolConfig, EcsCapacity, EcsPoolConfig, ImageSource, LaunchTemplateRef, ProviderError,
-    ProviderKind, RunnerInstall, RunnerTaskDefinition, default_task_definition_family,
+    Ec2PoolConfig, EcsCapacity, EcsPoolConfig, EksPoolConfig, EksToleration, ImageSource,
+    LaunchTemplateRef, ProviderError, ProviderKind, RunnerInstall, RunnerTaskDefinition,
+    default_task_definition_family,
 };
 use serde::Deserialize;
 
@@ -30,6 +32,8 @@ pub enum ProviderSettings {
     Ec2(Ec2Settings),
     /// ECS tasks, one per job.
     Ecs(EcsSettings),
+    /// EKS pods, one per job.
+    Eks(EksSettings),
 }
 
 impl ProviderSettings {
@@ -39,6 +43,7 @@ impl ProviderSettings {
             ProviderKind::Local => ProviderSettings::Local(LocalRunners::default()),
             ProviderKind::Ec2 => ProviderSettings::Ec2(Ec2Settings::default()),
             ProviderKind::Ecs => ProviderSettings::Ecs(EcsSettings::default()),
+            ProviderKind::Eks => ProviderSettings::Eks(EksSettings::default()),
         }
     }
 
@@ -47,6 +52,7 @@ impl ProviderSettings {
             ProviderSettings::Local(_) => ProviderKind::Local,
             ProviderSettings::Ec2(_) => ProviderKind::Ec2,
             ProviderSettings::Ecs(_) => ProviderKind::Ecs,
+            ProviderSettings::Eks(_) => ProviderKind::Eks,
         }
     }
 }
@@ -576,4 +582,189 @@ pub fn ecs_default_task_definition(
     definition.execution_role_arn = defaults.execution_role_arn.clone();
     definition.log_group = defaults.log_group.clone();
     Some(definition)
+}
+
+/// A pool's EKS settings: its runners are pods in `namespace` of EKS cluster `cluster`,
+/// running the pool's `image`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EksSettings {
+    /// The EKS cluster's name.
+    pub cluster: Option<String>,
+    /// The namespace of the pods and their secrets (it must exist).
+    pub namespace: Option<String>,
+    /// The pods' service account (default: the namespace's `default`).
+    pub service_account: Option<String>,
+    /// CPU and memory requests (Kubernetes quantities: `2`, `"500m"`, `"4Gi"`).
+    #[serde(default, deserialize_with = "quantity")]
+    pub cpu: Option<String>,
+    #[serde(default, deserialize_with = "quantity")]
+    pub memory: Option<String>,
+    /// Limits (default: none for CPU, the request for memory).
+    #[serde(default, deserialize_with = "quantity")]
+    pub cpu_limit: Option<String>,
+    #[serde(default, deserialize_with = "quantity")]
+    pub memory_limit: Option<String>,
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tolerations: Vec<EksToleration>,
+    /// Extra labels and annotations of pods and secrets.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Where `run.sh` is in the image (default `/home/runner`, the official image's).
+    pub runner_dir: Option<String>,
+}
+
+/// A quantity written as a number (`cpu = 2`) or a string (`memory = "4Gi"`).
+fn quantity<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Whole(u64),
+        Decimal(f64),
+    }
+    Ok(
+        Option::<Written>::deserialize(deserializer)?.map(|written| match written {
+            Written::Text(text) => text,
+            Written::Whole(number) => number.to_string(),
+            Written::Decimal(number) => number.to_string(),
+        }),
+    )
+}
+
+/// Labels of runners an EKS pod cannot be (its nodes run Linux containers).
+fn non_linux_label(labels: &[String]) -> Option<&String> {
+    labels.iter().find(|label| {
+        matches!(
+            label.to_ascii_lowercase().as_str(),
+            "windows" | "macos" | "osx" | "darwin"
+        )
+    })
+}
+
+/// The provider settings of EKS pool `pool` (at `pools[index]`) of `stack`, or every problem
+/// found, each with its field path.
+pub fn eks_pool_config(
+    index: usize,
+    pool: &PoolConfig,
+    settings: &EksSettings,
+    stack: &str,
+) -> Result<EksPoolConfig, Vec<Problem>> {
+    let at = |field: &str| format!("pools[{index}].{field}");
+    let name = &pool.name;
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem::new(at(field), format!("pool {name:?}: {message}")));
+    };
+    if let Some(label) = non_linux_label(&pool.labels) {
+        problem(
+            "labels",
+            format!(
+                "offers {label:?}, but EKS runs runners as Linux containers: run {label} \
+                 runners on EC2 (provider.kind = \"ec2\")"
+            ),
+        );
+    }
+    if !pool.instance_types.is_empty() || !pool.allowed_instance_types.is_empty() {
+        let field = if pool.instance_types.is_empty() {
+            "allowed_instance_types"
+        } else {
+            "instance_types"
+        };
+        problem(
+            field,
+            "an EKS pool has no instance types: size its pods with provider.cpu and \
+             provider.memory, and pick nodes with provider.node_selector"
+                .to_string(),
+        );
+    }
+    if pool.disk_gib.is_some() || pool.max_disk_gib.is_some() {
+        problem(
+            if pool.disk_gib.is_some() {
+                "disk_gib"
+            } else {
+                "max_disk_gib"
+            },
+            "an EKS pod uses its node's disk: size the node group's volumes instead".to_string(),
+        );
+    }
+    if !pool.allowed_markets.is_empty() {
+        problem(
+            "allowed_markets",
+            "an EKS pool takes no market: its node groups decide between spot and on-demand"
+                .to_string(),
+        );
+    }
+    let image = match &pool.image {
+        Some(image) => image.clone(),
+        None => {
+            problem(
+                "image",
+                "an EKS pool runs its \"image\" in a pod: set it to a runner image (e.g. \
+                 ghcr.io/actions/actions-runner:latest)"
+                    .to_string(),
+            );
+            String::new()
+        }
+    };
+    let cluster = settings.cluster.clone().unwrap_or_else(|| {
+        problem(
+            "provider.cluster",
+            "runs on EKS but names no cluster: set provider.cluster to the EKS cluster's name"
+                .to_string(),
+        );
+        String::new()
+    });
+    let namespace = settings.namespace.clone().unwrap_or_else(|| {
+        problem(
+            "provider.namespace",
+            "runs on EKS but names no namespace: set provider.namespace (an existing namespace \
+             runway's access entry may create pods and secrets in)"
+                .to_string(),
+        );
+        String::new()
+    });
+    let mut config = EksPoolConfig::new(cluster, namespace, image);
+    config.stack = stack.to_string();
+    config.service_account = settings.service_account.clone();
+    config.cpu = settings.cpu.clone();
+    config.memory = settings.memory.clone();
+    config.cpu_limit = settings.cpu_limit.clone();
+    config.memory_limit = settings
+        .memory_limit
+        .clone()
+        .or_else(|| settings.memory.clone());
+    config.node_selector = settings.node_selector.clone();
+    config.tolerations = settings.tolerations.clone();
+    config.extra_labels = settings.labels.clone();
+    config.annotations = settings.annotations.clone();
+    if let Some(dir) = &settings.runner_dir {
+        config.runner_dir = dir.clone();
+    }
+    // Missing names were reported above; their follow-on problems would only repeat them.
+    let reported: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+    for (key, message) in config.problems() {
+        let field = match key {
+            "" => "provider".to_string(),
+            "image" => "image".to_string(),
+            "labels" => "provider.labels".to_string(),
+            key => format!("provider.{key}"),
+        };
+        if reported.contains(&at(&field)) {
+            continue;
+        }
+        problems.push(Problem::new(
+            at(&field),
+            format!("pool {name:?}: {message}"),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 mod ecs;
+mod eks;
 pub mod in_process;
 pub mod provider_bench;
 mod reaper;
@@ -32,6 +33,7 @@ pub use config::{
     GitHubConnection, Listen, LocalConfig, LocalRunners, PolicyFiles, ProviderSettings,
     StoreConfig,
 };
+pub use eks::RunnerSimRuntime;
 pub use starter::SfnStarter;
 pub use system::{
     CallbacksWrapper, JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary,

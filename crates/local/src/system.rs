@@ -119,6 +119,9 @@ pub struct Supplied {
     /// Also receives every metric sample the job flow records (they are kept for the
     /// console either way, the latest few thousand).
     pub metrics: Option<Arc<dyn runway_jobflow::metrics::Metrics>>,
+    /// What the pods of EKS pools run, followed by `--jitconfig-file <the mounted secret>`
+    /// (this binary's `runway runner-sim` otherwise).
+    pub pod_command: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Supplied {
@@ -132,6 +135,7 @@ impl std::fmt::Debug for Supplied {
             .field("clock", &self.clock)
             .field("in_process", &self.in_process)
             .field("metrics", &self.metrics.is_some())
+            .field("pod_command", &self.pod_command)
             .finish()
     }
 }
@@ -143,6 +147,8 @@ pub struct LocalSystem {
     metrics: runway_jobflow::metrics::Recorded,
     github: Arc<dyn GitHub>,
     emulator: Option<EmulatorHandle>,
+    /// The Kubernetes API of EKS pools.
+    kube: Option<runway_kube_emulator::KubeEmulatorHandle>,
     service: StepFunctions,
     flow: JobFlow,
     store: Arc<dyn Store>,
@@ -227,6 +233,7 @@ impl LocalSystem {
             clock: supplied_clock,
             in_process,
             metrics: metrics_tap,
+            pod_command,
         } = supplied;
         if let Some(pool) = supplied_providers
             .keys()
@@ -259,7 +266,7 @@ impl LocalSystem {
             || config.pools().any(|(_, provider)| {
                 matches!(
                     provider,
-                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_)
+                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_) | ProviderSettings::Eks(_)
                 )
             });
         let aws = match (aws, needs_aws) {
@@ -283,6 +290,8 @@ impl LocalSystem {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         // Built (and the cluster made) once, for the first ECS pool.
         let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
+        // Built (clusters made, the Kubernetes emulator started) once, for the first EKS pool.
+        let mut eks: Option<crate::eks::LocalEks> = None;
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
@@ -321,6 +330,29 @@ impl LocalSystem {
                     let provider = built
                         .remove(&pool.name)
                         .ok_or_else(|| setup(format!("pool {} has no ECS provider", pool.name)))?;
+                    Arc::new(provider)
+                }
+                ProviderSettings::Eks(_) => {
+                    let aws = aws.as_ref().ok_or_else(|| {
+                        setup("the EKS provider needs AWS settings, and none were loaded")
+                    })?;
+                    if eks.is_none() {
+                        eks = crate::eks::providers(
+                            &config,
+                            aws,
+                            match &pod_command {
+                                Some(command) => command.clone(),
+                                None => default_runner_command()?,
+                            },
+                            runner_url.clone(),
+                            &clock,
+                        )
+                        .await?;
+                    }
+                    let provider = eks
+                        .as_mut()
+                        .and_then(|eks| eks.providers.remove(&pool.name))
+                        .ok_or_else(|| setup(format!("pool {} has no EKS provider", pool.name)))?;
                     Arc::new(provider)
                 }
             };
@@ -447,6 +479,7 @@ impl LocalSystem {
             metrics,
             github: flow_github,
             emulator,
+            kube: eks.map(|eks| eks.emulator),
             service,
             flow,
             store,
@@ -523,6 +556,11 @@ impl LocalSystem {
     /// The GitHub emulator, unless a real GitHub App is configured.
     pub fn emulator(&self) -> Option<&EmulatorHandle> {
         self.emulator.as_ref()
+    }
+
+    /// The Kubernetes emulator standing in for the EKS pools' clusters, when there are any.
+    pub fn kube_emulator(&self) -> Option<&runway_kube_emulator::KubeEmulatorHandle> {
+        self.kube.as_ref()
     }
 
     /// `http://127.0.0.1:PORT/webhook`.
@@ -721,6 +759,9 @@ impl LocalSystem {
             }
         }
         while self.servers.join_next().await.is_some() {}
+        if let Some(kube) = self.kube.take() {
+            kube.shutdown().await;
+        }
         if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;
         }

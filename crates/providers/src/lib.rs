@@ -7,10 +7,12 @@
 //! - [`EcsProvider`]: an ECS task per runner (`RunTask` on Fargate, Fargate Spot with Fargate
 //!   fallback, or EC2 capacity; JIT config handed over through an SSM SecureString the task
 //!   reads at start and deletes);
+//! - [`EksProvider`]: a pod per runner in an EKS cluster (JIT config handed over through a
+//!   Kubernetes Secret the pod mounts, owned by the pod);
 //! - [`LocalProvider`]: a process on this machine, for `runway local` and tests.
 //!
 //! Every runner is recorded with the Step Functions execution that launched it (EC2 and ECS:
-//! tags; local: the provider's own table), so [`Provider::terminate`] finds it again and
+//! tags; EKS: labels; local: the provider's own table), so [`Provider::terminate`] finds it again and
 //! [`Provider::owned`] lists everything the reaper may have to remove. Nothing leaks.
 //!
 //! Every implementation passes the same contract suite (`tests/contract`).
@@ -18,6 +20,7 @@
 mod boot;
 mod ec2;
 mod ecs;
+mod eks;
 mod error;
 mod jit;
 mod local;
@@ -38,6 +41,13 @@ pub use ecs::{
     DockerMode, ECS_TASK_ROLE_POLICY_DOC, EcsCapacity, EcsPoolConfig, EcsProvider,
     RunnerTaskDefinition, default_task_definition_family, ecs_jit_parameter_prefix,
     ensure_task_definition, register_default_task_definition, started_by,
+};
+pub use eks::{
+    ANNOTATION_POD, EKS_TOKEN_PREFIX, EksCluster, EksPoolConfig, EksProvider, EksTokenSource,
+    EksToleration, JIT_FILE_ENV, JIT_MOUNT_DIR, JIT_SECRET_KEY, KubeApi, KubeEndpoint, KubeError,
+    LABEL_EXECUTION, LABEL_MANAGED, LABEL_POOL, LABEL_RUNNER, LABEL_STACK, RUNNER_CONTAINER,
+    TOKEN_REUSE, eks_providers, eks_token, is_eks_cluster_name, is_label_value, label_value,
+    pod_name, secret_name,
 };
 pub use error::ProviderError;
 pub use jit::{

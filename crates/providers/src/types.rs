@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub enum ProviderKind {
     Ec2,
     Ecs,
+    Eks,
     Local,
 }
 
@@ -17,6 +18,7 @@ impl fmt::Display for ProviderKind {
         f.write_str(match self {
             ProviderKind::Ec2 => "ec2",
             ProviderKind::Ecs => "ecs",
+            ProviderKind::Eks => "eks",
             ProviderKind::Local => "local",
         })
     }

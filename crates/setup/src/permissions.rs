@@ -91,6 +91,10 @@ pub const ECS_TERMINATE: &[&str] = &[
     "ssm:DeleteParameter",
 ];
 
+/// Reaching an EKS pool's cluster (`EksCluster`: its endpoint, CA and status). Pods and
+/// secrets are the cluster's to authorise, through the role's EKS access entry.
+pub const EKS: &[&str] = &["eks:DescribeCluster"];
+
 /// Completing task tokens (`SfnCallbacks`).
 pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailure"];
 
@@ -141,6 +145,7 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("ecs", "list_tasks") => &["ecs:ListTasks"],
         ("ecs", "describe_tasks") => &["ecs:DescribeTasks"],
         ("ecs", "stop_task") => &["ecs:StopTask"],
+        ("eks", "describe_cluster") => &["eks:DescribeCluster"],
         ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
         // Reading a given version needs GetObjectVersion.
         ("s3", "get_object") => &["s3:GetObject", "s3:GetObjectVersion"],

@@ -11,7 +11,10 @@ use runway_jobflow::{Deps, JobFlow, SfnCallbacks};
 use runway_policy_host::{
     EngineConfig, InstanceAllocation, Policy, PolicyBounds, PolicyEngine, PolicyError,
 };
-use runway_providers::{Ec2Provider, EcsProvider, ManifestReader, Provider, RunnerCacheReader};
+use runway_providers::{
+    Ec2Provider, EcsProvider, EksTokenSource, ManifestReader, Provider, RunnerCacheReader,
+    eks_providers,
+};
 use runway_store::DynamoStore;
 use tracing::info;
 
@@ -247,7 +250,19 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
     Ok(flow)
 }
 
-/// One provider per pool of `document`: EC2 pools with the stack's launch template and KMS
+/// EKS tokens signed with the function's credentials in its region.
+fn eks_tokens(aws: &aws_config::SdkConfig) -> Result<EksTokenSource, SetupError> {
+    let credentials = aws.credentials_provider().ok_or_else(|| {
+        SetupError::Config("EKS pools need AWS credentials to sign tokens, and none are set".into())
+    })?;
+    let region = aws.region().ok_or_else(|| {
+        SetupError::Config("EKS pools need an AWS region to sign tokens in, and none is set".into())
+    })?;
+    Ok(EksTokenSource::new(credentials, region.as_ref()))
+}
+
+/// One provider per pool of `document`: EKS pools reaching their clusters' APIs with the
+/// function's role (its EKS access entry), EC2 pools with the stack's launch template and KMS
 /// key, ECS pools in the stack's cluster, running the task definitions runway registers for
 /// them (registered by the first launch, see [`EcsProvider::with_default_task_definition`]).
 pub(crate) fn runner_providers(
@@ -270,6 +285,18 @@ pub(crate) fn runner_providers(
             .with_clock(clock.clone())
             .with_runner_cache(runner_cache.clone());
         providers.insert(pool, Arc::new(provider));
+    }
+    let eks_pools = document
+        .eks_pools(&settings.stack)
+        .map_err(|error| SetupError::Config(error.to_string()))?;
+    if !eks_pools.is_empty() {
+        let tokens = Arc::new(eks_tokens(aws)?);
+        let eks = aws_sdk_eks::Client::new(aws);
+        for (pool, provider) in eks_providers(&eks, tokens, eks_pools, None, clock.clone())
+            .map_err(|error| SetupError::Config(error.to_string()))?
+        {
+            providers.insert(pool, Arc::new(provider));
+        }
     }
     let defaults = settings.ecs_defaults();
     let ecs_pools = document

@@ -1,5 +1,6 @@
 //! The runner the end-to-end tests launch as a local process: the emulator's runner stand-in
-//! (registers with the JIT config in `$RUNWAY_JITCONFIG`, takes one job, runs it, exits).
+//! (registers with the JIT config in `$RUNWAY_JITCONFIG`, or in the file after
+//! `--jitconfig-file` as an EKS pod reads its mounted secret; takes one job, runs it, exits).
 //!
 //! When `$RUNWAY_E2E_GATE_DIR` is set it first waits until a file named after the runner
 //! (`$RUNWAY_RUNNER_NAME`) appears there, so a test decides when each runner comes online.
@@ -11,9 +12,28 @@ use std::time::Duration;
 use runway_github_emulator::runner::{self, RunOutcome, RunnerOptions};
 
 fn main() -> ExitCode {
-    let Ok(jitconfig) = std::env::var("RUNWAY_JITCONFIG") else {
-        eprintln!("e2e-runner: RUNWAY_JITCONFIG is not set; run me through the local provider");
-        return ExitCode::FAILURE;
+    let arguments: Vec<String> = std::env::args().collect();
+    let file = arguments
+        .iter()
+        .position(|argument| argument == "--jitconfig-file")
+        .and_then(|at| arguments.get(at + 1));
+    let jitconfig = match file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("e2e-runner: cannot read the JIT config from {path}: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => match std::env::var("RUNWAY_JITCONFIG") {
+            Ok(config) => config,
+            Err(_) => {
+                eprintln!(
+                    "e2e-runner: RUNWAY_JITCONFIG is not set; run me through the local provider"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let name = std::env::var("RUNWAY_RUNNER_NAME").unwrap_or_default();
     if let Some(dir) = std::env::var_os("RUNWAY_E2E_GATE_DIR") {
