@@ -141,6 +141,10 @@ fn print_banner(system: &LocalSystem) {
         println!("  {:<20} {}", "GitHub emulator", emulator.base_url());
     }
     println!("  {:<20} {}", "webhook intake", system.webhook_url());
+    if let Some(setup_url) = system.setup_url() {
+        // Local only: the token guards nothing but this machine's emulator.
+        println!("  {:<20} {}", "setup page", setup_url);
+    }
     println!("  {:<20} {}", "Step Functions API", system.sfn_url());
     println!("  {:<20} {}", "web console", system.console_url());
     match system.webhook_secret_source() {

@@ -24,6 +24,7 @@ pub mod provider_bench;
 mod reaper;
 pub mod replay;
 pub mod runner_cache;
+mod setup;
 mod starter;
 mod system;
 pub mod view;
@@ -34,6 +35,7 @@ pub use config::{
     StoreConfig,
 };
 pub use eks::RunnerSimRuntime;
+pub use setup::SETUP_TOKEN_ENV;
 pub use starter::SfnStarter;
 pub use system::{
     CallbacksWrapper, JOB_MACHINE_NAME, JOB_STATE_MACHINE, LocalError, LocalSystem, PoolSummary,

@@ -156,6 +156,8 @@ pub struct LocalSystem {
     secret: String,
     secret_source: SecretSource,
     webhook_url: String,
+    /// `http://ADDR/setup?token=...`, with the emulator.
+    setup_url: Option<String>,
     sfn_url: String,
     console_url: String,
     machine_arn: String,
@@ -260,6 +262,9 @@ impl LocalSystem {
             Some(github) => (None, github),
             None => connect_github(&config, &webhook_url, &secret, &clock, in_process).await?,
         };
+        // The setup page moves runway to the App it makes, without a restart.
+        let switchable = runway_github::SwitchableGitHub::new(github);
+        let github: Arc<dyn GitHub> = Arc::new(switchable.clone());
         let flow_github = github.clone();
 
         let needs_aws = matches!(config.store, StoreConfig::Dynamodb { .. })
@@ -398,14 +403,58 @@ impl LocalSystem {
 
         let secrets = WebhookSecrets::new(secret.as_bytes().to_vec())
             .map_err(|error| setup(format!("the webhook secret is not usable: {error}")))?;
-        let mut intake_config = IntakeConfig::new(secrets);
-        intake_config.filter = JobFilter::default();
-        let intake = Intake::new(
-            intake_config,
-            Arc::new(SfnStarter::new(service.clone(), machine.arn.clone())),
-        )
-        .with_job_events(Arc::new(flow.clone()));
-        let webhook_app = runway_webhook::router(intake);
+        let make_intake: crate::setup::IntakeFactory = {
+            let starter: Arc<dyn runway_webhook::ExecutionStarter> =
+                Arc::new(SfnStarter::new(service.clone(), machine.arn.clone()));
+            let flow = flow.clone();
+            Arc::new(move |secrets| {
+                let mut intake_config = IntakeConfig::new(secrets);
+                intake_config.filter = JobFilter::default();
+                Intake::new(intake_config, starter.clone()).with_job_events(Arc::new(flow.clone()))
+            })
+        };
+        let intake = make_intake(secrets);
+        let max_body = intake.config().max_body_bytes;
+        let base_url = format!("http://{webhook_addr}");
+        let setup_token = crate::setup::setup_token();
+        let setup_url = format!("{base_url}{}", runway_app_setup::SETUP_PATH);
+        let slot = runway_webhook::IntakeSlot::ready(intake, &setup_url);
+        let mut webhook_app = runway_webhook::slot_router(slot.clone(), max_body);
+        // The setup page makes an App on the emulator (a real GitHub's App is configured).
+        if let Some(emulator) = &emulator {
+            let options = if in_process {
+                RestGitHubOptions {
+                    request_timeout: None,
+                    connect_timeout: None,
+                    in_process: Some(crate::in_process::github_api(emulator.in_process())),
+                    ..RestGitHubOptions::default()
+                }
+            } else {
+                RestGitHubOptions::default()
+            };
+            let store = crate::setup::LocalSetupStore::new(
+                setup_token.clone(),
+                switchable.clone(),
+                slot.clone(),
+                make_intake.clone(),
+                clock.clone(),
+                options.clone(),
+            );
+            let service = runway_app_setup::SetupService::new(
+                runway_app_setup::SetupConfig {
+                    base_url: base_url.clone(),
+                    site: runway_app_setup::GitHubSite {
+                        web_url: emulator.base_url().to_owned(),
+                        api_url: emulator.api_url().to_owned(),
+                    },
+                    app_name: "runway-local".into(),
+                    token_command: "the token runway local printed at start".into(),
+                },
+                Arc::new(store),
+                Arc::new(runway_app_setup::GitHubConversion::new(options)),
+            );
+            webhook_app = webhook_app.merge(crate::setup::router(service));
+        }
         if in_process && let Some(emulator) = &emulator {
             emulator.set_webhook_receiver(Some(webhook_app.clone()));
         }
@@ -469,6 +518,9 @@ impl LocalSystem {
             });
         }
 
+        let emulator_setup_url = emulator
+            .as_ref()
+            .map(|_| format!("{setup_url}?token={setup_token}"));
         info!(%webhook_url, %sfn_url, %console_url, "runway local started");
         let schedule = config.reaper.clone();
         let repositories = match &config.github {
@@ -487,6 +539,7 @@ impl LocalSystem {
             secret,
             secret_source,
             webhook_url,
+            setup_url: emulator_setup_url,
             sfn_url,
             console_url,
             machine_arn: machine.arn,
@@ -561,6 +614,12 @@ impl LocalSystem {
     /// The Kubernetes emulator standing in for the EKS pools' clusters, when there are any.
     pub fn kube_emulator(&self) -> Option<&runway_kube_emulator::KubeEmulatorHandle> {
         self.kube.as_ref()
+    }
+
+    /// The setup page with its token (`http://127.0.0.1:PORT/setup?token=...`): it makes a
+    /// GitHub App on the emulator and moves runway to it. `None` with a real GitHub App.
+    pub fn setup_url(&self) -> Option<&str> {
+        self.setup_url.as_deref()
     }
 
     /// `http://127.0.0.1:PORT/webhook`.
