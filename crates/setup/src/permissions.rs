@@ -178,8 +178,9 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
             TERMINATE,
             ECS_LAUNCH,
             ECS_TERMINATE,
+            EKS,
         ]),
-        Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE]),
+        Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE, EKS]),
         Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
         Step::Route | Step::Admit | Step::CheckRunner => {}
     }
@@ -207,6 +208,7 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
         SECRETS,
         TERMINATE,
         ECS_TERMINATE,
+        EKS,
         CALLBACKS,
         DESCRIBE_EXECUTIONS,
         LIST_EXECUTIONS,
