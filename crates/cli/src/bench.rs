@@ -27,8 +27,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Time launches through a real provider instead (`ec2` or `ecs`), on the AWS API given by
-    /// --aws-endpoint (moto on this machine): webhook → launch call → launched.
+    /// Time launches through a real provider instead (`ec2`, `ecs` or `eks`), on the AWS API
+    /// given by --aws-endpoint (moto on this machine; EKS pods go to runway's Kubernetes
+    /// emulator): webhook → launch call → launched.
     #[arg(long)]
     provider: Option<BenchProvider>,
     /// The AWS API for --provider.

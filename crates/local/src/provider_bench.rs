@@ -1,13 +1,15 @@
-//! `runway bench --provider ec2|ecs`: webhook → launch with a real provider, on an AWS API on
-//! this machine (moto).
+//! `runway bench --provider ec2|ecs|eks`: webhook → launch with a real provider, on an AWS API
+//! on this machine (moto), and for EKS runway's Kubernetes emulator.
 //!
 //! The same path as [`crate::bench`]'s webhook → launch figure (signed webhook, intake,
 //! execution, Route, Admit, JIT config, Provision), with the pool's real EC2 or ECS provider
 //! behind it, so the figure also says what the provider's own calls cost: writing the JIT
 //! config to SSM and `RunInstances` or `RunTask` (and, for ECS, finding the pool's task
-//! definition on the first launch). Nothing boots on moto, so each runner starts in this
-//! process the moment its launch is asked for, as an instance or task that booted at once
-//! would, and every execution runs to its end: teardown terminates what was launched.
+//! definition on the first launch); for EKS, `DescribeCluster` (once, then remembered) and
+//! creating the runner's Secret and Pod over HTTPS. Nothing boots on moto, so each runner
+//! starts in this process the moment its launch is asked for, as an instance, task or pod
+//! that booted at once would (the emulator's pods run `true`, so no second runner takes the
+//! JIT config), and every execution runs to its end: teardown terminates what was launched.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ const WARM_UP_JOBS: usize = 3;
 pub enum BenchProvider {
     Ec2,
     Ecs,
+    Eks,
 }
 
 impl BenchProvider {
@@ -49,6 +52,21 @@ impl BenchProvider {
                 "image = \"ghcr.io/actions/actions-runner:latest\"\nmarket = \"spot\"\n\
                  provider = { kind = \"ecs\", cpu = 1024, memory = 2048 }"
             }
+            // `runway local` makes the cluster in moto and serves its Kubernetes API.
+            BenchProvider::Eks => {
+                "image = \"ghcr.io/actions/actions-runner:latest\"\n\
+                 provider = { kind = \"eks\", cluster = \"runway-bench\", \
+                 namespace = \"runners\", cpu = \"1\", memory = \"2Gi\" }"
+            }
+        }
+    }
+
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            BenchProvider::Ec2 => "EC2",
+            BenchProvider::Ecs => "ECS",
+            BenchProvider::Eks => "EKS",
         }
     }
 }
@@ -60,8 +78,9 @@ impl std::str::FromStr for BenchProvider {
         match text {
             "ec2" => Ok(BenchProvider::Ec2),
             "ecs" => Ok(BenchProvider::Ecs),
+            "eks" => Ok(BenchProvider::Eks),
             other => Err(format!(
-                "{other:?} is not a provider the bench can time: ec2 or ecs"
+                "{other:?} is not a provider the bench can time: ec2, ecs or eks"
             )),
         }
     }
@@ -87,18 +106,19 @@ pub struct ProviderBenchReport {
     pub provider: BenchProvider,
     /// From the emulator queueing a job to the job flow calling the provider's `launch`.
     pub webhook_to_launch_call: LatencyReport,
-    /// From that call to the provider's answer (its SSM and EC2 or ECS calls).
+    /// From that call to the provider's answer (its SSM and EC2 or ECS calls, or its
+    /// Kubernetes calls).
     pub launch_call_to_launched: LatencyReport,
     /// From the emulator queueing a job to the provider's answer.
     pub webhook_to_launched: LatencyReport,
+    /// Runners the provider still listed as its own once every execution had ended
+    /// (instances, tasks or pods that teardown did not stop): 0.
+    pub runners_left: usize,
 }
 
 impl std::fmt::Display for ProviderBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let provider = match self.provider {
-            BenchProvider::Ec2 => "EC2",
-            BenchProvider::Ecs => "ECS",
-        };
+        let provider = self.provider.label();
         for (what, report) in [
             ("webhook → launch call", &self.webhook_to_launch_call),
             ("launch call → launched", &self.launch_call_to_launched),
@@ -111,7 +131,11 @@ impl std::fmt::Display for ProviderBenchReport {
                 report.samples, report.p50_ms, report.p95_ms, report.p99_ms, report.max_ms
             )?;
         }
-        Ok(())
+        writeln!(
+            f,
+            "{provider} runners left running after the last execution ended: {}",
+            self.runners_left
+        )
     }
 }
 
@@ -221,6 +245,8 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
                 })
             }
         })),
+        // A pod's runner is the one started in this process at launch.
+        pod_command: Some(vec!["true".to_owned()]),
         ..Supplied::default()
     };
     let system = LocalSystem::start_with(config, supplied).await?;
@@ -272,6 +298,15 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
     )
     .await;
     let (left, waiting) = unfinished(&system);
+    let runners_left = match system.providers().get(POOL) {
+        Some(provider) => provider.owned().await.map_err(|error| {
+            BenchError::Local(crate::system::setup(format!(
+                "the bench could not list what its provider still runs: {error}"
+            )))
+        })?,
+        None => Vec::new(),
+    }
+    .len();
     system.shutdown().await;
     if !finished {
         return Err(BenchError::Unfinished {
@@ -286,5 +321,6 @@ pub async fn measure(options: &ProviderBenchOptions) -> Result<ProviderBenchRepo
         webhook_to_launch_call: latency_report(to_call),
         launch_call_to_launched: latency_report(to_return),
         webhook_to_launched: latency_report(total),
+        runners_left,
     })
 }

@@ -72,15 +72,16 @@ async fn a_small_bench_runs_every_job_through_the_machine() {
     assert!(report.to_string().contains("executions ended after: half"));
 }
 
-/// `runway bench --provider`: launches through the real EC2 and ECS providers on moto, every
-/// execution run to its end, and what was launched stopped by teardown.
+/// `runway bench --provider`: launches through the real EC2, ECS and EKS providers on moto
+/// (EKS pods on the Kubernetes emulator), every execution run to its end, and what was
+/// launched stopped by teardown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_provider_bench_times_real_ec2_and_ecs_launches_and_leaves_nothing_running() {
+async fn the_provider_bench_times_real_ec2_ecs_and_eks_launches_and_leaves_nothing_running() {
     use runway_local::provider_bench::{self, BenchProvider, ProviderBenchOptions};
 
     let moto = runway_testkit::MotoServer::start().expect("moto starts (run scripts/setup.sh)");
     let aws = moto.sdk_config().await;
-    for provider in [BenchProvider::Ec2, BenchProvider::Ecs] {
+    for provider in [BenchProvider::Ec2, BenchProvider::Ecs, BenchProvider::Eks] {
         let report = provider_bench::measure(&ProviderBenchOptions {
             provider,
             samples: 4,
@@ -102,6 +103,9 @@ async fn the_provider_bench_times_real_ec2_and_ecs_launches_and_leaves_nothing_r
             report.webhook_to_launched.p50_ms >= report.webhook_to_launch_call.p50_ms,
             "{report:?}"
         );
+        // Teardown stopped every instance, task or pod (for EKS, its secret too: the
+        // provider lists a runner while either is left).
+        assert_eq!(report.runners_left, 0, "{provider:?}: {report:?}");
     }
 
     // Seven launches of each (three to warm up), none left running.
