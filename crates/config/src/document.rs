@@ -240,17 +240,32 @@ impl Document {
         &self,
         defaults: &Ec2Defaults,
     ) -> Result<BTreeMap<String, Ec2PoolConfig>, ConfigError> {
+        self.pools_of_kind(|index, pool, settings| match settings {
+            ProviderSettings::Ec2(settings) => Some(
+                ec2_pool_config(index, pool, settings, defaults).map_err(|problem| vec![problem]),
+            ),
+            _ => None,
+        })
+    }
+
+    /// What `build` makes of each pool it takes (`None`: not its kind), by pool name; every
+    /// pool's problems together when any has one.
+    fn pools_of_kind<C>(
+        &self,
+        mut build: impl FnMut(usize, &PoolConfig, &ProviderSettings) -> Option<Result<C, Vec<Problem>>>,
+    ) -> Result<BTreeMap<String, C>, ConfigError> {
         let mut pools = BTreeMap::new();
         let mut problems = Vec::new();
         for (index, pool) in self.flow.pools.iter().enumerate() {
-            let Some(ProviderSettings::Ec2(settings)) = self.providers.get(&pool.name) else {
+            let Some(settings) = self.providers.get(&pool.name) else {
                 continue;
             };
-            match ec2_pool_config(index, pool, settings, defaults) {
-                Ok(config) => {
+            match build(index, pool, settings) {
+                Some(Ok(config)) => {
                     pools.insert(pool.name.clone(), config);
                 }
-                Err(problem) => problems.push(problem),
+                Some(Err(found)) => problems.extend(found),
+                None => {}
             }
         }
         if problems.is_empty() {
@@ -267,46 +282,20 @@ impl Document {
         &self,
         defaults: &EcsDefaults,
     ) -> Result<BTreeMap<String, EcsPoolConfig>, ConfigError> {
-        let mut pools = BTreeMap::new();
-        let mut problems = Vec::new();
-        for (index, pool) in self.flow.pools.iter().enumerate() {
-            let Some(ProviderSettings::Ecs(settings)) = self.providers.get(&pool.name) else {
-                continue;
-            };
-            match ecs_pool_config(index, pool, settings, defaults) {
-                Ok(config) => {
-                    pools.insert(pool.name.clone(), config);
-                }
-                Err(found) => problems.extend(found),
+        self.pools_of_kind(|index, pool, settings| match settings {
+            ProviderSettings::Ecs(settings) => {
+                Some(ecs_pool_config(index, pool, settings, defaults))
             }
-        }
-        if problems.is_empty() {
-            Ok(pools)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+            _ => None,
+        })
     }
 
     /// The provider settings of every EKS pool of `stack`.
     pub fn eks_pools(&self, stack: &str) -> Result<BTreeMap<String, EksPoolConfig>, ConfigError> {
-        let mut pools = BTreeMap::new();
-        let mut problems = Vec::new();
-        for (index, pool) in self.flow.pools.iter().enumerate() {
-            let Some(ProviderSettings::Eks(settings)) = self.providers.get(&pool.name) else {
-                continue;
-            };
-            match eks_pool_config(index, pool, settings, stack) {
-                Ok(config) => {
-                    pools.insert(pool.name.clone(), config);
-                }
-                Err(found) => problems.extend(found),
-            }
-        }
-        if problems.is_empty() {
-            Ok(pools)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        self.pools_of_kind(|index, pool, settings| match settings {
+            ProviderSettings::Eks(settings) => Some(eks_pool_config(index, pool, settings, stack)),
+            _ => None,
+        })
     }
 
     /// The task definitions the stack registers for `pools` (what [`Document::ecs_pools`]
