@@ -404,6 +404,14 @@ impl StepFunctions {
         Ok(events)
     }
 
+    /// How many events an execution's history holds, without copying them: what a caller
+    /// watching for progress compares.
+    pub fn history_length(&self, arn: &str) -> Result<usize, ServiceError> {
+        let record = self.execution(arn)?;
+        let length = lock(&record.shared.history).len();
+        Ok(length)
+    }
+
     /// Stops a running execution: it ends ABORTED. Returns the stop date.
     pub fn stop_execution(
         &self,

@@ -114,6 +114,14 @@ async fn executions_run_and_are_described_listed_and_recorded() {
         .get_execution_history(&started.execution_arn, true)
         .unwrap();
     assert_eq!(reversed.first().unwrap().event_type, "ExecutionSucceeded");
+    assert_eq!(
+        sfn.history_length(&started.execution_arn).unwrap(),
+        history.len()
+    );
+    assert!(
+        sfn.history_length("arn:aws:states:us-east-1:123456789012:execution:x:none")
+            .is_err()
+    );
 }
 
 #[tokio::test(start_paused = true)]

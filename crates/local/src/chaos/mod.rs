@@ -524,10 +524,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     }
     let _ = github_driver.await;
     // A task that met the last burst waits out its retry (at most half a minute) and ends.
-    let until = Instant::now() + options.settle;
-    while !system.is_idle() && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    system.wait_until_idle(options.settle).await;
     for _ in 0..options.final_passes {
         tokio::time::sleep(options.reaper_grace + Duration::from_secs(1)).await;
         let pass = sweeper.pass().await;
@@ -554,10 +551,7 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
             break;
         }
         // What the reaper restarted runs to its end (bounded).
-        let until = Instant::now() + Duration::from_secs(60);
-        while !system.is_idle() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        system.wait_until_idle(Duration::from_secs(60)).await;
     }
     let _ = stop_tx.send(true);
     let _ = sampler.await;
@@ -698,8 +692,8 @@ impl Movement {
             .map(|e| {
                 system
                     .service()
-                    .get_execution_history(&e.execution_arn, false)
-                    .map_or(0, |history| history.len())
+                    .history_length(&e.execution_arn)
+                    .unwrap_or(0)
             })
             .sum();
         let jobs_completed = system.emulator().map_or(0, |emulator| {
