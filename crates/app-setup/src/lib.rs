@@ -27,7 +27,9 @@ pub use manifest::{GitHubSite, Owner, RunnerScope, app_manifest};
 pub use service::{
     GitHubConversion, ManifestConversion, SetupConfig, SetupRequest, SetupResponse, SetupService,
 };
-pub use store::{MemorySetupStore, SetupStore, StoreError, StoredApp, TokenState, new_token};
+pub use store::{
+    MemorySetupStore, SetupStore, StoreError, StoredApp, TokenState, already_stored, new_token,
+};
 
 /// The setup page.
 pub const SETUP_PATH: &str = "/setup";

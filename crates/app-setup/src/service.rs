@@ -195,7 +195,13 @@ impl SetupService {
             Ok(token) => token,
             Err(response) => return response,
         };
-        match form::value(query, "token").filter(|given| !given.is_empty()) {
+        // The token, or the whole document the token command prints.
+        let given =
+            form::value(query, "token").map(|given| match TokenState::from_json(given.trim()) {
+                Ok(TokenState::Pending(inside)) => inside,
+                _ => given,
+            });
+        match given.filter(|given| !given.is_empty()) {
             None => SetupResponse::page(200, page::ask_token(&self.config.token_command)),
             Some(given) if same(given.trim(), &token) => SetupResponse::page(
                 200,
@@ -332,6 +338,19 @@ impl SetupService {
         };
         if let Err(error) = self.store.save_app(&app).await {
             warn!(%error, app_id = app.app_id, "the new App's credentials could not be stored");
+            if let StoreError::Conflict(reason) = &error {
+                return SetupResponse::page(
+                    409,
+                    page::problem(
+                        "runway is set up with another App",
+                        &format!(
+                            "{reason}. GitHub made the App {} but runway did not keep it: \
+                             delete it in GitHub. runway works with the App stored first.",
+                            app.slug
+                        ),
+                    ),
+                );
+            }
             return SetupResponse::page(
                 503,
                 page::problem(

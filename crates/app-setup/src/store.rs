@@ -127,6 +127,10 @@ pub enum StoreError {
     Malformed(String),
     #[error("the setup store is not reachable: {0}")]
     Unavailable(String),
+    /// Another setup stored its App first (two callbacks at once, or a setup done already):
+    /// this App was not kept.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Where the token and the App live.
@@ -135,8 +139,16 @@ pub trait SetupStore: Send + Sync {
     async fn token(&self) -> Result<TokenState, StoreError>;
     /// The App, once set up.
     async fn app(&self) -> Result<Option<StoredApp>, StoreError>;
+    /// Stores `app` only while no App is stored: of two setups completing at once, exactly
+    /// one is kept and the other gets [`StoreError::Conflict`]. This is the setup's claim.
     async fn save_app(&self, app: &StoredApp) -> Result<(), StoreError>;
+    /// Marks the token spent (after the App is stored); spending a spent token is no change.
     async fn spend_token(&self) -> Result<(), StoreError>;
+}
+
+/// The conflict of an App stored while another was.
+pub fn already_stored() -> StoreError {
+    StoreError::Conflict("another GitHub App was stored first (a setup completed meanwhile)".into())
 }
 
 /// The store of `runway local` and the tests: in memory.
@@ -171,7 +183,11 @@ impl SetupStore for MemorySetupStore {
     }
 
     async fn save_app(&self, app: &StoredApp) -> Result<(), StoreError> {
-        self.lock().1 = Some(app.clone());
+        let mut inner = self.lock();
+        if inner.1.is_some() {
+            return Err(already_stored());
+        }
+        inner.1 = Some(app.clone());
         Ok(())
     }
 
@@ -238,5 +254,27 @@ mod tests {
             "https://github.com/apps/runway/installations/new"
         );
         assert_eq!(new_token().len(), 32);
+    }
+
+    #[tokio::test]
+    async fn the_first_app_stored_is_kept() {
+        let store = MemorySetupStore::new("tok");
+        let app = |id: u64| StoredApp {
+            app_id: id,
+            slug: format!("runway-{id}"),
+            html_url: "https://github.com/apps/runway".into(),
+            api_url: "https://api.github.com".into(),
+            private_key: "key".into(),
+            webhook_secret: "whsec".into(),
+        };
+        store.save_app(&app(1)).await.unwrap();
+        assert!(matches!(
+            store.save_app(&app(2)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.app().await.unwrap().unwrap().app_id, 1);
+        store.spend_token().await.unwrap();
+        store.spend_token().await.unwrap();
+        assert_eq!(store.token().await.unwrap(), TokenState::Spent);
     }
 }

@@ -54,8 +54,9 @@ impl LocalSetupStore {
         }
     }
 
-    /// runway on `app`: every installation of it served, found by each job's owner.
-    fn switch_to(&self, app: &StoredApp) -> Result<(), StoreError> {
+    /// What runway on `app` is made of (every installation of it served, found by each
+    /// job's owner), checked before the App is stored.
+    fn prepare(&self, app: &StoredApp) -> Result<(RestGitHub, WebhookSecrets), StoreError> {
         let refused = |what: &str, error: String| {
             StoreError::Unavailable(format!("the new App's {what} is not usable: {error}"))
         };
@@ -72,10 +73,7 @@ impl LocalSetupStore {
         .map_err(|error| refused("API URL", error.to_string()))?;
         let secrets = WebhookSecrets::new(app.webhook_secret.as_bytes().to_vec())
             .map_err(|error| refused("webhook secret", error.to_string()))?;
-        self.github.set(Arc::new(github));
-        self.slot.set((self.make_intake)(secrets));
-        info!(app_id = app.app_id, slug = %app.slug, "runway now acts as the new GitHub App");
-        Ok(())
+        Ok((github, secrets))
     }
 }
 
@@ -90,8 +88,13 @@ impl SetupStore for LocalSetupStore {
     }
 
     async fn save_app(&self, app: &StoredApp) -> Result<(), StoreError> {
-        self.switch_to(app)?;
-        self.memory.save_app(app).await
+        let (github, secrets) = self.prepare(app)?;
+        // Stored first: an App that loses to another setup is not switched to.
+        self.memory.save_app(app).await?;
+        self.github.set(Arc::new(github));
+        self.slot.set((self.make_intake)(secrets));
+        info!(app_id = app.app_id, slug = %app.slug, "runway now acts as the new GitHub App");
+        Ok(())
     }
 
     async fn spend_token(&self) -> Result<(), StoreError> {

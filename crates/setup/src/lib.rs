@@ -20,20 +20,26 @@
 //! change, with no new layer. GitHub credentials and the webhook secret are SSM SecureStrings
 //! or, when their location is a secret's ARN, Secrets Manager secrets ([`read_credential`]).
 
+mod app_secret;
 pub mod permissions;
 mod policy_source;
 pub mod reaper;
 mod secrets;
 mod settings;
+mod setup_page;
+mod setup_store;
 mod webhook;
 mod wiring;
 
+pub use app_secret::{APP_SECRET_TTL, AppIntake, AppSecret, IntakeMaker, SetupAppGitHub};
 pub use policy_source::{PolicyLocation, PolicyObjects, S3PolicyObject, default_cache_dir};
 pub use secrets::{is_secret_arn, read_credential, read_secret};
 pub use settings::*;
+pub use setup_page::{SETUP_TOKEN_SECRET_ENV, SetupPageSettings, SetupPages};
+pub use setup_store::{SecretsManagerSetupStore, successor_version};
 pub use webhook::{
-    JOB_STATE_MACHINE_ENV, WEBHOOK_SECRET_PARAMETER_ENV, WebhookSecretSource, WebhookSettings,
-    build_intake, webhook_secrets,
+    JOB_STATE_MACHINE_ENV, WEBHOOK_SECRET_PARAMETER_ENV, Webhook, WebhookSecretSource,
+    WebhookSettings, build_intake, build_webhook, build_webhook_with, webhook_secrets,
 };
 pub use wiring::{build_flow, load_aws_config, load_document, policy_engine, read_parameter};
 

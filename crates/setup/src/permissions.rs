@@ -27,6 +27,14 @@ pub const SETTINGS: &[&str] = &["ssm:GetParameter"];
 /// a secret's ARN. The template grants it only then, on those secrets only.
 pub const SECRETS: &[&str] = &["secretsmanager:GetSecretValue"];
 
+/// The setup pages' store (`crate::SecretsManagerSetupStore`): the token secret and the App
+/// secret read, and written as new versions. Only the setup function is granted it, on
+/// those two secrets only; the other functions read the App secret through [`SECRETS`].
+pub const SETUP_STORE: &[&str] = &[
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+];
+
 /// Fetching policy modules from S3 by version (`crate::PolicyObjects`), when a policy's
 /// location is an S3 object. The template grants it only then, on those objects only.
 pub const POLICY_OBJECTS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
@@ -147,6 +155,7 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("ecs", "stop_task") => &["ecs:StopTask"],
         ("eks", "describe_cluster") => &["eks:DescribeCluster"],
         ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
+        ("secretsmanager", "put_secret_value") => &["secretsmanager:PutSecretValue"],
         // Reading a given version needs GetObjectVersion.
         ("s3", "get_object") => &["s3:GetObject", "s3:GetObjectVersion"],
         // A multipart upload is authorised part by part as PutObject.
@@ -225,4 +234,10 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
 /// credentials).
 pub fn runner_cache_actions() -> BTreeSet<&'static str> {
     RUNNER_CACHE_WRITE.iter().copied().collect()
+}
+
+/// Every action the setup function calls: the setup store's two secrets, nothing else (the
+/// manifest conversion is a call to GitHub).
+pub fn setup_actions() -> BTreeSet<&'static str> {
+    SETUP_STORE.iter().copied().collect()
 }

@@ -93,8 +93,7 @@ pub async fn build_reaper(
         settings.table.clone(),
         clock.clone(),
     ));
-    let github: Arc<dyn GitHub> =
-        Arc::new(crate::wiring::github(settings, aws, clock.clone()).await?);
+    let github: Arc<dyn GitHub> = crate::wiring::github(settings, aws, clock.clone()).await?;
     let providers = crate::wiring::runner_providers(settings, &document, aws, &ssm, &clock)?;
     let sfn = aws_sdk_sfn::Client::new(aws);
     // Releasing a slot needs no policy: the job flow is built without them.

@@ -33,6 +33,10 @@ pub const GITHUB_INSTALLATION_ID_ENV: &str = "RUNWAY_GITHUB_INSTALLATION_ID";
 /// any partition), otherwise the name of an SSM SecureString (`/runway/github/private-key`).
 /// The same rule holds for the webhook secret's location (see [`CredentialSource::from_location`]).
 pub const GITHUB_CREDENTIAL_PARAMETER_ENV: &str = "RUNWAY_GITHUB_CREDENTIAL_PARAMETER";
+/// The Secrets Manager secret the setup page stores the GitHub App in (`{"status":"pending"}`
+/// until set up). Read only when no App id, credential or token is given: explicit settings
+/// take precedence.
+pub const GITHUB_APP_SECRET_ENV: &str = "RUNWAY_GITHUB_APP_SECRET";
 /// The App's private key itself (for `sam local invoke`; prefer the parameter).
 pub const GITHUB_PRIVATE_KEY_ENV: &str = "RUNWAY_GITHUB_PRIVATE_KEY";
 /// A token itself (for `sam local invoke`; prefer the parameter).
@@ -138,6 +142,10 @@ pub enum GitHubAuth {
         private_key: CredentialSource,
     },
     Token(CredentialSource),
+    /// The App the setup page made, read from this secret (its ARN) while the functions run.
+    SetupApp {
+        secret: String,
+    },
 }
 
 /// Settings for the runner instances of pools that do not set them.
@@ -241,7 +249,8 @@ impl StackSettings {
                 (None, None) => Err(SetupError::Settings(format!(
                     "no GitHub credential: set {GITHUB_CREDENTIAL_PARAMETER_ENV} to the SSM \
                      SecureString holding it or to the ARN of a Secrets Manager secret holding \
-                     it (or {value_env} to the value itself)"
+                     it (or {value_env} to the value itself), or {GITHUB_APP_SECRET_ENV} to \
+                     the secret the setup page stores the App in"
                 ))),
             }
         };
@@ -267,7 +276,14 @@ impl StackSettings {
                     private_key: credential(GITHUB_PRIVATE_KEY_ENV)?,
                 }
             }
-            None => GitHubAuth::Token(credential(GITHUB_TOKEN_ENV)?),
+            None => match (
+                get(GITHUB_TOKEN_ENV),
+                get(GITHUB_CREDENTIAL_PARAMETER_ENV),
+                get(GITHUB_APP_SECRET_ENV),
+            ) {
+                (None, None, Some(secret)) => GitHubAuth::SetupApp { secret },
+                _ => GitHubAuth::Token(credential(GITHUB_TOKEN_ENV)?),
+            },
         };
         let list = |name: &str| -> Vec<String> {
             get(name)
@@ -884,6 +900,42 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn the_setup_app_serves_when_nothing_explicit_is_given() {
+        let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:runway-app-AbCdEf";
+        let read = settings(&[
+            (TABLE_ENV, "t"),
+            (CONFIG_ENV, "{}"),
+            (GITHUB_APP_SECRET_ENV, secret),
+        ])
+        .unwrap();
+        assert_eq!(
+            read.github,
+            GitHubAuth::SetupApp {
+                secret: secret.into()
+            }
+        );
+        // A token or an App given explicitly takes precedence.
+        let read = settings(&[
+            (TABLE_ENV, "t"),
+            (CONFIG_ENV, "{}"),
+            (GITHUB_APP_SECRET_ENV, secret),
+            (GITHUB_CREDENTIAL_PARAMETER_ENV, "/runway/github/token"),
+        ])
+        .unwrap();
+        assert!(matches!(read.github, GitHubAuth::Token(_)), "{read:?}");
+        let read = settings(&[
+            (TABLE_ENV, "t"),
+            (CONFIG_ENV, "{}"),
+            (GITHUB_APP_SECRET_ENV, secret),
+            (GITHUB_APP_ID_ENV, "7"),
+            (GITHUB_INSTALLATION_ID_ENV, "8"),
+            (GITHUB_CREDENTIAL_PARAMETER_ENV, "/runway/github/key"),
+        ])
+        .unwrap();
+        assert!(matches!(read.github, GitHubAuth::App { .. }), "{read:?}");
     }
 
     #[test]

@@ -14,15 +14,17 @@ use runway_clock::SystemClock;
 use runway_jobflow::{JobEventRelay, SfnCallbacks};
 use runway_store::DynamoStore;
 use runway_webhook::{
-    InstallationFilter, Intake, IntakeConfig, SfnExecutionStarter, WebhookSecrets,
-    parse_installation_ids,
+    Delivery, InstallationFilter, Intake, IntakeConfig, IntakeResponse, SfnExecutionStarter,
+    WebhookSecrets, parse_installation_ids,
 };
 use tracing::info;
 
 use crate::SetupError;
+use crate::app_secret::{AppIntake, AppSecret, IntakeMaker};
 use crate::secrets::credential_value;
 use crate::settings::{
-    CredentialSource, GITHUB_APP_ID_ENV, GITHUB_INSTALLATION_ID_ENV, TABLE_ENV, setting,
+    CredentialSource, GITHUB_APP_ID_ENV, GITHUB_APP_SECRET_ENV, GITHUB_INSTALLATION_ID_ENV,
+    TABLE_ENV, setting,
 };
 
 /// The job state machine the webhook starts executions of (required).
@@ -44,12 +46,16 @@ pub enum WebhookSecretSource {
         current: String,
         previous: Option<String>,
     },
+    /// The webhook secret of the App the setup page made, in this secret (its ARN); until
+    /// setup, deliveries are answered 503 `not_set_up`.
+    SetupApp(String),
 }
 
 impl fmt::Debug for WebhookSecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WebhookSecretSource::Stored(source) => f.debug_tuple("Stored").field(source).finish(),
+            WebhookSecretSource::SetupApp(arn) => f.debug_tuple("SetupApp").field(arn).finish(),
             WebhookSecretSource::Given { previous, .. } => f
                 .debug_struct("Given")
                 .field("current", &"[redacted]")
@@ -103,11 +109,15 @@ impl WebhookSettings {
                 Some(current) if !current.trim().is_empty() => {
                     WebhookSecretSource::Given { current, previous }
                 }
+                _ if get(GITHUB_APP_SECRET_ENV).is_some() => {
+                    WebhookSecretSource::SetupApp(get(GITHUB_APP_SECRET_ENV).unwrap_or_default())
+                }
                 _ => {
                     return Err(SetupError::Settings(format!(
                         "no webhook secret: set {WEBHOOK_SECRET_PARAMETER_ENV} to the SSM \
                          SecureString or the Secrets Manager secret ARN holding it (or {} to \
-                         the secret itself)",
+                         the secret itself), or {GITHUB_APP_SECRET_ENV} to the secret the setup \
+                         page stores the App in",
                         runway_webhook::env::SECRET_ENV
                     )));
                 }
@@ -149,6 +159,10 @@ pub async fn webhook_secrets(
                 SetupError::Settings(format!("the webhook secret at {stored:?}: {error}"))
             })
         }
+        WebhookSecretSource::SetupApp(arn) => Err(SetupError::Settings(format!(
+            "the webhook secret is the setup App's, in {arn}: it is read per delivery \
+             (build_webhook)"
+        ))),
         WebhookSecretSource::Given { current, previous } => {
             let given = |error: runway_webhook::SecretError| {
                 SetupError::Settings(format!("{}: {error}", runway_webhook::env::SECRET_ENV))
@@ -164,7 +178,8 @@ pub async fn webhook_secrets(
 
 /// The webhook intake on AWS: executions started on the job state machine, job events
 /// relayed through the store and the task callbacks. `lookup` gives the intake's own
-/// variables (the runner label, allow-lists, body limit, call budget).
+/// variables (the runner label, allow-lists, body limit, call budget). For the setup App's
+/// secret, use [`build_webhook`].
 pub async fn build_intake(
     settings: &WebhookSettings,
     aws: &SdkConfig,
@@ -172,24 +187,97 @@ pub async fn build_intake(
 ) -> Result<Intake, SetupError> {
     let secrets = webhook_secrets(aws, &settings.secret).await?;
     let rotating = secrets.is_rotating();
-    let mut config = IntakeConfig::with_secrets_from_lookup(secrets, lookup)
-        .map_err(|error| SetupError::Settings(error.to_string()))?;
-    config.installations = settings.installations.clone();
-    let sfn = aws_sdk_sfn::Client::new(aws);
-    let starter = SfnExecutionStarter::new(sfn.clone(), settings.state_machine_arn.clone());
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(aws),
-        settings.table.clone(),
-        SystemClock::shared(),
-    );
-    let relay = JobEventRelay::new(Arc::new(store), Arc::new(SfnCallbacks::new(sfn)));
+    let make = intake_maker(settings, aws, lookup)?;
     info!(
         table = %settings.table,
         installations = ?settings.installations,
         rotating,
         "webhook intake ready"
     );
-    Ok(Intake::new(config, Arc::new(starter)).with_job_events(Arc::new(relay)))
+    Ok(make(secrets))
+}
+
+/// What makes the intake for a webhook secret: the configuration read once, the secret given
+/// each time.
+fn intake_maker(
+    settings: &WebhookSettings,
+    aws: &SdkConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<IntakeMaker, SetupError> {
+    // Replaced by each secret given; the configuration around it is read here, once.
+    let placeholder = WebhookSecrets::new("placeholder")
+        .map_err(|error| SetupError::Settings(error.to_string()))?;
+    let mut config = IntakeConfig::with_secrets_from_lookup(placeholder, lookup)
+        .map_err(|error| SetupError::Settings(error.to_string()))?;
+    config.installations = settings.installations.clone();
+    let sfn = aws_sdk_sfn::Client::new(aws);
+    let starter = Arc::new(SfnExecutionStarter::new(
+        sfn.clone(),
+        settings.state_machine_arn.clone(),
+    ));
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        settings.table.clone(),
+        SystemClock::shared(),
+    );
+    let relay = Arc::new(JobEventRelay::new(
+        Arc::new(store),
+        Arc::new(SfnCallbacks::new(sfn)),
+    ));
+    Ok(Arc::new(move |secrets: WebhookSecrets| {
+        let mut config = config.clone();
+        config.secrets = secrets;
+        Intake::new(config, starter.clone()).with_job_events(relay.clone())
+    }))
+}
+
+/// The webhook: an intake with the configured secret, or, on the setup App's secret, one
+/// that answers 503 `not_set_up` until setup and then checks deliveries with the App's
+/// webhook secret.
+#[derive(Debug, Clone)]
+pub enum Webhook {
+    Ready(Intake),
+    SetupApp(AppIntake),
+}
+
+impl Webhook {
+    /// Handles a delivery; `setup_url` is where a pending setup is done.
+    pub async fn handle(&self, delivery: Delivery, setup_url: &str) -> IntakeResponse {
+        match self {
+            Webhook::Ready(intake) => intake.handle(delivery).await,
+            Webhook::SetupApp(intake) => intake.handle(delivery, setup_url).await,
+        }
+    }
+}
+
+/// The webhook from `settings` ([`build_intake`], or the setup App's [`AppIntake`]).
+pub async fn build_webhook(
+    settings: &WebhookSettings,
+    aws: &SdkConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Webhook, SetupError> {
+    build_webhook_with(settings, aws, lookup, crate::app_secret::APP_SECRET_TTL).await
+}
+
+/// [`build_webhook`] with the App secret trusted for `ttl`.
+pub async fn build_webhook_with(
+    settings: &WebhookSettings,
+    aws: &SdkConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    ttl: std::time::Duration,
+) -> Result<Webhook, SetupError> {
+    match &settings.secret {
+        WebhookSecretSource::SetupApp(arn) => {
+            let secret =
+                AppSecret::with_ttl(aws_sdk_secretsmanager::Client::new(aws), arn.clone(), ttl);
+            info!(secret = %arn, "webhook on the setup App's secret");
+            Ok(Webhook::SetupApp(AppIntake::new(
+                secret,
+                intake_maker(settings, aws, lookup)?,
+            )))
+        }
+        _ => Ok(Webhook::Ready(build_intake(settings, aws, lookup).await?)),
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use tracing::info;
 use runway_config::{Document, Host, ReadOptions};
 
 use crate::SetupError;
+use crate::app_secret::{AppSecret, SetupAppGitHub};
 use crate::policy_source::{PolicyLocation, PolicyObjects};
 use crate::secrets::credential_value;
 use crate::settings::{CONFIG_ENV, ConfigSource, GITHUB_CA_BUNDLE_ENV, GitHubAuth, StackSettings};
@@ -77,7 +78,7 @@ pub(crate) async fn github(
     settings: &StackSettings,
     aws: &SdkConfig,
     clock: SharedClock,
-) -> Result<RestGitHub, SetupError> {
+) -> Result<Arc<dyn GitHub>, SetupError> {
     let credentials = match &settings.github {
         GitHubAuth::App {
             app_id,
@@ -95,15 +96,35 @@ pub(crate) async fn github(
         GitHubAuth::Token(token) => {
             Credentials::Token(Secret::new(credential_value(aws, token).await?))
         }
+        GitHubAuth::SetupApp { secret } => {
+            // Read when called, not now: the function starts while setup is pending.
+            let secret = AppSecret::new(aws_sdk_secretsmanager::Client::new(aws), secret);
+            return Ok(Arc::new(SetupAppGitHub::new(
+                secret,
+                None,
+                clock,
+                github_options(settings)?,
+            )));
+        }
     };
+    let github = RestGitHub::with_options(
+        &settings.github_api_url,
+        credentials,
+        clock,
+        github_options(settings)?,
+    )
+    .map_err(|error| SetupError::GitHub(error.to_string()))?;
+    Ok(Arc::new(github))
+}
+
+fn github_options(settings: &StackSettings) -> Result<RestGitHubOptions, SetupError> {
     let mut options = RestGitHubOptions::default();
     if let Some(bundle) = &settings.github_ca_bundle {
         options = options
             .with_extra_ca_file(bundle)
             .map_err(|error| SetupError::GitHub(format!("{GITHUB_CA_BUNDLE_ENV}: {error}")))?;
     }
-    RestGitHub::with_options(&settings.github_api_url, credentials, clock, options)
-        .map_err(|error| SetupError::GitHub(error.to_string()))
+    Ok(options)
 }
 
 /// Loads a policy: a file (a `.wasm` component, or a `.cwasm` compiled ahead of time for this
@@ -195,7 +216,7 @@ pub async fn build_flow(settings: &StackSettings, aws: &SdkConfig) -> Result<Job
         settings.table.clone(),
         clock.clone(),
     );
-    let github: Arc<dyn GitHub> = Arc::new(github(settings, aws, clock.clone()).await?);
+    let github: Arc<dyn GitHub> = github(settings, aws, clock.clone()).await?;
 
     let providers = runner_providers(settings, &document, aws, &ssm, &clock)?;
 

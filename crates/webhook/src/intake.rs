@@ -71,7 +71,8 @@ pub enum Decision {
 pub struct IntakeResponse {
     #[serde(skip)]
     pub status: StatusCode,
-    /// `started`, `duplicate`, `forwarded`, `ignored`, `pong`, `rejected` or `not_set_up`.
+    /// `started`, `duplicate`, `forwarded`, `ignored`, `pong`, `rejected`, `not_set_up` or
+    /// `unavailable`.
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
@@ -95,6 +96,15 @@ impl IntakeResponse {
         IntakeResponse {
             reason: Some(format!("runway is not set up yet: open {setup_url}")),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_set_up")
+        }
+    }
+
+    /// The answer when what the intake needs (its stored secret) cannot be read now: 503,
+    /// nothing verified or started; GitHub's redelivery can bring the delivery again.
+    pub fn unavailable(reason: &str) -> Self {
+        IntakeResponse {
+            reason: Some(reason.to_owned()),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
     }
 

@@ -5,10 +5,13 @@
 //!   ([`runway_lambda_support::run_step`]);
 //! - `reap`: one reaper sweep per invocation ([`runway_lambda_support::reaper::run_reaper`]);
 //! - `runner-cache`: the runner cache bucket brought up to the latest runner release
-//!   ([`runway_lambda_support::runner_cache::run_runner_cache`]).
+//!   ([`runway_lambda_support::runner_cache::run_runner_cache`]);
+//! - `setup`: the setup pages, a GitHub App in two clicks ([`setup`]).
 //!
 //! Settings come from the environment: see each entry point and `runway_lambda_support`.
 
+mod origin;
+mod setup;
 mod webhook;
 
 use std::process::ExitCode;
@@ -30,6 +33,7 @@ async fn main() -> ExitCode {
         Handler::Step(step) => runway_lambda_support::run_step(step).await,
         Handler::Reap => runway_lambda_support::reaper::run_reaper().await,
         Handler::RunnerCache => runway_lambda_support::runner_cache::run_runner_cache().await,
+        Handler::Setup => setup::run().await,
     };
     // Setup failures end here: one JSON line saying what to fix (Lambda reports the exit as
     // an init error), rather than the error's debug form on stderr.

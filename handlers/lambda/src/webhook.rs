@@ -13,20 +13,25 @@
 //!   these installations (comma-separated) are taken;
 //! - `RUNWAY_RUNNER_LABEL`, `RUNWAY_ALLOWED_OWNERS`, `RUNWAY_ALLOWED_REPOSITORIES`,
 //!   `RUNWAY_WEBHOOK_MAX_BODY_BYTES`, `RUNWAY_WEBHOOK_CALL_TIMEOUT_MS`: see `runway_webhook::env`;
+//! - `RUNWAY_GITHUB_APP_SECRET`: with no webhook secret given, the App the setup page
+//!   stores: deliveries are answered 503 `not_set_up` (with the setup URL, from the request)
+//!   until it is set up, then checked with its webhook secret;
 //! - `RUST_LOG`: log filter (default `info`). Logs are JSON lines.
 //!
 //! The GitHub credential, the configuration document and the policies are not read here.
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use runway_lambda_support::{WebhookSettings, build_intake, load_aws_config};
-use runway_webhook::{Delivery, Intake, IntakeResponse};
+use runway_lambda_support::{Webhook, WebhookSettings, build_webhook, load_aws_config};
+use runway_webhook::{Delivery, IntakeResponse};
+
+use crate::origin::{origin, setup_url};
 
 /// The whole life of the webhook function: its intake, then one [`handle`] per request. A
 /// setup failure is returned (the runtime reports it as an init error).
 pub async fn run() -> Result<(), Error> {
     let settings = WebhookSettings::from_env()?;
     let aws = load_aws_config().await;
-    let intake = build_intake(&settings, &aws, &|name| std::env::var(name).ok()).await?;
+    let intake = build_webhook(&settings, &aws, &|name| std::env::var(name).ok()).await?;
     lambda_http::run(service_fn(move |request: Request| {
         let intake = intake.clone();
         async move { handle(&intake, request).await }
@@ -34,7 +39,8 @@ pub async fn run() -> Result<(), Error> {
     .await
 }
 
-async fn handle(intake: &Intake, request: Request) -> Result<Response<Body>, Error> {
+async fn handle(intake: &Webhook, request: Request) -> Result<Response<Body>, Error> {
+    let setup_url = setup_url(origin(&request).0.as_deref());
     let (parts, body) = request.into_parts();
     // lambda_http has already undone API Gateway's base64; these are the bytes GitHub signed.
     let body = match body {
@@ -44,10 +50,13 @@ async fn handle(intake: &Intake, request: Request) -> Result<Response<Body>, Err
         other => other.to_vec(),
     };
     let answer = intake
-        .handle(Delivery {
-            headers: parts.headers,
-            body: body.into(),
-        })
+        .handle(
+            Delivery {
+                headers: parts.headers,
+                body: body.into(),
+            },
+            &setup_url,
+        )
         .await;
     encode(&answer)
 }
@@ -62,10 +71,10 @@ fn encode(answer: &IntakeResponse) -> Result<Response<Body>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runway_webhook::{IntakeConfig, SfnExecutionStarter, WebhookSecrets, sign_with};
+    use runway_webhook::{Intake, IntakeConfig, SfnExecutionStarter, WebhookSecrets, sign_with};
     use std::sync::Arc;
 
-    fn intake() -> Intake {
+    fn intake() -> Webhook {
         // An endpoint nothing listens on: these tests never reach the engine.
         let config = aws_sdk_sfn::Config::builder()
             .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
@@ -73,10 +82,10 @@ mod tests {
             .endpoint_url("http://127.0.0.1:9")
             .build();
         let starter = SfnExecutionStarter::new(aws_sdk_sfn::Client::from_conf(config), "arn");
-        Intake::new(
+        Webhook::Ready(Intake::new(
             IntakeConfig::new(WebhookSecrets::new("s").unwrap()),
             Arc::new(starter),
-        )
+        ))
     }
 
     fn api_gateway_v2_event(body: &[u8], signature: &str, base64: bool) -> Request {

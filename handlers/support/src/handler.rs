@@ -27,6 +27,9 @@ pub enum Handler {
     Reap,
     /// The scheduled refresh of the runner cache bucket.
     RunnerCache,
+    /// The setup pages (`/setup`, `/setup/start`, `/setup/callback`): a GitHub App in two
+    /// clicks, stored in the stack's App secret.
+    Setup,
 }
 
 impl Handler {
@@ -34,7 +37,7 @@ impl Handler {
     pub fn all() -> impl Iterator<Item = Handler> {
         std::iter::once(Handler::Webhook)
             .chain(Step::ALL.into_iter().map(Handler::Step))
-            .chain([Handler::Reap, Handler::RunnerCache])
+            .chain([Handler::Reap, Handler::RunnerCache, Handler::Setup])
     }
 
     /// The `Handler` setting that selects this entry point.
@@ -44,6 +47,7 @@ impl Handler {
             Handler::Step(step) => step.name(),
             Handler::Reap => "reap",
             Handler::RunnerCache => "runner-cache",
+            Handler::Setup => "setup",
         }
     }
 
@@ -112,7 +116,7 @@ mod tests {
     #[test]
     fn every_entry_point_has_its_own_name_and_parses_back() {
         let handlers: Vec<Handler> = Handler::all().collect();
-        assert_eq!(handlers.len(), Step::ALL.len() + 3);
+        assert_eq!(handlers.len(), Step::ALL.len() + 4);
         let names: BTreeSet<&str> = handlers.iter().map(|handler| handler.name()).collect();
         assert_eq!(names.len(), handlers.len(), "names are unique");
         for handler in handlers {
@@ -122,6 +126,7 @@ mod tests {
         assert_eq!("route".parse(), Ok(Handler::Step(Step::Route)));
         assert_eq!("reap".parse(), Ok(Handler::Reap));
         assert_eq!("runner-cache".parse(), Ok(Handler::RunnerCache));
+        assert_eq!("setup".parse(), Ok(Handler::Setup));
     }
 
     #[test]
