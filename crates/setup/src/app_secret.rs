@@ -28,13 +28,18 @@ use crate::SetupError;
 /// How long a read of the App secret is trusted.
 pub const APP_SECRET_TTL: Duration = Duration::from_secs(30);
 
+/// The last read of the App secret: when, and what it said.
+type LastRead = Arc<Mutex<Option<(Instant, Option<StoredApp>)>>>;
+/// The client made for an App, kept while the App is the same.
+type ClientFor = Arc<Mutex<Option<(StoredApp, Arc<RestGitHub>)>>>;
+
 /// The App secret, read at most once per `ttl`.
 #[derive(Debug, Clone)]
 pub struct AppSecret {
     client: aws_sdk_secretsmanager::Client,
     arn: String,
     ttl: Duration,
-    cached: Arc<Mutex<Option<(Instant, Option<StoredApp>)>>>,
+    cached: LastRead,
 }
 
 impl AppSecret {
@@ -101,7 +106,7 @@ pub struct SetupAppGitHub {
     api_url_override: Option<String>,
     clock: SharedClock,
     options: RestGitHubOptions,
-    current: Arc<Mutex<Option<(StoredApp, Arc<RestGitHub>)>>>,
+    current: ClientFor,
 }
 
 impl std::fmt::Debug for SetupAppGitHub {

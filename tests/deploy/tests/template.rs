@@ -536,6 +536,10 @@ fn implied_actions(actions: &BTreeSet<String>) -> BTreeSet<String> {
     if actions.contains("ssm:GetParameter") || actions.contains("secretsmanager:GetSecretValue") {
         implied.insert("kms:Decrypt".to_owned());
     }
+    // Secrets Manager encrypts a new version under a customer key as the caller too.
+    if actions.contains("secretsmanager:PutSecretValue") {
+        implied.insert("kms:GenerateDataKey".to_owned());
+    }
     if actions.contains("ssm:PutParameter") {
         implied.extend(["kms:Encrypt".to_owned(), "kms:GenerateDataKey".to_owned()]);
     }
@@ -585,6 +589,7 @@ fn handler_actions(handler: Handler) -> BTreeSet<String> {
         }
         Handler::Step(step) => permissions::step_actions(step),
         Handler::RunnerCache => permissions::runner_cache_actions(),
+        Handler::Setup => permissions::setup_actions(),
     };
     let mut actions: BTreeSet<String> = actions.into_iter().map(str::to_owned).collect();
     actions.extend(implied_actions(&actions));
@@ -961,15 +966,16 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
         for entry in list(&read["Resource"]) {
             let text = entry.to_string();
-            for (parameter, secret) in [
-                ("GitHubCredentialParameter", "HasGitHubCredentialSecret"),
-                ("WebhookSecretParameter", "HasWebhookSecretArn"),
+            // Granted only when that parameter is named and no secret replaces it.
+            for (parameter, in_ssm) in [
+                ("GitHubCredentialParameter", "ReadsGitHubCredentialFromSsm"),
+                ("WebhookSecretParameter", "WebhookSecretInSsm"),
             ] {
                 if text.contains(&format!("${{{parameter}}}")) {
                     checked += 1;
-                    assert_eq!(entry["Fn::If"][0], secret, "{id}: {entry}");
+                    assert_eq!(entry["Fn::If"][0], in_ssm, "{id}: {entry}");
                     assert_eq!(
-                        entry["Fn::If"][1],
+                        entry["Fn::If"][2],
                         json!({"Ref": "AWS::NoValue"}),
                         "{id}: {entry}"
                     );
@@ -978,8 +984,9 @@ fn ssm_settings_are_granted_only_when_read_from_ssm() {
         }
     }
     assert!(
-        checked >= Handler::all().count() - 2,
-        "every function but the webhook and runner-cache reads its GitHub credential: {checked}"
+        checked >= Handler::all().count() - 3,
+        "every function but the webhook, runner-cache and setup reads its GitHub credential: \
+         {checked}"
     );
 }
 
@@ -996,7 +1003,24 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
             assert_eq!(statement_condition(function, "ReadSecrets"), None);
             continue;
         }
+        // Its own two secrets (the_setup_function_alone_writes_the_setup_secrets).
+        if id == "SetupFunction" {
+            continue;
+        }
         let webhook = id == "WebhookFunction";
+        // The setup App's secret, read only while no explicit credential is given.
+        let uses_setup_app = if webhook {
+            "WebhookUsesSetupApp"
+        } else {
+            "UsesSetupApp"
+        };
+        for sid in ["ReadAppSecret", "DecryptAppSecret"] {
+            assert_eq!(
+                statement_condition(function, sid),
+                Some(uses_setup_app),
+                "{id} {sid}"
+            );
+        }
         let secrets = if webhook {
             "HasWebhookSecretArn"
         } else {
@@ -1020,6 +1044,14 @@ fn secrets_and_policy_objects_are_granted_only_when_named() {
         }
         for statement in statements(function) {
             let actions = list(&statement["Action"]);
+            if statement["Sid"] == "ReadAppSecret" {
+                assert_eq!(
+                    statement["Resource"],
+                    json!({"Ref": "GitHubAppSecret"}),
+                    "{id}"
+                );
+                continue;
+            }
             if actions.contains(&&json!("secretsmanager:GetSecretValue")) {
                 checked += 1;
                 let mut named: Vec<&Value> = list(&statement["Resource"])
@@ -1156,9 +1188,12 @@ fn the_webhook_role_reads_its_secret_and_never_the_github_credential_or_a_policy
         })
         .map(|statement| statement["Resource"].to_string())
         .collect();
-    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert_eq!(reads.len(), 3, "{reads:?}");
     assert!(reads[0].contains("${WebhookSecretParameter}"), "{reads:?}");
     assert_eq!(reads[1], json!({"Ref": "WebhookSecretArn"}).to_string());
+    // With no webhook secret given: the setup App's (which holds its key too; give
+    // WebhookSecretParameter or WebhookSecretArn to keep the webhook from it).
+    assert_eq!(reads[2], json!({"Ref": "GitHubAppSecret"}).to_string());
     assert_eq!(
         granted_actions(webhook),
         handler_actions(Handler::Webhook),
@@ -1565,9 +1600,11 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
         // Secrets Manager may decrypt credentials kept there (only when the stack names such
         // a secret: see secrets_and_policy_objects_are_granted_only_when_named).
         let via = &statement["Condition"]["StringEquals"]["kms:ViaService"];
+        let secrets_sids = ["DecryptSecrets", "DecryptAppSecret", "SetupSecretsKey"];
         assert!(
             *via == via_ssm
-                || (statement["Sid"] == "DecryptSecrets" && *via == via_secrets_manager),
+                || (secrets_sids.contains(&statement["Sid"].as_str().unwrap_or_default())
+                    && *via == via_secrets_manager),
             "{id}: only through SSM (or Secrets Manager for its secrets), not {via}"
         );
     }
@@ -2575,4 +2612,121 @@ fn public_image_parameters_are_the_only_ones_provision_reads_besides_its_setting
         resolve["Resource"],
         json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*"})
     );
+}
+
+/// The setup pages on the stack: their three routes on the webhook's API, the token generated
+/// at deploy as the token document and the App secret pending, both under the stack's key;
+/// only the setup function writes them (new versions, no other action), and the outputs say
+/// where the page is and how to read the token.
+#[test]
+fn the_setup_function_alone_writes_the_setup_secrets() {
+    let template = template();
+    let setup = template.resource("SetupFunction").unwrap();
+    assert_eq!(handler_of("SetupFunction", setup), Handler::Setup);
+    let mut routes: Vec<(String, String)> = setup["Properties"]["Events"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|event| {
+            assert_eq!(event["Type"], "HttpApi");
+            assert_eq!(event["Properties"]["ApiId"], json!({"Ref": "WebhookApi"}));
+            (
+                event["Properties"]["Method"].as_str().unwrap().to_owned(),
+                event["Properties"]["Path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![
+            ("GET".to_owned(), runway_app_setup::SETUP_PATH.to_owned()),
+            ("GET".to_owned(), runway_app_setup::CALLBACK_PATH.to_owned()),
+            ("POST".to_owned(), runway_app_setup::START_PATH.to_owned()),
+        ]
+    );
+    assert_eq!(
+        setup["Properties"]["Environment"]["Variables"]
+            [runway_lambda_support::SETUP_TOKEN_SECRET_ENV],
+        json!({"Ref": "SetupTokenSecret"})
+    );
+
+    // The documents the store reads.
+    let token = &template.resource("SetupTokenSecret").unwrap()["Properties"];
+    let generate = &token["GenerateSecretString"];
+    assert_eq!(generate["GenerateStringKey"], "token");
+    assert_eq!(generate["ExcludePunctuation"], true);
+    let mut document: Value =
+        serde_json::from_str(generate["SecretStringTemplate"].as_str().unwrap()).unwrap();
+    document["token"] = "GeneratedAtDeploy0123456789".into();
+    assert_eq!(
+        runway_app_setup::TokenState::from_json(&document.to_string()).unwrap(),
+        runway_app_setup::TokenState::Pending("GeneratedAtDeploy0123456789".into())
+    );
+    let app = &template.resource("GitHubAppSecret").unwrap()["Properties"];
+    assert_eq!(
+        runway_app_setup::StoredApp::from_json(app["SecretString"].as_str().unwrap()).unwrap(),
+        None,
+        "pending until set up"
+    );
+    for secret in [token, app] {
+        assert_eq!(
+            secret["KmsKeyId"],
+            json!({"Fn::GetAtt": ["SecretsKey", "Arn"]})
+        );
+    }
+
+    // Only the setup function writes, and only those two.
+    let both = json!([{"Ref": "SetupTokenSecret"}, {"Ref": "GitHubAppSecret"}]);
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            let actions = list(&statement["Action"]);
+            if actions.contains(&&json!("secretsmanager:PutSecretValue")) {
+                assert_eq!(id, "SetupFunction", "{id} writes a secret");
+                assert_eq!(statement["Resource"], both);
+            }
+            if id != "SetupFunction" {
+                assert!(
+                    !statement.to_string().contains("SetupTokenSecret"),
+                    "{id} reaches the setup token"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        template.root["Globals"]["Function"]["Environment"]["Variables"]
+            [runway_lambda_support::GITHUB_APP_SECRET_ENV],
+        json!({"Ref": "GitHubAppSecret"})
+    );
+
+    let outputs = &template.root["Outputs"];
+    assert!(
+        outputs["SetupUrl"]["Value"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(runway_app_setup::SETUP_PATH)
+    );
+    assert_eq!(
+        outputs["SetupTokenSecretArn"]["Value"],
+        json!({"Ref": "SetupTokenSecret"})
+    );
+    let command = outputs["SetupTokenCommand"]["Value"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(
+        command.starts_with("aws secretsmanager get-secret-value --secret-id ${SetupTokenSecret}"),
+        "{command}"
+    );
+
+    // With no GitHub parameter given, the functions use the setup App.
+    let parameters = &template.root["Parameters"];
+    for name in [
+        "GitHubAppId",
+        "GitHubCredentialParameter",
+        "GitHubCredentialSecretArn",
+        "WebhookSecretParameter",
+        "WebhookSecretArn",
+    ] {
+        assert_eq!(parameters[name]["Default"], "", "{name}");
+    }
 }
