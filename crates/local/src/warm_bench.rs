@@ -109,11 +109,10 @@ boot_seconds = {boot}
 }
 
 fn trace(options: &WarmBenchOptions) -> Vec<TraceJob> {
-    // A Monday morning; the first job comes after the warm pool had time to fill.
-    let start = DateTime::parse_from_rfc3339("2026-12-07T09:00:00Z")
+    // A Monday morning.
+    let first = DateTime::parse_from_rfc3339("2026-12-07T09:10:00Z")
         .map(|time| time.with_timezone(&Utc))
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let first = start + chrono::Duration::seconds(600);
     (0..options.jobs)
         .map(|index| TraceJob {
             at: first
@@ -156,10 +155,10 @@ pub fn run_blocking(options: &WarmBenchOptions) -> Result<WarmBenchReport, Repla
         label: "warm bench".to_owned(),
         drain: Duration::from_secs(6 * 3600),
         progress: None,
+        // The warm pool fills before the first job, as it would at the start of its window.
+        warm_up: Duration::from_secs(600),
     };
     let cold = replay_blocking(config(options, false)?, &trace, &replay)?;
-    // The warm pool's replay starts with the trace's first arrival, like the cold one: its
-    // keeper fills the pool within seconds, well before the first job (10 minutes later).
     let warm = replay_blocking(config(options, true)?, &trace, &replay)?;
     Ok(WarmBenchReport {
         jobs: options.jobs,

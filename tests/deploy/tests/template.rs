@@ -2576,3 +2576,27 @@ fn public_image_parameters_are_the_only_ones_provision_reads_besides_its_setting
         json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*"})
     );
 }
+
+/// The warm-pool keeper runs in the Provision function, on the stack's schedule, with the
+/// event the function recognises.
+#[test]
+fn the_provision_function_keeps_the_warm_pools_on_their_schedule() {
+    let template = template();
+    let provision = template
+        .resource("ProvisionFunction")
+        .expect("ProvisionFunction");
+    assert_eq!(provision["Properties"]["Handler"], "provision");
+    let event = &provision["Properties"]["Events"]["KeepWarm"];
+    assert_eq!(event["Type"], "Schedule", "{event}");
+    assert_eq!(
+        event["Properties"]["Schedule"],
+        json!({"Ref": "WarmPoolSchedule"}),
+        "{event}"
+    );
+    let input: Value =
+        serde_json::from_str(event["Properties"]["Input"].as_str().expect("an input")).unwrap();
+    assert!(runway_lambda_support::is_keep_warm_event(&input), "{input}");
+    assert!(!runway_lambda_support::is_keep_warm_event(
+        &json!({"execution": "x"})
+    ));
+}

@@ -53,6 +53,8 @@ pub struct ReplayOptions {
     pub drain: Duration,
     /// Where progress lines go (a terminal); none: quiet.
     pub progress: Option<Progress>,
+    /// Virtual time the system runs before the first arrival: warm pools fill in it.
+    pub warm_up: Duration,
 }
 
 impl Default for ReplayOptions {
@@ -61,6 +63,7 @@ impl Default for ReplayOptions {
             label: "configuration".to_owned(),
             drain: DEFAULT_DRAIN,
             progress: None,
+            warm_up: Duration::ZERO,
         }
     }
 }
@@ -193,7 +196,8 @@ pub async fn replay(
     let Some(first) = trace.first() else {
         return Err(ReplayError::Config(trace::TraceError::Empty.to_string()));
     };
-    let started_at = first.at;
+    let started_at =
+        first.at - chrono::Duration::from_std(options.warm_up).unwrap_or(chrono::Duration::zero());
     let config = prepare(config, trace)?;
     let clock = VirtualClock::starting_at(started_at).shared();
     let ledger = Arc::new(Ledger::default());
