@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 
 use runway_local::bench::{self, BenchOptions, Progress};
 use runway_local::provider_bench::{self, BenchProvider, ProviderBenchOptions};
+use runway_local::warm_bench::{self, WarmBenchOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,11 +36,25 @@ pub struct Args {
     /// The AWS API for --provider.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint: Option<String>,
+    /// Compare a cold pool with a warm one instead: the same trace of jobs replayed on the
+    /// virtual clock with runners that take --boot-seconds to register, without and with
+    /// --warm-idle warm runners.
+    #[arg(long, conflicts_with = "provider")]
+    warm: bool,
+    /// With --warm: how many warm runners the warm pool keeps.
+    #[arg(long, default_value_t = 2, requires = "warm")]
+    warm_idle: u32,
+    /// With --warm: how long a runner takes to boot and register.
+    #[arg(long, default_value_t = 45.0, requires = "warm")]
+    boot_seconds: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(provider) = args.provider {
         return run_provider(provider, args);
+    }
+    if args.warm {
+        return run_warm(&args);
     }
     let options = BenchOptions {
         latency_samples: args.latency_samples,
@@ -64,6 +79,21 @@ fn run_provider(provider: BenchProvider, args: Args) -> anyhow::Result<ExitCode>
         progress: progress(),
     };
     report(args.json, provider_bench::measure(&options))
+}
+
+fn run_warm(args: &Args) -> anyhow::Result<ExitCode> {
+    let options = WarmBenchOptions {
+        idle: args.warm_idle,
+        boot_seconds: args.boot_seconds,
+        ..WarmBenchOptions::default()
+    };
+    let report = warm_bench::run_blocking(&options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a bench to its report and prints it, as JSON when asked.

@@ -34,6 +34,10 @@ pub struct Args {
     /// Hours of virtual time allowed after the last arrival for everything to end.
     #[arg(long, default_value_t = 48)]
     drain_hours: u64,
+    /// Minutes of virtual time runway runs before the first arrival, so that warm pools are
+    /// filled when the first job comes.
+    #[arg(long, default_value_t = 10)]
+    warm_up_minutes: u64,
     /// Write a synthetic trace to standard output instead of replaying one.
     #[arg(long, conflicts_with_all = ["trace", "compare", "json"])]
     generate: bool,
@@ -91,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             progress: std::io::stderr()
                 .is_terminal()
                 .then(|| Progress::new(|line| eprintln!("runway replay: {line}"))),
+            warm_up: Duration::from_secs(args.warm_up_minutes * 60),
         };
         let report = replay::replay_blocking(config, &jobs, &options)
             .with_context(|| format!("the replay with {label} did not finish"))?;

@@ -32,6 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runway_policy_host::{Market, RouterFallback, ThrottleFallback};
+use runway_schedule::WarmSchedule;
 use serde::{Deserialize, Serialize};
 
 /// The longest runner name prefix: the rest of a runner name takes at most 44 characters and
@@ -150,6 +151,9 @@ impl FlowConfig {
         let mut seen = BTreeSet::new();
         for (index, pool) in self.pools.iter().enumerate() {
             pool.problems(index, &mut problems);
+            if let Some(warm) = &pool.warm {
+                warm_problems(&self.github.scope, warm, index, &mut problems);
+            }
             if !seen.insert(pool.name.as_str()) {
                 problems.push(Problem::new(
                     format!("pools[{index}].name"),
@@ -172,6 +176,49 @@ impl FlowConfig {
             ));
         }
         problems
+    }
+}
+
+/// A warm schedule must say where its runners register when the scope depends on the job.
+fn warm_problems(
+    scope: &RunnerScopeLevel,
+    warm: &WarmSchedule,
+    index: usize,
+    problems: &mut Vec<Problem>,
+) {
+    let path = format!("pools[{index}].warm");
+    match scope {
+        RunnerScopeLevel::Organization if warm.organization.is_none() => {
+            problems.push(Problem::new(
+                format!("{path}.organization"),
+                "runners register per organisation: name the one warm runners register in, \
+                 e.g. organization = \"acme\"",
+            ));
+        }
+        RunnerScopeLevel::Repository => {
+            let valid = warm.repository.as_deref().is_some_and(|full| {
+                full.split_once('/')
+                    .is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty())
+            });
+            if !valid {
+                problems.push(Problem::new(
+                    format!("{path}.repository"),
+                    "runners register per repository: name the one warm runners register in, \
+                     e.g. repository = \"acme/app\" (or register per organisation)",
+                ));
+            }
+        }
+        _ => {}
+    }
+    if warm.replace_after_seconds < 60 {
+        problems.push(Problem::new(
+            format!("{path}.replace_after_seconds"),
+            format!(
+                "is {}; keep a warm runner at least 60 seconds, or it is replaced before it \
+                 registers",
+                warm.replace_after_seconds
+            ),
+        ));
     }
 }
 
@@ -304,6 +351,10 @@ pub struct PoolConfig {
     /// Free-form settings handed to the policies.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// Idle runners kept registered on a schedule, which jobs adopt instead of waiting for a
+    /// launch ([`crate::JobFlow::keep_warm`]); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmSchedule>,
 }
 
 fn default_max_running() -> u32 {
@@ -349,6 +400,7 @@ impl PoolConfig {
             recheck_after_seconds: default_recheck(),
             max_wait_seconds: default_max_wait(),
             params: BTreeMap::new(),
+            warm: None,
         }
     }
 

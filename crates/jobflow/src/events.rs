@@ -365,6 +365,13 @@ mod tests {
         async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError> {
             self.0.delete_runner(name).await
         }
+        async fn adopt_warm_runner(
+            &self,
+            pool: &PoolName,
+            execution: &ExecutionKey,
+        ) -> Result<Option<RunnerRecord>, StoreError> {
+            self.0.adopt_warm_runner(pool, execution).await
+        }
         async fn runners_of_pool(&self, pool: &PoolName) -> Result<Vec<RunnerRecord>, StoreError> {
             self.0.runners_of_pool(pool).await
         }
@@ -454,6 +461,7 @@ mod tests {
             .put_runner(&RunnerRecord {
                 runner_name: runner.clone(),
                 execution: ExecutionKey::new("job-7-r3-a1").unwrap(),
+                launched_by: None,
                 pool: PoolName::new("linux").unwrap(),
                 provider: "local".into(),
                 instance_id: None,

@@ -29,6 +29,7 @@ mod input;
 pub mod naming;
 mod step;
 mod steps;
+mod warm;
 
 /// The states of `statemachines/job.asl.json` a job passes through when all goes well (the
 /// runner launched for it runs it): what Standard workflows bill per job.
@@ -57,6 +58,7 @@ pub use events::JobEventRelay;
 pub use flow::{Deps, JobFlow};
 pub use runway_metrics as metrics;
 pub use step::{Step, UnknownStep};
+pub use warm::{WarmPass, WarmPoolReport};
 
 /// The error names steps fail with.
 pub mod errors {

@@ -81,8 +81,14 @@ pub fn stack_runner_name_prefix(stack: &str) -> String {
     format!("{}-{:06x}", &clean[..13], hash & 0x00ff_ffff)
 }
 
+/// The name of the `index`th warm runner a keeper pass launched at `millis` (Unix time):
+/// `<prefix>-w<millis>-<index>`, unique per pass and within GitHub's 64 characters.
+pub fn warm_runner_name(prefix: &str, millis: i64, index: usize) -> String {
+    format!("{prefix}-w{millis}-{index}")
+}
+
 /// Whether `name` is a runner name [`runner_name`] makes with `prefix`:
-/// `{prefix}-{digits}-a{digits}-{digits}`. A prefix that is the start of another's (stack
+/// `{prefix}-{digits}-a{digits}-{digits}`, or a warm runner's `{prefix}-w{digits}-{digits}`. A prefix that is the start of another's (stack
 /// `ci` and stack `ci-prod`) does not make the other's names match.
 pub fn is_runner_name_of(prefix: &str, name: &str) -> bool {
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
@@ -97,6 +103,8 @@ pub fn is_runner_name_of(prefix: &str, name: &str) -> bool {
         [job, run_attempt, attempt] => {
             digits(job) && run_attempt.strip_prefix('a').is_some_and(&digits) && digits(attempt)
         }
+        // A warm runner: `w<millis>-<index>`.
+        [launched, index] => launched.strip_prefix('w').is_some_and(&digits) && digits(index),
         _ => false,
     }
 }

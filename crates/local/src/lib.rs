@@ -28,6 +28,7 @@ mod setup;
 mod starter;
 mod system;
 pub mod view;
+pub mod warm_bench;
 
 pub use config::{
     AppSettings, AwsSettings, ConfigError, DEFAULT_CONFIG, Ec2Settings, EmulatorSettings,

@@ -143,6 +143,9 @@ impl std::fmt::Debug for Supplied {
 /// runway on this machine: the GitHub emulator (or a real GitHub App), the webhook intake,
 /// the Step Functions API over the local engine running `statemachines/job.asl.json`, the job
 /// flow with its store, providers and policies.
+/// How often `runway local` runs the warm-pool keeper.
+pub const WARM_KEEPER_EVERY: Duration = Duration::from_secs(2);
+
 pub struct LocalSystem {
     metrics: runway_jobflow::metrics::Recorded,
     github: Arc<dyn GitHub>,
@@ -554,7 +557,55 @@ impl LocalSystem {
         if schedule.every_seconds > 0 {
             system.run_reaper(&schedule, &repositories)?;
         }
+        if system
+            .flow
+            .config()
+            .pools
+            .iter()
+            .any(|pool| pool.warm.is_some())
+        {
+            system.run_warm_keeper();
+        }
         Ok(system)
+    }
+
+    /// Runs the warm-pool keeper every [`WARM_KEEPER_EVERY`] until the system stops, as the
+    /// stack's schedule runs it every minute on AWS (more often here, so that adopted warm
+    /// runners are replaced while one watches).
+    fn run_warm_keeper(&mut self) {
+        let flow = self.flow.clone();
+        let mut stopped = self.stop.subscribe();
+        self.servers.spawn(async move {
+            loop {
+                let pass = tokio::select! {
+                    pass = flow.keep_warm() => pass,
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                };
+                for pool in &pass.pools {
+                    if !pool.launched.is_empty() || !pool.retired.is_empty() {
+                        info!(
+                            pool = %pool.pool,
+                            wanted = pool.wanted,
+                            ready = pool.ready,
+                            launched = ?pool.launched,
+                            retired = ?pool.retired,
+                            "warm pool kept"
+                        );
+                    }
+                    for failure in &pool.failed {
+                        warn!(pool = %pool.pool, %failure, "warm pool pass failed; the next one runs on time");
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(WARM_KEEPER_EVERY) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
+            }
+        });
+        info!(
+            every_seconds = WARM_KEEPER_EVERY.as_secs(),
+            "the warm-pool keeper runs on a schedule"
+        );
     }
 
     /// Runs the reaper machine every `schedule.every_seconds` until the system stops, as the

@@ -313,3 +313,30 @@ fn a_generated_day_replays_in_under_a_minute() {
     );
     assert_eq!(report.jobs, jobs);
 }
+
+/// `runway bench --warm` on a small trace: one job every ten minutes, runners that take a
+/// minute to register. On the cold pool every job waits for a boot; on the warm pool every
+/// job finds a warm runner, and the report says what that saved and what it cost.
+#[test]
+fn a_warm_pool_serves_jobs_faster_than_the_pool_boots() {
+    use runway_local::warm_bench::{WarmBenchOptions, run_blocking};
+    let report = run_blocking(&WarmBenchOptions {
+        jobs: 6,
+        every_seconds: 600,
+        boot_seconds: 60.0,
+        run_seconds: 60.0,
+        idle: 1,
+    })
+    .unwrap();
+    eprintln!("{report}");
+    assert_eq!((report.cold.jobs_not_run, report.warm.jobs_not_run), (0, 0));
+    assert!(report.cold.wait_seconds.p50 >= 60.0, "{report}");
+    assert!(report.warm.wait_seconds.max < 60.0, "{report}");
+    assert_eq!(report.cold.warm_jobs, 0);
+    assert_eq!(report.warm.warm_jobs, 6, "{report}");
+    // Each job saved about a boot; the warm runners idled between jobs.
+    assert!(report.warm.wait_saved_minutes > 5.0, "{report}");
+    assert!(report.warm.warm_idle_minutes > 30.0, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("warm runners ran 6 of 6 jobs"), "{text}");
+}

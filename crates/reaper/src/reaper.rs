@@ -10,7 +10,9 @@ use runway_clock::SharedClock;
 use runway_github::{GitHub, GitHubError, RunnerScope, WorkflowJob, WorkflowRun};
 use runway_jobflow::{JobFlow, RunnerScopeLevel, Step};
 use runway_providers::{Provider, Terminated};
-use runway_store::{JobId, RunnerName, RunnerRecord, RunnerState, SlotHolder, Store};
+use runway_store::{
+    JobId, RunnerName, RunnerRecord, RunnerState, SlotHolder, Store, WARM_KEY_PREFIX,
+};
 use runway_webhook::event::{Installation, Organization, WorkflowJobAction, WorkflowJobEvent};
 use runway_webhook::{
     Decision, ExecutionStarter, JobEventKind, JobEventUpdate, JobEvents, JobExecutionInput,
@@ -82,6 +84,14 @@ struct SweepInput {
     sweep: String,
     #[serde(default)]
     execution: Option<String>,
+}
+
+/// Who owns a host launched under a warm key.
+enum WarmOwner {
+    /// Not adopted yet: its pool's keeper.
+    Keeper,
+    /// The execution that adopted it.
+    Adopted(String),
 }
 
 /// Executions looked up once per sweep.
@@ -249,6 +259,26 @@ impl Reaper {
         }
     }
 
+    /// Who owns the warm runner `name` now, by its live record: `None` when it has none (or
+    /// it is gone).
+    async fn warm_owner(&self, name: &str) -> Result<Option<WarmOwner>, ReapError> {
+        let Ok(name) = RunnerName::new(name) else {
+            return Ok(None);
+        };
+        let record = self
+            .deps()
+            .store
+            .get_runner(&name)
+            .await
+            .map_err(|e| ReapError::store("read a warm runner's record", e))?;
+        Ok(match record {
+            Some(record) if record.state == RunnerState::Gone => None,
+            Some(record) if record.is_unadopted_warm() => Some(WarmOwner::Keeper),
+            Some(record) => Some(WarmOwner::Adopted(record.execution.to_string())),
+            None => None,
+        })
+    }
+
     async fn orphan_runners(&self) -> Result<SweepReport, ReapError> {
         let deps = self.deps();
         let config = self.config();
@@ -267,13 +297,27 @@ impl Reaper {
                     continue;
                 }
                 report.examined += 1;
+                // A warm runner's host carries the warm key it was launched under; the store
+                // says whether the keeper still owns it or which execution adopted it.
+                let mut owner = runner.execution.clone();
+                if runner.execution.starts_with(WARM_KEY_PREFIX) {
+                    match self.warm_owner(&runner.runner_name).await? {
+                        Some(WarmOwner::Keeper) => {
+                            report.keep("a warm runner its pool's keeper owns".to_owned());
+                            continue;
+                        }
+                        Some(WarmOwner::Adopted(execution)) => owner = execution,
+                        // No live record: an orphan, reaped once past the grace period.
+                        None => {}
+                    }
+                }
                 let launched_at = match runner.launched_at {
                     Some(time) => Some(time),
                     None => self.record_launch(&runner.runner_name).await?,
                 };
                 let Some(reason) = lookups
                     .reap_reason(
-                        &runner.execution,
+                        &owner,
                         launched_at.map(|time| age(now, time)),
                         config,
                         &mut report,
@@ -298,8 +342,7 @@ impl Reaper {
                     .await
                 {
                     Ok(terminated) => {
-                        self.mark_gone(&runner.execution, &runner.runner_name)
-                            .await?;
+                        self.mark_gone(&owner, &runner.runner_name).await?;
                         let verb = match terminated {
                             Terminated::Stopped { .. } => "terminated",
                             Terminated::AlreadyGone => "found already gone",
@@ -354,7 +397,11 @@ impl Reaper {
             .map_err(|e| ReapError::store("list old runner records", e))?;
         for record in records {
             let key = (record.execution.to_string(), record.runner_name.to_string());
-            if record.state == RunnerState::Gone || handled.contains(&key) {
+            // An unadopted warm runner is its pool keeper's to retire or replace.
+            if record.state == RunnerState::Gone
+                || handled.contains(&key)
+                || record.is_unadopted_warm()
+            {
                 continue;
             }
             report.examined += 1;
@@ -379,7 +426,7 @@ impl Reaper {
             );
             if let Some(provider) = deps.providers.get(record.pool.as_str()) {
                 match provider
-                    .terminate(record.execution.as_str(), record.runner_name.as_str())
+                    .terminate(record.host_owner().as_str(), record.runner_name.as_str())
                     .await
                 {
                     Ok(_) => {}
@@ -472,6 +519,11 @@ impl Reaper {
                     report.keep("no runner record names its execution");
                     continue;
                 };
+                if record.is_unadopted_warm() {
+                    // Offline until it connects; its pool's keeper retires it.
+                    report.keep("a warm runner its pool's keeper owns");
+                    continue;
+                }
                 let Some(reason) = lookups
                     .reap_reason(
                         record.execution.as_str(),

@@ -944,6 +944,52 @@ impl Store for DynamoStore {
             .is_some_and(|item| item_is_live(&item, now)))
     }
 
+    async fn adopt_warm_runner(
+        &self,
+        pool: &PoolName,
+        execution: &ExecutionKey,
+    ) -> Result<Option<RunnerRecord>, StoreError> {
+        // The pool index can lag a write by a moment: a warm runner launched a moment ago may
+        // be missed (the execution launches instead), and so may this execution's own
+        // adoption on a retry (the reaper then finds the first one by its record).
+        let runners = self.runners_of_pool(pool).await?;
+        if let Some(adopted) = runners
+            .iter()
+            .find(|record| &record.execution == execution && record.launched_by.is_some())
+        {
+            return Ok(Some(adopted.clone()));
+        }
+        let mut candidates: Vec<&RunnerRecord> = runners
+            .iter()
+            .filter(|record| record.is_unadopted_warm())
+            .filter(|record| matches!(record.state, RunnerState::Idle | RunnerState::Booting))
+            .collect();
+        candidates.sort_by_key(|record| (record.state != RunnerState::Idle, record.launched_at));
+        for candidate in candidates {
+            let adopted = self
+                .live_runner_update(
+                    &candidate.runner_name,
+                    "SET execution = :adopter, launched_by = :warm",
+                    Some("execution = :warm AND (#state = :idle OR #state = :booting)"),
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":adopter", s(execution.as_str()))
+                .expression_attribute_values(":warm", s(candidate.execution.as_str()))
+                .expression_attribute_values(":idle", s(RunnerState::Idle.as_key()))
+                .expression_attribute_values(":booting", s(RunnerState::Booting.as_key()))
+                .send()
+                .await;
+            if self.conditional_outcome("adopt a warm runner", adopted)? {
+                let mut record = candidate.clone();
+                record.launched_by = Some(record.execution.clone());
+                record.execution = execution.clone();
+                return Ok(Some(record));
+            }
+            // Another execution took it, or it started a job or left: try the next.
+        }
+        Ok(None)
+    }
+
     async fn runners_of_pool(&self, pool: &PoolName) -> Result<Vec<RunnerRecord>, StoreError> {
         let mut request = QueryRequest::new("list a pool's runners", self.now_seconds());
         request.index = Some(POOL_INDEX);
@@ -1302,6 +1348,9 @@ fn runner_item(record: &RunnerRecord) -> Item {
     let mut item = Key::runner(&record.runner_name).item();
     item.insert("runner_name".into(), s(record.runner_name.as_str()));
     item.insert("execution".into(), s(record.execution.as_str()));
+    if let Some(launched_by) = &record.launched_by {
+        item.insert("launched_by".into(), s(launched_by.as_str()));
+    }
     item.insert("pool".into(), s(record.pool.as_str()));
     item.insert("provider".into(), s(record.provider.clone()));
     if let Some(instance_id) = &record.instance_id {
@@ -1353,6 +1402,10 @@ fn runner_from_item(item: &Item) -> Result<RunnerRecord, StoreError> {
     Ok(RunnerRecord {
         runner_name: name(item, "runner_name")?,
         execution: name(item, "execution")?,
+        launched_by: match item.get("launched_by") {
+            Some(_) => Some(name(item, "launched_by")?),
+            None => None,
+        },
         pool: name(item, "pool")?,
         provider: string(item, "provider")?.to_string(),
         instance_id: match item.get("instance_id") {

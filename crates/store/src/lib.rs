@@ -38,7 +38,8 @@ pub use memory::MemoryStore;
 pub use types::{
     CeilingKind, Ceilings, ExecutionKey, InvalidName, JobId, JobWatch, Load, OrgName, PoolName,
     PutRunner, Release, RepoName, RunnerEvent, RunnerName, RunnerRecord, RunnerState, RunnerWait,
-    RunnerWatch, SlotClaim, SlotHolder, SlotOutcome, StateChange, TaskToken, Waiter,
+    RunnerWatch, SlotClaim, SlotHolder, SlotOutcome, StateChange, TaskToken, WARM_KEY_PREFIX,
+    Waiter,
 };
 
 /// runway's state. Use as `Arc<dyn Store>`.
@@ -165,6 +166,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         name: &RunnerName,
         watch: &RunnerWatch,
     ) -> Result<bool, StoreError>;
+
+    /// Hands one of the pool's unadopted warm runners (booting or idle, idle first, then the
+    /// oldest) to `execution`, in one conditional write: its `execution` becomes the adopter
+    /// and `launched_by` keeps the warm key its host carries. Concurrent adopters never get
+    /// the same runner. Idempotent: a runner `execution` adopted already is returned again, so
+    /// a retried step does not take a second one. `None` when the pool has none to give.
+    async fn adopt_warm_runner(
+        &self,
+        pool: &PoolName,
+        execution: &ExecutionKey,
+    ) -> Result<Option<RunnerRecord>, StoreError>;
 
     /// Deletes the record; false when there was none.
     async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError>;

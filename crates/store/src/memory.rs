@@ -411,6 +411,34 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn adopt_warm_runner(
+        &self,
+        pool: &PoolName,
+        execution: &ExecutionKey,
+    ) -> Result<Option<RunnerRecord>, StoreError> {
+        let now = self.now();
+        let mut state = self.lock();
+        let live = |record: &RunnerRecord| &record.pool == pool && is_live(record.expires_at, now);
+        if let Some(adopted) = state.runners.values().find(|record| {
+            live(record) && &record.execution == execution && record.launched_by.is_some()
+        }) {
+            return Ok(Some(adopted.clone()));
+        }
+        let chosen = state
+            .runners
+            .values()
+            .filter(|record| live(record) && record.is_unadopted_warm())
+            .filter(|record| matches!(record.state, RunnerState::Idle | RunnerState::Booting))
+            .min_by_key(|record| (record.state != RunnerState::Idle, record.launched_at))
+            .map(|record| record.runner_name.clone());
+        let Some(record) = chosen.and_then(|name| state.runners.get_mut(&name)) else {
+            return Ok(None);
+        };
+        record.launched_by = Some(record.execution.clone());
+        record.execution = execution.clone();
+        Ok(Some(record.clone()))
+    }
+
     async fn delete_runner(&self, name: &RunnerName) -> Result<bool, StoreError> {
         let now = self.now();
         let mut state = self.lock();

@@ -102,6 +102,23 @@ name_type!(
     ExecutionKey,
     "execution key"
 );
+/// What starts every warm-pool key: the owner the warm-pool keeper launches a warm runner
+/// under, until a job's execution adopts it. Step Functions execution names never start with
+/// it (they start with the repository id).
+pub const WARM_KEY_PREFIX: &str = "warm-";
+
+impl ExecutionKey {
+    /// The owner of a warm runner the keeper launched, named after the runner.
+    pub fn warm(runner: &RunnerName) -> ExecutionKey {
+        ExecutionKey(format!("{WARM_KEY_PREFIX}{runner}"))
+    }
+
+    /// Whether this is a warm-pool key ([`ExecutionKey::warm`]) rather than an execution.
+    pub fn is_warm(&self) -> bool {
+        self.0.starts_with(WARM_KEY_PREFIX)
+    }
+}
+
 name_type!(
     /// A runner pool, as chosen by the router policy.
     PoolName,
@@ -401,8 +418,14 @@ impl RunnerWatch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerRecord {
     pub runner_name: RunnerName,
-    /// The execution that launched it and owns its teardown.
+    /// The execution that launched it and owns its teardown (for a warm runner: its warm key
+    /// until an execution adopts it, then that execution).
     pub execution: ExecutionKey,
+    /// The owner its host was launched under, when that is not `execution`: a warm runner
+    /// adopted by a job's execution keeps the warm key on its host (tags, labels), which is
+    /// what providers find it by ([`RunnerRecord::host_owner`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_by: Option<ExecutionKey>,
     pub pool: PoolName,
     /// The host kind that runs it (`ec2`, `ecs`, `eks`, `lambda`, `local`).
     pub provider: String,
@@ -427,6 +450,16 @@ pub struct RunnerRecord {
 }
 
 impl RunnerRecord {
+    /// The owner its host was launched under: what a provider's `terminate` is given.
+    pub fn host_owner(&self) -> &ExecutionKey {
+        self.launched_by.as_ref().unwrap_or(&self.execution)
+    }
+
+    /// Whether the warm-pool keeper launched it and no execution has adopted it yet.
+    pub fn is_unadopted_warm(&self) -> bool {
+        self.execution.is_warm()
+    }
+
     /// The seconds it spent running its job: from the job's start to its leaving (or `now`,
     /// if it has not left), 0 if it never took one.
     pub fn job_seconds(&self, now: DateTime<Utc>) -> f64 {

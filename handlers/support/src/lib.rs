@@ -84,10 +84,24 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let deadline = github_deadline(event.context.deadline);
+    // The Provision function also keeps the warm pools, on a schedule: the keeper launches
+    // and retires runners, which is exactly what Provision may do.
+    if step == Step::Provision && is_keep_warm_event(&event.payload) {
+        let pass = runway_github::with_call_deadline(deadline, flow.keep_warm()).await;
+        return Ok(pass.to_value());
+    }
     runway_github::with_call_deadline(deadline, flow.run(step, event.payload))
         .await
         .map_err(diagnostic)
 }
+
+/// The schedule's event for the warm-pool keeper: `{"runway": "keep-warm"}`.
+pub fn is_keep_warm_event(payload: &Value) -> bool {
+    payload.get("runway").and_then(Value::as_str) == Some(KEEP_WARM_EVENT)
+}
+
+/// What the warm-pool schedule sends the Provision function (`template.yaml`).
+pub const KEEP_WARM_EVENT: &str = "keep-warm";
 
 /// The whole life of a step's Lambda: logs, settings, the job flow, then one [`handle`] per
 /// invocation. A setup failure is returned (the runtime reports it as an init error).

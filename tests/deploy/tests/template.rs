@@ -2729,4 +2729,26 @@ fn the_setup_function_alone_writes_the_setup_secrets() {
     ] {
         assert_eq!(parameters[name]["Default"], "", "{name}");
     }
+/// The warm-pool keeper runs in the Provision function, on the stack's schedule, with the
+/// event the function recognises.
+#[test]
+fn the_provision_function_keeps_the_warm_pools_on_their_schedule() {
+    let template = template();
+    let provision = template
+        .resource("ProvisionFunction")
+        .expect("ProvisionFunction");
+    assert_eq!(provision["Properties"]["Handler"], "provision");
+    let event = &provision["Properties"]["Events"]["KeepWarm"];
+    assert_eq!(event["Type"], "Schedule", "{event}");
+    assert_eq!(
+        event["Properties"]["Schedule"],
+        json!({"Ref": "WarmPoolSchedule"}),
+        "{event}"
+    );
+    let input: Value =
+        serde_json::from_str(event["Properties"]["Input"].as_str().expect("an input")).unwrap();
+    assert!(runway_lambda_support::is_keep_warm_event(&input), "{input}");
+    assert!(!runway_lambda_support::is_keep_warm_event(
+        &json!({"execution": "x"})
+    ));
 }

@@ -3,8 +3,10 @@
 
 use runway_github::{GitHubError, JitConfigRequest, RunnerScope};
 use runway_metrics::{Dimension, Metric, Sample};
-use runway_providers::{JitConfig, LaunchRequest};
-use runway_store::{PutRunner, RunnerName, RunnerRecord, RunnerState};
+use std::sync::Arc;
+
+use runway_providers::{JitConfig, LaunchOverrides, LaunchRequest, Launched, Provider};
+use runway_store::{ExecutionKey, PoolName, PutRunner, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
@@ -177,19 +179,90 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         }
     }
 
+    // A job's first runner: an idle warm runner of the pool, registered where this job's
+    // runner would be, is taken over instead of launching one.
+    if input.replaces.is_none()
+        && let Some(adopted) = crate::warm::adopt(flow, pool, &scope, execution).await?
+    {
+        return Ok(adopted);
+    }
+    let (launched, runner_id) = launch_runner(
+        flow,
+        Launch {
+            pool,
+            provider: &provider,
+            scope: &scope,
+            name: &name,
+            owner: execution,
+            labels: &input.route.labels,
+            overrides: &input.route.overrides,
+        },
+    )
+    .await?;
+    info!(runner = %name, instance = %launched.instance_id, attempt, "runner launched");
+    let replaced = input
+        .replaces
+        .as_ref()
+        .map(|old| format!(", replacing {} which never registered", old.runner_name))
+        .unwrap_or_default();
+    Ok(json!({
+        "runner_name": name.as_str(),
+        "runner_id": runner_id,
+        "provider": launched.provider.to_string(),
+        "instance_id": launched.instance_id,
+        "instance_type": launched.instance_type,
+        "capacity": launched.capacity.map(|c| c.to_string()),
+        "attempt": attempt,
+        "launched_at": timestamp(launched.launched_at),
+        "reason": format!(
+            "launched runner {name} (attempt {attempt}) in pool {} on {} {}{replaced}",
+            pool.name, launched.provider, launched.instance_id
+        ),
+    }))
+}
+
+/// What [`launch_runner`] launches: a runner called `name` in `pool`, registered at `scope`
+/// with `labels`, owned by `owner` (an execution, or a warm pool's key).
+pub(crate) struct Launch<'a> {
+    pub pool: &'a PoolConfig,
+    pub provider: &'a Arc<dyn Provider>,
+    pub scope: &'a RunnerScope,
+    pub name: &'a RunnerName,
+    pub owner: &'a ExecutionKey,
+    pub labels: &'a [String],
+    pub overrides: &'a LaunchOverrides,
+}
+
+/// A JIT configuration from GitHub, the runner's record, then the launch; the record comes
+/// first because the runner's webhooks may arrive before the launch returns. Returns the
+/// launch and the runner's GitHub id.
+pub(crate) async fn launch_runner(
+    flow: &JobFlow,
+    launch: Launch<'_>,
+) -> Result<(Launched, u64), StepError> {
+    let deps = flow.deps();
+    let Launch {
+        pool,
+        provider,
+        scope,
+        name,
+        owner,
+        labels,
+        overrides,
+    } = launch;
     let request = JitConfigRequest {
         name: name.to_string(),
         runner_group_id: flow.config().github.runner_group_id,
-        labels: input.route.labels.clone(),
+        labels: labels.to_vec(),
         work_folder: None,
     };
-    let jit = match deps.github.generate_jit_config(&scope, &request).await {
+    let jit = match deps.github.generate_jit_config(scope, &request).await {
         Ok(jit) => jit,
         Err(GitHubError::Validation { .. }) => {
-            // The name is taken by a registration an earlier try of this step left behind.
-            remove_stale_registration(flow, &scope, &name).await?;
+            // The name is taken by a registration an earlier try left behind.
+            remove_stale_registration(flow, scope, name).await?;
             deps.github
-                .generate_jit_config(&scope, &request)
+                .generate_jit_config(scope, &request)
                 .await
                 .map_err(|e| StepError::github(&format!("get a JIT config for runner {name}"), e))?
         }
@@ -204,8 +277,10 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
     let now = deps.clock.now();
     let record = RunnerRecord {
         runner_name: name.clone(),
-        execution: execution.clone(),
-        pool: routed.pool.clone(),
+        execution: owner.clone(),
+        launched_by: None,
+        pool: PoolName::new(pool.name.as_str())
+            .map_err(|e| StepError::bad_input(format!("provision: {e}")))?,
         provider: provider.kind().to_string(),
         instance_id: None,
         state: RunnerState::Booting,
@@ -224,7 +299,7 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
         .map_err(|e| StepError::store("record the runner", e))?
     {
         PutRunner::Created => {}
-        PutRunner::Exists { existing } if existing.execution == *execution => {
+        PutRunner::Exists { existing } if existing.execution == *owner => {
             warn!(runner = %name, "the runner record exists from an earlier try; launching");
         }
         PutRunner::Exists { existing } => {
@@ -240,12 +315,12 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
 
     let launched = provider
         .launch(LaunchRequest {
-            execution: execution.to_string(),
+            execution: owner.to_string(),
             pool: pool.name.clone(),
             runner_name: name.to_string(),
-            labels: input.route.labels.clone(),
+            labels: labels.to_vec(),
             jit_config: JitConfig::new(jit.encoded_jit_config.expose()),
-            overrides: input.route.overrides.clone(),
+            overrides: overrides.clone(),
         })
         .await
         .map_err(|e| {
@@ -260,36 +335,17 @@ pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError
                 e,
             )
         })?;
-    info!(runner = %name, instance = %launched.instance_id, attempt, "runner launched");
     record_launch(flow, pool, &launched);
     // The record names the instance so that the reaper and operators can find it; the launch
     // stands even if this write fails (teardown finds the instance by its tags).
     if let Err(error) = deps
         .store
-        .set_runner_instance(&name, &launched.instance_id)
+        .set_runner_instance(name, &launched.instance_id)
         .await
     {
         warn!(runner = %name, %error, "could not record the runner's instance id");
     }
-    let replaced = input
-        .replaces
-        .as_ref()
-        .map(|old| format!(", replacing {} which never registered", old.runner_name))
-        .unwrap_or_default();
-    Ok(json!({
-        "runner_name": name.as_str(),
-        "runner_id": jit.runner.id,
-        "provider": launched.provider.to_string(),
-        "instance_id": launched.instance_id,
-        "instance_type": launched.instance_type,
-        "capacity": launched.capacity.map(|c| c.to_string()),
-        "attempt": attempt,
-        "launched_at": timestamp(launched.launched_at),
-        "reason": format!(
-            "launched runner {name} (attempt {attempt}) in pool {} on {} {}{replaced}",
-            pool.name, launched.provider, launched.instance_id
-        ),
-    }))
+    Ok((launched, jit.runner.id))
 }
 
 /// Deletes GitHub registrations named `name` that no job uses.

@@ -100,6 +100,22 @@ pub(crate) async fn teardown_one(
         }
     }
 
+    // An adopted warm runner's host carries the warm key it was launched under: read the
+    // record when the caller has none, to terminate the host by the right owner.
+    let read;
+    let record = match record {
+        Some(record) => Some(record),
+        None => {
+            read = deps
+                .store
+                .get_runner(name)
+                .await
+                .map_err(|e| StepError::store(&format!("read runner {name}'s record"), e))?
+                .filter(|record| &record.execution == execution);
+            read.as_ref()
+        }
+    };
+    let host_owner = record.map_or(execution, RunnerRecord::host_owner);
     let mut stopped = false;
     let providers: Vec<_> = match pool.and_then(|pool| deps.providers.get(pool)) {
         Some(provider) => vec![provider.clone()],
@@ -108,7 +124,7 @@ pub(crate) async fn teardown_one(
     };
     for provider in providers {
         let outcome = provider
-            .terminate(execution.as_str(), name.as_str())
+            .terminate(host_owner.as_str(), name.as_str())
             .await
             .map_err(|e| {
                 StepError::provider(&format!("terminate runner {name}"), TEARDOWN_FAILED, e)

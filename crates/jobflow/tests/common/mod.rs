@@ -161,6 +161,8 @@ pub struct Options {
     pub router: Option<RouterPolicy>,
     pub throttle: Option<ThrottlePolicy>,
     pub provider: Option<Arc<dyn Provider>>,
+    /// The job flow's and the store's clock; the system clock when absent.
+    pub clock: Option<SharedClock>,
 }
 
 impl Default for Options {
@@ -170,6 +172,7 @@ impl Default for Options {
             router: None,
             throttle: None,
             provider: None,
+            clock: None,
         }
     }
 }
@@ -192,7 +195,7 @@ pub fn github_client(emulator: &EmulatorHandle, clock: SharedClock) -> RestGitHu
 
 impl Fixture {
     pub async fn start(options: Options) -> Fixture {
-        let clock = SystemClock::shared();
+        let clock = options.clock.clone().unwrap_or_else(SystemClock::shared);
         let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
         let store = Arc::new(MemoryStore::new(clock.clone()));
         let github = Arc::new(github_client(&emulator, clock.clone()));

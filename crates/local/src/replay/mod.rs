@@ -27,6 +27,7 @@ use runway_clock::VirtualClock;
 use runway_github_emulator::NewJob;
 use runway_jobflow::metrics::{Dimension, Metric, Metrics, Sample};
 use runway_providers::Provider;
+use runway_store::WARM_KEY_PREFIX;
 
 use crate::bench::{Progress, report_progress};
 use crate::config::{GitHubConnection, Listen, LocalConfig, StoreConfig};
@@ -52,6 +53,8 @@ pub struct ReplayOptions {
     pub drain: Duration,
     /// Where progress lines go (a terminal); none: quiet.
     pub progress: Option<Progress>,
+    /// Virtual time the system runs before the first arrival: warm pools fill in it.
+    pub warm_up: Duration,
 }
 
 impl Default for ReplayOptions {
@@ -60,6 +63,7 @@ impl Default for ReplayOptions {
             label: "configuration".to_owned(),
             drain: DEFAULT_DRAIN,
             progress: None,
+            warm_up: Duration::ZERO,
         }
     }
 }
@@ -192,7 +196,8 @@ pub async fn replay(
     let Some(first) = trace.first() else {
         return Err(ReplayError::Config(trace::TraceError::Empty.to_string()));
     };
-    let started_at = first.at;
+    let started_at =
+        first.at - chrono::Duration::from_std(options.warm_up).unwrap_or(chrono::Duration::zero());
     let config = prepare(config, trace)?;
     let clock = VirtualClock::starting_at(started_at).shared();
     let ledger = Arc::new(Ledger::default());
@@ -301,6 +306,73 @@ fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 60_000.0
 }
 
+/// A pool's warm runners, as the replay saw them.
+#[derive(Debug, Default)]
+struct WarmFigures {
+    runners: usize,
+    jobs: usize,
+    idle_minutes: f64,
+    saved_minutes: f64,
+}
+
+/// Warm runners (launched under a warm key) by pool: how many, the jobs they ran, their idle
+/// time, and the wait they saved against the pool's cold boot (a cold runner's launch to its
+/// first job, averaged; with no cold runner, `typical_boot`, in minutes).
+fn warm_figures(
+    instances: &BTreeMap<String, sim::InstanceRecord>,
+    jobs: &[runway_github_emulator::JobView],
+    ended_at: DateTime<Utc>,
+    typical_boot: impl Fn(&str) -> Option<f64>,
+) -> BTreeMap<String, WarmFigures> {
+    let is_warm = |record: &sim::InstanceRecord| record.execution.starts_with(WARM_KEY_PREFIX);
+    let mut first_job: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
+    for job in jobs {
+        if let (Some(started), Some(runner)) = (job.started_at, job.runner_name.as_deref()) {
+            let first = first_job.entry(runner).or_insert(started);
+            *first = (*first).min(started);
+            *busy.entry(runner).or_default() +=
+                minutes(started, job.completed_at.unwrap_or(ended_at));
+        }
+    }
+    let mut boots: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut figures: BTreeMap<String, WarmFigures> = BTreeMap::new();
+    for (name, record) in instances {
+        if is_warm(record) {
+            let pool = figures.entry(record.pool.clone()).or_default();
+            pool.runners += 1;
+            let lifetime = minutes(record.launched_at, record.ended_at.unwrap_or(ended_at));
+            let worked = busy.get(name.as_str()).copied().unwrap_or(0.0);
+            pool.idle_minutes += (lifetime - worked).max(0.0);
+        } else if let Some(first) = first_job.get(name.as_str()) {
+            boots
+                .entry(record.pool.as_str())
+                .or_default()
+                .push(minutes(record.launched_at, *first));
+        }
+    }
+    for job in jobs {
+        let (Some(started), Some(runner)) = (job.started_at, job.runner_name.as_deref()) else {
+            continue;
+        };
+        let Some(record) = instances.get(runner).filter(|record| is_warm(record)) else {
+            continue;
+        };
+        let waited = minutes(job.created_at, started);
+        let boot = boots
+            .get(record.pool.as_str())
+            .filter(|boots| !boots.is_empty())
+            .map(|boots| boots.iter().sum::<f64>() / boots.len() as f64)
+            .or_else(|| typical_boot(&record.pool));
+        let pool = figures.entry(record.pool.clone()).or_default();
+        pool.jobs += 1;
+        if let Some(boot) = boot {
+            pool.saved_minutes += (boot - waited).max(0.0);
+        }
+    }
+    figures
+}
+
 /// The report, from what the emulator, the simulated hosts and the metrics saw.
 fn collect(
     system: &LocalSystem,
@@ -367,6 +439,16 @@ fn collect(
     let mut jobs_not_run = 0;
     let mut jobs_failed = 0;
     let mut all_waits = Vec::new();
+    let jobs = system.emulator().map(|e| e.jobs()).unwrap_or_default();
+    let typical_boot = |pool: &str| {
+        // The configured boot's middle (a log-normal's median), for a run with no cold boot.
+        config
+            .replay
+            .pool(pool)
+            .boot_seconds
+            .map(|boot| boot.sample(0.5, 0.0) / 60.0)
+    };
+    let warm = warm_figures(&instances, &jobs, ended_at, typical_boot);
     if let Some(emulator) = system.emulator() {
         for job in emulator.jobs() {
             let (Some(started), Some(runner)) = (job.started_at, job.runner_name.as_deref()) else {
@@ -406,6 +488,16 @@ fn collect(
             pool.rejected = counts.get(Metric::JobsRejected, &pool.pool);
             pool.market_fallbacks = counts.get(Metric::LaunchFallbacks, &pool.pool);
             pool.capacity_errors = capacity_errors.get(&pool.pool).copied().unwrap_or(0);
+            if let Some(figures) = warm.get(&pool.pool) {
+                pool.warm_runners = figures.runners;
+                pool.warm_jobs = figures.jobs;
+                pool.warm_idle_minutes = figures.idle_minutes;
+                pool.wait_saved_minutes = figures.saved_minutes;
+            }
+            overall.warm_runners += pool.warm_runners;
+            overall.warm_jobs += pool.warm_jobs;
+            overall.warm_idle_minutes += pool.warm_idle_minutes;
+            overall.wait_saved_minutes += pool.wait_saved_minutes;
             overall.jobs += pool.jobs;
             overall.runners += pool.runners;
             overall.runner_minutes += pool.runner_minutes;

@@ -71,6 +71,15 @@ pub struct PoolReport {
     pub market_fallbacks: u64,
     /// Spot runners reclaimed (simulated).
     pub spot_reclaims: u64,
+    /// Warm runners the keeper launched (a pool with a `warm` schedule).
+    pub warm_runners: usize,
+    /// Jobs a warm runner ran (adopted, or taken by it on its own).
+    pub warm_jobs: usize,
+    /// What the warm runners cost in waiting: their instance time no job ran.
+    pub warm_idle_minutes: f64,
+    /// The queue wait warm runners saved: for each job a warm runner ran, the pool's mean
+    /// boot (a cold runner's launch to its first job) less the job's own wait.
+    pub wait_saved_minutes: f64,
 }
 
 /// A whole replay.
@@ -199,6 +208,18 @@ impl fmt::Display for ReplayReport {
             self.jobs_failed,
             self.overall.rejected
         )?;
+        for pool in self.pools.iter().filter(|pool| pool.warm_runners > 0) {
+            writeln!(
+                f,
+                "warm pool {}: {} warm runners ran {} jobs, saving about {:.1} min of queue \
+                 wait for {:.1} idle min paid",
+                pool.pool,
+                pool.warm_runners,
+                pool.warm_jobs,
+                pool.wait_saved_minutes,
+                pool.warm_idle_minutes
+            )?;
+        }
         if !self.executions_not_succeeded.is_empty() {
             let ended: Vec<String> = self
                 .executions_not_succeeded

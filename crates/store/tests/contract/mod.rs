@@ -104,6 +104,8 @@ macro_rules! contract_tests {
             a_step_takes_back_only_its_own_runner_token,
             a_runner_token_is_put_back_only_where_none_was_set,
             runners_are_listed_by_pool_and_age,
+            a_warm_runner_is_adopted_once_idle_first,
+            concurrent_adopters_never_share_a_warm_runner,
             instances_are_recorded_and_booting_runners_counted,
             expired_runners_read_as_absent,
             job_watches_wake_once,
@@ -203,6 +205,7 @@ fn runner(fixture: &Fixture, name: &str, pool_name: &str, launched_secs_ago: i64
     RunnerRecord {
         runner_name: runner_name(name),
         execution: execution(&format!("exec-{name}")),
+        launched_by: None,
         pool: pool(pool_name),
         provider: "ec2".to_string(),
         instance_id: Some(format!("i-{name}")),
@@ -1293,6 +1296,124 @@ pub async fn runners_are_listed_by_pool_and_age(fixture: &Fixture) {
         .collect();
     // Strictly older: "middle" launched exactly at the limit.
     assert_eq!(older, ["arm-old", "old"]);
+}
+
+fn warm_runner(
+    fixture: &Fixture,
+    name: &str,
+    pool_name: &str,
+    state: RunnerState,
+    launched_secs_ago: i64,
+) -> RunnerRecord {
+    let mut record = runner(fixture, name, pool_name, launched_secs_ago);
+    record.execution = ExecutionKey::warm(&record.runner_name);
+    record.state = state;
+    record
+}
+
+pub async fn a_warm_runner_is_adopted_once_idle_first(fixture: &Fixture) {
+    let store = &fixture.store;
+    for record in [
+        warm_runner(fixture, "booting-old", "linux", RunnerState::Booting, 900),
+        warm_runner(fixture, "idle-young", "linux", RunnerState::Idle, 60),
+        warm_runner(fixture, "idle-old", "linux", RunnerState::Idle, 600),
+        warm_runner(
+            fixture,
+            "busy",
+            "linux",
+            RunnerState::Busy { job_id: JobId(7) },
+            1200,
+        ),
+        warm_runner(fixture, "arm-idle", "arm", RunnerState::Idle, 700),
+        // A job's own runner is never adopted.
+        runner(fixture, "launched-for-a-job", "linux", 1300),
+    ] {
+        store.put_runner(&record).await.unwrap();
+    }
+    let linux = pool("linux");
+    let first = execution("job-1");
+    let adopted = store
+        .adopt_warm_runner(&linux, &first)
+        .await
+        .unwrap()
+        .expect("an idle warm runner");
+    assert_eq!(adopted.runner_name.as_str(), "idle-old");
+    assert_eq!(adopted.execution, first);
+    assert_eq!(
+        adopted.launched_by,
+        Some(ExecutionKey::warm(&runner_name("idle-old")))
+    );
+    assert_eq!(adopted.host_owner(), adopted.launched_by.as_ref().unwrap());
+    let stored = store
+        .get_runner(&runner_name("idle-old"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.execution, stored.launched_by),
+        (first.clone(), adopted.launched_by.clone())
+    );
+
+    // A retry of the same execution gets the same runner back.
+    let again = store
+        .adopt_warm_runner(&linux, &first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.runner_name.as_str(), "idle-old");
+
+    let mut names = Vec::new();
+    for adopter in ["job-2", "job-3", "job-4"] {
+        let adopted = store
+            .adopt_warm_runner(&linux, &execution(adopter))
+            .await
+            .unwrap();
+        names.push(adopted.map_or("none".to_owned(), |r| r.runner_name.to_string()));
+    }
+    // Idle before booting; busy warm runners and job runners are never handed out.
+    assert_eq!(names, ["idle-young", "booting-old", "none"]);
+    let arm = store
+        .adopt_warm_runner(&pool("arm"), &execution("job-5"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(arm.runner_name.as_str(), "arm-idle");
+}
+
+pub async fn concurrent_adopters_never_share_a_warm_runner(fixture: &Fixture) {
+    let store = &fixture.store;
+    for i in 0..3 {
+        store
+            .put_runner(&warm_runner(
+                fixture,
+                &format!("warm-{i}"),
+                "linux",
+                RunnerState::Idle,
+                100 + i,
+            ))
+            .await
+            .unwrap();
+    }
+    let adopters: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .adopt_warm_runner(&pool("linux"), &execution(&format!("job-{i}")))
+                    .await
+                    .unwrap()
+                    .map(|record| record.runner_name.to_string())
+            })
+        })
+        .collect();
+    let mut adopted = Vec::new();
+    for adopter in adopters {
+        if let Some(name) = adopter.await.unwrap() {
+            adopted.push(name);
+        }
+    }
+    adopted.sort();
+    assert_eq!(adopted, ["warm-0", "warm-1", "warm-2"]);
 }
 
 pub async fn instances_are_recorded_and_booting_runners_counted(fixture: &Fixture) {
