@@ -2729,6 +2729,8 @@ fn the_setup_function_alone_writes_the_setup_secrets() {
     ] {
         assert_eq!(parameters[name]["Default"], "", "{name}");
     }
+}
+
 /// The warm-pool keeper runs in the Provision function, on the stack's schedule, with the
 /// event the function recognises.
 #[test]
