@@ -1645,7 +1645,13 @@ async fn teardown_says_when_a_lambda_function_s_timeout_ended_the_runner() {
         let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
         let runner_name = runner["runner_name"].as_str().unwrap().to_owned();
         let update = |kind, conclusion: Option<&str>| {
-            job_event(kind, job_id, &runner_name, conclusion, &format!("d-{limit}"))
+            job_event(
+                kind,
+                job_id,
+                &runner_name,
+                conclusion,
+                &format!("d-{limit}"),
+            )
         };
         fixture
             .flow

@@ -58,8 +58,9 @@ pub use jit::{
     SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, jit_parameter_prefix,
 };
 pub use lambda::{
-    DEFAULT_QUEUE_SLACK, LAMBDA_MAX_TIMEOUT, TIME_LIMIT_MARGIN, LambdaPoolConfig, LambdaProvider, LambdaRecord,
-    default_lambda_function, is_lambda_function_ref, lambda_instance_id, lambda_parameter_prefix,
+    DEFAULT_QUEUE_SLACK, LAMBDA_MAX_TIMEOUT, LambdaPoolConfig, LambdaProvider, LambdaRecord,
+    TIME_LIMIT_MARGIN, default_lambda_function, is_lambda_function_ref, lambda_instance_id,
+    lambda_parameter_prefix,
 };
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use network::{default_vpc_security_group, default_vpc_subnets};
