@@ -30,9 +30,13 @@ pub enum Report {
     Error { request_id: String, body: Value },
 }
 
+/// A queued event: its request id, body and deadline (ms since the epoch; none: a minute
+/// after the poll).
+type Queued = (String, Value, Option<u128>);
+
 #[derive(Clone)]
 struct Shared {
-    events: Arc<Mutex<VecDeque<(String, Value, Option<u128>)>>>,
+    events: Arc<Mutex<VecDeque<Queued>>>,
     queued: Arc<Notify>,
     polls: Arc<Mutex<Vec<Instant>>>,
     reports: mpsc::UnboundedSender<Report>,
