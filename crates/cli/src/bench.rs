@@ -28,7 +28,7 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Time launches through a real provider instead (`ec2`, `ecs` or `eks`), on the AWS API
+    /// Time launches through a real provider instead (`ec2`, `ecs`, `eks` or `lambda`), on the AWS API
     /// given by --aws-endpoint (moto on this machine; EKS pods go to runway's Kubernetes
     /// emulator): webhook → launch call → launched.
     #[arg(long)]

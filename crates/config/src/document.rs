@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 
 use runway_jobflow::{FlowConfig, PoolConfig};
 use runway_providers::{
-    Ec2PoolConfig, EcsPoolConfig, EksPoolConfig, ProviderKind, RunnerTaskDefinition,
+    Ec2PoolConfig, EcsPoolConfig, EksPoolConfig, LambdaPoolConfig, ProviderKind,
+    RunnerTaskDefinition,
 };
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Format, Problem};
 use crate::provider::{
     Ec2Defaults, EcsDefaults, ProviderSettings, ec2_pool_config, ecs_default_task_definition,
-    ecs_pool_config, eks_pool_config,
+    ecs_pool_config, eks_pool_config, lambda_pool_config,
 };
 
 /// Where a document runs, which decides the provider of a pool that names none and the
@@ -173,7 +174,7 @@ impl Document {
                     format!("pools[{index}].provider.kind"),
                     format!(
                         "pool {:?}: local runners run only under `runway local`; a deployed \
-                         stack launches on ec2, ecs or eks",
+                         stack launches on ec2, ecs, eks or lambda",
                         pool.name
                     ),
                 ));
@@ -205,6 +206,11 @@ impl Document {
                 }
                 ProviderSettings::Eks(settings) => {
                     if let Err(found) = eks_pool_config(index, pool, settings, &stack) {
+                        problems.extend(found);
+                    }
+                }
+                ProviderSettings::Lambda(settings) => {
+                    if let Err(found) = lambda_pool_config(index, pool, settings, &stack, None) {
                         problems.extend(found);
                     }
                 }
@@ -298,6 +304,21 @@ impl Document {
         })
     }
 
+    /// The provider settings of every Lambda pool of `stack`, their JIT configs encrypted
+    /// with `kms_key` (none: the account's key for SSM).
+    pub fn lambda_pools(
+        &self,
+        stack: &str,
+        kms_key: Option<&str>,
+    ) -> Result<BTreeMap<String, LambdaPoolConfig>, ConfigError> {
+        self.pools_of_kind(|index, pool, settings| match settings {
+            ProviderSettings::Lambda(settings) => {
+                Some(lambda_pool_config(index, pool, settings, stack, kms_key))
+            }
+            _ => None,
+        })
+    }
+
     /// The task definitions the stack registers for `pools` (what [`Document::ecs_pools`]
     /// gave): one per ECS pool that names none, by pool.
     pub fn ecs_task_definitions(
@@ -350,6 +371,7 @@ fn provider_settings(value: Value) -> Result<ProviderSettings, (String, String)>
         "ec2" => settings(rest).map(ProviderSettings::Ec2),
         "ecs" => settings(rest).map(ProviderSettings::Ecs),
         "eks" => settings(rest).map(ProviderSettings::Eks),
+        "lambda" => settings(rest).map(ProviderSettings::Lambda),
         _ => {
             let mut table = match rest {
                 Value::Object(table) => table,

@@ -84,9 +84,10 @@ mod provider;
 pub use document::{Document, Host, ReadOptions};
 pub use error::{ConfigError, Format, Problem};
 pub use provider::{
-    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, EksSettings, HookSettings,
+    Ec2Defaults, Ec2Settings, EcsDefaults, EcsSettings, EksSettings, HookSettings, LambdaSettings,
     LaunchTemplateSettings, LocalRunners, PoolOs, ProviderSettings, WINDOWS_RUNNER_DIR,
     ec2_pool_config, ecs_default_task_definition, ecs_pool_config, eks_pool_config,
+    lambda_pool_config,
 };
 
 #[cfg(test)]
@@ -856,6 +857,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_lambda_pool_runs_the_stack_s_function_by_default() {
+        let text = r#"
+            [[pools]]
+            name = "short"
+            labels = ["self-hosted", "linux", "short"]
+
+            [pools.provider]
+            kind = "lambda"
+
+            [[pools]]
+            name = "own-function"
+            labels = ["self-hosted", "linux", "tiny"]
+
+            [pools.provider]
+            kind = "lambda"
+            function = "arn:aws:lambda:us-east-1:123456789012:function:ci-prod-lambda-runner-big"
+            timeout_seconds = 600
+        "#;
+        let document =
+            Document::from_toml(text, &ReadOptions::for_stack(Host::Lambda, "ci-prod")).unwrap();
+        assert_eq!(
+            document.provider("short").unwrap().kind(),
+            ProviderKind::Lambda
+        );
+        let pools = document
+            .lambda_pools("ci-prod", Some("alias/runway"))
+            .unwrap();
+        assert_eq!(pools.len(), 2);
+        let short = &pools["short"];
+        assert_eq!(short.stack, "ci-prod");
+        assert_eq!(short.function, "ci-prod-lambda-runner");
+        assert_eq!(short.timeout, None, "asked of Lambda");
+        assert_eq!(short.ssm_kms_key_id.as_deref(), Some("alias/runway"));
+        let own = &pools["own-function"];
+        assert!(
+            own.function
+                .ends_with(":function:ci-prod-lambda-runner-big")
+        );
+        assert_eq!(own.timeout, Some(std::time::Duration::from_secs(600)));
+        assert!(document.eks_pools("ci-prod").unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_lambda_problem_names_its_field() {
+        let pool = |fields: &str, provider: &str| {
+            format!(
+                r#"{{"pools": [{{"name": "a", "labels": ["self-hosted", "linux"], {fields}
+                    "provider": {{"kind": "lambda"{provider}}}}}]}}"#
+            )
+        };
+        let cases = [
+            (pool(r#""image": "ami-0123","#, ""), "pools[0].image"),
+            (
+                pool(r#""instance_types": ["m7g.large"],"#, ""),
+                "pools[0].instance_types",
+            ),
+            (pool(r#""disk_gib": 50,"#, ""), "pools[0].disk_gib"),
+            (
+                pool("", r#", "function": "has space""#),
+                "pools[0].provider.function",
+            ),
+            (
+                pool("", r#", "timeout_seconds": 1000"#),
+                "pools[0].provider.timeout_seconds",
+            ),
+            (pool("", r#", "memory": 2048"#), "pools[0].provider.memory"),
+        ];
+        for (text, path) in cases {
+            let problems = problems_of(&text, Host::Lambda);
+            assert!(
+                problems.iter().any(|problem| problem.starts_with(path)),
+                "{text}: expected {path} in {problems:#?}"
+            );
+        }
+        let windows = r#"{"pools": [{"name": "w", "labels": ["self-hosted", "windows"],
+            "provider": {"kind": "lambda"}}]}"#;
+        let problems = problems_of(windows, Host::Lambda);
+        assert!(
+            problems[0].contains("run windows runners on EC2"),
+            "{problems:?}"
+        );
     }
 
     proptest::proptest! {

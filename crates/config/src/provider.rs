@@ -5,7 +5,8 @@
 //! pool's own; the provider holds only what is particular to where runners run. For an ECS
 //! pool, `image` is the runner's container image, `disk_gib` the task's ephemeral storage and
 //! `market` picks Fargate Spot or Fargate. For an EKS pool ([`eks_pool_config`]), `image` is
-//! the pod's runner image.
+//! the pod's runner image. A Lambda pool ([`lambda_pool_config`]) runs its function's image:
+//! it takes no `image`, instance types, disk or market.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +16,8 @@ use runway_policy_host::Market;
 use runway_providers::{
     BootHooks, BootOs, BootScript, CachedRunner, CapacityPreference, DEFAULT_IMDS_URL, DockerMode,
     Ec2PoolConfig, EcsCapacity, EcsPoolConfig, EksPoolConfig, EksToleration, ImageSource,
-    LaunchTemplateRef, ProviderError, ProviderKind, RunnerInstall, RunnerTaskDefinition,
-    default_task_definition_family,
+    LambdaPoolConfig, LaunchTemplateRef, ProviderError, ProviderKind, RunnerInstall,
+    RunnerTaskDefinition, default_task_definition_family,
 };
 use serde::Deserialize;
 
@@ -34,6 +35,8 @@ pub enum ProviderSettings {
     Ecs(EcsSettings),
     /// EKS pods, one per job.
     Eks(EksSettings),
+    /// Invocations of a container-image Lambda function, one per job (15 minutes at most).
+    Lambda(LambdaSettings),
 }
 
 impl ProviderSettings {
@@ -44,6 +47,7 @@ impl ProviderSettings {
             ProviderKind::Ec2 => ProviderSettings::Ec2(Ec2Settings::default()),
             ProviderKind::Ecs => ProviderSettings::Ecs(EcsSettings::default()),
             ProviderKind::Eks => ProviderSettings::Eks(EksSettings::default()),
+            ProviderKind::Lambda => ProviderSettings::Lambda(LambdaSettings::default()),
         }
     }
 
@@ -53,6 +57,7 @@ impl ProviderSettings {
             ProviderSettings::Ec2(_) => ProviderKind::Ec2,
             ProviderSettings::Ecs(_) => ProviderKind::Ecs,
             ProviderSettings::Eks(_) => ProviderKind::Eks,
+            ProviderSettings::Lambda(_) => ProviderKind::Lambda,
         }
     }
 }
@@ -757,6 +762,108 @@ pub fn eks_pool_config(
         if reported.contains(&at(&field)) {
             continue;
         }
+        problems.push(Problem::new(
+            at(&field),
+            format!("pool {name:?}: {message}"),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A pool's Lambda settings: its runners are asynchronous invocations of `function`, whose
+/// image holds the runner (see `sam/lambda-runner/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaSettings {
+    /// The function's name or ARN (default: the stack's `<stack>-lambda-runner`, which the
+    /// template creates from `LambdaRunnerImageUri`).
+    pub function: Option<String>,
+    /// The function's timeout in seconds (60 to 900); default: asked of Lambda before the
+    /// first launch.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The provider settings of Lambda pool `pool` (at `pools[index]`) of `stack`, its JIT
+/// configs encrypted with `kms_key` (none: the account's key for SSM), or every problem
+/// found, each with its field path.
+pub fn lambda_pool_config(
+    index: usize,
+    pool: &PoolConfig,
+    settings: &LambdaSettings,
+    stack: &str,
+    kms_key: Option<&str>,
+) -> Result<LambdaPoolConfig, Vec<Problem>> {
+    let at = |field: &str| format!("pools[{index}].{field}");
+    let name = &pool.name;
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem::new(at(field), format!("pool {name:?}: {message}")));
+    };
+    if let Some(label) = non_linux_label(&pool.labels) {
+        problem(
+            "labels",
+            format!(
+                "offers {label:?}, but a Lambda function runs Linux: run {label} runners on \
+                 EC2 (provider.kind = \"ec2\")"
+            ),
+        );
+    }
+    if pool.image.is_some() {
+        problem(
+            "image",
+            "a Lambda pool runs its function's image: build it from sam/lambda-runner and \
+             deploy it with the template's LambdaRunnerImageUri (or name your function in \
+             provider.function)"
+                .to_string(),
+        );
+    }
+    if !pool.instance_types.is_empty() || !pool.allowed_instance_types.is_empty() {
+        let field = if pool.instance_types.is_empty() {
+            "allowed_instance_types"
+        } else {
+            "instance_types"
+        };
+        problem(
+            field,
+            "a Lambda pool has no instance types: its function's memory (and so CPU) is set \
+             in the template (LambdaRunnerMemory)"
+                .to_string(),
+        );
+    }
+    if pool.disk_gib.is_some() || pool.max_disk_gib.is_some() {
+        problem(
+            if pool.disk_gib.is_some() {
+                "disk_gib"
+            } else {
+                "max_disk_gib"
+            },
+            "a Lambda function's disk is its /tmp (up to 10 GiB), set with the function"
+                .to_string(),
+        );
+    }
+    if !pool.allowed_markets.is_empty() {
+        problem(
+            "allowed_markets",
+            "a Lambda pool takes no market: Lambda has no spot capacity".to_string(),
+        );
+    }
+    let mut config = LambdaPoolConfig::new(stack);
+    if let Some(function) = &settings.function {
+        config.function = function.clone();
+    }
+    config.ssm_kms_key_id = kms_key.map(str::to_string);
+    config.timeout = settings.timeout_seconds.map(std::time::Duration::from_secs);
+    for (key, message) in config.problems() {
+        let field = match key {
+            "" => "provider".to_string(),
+            // The key is the stack's, not the pool's.
+            "ssm_kms_key_id" => "provider".to_string(),
+            key => format!("provider.{key}"),
+        };
         problems.push(Problem::new(
             at(&field),
             format!("pool {name:?}: {message}"),

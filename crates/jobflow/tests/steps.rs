@@ -1586,3 +1586,91 @@ fn job_event(
         delivery_id: Some(delivery.to_owned()),
     }
 }
+
+/// A provider whose runners end at a time limit of their host, as a Lambda function's timeout
+/// ends its invocation.
+#[derive(Debug)]
+struct TimeLimited {
+    inner: LocalProvider,
+    limit: Duration,
+}
+
+#[async_trait]
+impl Provider for TimeLimited {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Lambda
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<Launched, ProviderError> {
+        self.inner.launch(request).await
+    }
+
+    async fn terminate(
+        &self,
+        execution: &str,
+        runner_name: &str,
+    ) -> Result<Terminated, ProviderError> {
+        self.inner.terminate(execution, runner_name).await
+    }
+
+    async fn owned(&self) -> Result<Vec<OwnedRunner>, ProviderError> {
+        self.inner.owned().await
+    }
+
+    async fn runner_time_limit(&self) -> Result<Option<Duration>, ProviderError> {
+        Ok(Some(self.limit))
+    }
+}
+
+/// The teardown of a runner that took a job and lived until its function's timeout (less the
+/// margin the bootstrap stops it at) says the timeout ended it; one that ended well before does
+/// not.
+#[tokio::test]
+async fn teardown_says_when_a_lambda_function_s_timeout_ended_the_runner() {
+    // A 20 s limit is reached at once (the bootstrap stops a runner 20 s before its deadline);
+    // 900 s is not reached by this test.
+    for (limit, says) in [(20, true), (900, false)] {
+        let fixture = Fixture::start(Options {
+            provider: Some(Arc::new(TimeLimited {
+                inner: LocalProvider::new(sleeper()).unwrap(),
+                limit: Duration::from_secs(limit),
+            })),
+            ..Options::default()
+        })
+        .await;
+        let input = fixture.queue_job(&["self-hosted", "linux"]);
+        let job_id = input["job"]["id"].as_u64().unwrap();
+        let execution = format!("job-limit-{limit}");
+        let state = fixture.routed(&execution, &input).await;
+        let runner = fixture.run(Step::Provision, state.clone()).await.unwrap();
+        let runner_name = runner["runner_name"].as_str().unwrap().to_owned();
+        let update = |kind, conclusion: Option<&str>| {
+            job_event(
+                kind,
+                job_id,
+                &runner_name,
+                conclusion,
+                &format!("d-{limit}"),
+            )
+        };
+        fixture
+            .flow
+            .job_event(update(JobEventKind::Started, None))
+            .await
+            .unwrap();
+        fixture
+            .flow
+            .job_event(update(JobEventKind::Completed, Some("failure")))
+            .await
+            .unwrap();
+        let mut teardown = state;
+        teardown["runner"] = runner;
+        teardown["reason"] = json!("runner finished or idle");
+        let output = fixture.run(Step::Teardown, teardown).await.unwrap();
+        let summary = output["summary"].as_str().unwrap();
+        let sentence = format!(
+            "the Lambda function's timeout ({limit} s) ended the runner before the job finished"
+        );
+        assert_eq!(summary.contains(&sentence), says, "{summary}");
+    }
+}

@@ -20,6 +20,7 @@ pub mod demo;
 mod ecs;
 mod eks;
 pub mod in_process;
+mod lambda;
 pub mod provider_bench;
 mod reaper;
 pub mod replay;

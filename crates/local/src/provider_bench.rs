@@ -1,11 +1,12 @@
-//! `runway bench --provider ec2|ecs|eks`: webhook → launch with a real provider, on an AWS API
+//! `runway bench --provider ec2|ecs|eks|lambda`: webhook → launch with a real provider, on an AWS API
 //! on this machine (moto), and for EKS runway's Kubernetes emulator.
 //!
 //! The same path as [`crate::bench`]'s webhook → launch figure (signed webhook, intake,
 //! execution, Route, Admit, JIT config, Provision), with the pool's real EC2 or ECS provider
 //! behind it, so the figure also says what the provider's own calls cost: writing the JIT
 //! config to SSM and `RunInstances` or `RunTask` (and, for ECS, finding the pool's task
-//! definition on the first launch); for EKS, `DescribeCluster` (once, then remembered) and
+//! definition on the first launch); for Lambda, the function's timeout (once), the JIT config
+//! and the runner's record written to SSM and the asynchronous `Invoke`; for EKS, `DescribeCluster` (once, then remembered) and
 //! creating the runner's Secret and Pod over HTTPS. Nothing boots on moto, so each runner
 //! starts in this process the moment its launch is asked for, as an instance, task or pod
 //! that booted at once would (the emulator's pods run `true`, so no second runner takes the
@@ -38,6 +39,7 @@ pub enum BenchProvider {
     Ec2,
     Ecs,
     Eks,
+    Lambda,
 }
 
 impl BenchProvider {
@@ -58,6 +60,8 @@ impl BenchProvider {
                  provider = { kind = \"eks\", cluster = \"runway-bench\", \
                  namespace = \"runners\", cpu = \"1\", memory = \"2Gi\" }"
             }
+            // `runway local` makes the stack's runner function in moto.
+            BenchProvider::Lambda => "provider = { kind = \"lambda\" }",
         }
     }
 
@@ -67,6 +71,7 @@ impl BenchProvider {
             BenchProvider::Ec2 => "EC2",
             BenchProvider::Ecs => "ECS",
             BenchProvider::Eks => "EKS",
+            BenchProvider::Lambda => "Lambda",
         }
     }
 }
@@ -79,8 +84,9 @@ impl std::str::FromStr for BenchProvider {
             "ec2" => Ok(BenchProvider::Ec2),
             "ecs" => Ok(BenchProvider::Ecs),
             "eks" => Ok(BenchProvider::Eks),
+            "lambda" => Ok(BenchProvider::Lambda),
             other => Err(format!(
-                "{other:?} is not a provider the bench can time: ec2, ecs or eks"
+                "{other:?} is not a provider the bench can time: ec2, ecs, eks or lambda"
             )),
         }
     }

@@ -274,7 +274,10 @@ impl LocalSystem {
             || config.pools().any(|(_, provider)| {
                 matches!(
                     provider,
-                    ProviderSettings::Ec2(_) | ProviderSettings::Ecs(_) | ProviderSettings::Eks(_)
+                    ProviderSettings::Ec2(_)
+                        | ProviderSettings::Ecs(_)
+                        | ProviderSettings::Eks(_)
+                        | ProviderSettings::Lambda(_)
                 )
             });
         let aws = match (aws, needs_aws) {
@@ -300,6 +303,8 @@ impl LocalSystem {
         let mut ecs_providers: Option<BTreeMap<String, runway_providers::EcsProvider>> = None;
         // Built (clusters made, the Kubernetes emulator started) once, for the first EKS pool.
         let mut eks: Option<crate::eks::LocalEks> = None;
+        // Built (functions made on moto) once, for the first Lambda pool.
+        let mut lambda_providers: Option<BTreeMap<String, runway_providers::LambdaProvider>> = None;
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
@@ -361,6 +366,20 @@ impl LocalSystem {
                         .as_mut()
                         .and_then(|eks| eks.providers.remove(&pool.name))
                         .ok_or_else(|| setup(format!("pool {} has no EKS provider", pool.name)))?;
+                    Arc::new(provider)
+                }
+                ProviderSettings::Lambda(_) => {
+                    let aws = aws.as_ref().ok_or_else(|| {
+                        setup("the Lambda provider needs AWS settings, and none were loaded")
+                    })?;
+                    let built = match &mut lambda_providers {
+                        Some(built) => built,
+                        None => lambda_providers
+                            .insert(crate::lambda::providers(&config, aws, &clock).await?),
+                    };
+                    let provider = built.remove(&pool.name).ok_or_else(|| {
+                        setup(format!("pool {} has no Lambda provider", pool.name))
+                    })?;
                     Arc::new(provider)
                 }
             };

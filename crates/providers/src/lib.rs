@@ -9,6 +9,9 @@
 //!   reads at start and deletes);
 //! - [`EksProvider`]: a pod per runner in an EKS cluster (JIT config handed over through a
 //!   Kubernetes Secret the pod mounts, owned by the pod);
+//! - [`LambdaProvider`]: an asynchronous invocation of a container-image Lambda function per
+//!   runner (JIT config handed over through an SSM SecureString the function reads and
+//!   deletes; an SSM record per runner stands in for tags);
 //! - [`LocalProvider`]: a process on this machine, for `runway local` and tests.
 //!
 //! Every runner is recorded with the Step Functions execution that launched it (EC2 and ECS:
@@ -23,6 +26,7 @@ mod ecs;
 mod eks;
 mod error;
 mod jit;
+mod lambda;
 mod local;
 mod network;
 mod remembered;
@@ -52,6 +56,11 @@ pub use eks::{
 pub use error::ProviderError;
 pub use jit::{
     SSM_WRITE_ATTEMPTS, SSM_WRITE_FIRST_BACKOFF, SSM_WRITE_MAX_BACKOFF, jit_parameter_prefix,
+};
+pub use lambda::{
+    DEFAULT_QUEUE_SLACK, LAMBDA_MAX_TIMEOUT, LambdaPoolConfig, LambdaProvider, LambdaRecord,
+    TIME_LIMIT_MARGIN, default_lambda_function, is_lambda_function_ref, lambda_instance_id,
+    lambda_parameter_prefix,
 };
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use network::{default_vpc_security_group, default_vpc_subnets};
@@ -95,6 +104,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         let mut owned = self.owned().await?;
         owned.retain(|runner| runner.execution == execution);
         Ok(owned)
+    }
+
+    /// The longest one of this provider's runners can live when its host ends runners by
+    /// itself (a Lambda function's timeout); `None`: no such limit. A runner that took a job
+    /// and lived that long, less [`TIME_LIMIT_MARGIN`], was ended by the limit, not its job.
+    async fn runner_time_limit(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        Ok(None)
     }
 
     /// The live runner on the host `instance_id` (instance id, task ARN, process id), if this

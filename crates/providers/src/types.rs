@@ -10,6 +10,7 @@ pub enum ProviderKind {
     Ec2,
     Ecs,
     Eks,
+    Lambda,
     Local,
 }
 
@@ -19,6 +20,7 @@ impl fmt::Display for ProviderKind {
             ProviderKind::Ec2 => "ec2",
             ProviderKind::Ecs => "ecs",
             ProviderKind::Eks => "eks",
+            ProviderKind::Lambda => "lambda",
             ProviderKind::Local => "local",
         })
     }

@@ -103,6 +103,30 @@ pub const ECS_TERMINATE: &[&str] = &[
 /// secrets are the cluster's to authorise, through the role's EKS access entry.
 pub const EKS: &[&str] = &["eks:DescribeCluster"];
 
+/// Launching a runner on Lambda (`LambdaProvider::launch`): the function's timeout, an
+/// earlier try's record, the JIT config and record written (and removed when the invocation
+/// fails), the asynchronous invocation.
+pub const LAMBDA_LAUNCH: &[&str] = &[
+    "lambda:GetFunctionConfiguration",
+    "lambda:InvokeFunction",
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+    "ssm:AddTagsToResource",
+    "ssm:DeleteParameter",
+];
+
+/// Finding Lambda runners by their records (`LambdaProvider::owned`, `terminate`) and
+/// removing records and JIT configs (the bootstrap stops a runner whose record is gone).
+pub const LAMBDA_TERMINATE: &[&str] = &[
+    "ssm:GetParameter",
+    "ssm:GetParametersByPath",
+    "ssm:DeleteParameter",
+];
+
+/// Reading a Lambda runner function's timeout at teardown (`Provider::runner_time_limit`):
+/// whether it ended the runner during its job, which the teardown's summary then says.
+pub const LAMBDA_TIME_LIMIT: &[&str] = &["lambda:GetFunctionConfiguration"];
+
 /// Completing task tokens (`SfnCallbacks`).
 pub const CALLBACKS: &[&str] = &["states:SendTaskSuccess", "states:SendTaskFailure"];
 
@@ -154,6 +178,9 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("ecs", "describe_tasks") => &["ecs:DescribeTasks"],
         ("ecs", "stop_task") => &["ecs:StopTask"],
         ("eks", "describe_cluster") => &["eks:DescribeCluster"],
+        ("lambda", "invoke") => &["lambda:InvokeFunction"],
+        ("lambda", "get_function_configuration") => &["lambda:GetFunctionConfiguration"],
+        ("ssm", "get_parameters_by_path") => &["ssm:GetParametersByPath"],
         ("secretsmanager", "get_secret_value") => &["secretsmanager:GetSecretValue"],
         ("secretsmanager", "put_secret_value") => &["secretsmanager:PutSecretValue"],
         // Reading a given version needs GetObjectVersion.
@@ -188,8 +215,16 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
             ECS_LAUNCH,
             ECS_TERMINATE,
             EKS,
+            LAMBDA_LAUNCH,
+            LAMBDA_TERMINATE,
         ]),
-        Step::Teardown => groups.extend([TERMINATE, ECS_TERMINATE, EKS]),
+        Step::Teardown => groups.extend([
+            TERMINATE,
+            ECS_TERMINATE,
+            EKS,
+            LAMBDA_TERMINATE,
+            LAMBDA_TIME_LIMIT,
+        ]),
         Step::WaitForSlot | Step::Watch | Step::Release => groups.push(CALLBACKS),
         Step::Route | Step::Admit | Step::CheckRunner => {}
     }
@@ -218,6 +253,7 @@ pub fn reaper_actions() -> BTreeSet<&'static str> {
         TERMINATE,
         ECS_TERMINATE,
         EKS,
+        LAMBDA_TERMINATE,
         CALLBACKS,
         DESCRIBE_EXECUTIONS,
         LIST_EXECUTIONS,

@@ -12,8 +12,8 @@ use runway_policy_host::{
     EngineConfig, InstanceAllocation, Policy, PolicyBounds, PolicyEngine, PolicyError,
 };
 use runway_providers::{
-    Ec2Provider, EcsProvider, EksTokenSource, ManifestReader, Provider, RunnerCacheReader,
-    eks_providers,
+    Ec2Provider, EcsProvider, EksTokenSource, LambdaProvider, ManifestReader, Provider,
+    RunnerCacheReader, eks_providers,
 };
 use runway_store::DynamoStore;
 use tracing::info;
@@ -282,7 +282,8 @@ fn eks_tokens(aws: &aws_config::SdkConfig) -> Result<EksTokenSource, SetupError>
     Ok(EksTokenSource::new(credentials, region.as_ref()))
 }
 
-/// One provider per pool of `document`: EKS pools reaching their clusters' APIs with the
+/// One provider per pool of `document`: Lambda pools invoking their functions (JIT configs
+/// under the stack's key), EKS pools reaching their clusters' APIs with the
 /// function's role (its EKS access entry), EC2 pools with the stack's launch template and KMS
 /// key, ECS pools in the stack's cluster, running the task definitions runway registers for
 /// them (registered by the first launch, see [`EcsProvider::with_default_task_definition`]).
@@ -316,6 +317,18 @@ pub(crate) fn runner_providers(
         for (pool, provider) in eks_providers(&eks, tokens, eks_pools, None, clock.clone())
             .map_err(|error| SetupError::Config(error.to_string()))?
         {
+            providers.insert(pool, Arc::new(provider));
+        }
+    }
+    let lambda_pools = document
+        .lambda_pools(&settings.stack, settings.jit_config_kms_key.as_deref())
+        .map_err(|error| SetupError::Config(error.to_string()))?;
+    if !lambda_pools.is_empty() {
+        let lambda = aws_sdk_lambda::Client::new(aws);
+        for (pool, config) in lambda_pools {
+            let provider = LambdaProvider::new(lambda.clone(), ssm.clone(), config)
+                .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
+                .with_clock(clock.clone());
             providers.insert(pool, Arc::new(provider));
         }
     }

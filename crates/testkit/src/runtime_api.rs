@@ -30,9 +30,13 @@ pub enum Report {
     Error { request_id: String, body: Value },
 }
 
+/// A queued event: its request id, body and deadline (ms since the epoch; none: a minute
+/// after the poll).
+type Queued = (String, Value, Option<u128>);
+
 #[derive(Clone)]
 struct Shared {
-    events: Arc<Mutex<VecDeque<(String, Value)>>>,
+    events: Arc<Mutex<VecDeque<Queued>>>,
     queued: Arc<Notify>,
     polls: Arc<Mutex<Vec<Instant>>>,
     reports: mpsc::UnboundedSender<Report>,
@@ -84,13 +88,23 @@ impl RuntimeApi {
         &self.address
     }
 
-    /// Queues an event for the function's next poll.
+    /// Queues an event for the function's next poll; its deadline is a minute after the poll.
     pub fn queue(&self, request_id: &str, event: Value) {
+        self.push(request_id, event, None);
+    }
+
+    /// Queues an event whose deadline (`Lambda-Runtime-Deadline-Ms`) is `deadline_ms`
+    /// milliseconds since the Unix epoch: a function's timeout, as Lambda announces it.
+    pub fn queue_with_deadline(&self, request_id: &str, event: Value, deadline_ms: u128) {
+        self.push(request_id, event, Some(deadline_ms));
+    }
+
+    fn push(&self, request_id: &str, event: Value, deadline_ms: Option<u128>) {
         self.shared
             .events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back((request_id.to_owned(), event));
+            .push_back((request_id.to_owned(), event, deadline_ms));
         self.shared.queued.notify_one();
     }
 
@@ -127,12 +141,14 @@ async fn next_invocation(State(api): State<Shared>) -> Response {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop_front();
-        if let Some((request_id, event)) = next {
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-                + 60_000;
+        if let Some((request_id, event, deadline)) = next {
+            let deadline = deadline.unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+                    + 60_000
+            });
             let pairs = [
                 ("lambda-runtime-aws-request-id", request_id),
                 ("lambda-runtime-deadline-ms", deadline.to_string()),

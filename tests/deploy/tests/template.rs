@@ -855,6 +855,26 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
         .collect();
     assert_within("the ECS provider", ecs_actions, &ecs_groups);
 
+    // The Lambda provider, with the same JIT config writer.
+    let lambda = calls("crates/providers/src/lambda.rs", "lambda");
+    for operation in ["invoke", "get_function_configuration"] {
+        assert!(lambda.contains(operation), "the scan found {lambda:?}");
+    }
+    let mut ssm = calls("crates/providers/src/lambda.rs", "ssm");
+    ssm.extend(calls("crates/providers/src/jit.rs", "ssm"));
+    assert!(
+        ssm.contains("get_parameters_by_path"),
+        "the scan found {ssm:?}"
+    );
+    let mut lambda_actions = actions_of("lambda", &lambda);
+    lambda_actions.extend(actions_of("ssm", &ssm));
+    let lambda_groups: Vec<&str> = permissions::LAMBDA_LAUNCH
+        .iter()
+        .chain(permissions::LAMBDA_TERMINATE)
+        .copied()
+        .collect();
+    assert_within("the Lambda provider", lambda_actions, &lambda_groups);
+
     let callbacks = operations("crates/jobflow/src/callbacks.rs", "client");
     assert!(!callbacks.is_empty());
     assert_within(
@@ -1557,17 +1577,21 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
     let via_ssm = json!({"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"});
     let via_secrets_manager = json!({"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"});
     let mut checked = 0;
-    let role_statements: Vec<(String, &Value)> = ["RunnerRole", "RunnerTaskRole"]
-        .into_iter()
-        .flat_map(|role| {
-            template.resource(role).unwrap_or_else(|| panic!("{role}"))["Properties"]["Policies"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
-                .map(move |statement| (role.to_owned(), statement))
-        })
-        .collect();
+    let role_statements: Vec<(String, &Value)> = [
+        "RunnerRole",
+        "RunnerTaskRole",
+        "LambdaRunnerRole",
+    ]
+    .into_iter()
+    .flat_map(|role| {
+        template.resource(role).unwrap_or_else(|| panic!("{role}"))["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+            .map(move |statement| (role.to_owned(), statement))
+    })
+    .collect();
     let function_statements: Vec<(String, &Value)> = template
         .functions()
         .into_iter()
@@ -2753,4 +2777,91 @@ fn the_provision_function_keeps_the_warm_pools_on_their_schedule() {
     assert!(!runway_lambda_support::is_keep_warm_event(
         &json!({"execution": "x"})
     ));
+}
+
+/// The Lambda runner function exists only when an image is given; it runs that image with a
+/// role that may read and delete only the stack's Lambda JIT configs and records, is never
+/// retried, and is what the job functions may invoke (nothing else).
+#[test]
+fn the_lambda_runner_is_optional_scoped_and_invoked_only_by_the_functions_that_launch() {
+    let template = template();
+    assert_eq!(
+        template.root["Conditions"]["HasLambdaRunner"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "LambdaRunnerImageUri"}, ""]}]})
+    );
+    assert_eq!(
+        template.root["Parameters"]["LambdaRunnerImageUri"]["Default"], "",
+        "absent by default"
+    );
+    for id in [
+        "LambdaRunnerRole",
+        "LambdaRunnerLogGroup",
+        "LambdaRunnerFunction",
+        "LambdaRunnerInvokeConfig",
+    ] {
+        assert_eq!(
+            template.resource(id).unwrap()["Condition"],
+            "HasLambdaRunner",
+            "{id}"
+        );
+    }
+    let function = &template.resource("LambdaRunnerFunction").unwrap()["Properties"];
+    assert_eq!(function["PackageType"], "Image");
+    assert_eq!(
+        function["Code"]["ImageUri"],
+        json!({"Ref": "LambdaRunnerImageUri"})
+    );
+    assert_eq!(
+        function["FunctionName"],
+        json!({"Fn::Sub": "${AWS::StackName}-lambda-runner"}),
+        "the name Lambda pools run by default (default_lambda_function)"
+    );
+    assert_eq!(
+        runway_providers::default_lambda_function("${AWS::StackName}"),
+        "${AWS::StackName}-lambda-runner"
+    );
+    assert_eq!(
+        function["Role"],
+        json!({"Fn::GetAtt": ["LambdaRunnerRole", "Arn"]})
+    );
+    let retries = &template.resource("LambdaRunnerInvokeConfig").unwrap()["Properties"];
+    assert_eq!(retries["MaximumRetryAttempts"], 0);
+    // runway counts a record live for the queue's wait plus the timeout.
+    assert!(
+        retries["MaximumEventAgeInSeconds"].as_u64().unwrap() + 60
+            <= runway_providers::DEFAULT_QUEUE_SLACK.as_secs()
+    );
+
+    let lambda_prefix = format!(
+        "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{STACK_JIT_PREFIX}/lambda/*"
+    );
+    let role = template.resource("LambdaRunnerRole").unwrap();
+    for policy in role["Properties"]["Policies"].as_array().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            let actions = list(&statement["Action"]);
+            if actions.contains(&&json!("kms:Decrypt")) {
+                continue;
+            }
+            assert_eq!(
+                actions,
+                vec![&json!("ssm:GetParameter"), &json!("ssm:DeleteParameter")]
+            );
+            assert_eq!(statement["Resource"], json!({"Fn::Sub": lambda_prefix}));
+        }
+    }
+
+    let mut invokers = BTreeSet::new();
+    for (id, function) in template.functions() {
+        for statement in statements(function) {
+            if list(&statement["Action"]).contains(&&json!("lambda:InvokeFunction")) {
+                invokers.insert(id.clone());
+                assert_eq!(
+                    statement["Resource"],
+                    json!({"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-lambda-runner*"}),
+                    "{id}"
+                );
+            }
+        }
+    }
+    assert_eq!(invokers, BTreeSet::from(["ProvisionFunction".to_owned()]));
 }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runway_github::{GitHubError, RunnerScope};
-use runway_providers::Terminated;
+use runway_providers::{Provider, ProviderKind, TIME_LIMIT_MARGIN, Terminated};
 use runway_store::{ExecutionKey, RunnerName, RunnerRecord, RunnerState};
 use serde_json::{Value, json};
 use tracing::info;
@@ -29,6 +29,9 @@ pub(crate) struct TornDown {
     pub deregistered: bool,
     /// EC2 warned that it was reclaiming the runner's spot instance.
     pub reclaimed: bool,
+    /// Its host's time limit (a Lambda function's timeout) ended it during its job: the
+    /// limit, and the host kind.
+    pub timed_out: Option<(u64, ProviderKind)>,
 }
 
 impl TornDown {
@@ -48,7 +51,20 @@ impl TornDown {
         } else {
             ""
         };
-        format!("{}: {deregistered}, {stopped}{reclaimed}", self.runner_name)
+        let timed_out = match self.timed_out {
+            Some((seconds, ProviderKind::Lambda)) => format!(
+                " (the Lambda function's timeout ({seconds} s) ended the runner before the job \
+                 finished: run longer jobs on a pool of another kind)"
+            ),
+            Some((seconds, kind)) => format!(
+                " ({kind}'s time limit ({seconds} s) ended the runner before the job finished)"
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{}: {deregistered}, {stopped}{reclaimed}{timed_out}",
+            self.runner_name
+        )
     }
 }
 
@@ -117,6 +133,7 @@ pub(crate) async fn teardown_one(
     };
     let host_owner = record.map_or(execution, RunnerRecord::host_owner);
     let mut stopped = false;
+    let mut timed_out = None;
     let providers: Vec<_> = match pool.and_then(|pool| deps.providers.get(pool)) {
         Some(provider) => vec![provider.clone()],
         // Pool unknown (configuration changed): ask every provider; terminate is idempotent.
@@ -130,6 +147,11 @@ pub(crate) async fn teardown_one(
                 StepError::provider(&format!("terminate runner {name}"), TEARDOWN_FAILED, e)
             })?;
         stopped |= matches!(outcome, Terminated::Stopped { .. });
+        if let Some(record) = record
+            && timed_out.is_none()
+        {
+            timed_out = ended_by_time_limit(flow, provider.as_ref(), record).await;
+        }
     }
     let first_teardown = deps
         .store
@@ -145,7 +167,30 @@ pub(crate) async fn teardown_one(
         stopped,
         deregistered,
         reclaimed: record.is_some_and(|record| record.reclaimed_at.is_some()),
+        timed_out,
     }))
+}
+
+/// Whether `record`'s runner took a job and lived until its host's time limit (less the
+/// margin the host stops it at): then the limit ended it, not its job. A limit that cannot be
+/// read only loses the sentence.
+async fn ended_by_time_limit(
+    flow: &JobFlow,
+    provider: &dyn Provider,
+    record: &RunnerRecord,
+) -> Option<(u64, ProviderKind)> {
+    record.job_started_at?;
+    let limit = match provider.runner_time_limit().await {
+        Ok(limit) => limit?,
+        Err(error) => {
+            tracing::warn!(%error, runner = %record.runner_name, "could not read the runner's \
+                time limit");
+            return None;
+        }
+    };
+    let ended = record.left_at.unwrap_or_else(|| flow.deps().clock.now());
+    let lived = (ended - record.launched_at).to_std().unwrap_or_default();
+    (lived >= limit.saturating_sub(TIME_LIMIT_MARGIN)).then(|| (limit.as_secs(), provider.kind()))
 }
 
 pub(crate) async fn run(flow: &JobFlow, input: Value) -> Result<Value, StepError> {

@@ -295,9 +295,10 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
                     .clone()
                     .unwrap_or_else(|| jit_parameter_prefix(&config.stack)),
             )),
-            ProviderSettings::Local(_) | ProviderSettings::Ecs(_) | ProviderSettings::Eks(_) => {
-                None
-            }
+            ProviderSettings::Local(_)
+            | ProviderSettings::Ecs(_)
+            | ProviderSettings::Eks(_)
+            | ProviderSettings::Lambda(_) => None,
         })
         .collect();
     let needs_aws = !ec2_pools.is_empty() || matches!(config.store, StoreConfig::Dynamodb { .. });
