@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 
 use crate::config::LocalConfig;
@@ -72,10 +72,20 @@ pub struct WarmBenchReport {
     pub wall_seconds: f64,
 }
 
-fn config(options: &WarmBenchOptions, warm: bool) -> Result<LocalConfig, ReplayError> {
+fn config(
+    options: &WarmBenchOptions,
+    warm: bool,
+    trace: &[TraceJob],
+) -> Result<LocalConfig, ReplayError> {
+    // The warm window covers the trace's hours, as a team's office hours would: after it the
+    // pool scales to zero, so the idle time paid is the window's, not the replay's drain.
+    let hours = match (trace.first(), trace.last()) {
+        (Some(first), Some(last)) => format!("{}-{}", first.at.hour(), last.at.hour()),
+        _ => "*".to_owned(),
+    };
     let warm_table = if warm {
         format!(
-            "warm = {{ repository = \"{REPOSITORY}\", windows = [{{ cron = \"* * * * *\", idle = {} }}] }}",
+            "warm = {{ repository = \"{REPOSITORY}\", windows = [{{ cron = \"* {hours} * * *\", idle = {} }}] }}",
             options.idle
         )
     } else {
@@ -158,8 +168,8 @@ pub fn run_blocking(options: &WarmBenchOptions) -> Result<WarmBenchReport, Repla
         // The warm pool fills before the first job, as it would at the start of its window.
         warm_up: Duration::from_secs(600),
     };
-    let cold = replay_blocking(config(options, false)?, &trace, &replay)?;
-    let warm = replay_blocking(config(options, true)?, &trace, &replay)?;
+    let cold = replay_blocking(config(options, false, &trace)?, &trace, &replay)?;
+    let warm = replay_blocking(config(options, true, &trace)?, &trace, &replay)?;
     Ok(WarmBenchReport {
         jobs: options.jobs,
         every_seconds: options.every_seconds,

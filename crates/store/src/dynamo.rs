@@ -964,7 +964,13 @@ impl Store for DynamoStore {
             .filter(|record| record.is_unadopted_warm())
             .filter(|record| matches!(record.state, RunnerState::Idle | RunnerState::Booting))
             .collect();
-        candidates.sort_by_key(|record| (record.state != RunnerState::Idle, record.launched_at));
+        candidates.sort_by_key(|record| {
+            (
+                record.state != RunnerState::Idle,
+                record.launched_at,
+                record.runner_name.clone(),
+            )
+        });
         for candidate in candidates {
             let adopted = self
                 .live_runner_update(

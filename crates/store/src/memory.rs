@@ -429,7 +429,15 @@ impl Store for MemoryStore {
             .values()
             .filter(|record| live(record) && record.is_unadopted_warm())
             .filter(|record| matches!(record.state, RunnerState::Idle | RunnerState::Booting))
-            .min_by_key(|record| (record.state != RunnerState::Idle, record.launched_at))
+            // The name breaks ties between runners launched in one pass: the same state gives
+            // the same choice (replays are deterministic).
+            .min_by_key(|record| {
+                (
+                    record.state != RunnerState::Idle,
+                    record.launched_at,
+                    record.runner_name.clone(),
+                )
+            })
             .map(|record| record.runner_name.clone());
         let Some(record) = chosen.and_then(|name| state.runners.get_mut(&name)) else {
             return Ok(None);
