@@ -184,7 +184,7 @@ async fn keep_pool_warm(
             .map_or(0, |schedule| i64::from(schedule.replace_after_seconds)),
     );
 
-    // Idle (or booting) ones first, oldest first: those are retired before younger ones.
+    // Booting or idle, oldest first: the oldest are the stale ones.
     let mut ready: Vec<&RunnerRecord> = warm
         .iter()
         .copied()
@@ -217,11 +217,17 @@ async fn keep_pool_warm(
         ));
     }
     let kept = fresh.len() - excess;
+    // Booting or idle warm runners this pass took down (runners that already left are not
+    // alive either way).
+    let mut retired_alive = 0usize;
     for (record, why) in retire {
         match retire_warm(flow, pool, scope.as_ref(), record).await {
-            Ok(true) => report
-                .retired
-                .push(format!("{}: {why}", record.runner_name)),
+            Ok(true) => {
+                retired_alive += usize::from(record.state != RunnerState::Gone);
+                report
+                    .retired
+                    .push(format!("{}: {why}", record.runner_name));
+            }
             Ok(false) => {}
             Err(error) => report
                 .failed
@@ -241,14 +247,12 @@ async fn keep_pool_warm(
             .slot_holders(&pool_name)
             .await
             .map_err(|e| StepError::store("count the pool's slots", e))?
-            .iter()
-            .filter(|holder| !holder.execution.is_warm())
-            .count();
+            .len();
         let alive = warm
             .iter()
             .filter(|r| r.state != RunnerState::Gone)
             .count()
-            .saturating_sub(report.retired.len());
+            .saturating_sub(retired_alive);
         let room = (pool.max_running as usize).saturating_sub(running + alive);
         let launches = missing.min(room);
         report.held_back = u32::try_from(missing - launches).unwrap_or(u32::MAX);

@@ -12,7 +12,7 @@ use common::{Fixture, Options, REPOSITORY, config, linux_pool};
 use runway_clock::{Clock, SharedClock, Sleep};
 use runway_jobflow::{PoolConfig, Step};
 use runway_schedule::{WarmSchedule, WarmWindow};
-use runway_store::{ExecutionKey, PoolName, RunnerName};
+use runway_store::{ExecutionKey, JobId, PoolName, RunnerName, RunnerRecord, RunnerState};
 use serde_json::json;
 
 /// Time that moves only when the test says so.
@@ -278,4 +278,52 @@ fn a_warm_table_says_where_its_runners_register() {
         problems[0].message.contains("repository = \"acme/app\""),
         "{problems:?}"
     );
+}
+
+/// A warm runner that left is retired without freeing room twice: a busy warm runner and a
+/// job's slot fill a ceiling of two, whatever left meanwhile.
+#[tokio::test]
+async fn a_busy_warm_runner_counts_against_the_ceiling_when_another_left() {
+    let clock = ManualClock::at("2026-12-07T09:00:00Z");
+    let mut pool = warm_pool();
+    pool.max_running = 2;
+    let fixture = fixture(&clock, pool).await;
+    let input = fixture.queue_job(&["self-hosted", "linux"]);
+    let state = fixture.routed("job-slot", &input).await;
+    assert_eq!(
+        fixture.run(Step::Admit, state).await.unwrap()["decision"],
+        "admit"
+    );
+    for (name, state) in [
+        ("runway-w1-0", RunnerState::Busy { job_id: JobId(1) }),
+        ("runway-w1-1", RunnerState::Gone),
+    ] {
+        let runner = RunnerName::new(name).unwrap();
+        let now = clock.now();
+        fixture
+            .store()
+            .put_runner(&RunnerRecord {
+                execution: ExecutionKey::warm(&runner),
+                runner_name: runner,
+                launched_by: None,
+                pool: PoolName::new("linux").unwrap(),
+                provider: "local".into(),
+                instance_id: None,
+                state,
+                runner_watch: None,
+                launched_at: now,
+                job_started_at: None,
+                left_at: None,
+                torn_down_at: None,
+                reclaimed_at: None,
+                expires_at: now + Duration::hours(1),
+            })
+            .await
+            .unwrap();
+    }
+    let pass = fixture.flow.keep_warm().await;
+    let pool = &pass.pools[0];
+    assert_eq!(pool.retired.len(), 1, "{pass:?}");
+    assert!(pool.launched.is_empty(), "{pass:?}");
+    assert_eq!(pool.held_back, 2, "{pass:?}");
 }
