@@ -86,7 +86,7 @@ use crate::jit::{
 };
 use crate::shared::{
     DEFAULT_STACK, TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name,
-    hashed_id, is_plain_path_char, sdk_error, to_chrono,
+    first_problem, hashed_id, is_plain_path_char, sdk_error, to_chrono,
 };
 use crate::{
     Capacity, CapacityPreference, LaunchRequest, Launched, OwnedRunner, Provider, ProviderError,
@@ -294,10 +294,7 @@ impl EcsPoolConfig {
     /// Checks the settings an [`EcsProvider`] is built from, so a document can be checked
     /// before anything launches: the first of [`EcsPoolConfig::problems`].
     pub fn validate(&self) -> Result<(), ProviderError> {
-        match self.problems().into_iter().next() {
-            None => Ok(()),
-            Some((_, reason)) => Err(ProviderError::Config { reason }),
-        }
+        first_problem(self.problems())
     }
 
     /// Every problem with these settings, each with the pools document's key it is about

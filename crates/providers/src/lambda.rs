@@ -56,8 +56,8 @@ use tracing::{info, warn};
 
 use crate::jit::{JitParameter, check_kms_key, delete_jit_parameter, put_jit_parameter};
 use crate::shared::{
-    TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name, hashed_id,
-    sdk_error,
+    TAG_EXECUTION, TAG_MANAGED, TAG_POOL, TAG_RUNNER, TAG_STACK, check_stack_name, first_problem,
+    hashed_id, sdk_error,
 };
 use crate::{
     LaunchRequest, Launched, OwnedRunner, Provider, ProviderError, ProviderKind, Terminated,
@@ -148,10 +148,7 @@ impl LambdaPoolConfig {
 
     /// Whether the settings can work; the first problem found.
     pub fn validate(&self) -> Result<(), ProviderError> {
-        match self.problems().into_iter().next() {
-            None => Ok(()),
-            Some((_, reason)) => Err(ProviderError::Config { reason }),
-        }
+        first_problem(self.problems())
     }
 
     /// Every problem of the settings, each with its setting's key (`""` for the stack).

@@ -31,6 +31,15 @@ pub(crate) fn is_plain_path_char(c: char) -> bool {
 }
 
 /// The stack-name problem, worded once for every provider.
+/// A pool's settings as one result: the first of its problems (`(setting, reason)`, as the
+/// settings' `problems()` list them), or none.
+pub(crate) fn first_problem(problems: Vec<(&'static str, String)>) -> Result<(), ProviderError> {
+    match problems.into_iter().next() {
+        None => Ok(()),
+        Some((_, reason)) => Err(ProviderError::Config { reason }),
+    }
+}
+
 pub(crate) fn check_stack_name(stack: &str) -> Result<(), ProviderError> {
     if is_stack_name(stack) {
         return Ok(());

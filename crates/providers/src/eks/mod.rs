@@ -54,7 +54,9 @@ use tracing::{info, warn};
 
 pub use self::kube::{EksCluster, KubeApi, KubeEndpoint, KubeError};
 pub use self::token::{EKS_TOKEN_PREFIX, EksTokenSource, TOKEN_REUSE, eks_token};
-use crate::shared::{DEFAULT_STACK, check_stack_name, hashed_id, is_plain_path_char};
+use crate::shared::{
+    DEFAULT_STACK, check_stack_name, first_problem, hashed_id, is_plain_path_char,
+};
 use crate::{
     LaunchRequest, Launched, OwnedRunner, Provider, ProviderError, ProviderKind, Terminated,
 };
@@ -146,10 +148,7 @@ impl EksPoolConfig {
 
     /// Whether the settings can work; the first problem found.
     pub fn validate(&self) -> Result<(), ProviderError> {
-        match self.problems().into_iter().next() {
-            None => Ok(()),
-            Some((_, reason)) => Err(ProviderError::Config { reason }),
-        }
+        first_problem(self.problems())
     }
 
     /// Every problem of the settings, each with its setting's key (`cluster`, `namespace`,
