@@ -8,6 +8,7 @@ mod bench;
 mod chaos;
 mod config;
 mod local;
+mod logs;
 mod policy;
 mod policy_project;
 mod replay;
@@ -45,6 +46,9 @@ enum Command {
     /// Check a configuration file and print every problem with its field path.
     #[command(subcommand)]
     Config(config::Command),
+    /// Print a job's runner logs (boot, hooks, runner), from a deployed stack's CloudWatch
+    /// Logs (--stack) or a running `runway local`.
+    Logs(logs::Args),
     /// Fill the runner cache bucket boot scripts install the actions runner from.
     #[command(subcommand)]
     RunnerCache(runner_cache::Command),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Config(command) => config::run(command),
         Command::RunnerCache(command) => runner_cache::run(command),
+        Command::Logs(args) => logs::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -233,6 +233,34 @@ mod tests {
     }
 
     #[test]
+    fn ec2_pools_log_to_their_group_unless_told_not_to_and_windows_takes_no_runner_user() {
+        let text = r#"{"pools": [
+            {"name": "linux-x64", "labels": ["self-hosted"], "image": "ami-1",
+             "instance_types": ["m7i.large"]},
+            {"name": "quiet", "labels": ["self-hosted"], "image": "ami-1",
+             "instance_types": ["m7i.large"], "provider": {"kind": "ec2", "logs": false}}
+        ]}"#;
+        let pools = Document::from_json(text, &lambda())
+            .unwrap()
+            .ec2_pools(&defaults())
+            .unwrap();
+        assert_eq!(
+            pools["linux-x64"].log_group.as_deref(),
+            Some("/runway/ci-prod/runners/linux-x64")
+        );
+        assert_eq!(pools["quiet"].log_group, None);
+        let windows = r#"{"pools": [{"name": "win", "labels": ["self-hosted", "windows"],
+            "image": "ami-1", "instance_types": ["m7i.large"],
+            "provider": {"kind": "ec2", "runner_user": "builder"}}]}"#;
+        let error = Document::from_json(windows, &lambda())
+            .and_then(|document| document.ec2_pools(&defaults()).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pools[0].provider.runner_user"), "{error}");
+        assert!(error.contains("before_runner"), "{error}");
+    }
+
+    #[test]
     fn hooks_too_large_for_user_data_or_unknown_are_refused_with_their_path() {
         let large = "echo 0123456789\\n".repeat(1200);
         let text = format!(

@@ -14,10 +14,11 @@ use std::path::PathBuf;
 use runway_jobflow::PoolConfig;
 use runway_policy_host::Market;
 use runway_providers::{
-    BootHooks, BootOs, BootScript, CachedRunner, CapacityPreference, DEFAULT_IMDS_URL, DockerMode,
-    Ec2PoolConfig, EcsCapacity, EcsPoolConfig, EksPoolConfig, EksToleration, ImageSource,
-    LambdaPoolConfig, LaunchTemplateRef, ProviderError, ProviderKind, RunnerInstall,
-    RunnerTaskDefinition, default_task_definition_family,
+    BootHooks, BootLogs, BootOs, BootScript, CachedRunner, CapacityPreference, DEFAULT_IMDS_URL,
+    DEFAULT_LINUX_LOG_DIR, DEFAULT_WINDOWS_LOG_DIR, DockerMode, Ec2PoolConfig, EcsCapacity,
+    EcsPoolConfig, EksPoolConfig, EksToleration, ImageSource, LambdaPoolConfig, LaunchTemplateRef,
+    ProviderError, ProviderKind, RunnerInstall, RunnerTaskDefinition,
+    default_task_definition_family,
 };
 use serde::Deserialize;
 
@@ -108,6 +109,9 @@ pub struct Ec2Settings {
     pub os: Option<PoolOs>,
     /// Scripts the boot runs around the runner.
     pub hooks: Option<HookSettings>,
+    /// Ship boot, hook and runner output to the pool's CloudWatch Logs group (default true;
+    /// `runway logs` reads it).
+    pub logs: Option<bool>,
 }
 
 /// What a pool's instances boot.
@@ -273,6 +277,16 @@ pub fn ec2_pool_config(
         None if windows_labels => BootOs::Windows,
         None => BootOs::Linux,
     };
+    if config.os == BootOs::Windows && settings.runner_user.is_some() {
+        return Err(Problem::new(
+            at("provider.runner_user"),
+            format!(
+                "pool {name:?} boots Windows, where the runner runs as the account EC2Launch \
+                 runs user data as: remove runner_user (it applies to Linux pools), or create \
+                 and switch to a user in the before_runner hook"
+            ),
+        ));
+    }
     if config.os == BootOs::Windows && settings.runner_dir.is_none() {
         config.runner_dir = WINDOWS_RUNNER_DIR.to_string();
     }
@@ -290,6 +304,9 @@ pub fn ec2_pool_config(
         })?;
     }
     config.runner_cache_bucket = defaults.runner_cache_bucket.clone();
+    if settings.logs.unwrap_or(true) {
+        config.log_group = Some(runway_providers::runner_log_group(&defaults.stack, name));
+    }
     config.validate().map_err(|error| {
         Problem::new(
             at("provider"),
@@ -311,6 +328,15 @@ pub fn ec2_pool_config(
             win_x64: Some(longest_package("win-x64", "zip")),
         }),
         hooks: config.hooks.clone(),
+        // A runner name is at most 64 characters.
+        logs: config.log_group.clone().map(|group| BootLogs {
+            group,
+            stream: "r".repeat(64),
+            dir: match config.os {
+                BootOs::Linux => DEFAULT_LINUX_LOG_DIR.to_string(),
+                BootOs::Windows => DEFAULT_WINDOWS_LOG_DIR.to_string(),
+            },
+        }),
     };
     boot.render(config.os).map_err(|error| {
         Problem::new(

@@ -36,6 +36,7 @@ pub use config::{
     GitHubConnection, Listen, LocalConfig, LocalRunners, PolicyFiles, ProviderSettings,
     StoreConfig,
 };
+pub use console::step_functions_client;
 pub use eks::RunnerSimRuntime;
 pub use setup::SETUP_TOKEN_ENV;
 pub use starter::SfnStarter;

@@ -172,6 +172,8 @@ pub struct LocalSystem {
     /// The first server that stopped by itself, and why.
     failures: watch::Sender<Option<(&'static str, String)>>,
     servers: JoinSet<()>,
+    /// Where local runners that name no `log_dir` keep their output; removed with the system.
+    _runner_log_dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for LocalSystem {
@@ -305,18 +307,35 @@ impl LocalSystem {
         let mut eks: Option<crate::eks::LocalEks> = None;
         // Built (functions made on moto) once, for the first Lambda pool.
         let mut lambda_providers: Option<BTreeMap<String, runway_providers::LambdaProvider>> = None;
+        // Local runners' output, which the console serves (`runway logs`).
+        let runner_log_dir = tempfile::Builder::new()
+            .prefix("runway-runner-logs-")
+            .tempdir()
+            .map_err(|error| {
+                setup(format!(
+                    "cannot make a directory for the local runners' logs: {error}"
+                ))
+            })?;
+        let mut runner_logs = runway_runner_logs::FileRunnerLogs::new(runner_log_dir.path());
         for (pool, settings) in config.pools() {
             if let Some(provider) = supplied_providers.remove(&pool.name) {
                 providers.insert(pool.name.clone(), provider);
                 continue;
             }
             let provider: Arc<dyn Provider> = match settings {
-                ProviderSettings::Local(runners) => Arc::new(local_provider(
-                    &config,
-                    runners,
-                    runner_url.clone(),
-                    &clock,
-                )?),
+                ProviderSettings::Local(runners) => {
+                    let provider = local_provider(
+                        &config,
+                        runners,
+                        runner_url.clone(),
+                        &clock,
+                        runner_log_dir.path(),
+                    )?;
+                    if let Some(dir) = provider.log_dir() {
+                        runner_logs.add_dir(dir);
+                    }
+                    Arc::new(provider)
+                }
                 ProviderSettings::Ec2(settings) => {
                     let aws = aws.as_ref().ok_or_else(|| {
                         setup("the EC2 provider needs AWS settings, and none were loaded")
@@ -497,6 +516,7 @@ impl LocalSystem {
             store.clone(),
             pools.clone(),
             metrics.clone(),
+            runner_logs,
         )
         .map_err(|error| {
             setup(format!(
@@ -572,6 +592,7 @@ impl LocalSystem {
             stop,
             failures,
             servers,
+            _runner_log_dir: runner_log_dir,
         };
         if schedule.every_seconds > 0 {
             system.run_reaper(&schedule, &repositories)?;
@@ -1095,6 +1116,7 @@ fn local_provider(
     runners: &LocalRunners,
     url: Option<String>,
     clock: &SharedClock,
+    default_log_dir: &std::path::Path,
 ) -> Result<LocalProvider, LocalError> {
     let command = match &runners.command {
         Some(command) => command.clone(),
@@ -1116,6 +1138,8 @@ fn local_provider(
             ))
         })?;
         local.log_dir = Some(dir);
+    } else {
+        local.log_dir = Some(default_log_dir.to_path_buf());
     }
     if let Some(grace) = runners.grace_seconds {
         local.grace = Duration::try_from_secs_f64(grace).map_err(|_| {
@@ -1156,7 +1180,14 @@ fn ec2_provider(
         ec2,
     )
     .map(|provider| {
-        let provider = provider.with_clock(clock.clone());
+        // Runner logs go to moto's CloudWatch Logs as they would to the stack's.
+        let logs = runway_runner_logs::CloudWatchRunnerLogs::new(
+            aws_sdk_cloudwatchlogs::Client::new(aws),
+            None,
+        );
+        let provider = provider
+            .with_clock(clock.clone())
+            .with_runner_logs(Arc::new(logs));
         match runner_cache {
             Some(cache) => provider.with_runner_cache(cache.reader.clone()),
             None => provider,

@@ -105,6 +105,54 @@ impl BootHooks {
     }
 }
 
+/// Where a boot ships its output (its own lines, the hooks' and the runner's): a CloudWatch
+/// Logs group and stream, through the CloudWatch agent when the image has it and a small
+/// shipper in the script when it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootLogs {
+    /// The pool's group (`/runway/<stack>/runners/<pool>`), made by runway before the launch.
+    pub group: String,
+    /// The runner's stream: its name.
+    pub stream: String,
+    /// Where the instance keeps the log file it ships ([`DEFAULT_LINUX_LOG_DIR`],
+    /// [`DEFAULT_WINDOWS_LOG_DIR`]).
+    pub dir: String,
+}
+
+/// Where a Linux runner keeps `runner.log`.
+pub const DEFAULT_LINUX_LOG_DIR: &str = "/var/log/runway";
+
+/// Where a Windows runner keeps `runner.log`.
+pub const DEFAULT_WINDOWS_LOG_DIR: &str = "C:\\ProgramData\\runway";
+
+impl BootLogs {
+    /// Names go into the script as they are: CloudWatch's name characters, no quotes.
+    fn validate(&self) -> Result<(), ProviderError> {
+        let plain = |value: &str, extra: &[char]| {
+            !value.is_empty()
+                && value.len() <= 512
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-./#".contains(c) || extra.contains(&c))
+        };
+        if !plain(&self.group, &[]) || !plain(&self.stream, &[]) {
+            return Err(ProviderError::config(format!(
+                "the runner log group {:?} and stream {:?} may only use letters, digits and \
+                 '_', '-', '.', '/', '#'",
+                self.group, self.stream
+            )));
+        }
+        if !plain(&self.dir, &[':', '\\']) {
+            return Err(ProviderError::config(format!(
+                "the runner log directory {:?} may only use letters, digits and '_', '-', '.', \
+                 '/', ':', '\\'",
+                self.dir
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Everything the user data says, rendered by [`BootScript::linux`] or
 /// [`BootScript::windows`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,12 +166,17 @@ pub struct BootScript {
     /// Where to install the runner from when the image lacks it; `None`: the image must have it.
     pub install: Option<RunnerInstall>,
     pub hooks: BootHooks,
+    /// Where the boot's output goes; `None`: it stays on the instance (and its console).
+    pub logs: Option<BootLogs>,
 }
 
 impl BootScript {
     /// The script for `os`, refused when EC2 would refuse it as too large.
     pub fn render(&self, os: BootOs) -> Result<String, ProviderError> {
         self.hooks.validate()?;
+        if let Some(logs) = &self.logs {
+            logs.validate()?;
+        }
         let script = match os {
             BootOs::Linux => self.linux(),
             BootOs::Windows => self.windows(),
@@ -151,13 +204,22 @@ impl BootScript {
         let (key_arm64, sha_arm64) = package(install.and_then(|i| i.linux_arm64.as_ref()));
         let bucket = install.map_or("", |i| i.bucket.as_str());
         let version = install.map_or("", |i| i.version.as_str());
+        let logs = self.logs.as_ref();
+        let log_group = logs.map_or("", |l| l.group.as_str());
+        let log_stream = logs.map_or("", |l| l.stream.as_str());
+        let log_dir = logs.map_or(DEFAULT_LINUX_LOG_DIR, |l| l.dir.as_str());
         let mut hooks = String::new();
         let mut hook_env = String::new();
         for (name, script) in self.hooks.named() {
             let Some(script) = script else { continue };
             let file = format!("$hooks_dir/{}.sh", name.replace('_', "-"));
+            // The runner shows a job hook's output in the job's log; the runner log gets a copy.
+            let copy = match (name, logs) {
+                ("before_runner", _) | (_, None) => String::new(),
+                (_, Some(logs)) => format!("exec > >(tee -a '{}/runner.log') 2>&1\n", logs.dir),
+            };
             hooks.push_str(&format!(
-                "cat > \"{file}\" <<'{HOOK_END}'\n{}\n{HOOK_END}\nchmod 755 \"{file}\"\n",
+                "cat > \"{file}\" <<'{HOOK_END}'\n{copy}{}\n{HOOK_END}\nchmod 755 \"{file}\"\n",
                 script.trim_end()
             ));
             match name {
@@ -179,7 +241,8 @@ impl BootScript {
             r#"#!/bin/bash
 # runway runner boot. No secret in here: the JIT config is read from SSM (only this instance
 # may read it) and deleted; the runner is installed from the stack's runner cache when the
-# image lacks it; one ephemeral runner runs; then the instance shuts down (and terminates).
+# image lacks it; one ephemeral runner runs; its output goes to CloudWatch Logs; then the
+# instance shuts down (and terminates).
 set -uo pipefail
 imds="{imds}/latest"
 parameter_prefix="{prefix}"
@@ -192,12 +255,38 @@ package_linux_x64="{key_x64}"
 sha256_linux_x64="{sha_x64}"
 package_linux_arm64="{key_arm64}"
 sha256_linux_arm64="{sha_arm64}"
+log_group="{log_group}"
+log_stream="{log_stream}"
+log_dir="{log_dir}"
+log_file="$log_dir/runner.log"
+agent=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
+
+# Everything this script and the runner print goes to the console and to the runner log.
+exec 3>&1 4>&2
+if [ -n "$log_group" ] && mkdir -p "$log_dir" && touch "$log_file"; then
+  exec > >(tee -a "$log_file" >&3) 2> >(tee -a "$log_file" >&4)
+else
+  log_group=""
+fi
 
 log() {{ echo "runway: $*" >&2; }}
+shipper="" agent_started=""
+finish() {{
+  if [ -n "$shipper" ]; then
+    sleep 1
+    touch "$log_dir/done"
+    wait "$shipper"
+  elif [ -n "$agent_started" ]; then
+    # The agent sends every 5 s, and what it has read when it stops.
+    sleep 6
+    "$agent" -a stop >/dev/null 2>&1
+  fi
+  shutdown -h now
+  exit "$1"
+}}
 stop() {{
   log "$1; shutting down"
-  shutdown -h now
-  exit 1
+  finish 1
 }}
 
 token=$(curl -sf -X PUT "$imds/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')
@@ -252,6 +341,73 @@ download() {{
   fi
 }}
 
+# The shipper: every 5 s, the log's new whole lines (at most 9,000 and 800 KB a call, within
+# PutLogEvents' limits) go to the runner's stream; once more after `done` appears.
+logs_call() {{
+  if command -v aws >/dev/null 2>&1; then
+    case $1 in
+      CreateLogStream) aws logs create-log-stream --region "$region" --cli-input-json "file://$2" ;;
+      PutLogEvents) aws logs put-log-events --region "$region" --cli-input-json "file://$2" ;;
+    esac
+  else
+    signed logs "${{AWS_ENDPOINT_URL:-https://logs.$region.amazonaws.com}}/" -m 30 -X POST \
+      -H "X-Amz-Target: Logs_20140328.$1" -H 'Content-Type: application/x-amz-json-1.1' \
+      --data-binary "@$2"
+  fi
+}}
+batch() {{
+  python3 - "$log_file" "$1" "$log_group" "$log_stream" "$2" <<'RUNWAY_BATCH'
+import json, sys, time
+path, start, group, stream, out = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+with open(path, 'rb') as f:
+    f.seek(start)
+    data = f.read(800000)
+events, used, now = [], 0, int(time.time() * 1000)
+for line in data.split(b'\n')[:-1]:
+    if len(events) == 9000:
+        break
+    events.append({{'timestamp': now, 'message': line.decode('utf-8', 'replace') or ' '}})
+    used += len(line) + 1
+if not events and len(data) == 800000:
+    events, used = [{{'timestamp': now, 'message': data[:200000].decode('utf-8', 'replace')}}], 200000
+if events:
+    with open(out, 'w') as f:
+        json.dump({{'logGroupName': group, 'logStreamName': stream, 'logEvents': events}}, f)
+print(start + used)
+RUNWAY_BATCH
+}}
+ship() {{
+  local offset=0 next last body="$log_dir/batch.json"
+  printf '{{"logGroupName":"%s","logStreamName":"%s"}}' "$log_group" "$log_stream" >"$log_dir/stream.json"
+  logs_call CreateLogStream "$log_dir/stream.json" >/dev/null
+  while :; do
+    last=""
+    [ -e "$log_dir/done" ] && last=yes
+    while rm -f "$body" && next=$(batch "$offset" "$body") && [ -s "$body" ]; do
+      logs_call PutLogEvents "$body" >/dev/null || break
+      offset=$next
+    done
+    [ -n "$last" ] && return
+    sleep 5
+  done
+}}
+if [ -n "$log_group" ]; then
+  if [ -x "$agent" ]; then
+    printf '{{"logs":{{"force_flush_interval":5,"logs_collected":{{"files":{{"collect_list":[{{"file_path":"%s","log_group_name":"%s","log_stream_name":"%s"}},{{"file_path":"%s/_diag/*.log","log_group_name":"%s","log_stream_name":"%s/diag"}}]}}}}}}}}' \
+      "$log_file" "$log_group" "$log_stream" "$runner_dir" "$log_group" "$log_stream" >"$log_dir/agent.json"
+    "$agent" -a fetch-config -m ec2 -s -c "file:$log_dir/agent.json" >/dev/null && agent_started=yes
+  fi
+  if [ -z "$agent_started" ]; then
+    if command -v python3 >/dev/null 2>&1; then
+      ship 2>&4 &
+      shipper=$!
+    else
+      log "no CloudWatch agent and no python3: the runner log stays in $log_file"
+    fi
+  fi
+  log "runner $log_stream on $instance_id logs to $log_group"
+fi
+
 parameter="$parameter_prefix/$instance_id"
 config=""
 for _ in $(seq 1 60); do
@@ -264,6 +420,8 @@ delete_parameter "$parameter" || log "could not delete $parameter; runway's tear
 
 id -u "$runner_user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$runner_user" \
   || stop "cannot create the user $runner_user"
+# The job hooks run as the runner user and copy their output into the runner log.
+[ -z "$log_group" ] || chown "$runner_user" "$log_file"
 if [ ! -x "$runner_dir/run.sh" ]; then
   if [ -z "$cache_bucket" ] || [ -z "$runner_version" ]; then
     stop "no runner in $runner_dir and no runner cache to install one from"
@@ -293,9 +451,10 @@ fi
 
 mkdir -p "$hooks_dir"
 {hooks}{before_runner}cd "$runner_dir" || stop "no runner directory $runner_dir"
+log "starting the runner"
 sudo -u "$runner_user" env{hook_env} ./run.sh --jitconfig "$config"
 log "the runner exited with $?"
-shutdown -h now
+finish 0
 "#,
             imds = self.imds_url.trim_end_matches('/'),
             prefix = self.jit_prefix,
@@ -304,13 +463,19 @@ shutdown -h now
         )
     }
 
-    /// The Windows user data: PowerShell, run once (`<persist>false</persist>`).
+    /// The Windows user data: PowerShell, run once (`<persist>false</persist>`). The runner
+    /// runs as the account EC2Launch runs user data as (the pool's `runner_user` is for
+    /// Linux; config checks refuse it on Windows pools).
     pub fn windows(&self) -> String {
         let install = self.install.as_ref();
         let runner = install.and_then(|i| i.win_x64.as_ref());
         let bucket = install.map_or("", |i| i.bucket.as_str());
         let version = install.map_or("", |i| i.version.as_str());
         let (key, sha256) = runner.map_or(("", ""), |r| (r.key.as_str(), r.sha256.as_str()));
+        let logs = self.logs.as_ref();
+        let log_group = logs.map_or("", |l| l.group.as_str());
+        let log_stream = logs.map_or("", |l| l.stream.as_str());
+        let log_dir = logs.map_or(DEFAULT_WINDOWS_LOG_DIR, |l| l.dir.as_str());
         let mut hooks = String::new();
         for (name, script) in self.hooks.named() {
             let Some(script) = script else { continue };
@@ -321,7 +486,7 @@ shutdown -h now
             ));
             match name {
                 "before_runner" => hooks.push_str(&format!(
-                    "& powershell -NoProfile -ExecutionPolicy Bypass -File \"{file}\"\n\
+                    "& powershell -NoProfile -ExecutionPolicy Bypass -File \"{file}\" 2>&1 | Write-Log\n\
                      if ($LASTEXITCODE -ne 0) {{ Stop-Boot 'the before_runner hook failed' }}\n"
                 )),
                 "job_started" => hooks.push_str(&format!(
@@ -336,7 +501,8 @@ shutdown -h now
             r#"<powershell>
 # runway runner boot. No secret in here: the JIT config is read from SSM (only this instance
 # may read it) and deleted; the runner is installed from the stack's runner cache when the
-# image lacks it; one ephemeral runner runs; then the instance shuts down (and terminates).
+# image lacks it; one ephemeral runner runs; its output goes to CloudWatch Logs; then the
+# instance shuts down (and terminates).
 $ErrorActionPreference = 'Stop'
 $imds = '{imds}/latest'
 $parameterPrefix = '{prefix}'
@@ -346,16 +512,79 @@ $cacheBucket = '{bucket}'
 $runnerVersion = '{version}'
 $package = '{key}'
 $sha256 = '{sha256}'
+$logGroup = '{log_group}'
+$logStream = '{log_stream}'
+$logDir = '{log_dir}'
+$logFile = Join-Path $logDir 'runner.log'
+$agent = Join-Path $env:ProgramFiles 'Amazon\AmazonCloudWatchAgent\amazon-cloudwatch-agent-ctl.ps1'
+$shipper = $null
+$agentStarted = $false
+New-Item -ItemType Directory -Force -Path $logDir | Out-Null
+function Write-Log {{
+  process {{ "$_" | Tee-Object -FilePath $logFile -Append }}
+}}
+function Stop-Logs {{
+  if ($shipper) {{
+    Start-Sleep -Seconds 1
+    New-Item -ItemType File -Force -Path (Join-Path $logDir 'done') | Out-Null
+    Wait-Job $shipper -Timeout 120 | Out-Null
+  }} elseif ($agentStarted) {{
+    # The agent sends every 5 s, and what it has read when it stops.
+    Start-Sleep -Seconds 6
+    & $agent -a stop | Out-Null
+  }}
+}}
 function Stop-Boot([string]$why) {{
-  Write-Output "runway: $why; shutting down"
+  "runway: $why; shutting down" | Write-Log
+  Stop-Logs
   shutdown /s /t 0
   exit 1
+}}
+# The shipper: every 5 s, the log's new lines (at most 9,000 a call) go to the runner's
+# stream; once more after `done` appears.
+$ship = {{
+  param($region, $logGroup, $logStream, $logFile, $logDir)
+  try {{ New-CWLLogStream -Region $region -LogGroupName $logGroup -LogStreamName $logStream }} catch {{ }}
+  $sent = 0
+  while ($true) {{
+    $last = Test-Path (Join-Path $logDir 'done')
+    $lines = @(Get-Content -Path $logFile -ErrorAction SilentlyContinue)
+    while ($sent -lt $lines.Count) {{
+      $now = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
+      $take = [Math]::Min(9000, $lines.Count - $sent)
+      $events = $lines[$sent..($sent + $take - 1)] | ForEach-Object {{
+        $event = New-Object Amazon.CloudWatchLogs.Model.InputLogEvent
+        $event.Message = if ($_) {{ $_ }} else {{ ' ' }}
+        $event.Timestamp = [DateTimeOffset]::FromUnixTimeMilliseconds($now).UtcDateTime
+        $event
+      }}
+      try {{ Write-CWLLogEvent -Region $region -LogGroupName $logGroup -LogStreamName $logStream -LogEvent $events | Out-Null }}
+      catch {{ break }}
+      $sent += $take
+    }}
+    if ($last) {{ return }}
+    Start-Sleep -Seconds 5
+  }}
 }}
 try {{
   $token = Invoke-RestMethod -Method Put -Uri "$imds/api/token" -Headers @{{ 'X-aws-ec2-metadata-token-ttl-seconds' = '21600' }}
   $metadata = @{{ 'X-aws-ec2-metadata-token' = $token }}
   $instanceId = Invoke-RestMethod -Uri "$imds/meta-data/instance-id" -Headers $metadata
   $region = Invoke-RestMethod -Uri "$imds/meta-data/placement/region" -Headers $metadata
+  if ($logGroup) {{
+    if (Test-Path $agent) {{
+      $agentConfig = Join-Path $logDir 'agent.json'
+      @{{ logs = @{{ force_flush_interval = 5; logs_collected = @{{ files = @{{ collect_list = @(
+        @{{ file_path = $logFile; log_group_name = $logGroup; log_stream_name = $logStream }},
+        @{{ file_path = (Join-Path $runnerDir '_diag\*.log'); log_group_name = $logGroup; log_stream_name = "$logStream/diag" }}
+      ) }} }} }} }} | ConvertTo-Json -Depth 8 | Set-Content -Path $agentConfig -Encoding ASCII
+      & $agent -a fetch-config -m ec2 -s -c "file:$agentConfig" | Out-Null
+      $agentStarted = $true
+    }} else {{
+      $shipper = Start-Job -ScriptBlock $ship -ArgumentList $region, $logGroup, $logStream, $logFile, $logDir
+    }}
+    "runway: runner $logStream on $instanceId logs to $logGroup" | Write-Log
+  }}
   $parameter = "$parameterPrefix/$instanceId"
   $config = $null
   for ($try = 0; $try -lt 60 -and -not $config; $try++) {{
@@ -364,10 +593,10 @@ try {{
   }}
   if (-not $config) {{ Stop-Boot "no JIT config at $parameter" }}
   try {{ Remove-SSMParameter -Region $region -Name $parameter -Force }}
-  catch {{ Write-Output "runway: could not delete $parameter; runway's teardown removes it" }}
+  catch {{ "runway: could not delete $parameter; runway's teardown removes it" | Write-Log }}
   if (-not (Test-Path (Join-Path $runnerDir 'run.cmd'))) {{
     if (-not $cacheBucket -or -not $package) {{ Stop-Boot "no runner in $runnerDir and no runner cache to install one from" }}
-    Write-Output "runway: installing runner $runnerVersion from s3://$cacheBucket/$package"
+    "runway: installing runner $runnerVersion from s3://$cacheBucket/$package" | Write-Log
     $archive = Join-Path $env:TEMP 'actions-runner.zip'
     Read-S3Object -Region $region -BucketName $cacheBucket -Key $package -File $archive | Out-Null
     $actual = (Get-FileHash -Algorithm SHA256 -Path $archive).Hash.ToLowerInvariant()
@@ -380,12 +609,17 @@ try {{
     Remove-Item -Force $archive
   }}
   New-Item -ItemType Directory -Force -Path $hooksDir | Out-Null
+  # Windows PowerShell turns a native program's stderr line into a terminating error under
+  # 'Stop': the hooks' and the runner's output is only logged.
+  $ErrorActionPreference = 'Continue'
 {hooks}  Set-Location $runnerDir
-  & .\run.cmd --jitconfig $config
-  Write-Output "runway: the runner exited with $LASTEXITCODE"
+  "runway: starting the runner" | Write-Log
+  & .\run.cmd --jitconfig $config 2>&1 | Write-Log
+  "runway: the runner exited with $LASTEXITCODE" | Write-Log
 }} catch {{
-  Write-Output "runway: $_"
+  "runway: $_" | Write-Log
 }}
+Stop-Logs
 shutdown /s /t 0
 </powershell>
 <persist>false</persist>
@@ -428,6 +662,11 @@ mod tests {
                 job_started: Some("echo started".into()),
                 job_completed: Some("echo done".into()),
             },
+            logs: Some(BootLogs {
+                group: "/runway/ci/runners/linux-x64".into(),
+                stream: "ci-7-a1-1".into(),
+                dir: DEFAULT_LINUX_LOG_DIR.into(),
+            }),
         }
     }
 
@@ -446,13 +685,52 @@ mod tests {
         assert!(script.contains("ACTIONS_RUNNER_HOOK_JOB_COMPLETED=$hooks_dir/job-completed.sh"));
         assert!(script.contains("bash \"$hooks_dir/before-runner.sh\""));
         assert!(script.contains("dnf install -y git\nRUNWAY_HOOK_END"));
-        assert!(script.ends_with("shutdown -h now\n"));
+        // The output goes to the runner's stream: the agent's or the script's shipper.
+        assert!(script.contains("log_group=\"/runway/ci/runners/linux-x64\""));
+        assert!(script.contains("log_stream=\"ci-7-a1-1\""));
+        assert!(script.contains("exec > >(tee -a \"$log_file\" >&3)"));
+        assert!(script.contains("amazon-cloudwatch-agent-ctl"));
+        assert!(script.contains("Logs_20140328.$1"));
+        assert!(script.contains("aws logs put-log-events"));
+        // Job hooks copy their output into the runner log; before_runner's is already there.
+        assert!(script.contains(
+            "<<'RUNWAY_HOOK_END'\nexec > >(tee -a '/var/log/runway/runner.log') 2>&1\necho started"
+        ));
+        assert!(script.contains("<<'RUNWAY_HOOK_END'\ndnf install -y git"));
+        assert!(script.ends_with("finish 0\n"));
+    }
+
+    #[test]
+    fn without_logs_the_output_stays_on_the_instance() {
+        let mut boot = boot();
+        boot.logs = None;
+        let script = boot.render(BootOs::Linux).unwrap();
+        assert!(script.contains("log_group=\"\""));
+        assert!(!script.contains("exec > >(tee -a '"));
+    }
+
+    #[test]
+    fn log_names_that_would_break_the_script_are_refused() {
+        for (group, stream) in [("/runway/ci\"; reboot", "r"), ("/g", "a'b"), ("", "r")] {
+            let mut boot = boot();
+            boot.logs = Some(BootLogs {
+                group: group.into(),
+                stream: stream.into(),
+                dir: DEFAULT_LINUX_LOG_DIR.into(),
+            });
+            assert!(boot.render(BootOs::Linux).is_err(), "{group:?} {stream:?}");
+        }
     }
 
     #[test]
     fn the_windows_script_says_the_same_in_powershell() {
         let mut boot = boot();
         boot.runner_dir = "C:\\actions-runner".into();
+        boot.logs = Some(BootLogs {
+            group: "/runway/ci/runners/win".into(),
+            stream: "ci-7-a1-1".into(),
+            dir: DEFAULT_WINDOWS_LOG_DIR.into(),
+        });
         let script = boot.render(BootOs::Windows).unwrap();
         assert!(script.starts_with("<powershell>\n"));
         assert!(script.ends_with("</powershell>\n<persist>false</persist>\n"));
@@ -468,6 +746,11 @@ mod tests {
         assert!(script.contains("$env:ACTIONS_RUNNER_HOOK_JOB_COMPLETED"));
         assert!(script.contains("& .\\run.cmd --jitconfig $config"));
         assert!(script.contains("shutdown /s /t 0"));
+        assert!(script.contains("$logGroup = '/runway/ci/runners/win'"));
+        assert!(script.contains("Write-CWLLogEvent"));
+        assert!(script.contains("amazon-cloudwatch-agent-ctl.ps1"));
+        assert!(script.contains("& .\\run.cmd --jitconfig $config 2>&1 | Write-Log"));
+        assert!(script.contains("Stop-Logs\nshutdown /s /t 0\n</powershell>"));
         assert!(!script.contains("linux-x64"));
         // PowerShell reads `"$name:"` as a scoped variable: such text must say `${name}:`.
         for line in script.lines().filter(|line| line.contains('"')) {

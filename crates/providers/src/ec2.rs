@@ -59,7 +59,10 @@ use base64::Engine;
 use runway_clock::{SharedClock, SystemClock};
 use tracing::{info, warn};
 
-use crate::boot::{BootHooks, BootOs, BootScript, DEFAULT_IMDS_URL};
+use crate::boot::{
+    BootHooks, BootLogs, BootOs, BootScript, DEFAULT_IMDS_URL, DEFAULT_LINUX_LOG_DIR,
+    DEFAULT_WINDOWS_LOG_DIR,
+};
 use crate::jit::{
     JitParameter, check_jit_prefix, check_kms_key, delete_jit_parameter, put_jit_parameter,
 };
@@ -73,6 +76,7 @@ use crate::{
     Capacity, CapacityPreference, LaunchRequest, Launched, OwnedRunner, Provider, ProviderError,
     ProviderKind, Terminated, jit_parameter_prefix,
 };
+use runway_runner_logs::RunnerLogGroups;
 
 /// What to check when EC2 refuses a launch as misconfigured.
 const EC2_FIX: &str = "check the pool's image, instance types, subnets, security groups, \
@@ -186,6 +190,9 @@ pub struct Ec2PoolConfig {
     pub hooks: BootHooks,
     /// The stack's runner cache: a boot on an image without the runner installs it from here.
     pub runner_cache_bucket: Option<String>,
+    /// The pool's runner log group (`/runway/<stack>/runners/<pool>`); `None`: runner output
+    /// stays on the instance.
+    pub log_group: Option<String>,
 }
 
 impl Ec2PoolConfig {
@@ -224,6 +231,7 @@ impl Ec2PoolConfig {
             os: BootOs::Linux,
             hooks: BootHooks::default(),
             runner_cache_bucket: None,
+            log_group: None,
         }
     }
 
@@ -334,6 +342,9 @@ pub struct Ec2Provider {
     runner_cache: Option<Arc<dyn RunnerCacheReader>>,
     /// Images resolved through SSM: parameter → AMI id.
     resolved_images: Remembered<String>,
+    /// Makes the pool's log group before a launch; `None`: runner output stays on the
+    /// instance.
+    runner_logs: Option<Arc<dyn RunnerLogGroups>>,
 }
 
 impl Ec2Provider {
@@ -351,6 +362,7 @@ impl Ec2Provider {
             clock: SystemClock::shared(),
             runner_cache: None,
             resolved_images: Remembered::new(IMAGE_PARAMETER_TTL),
+            runner_logs: None,
         })
     }
 
@@ -358,6 +370,13 @@ impl Ec2Provider {
     /// pool's `runner_cache_bucket` says which bucket the instance reads.
     pub fn with_runner_cache(mut self, reader: Arc<dyn RunnerCacheReader>) -> Ec2Provider {
         self.runner_cache = Some(reader);
+        self
+    }
+
+    /// Boots ship their output to the pool's `log_group`, which `groups` makes before the
+    /// first launch.
+    pub fn with_runner_logs(mut self, groups: Arc<dyn RunnerLogGroups>) -> Ec2Provider {
+        self.runner_logs = Some(groups);
         self
     }
 
@@ -376,9 +395,10 @@ impl Ec2Provider {
         format!("{}/{instance_id}", self.config.jit_prefix())
     }
 
-    /// What the boot script says, with the runner the cache holds now (read through the
-    /// runner cache reader, when the pool has a cache bucket).
-    pub async fn boot_script(&self) -> Result<BootScript, ProviderError> {
+    /// What the boot script of runner `runner_name` says, with the runner the cache holds now
+    /// (read through the runner cache reader, when the pool has a cache bucket), shipping its
+    /// output to the runner's stream of the pool's log group (made here when missing).
+    pub async fn boot_script(&self, runner_name: &str) -> Result<BootScript, ProviderError> {
         let install = match (&self.config.runner_cache_bucket, &self.runner_cache) {
             (Some(bucket), Some(reader)) => {
                 let install = reader.runner_install(bucket).await?;
@@ -390,6 +410,32 @@ impl Ec2Provider {
             }
             _ => None,
         };
+        let logs = match (&self.config.log_group, &self.runner_logs) {
+            (Some(group), Some(groups)) => {
+                groups.ensure_group(group).await.map_err(|error| {
+                    if error.is_retryable() {
+                        ProviderError::Throttled {
+                            service: "CloudWatch Logs".to_string(),
+                            reason: error.to_string(),
+                        }
+                    } else {
+                        ProviderError::other(format!(
+                            "{error} (the provision function's role needs logs:CreateLogGroup \
+                             and logs:PutRetentionPolicy on {group})"
+                        ))
+                    }
+                })?;
+                Some(BootLogs {
+                    group: group.clone(),
+                    stream: runner_name.to_string(),
+                    dir: match self.config.os {
+                        BootOs::Linux => DEFAULT_LINUX_LOG_DIR.to_string(),
+                        BootOs::Windows => DEFAULT_WINDOWS_LOG_DIR.to_string(),
+                    },
+                })
+            }
+            _ => None,
+        };
         Ok(BootScript {
             jit_prefix: self.config.jit_prefix(),
             runner_dir: self.config.runner_dir.clone(),
@@ -397,13 +443,14 @@ impl Ec2Provider {
             imds_url: DEFAULT_IMDS_URL.to_string(),
             install,
             hooks: self.config.hooks.clone(),
+            logs,
         })
     }
 
-    /// The user data: the boot script for the pool's OS. No secret in it, see the module
-    /// docs; refused when over EC2's 16 KB.
-    pub async fn user_data_script(&self) -> Result<String, ProviderError> {
-        self.boot_script().await?.render(self.config.os)
+    /// The user data of runner `runner_name`: the boot script for the pool's OS. No secret
+    /// in it, see the module docs; refused when over EC2's 16 KB.
+    pub async fn user_data_script(&self, runner_name: &str) -> Result<String, ProviderError> {
+        self.boot_script(runner_name).await?.render(self.config.os)
     }
 
     /// The AMI `image` names: itself, or what its SSM parameter holds (read at most once
@@ -722,7 +769,7 @@ impl Provider for Ec2Provider {
             security_groups: self.config.security_groups.clone(),
             profile,
             user_data: base64::engine::general_purpose::STANDARD
-                .encode(self.user_data_script().await?),
+                .encode(self.user_data_script(&request.runner_name).await?),
             hop_limit: i32::from(self.config.imds_hop_limit),
             block_device,
             tag_specifications: [ResourceType::Instance, ResourceType::Volume]

@@ -35,7 +35,8 @@ mod shared;
 mod types;
 
 pub use boot::{
-    BootHooks, BootOs, BootScript, CachedRunner, DEFAULT_IMDS_URL, RunnerInstall, USER_DATA_LIMIT,
+    BootHooks, BootLogs, BootOs, BootScript, CachedRunner, DEFAULT_IMDS_URL, DEFAULT_LINUX_LOG_DIR,
+    DEFAULT_WINDOWS_LOG_DIR, RunnerInstall, USER_DATA_LIMIT,
 };
 pub use ec2::{
     Ec2PoolConfig, Ec2Provider, IMAGE_PARAMETER_TTL, ImageSource, LaunchTemplateRef, RESOLVE_SSM,
@@ -65,6 +66,7 @@ pub use lambda::{
 pub use local::{JITCONFIG_ENV, LocalConfig, LocalProvider};
 pub use network::{default_vpc_security_group, default_vpc_subnets};
 pub use runner_cache::{MANIFEST_TTL, ManifestReader, RunnerCacheReader, StoreFor};
+pub use runway_runner_logs::runner_log_group;
 pub use shared::{DEFAULT_STACK, is_stack_name};
 pub use types::{
     Capacity, CapacityPreference, JitConfig, LaunchOverrides, LaunchRequest, Launched, OwnedRunner,

@@ -119,6 +119,11 @@ impl LocalProvider {
         self
     }
 
+    /// Where runners' `<runner>.log` files go, if anywhere.
+    pub fn log_dir(&self) -> Option<&std::path::Path> {
+        self.config.log_dir.as_deref()
+    }
+
     fn command_for(&self, request: &LaunchRequest) -> Result<Command, ProviderError> {
         let fill = |arg: &str| {
             arg.replace("{url}", self.config.url.as_deref().unwrap_or(""))

@@ -9,7 +9,10 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use runway_providers::{
-    BootHooks, BootOs, BootScript, CachedRunner, DEFAULT_IMDS_URL, RunnerInstall,
+    BootHooks, BootLogs, BootOs, BootScript, CachedRunner, DEFAULT_IMDS_URL, RunnerInstall,
+};
+use runway_runner_logs::{
+    CloudWatchRunnerLogs, RunnerLogGroups, RunnerLogLocation, RunnerLogReader, StreamName,
 };
 use runway_testkit::MotoServer;
 use sha2::{Digest, Sha256};
@@ -34,6 +37,7 @@ fn boot(
             job_started: Some("echo started".into()),
             job_completed: Some("echo completed".into()),
         },
+        logs: None,
     }
 }
 
@@ -144,7 +148,12 @@ fn stand_in_package(dir: &Path) -> Vec<u8> {
         "#!/bin/bash\n\
          here=$(cd \"$(dirname \"$0\")\" && pwd)\n\
          printf '%s\\n' \"$@\" > \"$here/ran-with\"\n\
-         printf '%s\\n' \"$ACTIONS_RUNNER_HOOK_JOB_STARTED\" \"$ACTIONS_RUNNER_HOOK_JOB_COMPLETED\" > \"$here/hooks\"\n",
+         printf '%s\\n' \"$ACTIONS_RUNNER_HOOK_JOB_STARTED\" \"$ACTIONS_RUNNER_HOOK_JOB_COMPLETED\" > \"$here/hooks\"\n\
+         echo 'Connected to GitHub'\n\
+         bash \"$ACTIONS_RUNNER_HOOK_JOB_STARTED\" >> \"$here/job-log\" 2>&1\n\
+         echo 'Running job: build'\n\
+         bash \"$ACTIONS_RUNNER_HOOK_JOB_COMPLETED\" >> \"$here/job-log\" 2>&1\n\
+         echo 'Job build completed with result: Succeeded'\n",
     )
     .unwrap();
     std::fs::write(
@@ -296,14 +305,25 @@ async fn installs_and_runs_one_job(name: &str, with_aws_cli: bool) {
     let staged = stage(moto, name, dir.path()).await;
     let imds = imds_stand_in().await;
     let runner_dir = dir.path().join("actions-runner");
-    let script = boot(
+    // The pool's log group, made as the provision function makes it before a launch.
+    let group = format!("/runway/{name}/runners/linux");
+    let logs = CloudWatchRunnerLogs::new(
+        aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await),
+        Some(7),
+    );
+    logs.ensure_group(&group).await.unwrap();
+    let mut boot = boot(
         &staged.prefix,
         &runner_dir,
         &imds,
         Some(install(&staged.bucket, &staged.sha256)),
-    )
-    .render(BootOs::Linux)
-    .unwrap();
+    );
+    boot.logs = Some(BootLogs {
+        group: group.clone(),
+        stream: format!("{name}-7-a1-1"),
+        dir: dir.path().join("log").display().to_string(),
+    });
+    let script = boot.render(BootOs::Linux).unwrap();
     assert!(!script.contains(&format!("jit-config-of-{name}")));
 
     let ran = tokio::task::spawn_blocking({
@@ -345,6 +365,58 @@ async fn installs_and_runs_one_job(name: &str, with_aws_cli: bool) {
         !parameter_exists(&staged.ssm, &staged.parameter).await,
         "the JIT config is deleted once read"
     );
+
+    // The boot's, the hooks' and the runner's lines reached the runner's stream, in order,
+    // before the instance shut down.
+    let lines = logs
+        .read(&RunnerLogLocation {
+            group: group.clone(),
+            stream: StreamName::Exact(format!("{name}-7-a1-1")),
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no log stream:\n{}", ran.stderr));
+    let messages: Vec<&str> = lines.iter().map(|line| line.message.as_str()).collect();
+    let expected = [
+        format!("runway: runner {name}-7-a1-1 on {INSTANCE_ID} logs to {group}"),
+        format!(
+            "runway: installing runner {VERSION} from s3://{}/runners/",
+            staged.bucket
+        ),
+        "runway: starting the runner".to_string(),
+        "Connected to GitHub".to_string(),
+        "Running job: build".to_string(),
+        "Job build completed with result: Succeeded".to_string(),
+        "runway: the runner exited with 0".to_string(),
+    ];
+    let mut at = 0;
+    for line in &expected {
+        let found = messages[at..]
+            .iter()
+            .position(|message| message.starts_with(line.as_str()))
+            .unwrap_or_else(|| panic!("{line:?} after line {at} of {messages:#?}"));
+        at += found + 1;
+    }
+    // The job hooks print into the job's log (as the runner shows it), and a copy into the
+    // runner log: once each, wherever their writer put them.
+    for hook in ["started", "completed"] {
+        assert_eq!(
+            messages.iter().filter(|message| **message == hook).count(),
+            1,
+            "{hook:?} in {messages:#?}"
+        );
+    }
+    let job_log = std::fs::read_to_string(runner_dir.join("job-log")).unwrap();
+    assert_eq!(job_log, "started\ncompleted\n");
+    assert!(lines.iter().all(|line| line.timestamp.is_some()));
+    // The provision function's group keeps events for the stack's retention.
+    let described = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await)
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.log_groups()[0].retention_in_days(), Some(7));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -81,9 +81,19 @@ async fn instance(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::In
 #[tokio::test]
 async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() {
     let aws = aws().await;
-    let config = pool_config(&aws).await;
+    let mut config = pool_config(&aws).await;
+    config.log_group = Some(runway_providers::runner_log_group(
+        "runway",
+        "contract-pool",
+    ));
     let first_subnet = config.subnets.first().cloned();
-    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+    let logs =
+        aws_sdk_cloudwatchlogs::Client::new(&MotoServer::shared().unwrap().sdk_config().await);
+    let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config)
+        .unwrap()
+        .with_runner_logs(std::sync::Arc::new(
+            runway_runner_logs::CloudWatchRunnerLogs::new(logs.clone(), Some(30)),
+        ));
     let request = contract::request("ec2-details", "ec2-details-runner");
     let secret = request.jit_config.expose().to_string();
     let launched = provider.launch(request).await.unwrap();
@@ -154,8 +164,25 @@ async fn a_runner_instance_is_tagged_locked_down_and_gets_its_config_from_ssm() 
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(user_data, provider.user_data_script().await.unwrap());
+    assert_eq!(
+        user_data,
+        provider
+            .user_data_script("ec2-details-runner")
+            .await
+            .unwrap()
+    );
     assert!(user_data.contains("parameter_prefix=\"/runway/runway/jit\""));
+    // The runner ships its output to its stream of the pool's group, made before the launch.
+    assert!(user_data.contains("log_group=\"/runway/runway/runners/contract-pool\""));
+    assert!(user_data.contains("log_stream=\"ec2-details-runner\""));
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/runway/runway/runners/contract-pool")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups().len(), 1);
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
     assert!(
         !user_data.contains(&secret),
         "the JIT config leaked into user data"

@@ -61,6 +61,9 @@ pub const JIT_CONFIG_KMS_KEY_ENV: &str = "RUNWAY_JIT_CONFIG_KMS_KEY";
 /// The stack's runner cache bucket: EC2 boots on images without the runner install it from
 /// there, and the `runner-cache` function fills it.
 pub const RUNNER_CACHE_BUCKET_ENV: &str = "RUNWAY_RUNNER_CACHE_BUCKET";
+/// Days the runner log groups runway makes keep events (the stack's `LogRetentionDays`);
+/// unset: forever.
+pub const RUNNER_LOG_RETENTION_ENV: &str = "RUNWAY_RUNNER_LOG_RETENTION_DAYS";
 /// The ECS cluster of ECS pools that name none.
 pub const ECS_CLUSTER_ENV: &str = "RUNWAY_ECS_CLUSTER";
 /// The role the containers of the task definitions runway registers run as (it may read the
@@ -187,6 +190,8 @@ pub struct StackSettings {
     pub jit_config_kms_key: Option<String>,
     /// The runner cache bucket ([`RUNNER_CACHE_BUCKET_ENV`]).
     pub runner_cache_bucket: Option<String>,
+    /// Days runner log groups keep events ([`RUNNER_LOG_RETENTION_ENV`]).
+    pub runner_log_retention_days: Option<i32>,
     pub router_policy: Option<PolicyLocation>,
     pub throttle_policy: Option<PolicyLocation>,
     /// How the policies' instances are used ([`POLICY_REUSE_ENV`]).
@@ -357,6 +362,17 @@ impl StackSettings {
             }),
             jit_config_kms_key: get(JIT_CONFIG_KMS_KEY_ENV),
             runner_cache_bucket: get(RUNNER_CACHE_BUCKET_ENV),
+            runner_log_retention_days: match get(RUNNER_LOG_RETENTION_ENV) {
+                None => None,
+                Some(days) => {
+                    Some(days.parse::<i32>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                        SetupError::Settings(format!(
+                            "{RUNNER_LOG_RETENTION_ENV}={days:?} is not a number of days \
+                             (one CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, ...)"
+                        ))
+                    })?)
+                }
+            },
             router_policy: policy_location(ROUTER_POLICY_ENV)?,
             throttle_policy: policy_location(THROTTLE_POLICY_ENV)?,
             policy_reuse,

@@ -15,6 +15,7 @@ use runway_providers::{
     Ec2Provider, EcsProvider, EksTokenSource, LambdaProvider, ManifestReader, Provider,
     RunnerCacheReader, eks_providers,
 };
+use runway_runner_logs::{CloudWatchRunnerLogs, RunnerLogGroups};
 use runway_store::DynamoStore;
 use tracing::info;
 
@@ -301,11 +302,17 @@ pub(crate) fn runner_providers(
         aws_sdk_s3::Client::new(aws),
         clock.clone(),
     ));
+    // One maker of log groups: each pool's group is made (or found) once an hour at most.
+    let runner_logs: Arc<dyn RunnerLogGroups> = Arc::new(CloudWatchRunnerLogs::new(
+        aws_sdk_cloudwatchlogs::Client::new(aws),
+        settings.runner_log_retention_days,
+    ));
     for (pool, config) in settings.ec2_pools(document)? {
         let provider = Ec2Provider::new(ec2.clone(), ssm.clone(), config)
             .map_err(|error| SetupError::Config(format!("pool {pool:?}: {error}")))?
             .with_clock(clock.clone())
-            .with_runner_cache(runner_cache.clone());
+            .with_runner_cache(runner_cache.clone())
+            .with_runner_logs(runner_logs.clone());
         providers.insert(pool, Arc::new(provider));
     }
     let eks_pools = document

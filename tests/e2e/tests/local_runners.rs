@@ -423,3 +423,71 @@ async fn with_its_reaper_on_a_schedule_runway_local_runs_a_job_whose_webhook_was
     assert_nothing_left(&system).await;
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runway_logs_reads_a_jobs_runner_output_through_the_execution_and_the_console() {
+    use runway_runner_logs::{JobRef, job_logs, local_log_location};
+    let system = start(&pool("linux", LINUX, QUICK, &runners(&[]))).await;
+    let emulator = emulator(&system);
+    let job = emulator.create_job(job(LINUX, 0.2)).unwrap();
+    let execution = ended(&system, job.job_id).await;
+    assert_succeeded(&system, &execution, "Done");
+
+    // What `runway logs <job id>` does against a running `runway local`.
+    let history = runway_runner_logs::StepFunctionsHistory::for_machine_named(
+        runway_local::step_functions_client(system.sfn_url()),
+        runway_local::JOB_MACHINE_NAME,
+    )
+    .await
+    .unwrap();
+    let reader = runway_local::console::ConsoleRunnerLogs::new(system.sfn_url());
+    for asked in [
+        JobRef::Job(job.job_id),
+        JobRef::Execution(execution.name.clone()),
+    ] {
+        // The runner prints its last line as it exits, after it left GitHub.
+        let mut logs = job_logs(&history, &reader, &local_log_location, &asked)
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            let printed = logs
+                .runners
+                .iter()
+                .flat_map(|runner| runner.lines.iter().flatten())
+                .count();
+            if printed > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            logs = job_logs(&history, &reader, &local_log_location, &asked)
+                .await
+                .unwrap();
+        }
+        assert_eq!(logs.execution, execution.name);
+        assert_eq!(logs.runners.len(), 1, "{logs:#?}");
+        let runner = &logs.runners[0];
+        assert_eq!(runner.runner.pool.as_deref(), Some("linux"));
+        assert_eq!(runner.runner.provider.as_deref(), Some("local"));
+        assert_eq!(runner.runner.launched_by, "Provision");
+        let lines = runner.lines.as_ref().expect("the runner's output was kept");
+        let expected = format!("{}: listening for a job", runner.runner.runner_name);
+        assert!(
+            lines.iter().any(|line| line.message == expected),
+            "{expected:?} in {lines:#?}"
+        );
+    }
+
+    // A job runway never saw says so; a name that is no job is refused before any call.
+    let unknown = job_logs(
+        &history,
+        &reader,
+        &local_log_location,
+        &JobRef::Job(999_999),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(unknown.contains("no execution of job 999999"), "{unknown}");
+    assert!("job-1".parse::<JobRef>().is_err());
+    system.shutdown().await;
+}

@@ -12,6 +12,7 @@
 
 pub mod api;
 mod assets;
+mod client;
 pub mod graph;
 mod routes;
 
@@ -20,9 +21,11 @@ use std::sync::{Arc, Mutex};
 
 use runway_asl::StepFunctions;
 use runway_jobflow::metrics::Recorded;
+use runway_runner_logs::{FileRunnerLogs, RunnerLogLocation, RunnerLogReader, StreamName};
 use runway_store::Store;
 
 use crate::system::PoolSummary;
+pub use client::{ConsoleRunnerLogs, step_functions_client};
 use graph::{Graph, GraphError};
 
 /// What the console reads: the engine, the store, the pools and the recorded metrics.
@@ -39,6 +42,8 @@ struct Inner {
     pools: Vec<PoolSummary>,
     metrics: Recorded,
     graph: Graph,
+    /// The local runners' output files.
+    runner_logs: FileRunnerLogs,
     /// Execution name → the pool its Route step chose (`None`: no pool takes it). A route
     /// never changes, so each history is searched for it once.
     routes: Mutex<HashMap<String, Option<String>>>,
@@ -62,6 +67,7 @@ impl Console {
         store: Arc<dyn Store>,
         pools: Vec<PoolSummary>,
         metrics: Recorded,
+        runner_logs: FileRunnerLogs,
     ) -> Result<Console, GraphError> {
         Ok(Console {
             inner: Arc::new(Inner {
@@ -71,6 +77,7 @@ impl Console {
                 pools,
                 metrics,
                 graph: Graph::of_definition(definition)?,
+                runner_logs,
                 routes: Mutex::new(HashMap::new()),
             }),
         })
@@ -84,5 +91,21 @@ impl Console {
     /// The job machine, laid out.
     pub fn graph(&self) -> &Graph {
         &self.inner.graph
+    }
+}
+
+impl Console {
+    /// What local runner `name` printed; `None` when it kept no output.
+    pub async fn runner_log(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<runway_runner_logs::LogLine>>, runway_runner_logs::RunnerLogError> {
+        self.inner
+            .runner_logs
+            .read(&RunnerLogLocation {
+                group: "local".into(),
+                stream: StreamName::Exact(name.to_owned()),
+            })
+            .await
     }
 }

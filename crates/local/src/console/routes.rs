@@ -27,8 +27,20 @@ pub(super) fn router(console: Console) -> Router {
         .route("/console/api/graph", get(graph))
         .route("/console/api/pools", get(pools))
         .route("/console/api/metrics", get(metrics))
+        .route("/console/api/runners/{name}/log", get(runner_log))
         .fallback(not_found)
         .with_state(console)
+}
+
+async fn runner_log(State(console): State<Console>, Path(name): Path<String>) -> Response {
+    match console.runner_log(&name).await {
+        Ok(Some(lines)) => fresh(json!({"runner": name, "lines": lines})),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no output of local runner {name}"),
+        ),
+        Err(error) => problem(StatusCode::BAD_REQUEST, error.to_string()),
+    }
 }
 
 async fn executions_page() -> Html<String> {

@@ -52,6 +52,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // As the actions runner does, say so on start: its log shows it ran even when it is
+    // stopped before it can say how its job ended.
+    println!("{name}: listening for a job");
     let mut options = RunnerOptions::new(None, jitconfig);
     options.poll_wait = Duration::from_secs(1);
     match runtime.block_on(runner::run(options)) {
