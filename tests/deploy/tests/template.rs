@@ -2623,20 +2623,42 @@ fn the_runner_cache_is_private_and_each_role_reads_only_its_part() {
     );
 }
 
+/// Image parameters provision may read: AWS's public ones and, in the stack's account, those
+/// the image recipe (sam/images) writes.
 #[test]
-fn public_image_parameters_are_the_only_ones_provision_reads_besides_its_settings() {
+fn image_parameters_are_public_or_the_image_recipes_and_provision_reads_no_others() {
     let template = template();
     let provision = template.resource("ProvisionFunction").unwrap();
     let resolve = statements(provision)
         .into_iter()
-        .find(|statement| statement["Sid"] == "ResolvePublicImages")
+        .find(|statement| statement["Sid"] == "ResolveImageParameters")
         .expect("provision resolves image parameters");
     assert_eq!(resolve["Action"], json!(["ssm:GetParameter"]));
     assert_eq!(
         resolve["Resource"],
-        json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*"})
+        json!([
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*"},
+            {"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{}*",
+                IMAGE_PARAMETER_PREFIX
+            )},
+        ])
+    );
+    // The recipe writes under that prefix.
+    let images = Template::load(&repo_root().join("sam/images/template.yaml")).unwrap();
+    let distribution = images.resource("Distribution").unwrap();
+    let written = &distribution["Properties"]["Distributions"][0]["SsmParameterConfigurations"]["Fn::If"]
+        [1][0]["ParameterName"]["Fn::Sub"];
+    assert!(
+        written
+            .as_str()
+            .is_some_and(|name| name.starts_with(IMAGE_PARAMETER_PREFIX)),
+        "{written}"
     );
 }
+
+/// Where the image recipe's pipelines write their AMI ids.
+const IMAGE_PARAMETER_PREFIX: &str = "/runway/images/";
 
 /// The setup pages on the stack: their three routes on the webhook's API, the token generated
 /// at deploy as the token document and the App secret pending, both under the stack's key;

@@ -1,5 +1,6 @@
-//! The stock validators: `sam validate --lint` on template.yaml (offline) and `asl-validator`
-//! on every state machine with its substitutions made; the sample events of sam/events.
+//! The stock validators: `sam validate --lint` on template.yaml and on the image recipe's
+//! sam/images/template.yaml (offline) and `asl-validator` on every state machine with its
+//! substitutions made; the sample events of sam/events.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,40 @@ fn sam_validate_lint_catches_a_broken_template() {
     assert!(!output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("RouteLogGroupMissing"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sam_validate_lint_passes_on_the_image_recipe() {
+    let root = repo_root();
+    let output = sam(&root, &root.join("sam/images/template.yaml"));
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("is a valid SAM Template"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sam_validate_lint_catches_a_broken_image_recipe() {
+    // The lint knows Image Builder's resources: a property the distribution does not have is
+    // refused, or the check above proves nothing.
+    let original = std::fs::read_to_string(repo_root().join("sam/images/template.yaml")).unwrap();
+    let broken = original.replacen(
+        "SsmParameterConfigurations:",
+        "SsmParameterConfiguration:",
+        1,
+    );
+    assert_ne!(broken, original);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("template.yaml"), broken).unwrap();
+    let output = sam(dir.path(), &dir.path().join("template.yaml"));
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("SsmParameterConfiguration"),
         "{}",
         text(&output)
     );
