@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod chaos;
 mod config;
+mod doctor;
 mod local;
 mod policy;
 mod policy_project;
@@ -45,6 +46,9 @@ enum Command {
     /// Check a configuration file and print every problem with its field path.
     #[command(subcommand)]
     Config(config::Command),
+    /// Check a deployed stack: its status, functions, GitHub App, webhook, pools and runner
+    /// cache; each problem with what to do.
+    Doctor(doctor::Args),
     /// Fill the runner cache bucket boot scripts install the actions runner from.
     #[command(subcommand)]
     RunnerCache(runner_cache::Command),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Config(command) => config::run(command),
         Command::RunnerCache(command) => runner_cache::run(command),
+        Command::Doctor(args) => doctor::run(args),
     };
     match outcome {
         Ok(code) => code,
