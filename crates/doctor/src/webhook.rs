@@ -172,7 +172,7 @@ pub async fn check_webhook_ping(
                 None => "open the stack's SetupUrl output and make the App".to_owned(),
             },
         ),
-        404 | 403 | 405 => Finding::fail(
+        403..=405 => Finding::fail(
             CHECK,
             format!("{url} answered {status}: it is not runway's webhook route"),
             "the API routes POST /webhook to the webhook function: update the stack to \
