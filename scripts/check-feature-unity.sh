@@ -10,9 +10,12 @@ cd "$root"
 tree() {
   cargo tree --workspace --locked -e "$1" --prefix none -f '{p} [{f}]'
 }
-normal=$(tree normal,build)
-all=$(tree normal,build,dev)
-python3 - "$normal" "$all" <<'PY'
+# The trees go through files: together they are longer than one argument may be.
+trees=$(mktemp -d)
+trap 'rm -rf "$trees"' EXIT
+tree normal,build >"$trees/normal"
+tree normal,build,dev >"$trees/all"
+python3 - "$trees/normal" "$trees/all" <<'PY'
 import re, sys
 
 def features(text):
@@ -24,7 +27,11 @@ def features(text):
             found.setdefault((name, version), set()).update(f for f in listed.split(",") if f)
     return found
 
-binary, tests = features(sys.argv[1]), features(sys.argv[2])
+def read(path):
+    with open(path) as file:
+        return file.read()
+
+binary, tests = features(read(sys.argv[1])), features(read(sys.argv[2]))
 missing = {
     key: sorted(tests[key] - binary[key])
     for key in sorted(tests)

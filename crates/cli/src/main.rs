@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod chaos;
 mod config;
+mod doctor;
 mod local;
 mod logs;
 mod policy;
@@ -49,6 +50,9 @@ enum Command {
     /// Print a job's runner logs (boot, hooks, runner), from a deployed stack's CloudWatch
     /// Logs (--stack) or a running `runway local`.
     Logs(logs::Args),
+    /// Check a deployed stack: its status, functions, GitHub App, webhook, pools and runner
+    /// cache; each problem with what to do.
+    Doctor(doctor::Args),
     /// Fill the runner cache bucket boot scripts install the actions runner from.
     #[command(subcommand)]
     RunnerCache(runner_cache::Command),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Config(command) => config::run(command),
         Command::RunnerCache(command) => runner_cache::run(command),
         Command::Logs(args) => logs::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match outcome {
         Ok(code) => code,

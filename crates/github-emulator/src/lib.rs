@@ -22,7 +22,7 @@
 //!   `GET /repos/o/r/actions/runs[?status=]`, `GET /repos/o/r/actions/runs/{id}/jobs`,
 //!   `GET /installation/repositories` (all paged, with GitHub's `Link` header),
 //!   `GET /repos/o/r/installation`, `GET /orgs/o/installation`, `GET /app`,
-//!   `GET /app/installations/{id}`,
+//!   `GET /app/installations/{id}`, `GET /app/hook/config`, `GET /app/hook/deliveries`,
 //!   `POST /app/installations/{id}/access_tokens`, `POST /app-manifests/{code}/conversions`
 //!   (no credential: see the manifest flow below). Releases
 //!   ([`EmulatorHandle::publish_release`]): `GET /repos/o/r/releases`,
@@ -91,6 +91,8 @@ use state::{World, WorldError};
 /// Every GitHub REST operation the emulator serves, as `(method, path template)` spelled as in
 /// GitHub's OpenAPI description. The conformance tests check each against the spec.
 pub const REST_OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/app/hook/config"),
+    ("GET", "/app/hook/deliveries"),
     (
         "POST",
         "/repos/{owner}/{repo}/actions/runners/generate-jitconfig",

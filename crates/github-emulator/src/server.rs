@@ -86,6 +86,8 @@ fn rest_router(shared: AppState) -> Router<AppState> {
         .route("/repos/{owner}/{repo}/installation", get(repo_installation))
         .route("/orgs/{org}/installation", get(org_installation))
         .route("/app", get(get_app))
+        .route("/app/hook/config", get(app_hook_config))
+        .route("/app/hook/deliveries", get(app_hook_deliveries))
         .route(
             "/app/installations/{installation_id}",
             get(get_installation),
@@ -902,6 +904,81 @@ async fn get_installation(
         Some(account) => gh_json(StatusCode::OK, installation(&shared, &account)),
         None => not_found_response(),
     }
+}
+
+/// `GET /app/hook/config`: where the App's webhook goes. GitHub never shows the secret, only
+/// that there is one.
+async fn app_hook_config(State(shared): State<AppState>) -> Response {
+    let target = shared.webhook_target();
+    let mut config = json!({
+        "content_type": "json",
+        "insecure_ssl": "0",
+        "url": target.as_ref().map(|target| target.url.clone()).unwrap_or_default(),
+    });
+    if target.is_some_and(|target| !target.secret.is_empty()) {
+        config["secret"] = json!("********");
+    }
+    gh_json(StatusCode::OK, config)
+}
+
+#[derive(Debug, Deserialize)]
+struct DeliveriesQuery {
+    per_page: Option<usize>,
+    /// `success` or `failure`.
+    status: Option<String>,
+}
+
+/// `GET /app/hook/deliveries`: the App's webhook deliveries that were sent, newest first, as
+/// GitHub lists them (one page; `cursor` is not served).
+async fn app_hook_deliveries(
+    State(shared): State<AppState>,
+    Query(query): Query<DeliveriesQuery>,
+) -> Response {
+    let per_page = query.per_page.unwrap_or(30).clamp(1, 100);
+    let wanted = query.status.as_deref();
+    if wanted.is_some_and(|status| status != "success" && status != "failure") {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: status must be success or failure",
+        );
+    }
+    let items: Vec<Value> = shared.read(|world, _| {
+        world
+            .deliveries
+            .iter()
+            .rev()
+            .filter_map(|delivery| {
+                let delivered_at = delivery.delivered_at?;
+                let status_code = delivery.response_status.unwrap_or(0);
+                let success = (200..300).contains(&status_code);
+                match wanted {
+                    Some("success") if !success => return None,
+                    Some("failure") if success => return None,
+                    _ => {}
+                }
+                let status = match (&delivery.error, success) {
+                    (Some(error), _) => error.clone(),
+                    (None, true) => "OK".to_owned(),
+                    (None, false) => format!("Invalid HTTP Response: {status_code}"),
+                };
+                Some(json!({
+                    "id": delivery.sequence,
+                    "guid": delivery.guid,
+                    "delivered_at": timestamp(delivered_at),
+                    "redelivery": false,
+                    "duration": 0.01,
+                    "status": status,
+                    "status_code": status_code,
+                    "event": delivery.event,
+                    "action": delivery.action,
+                    "installation_id": delivery.payload.pointer("/installation/id").cloned().unwrap_or(Value::Null),
+                    "repository_id": delivery.payload.pointer("/repository/id").cloned().unwrap_or(Value::Null),
+                }))
+            })
+            .take(per_page)
+            .collect()
+    });
+    gh_json(StatusCode::OK, Value::Array(items))
 }
 
 async fn get_app(State(shared): State<AppState>) -> Response {

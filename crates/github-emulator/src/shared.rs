@@ -226,6 +226,7 @@ impl Shared {
                 response_status: None,
                 error: None,
                 payload,
+                delivered_at: None,
             });
             if copies > 0 {
                 let outgoing = Outgoing {
@@ -253,7 +254,7 @@ impl Shared {
     }
 
     pub fn record_delivery(&self, outgoing: &Outgoing, duplicate: bool, result: SendResult) {
-        self.update(|world, _| {
+        self.update(|world, now| {
             if duplicate {
                 // The delivery is among the latest: search from the end.
                 let Some(original) = world
@@ -273,6 +274,7 @@ impl Shared {
                     ..original
                 };
                 copy.complete(result);
+                copy.delivered_at = Some(now);
                 world.record_delivery(copy);
             } else if let Some(delivery) = world
                 .deliveries
@@ -281,6 +283,7 @@ impl Shared {
                 .find(|d| d.sequence == outgoing.sequence && !d.duplicate)
             {
                 delivery.complete(result);
+                delivery.delivered_at = Some(now);
             }
         });
     }

@@ -200,6 +200,9 @@ pub struct Delivery {
     pub response_status: Option<u16>,
     pub error: Option<String>,
     pub payload: serde_json::Value,
+    /// When it was sent (GitHub's `delivered_at`); `None` until it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 impl Delivery {
@@ -1105,6 +1108,7 @@ mod tests {
             response_status: None,
             error: None,
             payload: serde_json::Value::Null,
+            delivered_at: None,
         }
     }
 

@@ -512,6 +512,56 @@ async fn every_rest_response_matches_githubs_openapi_description() {
         200,
     )
     .await;
+    // The App's webhook: where it goes, and the deliveries sent so far (newest first).
+    let hook = check(
+        Probe {
+            spec: rest,
+            emulator: &emulator,
+        },
+        "/app/hook/config",
+        Method::GET,
+        "/app/hook/config",
+        &jwt,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(hook["url"].as_str(), emulator.webhook_url().as_deref());
+    assert_eq!(
+        hook["secret"], "********",
+        "the secret is never shown: {hook}"
+    );
+    let deliveries = check(
+        Probe {
+            spec: rest,
+            emulator: &emulator,
+        },
+        "/app/hook/deliveries",
+        Method::GET,
+        "/app/hook/deliveries?per_page=2",
+        &jwt,
+        None,
+        200,
+    )
+    .await;
+    let deliveries = deliveries.as_array().unwrap();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    assert!(deliveries[0]["id"].as_u64() > deliveries[1]["id"].as_u64());
+    assert_eq!(deliveries[0]["event"], "workflow_job");
+    assert_eq!(deliveries[0]["status"], "OK", "{deliveries:?}");
+    check(
+        Probe {
+            spec: rest,
+            emulator: &emulator,
+        },
+        "/app/hook/deliveries",
+        Method::GET,
+        "/app/hook/deliveries?status=bogus",
+        &jwt,
+        None,
+        422,
+    )
+    .await;
     check(
         Probe {
             spec: rest,

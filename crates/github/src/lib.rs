@@ -40,8 +40,8 @@ pub use transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, InProcess, InProcessAnswer, RestGitHubOptions,
 };
 pub use types::{
-    Account, InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Repository,
-    Runner, RunnerLabel, RunnerScope, WorkflowJob, WorkflowRun,
+    Account, AppWebhookConfig, HookDelivery, InstallationRepository, JitConfig, JitConfigRequest,
+    RegistrationToken, Repository, Runner, RunnerLabel, RunnerScope, WorkflowJob, WorkflowRun,
 };
 pub use usage::{ApiUsage, RateLimit, with_call_deadline};
 

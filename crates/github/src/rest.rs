@@ -27,8 +27,8 @@ use crate::error::GitHubError;
 use crate::secret::Secret;
 use crate::transport::{Answer, RestGitHubOptions, Transport};
 use crate::types::{
-    InstallationRepository, JitConfig, JitConfigRequest, RegistrationToken, Runner, RunnerScope,
-    WorkflowJob, WorkflowRun, segment,
+    AppWebhookConfig, HookDelivery, InstallationRepository, JitConfig, JitConfigRequest,
+    RegistrationToken, Runner, RunnerScope, WorkflowJob, WorkflowRun, segment,
 };
 use crate::usage::{ApiUsage, UsageCounters, call_deadline};
 
@@ -235,6 +235,29 @@ impl RestGitHub {
             cache: self.cache.clone(),
             usage: self.usage.clone(),
         })
+    }
+
+    /// Where the App's webhook goes (`GET /app/hook/config`, as the App).
+    pub async fn app_webhook_config(&self) -> Result<AppWebhookConfig, GitHubError> {
+        self.call(Method::GET, "/app/hook/config", &[], None, As::App)
+            .await
+    }
+
+    /// The App webhook's latest `per_page` deliveries (1 to 100), newest first
+    /// (`GET /app/hook/deliveries`, as the App).
+    pub async fn app_webhook_deliveries(
+        &self,
+        per_page: u8,
+    ) -> Result<Vec<HookDelivery>, GitHubError> {
+        let per_page = per_page.clamp(1, 100).to_string();
+        self.call(
+            Method::GET,
+            "/app/hook/deliveries",
+            &[("per_page", per_page)],
+            None,
+            As::App,
+        )
+        .await
     }
 
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {

@@ -155,3 +155,32 @@ impl InstallationRepository {
             .max()
     }
 }
+
+/// Where the GitHub App's webhook goes (`GET /app/hook/config`). GitHub never shows the
+/// secret: `secret` is `********` when one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppWebhookConfig {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// One delivery of the GitHub App's webhook (`GET /app/hook/deliveries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookDelivery {
+    pub id: u64,
+    pub guid: String,
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+    /// `OK`, `Invalid HTTP Response: 401`, `failed to connect`, ...
+    pub status: String,
+    /// The receiver's answer (0 when there was none).
+    pub status_code: u16,
+    pub event: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub redelivery: bool,
+}

@@ -281,3 +281,39 @@ async fn a_setting_missing_stops_the_function_with_one_log_line_saying_what_to_s
     );
     assert!(api.first_poll().is_none(), "it asked for no work");
 }
+
+/// `runway doctor`'s events, as `runway_doctor` sends them: every entry point takes its event
+/// without doing anything (no sync, no sweep, no step) and answers as the doctor expects.
+#[tokio::test]
+async fn every_entry_point_answers_the_doctors_event_as_started() {
+    use runway_doctor::{Answer, Invoked, doctor_event, read_answer};
+    for handler in ["route", "provision", "reap", "runner-cache", "webhook"] {
+        let event: Value = serde_json::from_slice(&doctor_event(handler)).unwrap();
+        let report = invoke_with(handler, event, |command| {
+            // No bucket is read: the doctor's event stops before any sync.
+            command.env("RUNWAY_RUNNER_CACHE_BUCKET", "runway-doctor-no-such-bucket");
+        })
+        .await;
+        let invoked = match report {
+            Report::Response { body, .. } => Invoked {
+                function_error: None,
+                payload: body.to_string().into_bytes(),
+            },
+            Report::Error { body, .. } => Invoked {
+                function_error: Some("Unhandled".into()),
+                payload: body.to_string().into_bytes(),
+            },
+        };
+        match read_answer(handler, &invoked) {
+            // An unsigned GET is refused before anything is started.
+            Answer::Started(said) if handler == "webhook" => {
+                assert!(said.starts_with("HTTP 4"), "{said}")
+            }
+            answer => assert_eq!(
+                answer,
+                Answer::Started(format!("runway {}", env!("CARGO_PKG_VERSION"))),
+                "{handler}: {invoked:?}"
+            ),
+        }
+    }
+}

@@ -83,6 +83,9 @@ pub async fn handle(
     step: Step,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
+    if is_doctor_event(&event.payload) {
+        return Ok(doctor_answer(Handler::Step(step)));
+    }
     let deadline = github_deadline(event.context.deadline);
     // The Provision function also keeps the warm pools, on a schedule: the keeper launches
     // and retires runners, which is exactly what Provision may do.
@@ -102,6 +105,24 @@ pub fn is_keep_warm_event(payload: &Value) -> bool {
 
 /// What the warm-pool schedule sends the Provision function (`template.yaml`).
 pub const KEEP_WARM_EVENT: &str = "keep-warm";
+
+/// `runway doctor`'s event, sent to every function of a stack: `{"runway": "doctor"}`.
+pub fn is_doctor_event(payload: &Value) -> bool {
+    payload.get("runway").and_then(Value::as_str) == Some(DOCTOR_EVENT)
+}
+
+/// What `runway doctor` sends to check that a function starts.
+pub const DOCTOR_EVENT: &str = "doctor";
+
+/// The answer to [`DOCTOR_EVENT`]: the function got this far, so its settings were read and
+/// its clients built; nothing else is done. The version tells which build the stack runs.
+pub fn doctor_answer(handler: Handler) -> Value {
+    serde_json::json!({
+        "runway": DOCTOR_EVENT,
+        "handler": handler.name(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
 
 /// The whole life of a step's Lambda: logs, settings, the job flow, then one [`handle`] per
 /// invocation. A setup failure is returned (the runtime reports it as an init error).

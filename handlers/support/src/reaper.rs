@@ -25,6 +25,9 @@ pub fn reap_diagnostic(error: ReapError) -> Diagnostic {
 
 /// Runs the sweep one invocation names, its GitHub calls bounded by the invocation's deadline.
 pub async fn handle_reap(reaper: &Reaper, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    if crate::is_doctor_event(&event.payload) {
+        return Ok(crate::doctor_answer(crate::Handler::Reap));
+    }
     let deadline = github_deadline(event.context.deadline);
     runway_github::with_call_deadline(deadline, reaper.run(event.payload))
         .await

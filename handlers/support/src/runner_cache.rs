@@ -58,9 +58,13 @@ pub async fn run_runner_cache() -> Result<(), lambda_runtime::Error> {
     let source = GitHubReleases::new(&api)?;
     let aws = load_aws_config().await;
     let store = S3Store::new(aws_sdk_s3::Client::new(&aws), bucket);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (source, store) = (source.clone(), store.clone());
         async move {
+            // `runway doctor` checks the function starts: no sync, no download.
+            if crate::is_doctor_event(&event.payload) {
+                return Ok(crate::doctor_answer(crate::Handler::RunnerCache));
+            }
             sync(&source, &store)
                 .await
                 .map(|outcome| outcome_json(&outcome))
