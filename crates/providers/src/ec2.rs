@@ -370,11 +370,9 @@ fn is_instance_profile_arn(rest: &str) -> bool {
             })
     });
     let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
-    let (path, name) = path_and_name
-        .rsplit_once('/')
-        .unwrap_or(("", path_and_name));
-    let path_ok = path.len() < 512 && (path.is_empty() || path.split('/').all(is_iam_name));
-    partition_ok && account_ok && path_ok && is_iam_name(name)
+    // `[<path>/]<name>`: every segment, the name last, a plain IAM name.
+    let path_ok = path_and_name.len() < 512 + 128 && path_and_name.split('/').all(is_iam_name);
+    partition_ok && account_ok && path_ok
 }
 
 /// An S3 bucket name: 3 to 63 lower-case letters, digits, '.', '-'.
