@@ -185,9 +185,14 @@ impl Document {
                 .unwrap_or_else(|| runway_providers::DEFAULT_STACK.to_owned());
             match &provider {
                 ProviderSettings::Ec2(settings) => {
-                    if let Err(problem) =
-                        ec2_pool_config(index, pool, settings, &Ec2Defaults::for_stack(stack))
-                    {
+                    // A deployed stack always has its Session Manager profile ([`Document::
+                    // ec2_pools`] checks with the real one); `runway local` has none.
+                    let defaults = Ec2Defaults {
+                        session_instance_profile: (options.host == Host::Lambda)
+                            .then(|| "stack-session-profile".to_owned()),
+                        ..Ec2Defaults::for_stack(stack)
+                    };
+                    if let Err(problem) = ec2_pool_config(index, pool, settings, &defaults) {
                         problems.push(problem);
                     }
                 }

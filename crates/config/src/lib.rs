@@ -335,6 +335,145 @@ mod tests {
         assert_eq!(pools["arm"].ssm_kms_key_id.as_deref(), Some("alias/runway"));
     }
 
+    /// Three pools: the stack's profile, Session Manager's, and a profile of their own.
+    const PROFILE_POOLS: &str = r#"{"pools": [
+        {"name": "plain", "labels": ["plain"], "image": "ami-1", "instance_types": ["m7i.large"]},
+        {"name": "ssm", "labels": ["ssm"], "image": "ami-1", "instance_types": ["m7i.large"],
+         "provider": {"kind": "ec2", "session_manager": true}},
+        {"name": "own", "labels": ["own"], "image": "ami-1", "instance_types": ["m7i.large"],
+         "provider": {"kind": "ec2", "session_manager": false,
+                      "instance_profile": "arn:aws:iam::123456789012:instance-profile/ci/team-runners"}}
+    ]}"#;
+
+    #[test]
+    fn session_manager_pools_launch_with_the_stack_s_session_profile() {
+        let document = Document::from_json(PROFILE_POOLS, &lambda()).unwrap();
+        let stack = Ec2Defaults {
+            session_instance_profile: Some("ci-prod-RunnerSessionInstanceProfile-X".into()),
+            ..defaults()
+        };
+        let pools = document.ec2_pools(&stack).unwrap();
+        assert_eq!(
+            pools["plain"].instance_profile.as_deref(),
+            Some("runway-runner"),
+            "off by default: the stack's runner profile"
+        );
+        assert_eq!(
+            pools["ssm"].instance_profile.as_deref(),
+            Some("ci-prod-RunnerSessionInstanceProfile-X")
+        );
+        assert_eq!(
+            pools["own"].instance_profile.as_deref(),
+            Some("arn:aws:iam::123456789012:instance-profile/ci/team-runners")
+        );
+        // The pools still launch through the stack's template when it has one: the profile
+        // goes with each launch and replaces the template's.
+        let templated = document
+            .ec2_pools(&Ec2Defaults {
+                launch_template: Some(LaunchTemplateRef::Name("ci-prod-runner".into())),
+                ..stack.clone()
+            })
+            .unwrap();
+        for pool in ["plain", "ssm", "own"] {
+            assert!(
+                matches!(templated[pool].image, ImageSource::LaunchTemplate { .. }),
+                "{pool}"
+            );
+            assert_eq!(
+                templated[pool].instance_profile, pools[pool].instance_profile,
+                "{pool}"
+            );
+        }
+    }
+
+    #[test]
+    fn session_manager_with_an_own_profile_or_without_a_stack_is_refused_with_its_path() {
+        let both = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1",
+            "instance_types": ["m7i.large"],
+            "provider": {"kind": "ec2", "session_manager": true, "instance_profile": "team"}}]}"#;
+        for host in [Host::Lambda, Host::Local] {
+            let problems = problems_of(both, host);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with("pools[0].provider.session_manager: pool \"a\""),
+                "{problems:?}"
+            );
+            assert!(
+                problems[0].contains("attach AmazonSSMManagedInstanceCore to your own role"),
+                "{problems:?}"
+            );
+        }
+
+        // `runway local` has no stack, so no Session Manager profile.
+        let local = problems_of(PROFILE_POOLS, Host::Local);
+        assert_eq!(local.len(), 1, "{local:?}");
+        assert!(
+            local[0].starts_with("pools[1].provider.session_manager:"),
+            "{local:?}"
+        );
+        assert!(local[0].contains("deployed stack"), "{local:?}");
+        assert!(
+            local[0].contains("RunnerSessionInstanceProfile"),
+            "{local:?}"
+        );
+        // Mapped with a stack that lacks it, the same problem.
+        let document = Document::from_json(PROFILE_POOLS, &lambda()).unwrap();
+        let error = document.ec2_pools(&defaults()).unwrap_err().to_string();
+        assert!(
+            error.contains("pools[1].provider.session_manager"),
+            "{error}"
+        );
+        // Off, explicitly or by default, needs nothing from the stack.
+        let off = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1",
+            "instance_types": ["m7i.large"],
+            "provider": {"kind": "ec2", "session_manager": false}}]}"#;
+        let document = Document::from_json(off, &ReadOptions::new(Host::Local)).unwrap();
+        let pools = document
+            .ec2_pools(&Ec2Defaults::for_stack("runway"))
+            .unwrap();
+        assert_eq!(pools["a"].instance_profile, None);
+    }
+
+    #[test]
+    fn an_instance_profile_must_be_a_name_or_an_instance_profile_arn() {
+        for (profile, wanted) in [
+            ("team runners", "neither a name"),
+            (
+                "arn:aws:iam::123456789012:role/team-runners",
+                "that is a role",
+            ),
+            (
+                "arn:aws:iam::1234:instance-profile/team-runners",
+                "neither a name",
+            ),
+            (
+                "arn:aws:iam::123456789012:instance-profile/",
+                "neither a name",
+            ),
+        ] {
+            let text = format!(
+                r#"{{"pools": [{{"name": "a", "labels": ["x"], "image": "ami-1",
+                "instance_types": ["m7i.large"],
+                "provider": {{"kind": "ec2", "instance_profile": "{profile}"}}}}]}}"#
+            );
+            let problems = problems_of(&text, Host::Lambda);
+            assert_eq!(problems.len(), 1, "{profile}: {problems:?}");
+            assert!(
+                problems[0].starts_with("pools[0].provider.instance_profile: pool \"a\""),
+                "{profile}: {problems:?}"
+            );
+            assert!(problems[0].contains(wanted), "{profile}: {problems:?}");
+        }
+        let unknown = r#"{"pools": [{"name": "a", "labels": ["x"], "image": "ami-1",
+            "instance_types": ["m7i.large"],
+            "provider": {"kind": "ec2", "session_manger": true}}]}"#;
+        let problems = problems_of(unknown, Host::Lambda);
+        assert!(
+            problems[0].contains("unknown field `session_manger`"),
+            "{problems:?}"
+        );
+    }
+
     fn problems_of(text: &str, host: Host) -> Vec<String> {
         match Document::from_json(text, &ReadOptions::new(host)) {
             Ok(document) => panic!("accepted: {text}: {document:?}"),

@@ -90,8 +90,13 @@ pub struct Ec2Settings {
     pub subnets: Option<Vec<String>>,
     /// Default: the stack's `RunnerSecurityGroups`.
     pub security_groups: Option<Vec<String>>,
-    /// An instance profile name or ARN (default: the stack's runner profile).
+    /// An instance profile name or ARN (default: the stack's runner profile). On a deployed
+    /// stack its role must be one of the stack's `RunnerPassableRoleArns`.
     pub instance_profile: Option<String>,
+    /// Launch with the stack's Session Manager profile (the runner role's rights and
+    /// `AmazonSSMManagedInstanceCore`) so `aws ssm start-session` reaches the instances.
+    /// Default false.
+    pub session_manager: Option<bool>,
     /// Overrides the pool's `market`: `spot-then-on-demand`, `spot-only` or `on-demand`.
     pub capacity: Option<CapacityPreference>,
     /// Extra tags on instances and volumes.
@@ -151,6 +156,8 @@ pub struct LaunchTemplateSettings {
 pub struct Ec2Defaults {
     pub stack: String,
     pub instance_profile: Option<String>,
+    /// The stack's Session Manager profile, for pools with `session_manager = true`.
+    pub session_instance_profile: Option<String>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     /// The stack's runner launch template: a pool that boots an `image` launches through it
@@ -169,6 +176,7 @@ impl Ec2Defaults {
         Ec2Defaults {
             stack: stack.into(),
             instance_profile: None,
+            session_instance_profile: None,
             subnets: Vec::new(),
             security_groups: Vec::new(),
             launch_template: None,
@@ -246,10 +254,8 @@ pub fn ec2_pool_config(
         .security_groups
         .clone()
         .unwrap_or_else(|| defaults.security_groups.clone());
-    config.instance_profile = settings
-        .instance_profile
-        .clone()
-        .or_else(|| defaults.instance_profile.clone());
+    config.instance_profile = instance_profile(settings, defaults)
+        .map_err(|(field, message)| Problem::new(at(field), format!("pool {name:?}: {message}")))?;
     config.capacity = settings.capacity.unwrap_or(match pool.market {
         Market::Spot => CapacityPreference::SpotThenOnDemand,
         Market::OnDemand => CapacityPreference::OnDemand,
@@ -345,6 +351,40 @@ pub fn ec2_pool_config(
         )
     })?;
     Ok(config)
+}
+
+/// The profile an EC2 pool launches with: its own, the stack's Session Manager profile, or
+/// the stack's runner profile; or the field at fault and what to do.
+fn instance_profile(
+    settings: &Ec2Settings,
+    defaults: &Ec2Defaults,
+) -> Result<Option<String>, (&'static str, String)> {
+    let session_manager = settings.session_manager.unwrap_or(false);
+    match (&settings.instance_profile, session_manager) {
+        (Some(_), true) => Err((
+            "provider.session_manager",
+            "names its own provider.instance_profile and session_manager = true, but Session \
+             Manager comes with the stack's own profile: attach AmazonSSMManagedInstanceCore to \
+             your own role instead and drop session_manager"
+                .to_string(),
+        )),
+        (Some(profile), false) => {
+            runway_providers::check_instance_profile(profile)
+                .map_err(|error| ("provider.instance_profile", reason_of(error)))?;
+            Ok(Some(profile.clone()))
+        }
+        (None, true) => match &defaults.session_instance_profile {
+            Some(profile) => Ok(Some(profile.clone())),
+            None => Err((
+                "provider.session_manager",
+                "session_manager = true launches with the deployed stack's Session Manager \
+                 profile (RunnerSessionInstanceProfile), which runway local does not have: \
+                 name an instance_profile whose role has AmazonSSMManagedInstanceCore instead"
+                    .to_string(),
+            )),
+        },
+        (None, false) => Ok(defaults.instance_profile.clone()),
+    }
 }
 
 /// Where Windows pools keep the runner unless they say otherwise.

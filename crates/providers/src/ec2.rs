@@ -281,6 +281,9 @@ impl Ec2PoolConfig {
         if let Some(key) = &self.ssm_kms_key_id {
             check_kms_key(key)?;
         }
+        if let Some(profile) = &self.instance_profile {
+            check_instance_profile(profile)?;
+        }
         // The stack's IAM policy allows launches with a hop limit of at most 2.
         if !(1..=2).contains(&self.imds_hop_limit) {
             return Err(ProviderError::config(
@@ -314,6 +317,70 @@ fn check_runner_dir(dir: &str, os: BootOs) -> Result<(), ProviderError> {
             "the runner directory {dir:?} must be an absolute path of letters, digits and              '_', '.', '-' (/opt/actions-runner on Linux, C:\\actions-runner on Windows)"
         )))
     }
+}
+
+/// An instance profile as RunInstances takes it: a name (`runway-runner`), or an ARN,
+/// `arn:<partition>:iam::<account>:instance-profile/[<path>/]<name>`. Anything else would
+/// fail at the first launch with an error naming neither the pool nor the setting.
+pub fn check_instance_profile(profile: &str) -> Result<(), ProviderError> {
+    let usable = match profile.strip_prefix("arn:") {
+        Some(rest) => is_instance_profile_arn(rest),
+        None => is_iam_name(profile),
+    };
+    if usable {
+        return Ok(());
+    }
+    let hint = if profile.contains(":role/") {
+        " (that is a role: name its instance profile)"
+    } else {
+        ""
+    };
+    Err(ProviderError::config(format!(
+        "the instance profile {profile:?} is neither a name (at most 128 letters, digits and \
+         '+=,.@_-') nor an instance profile ARN \
+         (arn:<partition>:iam::<account>:instance-profile/<name>){hint}"
+    )))
+}
+
+/// An IAM name: 1 to 128 letters, digits and `+=,.@_-`.
+fn is_iam_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '+' | '=' | ',' | '.' | '@' | '_' | '-')
+        })
+}
+
+/// What follows `arn:` in an instance profile's ARN.
+fn is_instance_profile_arn(rest: &str) -> bool {
+    let mut parts = rest.splitn(5, ':');
+    let (Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let Some(path_and_name) = resource.strip_prefix("instance-profile/") else {
+        return false;
+    };
+    // `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, ...
+    let partition_ok = partition.strip_prefix("aws").is_some_and(|tail| {
+        tail.is_empty()
+            || tail.strip_prefix('-').is_some_and(|tail| {
+                tail.split('-').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                })
+            })
+    });
+    let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
+    // `[<path>/]<name>`: every segment, the name last, a plain IAM name.
+    let path_ok = path_and_name.len() < 512 + 128 && path_and_name.split('/').all(is_iam_name);
+    partition_ok && account_ok && path_ok
 }
 
 /// An S3 bucket name: 3 to 63 lower-case letters, digits, '.', '-'.
@@ -1470,12 +1537,85 @@ mod tests {
                     }
                 }),
             ),
+            (
+                "role ARN as the profile",
+                Box::new(|c| {
+                    c.instance_profile = Some("arn:aws:iam::123456789012:role/runners".into())
+                }),
+            ),
         ];
         for (name, change) in cases {
             let mut config = good.clone();
             change(&mut config);
             let error = config.validate().expect_err(name);
             assert!(matches!(error, ProviderError::Config { .. }), "{name}");
+        }
+    }
+
+    #[test]
+    fn instance_profiles_are_names_or_instance_profile_arns() {
+        for good in [
+            "runway-runner",
+            "team+ci=1,a.b@c_d-e",
+            "arn:aws:iam::123456789012:instance-profile/runners",
+            "arn:aws-us-gov:iam::123456789012:instance-profile/ci/linux/runners",
+            "arn:aws-cn:iam::123456789012:instance-profile/runners",
+        ] {
+            assert!(check_instance_profile(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "team runners",
+            "runners/linux",
+            "arn:aws:iam::123456789012:instance-profile/",
+            "arn:aws:iam::123456789012:instance-profile//runners",
+            "arn:aws:iam::12345678901:instance-profile/runners",
+            "arn:aws:iam:us-east-1:123456789012:instance-profile/runners",
+            "arn:aws:ec2::123456789012:instance-profile/runners",
+            "arn:azure:iam::123456789012:instance-profile/runners",
+            "arn:aws-:iam::123456789012:instance-profile/runners",
+            "arn:aws:iam::123456789012:role/runners",
+        ] {
+            let error = check_instance_profile(bad).expect_err(bad).to_string();
+            assert!(error.contains("instance-profile/<name>"), "{bad}: {error}");
+        }
+        let role = check_instance_profile("arn:aws:iam::123456789012:role/runners")
+            .unwrap_err()
+            .to_string();
+        assert!(role.contains("that is a role"), "{role}");
+        assert!(check_instance_profile(&"p".repeat(128)).is_ok());
+        assert!(check_instance_profile(&"p".repeat(129)).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_well_formed_profile_arn_is_accepted(
+            partition in "aws(-[a-z]{2,4}){0,2}",
+            account in "[0-9]{12}",
+            path in proptest::collection::vec("[A-Za-z0-9_.-]{1,12}", 0..3),
+            name in "[A-Za-z0-9+=,.@_-]{1,64}",
+        ) {
+            let path: String = path.iter().map(|segment| format!("{segment}/")).collect();
+            let arn = format!("arn:{partition}:iam::{account}:instance-profile/{path}{name}");
+            proptest::prop_assert!(check_instance_profile(&arn).is_ok(), "{}", arn);
+            proptest::prop_assert!(check_instance_profile(&name).is_ok());
+        }
+
+        #[test]
+        fn a_name_with_any_other_character_is_refused(
+            head in "[A-Za-z0-9_-]{0,10}",
+            odd in "[^A-Za-z0-9+=,.@_-]",
+            tail in "[A-Za-z0-9_-]{0,10}",
+        ) {
+            let name = format!("{head}{odd}{tail}");
+            // A name that happens to start an ARN is judged as one.
+            proptest::prop_assume!(!name.starts_with("arn:"));
+            proptest::prop_assert!(check_instance_profile(&name).is_err(), "{:?}", name);
+        }
+
+        #[test]
+        fn any_text_is_judged_without_panicking(text in ".{0,200}") {
+            let _ = check_instance_profile(&text);
         }
     }
 }

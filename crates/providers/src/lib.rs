@@ -40,7 +40,7 @@ pub use boot::{
 };
 pub use ec2::{
     Ec2PoolConfig, Ec2Provider, IMAGE_PARAMETER_TTL, ImageSource, LaunchTemplateRef, RESOLVE_SSM,
-    RUNNER_POLICY_DOC,
+    RUNNER_POLICY_DOC, check_instance_profile,
 };
 pub use ecs::{
     DockerMode, ECS_TASK_ROLE_POLICY_DOC, EcsCapacity, EcsPoolConfig, EcsProvider,

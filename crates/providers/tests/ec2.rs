@@ -932,3 +932,115 @@ async fn an_image_parameter_without_an_ami_is_a_configuration_error() {
         .unwrap_err();
     assert!(error.to_string().contains("GetParameter"), "{error}");
 }
+
+/// Instance profile `name` in moto's IAM, made once per server, and its ARN (moto's EC2
+/// refuses a profile its IAM does not know). IAM's query API by hand: the workspace has no
+/// IAM client, and moto checks no signature.
+async fn instance_profile_arn(name: &str) -> String {
+    let moto = MotoServer::shared().expect("moto starts");
+    let call = |action: &'static str| {
+        reqwest::Client::new()
+            .post(moto.endpoint_url())
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .form(&[
+                ("Action", action),
+                ("Version", "2010-05-08"),
+                ("InstanceProfileName", name),
+            ])
+            .send()
+    };
+    let created = call("CreateInstanceProfile")
+        .await
+        .expect("moto's IAM answers");
+    let mut body = created.text().await.unwrap_or_default();
+    if body.contains("EntityAlreadyExists") {
+        body = call("GetInstanceProfile")
+            .await
+            .expect("moto's IAM answers")
+            .text()
+            .await
+            .unwrap_or_default();
+    }
+    let arn = body
+        .split("<Arn>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Arn>").next())
+        .unwrap_or_else(|| panic!("no ARN in {body}"));
+    assert!(arn.ends_with(&format!(":instance-profile/{name}")), "{arn}");
+    arn.to_string()
+}
+
+/// Pools launching through the stack's launch template, whose profile is the stack's runner
+/// profile: each launch names its pool's profile (the config mapping fills in the stack's
+/// runner profile for a default pool, its Session Manager profile for `session_manager =
+/// true`, or the pool's own), and that profile replaces the template's.
+#[tokio::test]
+async fn each_pool_launches_through_the_stack_template_with_its_own_instance_profile() {
+    let aws = aws().await;
+    let runner = instance_profile_arn("profiles-stack-RunnerInstanceProfile").await;
+    let session = instance_profile_arn("profiles-stack-RunnerSessionInstanceProfile").await;
+    let team = instance_profile_arn("profiles-team-runners").await;
+    let template = "profiles-stack-runner";
+    let made = aws
+        .ec2
+        .create_launch_template()
+        .launch_template_name(template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                        .arn(&runner)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    if let Err(error) = made {
+        let code = aws_sdk_ec2::error::ProvideErrorMetadata::code(&error).map(str::to_owned);
+        assert_eq!(
+            code.as_deref(),
+            Some("InvalidLaunchTemplateName.AlreadyExistsException"),
+            "{error:?}"
+        );
+    }
+    let ami = some_ami(&aws.ec2).await;
+    let subnets = default_subnets(&aws.ec2).await;
+    for (pool, profile, wanted) in [
+        // The stack passes its runner profile by name, as RUNWAY_RUNNER_INSTANCE_PROFILE.
+        ("default", "profiles-stack-RunnerInstanceProfile", &runner),
+        (
+            "session",
+            "profiles-stack-RunnerSessionInstanceProfile",
+            &session,
+        ),
+        ("team", team.as_str(), &team),
+    ] {
+        let mut config =
+            Ec2PoolConfig::from_launch_template(LaunchTemplateRef::Name(template.into()), None);
+        config.instance_types = vec!["m5.large".into()];
+        config.subnets = subnets.clone();
+        config.instance_profile = Some(profile.to_string());
+        let provider = Ec2Provider::new(aws.ec2.clone(), aws.ssm.clone(), config).unwrap();
+        let execution = format!("profiles-{pool}");
+        let runner_name = format!("profiles-{pool}-runner");
+        let mut request = contract::request(&execution, &runner_name);
+        // The route step passes the pool's image with each launch through the template.
+        request.overrides.image = Some(ami.clone());
+        let launched = provider.launch(request).await.unwrap();
+        let described = instance(&aws.ec2, &launched.instance_id).await;
+        assert_eq!(
+            described
+                .iam_instance_profile()
+                .and_then(|profile| profile.arn()),
+            Some(wanted.as_str()),
+            "{pool}"
+        );
+        assert_eq!(described.image_id(), Some(ami.as_str()), "{pool}");
+        provider.terminate(&execution, &runner_name).await.unwrap();
+    }
+}

@@ -48,6 +48,9 @@ pub const GITHUB_API_URL_ENV: &str = "RUNWAY_GITHUB_API_URL";
 pub const GITHUB_CA_BUNDLE_ENV: &str = "RUNWAY_GITHUB_CA_BUNDLE";
 /// The instance profile runner instances launch with, for pools that name none.
 pub const RUNNER_INSTANCE_PROFILE_ENV: &str = "RUNWAY_RUNNER_INSTANCE_PROFILE";
+/// The instance profile of pools with `session_manager = true`: the runner role's rights and
+/// Session Manager's.
+pub const RUNNER_SESSION_INSTANCE_PROFILE_ENV: &str = "RUNWAY_RUNNER_SESSION_INSTANCE_PROFILE";
 /// Comma-separated subnets for pools that name none.
 pub const RUNNER_SUBNETS_ENV: &str = "RUNWAY_RUNNER_SUBNETS";
 /// Comma-separated security groups for pools that name none.
@@ -155,6 +158,7 @@ pub enum GitHubAuth {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerDefaults {
     pub instance_profile: Option<String>,
+    pub session_instance_profile: Option<String>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
 }
@@ -334,6 +338,7 @@ impl StackSettings {
             github,
             runners: RunnerDefaults {
                 instance_profile: get(RUNNER_INSTANCE_PROFILE_ENV),
+                session_instance_profile: get(RUNNER_SESSION_INSTANCE_PROFILE_ENV),
                 subnets: list(RUNNER_SUBNETS_ENV),
                 security_groups: list(RUNNER_SECURITY_GROUPS_ENV),
             },
@@ -392,6 +397,7 @@ impl StackSettings {
         Ec2Defaults {
             stack: self.stack.clone(),
             instance_profile: self.runners.instance_profile.clone(),
+            session_instance_profile: self.runners.session_instance_profile.clone(),
             subnets: self.runners.subnets.clone(),
             security_groups: self.runners.security_groups.clone(),
             launch_template: self.runner_launch_template.clone(),
@@ -650,6 +656,46 @@ mod tests {
             ImageSource::Ami("ami-0123456789abcdef0".into())
         );
         assert!(pools.values().all(|pool| pool.ssm_kms_key_id.is_none()));
+    }
+
+    #[test]
+    fn session_manager_pools_get_the_stack_s_session_profile_and_others_its_runner_profile() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((RUNNER_INSTANCE_PROFILE_ENV, "ci-RunnerInstanceProfile-A"));
+        pairs.push((
+            RUNNER_SESSION_INSTANCE_PROFILE_ENV,
+            "ci-RunnerSessionInstanceProfile-B",
+        ));
+        let read = settings(&pairs).unwrap();
+        let document = document_for_stack(
+            r#"{"pools": [
+                {"name": "plain", "labels": ["a"], "image": "ami-1", "instance_types": ["m7i.large"]},
+                {"name": "shell", "labels": ["b"], "image": "ami-1", "instance_types": ["m7i.large"],
+                 "provider": {"kind": "ec2", "session_manager": true}}
+            ]}"#,
+            DEFAULT_STACK,
+        );
+        let pools = read.ec2_pools(&document).unwrap();
+        assert_eq!(
+            pools["plain"].instance_profile.as_deref(),
+            Some("ci-RunnerInstanceProfile-A")
+        );
+        assert_eq!(
+            pools["shell"].instance_profile.as_deref(),
+            Some("ci-RunnerSessionInstanceProfile-B")
+        );
+        // An empty variable (sam local invoke's) is unset: the pool cannot map.
+        pairs.pop();
+        pairs.push((RUNNER_SESSION_INSTANCE_PROFILE_ENV, ""));
+        let error = settings(&pairs)
+            .unwrap()
+            .ec2_pools(&document)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("pools[1].provider.session_manager"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -673,12 +673,20 @@ fn no_policy_grants_wildcard_actions_or_unscoped_writes() {
     }
 }
 
-/// The roles a function may pass, each only to its service: the runner instances' role to
+/// The roles a function may pass, each only to its service: the runner instances' two roles
+/// (plain and Session Manager) and the roles the operator lists for pools' own profiles to
 /// EC2, the runner tasks' two roles to ECS tasks.
-fn passable_roles() -> [(Value, Value); 2] {
+fn passable_roles() -> [(Value, Value); 3] {
     [
         (
-            json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
+            json!([
+                {"Fn::GetAtt": ["RunnerRole", "Arn"]},
+                {"Fn::GetAtt": ["RunnerSessionRole", "Arn"]},
+            ]),
+            json!({"Fn::Sub": "ec2.${AWS::URLSuffix}"}),
+        ),
+        (
+            json!({"Ref": "RunnerPassableRoleArns"}),
             json!({"Fn::Sub": "ec2.${AWS::URLSuffix}"}),
         ),
         (
@@ -733,11 +741,189 @@ fn only_the_runner_roles_may_be_passed_each_only_to_its_service() {
     }
 }
 
+/// The statements of a role: its inline policies' and those of the template's managed
+/// policies it attaches (under any condition).
+fn statements_of_role<'a>(template: &'a Template, role: &str) -> Vec<&'a Value> {
+    let properties = &template.resource(role).unwrap_or_else(|| panic!("{role}"))["Properties"];
+    let mut found: Vec<&Value> = properties["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+        .collect();
+    let mut references = Vec::new();
+    references_in(&properties["ManagedPolicyArns"], &mut references);
+    for id in references {
+        if let Some(policy) = template
+            .resource(&id)
+            .filter(|policy| policy["Type"] == "AWS::IAM::ManagedPolicy")
+        {
+            found.extend(
+                policy["Properties"]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .unwrap(),
+            );
+        }
+    }
+    found
+}
+
+/// Every `Ref` target within a value.
+fn references_in(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(id)) = map.get("Ref") {
+                found.push(id.clone());
+            }
+            map.values().for_each(|inner| references_in(inner, found));
+        }
+        Value::Array(items) => items.iter().for_each(|inner| references_in(inner, found)),
+        _ => {}
+    }
+}
+
+/// A role's `ManagedPolicyArns` with its `Fn::If`s decided by `conditions`, its
+/// `Fn::Split [",", Fn::Join [",", [...]]]` read as the list it makes, and each list parameter
+/// (`Fn::Join [",", Ref]`) kept as its `Ref`.
+fn managed_policy_arns(value: &Value, conditions: &BTreeMap<&str, bool>) -> Vec<Value> {
+    if let Some([condition, then, otherwise]) = value
+        .get("Fn::If")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        let holds = conditions[condition.as_str().unwrap()];
+        return managed_policy_arns(if holds { then } else { otherwise }, conditions);
+    }
+    if let Some([separator, joined]) = value
+        .get("Fn::Split")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        assert_eq!(separator, ",");
+        let [join_separator, items] = joined["Fn::Join"].as_array().unwrap().as_slice() else {
+            panic!("split of a join: {joined}")
+        };
+        assert_eq!(join_separator, ",");
+        return items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| match item.get("Fn::Join") {
+                Some(inner) => {
+                    assert_eq!(inner[0], ",");
+                    inner[1].clone()
+                }
+                None => item.clone(),
+            })
+            .collect();
+    }
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {value}"))
+        .clone()
+}
+
+#[test]
+fn the_runner_roles_share_runway_s_policy_and_take_the_operator_s_managed_policies() {
+    let template = template();
+    let parameters = &template.root["Parameters"];
+    for parameter in ["RunnerManagedPolicyArns", "RunnerPassableRoleArns"] {
+        assert_eq!(
+            parameters[parameter]["Type"], "CommaDelimitedList",
+            "{parameter}"
+        );
+        assert_eq!(
+            parameters[parameter]["Default"], "",
+            "{parameter}: none by default"
+        );
+    }
+    // An empty CommaDelimitedList is [""]: the conditions join it to tell.
+    let conditions = &template.root["Conditions"];
+    for (condition, parameter) in [
+        ("HasRunnerManagedPolicies", "RunnerManagedPolicyArns"),
+        ("HasPassableRoles", "RunnerPassableRoleArns"),
+    ] {
+        assert_eq!(
+            conditions[condition],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": parameter}]}, ""]}]}),
+            "{condition}"
+        );
+    }
+    let ssm_core =
+        json!({"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"});
+    let runway = json!({"Ref": "RunnerPolicy"});
+    let extra = json!({"Ref": "RunnerManagedPolicyArns"});
+    let runner = template.resource("RunnerRole").unwrap();
+    let session = template.resource("RunnerSessionRole").unwrap();
+    for (role, given, wanted) in [
+        (runner, false, vec![runway.clone()]),
+        (runner, true, vec![runway.clone(), extra.clone()]),
+        (session, false, vec![runway.clone(), ssm_core.clone()]),
+        (
+            session,
+            true,
+            vec![runway.clone(), ssm_core.clone(), extra.clone()],
+        ),
+    ] {
+        let given = BTreeMap::from([("HasRunnerManagedPolicies", given)]);
+        assert_eq!(
+            managed_policy_arns(&role["Properties"]["ManagedPolicyArns"], &given),
+            wanted,
+            "{given:?}"
+        );
+        assert!(
+            role["Properties"].get("Policies").is_none(),
+            "runway's rights are in RunnerPolicy, once"
+        );
+    }
+    assert_eq!(
+        template.resource("RunnerPolicy").unwrap()["Type"],
+        "AWS::IAM::ManagedPolicy"
+    );
+    // Both are for EC2 instances only.
+    assert_eq!(
+        runner["Properties"]["AssumeRolePolicyDocument"],
+        session["Properties"]["AssumeRolePolicyDocument"]
+    );
+    assert_eq!(
+        runner["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+        json!({"Service": {"Fn::Sub": "ec2.${AWS::URLSuffix}"}})
+    );
+    assert_eq!(
+        statements_of_role(&template, "RunnerRole"),
+        statements_of_role(&template, "RunnerSessionRole")
+    );
+    let profile = template.resource("RunnerSessionInstanceProfile").unwrap();
+    assert_eq!(
+        profile["Properties"]["Roles"],
+        json!([{"Ref": "RunnerSessionRole"}])
+    );
+    // The provision function learns the session profile's name; operators see it too.
+    assert_eq!(
+        template.root["Globals"]["Function"]["Environment"]["Variables"]
+            [runway_lambda_support::RUNNER_SESSION_INSTANCE_PROFILE_ENV],
+        json!({"Ref": "RunnerSessionInstanceProfile"})
+    );
+    assert_eq!(
+        template.root["Outputs"]["RunnerSessionInstanceProfileName"]["Value"],
+        json!({"Ref": "RunnerSessionInstanceProfile"})
+    );
+
+    // The provision function passes the stack's two runner roles always, and the listed
+    // roles only when some are listed.
+    let provision = template.resource("ProvisionFunction").unwrap();
+    assert_eq!(statement_condition(provision, "PassRunnerRole"), None);
+    assert_eq!(
+        statement_condition(provision, "PassPoolRunnerRoles"),
+        Some("HasPassableRoles")
+    );
+}
+
 #[test]
 fn the_runner_role_is_the_providers_runner_policy() {
     let template = template();
-    let role = template.resource("RunnerRole").unwrap();
-    let statement = &role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
+    let statements = statements_of_role(&template, "RunnerRole");
+    let statement = statements[0];
     let wanted: Value = serde_json::from_str(runway_providers::RUNNER_POLICY_DOC).unwrap();
     assert_eq!(statement["Sid"], wanted["Sid"]);
     assert_eq!(statement["Effect"], wanted["Effect"]);
@@ -1579,16 +1765,14 @@ fn kms_is_used_only_on_the_stack_key_and_only_through_ssm() {
     let mut checked = 0;
     let role_statements: Vec<(String, &Value)> = [
         "RunnerRole",
+        "RunnerSessionRole",
         "RunnerTaskRole",
         "LambdaRunnerRole",
     ]
     .into_iter()
     .flat_map(|role| {
-        template.resource(role).unwrap_or_else(|| panic!("{role}"))["Properties"]["Policies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+        statements_of_role(&template, role)
+            .into_iter()
             .map(move |statement| (role.to_owned(), statement))
     })
     .collect();
@@ -2583,12 +2767,8 @@ fn the_runner_cache_is_private_and_each_role_reads_only_its_part() {
 
     // Who may touch it, and what.
     let objects = |prefix: &str| json!({"Fn::Sub": format!("${{RunnerCacheBucket.Arn}}/{prefix}")});
-    let role = template.resource("RunnerRole").unwrap();
-    let runner_reads = role["Properties"]["Policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+    let runner_reads = statements_of_role(&template, "RunnerRole")
+        .into_iter()
         .find(|statement| statement["Sid"] == "RunwayRunnerReadsRunnerPackages")
         .expect("runners read the packages");
     assert_eq!(runner_reads["Action"], json!(["s3:GetObject"]));
