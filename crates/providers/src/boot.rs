@@ -701,6 +701,26 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_config_and_stream_request_the_script_writes_are_json() {
+        let script = boot().render(BootOs::Linux).unwrap();
+        for start in ["printf '{\"logs\"", "printf '{\"logGroupName\""] {
+            let line = script
+                .lines()
+                .find(|line| line.trim_start().starts_with(start))
+                .unwrap_or_else(|| panic!("{start}"));
+            let format = line
+                .split_once("printf '")
+                .and_then(|(_, rest)| rest.rsplit_once('\''))
+                .map(|(format, _)| format)
+                .unwrap();
+            let filled = format.replace("%s", "x");
+            let parsed: serde_json::Value =
+                serde_json::from_str(&filled).unwrap_or_else(|error| panic!("{error}: {filled}"));
+            assert!(parsed.is_object());
+        }
+    }
+
+    #[test]
     fn without_logs_the_output_stays_on_the_instance() {
         let mut boot = boot();
         boot.logs = None;

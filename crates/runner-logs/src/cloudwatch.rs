@@ -70,23 +70,17 @@ impl CloudWatchRunnerLogs {
     ) -> Result<Option<String>, RunnerLogError> {
         let mut token = None;
         for _ in 0..MAX_STREAM_PAGES {
-            let page = match self
+            let listed = self
                 .client
                 .describe_log_streams()
                 .log_group_name(group)
                 .log_stream_name_prefix(prefix)
                 .set_next_token(token)
                 .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(error) if error.code() == Some("ResourceNotFoundException") => return Ok(None),
-                Err(error) => {
-                    return Err(RunnerLogError::aws(
-                        format!("list the log streams of {group}"),
-                        &error,
-                    ));
-                }
+                .await;
+            let Some(page) = unless_missing(listed, || format!("list the log streams of {group}"))?
+            else {
+                return Ok(None);
             };
             if let Some(stream) = page
                 .log_streams()
@@ -174,7 +168,7 @@ impl RunnerLogReader for CloudWatchRunnerLogs {
         let mut lines: Vec<LogLine> = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = match self
+            let read = self
                 .client
                 .get_log_events()
                 .log_group_name(group)
@@ -182,16 +176,11 @@ impl RunnerLogReader for CloudWatchRunnerLogs {
                 .start_from_head(true)
                 .set_next_token(token.clone())
                 .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(error) if error.code() == Some("ResourceNotFoundException") => return Ok(None),
-                Err(error) => {
-                    return Err(RunnerLogError::aws(
-                        format!("read the log stream {stream} of {group}"),
-                        &error,
-                    ));
-                }
+                .await;
+            let Some(page) =
+                unless_missing(read, || format!("read the log stream {stream} of {group}"))?
+            else {
+                return Ok(None);
             };
             let events = page.events();
             lines.extend(events.iter().map(|event| {
@@ -213,5 +202,20 @@ impl RunnerLogReader for CloudWatchRunnerLogs {
             token = next;
         }
         Ok(Some(lines))
+    }
+}
+
+/// A call's answer; `None` when its group or stream does not exist (yet, or any more).
+fn unless_missing<T, E>(
+    answer: Result<T, aws_sdk_cloudwatchlogs::error::SdkError<E>>,
+    action: impl FnOnce() -> String,
+) -> Result<Option<T>, RunnerLogError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match answer {
+        Ok(answer) => Ok(Some(answer)),
+        Err(error) if error.code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(error) => Err(RunnerLogError::aws(action(), &error)),
     }
 }

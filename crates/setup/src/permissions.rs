@@ -67,6 +67,14 @@ pub const RUNNER_CACHE_WRITE: &[&str] = &[
 ];
 
 /// Terminating runners (`Ec2Provider::terminate`).
+/// Makes a pool's runner log group before its runners boot (tagged, with the stack's
+/// retention).
+pub const RUNNER_LOG_GROUPS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:TagResource",
+    "logs:PutRetentionPolicy",
+];
+
 pub const TERMINATE: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:TerminateInstances",
@@ -200,6 +208,11 @@ pub fn iam_actions(service: &str, operation: &str) -> Option<&'static [&'static 
         ("sfn", "describe_execution") => &["states:DescribeExecution"],
         ("sfn", "get_execution_history") => &["states:GetExecutionHistory"],
         ("sfn", "list_executions") => &["states:ListExecutions"],
+        ("logs", "create_log_group") => &["logs:CreateLogGroup", "logs:TagResource"],
+        ("logs", "put_retention_policy") => &["logs:PutRetentionPolicy"],
+        // `runway logs`, with the operator's credentials.
+        ("logs", "describe_log_streams") => &["logs:DescribeLogStreams"],
+        ("logs", "get_log_events") => &["logs:GetLogEvents"],
         _ => return None,
     })
 }
@@ -211,6 +224,7 @@ pub fn step_actions(step: Step) -> BTreeSet<&'static str> {
         Step::Provision => groups.extend([
             LAUNCH,
             RUNNER_CACHE_MANIFEST,
+            RUNNER_LOG_GROUPS,
             TERMINATE,
             ECS_LAUNCH,
             ECS_TERMINATE,

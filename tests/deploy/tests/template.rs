@@ -1114,6 +1114,20 @@ fn the_permission_groups_cover_every_aws_operation_in_the_code() {
     );
     // The runner cache's S3 calls, but for the bucket creation only the CLI and `runway
     // local` use (the stack's template makes the bucket).
+    // Provision makes each pool's runner log group; the reads are `runway logs`', run with
+    // the operator's credentials.
+    let logs = operations("crates/runner-logs/src/cloudwatch.rs", "client");
+    let made: BTreeSet<String> = ["create_log_group", "put_retention_policy"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert!(made.is_subset(&logs), "the scan found {logs:?}");
+    assert_within(
+        "the runner log groups",
+        actions_of("logs", &made),
+        permissions::RUNNER_LOG_GROUPS,
+    );
+    actions_of("logs", &logs);
     let mut cache: BTreeSet<String> = operations("crates/runner-cache/src/store.rs", "client");
     cache.retain(|operation| {
         !["head_bucket", "create_bucket", "put_bucket_versioning"].contains(&operation.as_str())
@@ -3066,4 +3080,60 @@ fn the_lambda_runner_is_optional_scoped_and_invoked_only_by_the_functions_that_l
         }
     }
     assert_eq!(invokers, BTreeSet::from(["ProvisionFunction".to_owned()]));
+}
+
+/// Runners ship their output to their pool's group of this stack only, which provision makes
+/// with the stack's retention.
+#[test]
+fn runner_logs_go_to_the_stacks_runner_groups_kept_for_the_stacks_retention() {
+    let template = template();
+    let groups = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/runway/${AWS::StackName}/runners/*";
+    let runner = statements_of_role(&template, "RunnerRole");
+    let ships = runner
+        .iter()
+        .find(|statement| statement["Sid"] == "RunwayRunnerShipsItsLog")
+        .expect("the runner role ships its log");
+    assert_eq!(
+        ships["Action"],
+        json!([
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:DescribeLogStreams"
+        ])
+    );
+    assert_eq!(
+        ships["Resource"],
+        json!([{"Fn::Sub": groups}, {"Fn::Sub": format!("{groups}:log-stream:*")}])
+    );
+    // Runners may not make groups or change how long they are kept.
+    for statement in &runner {
+        for action in list(&statement["Action"]) {
+            let action = action.as_str().unwrap();
+            assert!(
+                ![
+                    "logs:CreateLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteLogGroup"
+                ]
+                .contains(&action),
+                "{action}"
+            );
+        }
+    }
+    let provision = template.resource("ProvisionFunction").unwrap();
+    let makes = statements(provision)
+        .into_iter()
+        .find(|statement| statement["Sid"] == "MakeRunnerLogGroups")
+        .expect("provision makes the runner log groups");
+    assert_eq!(makes["Resource"], json!({"Fn::Sub": groups}));
+    let globals = &template.root["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        globals[runway_setup::RUNNER_LOG_RETENTION_ENV],
+        json!({"Ref": "LogRetentionDays"})
+    );
+    // The group name the policies scope is the one runway makes.
+    assert_eq!(
+        runway_runner_logs::runner_log_group("ci", "linux-x64"),
+        "/runway/ci/runners/linux-x64"
+    );
 }
