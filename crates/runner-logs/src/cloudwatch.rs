@@ -118,11 +118,10 @@ impl RunnerLogGroups for CloudWatchRunnerLogs {
         }
         match request.send().await {
             Ok(_) => info!(%group, "made the runner log group"),
-            // Another launch made it, or an earlier process did.
-            Err(error) if error.code() == Some("ResourceAlreadyExistsException") => {
-                self.remember(group);
-                return Ok(());
-            }
+            // Another launch made it, or an earlier process did: its retention is still set
+            // below, so a try whose retention call failed, or a changed stack setting, is
+            // mended by the next launch.
+            Err(error) if error.code() == Some("ResourceAlreadyExistsException") => {}
             Err(error) => {
                 return Err(RunnerLogError::aws(
                     format!("create the runner log group {group}"),

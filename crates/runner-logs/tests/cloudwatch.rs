@@ -65,6 +65,24 @@ async fn a_pools_group_is_made_once_tagged_and_kept_for_the_stacks_retention() {
         .unwrap();
     assert_eq!(groups.log_groups().len(), 1);
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
+
+    // A group that exists without the stack's retention (an earlier try made it, then its
+    // retention call failed) gets it from the next process that ensures it.
+    let bare = runner_log_group("logs-made", "bare");
+    client
+        .create_log_group()
+        .log_group_name(&bare)
+        .send()
+        .await
+        .unwrap();
+    logs.ensure_group(&bare).await.unwrap();
+    let described = client
+        .describe_log_groups()
+        .log_group_name_prefix(&bare)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.log_groups()[0].retention_in_days(), Some(14));
     let tags = client
         .list_tags_for_resource()
         .resource_arn(groups.log_groups()[0].arn().unwrap().trim_end_matches(":*"))
